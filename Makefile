@@ -1,0 +1,49 @@
+# `make demo` and `make test` do all set-up on a fresh Debian machine with Python 3.11.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit integration install ffmpeg up down schema clean
+
+demo: install ffmpeg
+	$(BIN)/pipeline up --detach
+	$(BIN)/pipeline demo
+	@echo "The stack keeps running for you to explore; stop it with: $(BIN)/pipeline down"
+
+test: install ffmpeg lint typecheck
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy pipeline activities workflows_comfy tests bench
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# ffmpeg/ffprobe from Debian when missing (as root; otherwise say what to run).
+ffmpeg:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
+	  else echo "ffmpeg is missing: sudo apt-get install ffmpeg"; exit 1; fi; }
+
+up: install ffmpeg
+	$(BIN)/pipeline up
+
+down: install
+	$(BIN)/pipeline down
+
+schema: install
+	$(BIN)/pipeline schema > pipeline/schemas/manifest.v1.json
+
+clean:
+	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,126 @@
+"""All configuration, from environment variables, validated once at start-up.
+
+Unset variables fall back to the embedded stack (`pipeline up`): Temporal dev server on
+127.0.0.1:7233, moto on 127.0.0.1:4566 playing R2, comfy-sim on 127.0.0.1:8188.
+Build ``Settings`` once in ``main`` and pass it down; nothing reads the environment at import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_S3_PORT = 4566
+EMBEDDED_COMFY_PORT = 8188
+EMBEDDED_TEMPORAL_PORT = 7233
+EMBEDDED_UI_PORT = 8233
+EMBEDDED_ACCOUNT = "123456789012"
+"""moto's default account id, part of its SQS queue URLs."""
+
+
+class ConfigError(Exception):
+    """The environment describes a deployment that cannot work; says which variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    # Object storage: R2 in production, any S3-compatible endpoint works.
+    r2_endpoint_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl(f"http://127.0.0.1:{EMBEDDED_S3_PORT}"), alias="R2_ENDPOINT_URL"
+    )
+    r2_access_key_id: str = Field(default="embedded", alias="R2_ACCESS_KEY_ID", min_length=1)
+    r2_secret_access_key: SecretStr = Field(
+        default=SecretStr("embedded"), alias="R2_SECRET_ACCESS_KEY"
+    )
+    r2_bucket_name: str = Field(
+        default="wan-pipeline", alias="R2_BUCKET_NAME", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+    )
+    r2_public_url: AnyHttpUrl | None = Field(default=None, alias="R2_PUBLIC_URL")
+    r2_region: str = Field(default="us-east-1", alias="R2_REGION")
+    presign_expiry_s: int = Field(default=7 * 24 * 3600, alias="PRESIGN_EXPIRY_S", ge=60)
+
+    # Events: the S3 -> SQS queue the ingest consumer long-polls.
+    sqs_queue_url: AnyHttpUrl | None = Field(default=None, alias="SQS_QUEUE_URL")
+    sqs_queue_name: str = Field(default="wan-pipeline-events", alias="SQS_QUEUE_NAME")
+
+    # Temporal.
+    temporal_address: str = Field(
+        default=f"127.0.0.1:{EMBEDDED_TEMPORAL_PORT}", alias="TEMPORAL_ADDRESS"
+    )
+    temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
+    temporal_task_queue: str = Field(default="pipeline", alias="TEMPORAL_TASK_QUEUE")
+    temporal_gpu_task_queue: str = Field(default="gpu", alias="TEMPORAL_GPU_TASK_QUEUE")
+    temporal_ui_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl(f"http://127.0.0.1:{EMBEDDED_UI_PORT}"), alias="TEMPORAL_UI_URL"
+    )
+
+    # ComfyUI: the one server this GPU worker owns.
+    comfyui_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl(f"http://127.0.0.1:{EMBEDDED_COMFY_PORT}"), alias="COMFYUI_URL"
+    )
+    comfyui_timeout_s: float = Field(default=1800.0, alias="COMFYUI_TIMEOUT_S", gt=0)
+
+    # Local scratch space for media work.
+    work_dir: Path = Field(default=Path("/tmp/wan-pipeline"), alias="PIPELINE_WORK_DIR")
+    state_dir: Path = Field(default=Path(".state"), alias="PIPELINE_STATE_DIR")
+    log_format: Literal["auto", "json", "console"] = Field(default="auto", alias="LOG_FORMAT")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", alias="LOG_LEVEL"
+    )
+
+    @property
+    def s3_endpoint(self) -> str:
+        return str(self.r2_endpoint_url).rstrip("/")
+
+    @property
+    def comfy_url(self) -> str:
+        return str(self.comfyui_url).rstrip("/")
+
+    @property
+    def ui_url(self) -> str:
+        return str(self.temporal_ui_url).rstrip("/")
+
+    @property
+    def event_queue_url(self) -> str:
+        """The configured queue URL, or the one the embedded stack provisions."""
+        if self.sqs_queue_url is not None:
+            return str(self.sqs_queue_url)
+        return f"{self.s3_endpoint}/{EMBEDDED_ACCOUNT}/{self.sqs_queue_name}"
+
+    @property
+    def event_queue_endpoint(self) -> str:
+        """A queue URL is ``{endpoint}/{account}/{name}``: its origin is the SQS endpoint."""
+        parts = urlsplit(self.event_queue_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def safe_summary(self) -> dict[str, Any]:
+        """What is safe to log: everything but secrets."""
+        return {
+            "s3_endpoint": self.s3_endpoint,
+            "bucket": self.r2_bucket_name,
+            "public_url": str(self.r2_public_url) if self.r2_public_url else None,
+            "temporal": self.temporal_address,
+            "namespace": self.temporal_namespace,
+            "task_queue": self.temporal_task_queue,
+            "gpu_task_queue": self.temporal_gpu_task_queue,
+            "comfyui": self.comfy_url,
+        }
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the environment; ``ConfigError`` names every bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "?"
+            field = Settings.model_fields.get(name)
+            variable = field.alias if field and field.alias else name
+            problems.append(f"{variable}: {error['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,59 @@
+"""Storage event bodies → the drops they announce. Pure: parsing only, no I/O.
+
+S3 (and moto, MinIO) send ``{"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket":
+{"name"}, "object": {"key", "eTag"}}}]}`` with URL-encoded keys (``+`` is a space), and one
+``{"Event": "s3:TestEvent"}`` when a notification rule is created.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_plus
+
+from pipeline.drops import DropRef
+from pipeline.layout import is_manifest_key
+
+
+class MalformedEvent(ValueError):
+    """A body that is not an event this pipeline understands; log it and drop it."""
+
+
+@dataclass(frozen=True)
+class ParsedEvents:
+    drops: list[DropRef] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    """Why each record that is not a drop was skipped (for debug logs)."""
+
+
+def parse_s3_notification(body: str | bytes) -> ParsedEvents:
+    try:
+        document: Any = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedEvent(f"not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise MalformedEvent("not a JSON object")
+    if document.get("Event") == "s3:TestEvent":
+        return ParsedEvents(ignored=["s3:TestEvent"])
+    records = document.get("Records")
+    if not isinstance(records, list):
+        raise MalformedEvent("no 'Records' list")
+    parsed = ParsedEvents()
+    for record in records:
+        try:
+            name = str(record["eventName"])
+            bucket = str(record["s3"]["bucket"]["name"])
+            key = unquote_plus(str(record["s3"]["object"]["key"]))
+            etag = record["s3"]["object"].get("eTag")
+        except (KeyError, TypeError) as exc:
+            raise MalformedEvent(f"record without {exc}") from None
+        if not name.startswith("ObjectCreated:"):
+            parsed.ignored.append(f"{name} {key}")
+        elif not is_manifest_key(key):
+            parsed.ignored.append(f"not a manifest: {key}")
+        elif not etag:
+            raise MalformedEvent(f"record for {key} has no eTag")
+        else:
+            parsed.drops.append(DropRef.of(bucket, key, str(etag)))
+    return parsed

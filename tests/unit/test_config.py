@@ -1,0 +1,38 @@
+import pytest
+
+from pipeline.config import ConfigError, load_settings
+
+
+def test_embedded_defaults_apply_when_nothing_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("R2_ENDPOINT_URL", "R2_BUCKET_NAME", "SQS_QUEUE_URL", "COMFYUI_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert settings.s3_endpoint == "http://127.0.0.1:4566"
+    assert settings.event_queue_url == "http://127.0.0.1:4566/123456789012/wan-pipeline-events"
+    assert settings.event_queue_endpoint == "http://127.0.0.1:4566"
+
+
+def test_environment_overrides_and_queue_endpoint_follows_the_queue_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("R2_BUCKET_NAME", "studio-media")
+    monkeypatch.setenv("SQS_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/111/events")
+    settings = load_settings()
+    assert settings.r2_bucket_name == "studio-media"
+    assert settings.event_queue_endpoint == "https://sqs.eu-west-1.amazonaws.com"
+
+
+def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("R2_BUCKET_NAME", "Not_A_Bucket")
+    monkeypatch.setenv("COMFYUI_URL", "not a url")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "R2_BUCKET_NAME" in str(caught.value)
+    assert "COMFYUI_URL" in str(caught.value)
+
+
+def test_secrets_never_appear_in_the_loggable_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("R2_SECRET_ACCESS_KEY", "super-secret-value")
+    settings = load_settings()
+    assert "super-secret-value" not in repr(settings.safe_summary())
+    assert "super-secret-value" not in repr(settings)
