@@ -1,0 +1,99 @@
+"""The start image: any picture Pillow reads, made an upright RGB JPEG of the exact size."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from pipeline.errors import MediaError
+from pipeline.media.sniff import looks_like
+
+MAX_PIXELS = 100_000_000
+"""Larger images are refused before decoding: a tiny file can claim gigapixels."""
+MIN_SIDE = 64
+JPEG_QUALITY = 95
+_WHITE = (255, 255, 255)
+
+# Pillow raises all of these on malformed input, depending on the format plugin.
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    source_format: str
+    """Pillow's name for what the file really is (``"PNG"``), whatever its extension."""
+    source_size: tuple[int, int]
+    """Width and height as displayed, i.e. after the EXIF orientation."""
+    output_size: tuple[int, int]
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """RGB with any transparency composited onto white."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        # Pillow clips 16-bit grey to 8 bits instead of scaling: scale first.
+        image = image.convert("I").point(lambda value: value / 256).convert("L")
+    has_alpha = "A" in image.getbands() or "transparency" in image.info
+    if not has_alpha:
+        return image.convert("RGB")
+    rgba = image.convert("RGBA")
+    background = Image.new("RGB", rgba.size, _WHITE)
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background
+
+
+def _check_size(name: str, size: tuple[int, int]) -> None:
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise MediaError(
+            f"{name} is {width}x{height} pixels, more than the {MAX_PIXELS // 1_000_000} MP "
+            "this pipeline accepts"
+        )
+    if min(width, height) < MIN_SIDE:
+        raise MediaError(
+            f"{name} is only {width}x{height} pixels; both sides must be at least {MIN_SIDE}"
+        )
+
+
+def _decode(src: Path) -> tuple[str, Image.Image]:
+    """The first frame as upright RGB on white; ``MediaError`` if it cannot be had."""
+    name = src.name
+    try:
+        # Our own limit is checked below; Pillow's lower default would only warn.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(src) as image:
+                source_format = image.format or "unknown"
+                _check_size(name, image.size)
+                image.seek(0)
+                image.load()
+                return source_format, _flatten(ImageOps.exif_transpose(image))
+    except Image.DecompressionBombError as exc:
+        raise MediaError(
+            f"{name} claims more than {MAX_PIXELS // 1_000_000} MP; refusing to decode it"
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise MediaError(f"{name} is not an image Pillow can read{looks_like(src)}") from exc
+    except _DECODE_ERRORS as exc:
+        raise MediaError(f"{name} is damaged or truncated and cannot be decoded: {exc}") from exc
+
+
+def normalize_image(src: Path, dst: Path, width: int, height: int) -> ImageInfo:
+    """Write ``src`` to ``dst`` as an RGB JPEG of exactly ``width`` x ``height``.
+
+    The image is scaled to cover the target and centre-cropped, never stretched.
+    """
+    if width < 1 or height < 1:
+        raise ValueError(f"target size {width}x{height} must be positive")
+    if src.stat().st_size == 0:
+        raise MediaError(f"{src.name} is empty (0 bytes)")
+    source_format, upright = _decode(src)
+    fitted = ImageOps.fit(upright, (width, height), Image.Resampling.LANCZOS)
+    # Written aside then renamed, so a crash never leaves a half-written start image.
+    partial = dst.with_name(f".{dst.name}.partial")
+    fitted.save(partial, "JPEG", quality=JPEG_QUALITY)
+    partial.replace(dst)
+    return ImageInfo(source_format=source_format, source_size=upright.size, output_size=fitted.size)
