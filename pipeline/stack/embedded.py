@@ -1,0 +1,66 @@
+"""The embedded stack for a given configuration: services on its ports, plus our processes."""
+
+from __future__ import annotations
+
+import sys
+from urllib.parse import urlsplit
+
+from pipeline.config import Settings
+from pipeline.stack.supervisor import ChildSpec, StackConfig
+from pipeline.workflows import attributes
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that make a child process build these same settings."""
+    env = {
+        "R2_ENDPOINT_URL": settings.s3_endpoint,
+        "R2_ACCESS_KEY_ID": settings.r2_access_key_id,
+        "R2_SECRET_ACCESS_KEY": settings.r2_secret_access_key.get_secret_value(),
+        "R2_BUCKET_NAME": settings.r2_bucket_name,
+        "R2_REGION": settings.r2_region,
+        "SQS_QUEUE_URL": settings.event_queue_url,
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_NAMESPACE": settings.temporal_namespace,
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "TEMPORAL_GPU_TASK_QUEUE": settings.temporal_gpu_task_queue,
+        "TEMPORAL_UI_URL": settings.ui_url,
+        "COMFYUI_URL": settings.comfy_url,
+        "PIPELINE_WORK_DIR": str(settings.work_dir),
+        "PIPELINE_STATE_DIR": str(settings.state_dir),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": settings.log_level,
+    }
+    if settings.r2_public_url is not None:
+        env["R2_PUBLIC_URL"] = str(settings.r2_public_url)
+    return env
+
+
+def _port(url: str) -> int:
+    port = urlsplit(url if "://" in url else f"//{url}").port
+    if port is None:
+        raise ValueError(f"{url} names no port; the embedded stack needs one")
+    return port
+
+
+def stack_config_for(settings: Settings, *, comfy_sim: bool = True) -> StackConfig:
+    """Services on the ports the settings name; workers and ingest as child processes."""
+    env = settings_env(settings)
+    python = [sys.executable, "-m", "pipeline"]
+    return StackConfig(
+        state_dir=settings.state_dir,
+        temporal_port=_port(settings.temporal_address),
+        ui_port=_port(settings.ui_url),
+        moto_port=_port(settings.s3_endpoint),
+        comfy_port=_port(settings.comfy_url) if comfy_sim else None,
+        bucket=settings.r2_bucket_name,
+        queue_name=settings.sqs_queue_name,
+        region=settings.r2_region,
+        access_key_id=settings.r2_access_key_id,
+        secret_access_key=settings.r2_secret_access_key.get_secret_value(),
+        search_attributes=attributes.ALL,
+        children=[
+            ChildSpec("worker-cpu", [*python, "worker", "cpu"], env),
+            ChildSpec("worker-gpu", [*python, "worker", "gpu"], env),
+            ChildSpec("ingest", [*python, "ingest"], env),
+        ],
+    )

