@@ -38,7 +38,9 @@ class Settings(BaseSettings):
         default=SecretStr("embedded"), alias="R2_SECRET_ACCESS_KEY"
     )
     r2_bucket_name: str = Field(
-        default="wan-pipeline", alias="R2_BUCKET_NAME", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+        default="wan-pipeline",
+        alias="R2_BUCKET_NAME",
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
     )
     r2_public_url: AnyHttpUrl | None = Field(default=None, alias="R2_PUBLIC_URL")
     r2_region: str = Field(default="us-east-1", alias="R2_REGION")

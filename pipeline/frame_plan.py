@@ -66,7 +66,7 @@ def plan_i2v(
     segment_length: int = WAN_SEGMENT_FRAMES,
     overlap: int = I2V_LAST_FRAME_OVERLAP,
 ) -> FramePlan:
-    """Initial segment plus ``extensions`` segments, each adding ``length − overlap`` frames.
+    """Initial segment plus ``extensions`` segments, each adding ``length - overlap`` frames.
 
     Seed 004 generates an initial 81 frames and then extensions that overlap the previous
     segment; here each extension is conditioned on the previous segment's last ``overlap``

@@ -57,9 +57,7 @@ def configure_logging(
     )
     # Route stdlib logging (temporalio, aiobotocore) through the same renderer.
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(processors=[*shared[1:], renderer])
-    )
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processors=[*shared[1:], renderer]))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(logging.getLevelNamesMapping()[level.upper()], logging.INFO))

@@ -24,7 +24,6 @@ from pydantic import (
 
 from pipeline.errors import ManifestError
 
-MANIFEST_VERSION = 1
 MAX_MANIFEST_BYTES = 64 * 1024
 
 
@@ -55,9 +54,7 @@ def parse_timestamp(value: str | float | int) -> float:
         text = value.strip()
         match = _TIMESTAMP.match(text)
         if match:
-            seconds = (
-                int(match["h"] or 0) * 3600 + int(match["m"]) * 60 + float(match["s"])
-            )
+            seconds = int(match["h"] or 0) * 3600 + int(match["m"]) * 60 + float(match["s"])
             if float(match["s"]) >= 60:
                 raise ValueError(f"{value!r}: seconds must be below 60")
         else:
@@ -105,7 +102,7 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
-    version: Literal[1] = MANIFEST_VERSION
+    version: Literal[1] = 1
     kind: Kind
     image: MediaKey = Field(description="The start image or portrait, relative to the drop.")
     audio: MediaKey | None = Field(

@@ -41,9 +41,7 @@ def strip_height(height: int) -> int:
 
 def _cells(width: int, height: int) -> list[tuple[int, int, int, int]]:
     top = height - strip_height(height)
-    return [
-        (width * i // CELLS, top, width * (i + 1) // CELLS, height) for i in range(CELLS)
-    ]
+    return [(width * i // CELLS, top, width * (i + 1) // CELLS, height) for i in range(CELLS)]
 
 
 def stamp(image: Image.Image, number: int) -> Image.Image:

@@ -31,9 +31,17 @@ def test_media_keys_resolve_inside_the_drop_folder() -> None:
 
 def test_session_layout_places_every_artifact_under_the_session() -> None:
     layout = SessionLayout("s-1")
-    keys = [layout.manifest, layout.input("a.png"), layout.prepared_image, layout.plan,
-            layout.segment("r1", 0), layout.segment_last_frame("r1", 0),
-            layout.combined("r1"), layout.result, layout.error]
+    keys = [
+        layout.manifest,
+        layout.input("a.png"),
+        layout.prepared_image,
+        layout.plan,
+        layout.segment("r1", 0),
+        layout.segment_last_frame("r1", 0),
+        layout.combined("r1"),
+        layout.result,
+        layout.error,
+    ]
     assert all(key.startswith("sessions/s-1/") for key in keys)
     assert layout.segment("r1", 12) == "sessions/s-1/generations/r1/segment_012.mp4"
     assert layout.combined("r1") == "sessions/s-1/generations/r1/combined.mp4"

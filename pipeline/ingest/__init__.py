@@ -1,0 +1,1 @@
+"""Event sources that turn storage events into started sessions, through one starter."""

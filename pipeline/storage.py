@@ -1,0 +1,272 @@
+"""Object storage: one async ``ObjectStore`` over aiobotocore, for R2 or any S3 endpoint.
+
+Media moves between the bucket and disk in chunks (multipart above ``MULTIPART_THRESHOLD``),
+never whole in memory. ``s3_client_config`` is shared with the sync boto3 clients the CLI uses.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import aiofiles
+import boto3
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from pipeline.config import Settings
+from pipeline.errors import StorageError
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client as AsyncS3Client
+    from types_boto3_s3 import S3Client
+
+CHUNK = 1024 * 1024
+PART_SIZE = 16 * 1024 * 1024
+MULTIPART_THRESHOLD = 2 * PART_SIZE
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+# Path-style works on R2, MinIO and moto alike; R2 rejects the newer default checksums.
+_CLIENT_CONFIG: dict[str, Any] = {
+    "s3": {"addressing_style": "path"},
+    "signature_version": "s3v4",
+    "retries": {"max_attempts": 5, "mode": "standard"},
+    "request_checksum_calculation": "when_required",
+    "response_checksum_validation": "when_required",
+}
+
+
+def client_kwargs(settings: Settings, *, aio: bool) -> dict[str, Any]:
+    """Credentials, region and client config shared by every S3/SQS client we create."""
+    return {
+        "aws_access_key_id": settings.r2_access_key_id,
+        "aws_secret_access_key": settings.r2_secret_access_key.get_secret_value(),
+        "region_name": settings.r2_region,
+        "config": AioConfig(**_CLIENT_CONFIG) if aio else Config(**_CLIENT_CONFIG),
+    }
+
+
+def sync_client(settings: Settings, service: str = "s3") -> Any:
+    """A boto3 client (``s3`` or ``sqs``) for code where sync is simpler (CLI, set-up)."""
+    endpoint = settings.s3_endpoint if service == "s3" else settings.event_queue_endpoint
+    return boto3.client(  # type: ignore[call-overload]
+        service, endpoint_url=endpoint, **client_kwargs(settings, aio=False)
+    )
+
+
+def sync_s3(settings: Settings) -> S3Client:
+    client: S3Client = sync_client(settings, "s3")
+    return client
+
+
+def content_type_for(key: str) -> str:
+    return mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+def is_missing(exc: ClientError) -> bool:
+    return str(exc.response.get("Error", {}).get("Code")) in _MISSING
+
+
+@dataclass(frozen=True)
+class ObjectMeta:
+    key: str
+    size: int
+    etag: str
+
+
+class ObjectStore:
+    """The pipeline's bucket. Use ``async with ObjectStore(settings) as store``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bucket = settings.r2_bucket_name
+        self._stack = AsyncExitStack()
+        self._client: AsyncS3Client | None = None
+
+    async def __aenter__(self) -> Self:
+        session = get_session()
+        self._client = await self._stack.enter_async_context(
+            session.create_client(
+                "s3",
+                endpoint_url=self.settings.s3_endpoint,
+                **client_kwargs(self.settings, aio=True),
+            )
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+        self._client = None
+
+    @property
+    def client(self) -> AsyncS3Client:
+        if self._client is None:
+            raise RuntimeError("ObjectStore used outside 'async with'")
+        return self._client
+
+    @asynccontextmanager
+    async def _errors(self, action: str, key: str) -> AsyncIterator[None]:
+        try:
+            yield
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            raise StorageError(f"{action} {key!r} failed: {code}", detail={"code": code}) from exc
+
+    async def head(self, key: str) -> ObjectMeta | None:
+        try:
+            response = await self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise StorageError(f"head {key!r} failed: {exc}") from exc
+        return ObjectMeta(key, response["ContentLength"], response["ETag"].strip('"'))
+
+    async def get_bytes(self, key: str) -> bytes | None:
+        """Small objects only (manifests, JSON); ``None`` when the object is missing."""
+        try:
+            response = await self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise StorageError(f"get {key!r} failed: {exc}") from exc
+        async with response["Body"] as body:
+            data: bytes = await body.read()
+        return data
+
+    async def get_json(self, key: str) -> Any | None:
+        data = await self.get_bytes(key)
+        return None if data is None else json.loads(data)
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> str:
+        async with self._errors("put", key):
+            response = await self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type or content_type_for(key),
+            )
+        return response["ETag"].strip('"')
+
+    async def put_json(self, key: str, document: Any) -> str:
+        body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
+        return await self.put_bytes(key, body, "application/json")
+
+    async def copy(self, source: str, destination: str) -> None:
+        async with self._errors("copy", source):
+            await self.client.copy_object(
+                Bucket=self.bucket,
+                Key=destination,
+                CopySource={"Bucket": self.bucket, "Key": source},
+            )
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            async with self._errors("delete", key):
+                await self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    async def list_keys(self, prefix: str) -> AsyncIterator[ObjectMeta]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield ObjectMeta(item["Key"], item["Size"], item["ETag"].strip('"'))
+
+    async def download(self, key: str, path: Path) -> int:
+        """Stream an object to ``path``; returns its size."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        size = 0
+        async with self._errors("download", key):
+            response = await self.client.get_object(Bucket=self.bucket, Key=key)
+            async with response["Body"] as body, aiofiles.open(path, "wb") as out:
+                async for chunk in body.iter_chunks(CHUNK):
+                    await out.write(chunk)
+                    size += len(chunk)
+        return size
+
+    async def upload(self, path: Path, key: str, content_type: str | None = None) -> str:
+        """Stream a file to ``key`` (multipart when large); returns the ETag."""
+        return await self.upload_stream(key, _file_chunks(path), content_type)
+
+    async def upload_stream(
+        self, key: str, chunks: AsyncIterable[bytes], content_type: str | None = None
+    ) -> str:
+        """Upload a byte stream of unknown length, buffering at most one part in memory."""
+        content_type = content_type or content_type_for(key)
+        buffer = bytearray()
+        iterator = aiter(chunks)
+        async for chunk in iterator:
+            buffer += chunk
+            if len(buffer) >= MULTIPART_THRESHOLD:
+                return await self._multipart(key, buffer, iterator, content_type)
+        return await self.put_bytes(key, bytes(buffer), content_type)
+
+    async def _multipart(
+        self, key: str, buffer: bytearray, rest: AsyncIterator[bytes], content_type: str
+    ) -> str:
+        async with self._errors("upload", key):
+            upload = await self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ContentType=content_type
+            )
+        upload_id = upload["UploadId"]
+        parts: list[dict[str, Any]] = []
+        try:
+            async for chunk in rest:
+                buffer += chunk
+                while len(buffer) >= PART_SIZE:
+                    parts.append(await self._part(key, upload_id, len(parts) + 1, buffer))
+            if buffer or not parts:
+                parts.append(await self._part(key, upload_id, len(parts) + 1, buffer))
+            async with self._errors("complete upload", key):
+                done = await self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                )
+        except BaseException:
+            await self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id
+            )
+            raise
+        return str(done["ETag"]).strip('"')
+
+    async def _part(
+        self, key: str, upload_id: str, number: int, buffer: bytearray
+    ) -> dict[str, Any]:
+        body = bytes(buffer[:PART_SIZE])
+        del buffer[:PART_SIZE]
+        async with self._errors("upload part of", key):
+            response = await self.client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+            )
+        return {"PartNumber": number, "ETag": response["ETag"]}
+
+    async def url_for(self, key: str) -> str:
+        """A URL a plain HTTP GET can fetch: the public bucket URL, else a presigned one."""
+        if self.settings.r2_public_url is not None:
+            return f"{str(self.settings.r2_public_url).rstrip('/')}/{key}"
+        url: str = await self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": key},
+            ExpiresIn=self.settings.presign_expiry_s,
+        )
+        return url
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    async with aiofiles.open(path, "rb") as source:
+        while chunk := await source.read(CHUNK):
+            yield chunk

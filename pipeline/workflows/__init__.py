@@ -1,0 +1,1 @@
+"""Temporal workflows: deterministic, thin, and free of I/O imports."""

@@ -1,0 +1,255 @@
+"""``SessionWorkflow``: one drop → one session, one activity per stage.
+
+The workflow only orders stages, chooses task queues and keeps score; every byte is moved
+by activities, which it calls by name so no I/O library is imported here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from pipeline.contracts import (
+        ActivityName,
+        ExtractedFrames,
+        ExtractFramesInput,
+        FailureInput,
+        FailureRecorded,
+        GenerateSegmentInput,
+        PlanInput,
+        PreparedImage,
+        PrepareImageInput,
+        PublishInput,
+        PublishOutput,
+        SegmentOutput,
+        SessionProgress,
+        SessionRequest,
+        SessionResult,
+        Stage,
+        StitchInput,
+        StitchOutput,
+        TakeDropInput,
+        TakenDrop,
+    )
+    from pipeline.errors import NON_RETRYABLE_CODES
+    from pipeline.frame_plan import FramePlan
+    from pipeline.layout import SessionLayout
+    from pipeline.workflows import attributes
+
+ResultT = TypeVar("ResultT")
+
+CPU_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=sorted(NON_RETRYABLE_CODES),
+)
+GPU_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=3,
+    non_retryable_error_types=sorted(NON_RETRYABLE_CODES),
+)
+
+
+def derive_seed(session_id: str) -> int:
+    """A seed that is stable for a session, so a retried segment renders the same frames."""
+    return int(hashlib.sha256(session_id.encode()).hexdigest()[:12], 16)
+
+
+@workflow.defn
+class SessionWorkflow:
+    def __init__(self) -> None:
+        self._progress = SessionProgress(stage="taking_drop")
+        self._timings: dict[str, float] = {}
+        self._gpu_queue = "gpu"
+
+    @workflow.query
+    def progress(self) -> SessionProgress:
+        return self._progress
+
+    @workflow.run
+    async def run(self, request: SessionRequest) -> SessionResult:
+        try:
+            return await self._run(request)
+        except ActivityError as failure:
+            code, message, retryable, detail = _describe_failure(failure)
+            self._progress = self._progress.model_copy(update={"error": message})
+            await self._call(
+                ActivityName.RECORD_FAILURE,
+                FailureInput(
+                    session_id=request.session_id,
+                    workflow_id=workflow.info().workflow_id,
+                    stage=self._progress.stage,
+                    code=code,
+                    message=message,
+                    retryable=retryable,
+                    detail=detail,
+                ),
+                FailureRecorded,
+            )
+            self._set_stage("failed")
+            raise ApplicationError(message, detail, type=code, non_retryable=True) from None
+
+    async def _run(self, request: SessionRequest) -> SessionResult:
+        session_id = request.session_id
+        self._gpu_queue = request.gpu_task_queue
+        layout = SessionLayout(session_id)
+        run = workflow.now().strftime("%Y%m%dT%H%M%SZ")
+
+        self._set_stage("taking_drop")
+        taken = await self._call(
+            ActivityName.TAKE_DROP,
+            TakeDropInput(drop=request.drop, session_id=session_id),
+            TakenDrop,
+        )
+        manifest = taken.manifest
+        workflow.upsert_search_attributes([attributes.DROP_KIND.value_set(manifest.kind.value)])
+
+        self._set_stage("preparing_image")
+        prepared = await self._call(
+            ActivityName.PREPARE_IMAGE,
+            PrepareImageInput(
+                session_id=session_id,
+                image_key=taken.inputs["image"],
+                width=manifest.width,
+                height=manifest.height,
+            ),
+            PreparedImage,
+        )
+
+        self._set_stage("planning")
+        plan = await self._call(
+            ActivityName.PLAN_FRAMES,
+            PlanInput(session_id=session_id, manifest=manifest),
+            FramePlan,
+        )
+
+        self._set_stage("generating")
+        self._progress = self._progress.model_copy(update={"segments_total": len(plan.segments)})
+        seed = manifest.seed if manifest.seed is not None else derive_seed(session_id)
+        conditioning = prepared.key
+        segment_keys: list[str] = []
+        for segment in plan.segments:
+            output = await self._call(
+                ActivityName.GENERATE_SEGMENT,
+                GenerateSegmentInput(
+                    session_id=session_id,
+                    run=run,
+                    segment=segment,
+                    plan=plan,
+                    manifest=manifest,
+                    conditioning_key=conditioning,
+                    seed=seed + segment.index,
+                ),
+                SegmentOutput,
+                gpu=True,
+            )
+            segment_keys.append(output.key)
+            self._progress = self._progress.model_copy(update={"segments_done": segment.index + 1})
+            if segment.index + 1 < len(plan.segments):
+                frames = await self._call(
+                    ActivityName.EXTRACT_LAST_FRAMES,
+                    ExtractFramesInput(
+                        video_key=output.key,
+                        output_key=layout.segment_last_frame(run, segment.index),
+                    ),
+                    ExtractedFrames,
+                )
+                conditioning = frames.key
+
+        self._set_stage("stitching")
+        stitched = await self._call(
+            ActivityName.STITCH,
+            StitchInput(
+                session_id=session_id,
+                run=run,
+                plan=plan,
+                segment_keys=tuple(segment_keys),
+                audio_key=taken.inputs.get("audio"),
+            ),
+            StitchOutput,
+        )
+
+        self._set_stage("publishing")
+        artifacts = {f"segment_{i:03d}": key for i, key in enumerate(segment_keys)}
+        artifacts |= {"combined": stitched.key, "plan": layout.plan, "prepared_image": prepared.key}
+        published = await self._call(
+            ActivityName.PUBLISH_RESULT,
+            PublishInput(
+                session_id=session_id,
+                workflow_id=workflow.info().workflow_id,
+                run=run,
+                manifest=manifest,
+                inputs=taken.inputs,
+                artifacts=artifacts,
+                timings_s=dict(self._timings),
+                frames=stitched.frames,
+                duration_s=stitched.duration_s,
+            ),
+            PublishOutput,
+        )
+        self._set_stage("succeeded")
+        return SessionResult(
+            session_id=session_id,
+            result_key=published.result_key,
+            combined_key=stitched.key,
+            urls=published.urls,
+            frames=stitched.frames,
+            duration_s=stitched.duration_s,
+        )
+
+    async def _call(
+        self, name: str, argument: Any, result_type: type[ResultT], *, gpu: bool = False
+    ) -> ResultT:
+        started = workflow.now()
+        result: ResultT
+        if gpu:
+            result = await workflow.execute_activity(
+                name,
+                argument,
+                result_type=result_type,
+                task_queue=self._gpu_queue,
+                start_to_close_timeout=timedelta(minutes=45),
+                heartbeat_timeout=timedelta(minutes=2),
+                retry_policy=GPU_RETRY,
+            )
+        else:
+            result = await workflow.execute_activity(
+                name,
+                argument,
+                result_type=result_type,
+                start_to_close_timeout=timedelta(minutes=20),
+                heartbeat_timeout=timedelta(minutes=1),
+                retry_policy=CPU_RETRY,
+            )
+        elapsed = (workflow.now() - started).total_seconds()
+        self._timings[name] = round(self._timings.get(name, 0.0) + elapsed, 3)
+        return result
+
+    def _set_stage(self, stage: Stage) -> None:
+        self._progress = self._progress.model_copy(update={"stage": stage})
+        workflow.upsert_search_attributes([attributes.PIPELINE_STAGE.value_set(stage)])
+
+
+def _describe_failure(failure: ActivityError) -> tuple[str, str, bool, dict[str, Any]]:
+    cause = failure.cause
+    if isinstance(cause, ApplicationError):
+        detail = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        return cause.type or "internal", cause.message, not cause.non_retryable, detail
+    if isinstance(cause, TimeoutError):
+        return (
+            "timeout",
+            f"{failure.activity_type} timed out ({cause.type.name if cause.type else 'unknown'})",
+            True,
+            {},
+        )
+    return "internal", str(cause or failure), True, {}
