@@ -15,7 +15,8 @@ Every failure the pipeline can name is a ``PipelineError`` subclass carrying a s
     │   ├── WorkerUnavailable
     │   ├── OutOfMemory
     │   ├── Interrupted
-    │   └── ExecutionFailed
+    │   ├── ExecutionFailed
+    │   └── ComfyTimeout
     ├── StorageError             (retryable: the object store misbehaved)
     └── InternalError            (retryable: a bug or an unexpected state)
 
@@ -89,6 +90,10 @@ class ExecutionFailed(ComfyError):
     code = "comfy_execution_failed"
 
 
+class ComfyTimeout(ComfyError):
+    code = "comfy_timeout"
+
+
 class StorageError(PipelineError):
     code = "storage"
 
@@ -99,7 +104,13 @@ class InternalError(PipelineError):
 
 NON_RETRYABLE_CODES: frozenset[str] = frozenset(
     cls.code
-    for cls in (InputError, ManifestError, MissingMediaError, UnsupportedKindError, MediaError,
-                GraphError)
+    for cls in (
+        InputError,
+        ManifestError,
+        MissingMediaError,
+        UnsupportedKindError,
+        MediaError,
+        GraphError,
+    )
 )
 """Error types that a Temporal retry policy must never retry."""

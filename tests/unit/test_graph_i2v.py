@@ -1,0 +1,192 @@
+"""The graph builder, the model presets and the Wan 2.2 I2V graph."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from pipeline.errors import ManifestError
+from workflows_comfy.graph import Graph, Link
+from workflows_comfy.i2v import LAST_STEP, I2VParams, build_i2v
+from workflows_comfy.object_info import contract_object_info
+from workflows_comfy.presets import DEFAULT_PRESET, PRESETS, UnknownPreset, preset
+from workflows_comfy.validate import validate_graph
+
+Api = dict[str, dict[str, Any]]
+
+PARAMS = I2VParams(
+    image_name="start.png",
+    prompt="a lighthouse in a storm",
+    width=832,
+    height=480,
+    length=81,
+    seed=1234,
+    negative_prompt="blurry",
+    fps=16,
+    steps=6,
+    cfg=1.5,
+    filename_prefix="video/session_seg000",
+)
+
+
+def nodes_of(graph: Api, class_type: str) -> list[dict[str, Any]]:
+    return [node for node in graph.values() if node["class_type"] == class_type]
+
+
+def linked(graph: Api, link: list[Any]) -> dict[str, Any]:
+    node_id, _index = link
+    return graph[node_id]
+
+
+def samplers(graph: Api) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(high-noise, low-noise): the one adding noise runs first."""
+    found = nodes_of(graph, "KSamplerAdvanced")
+    assert len(found) == 2
+    first, second = sorted(found, key=lambda n: n["inputs"]["add_noise"] != "enable")
+    return first["inputs"], second["inputs"]
+
+
+def test_graph_numbers_nodes_in_order_and_serialises_links() -> None:
+    g = Graph()
+    image = g.add("LoadImage", image="a.png")
+    g.add("SaveImage", title="Out", images=image.out(), filename_prefix="x")
+    assert g.to_api() == {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "a.png"}},
+        "2": {
+            "class_type": "SaveImage",
+            "inputs": {"images": ["1", 0], "filename_prefix": "x"},
+            "_meta": {"title": "Out"},
+        },
+    }
+    assert len(g) == 2
+
+
+def test_graph_refuses_a_link_to_a_node_it_does_not_have() -> None:
+    with pytest.raises(ValueError, match="unknown node '7'"):
+        Graph().add("VAEDecode", samples=Link("7", 0))
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_each_preset_builds_a_graph_the_contract_server_accepts(name: str) -> None:
+    graph = build_i2v(dataclasses.replace(PARAMS, preset=name))
+    result = validate_graph(graph, contract_object_info(), input_files={"start.png"})
+    assert result.ok
+    assert result.problems == ()
+    assert result.outputs_to_execute == [
+        node_id for node_id, node in graph.items() if node["class_type"] == "SaveVideo"
+    ]
+
+
+def test_default_preset_is_fp8_with_unet_loader_weight_dtype() -> None:
+    graph = build_i2v(PARAMS)
+    assert DEFAULT_PRESET["i2v"] == "wan22-i2v-fp8"
+    loaders = nodes_of(graph, "UNETLoader")
+    assert [n["inputs"] for n in loaders] == [
+        {
+            "unet_name": "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors",
+            "weight_dtype": "default",
+        },
+        {"unet_name": "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors", "weight_dtype": "default"},
+    ]
+
+
+def test_each_expert_gets_its_own_model_lora_and_shift() -> None:
+    graph = build_i2v(dataclasses.replace(PARAMS, preset="wan22-i2v-gguf"))
+    assert not nodes_of(graph, "UNETLoader")
+    stages = (("HighNoise", "high"), ("LowNoise", "low"))
+    for sampler, (gguf, lora_stage) in zip(samplers(graph), stages, strict=True):
+        sampling = linked(graph, sampler["model"])
+        assert sampling["class_type"] == "ModelSamplingSD3"
+        assert sampling["inputs"]["shift"] == 8.0
+        lora = linked(graph, sampling["inputs"]["model"])
+        assert lora["inputs"]["lora_name"] == (
+            f"wan2.2_i2v_lightx2v_4steps_lora_v1_{lora_stage}_noise.safetensors"
+        )
+        unet = linked(graph, lora["inputs"]["model"])
+        assert unet["class_type"] == "UnetLoaderGGUF"
+        assert unet["inputs"] == {"unet_name": f"Wan2.2-I2V-A14B-{gguf}-Q4_K_M.gguf"}
+
+
+def test_samplers_split_at_half_the_steps_by_default() -> None:
+    high, low = samplers(build_i2v(PARAMS))
+    assert (high["start_at_step"], high["end_at_step"]) == (0, 3)
+    assert high["return_with_leftover_noise"] == "enable"
+    assert (low["start_at_step"], low["end_at_step"]) == (3, LAST_STEP)
+    assert low["return_with_leftover_noise"] == "disable"
+
+
+def test_low_noise_sampler_continues_the_high_noise_latent_at_a_custom_boundary() -> None:
+    graph = build_i2v(dataclasses.replace(PARAMS, steps=8, boundary_step=5))
+    high, low = samplers(graph)
+    assert high["end_at_step"] == low["start_at_step"] == 5
+    assert linked(graph, low["latent_image"])["inputs"] is high
+    assert linked(graph, high["latent_image"])["class_type"] == "WanImageToVideo"
+
+
+def test_seed_steps_and_cfg_reach_both_samplers() -> None:
+    for sampler in samplers(build_i2v(PARAMS)):
+        assert (sampler["noise_seed"], sampler["steps"], sampler["cfg"]) == (1234, 6, 1.5)
+        assert (sampler["sampler_name"], sampler["scheduler"]) == ("euler", "simple")
+
+
+def test_size_length_fps_prompts_and_prefix_reach_their_nodes() -> None:
+    graph = build_i2v(PARAMS)
+    (i2v,) = nodes_of(graph, "WanImageToVideo")
+    inputs = i2v["inputs"]
+    assert (inputs["width"], inputs["height"], inputs["length"], inputs["batch_size"]) == (
+        832,
+        480,
+        81,
+        1,
+    )
+    assert linked(graph, inputs["start_image"])["inputs"] == {"image": "start.png"}
+    assert linked(graph, inputs["positive"])["inputs"]["text"] == "a lighthouse in a storm"
+    assert linked(graph, inputs["negative"])["inputs"]["text"] == "blurry"
+    (video,) = nodes_of(graph, "CreateVideo")
+    assert video["inputs"]["fps"] == 16.0
+    (save,) = nodes_of(graph, "SaveVideo")
+    assert save["inputs"] == {
+        "video": save["inputs"]["video"],
+        "filename_prefix": "video/session_seg000",
+        "format": "mp4",
+        "codec": "h264",
+    }
+    assert linked(graph, save["inputs"]["video"]) is video
+
+
+def test_same_params_build_the_same_graph() -> None:
+    assert build_i2v(PARAMS) == build_i2v(dataclasses.replace(PARAMS))
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"length": 80}, "4n\\+1"),
+        ({"length": 0}, "4n\\+1"),
+        ({"width": 830}, "width"),
+        ({"height": 0}, "height"),
+        ({"steps": 1}, "steps"),
+        ({"boundary_step": 0}, "boundary_step"),
+        ({"boundary_step": 6}, "boundary_step"),
+        ({"seed": -1}, "seed"),
+        ({"fps": 0}, "fps"),
+        ({"cfg": -1.0}, "cfg"),
+        ({"image_name": ""}, "image_name"),
+        ({"filename_prefix": ""}, "filename_prefix"),
+    ],
+)
+def test_out_of_range_params_are_rejected(change: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        build_i2v(dataclasses.replace(PARAMS, **change))
+
+
+def test_unknown_preset_is_a_manifest_error_naming_the_known_ones() -> None:
+    with pytest.raises(UnknownPreset) as caught:
+        preset("wan99-magic")
+    assert isinstance(caught.value, ManifestError)
+    assert "wan22-i2v-fp8" in caught.value.message
+    assert "wan22-i2v-gguf" in caught.value.message
+    with pytest.raises(UnknownPreset):
+        build_i2v(dataclasses.replace(PARAMS, preset="wan99-magic"))

@@ -1,0 +1,1 @@
+"""ComfyUI graph builders, model presets and graph validation against object_info."""

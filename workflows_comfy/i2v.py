@@ -1,0 +1,169 @@
+"""Wan 2.2 image-to-video: the official two-stage (high-noise → low-noise) graph. Pure.
+
+::
+
+    LoadImage ─────────────────────────────┐
+    CLIPLoader → CLIPTextEncode (prompt, negative) → WanImageToVideo ← VAELoader
+    high: loader → LoRA → ModelSamplingSD3 → KSamplerAdvanced [0, boundary), leftover noise
+    low:  loader → LoRA → ModelSamplingSD3 → KSamplerAdvanced [boundary, end), no new noise
+    → VAEDecode → CreateVideo(fps) → SaveVideo(mp4, h264)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from workflows_comfy.graph import Graph, InputValue, Link
+from workflows_comfy.presets import DEFAULT_PRESET, Preset, preset
+
+MAX_SEED = 2**64 - 1
+"""``KSamplerAdvanced.noise_seed``'s maximum."""
+LAST_STEP = 10000
+"""``end_at_step`` meaning "to the end", as in the official template."""
+
+
+@dataclass(frozen=True)
+class I2VParams:
+    """One I2V segment. ``boundary_step`` defaults to half the steps."""
+
+    image_name: str
+    """The name ``LoadImage`` sees: what ``ComfyClient.upload`` returned."""
+    prompt: str
+    width: int
+    height: int
+    length: int
+    """Frames; Wan needs 4n+1."""
+    seed: int
+    negative_prompt: str = ""
+    fps: float = 16.0
+    steps: int = 4
+    cfg: float = 1.0
+    preset: str = DEFAULT_PRESET["i2v"]
+    filename_prefix: str = "video/wan_i2v"
+    boundary_step: int | None = None
+    """The step where the high-noise expert hands over to the low-noise one."""
+
+    @property
+    def boundary(self) -> int:
+        return self.steps // 2 if self.boundary_step is None else self.boundary_step
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the first parameter ComfyUI would reject or misuse."""
+        if not self.image_name:
+            raise ValueError("image_name must not be empty")
+        for name, size in (("width", self.width), ("height", self.height)):
+            if size < 16 or size % 16:
+                raise ValueError(f"{name} must be a positive multiple of 16, got {size}")
+        if self.length < 1 or (self.length - 1) % 4:
+            raise ValueError(f"length must be 4n+1 frames (1, 5, ..., 81), got {self.length}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be in 0..{MAX_SEED}, got {self.seed}")
+        if not 1.0 <= self.fps <= 120.0:
+            raise ValueError(f"fps must be in 1..120, got {self.fps}")
+        if not 2 <= self.steps <= LAST_STEP:
+            raise ValueError(f"steps must be in 2..{LAST_STEP} (one per expert at least)")
+        if not 0 < self.boundary < self.steps:
+            raise ValueError(
+                f"boundary_step must be in 1..{self.steps - 1} so both experts sample, "
+                f"got {self.boundary}"
+            )
+        if not 0.0 <= self.cfg <= 100.0:
+            raise ValueError(f"cfg must be in 0..100, got {self.cfg}")
+        if not self.filename_prefix:
+            raise ValueError("filename_prefix must not be empty")
+
+
+def build_i2v(params: I2VParams) -> dict[str, dict[str, Any]]:
+    """The API-format graph for ``params``; ``UnknownPreset`` or ``ValueError`` if invalid."""
+    params.check()
+    models = preset(params.preset)
+    if models.kind != "i2v":
+        raise ValueError(f"preset {models.name!r} is for {models.kind!r}, not i2v")
+
+    g = Graph()
+    image = g.add("LoadImage", title="Start image", image=params.image_name)
+    clip = g.add(
+        "CLIPLoader",
+        clip_name=models.text_encoder,
+        type=models.text_encoder_type,
+        device="default",
+    )
+    vae = g.add("VAELoader", vae_name=models.vae)
+    high = _expert(g, models, "high")
+    low = _expert(g, models, "low")
+    positive = g.add("CLIPTextEncode", title="Prompt", text=params.prompt, clip=clip.out())
+    negative = g.add(
+        "CLIPTextEncode", title="Negative prompt", text=params.negative_prompt, clip=clip.out()
+    )
+    latent = g.add(
+        "WanImageToVideo",
+        positive=positive.out(),
+        negative=negative.out(),
+        vae=vae.out(),
+        width=params.width,
+        height=params.height,
+        length=params.length,
+        batch_size=1,
+        start_image=image.out(),
+    )
+    sampling: dict[str, InputValue] = {
+        "noise_seed": params.seed,
+        "steps": params.steps,
+        "cfg": params.cfg,
+        "sampler_name": models.sampler_name,
+        "scheduler": models.scheduler,
+        "positive": latent.out(0),
+        "negative": latent.out(1),
+    }
+    first = g.add(
+        "KSamplerAdvanced",
+        title="High-noise expert",
+        model=high,
+        add_noise="enable",
+        latent_image=latent.out(2),
+        start_at_step=0,
+        end_at_step=params.boundary,
+        return_with_leftover_noise="enable",
+        **sampling,
+    )
+    second = g.add(
+        "KSamplerAdvanced",
+        title="Low-noise expert",
+        model=low,
+        add_noise="disable",
+        latent_image=first.out(),
+        start_at_step=params.boundary,
+        end_at_step=LAST_STEP,
+        return_with_leftover_noise="disable",
+        **sampling,
+    )
+    frames = g.add("VAEDecode", samples=second.out(), vae=vae.out())
+    video = g.add("CreateVideo", images=frames.out(), fps=float(params.fps))
+    g.add(
+        "SaveVideo",
+        video=video.out(),
+        filename_prefix=params.filename_prefix,
+        format="mp4",
+        codec="h264",
+    )
+    return g.to_api()
+
+
+def _expert(g: Graph, models: Preset, stage: Literal["high", "low"]) -> Link:
+    """One expert's model chain: loader → LightX2V LoRA → ModelSamplingSD3."""
+    high = stage == "high"
+    files, loras = models.diffusion.files, models.loras
+    unet = g.add(
+        models.diffusion.loader,
+        title=f"{stage.capitalize()}-noise model",
+        unet_name=files.high_noise if high else files.low_noise,
+        **dict(models.diffusion.loader_inputs),
+    )
+    lora = g.add(
+        "LoraLoaderModelOnly",
+        model=unet.out(),
+        lora_name=loras.high_noise if high else loras.low_noise,
+        strength_model=models.lora_strength,
+    )
+    return g.add("ModelSamplingSD3", model=lora.out(), shift=models.shift).out()
