@@ -121,7 +121,12 @@ class Manifest(BaseModel):
         le=2**53,
         description="Sampling seed; derived from the session id when unset, so reruns repeat.",
     )
-    steps: int = Field(default=4, ge=1, le=100)
+    steps: int = Field(
+        default=4,
+        ge=2,
+        le=100,
+        description="Sampling steps, split between Wan 2.2's high- and low-noise experts.",
+    )
     cfg: float = Field(default=1.0, ge=0.0, le=30.0)
     extensions: int = Field(
         default=0, ge=0, le=40, description="i2v: segments generated after the first one."

@@ -29,6 +29,9 @@ SOURCE = "sqs"
 WAIT_SECONDS = 20
 BATCH = 10
 ERROR_BACKOFF_S = 2.0
+POLLERS = 2
+"""Concurrent long polls, so a message arriving while one poller starts workflows waits
+for no one."""
 
 
 class SqsConsumer:
@@ -44,23 +47,26 @@ class SqsConsumer:
             endpoint_url=self.settings.event_queue_endpoint,
             **client_kwargs(self.settings, aio=True),
         ) as sqs:
-            log.info("sqs_consumer_started", queue=self.queue_url)
-            while not stop.is_set():
-                receive = asyncio.ensure_future(self._receive(sqs))
-                halt = asyncio.ensure_future(stop.wait())
-                done, _ = await asyncio.wait({receive, halt}, return_when=asyncio.FIRST_COMPLETED)
-                if receive not in done:
-                    receive.cancel()
-                    break
-                halt.cancel()
-                try:
-                    messages = receive.result()
-                except Exception as exc:
-                    log.warning("sqs_receive_failed", error=str(exc))
-                    await asyncio.sleep(ERROR_BACKOFF_S)
-                    continue
-                await asyncio.gather(*(self._handle(sqs, message) for message in messages))
+            log.info("sqs_consumer_started", queue=self.queue_url, pollers=POLLERS)
+            await asyncio.gather(*(self._poll(sqs, stop) for _ in range(POLLERS)))
         log.info("sqs_consumer_stopped")
+
+    async def _poll(self, sqs: SQSClient, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            receive = asyncio.ensure_future(self._receive(sqs))
+            halt = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({receive, halt}, return_when=asyncio.FIRST_COMPLETED)
+            if receive not in done:
+                receive.cancel()
+                return
+            halt.cancel()
+            try:
+                messages = receive.result()
+            except Exception as exc:
+                log.warning("sqs_receive_failed", error=str(exc))
+                await asyncio.sleep(ERROR_BACKOFF_S)
+                continue
+            await asyncio.gather(*(self._handle(sqs, message) for message in messages))
 
     async def _receive(self, sqs: SQSClient) -> list[MessageTypeDef]:
         response = await sqs.receive_message(

@@ -58,7 +58,7 @@ def test_bad_timestamps_are_refused(value: object) -> None:
         ({"kind": "s2v"}, "kind 's2v' needs an 'audio' file"),
         ({"colour": "red"}, "colour: Extra inputs are not permitted"),
         ({"kind": "video"}, "kind: Input should be 'i2v', 's2v' or 'infinitetalk'"),
-        ({"steps": 0}, "steps: Input should be greater than or equal to 1"),
+        ({"steps": 1}, "steps: Input should be greater than or equal to 2"),
     ],
 )
 def test_invalid_manifests_name_the_field_and_the_problem(

@@ -1,0 +1,1 @@
+"""Temporal activities: the I/O edge. Each takes one contract model and returns one."""

@@ -1,0 +1,51 @@
+"""What every activity does at its edge: bind log context, turn pipeline errors into
+Temporal ``ApplicationError`` s that carry the error's code and whether to retry."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from pipeline.drops import session_id_of_workflow
+from pipeline.errors import PipelineError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def to_application_error(error: PipelineError) -> ApplicationError:
+    return ApplicationError(
+        error.message, error.detail, type=error.code, non_retryable=not error.retryable
+    )
+
+
+def edge(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Wrap an activity body: logs carry session and workflow ids; errors carry codes."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        info = activity.info()
+        log: Any = structlog.get_logger()
+        with structlog.contextvars.bound_contextvars(
+            session_id=session_id_of_workflow(info.workflow_id or ""),
+            workflow_id=info.workflow_id,
+            activity=info.activity_type,
+            attempt=info.attempt,
+        ):
+            try:
+                return await fn(*args, **kwargs)
+            except PipelineError as error:
+                log.warning(
+                    "activity_failed",
+                    code=error.code,
+                    retryable=error.retryable,
+                    error=error.message,
+                )
+                raise to_application_error(error) from error
+
+    return wrapper

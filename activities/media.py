@@ -1,0 +1,131 @@
+"""CPU media activities: fetch from the bucket to scratch disk, run ffmpeg/Pillow, upload."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import structlog
+from temporalio import activity
+
+from activities.edge import edge
+from pipeline.contracts import (
+    ActivityName,
+    ExtractedFrames,
+    ExtractFramesInput,
+    PreparedImage,
+    PrepareImageInput,
+    StitchInput,
+    StitchOutput,
+)
+from pipeline.errors import InternalError, MediaError
+from pipeline.layout import SessionLayout, file_name
+from pipeline.media import StitchSegment, extract_last_frames, normalize_image, probe, stitch
+from pipeline.storage import ObjectStore
+
+log: Any = structlog.get_logger()
+
+
+class MediaActivities:
+    def __init__(self, store: ObjectStore, work_dir: Path) -> None:
+        self.store = store
+        self.work_dir = work_dir
+
+    @asynccontextmanager
+    async def _scratch(self) -> AsyncIterator[Path]:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix="activity-", dir=self.work_dir))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    @activity.defn(name=ActivityName.PREPARE_IMAGE)
+    @edge
+    async def prepare_image(self, request: PrepareImageInput) -> PreparedImage:
+        layout = SessionLayout(request.session_id)
+        async with self._scratch() as scratch:
+            source = scratch / file_name(request.image_key)
+            await self.store.download(request.image_key, source)
+            target = scratch / "image.jpg"
+            try:
+                info = await asyncio.to_thread(
+                    normalize_image, source, target, request.width, request.height
+                )
+            except MediaError as error:
+                raise MediaError(
+                    f"{file_name(request.image_key)}: {error.message}", detail=error.detail
+                ) from error
+            await self.store.upload(target, layout.prepared_image, "image/jpeg")
+        log.info(
+            "image_prepared",
+            source_format=info.source_format,
+            source_size=info.source_size,
+            size=(request.width, request.height),
+        )
+        return PreparedImage(
+            key=layout.prepared_image,
+            source_format=info.source_format,
+            source_width=info.source_size[0],
+            source_height=info.source_size[1],
+        )
+
+    @activity.defn(name=ActivityName.EXTRACT_LAST_FRAMES)
+    @edge
+    async def extract_last_frames(self, request: ExtractFramesInput) -> ExtractedFrames:
+        async with self._scratch() as scratch:
+            video = scratch / "segment.mp4"
+            await self.store.download(request.video_key, video)
+            (frame,) = await asyncio.to_thread(extract_last_frames, video, scratch / "frames", 1)
+            await self.store.upload(frame, request.output_key, "image/png")
+        return ExtractedFrames(key=request.output_key)
+
+    @activity.defn(name=ActivityName.STITCH)
+    @edge
+    async def stitch(self, request: StitchInput) -> StitchOutput:
+        plan, layout = request.plan, SessionLayout(request.session_id)
+        async with self._scratch() as scratch:
+            segments = []
+            for segment, key in zip(plan.segments, request.segment_keys, strict=True):
+                path = scratch / file_name(key)
+                await self.store.download(key, path)
+                segments.append(StitchSegment(path=path, drop_leading=segment.drop_leading))
+                activity.heartbeat({"downloaded": segment.index + 1})
+            audio = None
+            if request.audio_key is not None:
+                audio = scratch / ("audio-" + file_name(request.audio_key))
+                await self.store.download(request.audio_key, audio)
+            combined = scratch / "combined.mp4"
+            await _with_heartbeat(
+                asyncio.to_thread(
+                    stitch,
+                    segments,
+                    combined,
+                    fps=plan.fps,
+                    total_frames=plan.total_frames,
+                    audio=audio,
+                ),
+                "encoding",
+            )
+            info = await asyncio.to_thread(probe, combined)
+            key = layout.combined(request.run)
+            await self.store.upload(combined, key, "video/mp4")
+        if info.frame_count is None:
+            raise InternalError(f"{key} has no video stream after stitching")
+        log.info("stitched", frames=info.frame_count, duration_s=info.duration_s)
+        return StitchOutput(key=key, frames=info.frame_count, duration_s=info.duration_s)
+
+
+async def _with_heartbeat(work: Any, stage: str, every_s: float = 10.0) -> Any:
+    """Await ``work`` while heartbeating, so a long encode is not taken for a dead worker."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=every_s)
+        if done:
+            return task.result()
+        activity.heartbeat({"stage": stage})

@@ -1,0 +1,1 @@
+"""The ``pipeline`` command: one module per group of subcommands."""

@@ -1,0 +1,84 @@
+"""``pipeline up`` / ``pipeline down``: the embedded stack, foreground or detached."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import click
+
+from pipeline.cli.app import App
+from pipeline.stack.embedded import stack_config_for
+from pipeline.stack.process import StartupError
+from pipeline.stack.state import (
+    StackEndpoints,
+    read_pidfile,
+    stop_detached,
+    supervisor_log_path,
+    wait_until_ready,
+)
+from pipeline.stack.supervisor import Stack
+
+
+@click.command()
+@click.option("--detach", is_flag=True, help="Return once every service answers.")
+@click.option("--no-comfy-sim", is_flag=True, help="Use the real ComfyUI at COMFYUI_URL.")
+@click.pass_obj
+def up(app: App, detach: bool, no_comfy_sim: bool) -> None:
+    """Start Temporal, moto (as R2), comfy-sim, the workers and the ingest consumer."""
+    state_dir = app.settings.state_dir
+    running = read_pidfile(state_dir)
+    if running is not None:
+        raise click.ClickException(
+            f"a stack is already running (pid {running}); stop it with 'pipeline down'"
+        )
+    if detach:
+        log_path = supervisor_log_path(state_dir)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "pipeline", "up"] + (
+            ["--no-comfy-sim"] if no_comfy_sim else []
+        )
+        with log_path.open("ab") as log:
+            supervisor = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        try:
+            endpoints = asyncio.run(wait_until_ready(state_dir, supervisor.pid))
+        except StartupError as exc:
+            raise click.ClickException(str(exc)) from None
+        _print_endpoints(endpoints)
+        return
+    stack = Stack(stack_config_for(app.settings, comfy_sim=not no_comfy_sim))
+    try:
+        code = asyncio.run(stack.run_foreground())
+    except (StartupError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(code)
+
+
+def _print_endpoints(endpoints: StackEndpoints) -> None:
+    click.echo("stack ready")
+    click.echo(f"  Temporal UI : {endpoints.ui_url}")
+    click.echo(f"  Temporal    : {endpoints.temporal_address}")
+    click.echo(f"  S3 (as R2)  : {endpoints.s3_endpoint}  bucket {endpoints.bucket}")
+    click.echo(f"  events      : {endpoints.queue_url}")
+    if endpoints.comfy_url:
+        click.echo(f"  ComfyUI     : {endpoints.comfy_url} (comfy-sim)")
+
+
+@click.command()
+@click.pass_obj
+def down(app: App) -> None:
+    """Stop a stack started with 'pipeline up --detach'."""
+    if asyncio.run(stop_detached(app.settings.state_dir)):
+        click.echo("stack stopped")
+    else:
+        click.echo("no stack was running")
+
+
+COMMANDS = [up, down]

@@ -1,0 +1,42 @@
+"""``pipeline status`` and ``pipeline schema``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import click
+
+from pipeline.cli.app import App
+from pipeline.cli.drop import print_outcome, progress_line
+from pipeline.manifest import json_schema
+from pipeline.sessions import SessionStatus, session_status
+from pipeline.temporal_client import connect
+
+
+@click.command()
+@click.argument("session_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def status(app: App, session_id: str, as_json: bool) -> None:
+    """Show a session: status, error if any, and a URL for every output."""
+
+    async def fetch() -> SessionStatus:
+        return await session_status(await connect(app.settings), app.settings, session_id)
+
+    view = asyncio.run(fetch())
+    if as_json:
+        click.echo(view.model_dump_json(indent=2))
+    elif view.finished:
+        print_outcome(view)
+    else:
+        click.echo(f"{view.status}: {progress_line(view)}")
+
+
+@click.command()
+def schema() -> None:
+    """Print the manifest's JSON Schema."""
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+COMMANDS = [status, schema]

@@ -1,0 +1,73 @@
+"""Workers: ``cpu`` runs workflows and media activities; ``gpu`` owns one ComfyUI server.
+
+Activities are methods on classes whose clients (object store, ComfyUI) the worker
+creates once and injects, so nothing lives at module level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from enum import StrEnum
+from typing import Any
+
+import structlog
+from temporalio.worker import Worker
+
+from activities.comfy import ComfyActivities
+from activities.media import MediaActivities
+from activities.session import SessionActivities
+from pipeline.config import Settings
+from pipeline.storage import ObjectStore
+from pipeline.temporal_client import connect
+from pipeline.workflows.session import SessionWorkflow
+
+log: Any = structlog.get_logger()
+
+GPU_CONCURRENCY = 1
+"""ComfyUI runs one prompt at a time; a second activity would only queue behind it."""
+
+
+class Role(StrEnum):
+    CPU = "cpu"
+    GPU = "gpu"
+
+
+async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> None:
+    client = await connect(settings)
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(ObjectStore(settings))
+        if role is Role.CPU:
+            session = SessionActivities(store)
+            media = MediaActivities(store, settings.work_dir)
+            worker = Worker(
+                client,
+                task_queue=settings.temporal_task_queue,
+                workflows=[SessionWorkflow],
+                activities=[
+                    session.take_drop,
+                    session.plan_frames,
+                    session.publish_result,
+                    session.record_failure,
+                    media.prepare_image,
+                    media.extract_last_frames,
+                    media.stitch,
+                ],
+            )
+        else:
+            comfy = await ComfyActivities.connect(store, settings)
+            worker = Worker(
+                client,
+                task_queue=settings.temporal_gpu_task_queue,
+                activities=[comfy.generate_segment],
+                max_concurrent_activities=GPU_CONCURRENCY,
+            )
+        log.info(
+            "worker_started",
+            role=role.value,
+            serving=worker.task_queue,
+            **settings.safe_summary(),
+        )
+        async with worker:
+            await stop.wait()
+    log.info("worker_stopped", role=role.value)

@@ -1,0 +1,271 @@
+"""Drops through the whole embedded stack, exactly as `pipeline up` runs it.
+
+Real Temporal dev server, moto server (S3 + SQS with real event notifications), comfy-sim,
+and the workers and ingest consumer as separate `pipeline` processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from PIL import Image
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
+
+from pipeline.config import Settings, load_settings
+from pipeline.drops import DropRef
+from pipeline.layout import SessionLayout
+from pipeline.media import probe
+from pipeline.stack.embedded import settings_env, stack_config_for
+from pipeline.stack.process import free_port
+from pipeline.stack.supervisor import Stack
+from pipeline.storage import sync_s3
+from pipeline.temporal_client import connect
+from pipeline.testing import framecode
+
+pytestmark = pytest.mark.integration
+
+HISTORIES = Path(__file__).parents[1] / "replay" / "histories" / "session"
+SIZE = {"width": 256, "height": 144}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
+    state = tmp_path_factory.mktemp("e2e-stack")
+    settings = load_settings(
+        R2_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
+        R2_BUCKET_NAME="e2e-sessions",
+        R2_ACCESS_KEY_ID="testing",
+        R2_SECRET_ACCESS_KEY="testing",
+        TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
+        TEMPORAL_UI_URL=f"http://127.0.0.1:{free_port()}",
+        COMFYUI_URL=f"http://127.0.0.1:{free_port()}",
+        PIPELINE_STATE_DIR=str(state),
+        PIPELINE_WORK_DIR=str(state / "work"),
+    )
+    embedded = Stack(stack_config_for(settings))
+    await embedded.start()
+    try:
+        yield settings
+    finally:
+        await embedded.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def client(stack: Settings) -> Client:
+    return await connect(stack)
+
+
+def pipeline_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        env={**os.environ, **settings_env(settings)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+def sample_image(path: Path) -> Path:
+    Image.new("RGB", (320, 200), (30, 120, 200)).save(path)
+    return path
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def put_drop(
+    settings: Settings,
+    name: str,
+    manifest: dict[str, Any],
+    media: dict[str, bytes],
+    *,
+    manifest_puts: int = 1,
+) -> DropRef:
+    s3, bucket = sync_s3(settings), settings.r2_bucket_name
+    for file_name, body in media.items():
+        s3.put_object(Bucket=bucket, Key=f"inbox/{name}/{file_name}", Body=body)
+    key = f"inbox/{name}/manifest.json"
+    etag = ""
+    for _ in range(manifest_puts):
+        etag = s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())["ETag"]
+    return DropRef.of(bucket, key, etag)
+
+
+def keys_under(settings: Settings, prefix: str) -> set[str]:
+    listing = sync_s3(settings).list_objects_v2(Bucket=settings.r2_bucket_name, Prefix=prefix)
+    return {item["Key"] for item in listing.get("Contents", [])}
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 120) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.2)
+
+
+async def finished(client: Client, workflow_id: str) -> WorkflowExecutionStatus:
+    async def done() -> bool:
+        try:
+            status = (await client.get_workflow_handle(workflow_id).describe()).status
+        except RPCError:
+            return False
+        return status is not WorkflowExecutionStatus.RUNNING
+
+    await eventually(done)
+    status = (await client.get_workflow_handle(workflow_id).describe()).status
+    assert status is not None
+    return status
+
+
+async def executions(client: Client, workflow_id: str) -> int:
+    return len([w async for w in client.list_workflows(f"WorkflowId = '{workflow_id}'")])
+
+
+def frame_numbers(video: Path, out_dir: Path) -> list[int | None]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(video), str(out_dir / "%05d.png")], check=True
+    )
+    return [framecode.read(Image.open(frame)) for frame in sorted(out_dir.glob("*.png"))]
+
+
+async def record_history(client: Client, workflow_id: str, case: str) -> None:
+    """Refresh the committed replay histories: PIPELINE_RECORD_HISTORIES=1 pytest ..."""
+    if os.environ.get("PIPELINE_RECORD_HISTORIES") != "1":
+        return
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    HISTORIES.mkdir(parents=True, exist_ok=True)
+    (HISTORIES / f"{case}.json").write_text(history.to_json())
+
+
+async def test_cli_drop_runs_to_a_stitched_video_with_every_artifact(
+    stack: Settings, client: Client, tmp_path: Path
+) -> None:
+    image = sample_image(tmp_path / "portrait.png")
+    done = await asyncio.to_thread(
+        pipeline_cli,
+        stack,
+        "drop",
+        str(image),
+        "--set",
+        "width=256",
+        "--set",
+        "height=144",
+        "--set",
+        "extensions=1",
+        "--set",
+        "prompt=a slow smile",
+        "--wait",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    status = json.loads(done.stdout)
+    assert status["status"] == "succeeded"
+    session_id = status["session_id"]
+    layout = SessionLayout(session_id)
+    result = status["result"]
+    run = result["run"]
+    plan = json.loads(
+        sync_s3(stack).get_object(Bucket=stack.r2_bucket_name, Key=layout.plan)["Body"].read()
+    )
+
+    assert keys_under(stack, layout.root) == {
+        layout.manifest,
+        layout.input("portrait.png"),
+        layout.prepared_image,
+        layout.plan,
+        layout.segment(run, 0),
+        layout.segment(run, 1),
+        layout.segment_last_frame(run, 0),
+        layout.combined(run),
+        layout.result,
+    }
+    assert keys_under(stack, "inbox/") == set()
+    assert await executions(client, "session-" + session_id) == 1
+
+    combined = tmp_path / "combined.mp4"
+    sync_s3(stack).download_file(stack.r2_bucket_name, layout.combined(run), str(combined))
+    info = probe(combined)
+    assert info.frame_count == plan["total_frames"] == 81 + 80 == result["frames"]
+    assert (info.width, info.height) == (256, 144)
+    assert frame_numbers(combined, tmp_path / "frames") == list(range(plan["total_frames"]))
+
+    async with httpx.AsyncClient() as http:
+        for name, url in status["urls"].items():
+            assert (await http.get(url)).status_code == 200, name
+    assert set(result["timings_s"]) >= {"take_drop", "generate_segment", "stitch"}
+    await record_history(client, "session-" + session_id, "i2v_one_extension")
+
+
+async def test_a_manifest_put_three_times_starts_one_session(
+    stack: Settings, client: Client
+) -> None:
+    media = {"still.png": png_bytes(Image.new("RGB", (256, 160), (200, 90, 40)))}
+    manifest = {"kind": "i2v", "image": "still.png", **SIZE}
+    drop = put_drop(stack, "triple", manifest, media, manifest_puts=3)
+    assert await finished(client, drop.workflow_id) is WorkflowExecutionStatus.COMPLETED
+    assert await executions(client, drop.workflow_id) == 1
+    assert SessionLayout(drop.session_id).result in keys_under(stack, "sessions/")
+
+
+async def test_a_manifest_naming_a_missing_image_fails_once_with_error_json(
+    stack: Settings, client: Client
+) -> None:
+    manifest = {"kind": "i2v", "image": "nowhere.png", **SIZE}
+    drop = put_drop(stack, "missing-image", manifest, {})
+    assert await finished(client, drop.workflow_id) is WorkflowExecutionStatus.FAILED
+
+    layout = SessionLayout(drop.session_id)
+    error = json.loads(
+        sync_s3(stack).get_object(Bucket=stack.r2_bucket_name, Key=layout.error)["Body"].read()
+    )
+    assert error["code"] == "missing_media"
+    assert error["stage"] == "taking_drop"
+    assert "image 'nowhere.png'" in error["message"]
+    assert "upload the media first" in error["message"]
+    assert error["retryable"] is False
+
+    history = await client.get_workflow_handle(drop.workflow_id).fetch_history()
+    started = [
+        e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    ]
+    assert [e.activity_task_started_event_attributes.attempt for e in started] == [1, 1]
+    assert keys_under(stack, f"inbox/{drop.manifest_key.split('/')[1]}/") == set()
+    await record_history(client, drop.workflow_id, "missing_image")
+
+
+async def test_unsupported_kinds_are_refused_with_a_clear_message(
+    stack: Settings, client: Client
+) -> None:
+    manifest = {"kind": "infinitetalk", "image": "face.png", "audio": "voice.wav", **SIZE}
+    drop = put_drop(
+        stack,
+        "talk",
+        manifest,
+        {"face.png": png_bytes(Image.new("RGB", (256, 160))), "voice.wav": b"RIFF"},
+    )
+    assert await finished(client, drop.workflow_id) is WorkflowExecutionStatus.FAILED
+    status = await asyncio.to_thread(pipeline_cli, stack, "status", drop.session_id, "--json")
+    view = json.loads(status.stdout)
+    assert view["status"] == "failed"
+    assert view["error"]["code"] == "unsupported_kind"
+    assert "not yet supported" in view["error"]["message"]
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(view["urls"]["error"])).status_code == 200
