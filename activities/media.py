@@ -107,7 +107,7 @@ class MediaActivities:
                     segments,
                     combined,
                     fps=plan.fps,
-                    total_frames=plan.total_frames,
+                    total_frames=plan.final_frames,
                     audio=audio,
                 ),
                 "encoding",

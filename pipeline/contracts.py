@@ -66,6 +66,9 @@ class GenerateSegmentInput(Contract):
     manifest: Manifest
     conditioning_key: str = Field(description="Start image: the prepared image or last frame.")
     seed: int
+    audio_key: str | None = Field(
+        default=None, description="Audio driving the model (vocals, padded to the plan)."
+    )
 
 
 class SegmentOutput(Contract):

@@ -35,6 +35,16 @@ class Segment(BaseModel):
         return self.length - self.drop_leading
 
 
+class WindowPlan(BaseModel):
+    """Context windows a single ComfyUI run slides over (InfiniteTalk, S2V chunks)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    length: int = Field(gt=0, description="Frames per window.")
+    overlap: int = Field(ge=0, description="Frames each window shares with the previous one.")
+    count: int = Field(gt=0)
+
+
 class FramePlan(BaseModel):
     """``plan.json``: what will be generated and how it is stitched."""
 
@@ -50,6 +60,18 @@ class FramePlan(BaseModel):
     total_frames: int
     duration_s: float
     notes: tuple[str, ...] = ()
+    windows: WindowPlan | None = None
+    """Windows inside each generated segment, for kinds whose graph slides over the audio."""
+    audio_s: float | None = None
+    """The cropped audio's real length; the final video is trimmed to it."""
+    audio_padded_s: float | None = None
+    """Audio length given to the model: padded with silence to cover every planned frame."""
+    output_frames: int | None = None
+    """Frames after the final trim; ``None`` means all ``total_frames``."""
+
+    @property
+    def final_frames(self) -> int:
+        return self.total_frames if self.output_frames is None else self.output_frames
 
 
 def is_wan_length(frames: int) -> bool:
