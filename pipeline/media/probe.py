@@ -29,11 +29,14 @@ class MediaInfo:
     audio_sample_rate: int | None
 
 
-def build_probe_command(path: Path) -> list[str]:
+def build_probe_command(path: Path, *, decode: bool = True) -> list[str]:
     # -count_frames decodes every stream: the only frame count that matches what
     # ffmpeg's trim/select filters will see, whatever the container's header claims.
+    # -count_packets only demuxes (~6x faster): exact for MP4/H.264 without packed frames,
+    # i.e. for the files ComfyUI and this pipeline write, not for arbitrary user media.
+    count = "-count_frames" if decode else "-count_packets"
     return [
-        FFPROBE, "-v", "error", "-count_frames",
+        FFPROBE, "-v", "error", count,
         "-show_format", "-show_streams", "-of", "json", str(path),
     ]  # fmt: skip
 
@@ -69,7 +72,8 @@ def _parse(path: Path, report: dict[str, Any]) -> MediaInfo:
     video, audio = _first(streams, "video"), _first(streams, "audio")
     if video is None and audio is None:
         raise MediaError(f"{path.name} has no video or audio stream{looks_like(path)}")
-    frame_count = int(video.get("nb_read_frames", 0)) if video else None
+    counted = video.get("nb_read_frames", video.get("nb_read_packets", 0)) if video else None
+    frame_count = None if counted is None else int(counted)
     if video is not None and not frame_count:
         raise MediaError(f"{path.name} has a video stream with no decodable frame")
     duration = _seconds(report.get("format", {}).get("duration"))
@@ -98,13 +102,13 @@ def _parse(path: Path, report: dict[str, Any]) -> MediaInfo:
     )
 
 
-def probe(path: Path) -> MediaInfo:
+def probe(path: Path, *, decode: bool = True) -> MediaInfo:
     """Probe a user's file: anything ffprobe cannot read as audio/video is a ``MediaError``."""
     if not path.is_file():
         raise InternalError(f"cannot probe {path}: no such file")
     if path.stat().st_size == 0:
         raise MediaError(f"{path.name} is empty (0 bytes)")
-    done = run(build_probe_command(path))
+    done = run(build_probe_command(path, decode=decode))
     if done.returncode != 0:
         # ffprobe names the file by its full local path; the user knows only its name.
         reason = stderr_tail(done.stderr, lines=1).replace(str(path), path.name)
@@ -119,9 +123,9 @@ def probe(path: Path) -> MediaInfo:
     return _parse(path, report)
 
 
-def probe_intermediate(path: Path) -> MediaInfo:
+def probe_intermediate(path: Path, *, decode: bool = True) -> MediaInfo:
     """Probe a file the pipeline made itself: unreadable means our bug, not the user's."""
     try:
-        return probe(path)
+        return probe(path, decode=decode)
     except MediaError as exc:
         raise InternalError(f"our own intermediate file is unreadable: {exc.message}") from exc

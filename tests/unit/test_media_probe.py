@@ -121,3 +121,11 @@ def test_unreadable_intermediate_is_an_internal_error(tmp_path: Path) -> None:
 
     with pytest.raises(InternalError, match="intermediate"):
         probe_intermediate(src)
+
+
+def test_counting_packets_agrees_with_decoding_for_h264_mp4(tmp_path: Path) -> None:
+    video = _video(tmp_path / "clip.mp4", audio_s=None)
+    decoded = probe(video).frame_count
+    assert decoded is not None
+    assert decoded > 0
+    assert probe(video, decode=False).frame_count == decoded

@@ -1,0 +1,196 @@
+"""Audio: any file ffmpeg decodes, cropped, converted for its consumer, padded, checked.
+
+``prepare_audio`` takes the user's file (refusing what cannot drive a video with a
+``MediaError``); ``pad_audio`` lengthens the pipeline's own audio with silence to the
+length a frame plan asks the model for.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+
+from pipeline.errors import InternalError, MediaError
+from pipeline.media.probe import probe
+from pipeline.media.process import FFPROBE, ffmpeg_command, run, run_checked, stderr_tail
+from pipeline.media.sniff import looks_like
+
+MAX_AUDIO_S = 600.0
+"""Default limit on the cropped length: ten minutes is hours of GPU time at 25 fps."""
+
+LOUDNESS = {"i": -16.0, "tp": -1.5, "lra": 11.0}
+"""EBU R128 targets for ffmpeg's loudnorm: -16 LUFS, the usual level for speech online."""
+
+END_TOLERANCE_S = 0.1
+"""An end this close past a file's (header) duration is taken as its end, not refused."""
+
+
+@dataclass(frozen=True)
+class AudioTarget:
+    """What a consumer needs; ``None`` keeps the source's rate or channel count."""
+
+    sample_rate: int | None = None
+    channels: int | None = None
+    codec: str = "pcm_s16le"
+
+
+SPEECH_16K_MONO = AudioTarget(16_000, 1)
+"""wav2vec2, the audio encoder of InfiniteTalk and Wan S2V, takes 16 kHz mono."""
+DEMUCS_STEREO = AudioTarget(44_100, 2, "pcm_f32le")
+"""htdemucs is trained on 44.1 kHz stereo; float, so nothing clips before separation."""
+FULL_QUALITY = AudioTarget(codec="pcm_s24le")
+"""The cropped mix kept for the final video: the source's rate and channels, lossless."""
+
+
+@dataclass(frozen=True)
+class AudioFile:
+    path: Path
+    duration_s: float
+    """Exact length of the written file (from its sample count)."""
+    sample_rate: int
+    channels: int
+
+
+def _stream_of(path: Path) -> AudioFile:
+    """Rate, channels and duration of a file this module wrote."""
+    done = run_checked(
+        [FFPROBE, "-v", "error", "-select_streams", "a:0", "-show_streams", "-of", "json",
+         str(path)],
+        what=f"probe {path.name}",
+    )  # fmt: skip
+    streams: list[dict[str, Any]] = json.loads(done.stdout).get("streams", [])
+    if not streams:
+        raise InternalError(f"ffmpeg wrote {path.name} without an audio stream")
+    stream = streams[0]
+    return AudioFile(
+        path=path,
+        duration_s=float(stream.get("duration", 0.0)),
+        sample_rate=int(stream["sample_rate"]),
+        channels=int(stream["channels"]),
+    )
+
+
+def build_audio_command(
+    src: Path,
+    dst: Path,
+    *,
+    target: AudioTarget,
+    source_rate: int | None = None,
+    start_s: float = 0.0,
+    length_s: float | None = None,
+    loudness: bool = False,
+    pad_to_s: float | None = None,
+) -> list[str]:
+    """The one ffmpeg run that crops, converts and pads; pure, so its arguments can be checked."""
+    options: dict[str, Any] = {}
+    if start_s > 0:
+        options["ss"] = start_s
+    if length_s is not None:
+        options["t"] = length_s
+    # Input -ss/-t decode and discard up to the exact sample, and stop reading at the end.
+    audio = ffmpeg.input(str(src), **options)["a:0"]
+    if loudness:
+        audio = audio.filter("loudnorm", **LOUDNESS)
+    if pad_to_s is not None:
+        audio = audio.filter("atrim", duration=pad_to_s).filter("apad", whole_dur=pad_to_s)
+    output: dict[str, Any] = {"acodec": target.codec}
+    # loudnorm works at 192 kHz: name the rate even when the source's is kept.
+    rate = target.sample_rate or (source_rate if loudness else None)
+    if rate is not None:
+        output["ar"] = rate
+    if target.channels is not None:
+        output["ac"] = target.channels
+    return ffmpeg_command(ffmpeg.output(audio, str(dst), **output))
+
+
+def _crop_length(name: str, duration: float, start_s: float, end_s: float | None) -> float:
+    if start_s >= duration:
+        raise MediaError(
+            f"the crop starts at {start_s:g} s, but {name} is only {duration:.2f} s long"
+        )
+    if end_s is None or end_s > duration:
+        if end_s is not None and end_s > duration + END_TOLERANCE_S:
+            raise MediaError(
+                f"the crop ends at {end_s:g} s, but {name} is only {duration:.2f} s long"
+            )
+        end_s = duration
+    return end_s - start_s
+
+
+def _check_length(name: str, seconds: float, *, fps: int, max_s: float) -> None:
+    if seconds <= 0:
+        raise MediaError(f"{name} holds no audio (0 s)")
+    if seconds < 1 / fps:
+        raise MediaError(
+            f"{name} gives {seconds * 1000:.0f} ms of audio, shorter than one frame at {fps} fps"
+        )
+    if seconds > max_s:
+        raise MediaError(
+            f"{name} gives {seconds:.1f} s of audio, more than the {max_s:g} s limit; "
+            "crop it with audio_start/audio_end"
+        )
+
+
+def prepare_audio(
+    src: Path,
+    dst: Path,
+    *,
+    fps: int,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    target: AudioTarget = FULL_QUALITY,
+    loudness: bool = False,
+    max_s: float = MAX_AUDIO_S,
+) -> AudioFile:
+    """Write the user's audio between ``start_s`` and ``end_s`` to ``dst`` as ``target``.
+
+    Refused with ``MediaError``: unreadable or mislabelled files, no audio stream, nothing
+    to hear, less than one frame at ``fps`` or more than ``max_s`` after cropping.
+    """
+    if start_s < 0 or (end_s is not None and end_s <= start_s):
+        raise ValueError(f"crop {start_s}..{end_s} s is not a forward range")
+    name = src.name
+    info = probe(src)
+    if not info.has_audio:
+        raise MediaError(f"{name} has no audio stream{looks_like(src)}")
+    duration = info.audio_duration_s or 0.0
+    if duration <= 0:
+        raise MediaError(f"{name} holds no audio (0 s)")
+    length = _crop_length(name, duration, start_s, end_s)
+    _check_length(name, length, fps=fps, max_s=max_s)
+    command = build_audio_command(
+        src, dst, target=target, source_rate=info.audio_sample_rate,
+        start_s=start_s, length_s=None if end_s is None else length, loudness=loudness,
+    )  # fmt: skip
+    done = run(command)
+    if done.returncode != 0:
+        dst.unlink(missing_ok=True)
+        reason = stderr_tail(done.stderr, lines=1).replace(str(src), name)
+        raise MediaError(
+            f"{name} could not be decoded: {reason}", detail={"stderr": stderr_tail(done.stderr)}
+        )
+    # The header's duration is a guess for some formats; what was decoded is the truth.
+    written = _stream_of(dst)
+    _check_length(name, written.duration_s, fps=fps, max_s=max_s + END_TOLERANCE_S)
+    return written
+
+
+def pad_audio(
+    src: Path, dst: Path, duration_s: float, *, target: AudioTarget = SPEECH_16K_MONO
+) -> AudioFile:
+    """``src`` (the pipeline's own audio) as ``target``, exactly ``duration_s`` long.
+
+    Silence fills whatever ``src`` lacks, so a model given a padded plan hears silence at
+    the end instead of seeing zero-padded embeddings (seed 001's end-of-video distortion).
+    """
+    if duration_s <= 0:
+        raise ValueError(f"duration_s must be positive, not {duration_s}")
+    run_checked(
+        build_audio_command(src, dst, target=target, pad_to_s=duration_s),
+        what=f"pad {src.name} to {duration_s:g} s",
+    )
+    return _stream_of(dst)

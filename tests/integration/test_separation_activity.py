@@ -1,0 +1,101 @@
+"""The separate_vocals activity against moto, run by the Temporal SDK's activity environment."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import ffmpeg
+import pytest
+import pytest_asyncio
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.separation import SeparationActivities
+from pipeline.config import Settings, load_settings
+from pipeline.contracts import SeparationInput, SeparationOutput
+from pipeline.storage import ObjectStore
+from tests.conftest import S3Bucket
+
+pytestmark = pytest.mark.integration
+
+MIX_KEY = "sessions/sep-test/prepared/mix.wav"
+
+
+def _settings(bucket: S3Bucket, work: Path, model: Path | None) -> Settings:
+    return load_settings(
+        R2_ENDPOINT_URL=bucket.endpoint,
+        R2_BUCKET_NAME=bucket.bucket,
+        R2_ACCESS_KEY_ID=bucket.access_key_id,
+        R2_SECRET_ACCESS_KEY=bucket.secret_access_key,
+        PIPELINE_WORK_DIR=str(work),
+        DEMUCS_MODEL_PATH=None if model is None else str(model),
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def uploaded_mix(s3_bucket: S3Bucket, tmp_path: Path) -> AsyncIterator[str]:
+    mix = tmp_path / "mix.wav"
+    source = ffmpeg.input("aevalsrc=0.4*sin(2*PI*440*t):s=44100:d=0.5:c=stereo", f="lavfi")
+    source.output(str(mix)).overwrite_output().run(quiet=True)
+    async with ObjectStore(_settings(s3_bucket, tmp_path, None)) as store:
+        await store.upload(mix, MIX_KEY)
+    yield MIX_KEY
+
+
+async def _separate(settings: Settings, audio_key: str) -> SeparationOutput:
+    async with ObjectStore(settings) as store:
+        activities = SeparationActivities(store, settings)
+        request = SeparationInput(session_id="sep-test", audio_key=audio_key)
+        return await ActivityEnvironment().run(activities.separate_vocals, request)
+
+
+async def test_unset_model_path_fails_non_retryably_naming_the_variable(
+    s3_bucket: S3Bucket, tmp_path: Path, uploaded_mix: str
+) -> None:
+    with pytest.raises(ApplicationError) as caught:
+        await _separate(_settings(s3_bucket, tmp_path, None), uploaded_mix)
+
+    assert caught.value.type == "separation_unavailable"
+    assert caught.value.non_retryable
+    assert "DEMUCS_MODEL_PATH is not set" in caught.value.message
+
+
+async def test_worker_without_the_extra_says_what_to_install(
+    s3_bucket: S3Bucket, tmp_path: Path, uploaded_mix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tmp_path / "htdemucs.safetensors"
+    model.write_bytes(b"\x00")
+    # A None entry makes the import fail as on a worker where demucs is not installed.
+    monkeypatch.setitem(sys.modules, "demucs.hf", None)
+
+    with pytest.raises(ApplicationError) as caught:
+        await _separate(_settings(s3_bucket, tmp_path, model), uploaded_mix)
+
+    assert caught.value.non_retryable
+    assert "wan-pipeline[separation]" in caught.value.message
+
+
+async def test_vocals_are_separated_and_stored_beside_the_mix(
+    s3_bucket: S3Bucket, tmp_path: Path, uploaded_mix: str
+) -> None:
+    pytest.importorskip("torch", reason="vocal separation needs the 'separation' extra")
+    from pipeline.testing.tiny_demucs import build_tiny_htdemucs, save_safetensors
+
+    model = save_safetensors(build_tiny_htdemucs(), tmp_path / "tiny.safetensors")
+    settings = _settings(s3_bucket, tmp_path / "work", model)
+
+    result = await _separate(settings, uploaded_mix)
+
+    assert result == SeparationOutput(
+        vocals_key="sessions/sep-test/prepared/vocals.wav",
+        sample_rate=44_100,
+        duration_s=0.5,
+        device="cpu",
+    )
+    async with ObjectStore(settings) as store:
+        await store.download(result.vocals_key, tmp_path / "vocals.wav")
+    stream = ffmpeg.probe(str(tmp_path / "vocals.wav"))["streams"][0]
+    assert (stream["sample_rate"], float(stream["duration"])) == ("44100", 0.5)
+    assert list((tmp_path / "work").iterdir()) == []
