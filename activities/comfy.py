@@ -2,7 +2,8 @@
 
 The worker reads its ComfyUI's ``/object_info`` once at start, so every graph is
 validated against what that server really offers before it is submitted: a graph the
-worker would reject fails here, non-retryably, naming the node and input.
+worker would reject fails here, non-retryably, naming the node and input. The graph comes
+from ``workflows_comfy.build`` for the manifest's kind; this module never branches on kinds.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from temporalio import activity
 
 from activities.edge import edge
 from activities.session import preset_for
-from pipeline.comfy.client import ComfyClient
+from pipeline.comfy.client import ComfyClient, RunResult
 from pipeline.comfy.watch import Progress
 from pipeline.config import Settings
 from pipeline.contracts import ActivityName, GenerateSegmentInput, SegmentOutput
-from pipeline.errors import ExecutionFailed, WorkerUnavailable
+from pipeline.errors import ExecutionFailed, OutOfMemory, WorkerUnavailable
 from pipeline.layout import SessionLayout
 from pipeline.storage import ObjectStore
-from workflows_comfy.i2v import I2VParams, build_i2v
-from workflows_comfy.presets import PRESETS
+from workflows_comfy.build import SegmentGraphRequest, build_graph
+from workflows_comfy.servable import servable
 from workflows_comfy.validate import validate_graph
 
 log: Any = structlog.get_logger()
@@ -43,9 +44,9 @@ class ComfyActivities:
         """Read the worker's ComfyUI ``/object_info`` and report what it can serve."""
         async with ComfyClient(settings.comfy_url) as comfy:
             object_info = await comfy.object_info()
-        servable = servable_presets(object_info)
-        log.info("comfyui_ready", url=settings.comfy_url, nodes=len(object_info), presets=servable)
-        if not servable:
+        serving = servable(object_info)
+        log.info("comfyui_ready", url=settings.comfy_url, nodes=len(object_info), serving=serving)
+        if not serving:
             raise WorkerUnavailable(
                 f"ComfyUI at {settings.comfy_url} lacks the nodes or models of every preset"
             )
@@ -54,62 +55,42 @@ class ComfyActivities:
     @activity.defn(name=ActivityName.GENERATE_SEGMENT)
     @edge
     async def generate_segment(self, request: GenerateSegmentInput) -> SegmentOutput:
-        manifest, segment = request.manifest, request.segment
-        layout = SessionLayout(request.session_id)
-        run = request.run
-        condition = await self.store.get_bytes(request.conditioning_key)
-        if condition is None:
-            raise ExecutionFailed(f"conditioning image {request.conditioning_key} is missing")
+        manifest, segment, plan = request.manifest, request.segment, request.plan
+        stem = f"{request.session_id}_{request.run}_{segment.index:03d}"
         async with ComfyClient(self.settings.comfy_url) as comfy:
-            suffix = PurePosixPath(request.conditioning_key).suffix
-            image_name = await comfy.upload(
-                f"{request.session_id}_{run}_{segment.index:03d}{suffix}", condition
+            image_name = await self._upload(comfy, request.conditioning_key, stem)
+            audio_name = (
+                await self._upload(comfy, request.audio_key, f"{stem}_audio")
+                if request.audio_key is not None
+                else None
             )
-            graph = build_i2v(
-                I2VParams(
+            graph = build_graph(
+                manifest.kind,
+                SegmentGraphRequest(
                     image_name=image_name,
+                    audio_name=audio_name,
                     prompt=manifest.prompt,
                     negative_prompt=manifest.negative_prompt,
                     width=manifest.width,
                     height=manifest.height,
+                    fps=float(plan.fps),
                     length=segment.length,
-                    fps=float(request.plan.fps),
+                    windows=plan.windows,
                     seed=request.seed,
                     steps=manifest.steps,
                     cfg=manifest.cfg,
                     preset=preset_for(manifest).name,
                     filename_prefix=f"video/{request.session_id}_{segment.index:03d}",
-                )
+                ),
             )
             validate_graph(graph, self.object_info).raise_for_problems()
-
-            async def heartbeat(progress: Progress) -> None:
-                activity.heartbeat(
-                    {
-                        "segment": segment.index,
-                        "node": progress.node,
-                        "class_type": progress.class_type,
-                        "value": progress.value,
-                        "max": progress.max,
-                    }
-                )
-
-            try:
-                result = await comfy.run(
-                    graph, on_progress=heartbeat, timeout=self.settings.comfyui_timeout_s
-                )
-            except asyncio.CancelledError:
-                # This worker owns its ComfyUI and runs one prompt at a time, so whatever
-                # is executing there is this segment: stop the GPU instead of finishing.
-                await comfy.interrupt()
-                log.info("segment_interrupted", segment=segment.index)
-                raise
+            result = await self._run(comfy, graph, segment.index)
             videos = [o for o in result.outputs if o.filename.endswith(VIDEO_SUFFIXES)]
             if not videos:
                 raise ExecutionFailed(
                     f"ComfyUI finished prompt {result.prompt_id} without a video output"
                 )
-            key = layout.segment(run, segment.index)
+            key = SessionLayout(request.session_id).segment(request.run, segment.index)
             await self.store.upload_stream(key, comfy.download(videos[0]), "video/mp4")
         log.info(
             "segment_generated",
@@ -119,26 +100,40 @@ class ComfyActivities:
         )
         return SegmentOutput(key=key, frames=segment.length, prompt_id=result.prompt_id)
 
+    async def _upload(self, comfy: ComfyClient, key: str, stem: str) -> str:
+        """Copy an input from the bucket into ComfyUI's input folder; the name it got."""
+        data = await self.store.get_bytes(key)
+        if data is None:
+            raise ExecutionFailed(f"segment input {key} is missing from the bucket")
+        return await comfy.upload(f"{stem}{PurePosixPath(key).suffix}", data)
 
-def servable_presets(object_info: dict[str, Any]) -> list[str]:
-    """Presets whose graph this ComfyUI accepts (nodes present, model files offered)."""
-    servable = []
-    for name, preset in sorted(PRESETS.items()):
-        probe = (
-            build_i2v(
-                I2VParams(
-                    image_name="probe.png",
-                    prompt="",
-                    width=832,
-                    height=480,
-                    length=81,
-                    seed=0,
-                    preset=name,
-                )
+    async def _run(self, comfy: ComfyClient, graph: dict[str, Any], segment: int) -> RunResult:
+        """Run ``graph``; after running out of memory, free ComfyUI's memory and try once more."""
+
+        async def heartbeat(progress: Progress) -> None:
+            activity.heartbeat(
+                {
+                    "segment": segment,
+                    "node": progress.node,
+                    "class_type": progress.class_type,
+                    "value": progress.value,
+                    "max": progress.max,
+                }
             )
-            if preset.kind == "i2v"
-            else None
-        )
-        if probe is not None and validate_graph(probe, object_info).ok:
-            servable.append(name)
-    return servable
+
+        timeout = self.settings.comfyui_timeout_s
+        try:
+            try:
+                return await comfy.run(graph, on_progress=heartbeat, timeout=timeout)
+            except OutOfMemory as oom:
+                # Models and caches of earlier prompts may be what filled the GPU; a second
+                # out-of-memory leaves the retry to Temporal (OutOfMemory is retryable).
+                log.warning("segment_out_of_memory", segment=segment, error=oom.message)
+                await comfy.free()
+                return await comfy.run(graph, on_progress=heartbeat, timeout=timeout)
+        except asyncio.CancelledError:
+            # This worker owns its ComfyUI and runs one prompt at a time, so whatever
+            # is executing there is this segment: stop the GPU instead of finishing.
+            await comfy.interrupt()
+            log.info("segment_interrupted", segment=segment)
+            raise

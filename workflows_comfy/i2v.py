@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from workflows_comfy.graph import Graph, InputValue, Link
-from workflows_comfy.presets import DEFAULT_PRESET, Preset, preset
+from workflows_comfy.presets import DEFAULT_PRESET, I2VPreset, preset
 
 MAX_SEED = 2**64 - 1
 """``KSamplerAdvanced.noise_seed``'s maximum."""
@@ -78,7 +78,7 @@ def build_i2v(params: I2VParams) -> dict[str, dict[str, Any]]:
     """The API-format graph for ``params``; ``UnknownPreset`` or ``ValueError`` if invalid."""
     params.check()
     models = preset(params.preset)
-    if models.kind != "i2v":
+    if not isinstance(models, I2VPreset):
         raise ValueError(f"preset {models.name!r} is for {models.kind!r}, not i2v")
 
     g = Graph()
@@ -150,7 +150,7 @@ def build_i2v(params: I2VParams) -> dict[str, dict[str, Any]]:
     return g.to_api()
 
 
-def _expert(g: Graph, models: Preset, stage: Literal["high", "low"]) -> Link:
+def _expert(g: Graph, models: I2VPreset, stage: Literal["high", "low"]) -> Link:
     """One expert's model chain: loader → LightX2V LoRA → ModelSamplingSD3."""
     high = stage == "high"
     files, loras = models.diffusion.files, models.loras

@@ -336,6 +336,32 @@ async def test_failure_carries_the_captured_exception(
         assert error[field] == want[field]
 
 
+async def test_wan_graph_failing_in_its_first_loader_reports_like_the_real_server(
+    http: aiohttp.ClientSession,
+) -> None:
+    # The capture server's model files were empty, so VAELoader failed reading its header;
+    # comfy-sim has no weights to fail on and is told to fail there instead.
+    await warm_up(http, "c_video_core_savevideo")
+    name = "g_wan_i2v_empty_weights"
+    want = captured_history(name)["status"]["messages"][-1][1]
+    fault = {
+        "kind": "error",
+        "step": 0,
+        "node_type": want["node_type"],
+        "exception_type": want["exception_type"],
+        "message": want["exception_message"].removesuffix("\n"),
+    }
+    async with http.post("/sim/faults", json={"faults": [fault]}) as response:
+        assert response.status == 200
+
+    frames, history = await run_scenario(http, name)
+
+    assert_like_capture(frames, history, name)
+    error = history["status"]["messages"][-1][1]
+    for field in ("node_id", "node_type", "executed", "exception_type", "exception_message"):
+        assert error[field] == want[field]
+
+
 async def test_interrupt_stops_the_running_node(http: aiohttp.ClientSession) -> None:
     await warm_up(http, "a_success_core")
     async with listening(http) as listener:

@@ -8,8 +8,13 @@ nodes write real H.264 MP4s whose frames carry frame codes (``pipeline.testing.f
 
 ``contract/`` holds the vendored capture data: ``object_info.json`` is the captured trimmed
 ``/object_info`` merged with the entries of ``object_info.derived.json`` (InfiniteTalk nodes,
-derived from source, ``_``-prefixed annotation keys dropped), written compact; ``models.json``
-is copied unchanged. Refresh both from a new capture the same way.
+derived from source, ``_``-prefixed annotation keys dropped) and with ``LatentConcat`` from
+the captured full ``object_info.full.json`` (the trim left out ``comfy_extras.nodes_latent``,
+which the official S2V graph chains its chunks with), written compact; ``models.json`` is
+copied unchanged. Refresh both from a new capture the same way.
+
+Faults are injected with ``POST /sim/faults`` (see ``faults``); ``GET /sim/record`` lists the
+``/free`` and ``/interrupt`` requests the sim received.
 
 Run it with ``python -m pipeline.testing.comfy_sim --port 8188 --data-dir DIR``, or in tests
 with ``async with run_sim(port=0, data_dir=...) as base_url``.

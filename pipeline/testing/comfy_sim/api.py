@@ -185,6 +185,7 @@ def api_routes(sim: Sim) -> list[Route]:
             data = json.loads(await request.text())
         except json.JSONDecodeError:
             data = {}
+        sim.record["interrupt"].append(data)
         target = data.get("prompt_id")
         if not target or any(item[1] == target for item in sim.queue.running):
             sim.executor.interrupt()
@@ -192,6 +193,7 @@ def api_routes(sim: Sim) -> list[Route]:
 
     async def post_free(request: web.Request) -> web.StreamResponse:
         data = await request.json()
+        sim.record["free"].append(data)
         if data.get("free_memory", False):
             sim.executor.free_memory()
         return web.Response(status=200)

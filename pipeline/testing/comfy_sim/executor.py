@@ -10,12 +10,14 @@ then broadcast, as on the real server.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from pipeline.testing.comfy_sim.cache import OutputCache
+from pipeline.testing.comfy_sim.faults import FaultQueue
 from pipeline.testing.comfy_sim.hub import Hub
 from pipeline.testing.comfy_sim.paths import DataDirs
 from pipeline.testing.comfy_sim.prompt_queue import Item, PromptQueue
@@ -39,18 +41,22 @@ class Executor:
         self.object_info = object_info
         self.step_delay = step_delay
         self.cache = OutputCache()
+        self.faults = FaultQueue()
         self.client_id: str | None = None
         self.last_node_id: str | None = None
-        self._interrupted = False
+        self._interrupted = asyncio.Event()
         self._busy = False
         self._free_after_prompt = False
 
     @property
     def interrupted(self) -> bool:
-        return self._interrupted
+        return self._interrupted.is_set()
 
     def interrupt(self) -> None:
-        self._interrupted = True
+        self._interrupted.set()
+
+    async def until_interrupted(self) -> None:
+        await self._interrupted.wait()
 
     def free_memory(self) -> None:
         """Drop cached results now, or after the running prompt."""
@@ -91,9 +97,9 @@ class Executor:
 
     async def _execute(self, item: Item) -> tuple[dict[str, Any], dict[str, Any]]:
         _, prompt_id, prompt, extra, outputs = item
-        self._interrupted = False
+        self._interrupted.clear()
         self.client_id = extra.get("client_id")
-        run = PromptRun(self, prompt_id, prompt)
+        run = PromptRun(self, prompt_id, prompt, self.faults.take())
         run.message("execution_start", {"prompt_id": prompt_id}, broadcast=False)
         self.cache.set_prompt(
             prompt,

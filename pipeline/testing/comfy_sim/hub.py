@@ -28,6 +28,7 @@ PREVIEW_IMAGE_WITH_METADATA = 4
 class Hub:
     def __init__(self, on_connect: Callable[[str], None]) -> None:
         self._sockets: dict[str, web.WebSocketResponse] = {}
+        self._transports: dict[str, asyncio.Transport] = {}
         self._flags: dict[str, dict[str, Any]] = {}
         self._outbox: asyncio.Queue[tuple[str | bytes, str | None]] = asyncio.Queue()
         self._on_connect = on_connect
@@ -63,6 +64,12 @@ class Hub:
             # A client that went away must not stop delivery to the others.
             log.debug("dropping message for a closed socket: %s", ex)
 
+    def drop(self, sid: str | None) -> None:
+        """Cut ``sid``'s socket without a closing handshake, as a broken network would."""
+        transport = self._transports.get(sid) if sid is not None else None
+        if transport is not None:
+            transport.abort()
+
     async def close_all(self) -> None:
         for ws in list(self._sockets.values()):
             with contextlib.suppress(ConnectionError, RuntimeError):
@@ -75,6 +82,8 @@ class Hub:
         sid = request.rel_url.query.get("clientId", "") or uuid.uuid4().hex
         self._sockets[sid] = ws
         self._flags[sid] = {}
+        if request.transport is not None:
+            self._transports[sid] = request.transport
         try:
             # Sent directly, not queued: the real server does the same.
             hello = {"type": "status", "data": {"status": status, "sid": sid}}
@@ -94,4 +103,5 @@ class Hub:
             if self._sockets.get(sid) is ws:
                 del self._sockets[sid]
                 self._flags.pop(sid, None)
+                self._transports.pop(sid, None)
         return ws

@@ -56,11 +56,14 @@ class NodeContext:
     report: Report
     """``(value, max, preview)``: send progress; raises ``Interrupted`` when asked to stop."""
 
-    async def steps(self, total: int, preview: Image.Image | None = None) -> None:
-        """Simulate ``total`` sampling steps of ``step_delay`` seconds each, with progress."""
+    async def steps(
+        self, total: int, preview: Image.Image | None = None, *, of: int | None = None
+    ) -> None:
+        """Simulate ``total`` sampling steps of ``step_delay`` seconds each, with progress
+        reported against ``of`` (default ``total``), as a node with its own estimate does."""
         for step in range(total):
             await asyncio.sleep(self.step_delay)
-            await self.report(step + 1, total, preview)
+            await self.report(step + 1, total if of is None else of, preview)
 
 
 Evaluator = Callable[[NodeContext, dict[str, Any]], Awaitable[NodeResult]]

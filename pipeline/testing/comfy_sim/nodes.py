@@ -2,7 +2,8 @@
 
 Loaders and encoders return opaque stand-ins (there are no weights; their combo values were
 already validated). Image nodes do real, cheap work with Pillow; video nodes live in
-``video_nodes``. Add a node type by adding an evaluator here or in a sibling module.
+``video_nodes``, audio and S2V nodes in ``sound_nodes``, InfiniteTalk's in
+``wanvideo_nodes``. Add a node type by adding an evaluator here or in a sibling module.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from typing import Any
 from PIL import Image, ImageOps
 
 from pipeline.testing.comfy_sim.node_api import Evaluator, NodeContext, NodeFailure, NodeResult
-from pipeline.testing.comfy_sim.values import Audio, ImageBatch, Opaque
+from pipeline.testing.comfy_sim.sound_nodes import SOUND_NODES
+from pipeline.testing.comfy_sim.values import ImageBatch, Opaque
 from pipeline.testing.comfy_sim.video_nodes import VIDEO_NODES
+from pipeline.testing.comfy_sim.wanvideo_nodes import WANVIDEO_NODES
 
 _FILTERS = {
     "nearest-exact": Image.Resampling.NEAREST,
@@ -36,13 +39,6 @@ async def load_image(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
     with Image.open(ctx.dirs.input_path(str(inputs["image"]))) as opened:
         image = ImageOps.exif_transpose(opened).convert("RGB")
     return NodeResult((ImageBatch.of([image]), Opaque("MASK", ctx.class_type)))
-
-
-async def load_audio(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
-    path = ctx.dirs.input_path(str(inputs["audio"]))
-    if not path.is_file():
-        raise FileNotFoundError(f"No such audio file: {path.name}")
-    return NodeResult((Audio(path),))
 
 
 def _scale(image: Image.Image, width: int, height: int, method: str, crop: str) -> Image.Image:
@@ -124,12 +120,22 @@ _OPAQUE = (
     "CLIPTextEncode",
     "CLIPVisionLoader",
     "CLIPVisionEncode",
+    "AudioEncoderLoader",
+    "AudioEncoderEncode",
+    "DownloadAndLoadWav2VecModel",
+    "Wav2VecModelLoader",
+    "MultiTalkModelLoader",
+    "WanVideoBlockSwap",
+    "WanVideoLoraSelect",
+    "WanVideoModelLoader",
+    "WanVideoVAELoader",
+    "LoadWanVideoT5TextEncoder",
+    "WanVideoTextEncode",
 )
 
 NODES: dict[str, Evaluator] = {
     **dict.fromkeys(_OPAQUE, opaque),
     "LoadImage": load_image,
-    "LoadAudio": load_audio,
     "ImageScale": image_scale,
     "RepeatImageBatch": repeat_image_batch,
     "SaveImage": save_image,
@@ -137,5 +143,7 @@ NODES: dict[str, Evaluator] = {
     "ContractFail": contract_fail,
     "ContractOOM": contract_oom,
     **VIDEO_NODES,
+    **SOUND_NODES,
+    **WANVIDEO_NODES,
 }
 """Every node type comfy-sim can run; others fail at execution like a missing node pack."""

@@ -12,6 +12,7 @@ import asyncio
 import io
 import json
 import logging
+import os
 import time
 import traceback
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageOps
 
 from pipeline.testing.comfy_sim.cache import Entry
+from pipeline.testing.comfy_sim.faults import Fault, FaultKind
 from pipeline.testing.comfy_sim.hub import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA
 from pipeline.testing.comfy_sim.node_api import Interrupted, NodeContext, NodeFailure, NodeResult
 from pipeline.testing.comfy_sim.nodes import NODES
@@ -52,6 +54,9 @@ _EXECUTE_TB = (
     + "\n",
 )
 """ComfyUI's own frames above a failing node function (as captured)."""
+_FAULT_OOM = "CUDA out of memory. Tried to allocate 2.00 GiB (comfy-sim fault)"
+CRASH_EXIT_CODE = 70
+"""Exit status of a sim killed by a ``crash`` fault."""
 
 
 def _now_ms() -> int:
@@ -74,8 +79,11 @@ def _jpeg(image: Image.Image) -> bytes:
 class PromptRun:
     """One prompt's execution state and messages."""
 
-    def __init__(self, executor: Executor, prompt_id: str, prompt: dict[str, Any]) -> None:
+    def __init__(
+        self, executor: Executor, prompt_id: str, prompt: dict[str, Any], fault: Fault | None
+    ) -> None:
         self.ex = executor
+        self.fault = fault
         self.prompt_id = prompt_id
         self.prompt = prompt
         self.client = executor.client_id
@@ -163,6 +171,7 @@ class PromptRun:
     async def _evaluate(self, node_id: str, class_type: str, inputs: dict[str, Any]) -> NodeResult:
         if self.ex.interrupted:
             raise Interrupted
+        await self._fault(class_type, 0)
         evaluator = NODES.get(class_type)
         if evaluator is None:
             raise NodeFailure(
@@ -189,6 +198,7 @@ class PromptRun:
         """ComfyUI's progress hook: stop if interrupted, else progress_state, progress, preview."""
         if self.ex.interrupted:
             raise Interrupted
+        await self._fault(self.prompt[node_id]["class_type"], value)
         self.progress.update(node_id, value, total)
         hub, client = self.ex.hub, self.client
         jpeg = _jpeg(preview) if preview is not None else None
@@ -215,6 +225,30 @@ class PromptRun:
         if jpeg is not None:
             hub.send_binary(PREVIEW_IMAGE, (1).to_bytes(4, "big") + jpeg, client)
         await asyncio.sleep(0)
+
+    async def _fault(self, class_type: str, step: int) -> None:
+        """Set off this prompt's queued fault if it is due (see ``faults``)."""
+        fault = self.fault
+        if fault is None or not fault.fires(class_type, step):
+            return
+        self.fault = None
+        log.warning("comfy-sim fault %s in %s at step %d", fault.kind.value, class_type, step)
+        if fault.kind is FaultKind.ERROR:
+            raise NodeFailure(
+                fault.message or f"comfy-sim fault in {class_type} at step {step}",
+                exception_type=fault.exception_type or "RuntimeError",
+            )
+        if fault.kind is FaultKind.OOM:
+            raise NodeFailure(
+                fault.message or _FAULT_OOM, exception_type="torch.OutOfMemoryError", oom=True
+            )
+        if fault.kind is FaultKind.DROP_SOCKET:
+            self.ex.hub.drop(self.client)
+        elif fault.kind is FaultKind.HANG:
+            await self.ex.until_interrupted()
+            raise Interrupted
+        else:
+            os._exit(CRASH_EXIT_CODE)
 
     def _failure(self, node_id: str, class_type: str) -> dict[str, Any]:
         return {

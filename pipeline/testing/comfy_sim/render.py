@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from pipeline.testing import framecode
-from pipeline.testing.comfy_sim.values import ImageBatch
+from pipeline.testing.comfy_sim.values import Audio, ImageBatch
 
 FFMPEG = "ffmpeg"
 ZOOM_DRIFT = 0.08
@@ -80,10 +80,10 @@ async def _run(args: list[str], feed: Callable[[asyncio.StreamWriter], Awaitable
         raise RuntimeError(f"ffmpeg exited with {code}: {stderr.decode(errors='replace').strip()}")
 
 
-def _audio_args(audio: Path, seconds: float) -> tuple[list[str], list[str]]:
+def _audio_args(audio: Audio, seconds: float) -> tuple[list[str], list[str]]:
     """Input and output args that give exactly ``seconds`` of AAC audio (cut or padded)."""
     return (
-        ["-t", f"{seconds:.6f}", "-i", str(audio)],
+        ["-t", f"{min(seconds, audio.duration_s):.6f}", "-i", str(audio.path)],
         ["-map", "1:a:0", "-c:a", "aac", "-af", f"apad=whole_dur={seconds:.6f}"],
     )
 
@@ -92,7 +92,7 @@ async def encode_mp4(
     frames: ImageBatch,
     fps: float,
     out: Path,
-    audio: Path | None = None,
+    audio: Audio | None = None,
     on_frame: Callable[[int], Awaitable[None]] | None = None,
 ) -> None:
     """Encode every frame to H.264 yuv420p at ``fps``; mux ``audio`` cut/padded to the video."""
@@ -140,7 +140,7 @@ async def encode_mp4(
     await _run(args, feed)
 
 
-async def mux_audio(video: Path, audio: Path, seconds: float, out: Path) -> None:
+async def mux_audio(video: Path, audio: Audio, seconds: float, out: Path) -> None:
     """Copy ``video``'s stream and add ``audio`` cut/padded to ``seconds``."""
     audio_in, audio_out = _audio_args(audio, seconds)
     args = [

@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from pipeline.testing.comfy_sim.api import api_routes
+from pipeline.testing.comfy_sim.control import control_routes
 from pipeline.testing.comfy_sim.files import file_routes
 from pipeline.testing.comfy_sim.sim import Sim, SimConfig
 
@@ -50,6 +51,8 @@ def create_app(config: SimConfig) -> web.Application:
     app[SIM_KEY] = sim
     for method, path, handler in [*api_routes(sim), *file_routes(sim.dirs)]:
         app.router.add_route(method, "/api" + path, handler)
+        app.router.add_route(method, path, handler)
+    for method, path, handler in control_routes(sim):
         app.router.add_route(method, path, handler)
     app.on_startup.append(_start)
     app.on_shutdown.append(_shutdown)

@@ -33,6 +33,8 @@ class Sim:
         )
         self.number = 0
         """``POST /prompt``'s global counter."""
+        self.record: dict[str, list[Any]] = {"free": [], "interrupt": []}
+        """Bodies of the ``/free`` and ``/interrupt`` requests received, in order."""
         self.hub = Hub(lambda sid: self.executor.on_connect(sid))
         self.queue = PromptQueue(self.queue_updated)
         self.executor = Executor(

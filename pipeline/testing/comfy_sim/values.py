@@ -68,26 +68,74 @@ class ImageBatch:
 
 @dataclass(frozen=True)
 class Latent:
-    """LATENT of a Wan video: what VAEDecode needs to render the frames."""
+    """LATENT of a Wan video: ``latent_frames`` frames of 4 video frames (the first one 1)."""
+
+    width: int
+    height: int
+    latent_frames: int
+    start: Image.Image | None
+    """The image the decoded frames continue from (start or reference image)."""
+
+    @property
+    def length(self) -> int:
+        """Frames ``VAEDecode`` makes of it: the Wan VAE turns ``n`` latents into 4(n-1)+1."""
+        return (self.latent_frames - 1) * 4 + 1
+
+    def __str__(self) -> str:
+        size = f"{self.width}x{self.height}"
+        return f"{{'samples': tensor(frames={self.latent_frames}, size={size})}}"
+
+
+@dataclass(frozen=True)
+class VideoSamples:
+    """What WanVideoWrapper's InfiniteTalk sampler returns: frames it decoded itself."""
 
     width: int
     height: int
     length: int
-    """Decoded frame count."""
     start: Image.Image | None
 
     def __str__(self) -> str:
-        return f"{{'samples': tensor(frames={self.length}, size={self.width}x{self.height})}}"
+        return f"{{'video': tensor(frames={self.length}, size={self.width}x{self.height})}}"
 
 
 @dataclass(frozen=True)
 class Audio:
-    """AUDIO: the file LoadAudio read."""
+    """AUDIO: the file LoadAudio read, and how much of it the value holds."""
 
     path: Path
+    duration_s: float
+
+    def trimmed(self, seconds: float) -> Audio:
+        return Audio(self.path, min(self.duration_s, seconds))
 
     def __str__(self) -> str:
         return f"{{'waveform': tensor(...), 'source': '{self.path.name}'}}"
+
+
+@dataclass(frozen=True)
+class MultiTalkEmbeds:
+    """MULTITALK_EMBEDS: per-frame audio features for ``num_frames`` frames at ``fps``."""
+
+    num_frames: int
+    fps: float
+
+    def __str__(self) -> str:
+        return f"{{'audio_features': [tensor(frames={self.num_frames})]}}"
+
+
+@dataclass(frozen=True)
+class MultiTalkImageEmbeds:
+    """WANVIDIMAGE_EMBEDS of ``WanVideoImageToVideoMultiTalk``: how to slide the windows."""
+
+    width: int
+    height: int
+    window: int
+    motion_frame: int
+    start: Image.Image | None
+
+    def __str__(self) -> str:
+        return f"{{'multitalk_sampling': True, 'frame_window_size': {self.window}}}"
 
 
 @dataclass(frozen=True)

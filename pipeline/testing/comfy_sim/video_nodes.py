@@ -1,8 +1,9 @@
 """Video nodes: Wan latent → sampler steps → decoded frames → a real MP4.
 
-WanImageToVideo records what to render, the samplers only spend time (with progress and
-interrupt), VAEDecode renders the frames (``render.video_frames``) and the save nodes encode
-them with ffmpeg under ComfyUI's and VideoHelperSuite's file names and UI shapes.
+WanImageToVideo records what to render, LatentConcat joins latents along time, the samplers
+only spend time (with progress and interrupt), VAEDecode renders the frames
+(``render.video_frames``) and the save nodes encode them with ffmpeg under ComfyUI's and
+VideoHelperSuite's file names and UI shapes.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ _VHS_FORMATS = ("video/h264-mp4",)
 async def wan_image_to_video(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
     # Wan's VAE works on 8x8 pixels and 4-frame groups: odd requests come back rounded down.
     width, height = int(inputs["width"]) // 8 * 8, int(inputs["height"]) // 8 * 8
-    length = (int(inputs["length"]) - 1) // 4 * 4 + 1
+    latent_frames = (int(inputs["length"]) - 1) // 4 + 1
     start: ImageBatch | None = inputs.get("start_image")
-    latent = Latent(width, height, length, start.frame(0) if start is not None else None)
+    latent = Latent(width, height, latent_frames, start.frame(0) if start is not None else None)
     return NodeResult(
         (Opaque("CONDITIONING", ctx.class_type), Opaque("CONDITIONING", ctx.class_type), latent)
     )
@@ -42,11 +43,34 @@ async def vae_decode(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
     latent = inputs["samples"]
     if not isinstance(latent, Latent):
         raise NodeFailure(
-            "comfy-sim decodes only latents made by WanImageToVideo",
+            "comfy-sim decodes only Wan video latents (WanImageToVideo, WanSoundImageToVideo)",
             exception_type="comfy_sim.UnsupportedLatent",
         )
     frames = render.video_frames(latent.width, latent.height, latent.length, latent.start)
     return NodeResult((frames,))
+
+
+async def latent_concat(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
+    first, second = inputs["samples1"], inputs["samples2"]
+    dim = str(inputs["dim"])
+    if dim not in ("t", "-t"):
+        raise NodeFailure(
+            f"comfy-sim concatenates video latents along time only, not {dim!r}",
+            exception_type="comfy_sim.UnsupportedDim",
+        )
+    if not isinstance(first, Latent) or not isinstance(second, Latent):
+        raise NodeFailure(
+            "comfy-sim concatenates only Wan video latents", exception_type="comfy_sim.Unsupported"
+        )
+    if (first.width, first.height) != (second.width, second.height):
+        # torch.cat's own complaint when the spatial sizes differ.
+        raise NodeFailure(
+            "Sizes of tensors must match except in dimension 2",
+            exception_type="RuntimeError",
+        )
+    head = first if dim == "t" else second
+    frames = first.latent_frames + second.latent_frames
+    return NodeResult((Latent(head.width, head.height, frames, head.start),))
 
 
 async def create_video(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
@@ -57,9 +81,7 @@ async def save_video(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
     video: Video = inputs["video"]
     target = ctx.dirs.save_path(str(inputs["filename_prefix"]), ctx.dirs.output)
     name = f"{target.filename}_{target.counter:05}_.mp4"
-    await render.encode_mp4(
-        video.frames, video.fps, target.folder / name, video.audio.path if video.audio else None
-    )
+    await render.encode_mp4(video.frames, video.fps, target.folder / name, video.audio)
     saved = {"filename": name, "subfolder": target.subfolder, "type": "output"}
     return NodeResult((), {"images": [saved], "animated": [True]})
 
@@ -87,7 +109,7 @@ async def vhs_video_combine(ctx: NodeContext, inputs: dict[str, Any]) -> NodeRes
     await render.encode_mp4(images, fps, written[1], on_frame=frame_done)
     if audio is not None:
         written.append(target.folder / f"{stem}-audio.mp4")
-        await render.mux_audio(written[1], audio.path, images.count / fps, written[2])
+        await render.mux_audio(written[1], audio, images.count / fps, written[2])
     file = written[-1]
     preview = {
         "filename": file.name,
@@ -106,6 +128,7 @@ VIDEO_NODES: dict[str, Evaluator] = {
     "KSampler": ksampler,
     "KSamplerAdvanced": ksampler_advanced,
     "VAEDecode": vae_decode,
+    "LatentConcat": latent_concat,
     "CreateVideo": create_video,
     "SaveVideo": save_video,
     "VHS_VideoCombine": vhs_video_combine,

@@ -1,0 +1,191 @@
+"""The GPU activity against comfy-sim and moto: every kind, OOM retry after /free, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from PIL import Image
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.comfy import ComfyActivities
+from pipeline.config import Settings, load_settings
+from pipeline.contracts import GenerateSegmentInput
+from pipeline.frame_plan import FramePlan, plan_i2v, plan_infinitetalk, plan_s2v
+from pipeline.layout import SessionLayout
+from pipeline.manifest import Kind, Manifest
+from pipeline.media import probe
+from pipeline.storage import ObjectStore
+from pipeline.testing.comfy_sim import run_sim
+from tests.conftest import S3Bucket
+from tests.integration.test_comfy_sim_kinds import wav
+
+pytestmark = pytest.mark.integration
+
+SIZE = 128
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    async with run_sim("127.0.0.1", 0, tmp_path_factory.mktemp("comfy-sim"), 0.01) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def settings(s3_bucket: S3Bucket, sim: str) -> Settings:
+    return load_settings(
+        R2_ENDPOINT_URL=s3_bucket.endpoint,
+        R2_BUCKET_NAME=s3_bucket.bucket,
+        R2_ACCESS_KEY_ID=s3_bucket.access_key_id,
+        R2_SECRET_ACCESS_KEY=s3_bucket.secret_access_key,
+        R2_REGION=s3_bucket.region,
+        COMFYUI_URL=sim,
+        COMFYUI_TIMEOUT_S=60,
+    )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def store(settings: Settings) -> AsyncIterator[ObjectStore]:
+    async with ObjectStore(settings) as opened:
+        yield opened
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def comfy(store: ObjectStore, settings: Settings) -> ComfyActivities:
+    return await ComfyActivities.connect(store, settings)
+
+
+def png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (160, 120), (90, 30, 160)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def segment_request(store: ObjectStore, kind: Kind, plan: FramePlan) -> GenerateSegmentInput:
+    session = uuid.uuid4().hex[:12]
+    layout = SessionLayout(session)
+    image_key = layout.input("face.png")
+    await store.put_bytes(image_key, png())
+    audio = audio_key = None
+    if kind is not Kind.I2V:
+        audio, audio_key = "voice.wav", layout.input("voice.wav")
+        await store.put_bytes(audio_key, wav(plan.audio_s or 1.0))
+    return GenerateSegmentInput(
+        session_id=session,
+        run="r1",
+        segment=plan.segments[0],
+        plan=plan,
+        manifest=Manifest(kind=kind, image="face.png", width=SIZE, height=SIZE, audio=audio),
+        conditioning_key=image_key,
+        audio_key=audio_key,
+        seed=5,
+    )
+
+
+async def sim_record(sim: str) -> dict[str, list[Any]]:
+    async with httpx.AsyncClient() as raw:
+        record: dict[str, list[Any]] = (await raw.get(f"{sim}/sim/record")).json()
+        return record
+
+
+async def queue_faults(sim: str, *faults: dict[str, Any]) -> None:
+    async with httpx.AsyncClient() as raw:
+        answer = await raw.post(f"{sim}/sim/faults", json={"faults": list(faults)})
+        assert answer.status_code == 200
+
+
+async def segment_frames(store: ObjectStore, key: str, tmp_path: Path) -> tuple[int | None, bool]:
+    path = tmp_path / "segment.mp4"
+    await store.download(key, path)
+    info = await asyncio.to_thread(probe, path)
+    return info.frame_count, info.has_audio
+
+
+I2V_PLAN = plan_i2v(fps=16, segment_length=17, width=SIZE, height=SIZE)
+
+
+@pytest.mark.parametrize(
+    ("kind", "plan"),
+    [
+        (Kind.S2V, plan_s2v(4.0, width=SIZE, height=SIZE)),
+        (Kind.INFINITETALK, plan_infinitetalk(3.0, width=SIZE, height=SIZE)),
+    ],
+)
+async def test_audio_kinds_render_the_frames_their_plan_gives_with_the_audio(
+    comfy: ComfyActivities, store: ObjectStore, tmp_path: Path, kind: Kind, plan: FramePlan
+) -> None:
+    request = await segment_request(store, kind, plan)
+
+    output = await ActivityEnvironment().run(comfy.generate_segment, request)
+
+    assert output.frames == plan.total_frames
+    assert await segment_frames(store, output.key, tmp_path) == (plan.total_frames, True)
+
+
+async def test_out_of_memory_is_retried_once_after_freeing_comfyui_memory(
+    comfy: ComfyActivities, store: ObjectStore, sim: str, tmp_path: Path
+) -> None:
+    request = await segment_request(store, Kind.I2V, I2V_PLAN)
+    freed_before = len((await sim_record(sim))["free"])
+    await queue_faults(sim, {"kind": "oom", "step": 1})
+    env = ActivityEnvironment()
+    beats: list[dict[str, Any]] = []
+    env.on_heartbeat = lambda *details: beats.append(details[0])
+
+    output = await env.run(comfy.generate_segment, request)
+
+    freed = (await sim_record(sim))["free"][freed_before:]
+    assert freed == [{"unload_models": True, "free_memory": True}]
+    assert await segment_frames(store, output.key, tmp_path) == (17, False)
+    sampling = [b for b in beats if b["class_type"] == "KSamplerAdvanced" and b["max"] == 2]
+    assert [b["value"] for b in sampling] == [1, 2, 1, 2]
+
+
+async def test_out_of_memory_twice_surfaces_as_a_retryable_error(
+    comfy: ComfyActivities, store: ObjectStore, sim: str
+) -> None:
+    request = await segment_request(store, Kind.I2V, I2V_PLAN)
+    freed_before = len((await sim_record(sim))["free"])
+    await queue_faults(sim, {"kind": "oom", "step": 1}, {"kind": "oom", "step": 1})
+
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(comfy.generate_segment, request)
+
+    assert caught.value.type == "comfy_out_of_memory"
+    assert not caught.value.non_retryable
+    assert len((await sim_record(sim))["free"]) == freed_before + 1
+
+
+async def test_cancelling_the_activity_interrupts_comfyui(
+    comfy: ComfyActivities, store: ObjectStore, sim: str
+) -> None:
+    request = await segment_request(store, Kind.I2V, I2V_PLAN)
+    interrupts_before = len((await sim_record(sim))["interrupt"])
+    await queue_faults(sim, {"kind": "hang", "step": 1, "node_type": "KSamplerAdvanced"})
+    env = ActivityEnvironment()
+    sampling = asyncio.Event()
+    env.on_heartbeat = lambda *details: (
+        sampling.set() if details[0]["class_type"] == "KSamplerAdvanced" else None
+    )
+    running = asyncio.ensure_future(env.run(comfy.generate_segment, request))
+    async with asyncio.timeout(30):
+        await sampling.wait()
+
+    env.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert (await sim_record(sim))["interrupt"][interrupts_before:] == [{}]
+    async with httpx.AsyncClient() as raw, asyncio.timeout(10):
+        while True:  # The hung prompt ends once interrupted.
+            if not (await raw.get(f"{sim}/queue")).json()["queue_running"]:
+                break
+            await asyncio.sleep(0.05)

@@ -1,0 +1,139 @@
+"""comfy-sim runs the S2V and InfiniteTalk graphs: the real frame counts, codes and audio."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import struct
+import wave
+from collections.abc import AsyncIterator
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from PIL import Image
+
+from pipeline.comfy import ComfyClient, OutputFile, Progress
+from pipeline.media import probe
+from pipeline.testing import framecode
+from pipeline.testing.comfy_sim import run_sim
+from pipeline.testing.comfy_sim.node_api import NodeContext
+from pipeline.testing.comfy_sim.paths import DataDirs
+from pipeline.testing.comfy_sim.sound_nodes import load_audio
+from tests.integration.test_comfy_sim_render import frame_codes
+from workflows_comfy.infinitetalk import InfiniteTalkParams, build_infinitetalk
+from workflows_comfy.s2v import S2VParams, build_s2v
+
+pytestmark = pytest.mark.integration
+
+SIZE = 128
+START_CODE = 500
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def comfy(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ComfyClient]:
+    async with (
+        run_sim("127.0.0.1", 0, tmp_path_factory.mktemp("comfy-sim"), 0.0) as url,
+        ComfyClient(url, poll_interval=0.05) as client,
+    ):
+        await client.upload("face.png", stamped_face())
+        yield client
+
+
+def stamped_face() -> bytes:
+    image = Image.linear_gradient("L").resize((SIZE, SIZE)).convert("RGB")
+    buffer = io.BytesIO()
+    framecode.stamp(image, START_CODE).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def wav(seconds: float, rate: int = 16000) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        samples = (
+            int(8000 * math.sin(2 * math.pi * 220 * i / rate)) for i in range(int(seconds * rate))
+        )
+        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
+    return buffer.getvalue()
+
+
+async def download(comfy: ComfyClient, output: OutputFile, out: Path) -> Path:
+    data = b"".join([chunk async for chunk in comfy.download(output)])
+    await asyncio.to_thread(out.write_bytes, data)
+    return out
+
+
+async def test_s2v_renders_every_chunk_with_the_audio(comfy: ComfyClient, tmp_path: Path) -> None:
+    audio = await comfy.upload("song.wav", wav(10.0))
+    params = S2VParams(
+        image_name="face.png",
+        audio_name=audio,
+        prompt="sings",
+        width=SIZE,
+        height=SIZE,
+        chunks=2,
+        seed=1,
+        steps=2,
+        filename_prefix="video/s2v_test",
+    )
+
+    (output,) = (await comfy.run(build_s2v(params), timeout=60)).outputs
+    video = await download(comfy, output, tmp_path / "s2v.mp4")
+
+    info = probe(video)
+    assert params.output_frames == 157
+    assert (info.frame_count, info.fps) == (157, Fraction(16))
+    assert info.audio_duration_s == pytest.approx(157 / 16, abs=0.05)
+    assert await frame_codes(video, SIZE, SIZE) == list(range(START_CODE, START_CODE + 157))
+
+
+async def test_infinitetalk_renders_window_aligned_frames_with_the_vocals_padded(
+    comfy: ComfyClient, tmp_path: Path
+) -> None:
+    audio = await comfy.upload("vocals.wav", wav(5.0))
+    params = InfiniteTalkParams(
+        image_name="face.png",
+        audio_name=audio,
+        prompt="talks",
+        width=SIZE,
+        height=SIZE,
+        num_frames=153,
+        seed=2,
+        steps=2,
+        filename_prefix="video/talk_test",
+    )
+    seen: list[Progress] = []
+
+    async def record(progress: Progress) -> None:
+        seen.append(progress)
+
+    result = await comfy.run(build_infinitetalk(params), on_progress=record, timeout=60)
+    (output,) = result.outputs
+    assert output.filename.endswith("-audio.mp4")
+    path = await download(comfy, output, tmp_path / output.filename)
+
+    info = probe(path)
+    assert (info.frame_count, info.fps) == (153, Fraction(25))
+    assert info.audio_duration_s == pytest.approx(153 / 25, abs=0.05)
+    assert await frame_codes(path, SIZE, SIZE) == list(range(START_CODE, START_CODE + 153))
+    # Two windows of two steps, counted against the loop's own estimate of three windows.
+    sampling = [(p.value, p.max) for p in seen if p.class_type == "WanVideoSampler" and p.max > 1]
+    assert sampling == [(step, 6) for step in range(1, 5)]
+
+
+async def test_load_audio_reports_the_files_real_length(tmp_path: Path) -> None:
+    dirs = DataDirs.create(tmp_path)
+    await asyncio.to_thread((dirs.input / "clip.wav").write_bytes, wav(2.5))
+
+    async def report(value: int, total: int, preview: Image.Image | None) -> None:
+        return None
+
+    context = NodeContext("1", "LoadAudio", ("AUDIO",), dirs, 0.0, report)
+    (audio,) = (await load_audio(context, {"audio": "clip.wav"})).outputs
+
+    assert audio.duration_s == pytest.approx(2.5, abs=0.01)

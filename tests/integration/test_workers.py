@@ -1,0 +1,153 @@
+"""`pipeline workers`: GPU workers announce what their ComfyUI serves; only live ones list."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+
+from pipeline.config import Settings, load_settings
+from pipeline.stack.embedded import settings_env
+from pipeline.storage import ObjectStore
+from pipeline.testing.comfy_sim import run_sim
+from pipeline.worker import Role, run_worker
+from pipeline.worker_registry import (
+    WorkerRecord,
+    announce,
+    live_workers,
+    publish,
+    record_key,
+)
+from tests.conftest import S3Bucket, TemporalServer
+from workflows_comfy.object_info import contract_object_info
+from workflows_comfy.servable import servable
+
+pytestmark = pytest.mark.integration
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    async with run_sim("127.0.0.1", 0, tmp_path_factory.mktemp("comfy-sim")) as url:
+        yield url
+
+
+@pytest.fixture
+def settings(s3_bucket: S3Bucket, temporal_server: TemporalServer, sim: str) -> Settings:
+    return load_settings(
+        R2_ENDPOINT_URL=s3_bucket.endpoint,
+        R2_BUCKET_NAME=s3_bucket.bucket,
+        R2_ACCESS_KEY_ID=s3_bucket.access_key_id,
+        R2_SECRET_ACCESS_KEY=s3_bucket.secret_access_key,
+        R2_REGION=s3_bucket.region,
+        TEMPORAL_ADDRESS=temporal_server.address,
+        TEMPORAL_GPU_TASK_QUEUE=f"gpu-{uuid.uuid4().hex[:8]}",
+        COMFYUI_URL=sim,
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def store(settings: Settings) -> AsyncIterator[ObjectStore]:
+    async with ObjectStore(settings) as opened:
+        yield opened
+
+
+def workers_cli(settings: Settings) -> list[dict[str, object]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "workers", "--json"],
+        env={**os.environ, **settings_env(settings)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    found: list[dict[str, object]] = json.loads(done.stdout)
+    return found
+
+
+async def test_a_running_gpu_worker_is_listed_with_what_it_serves_until_it_stops(
+    settings: Settings, store: ObjectStore, temporal_client: Client
+) -> None:
+    queue = settings.temporal_gpu_task_queue
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(Role.GPU, settings, stop))
+    try:
+        async with asyncio.timeout(30):
+            while True:  # The record comes first; Temporal sees the poller a moment later.
+                found = await live_workers(temporal_client, store, queue)
+                if [w.status for w in found] == ["polling"]:
+                    break
+                await asyncio.sleep(0.2)
+        (live,) = found
+        assert live.record.serving == servable(contract_object_info())
+        assert live.record.comfyui_url == settings.comfy_url
+
+        (printed,) = await asyncio.to_thread(workers_cli, settings)
+        assert printed["record"] == live.record.model_dump(mode="json")
+    finally:
+        stop.set()
+        await worker
+
+    assert await live_workers(temporal_client, store, queue) == []
+    assert await store.head(record_key(live.record.identity)) is None
+
+
+async def test_records_without_a_live_worker_behind_them_are_not_listed(
+    settings: Settings, store: ObjectStore, temporal_client: Client
+) -> None:
+    queue = settings.temporal_gpu_task_queue
+    now = datetime.now(UTC)
+
+    def record(identity: str, age: timedelta) -> WorkerRecord:
+        return WorkerRecord(
+            identity=identity,
+            task_queue=queue,
+            comfyui_url="http://gpu:8188",
+            serving={"i2v": ["wan22-i2v-fp8"]},
+            nodes=1,
+            started_at=now - age,
+            updated_at=now - age,
+        )
+
+    await publish(store, record("dead@gpu-1", timedelta(minutes=10)))
+    await publish(store, record("busy@gpu-2", timedelta(seconds=5)))
+    await publish(
+        store,
+        record("other-queue@gpu-3", timedelta(0)).model_copy(update={"task_queue": "elsewhere"}),
+    )
+
+    found = await live_workers(temporal_client, store, queue)
+
+    assert [(w.record.identity, w.status) for w in found] == [("busy@gpu-2", "busy")]
+
+
+async def test_the_record_is_refreshed_from_comfyuis_object_info(
+    settings: Settings, store: ObjectStore
+) -> None:
+    identity = f"refresh-{uuid.uuid4().hex[:6]}@test"
+    async with announce(
+        store,
+        identity=identity,
+        task_queue=settings.temporal_gpu_task_queue,
+        comfyui_url=settings.comfy_url,
+        object_info={},
+        refresh_s=0.05,
+    ) as first:
+        assert first.serving == {}
+        async with asyncio.timeout(10):
+            while True:
+                stored = WorkerRecord.model_validate(await store.get_json(record_key(identity)))
+                if stored.serving:
+                    break
+                await asyncio.sleep(0.05)
+    assert stored.serving == servable(contract_object_info())
+    assert stored.updated_at > first.updated_at
+    assert await store.head(record_key(identity)) is None

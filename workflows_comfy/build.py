@@ -1,0 +1,158 @@
+"""One entry point from a planned segment to the graph of its kind, so callers never branch.
+
+``build_graph`` maps a ``SegmentGraphRequest`` (what the GPU activity knows after uploading
+the inputs) onto the family's parameters and checks that the graph renders exactly the
+frames the plan gave the segment. Anything that cannot be built is a ``GraphError``: a bug
+in the plan or the request, never worth retrying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.errors import GraphError, PipelineError
+from pipeline.frame_plan import WindowPlan
+from pipeline.manifest import Kind
+from workflows_comfy.i2v import I2VParams, build_i2v
+from workflows_comfy.infinitetalk import InfiniteTalkParams, build_infinitetalk
+from workflows_comfy.s2v import S2VParams, build_s2v
+
+Graph = dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SegmentGraphRequest:
+    """One segment to render, with its inputs already uploaded to the worker's ComfyUI."""
+
+    image_name: str
+    prompt: str
+    width: int
+    height: int
+    fps: float
+    length: int
+    """Frames the plan gives this segment; the graph must render exactly these."""
+    seed: int
+    preset: str
+    filename_prefix: str
+    negative_prompt: str = ""
+    steps: int = 4
+    cfg: float = 1.0
+    audio_name: str | None = None
+    windows: WindowPlan | None = None
+    """InfiniteTalk windows or S2V chunks (``FramePlan.windows``)."""
+
+
+def build_graph(kind: Kind | str, request: SegmentGraphRequest) -> Graph:
+    """The API-format graph rendering ``request`` for ``kind``; ``GraphError`` if impossible."""
+    try:
+        build = _BUILDERS[Kind(kind)]
+    except (ValueError, KeyError):
+        raise GraphError(f"no graph builder for kind {kind!r}") from None
+    try:
+        graph, frames = build(request)
+    except PipelineError:
+        raise
+    except ValueError as exc:
+        raise GraphError(f"cannot build the {Kind(kind).value} graph: {exc}") from exc
+    if frames != request.length:
+        raise GraphError(
+            f"the {Kind(kind).value} graph renders {frames} frames but the plan gave the "
+            f"segment {request.length}",
+            detail={"graph_frames": frames, "planned_frames": request.length},
+        )
+    return graph
+
+
+def _audio(request: SegmentGraphRequest, kind: str) -> str:
+    if not request.audio_name:
+        raise ValueError(f"{kind} needs the driving audio; the request has none")
+    return request.audio_name
+
+
+def _windows(request: SegmentGraphRequest, kind: str) -> WindowPlan:
+    if request.windows is None:
+        raise ValueError(f"{kind} needs the plan's windows; the request has none")
+    return request.windows
+
+
+def _i2v(request: SegmentGraphRequest) -> tuple[Graph, int]:
+    params = I2VParams(
+        image_name=request.image_name,
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        width=request.width,
+        height=request.height,
+        length=request.length,
+        fps=request.fps,
+        seed=request.seed,
+        steps=request.steps,
+        cfg=request.cfg,
+        preset=request.preset,
+        filename_prefix=request.filename_prefix,
+    )
+    return build_i2v(params), params.length
+
+
+def _s2v(request: SegmentGraphRequest) -> tuple[Graph, int]:
+    windows = _windows(request, "s2v")
+    if windows.overlap:
+        raise ValueError(
+            f"S2V chunks do not overlap in frames (motion comes from the latent), "
+            f"but the plan says {windows.overlap}"
+        )
+    params = S2VParams(
+        image_name=request.image_name,
+        audio_name=_audio(request, "s2v"),
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        width=request.width,
+        height=request.height,
+        chunks=windows.count,
+        chunk_length=windows.length,
+        fps=request.fps,
+        seed=request.seed,
+        steps=request.steps,
+        cfg=request.cfg,
+        preset=request.preset,
+        filename_prefix=request.filename_prefix,
+    )
+    return build_s2v(params), params.output_frames
+
+
+def _infinitetalk(request: SegmentGraphRequest) -> tuple[Graph, int]:
+    windows = _windows(request, "infinitetalk")
+    params = InfiniteTalkParams(
+        image_name=request.image_name,
+        audio_name=_audio(request, "infinitetalk"),
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        width=request.width,
+        height=request.height,
+        num_frames=request.length,
+        window=windows.length,
+        motion_frame=windows.overlap,
+        fps=request.fps,
+        seed=request.seed,
+        steps=request.steps,
+        cfg=request.cfg,
+        preset=request.preset,
+        filename_prefix=request.filename_prefix,
+    )
+    graph = build_infinitetalk(params)
+    stride = params.window - params.motion_frame
+    rendered = 1 + (params.output_frames - params.window) // stride
+    if rendered != windows.count:
+        raise ValueError(
+            f"{params.num_frames} frames take {rendered} windows of {params.window}, "
+            f"but the plan counts {windows.count}"
+        )
+    return graph, params.output_frames
+
+
+_BUILDERS: dict[Kind, Callable[[SegmentGraphRequest], tuple[Graph, int]]] = {
+    Kind.I2V: _i2v,
+    Kind.S2V: _s2v,
+    Kind.INFINITETALK: _infinitetalk,
+}
