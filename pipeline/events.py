@@ -2,7 +2,12 @@
 
 S3 (and moto, MinIO) send ``{"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket":
 {"name"}, "object": {"key", "eTag"}}}]}`` with URL-encoded keys (``+`` is a space), and one
-``{"Event": "s3:TestEvent"}`` when a notification rule is created.
+``{"Event": "s3:TestEvent"}`` when a notification rule is created. MinIO prefixes event
+names with ``s3:`` (``s3:ObjectCreated:Put``).
+
+R2 event notifications (https://developers.cloudflare.com/r2/buckets/event-notifications/)
+send one object per message: ``{"account", "action": "PutObject", "bucket", "object": {"key",
+"size", "eTag"}, "eventTime"}``.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ def parse_s3_notification(body: str | bytes) -> ParsedEvents:
             etag = record["s3"]["object"].get("eTag")
         except (KeyError, TypeError) as exc:
             raise MalformedEvent(f"record without {exc}") from None
-        if not name.startswith("ObjectCreated:"):
+        if not name.removeprefix("s3:").startswith("ObjectCreated:"):
             parsed.ignored.append(f"{name} {key}")
         elif not is_manifest_key(key):
             parsed.ignored.append(f"not a manifest: {key}")
@@ -57,3 +62,32 @@ def parse_s3_notification(body: str | bytes) -> ParsedEvents:
         else:
             parsed.drops.append(DropRef.of(bucket, key, str(etag)))
     return parsed
+
+
+R2_CREATE_ACTIONS = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload"})
+"""R2's ``object-create`` actions; deletes (``DeleteObject``, ``LifecycleDeletion``) start
+nothing."""
+
+
+def parse_r2_event(body: str | bytes) -> ParsedEvents:
+    """One R2 event notification message body (already decoded from the queue's envelope)."""
+    try:
+        document: Any = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedEvent(f"not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise MalformedEvent("not a JSON object")
+    action, bucket, item = document.get("action"), document.get("bucket"), document.get("object")
+    if not isinstance(action, str) or not isinstance(bucket, str) or not isinstance(item, dict):
+        raise MalformedEvent("an R2 event needs 'action', 'bucket' and 'object'")
+    key = item.get("key")
+    if not isinstance(key, str) or not key:
+        raise MalformedEvent("an R2 event needs 'object.key'")
+    if action not in R2_CREATE_ACTIONS:
+        return ParsedEvents(ignored=[f"{action} {key}"])
+    if not is_manifest_key(key):
+        return ParsedEvents(ignored=[f"not a manifest: {key}"])
+    etag = item.get("eTag")
+    if not isinstance(etag, str) or not etag:
+        raise MalformedEvent(f"R2 event for {key} has no eTag")
+    return ParsedEvents(drops=[DropRef.of(bucket, key, etag)])

@@ -1,0 +1,67 @@
+"""``pipeline doctor``: check a configured deployment end to end, one line per check.
+
+Storage credentials and bucket, the event transport (queue and notification rule, or the
+webhook secret), Temporal (namespace, search attributes, workers polling both task queues,
+the reconcile schedule) and ComfyUI's readiness. Every failing line says what to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from pipeline.config import Settings
+from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
+from pipeline.doctor.cloudflare import r2_checks
+from pipeline.doctor.storage import sqs_checks, storage_checks
+from pipeline.doctor.temporal import temporal_checks
+from pipeline.layout import INBOX_PREFIX, MANIFEST_NAME
+
+__all__ = ["Check", "run_checks"]
+
+
+async def run_checks(settings: Settings) -> list[Check]:
+    """Every check, in the order a drop travels through the deployment; never raises."""
+    checks = await asyncio.to_thread(storage_checks, settings)
+    if settings.event_source == "sqs":
+        checks += await asyncio.to_thread(sqs_checks, settings)
+    elif settings.event_source == "r2":
+        checks += await r2_checks(settings)
+    else:
+        checks += webhook_checks(settings)
+    checks += await temporal_checks(settings)
+    checks.append(await comfy_check(settings))
+    return checks
+
+
+def webhook_checks(settings: Settings) -> list[Check]:
+    secret = settings.webhook_secret
+    target = f"http://HOST:{settings.webhook_port}/events for {INBOX_PREFIX}*{MANIFEST_NAME}"
+    return [
+        passed("webhook secret", "set")
+        if secret is not None and secret.get_secret_value()
+        else failed(
+            "webhook secret",
+            "WEBHOOK_SECRET is not set",
+            "set it, and the same value as the store's webhook auth_token",
+        ),
+        passed("notification rule", f"not checkable from here: the store must POST to {target}"),
+    ]
+
+
+async def comfy_check(settings: Settings) -> Check:
+    url = f"{settings.comfy_url}/system_stats"
+    fix = "check COMFYUI_URL and that ComfyUI has finished starting"
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT_S) as http:
+            response = await http.get(url)
+        stats = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return failed("comfyui", f"{url}: {exc!r}", fix)
+    system = stats.get("system") if isinstance(stats, dict) else None
+    if response.status_code != httpx.codes.OK or not isinstance(system, dict):
+        return failed("comfyui", f"{url} answered {response.status_code}", fix)
+    devices = ", ".join(str(d.get("name")) for d in stats.get("devices") or []) or "no devices"
+    version = system.get("comfyui_version", "?")
+    return passed("comfyui", f"ComfyUI {version} at {settings.comfy_url} ({devices})")

@@ -1,0 +1,117 @@
+"""Doctor checks of the bucket and of the S3 → SQS event path (plain S3 and SQS APIs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipeline.config import Settings
+from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
+from pipeline.layout import INBOX_PREFIX, MANIFEST_NAME
+from pipeline.storage import client_kwargs
+
+_PROBE = Config(connect_timeout=TIMEOUT_S, read_timeout=TIMEOUT_S, retries={"max_attempts": 1})
+_REFUSED = frozenset({"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
+_MISSING = frozenset({"404", "NoSuchBucket", "NotFound"})
+_CREATED = frozenset({"s3:ObjectCreated:*", "s3:ObjectCreated:Put"})
+
+
+def probe_client(settings: Settings, service: str) -> Any:
+    """A boto3 client that fails fast instead of retrying for minutes."""
+    kwargs = client_kwargs(settings, aio=False)
+    kwargs["config"] = kwargs["config"].merge(_PROBE)
+    endpoint = settings.s3_endpoint if service == "s3" else settings.event_queue_endpoint
+    return boto3.client(service, endpoint_url=endpoint, **kwargs)  # type: ignore[call-overload]
+
+
+def covers_inbox_manifests(prefix: str | None, suffix: str | None) -> bool:
+    """Whether a prefix/suffix filter lets every ``inbox/**/manifest.json`` through."""
+    return INBOX_PREFIX.startswith(prefix or "") and MANIFEST_NAME.endswith(suffix or "")
+
+
+def rule_fix(deploy: str) -> str:
+    return (
+        f"add a rule for created objects, prefix {INBOX_PREFIX}, suffix {MANIFEST_NAME} "
+        f"(deploy/{deploy}/README.md)"
+    )
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code"))
+
+
+def storage_checks(settings: Settings) -> list[Check]:
+    endpoint, bucket = settings.s3_endpoint, settings.r2_bucket_name
+    try:
+        probe_client(settings, "s3").head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        code = _code(exc)
+        if code in _REFUSED:
+            return [
+                failed(
+                    "storage credentials",
+                    f"{endpoint} refused them ({code})",
+                    f"check R2_ACCESS_KEY_ID / R2_SECRET_ACCESS_KEY and their access to {bucket}",
+                ),
+                failed("bucket", "not checked: credentials refused"),
+            ]
+        if code in _MISSING:
+            return [
+                passed("storage credentials", f"accepted by {endpoint}"),
+                failed(
+                    "bucket",
+                    f"{bucket} does not exist",
+                    "create it (deploy/r2/setup.sh, deploy/s3/README.md) or fix R2_BUCKET_NAME",
+                ),
+            ]
+        return [failed("storage credentials", f"{endpoint}: {exc}", "check R2_ENDPOINT_URL")]
+    except BotoCoreError as exc:
+        return [
+            failed(
+                "storage credentials", f"{endpoint} unreachable: {exc}", "check R2_ENDPOINT_URL"
+            ),
+            failed("bucket", "not checked: storage unreachable"),
+        ]
+    return [
+        passed("storage credentials", f"accepted by {endpoint}"),
+        passed("bucket", f"{bucket} exists"),
+    ]
+
+
+def sqs_checks(settings: Settings) -> list[Check]:
+    queue_url = settings.event_queue_url
+    try:
+        attributes = probe_client(settings, "sqs").get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["QueueArn"]
+        )
+        arn = str(attributes["Attributes"]["QueueArn"])
+    except (ClientError, BotoCoreError) as exc:
+        return [
+            failed(
+                "event queue", f"{queue_url}: {exc}", "check SQS_QUEUE_URL (deploy/s3/README.md)"
+            ),
+            failed("notification rule", "not checked: no queue"),
+        ]
+    queue = passed("event queue", arn)
+    try:
+        config = probe_client(settings, "s3").get_bucket_notification_configuration(
+            Bucket=settings.r2_bucket_name
+        )
+    except (ClientError, BotoCoreError) as exc:
+        return [queue, failed("notification rule", str(exc), rule_fix("s3"))]
+    for rule in config.get("QueueConfigurations", []):
+        rules = rule.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+        filters = {item["Name"].lower(): item["Value"] for item in rules}
+        if (
+            rule["QueueArn"] == arn
+            and _CREATED & set(rule["Events"])
+            and covers_inbox_manifests(filters.get("prefix"), filters.get("suffix"))
+        ):
+            return [queue, passed("notification rule", f"{rule.get('Id', 'a rule')} → {arn}")]
+    return [
+        queue,
+        failed("notification rule", f"no rule sends new inbox manifests to {arn}", rule_fix("s3")),
+    ]

@@ -1,0 +1,124 @@
+"""Doctor checks of Temporal: namespace, search attributes, workers, reconcile schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from pipeline.config import Settings
+from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
+from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID
+from pipeline.workflows import attributes
+
+Probe = Callable[[Client, Settings], Awaitable[Check]]
+
+
+async def temporal_checks(settings: Settings) -> list[Check]:
+    address, namespace = settings.temporal_address, settings.temporal_namespace
+    try:
+        client = await Client.connect(
+            address, namespace=namespace, connect_timeout=timedelta(seconds=TIMEOUT_S)
+        )
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace), timeout=timedelta(seconds=TIMEOUT_S)
+        )
+    except Exception as exc:
+        return [
+            failed(
+                "temporal",
+                f"{address} namespace {namespace}: {exc}",
+                "check TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE, and that the server runs",
+            )
+        ]
+    checks = [passed("temporal", f"{address} namespace {namespace}")]
+    probes: dict[str, Probe] = {
+        "search attributes": _search_attributes,
+        "cpu workers": _cpu_workers,
+        "gpu workers": _gpu_workers,
+        "reconcile schedule": _schedule,
+    }
+    for name, probe in probes.items():
+        try:
+            checks.append(await probe(client, settings))
+        except Exception as exc:
+            checks.append(failed(name, f"could not check: {exc}"))
+    return checks
+
+
+async def _search_attributes(client: Client, settings: Settings) -> Check:
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=settings.temporal_namespace)
+    )
+    missing = sorted(set(attributes.ALL) - set(listed.custom_attributes))
+    if not missing:
+        return passed("search attributes", ", ".join(attributes.ALL))
+    return failed(
+        "search attributes",
+        f"missing {', '.join(missing)}",
+        "; ".join(
+            f"temporal operator search-attribute create --name {name} --type {attributes.ALL[name]}"
+            for name in missing
+        ),
+    )
+
+
+async def _pollers(
+    client: Client, settings: Settings, queue: str, kind: TaskQueueType.ValueType
+) -> int:
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=settings.temporal_namespace,
+            task_queue=TaskQueue(name=queue),
+            task_queue_type=kind,
+        )
+    )
+    return len(described.pollers)
+
+
+async def _cpu_workers(client: Client, settings: Settings) -> Check:
+    queue = settings.temporal_task_queue
+    workflows = await _pollers(client, settings, queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+    activities = await _pollers(client, settings, queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
+    detail = f"{workflows} workflow and {activities} activity pollers on {queue}"
+    if workflows and activities:
+        return passed("cpu workers", detail)
+    return failed(
+        "cpu workers", detail, "start 'pipeline worker cpu' with this TEMPORAL_TASK_QUEUE"
+    )
+
+
+async def _gpu_workers(client: Client, settings: Settings) -> Check:
+    queue = settings.temporal_gpu_task_queue
+    count = await _pollers(client, settings, queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
+    detail = f"{count} activity pollers on {queue}"
+    if count:
+        return passed("gpu workers", detail)
+    return failed(
+        "gpu workers",
+        detail,
+        "start 'pipeline worker gpu' (one per ComfyUI) with this TEMPORAL_GPU_TASK_QUEUE",
+    )
+
+
+async def _schedule(client: Client, settings: Settings) -> Check:
+    try:
+        described = await client.get_schedule_handle(RECONCILE_SCHEDULE_ID).describe()
+    except Exception:
+        return failed(
+            "reconcile schedule",
+            f"{RECONCILE_SCHEDULE_ID} does not exist",
+            "run 'pipeline schedules apply'",
+        )
+    if described.schedule.state.paused:
+        return failed(
+            "reconcile schedule",
+            f"{RECONCILE_SCHEDULE_ID} is paused",
+            f"temporal schedule toggle --schedule-id {RECONCILE_SCHEDULE_ID} --unpause",
+        )
+    return passed("reconcile schedule", f"{RECONCILE_SCHEDULE_ID} active")

@@ -1,0 +1,81 @@
+"""Reconcile: what a listing of ``inbox/`` says should be running. Pure, sandbox-safe.
+
+Every manifest in the inbox is a drop to start (the starter makes that a no-op for drops
+already started or finished); media whose folder has no manifest after a grace period are
+reported as orphans, since no event will ever start them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.drops import DropRef
+from pipeline.layout import INBOX_PREFIX, drop_folder, is_manifest_key
+
+RECONCILE_ACTIVITY = "reconcile_inbox"
+REPORT_LIMIT = 100
+"""Keys listed per category in a report; the counts are always complete."""
+
+
+class ReconcileRequest(BaseModel):
+    """Input of ``ReconcileWorkflow``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    orphan_grace_s: float = Field(default=900.0, ge=0)
+
+
+class ReconcileReport(BaseModel):
+    """What one reconcile pass found and did (lists capped at ``REPORT_LIMIT``)."""
+
+    manifests: int = 0
+    started: int = 0
+    """Drops started now or found running."""
+    already_finished: int = 0
+    in_sessions: int = 0
+    """Drops skipped because ``sessions/{id}/`` already exists."""
+    orphans: int = 0
+    started_sessions: list[str] = Field(default_factory=list)
+    orphan_keys: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InboxObject:
+    key: str
+    etag: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class InboxPlan:
+    drops: list[DropRef]
+    orphans: list[str]
+
+
+def plan_inbox(
+    objects: Iterable[InboxObject], *, bucket: str, now: datetime, grace: timedelta
+) -> InboxPlan:
+    """Drops to (re)start and orphaned media older than ``grace``, in key order."""
+    listed = sorted(objects, key=lambda item: item.key)
+    manifests = [item for item in listed if is_manifest_key(item.key)]
+    folders = {drop_folder(item.key) for item in manifests}
+    orphans = [
+        item.key
+        for item in listed
+        if not is_manifest_key(item.key)
+        and item.key.startswith(INBOX_PREFIX)
+        and not _inside_any(item.key, folders)
+        and now - item.last_modified >= grace
+    ]
+    drops = [DropRef.of(bucket, item.key, item.etag) for item in manifests]
+    return InboxPlan(drops=drops, orphans=orphans)
+
+
+def _inside_any(key: str, folders: set[str]) -> bool:
+    """Whether ``key`` sits in one of ``folders`` or below it."""
+    parts = key.split("/")
+    return any("/".join(parts[:depth]) + "/" in folders for depth in range(2, len(parts)))

@@ -1,0 +1,69 @@
+"""The Temporal Schedule that runs ``ReconcileWorkflow`` every ``RECONCILE_INTERVAL_S``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+from pipeline.config import Settings
+from pipeline.ingest.reconcile import ReconcileRequest
+from pipeline.workflows.reconcile import ReconcileWorkflow
+
+RECONCILE_SCHEDULE_ID = "pipeline-reconcile"
+RECONCILE_WORKFLOW_ID = "reconcile"
+"""The schedule appends each run's time, so runs are ``reconcile-{time}``."""
+
+
+class Applied(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+
+
+def reconcile_schedule(settings: Settings) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            ReconcileWorkflow.run,
+            ReconcileRequest(orphan_grace_s=settings.orphan_grace_s),
+            id=RECONCILE_WORKFLOW_ID,
+            task_queue=settings.temporal_task_queue,
+            execution_timeout=timedelta(seconds=max(60, settings.reconcile_interval_s * 2)),
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.reconcile_interval_s))]
+        ),
+        # A pass still running when the next is due makes the next one redundant.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def apply_reconcile_schedule(client: Client, settings: Settings) -> Applied:
+    """Create the schedule (running a first pass at once) or bring it up to date.
+
+    Idempotent. An update keeps the schedule's state, so a schedule an operator paused
+    stays paused.
+    """
+    schedule = reconcile_schedule(settings)
+    try:
+        await client.create_schedule(RECONCILE_SCHEDULE_ID, schedule, trigger_immediately=True)
+    except ScheduleAlreadyRunningError:
+
+        def keep_state(current: ScheduleUpdateInput) -> ScheduleUpdate:
+            schedule.state = current.description.schedule.state
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(RECONCILE_SCHEDULE_ID).update(keep_state)
+        return Applied.UPDATED
+    return Applied.CREATED

@@ -1,0 +1,148 @@
+"""``pipeline doctor`` against the embedded services: all green when wired, one FAIL line
+with a fix for each thing that is not."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+
+import pytest
+from pydantic import SecretStr
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.reconcile import ReconcileActivities
+from pipeline.doctor import Check, run_checks
+from pipeline.doctor.cloudflare import r2_checks
+from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID, apply_reconcile_schedule
+from pipeline.stack.embedded import settings_env
+from pipeline.stack.process import free_port
+from pipeline.storage import ObjectStore
+from pipeline.testing.cf_queues_sim import CloudflareQueuesSim
+from pipeline.workflows.reconcile import ReconcileWorkflow
+from tests.conftest import TemporalServer
+from tests.integration.ingest_support import eventually, ingest_env
+
+pytestmark = pytest.mark.integration
+
+
+@activity.defn(name="doctor_test_noop")
+async def noop() -> None:
+    """Gives the test's GPU worker an activity to poll for."""
+
+
+def failures(checks: list[Check]) -> dict[str, str]:
+    return {check.name: check.line() for check in checks if not check.ok}
+
+
+async def test_a_wired_deployment_passes_every_check(
+    moto_server: str,
+    temporal_server: TemporalServer,
+    temporal_client: Client,
+    comfy_sim_url: str,
+) -> None:
+    env = ingest_env(moto_server, temporal_server, temporal_client, COMFYUI_URL=comfy_sim_url)
+    settings = env.settings
+    async with (
+        ObjectStore(settings) as store,
+        Worker(
+            temporal_client,
+            task_queue=settings.temporal_task_queue,
+            workflows=[ReconcileWorkflow],
+            activities=[ReconcileActivities(store, env.starter).reconcile_inbox],
+        ),
+        Worker(temporal_client, task_queue=settings.temporal_gpu_task_queue, activities=[noop]),
+    ):
+        await apply_reconcile_schedule(temporal_client, settings)
+        try:
+            latest: list[Check] = []
+
+            async def healthy() -> bool:
+                latest[:] = await run_checks(settings)
+                return not failures(latest)
+
+            await eventually(healthy, within_s=30)
+        finally:
+            await temporal_client.get_schedule_handle(RECONCILE_SCHEDULE_ID).delete()
+    assert [check.name for check in latest] == [
+        "storage credentials",
+        "bucket",
+        "event queue",
+        "notification rule",
+        "temporal",
+        "search attributes",
+        "cpu workers",
+        "gpu workers",
+        "reconcile schedule",
+        "comfyui",
+    ]
+
+
+async def test_the_cli_names_each_broken_part_with_a_fix_and_exits_non_zero(
+    moto_server: str, temporal_server: TemporalServer, temporal_client: Client
+) -> None:
+    env = ingest_env(moto_server, temporal_server, temporal_client)
+    environment = {
+        **os.environ,
+        **settings_env(env.settings),
+        "R2_BUCKET_NAME": f"missing-{uuid.uuid4().hex[:8]}",
+        "TEMPORAL_TASK_QUEUE": f"nobody-{uuid.uuid4().hex[:8]}",
+        "TEMPORAL_GPU_TASK_QUEUE": f"nobody-{uuid.uuid4().hex[:8]}",
+        "COMFYUI_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pipeline",
+        "doctor",
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    lines = stdout.decode().splitlines()
+
+    assert process.returncode == 1, stderr.decode()[-2000:]
+    failed = {line.split()[1] for line in lines if line.startswith("FAIL")}
+    assert {"bucket", "comfyui", "reconcile"} <= failed
+    assert sum(line.startswith("FAIL  cpu workers") for line in lines) == 1
+    assert sum(line.startswith("FAIL  gpu workers") for line in lines) == 1
+    assert any(line.startswith("ok    storage credentials") for line in lines)
+    assert any(line.startswith("ok    temporal ") for line in lines)
+    assert all(
+        "→" in line for line in lines if line.startswith("FAIL") and "not checked" not in line
+    )
+
+
+async def test_the_r2_path_is_checked_through_the_cloudflare_api(
+    moto_server: str, temporal_server: TemporalServer, temporal_client: Client
+) -> None:
+    sim = CloudflareQueuesSim(account_id="acct", queue_id="q1", api_token="token")
+    async with sim.serve() as api_base:
+        env = ingest_env(
+            moto_server,
+            temporal_server,
+            temporal_client,
+            with_queue=False,
+            EVENT_SOURCE="r2",
+            CF_API_BASE_URL=api_base,
+            CF_ACCOUNT_ID="acct",
+            CF_QUEUE_ID="q1",
+            CF_API_TOKEN="token",
+        )
+        without_rule = await r2_checks(env.settings)
+        sim.notification_rules[env.bucket] = [
+            {"actions": ["PutObject", "CopyObject"], "prefix": "inbox/", "suffix": "manifest.json"}
+        ]
+        with_rule = await r2_checks(env.settings)
+        bad_token = await r2_checks(
+            env.settings.model_copy(update={"cf_api_token": SecretStr("wrong")})
+        )
+
+    assert [c.ok for c in without_rule] == [True, False]
+    assert "deploy/r2/" in without_rule[1].fix
+    assert [c.ok for c in with_rule] == [True, True]
+    assert [c.ok for c in bad_token] == [False]
