@@ -18,6 +18,10 @@ from pipeline.contracts import (
     ActivityName,
     ExtractedFrames,
     ExtractFramesInput,
+    PadAudioInput,
+    PaddedAudio,
+    PrepareAudioInput,
+    PreparedAudio,
     PreparedImage,
     PrepareImageInput,
     StitchInput,
@@ -26,6 +30,7 @@ from pipeline.contracts import (
 from pipeline.errors import InternalError, MediaError
 from pipeline.layout import SessionLayout, file_name
 from pipeline.media import StitchSegment, extract_last_frames, normalize_image, probe, stitch
+from pipeline.media.audio import pad_audio, prepare_audio
 from pipeline.storage import ObjectStore
 
 log: Any = structlog.get_logger()
@@ -74,6 +79,40 @@ class MediaActivities:
             source_width=info.source_size[0],
             source_height=info.source_size[1],
         )
+
+    @activity.defn(name=ActivityName.PREPARE_AUDIO)
+    @edge
+    async def prepare_audio(self, request: PrepareAudioInput) -> PreparedAudio:
+        """Decode and crop the user's audio to a full-quality WAV of the real length."""
+        manifest, layout = request.manifest, SessionLayout(request.session_id)
+        async with self._scratch() as scratch:
+            source = scratch / file_name(request.audio_key)
+            await self.store.download(request.audio_key, source)
+            mix = await asyncio.to_thread(
+                prepare_audio,
+                source,
+                scratch / "audio.wav",
+                fps=manifest.effective_fps,
+                start_s=manifest.audio_start or 0.0,
+                end_s=manifest.audio_end,
+            )
+            await self.store.upload(mix.path, layout.prepared_audio, "audio/wav")
+        log.info("audio_prepared", duration_s=mix.duration_s, sample_rate=mix.sample_rate)
+        return PreparedAudio(mix_key=layout.prepared_audio, duration_s=mix.duration_s)
+
+    @activity.defn(name=ActivityName.PAD_AUDIO)
+    @edge
+    async def pad_audio(self, request: PadAudioInput) -> PaddedAudio:
+        """The model's audio: padded with silence so every planned frame hears something."""
+        layout = SessionLayout(request.session_id)
+        async with self._scratch() as scratch:
+            source = scratch / file_name(request.audio_key)
+            await self.store.download(request.audio_key, source)
+            padded = await asyncio.to_thread(
+                pad_audio, source, scratch / "drive.wav", request.duration_s
+            )
+            await self.store.upload(padded.path, layout.drive_audio, "audio/wav")
+        return PaddedAudio(key=layout.drive_audio)
 
     @activity.defn(name=ActivityName.EXTRACT_LAST_FRAMES)
     @edge

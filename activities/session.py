@@ -21,14 +21,14 @@ from pipeline.contracts import (
     TakenDrop,
 )
 from pipeline.drops import normalize_etag
-from pipeline.errors import ManifestError, MissingMediaError, UnsupportedKindError
-from pipeline.frame_plan import FramePlan, plan_i2v
+from pipeline.errors import InternalError, ManifestError, MissingMediaError, UnsupportedKindError
+from pipeline.frame_plan import FramePlan, plan_i2v, plan_infinitetalk, plan_s2v
 from pipeline.layout import SessionLayout, drop_folder, media_key
 from pipeline.manifest import Kind, Manifest, parse_manifest
 from pipeline.storage import ObjectStore
 from workflows_comfy.presets import DEFAULT_PRESET, Preset, preset
 
-SUPPORTED_KINDS = frozenset({Kind.I2V})
+SUPPORTED_KINDS = frozenset(Kind)
 
 log: Any = structlog.get_logger()
 
@@ -108,7 +108,7 @@ class SessionActivities:
     @activity.defn(name=ActivityName.PLAN_FRAMES)
     @edge
     async def plan_frames(self, request: PlanInput) -> FramePlan:
-        plan = plan_for(request.manifest)
+        plan = plan_for(request.manifest, request.audio_s)
         await self.store.put_json(
             SessionLayout(request.session_id).plan, plan.model_dump(mode="json")
         )
@@ -176,13 +176,15 @@ def preset_for(manifest: Manifest) -> Preset:
     return chosen
 
 
-def plan_for(manifest: Manifest) -> FramePlan:
-    return plan_i2v(
-        extensions=manifest.extensions,
-        fps=manifest.effective_fps,
-        width=manifest.width,
-        height=manifest.height,
-    )
+def plan_for(manifest: Manifest, audio_s: float | None) -> FramePlan:
+    size = {"width": manifest.width, "height": manifest.height}
+    if manifest.kind is Kind.I2V:
+        return plan_i2v(extensions=manifest.extensions, fps=manifest.effective_fps, **size)
+    if audio_s is None:
+        raise InternalError(f"kind {manifest.kind.value!r} needs the audio's length to plan")
+    if manifest.kind is Kind.INFINITETALK:
+        return plan_infinitetalk(audio_s, fps=manifest.effective_fps, **size)
+    return plan_s2v(audio_s, fps=manifest.effective_fps, **size)
 
 
 def versions() -> dict[str, str]:

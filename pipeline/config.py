@@ -49,6 +49,25 @@ class Settings(BaseSettings):
     # Events: the S3 -> SQS queue the ingest consumer long-polls.
     sqs_queue_url: AnyHttpUrl | None = Field(default=None, alias="SQS_QUEUE_URL")
     sqs_queue_name: str = Field(default="wan-pipeline-events", alias="SQS_QUEUE_NAME")
+    event_source: Literal["sqs", "r2", "webhook"] = Field(default="sqs", alias="EVENT_SOURCE")
+
+    # R2 event notifications arrive on a Cloudflare Queue read with the HTTP pull API.
+    cf_account_id: str | None = Field(default=None, alias="CF_ACCOUNT_ID")
+    cf_queue_id: str | None = Field(default=None, alias="CF_QUEUE_ID")
+    cf_api_token: SecretStr | None = Field(default=None, alias="CF_API_TOKEN")
+    cf_api_base_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://api.cloudflare.com/client/v4"), alias="CF_API_BASE_URL"
+    )
+    r2_poll_interval_s: float = Field(default=1.0, alias="R2_POLL_INTERVAL_S", gt=0)
+
+    # MinIO/S3-style event POSTs, authenticated with a shared secret.
+    webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
+    webhook_host: str = Field(default="0.0.0.0", alias="WEBHOOK_HOST")
+    webhook_port: int = Field(default=8090, alias="WEBHOOK_PORT", ge=1, le=65535)
+
+    # The reconcile schedule: the safety net for events that never arrived.
+    reconcile_interval_s: int = Field(default=300, alias="RECONCILE_INTERVAL_S", ge=10)
+    orphan_grace_s: int = Field(default=900, alias="ORPHAN_GRACE_S", ge=0)
 
     # Temporal.
     temporal_address: str = Field(
@@ -66,6 +85,9 @@ class Settings(BaseSettings):
         default=AnyHttpUrl(f"http://127.0.0.1:{EMBEDDED_COMFY_PORT}"), alias="COMFYUI_URL"
     )
     comfyui_timeout_s: float = Field(default=1800.0, alias="COMFYUI_TIMEOUT_S", gt=0)
+
+    # Vocal separation: a local htdemucs file (never downloaded); unset, separation fails.
+    demucs_model_path: Path | None = Field(default=None, alias="DEMUCS_MODEL_PATH")
 
     # Local scratch space for media work.
     work_dir: Path = Field(default=Path("/tmp/wan-pipeline"), alias="PIPELINE_WORK_DIR")
@@ -86,6 +108,10 @@ class Settings(BaseSettings):
     @property
     def ui_url(self) -> str:
         return str(self.temporal_ui_url).rstrip("/")
+
+    @property
+    def cf_api_base(self) -> str:
+        return str(self.cf_api_base_url).rstrip("/")
 
     @property
     def event_queue_url(self) -> str:

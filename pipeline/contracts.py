@@ -51,9 +51,43 @@ class PreparedImage(Contract):
     source_height: int
 
 
+class PrepareAudioInput(Contract):
+    session_id: str
+    audio_key: str
+    manifest: Manifest
+
+
+class PreparedAudio(Contract):
+    mix_key: str = Field(description="The cropped original mix, muxed into the final video.")
+    duration_s: float
+
+
+class PadAudioInput(Contract):
+    session_id: str
+    audio_key: str
+    duration_s: float = Field(description="Pad with silence to this length.")
+
+
+class PaddedAudio(Contract):
+    key: str
+
+
+class SeparationInput(Contract):
+    session_id: str
+    audio_key: str = Field(description="The cropped mix to take the vocals from.")
+
+
+class SeparationOutput(Contract):
+    vocals_key: str
+    sample_rate: int
+    duration_s: float
+    device: str = Field(description="Where Demucs ran: 'cuda' or 'cpu'.")
+
+
 class PlanInput(Contract):
     session_id: str
     manifest: Manifest
+    audio_s: float | None = None
 
 
 class GenerateSegmentInput(Contract):
@@ -134,7 +168,9 @@ class FailureRecorded(Contract):
 Stage = Literal[
     "taking_drop",
     "preparing_image",
+    "preparing_audio",
     "planning",
+    "separating_vocals",
     "generating",
     "stitching",
     "publishing",
@@ -167,6 +203,9 @@ class ActivityName:
     TAKE_DROP = "take_drop"
     PREPARE_IMAGE = "prepare_image"
     PLAN_FRAMES = "plan_frames"
+    PREPARE_AUDIO = "prepare_audio"
+    PAD_AUDIO = "pad_audio"
+    SEPARATE_VOCALS = "separate_vocals"
     GENERATE_SEGMENT = "generate_segment"
     EXTRACT_LAST_FRAMES = "extract_last_frames"
     STITCH = "stitch"

@@ -18,6 +18,7 @@ Every failure the pipeline can name is a ``PipelineError`` subclass carrying a s
     │   ├── ExecutionFailed
     │   └── ComfyTimeout
     ├── StorageError             (retryable: the object store misbehaved)
+    ├── DeploymentError          (not retryable: configuration an operator must fix)
     └── InternalError            (retryable: a bug or an unexpected state)
 
 This module imports nothing from the project so every layer (workflows included) can use it.
@@ -98,6 +99,13 @@ class StorageError(PipelineError):
     code = "storage"
 
 
+class DeploymentError(PipelineError):
+    """This deployment cannot do the work (a model path unset, a library missing)."""
+
+    code = "misconfigured"
+    retryable = False
+
+
 class InternalError(PipelineError):
     code = "internal"
 
@@ -111,6 +119,7 @@ NON_RETRYABLE_CODES: frozenset[str] = frozenset(
         UnsupportedKindError,
         MediaError,
         GraphError,
+        DeploymentError,
     )
 )
 """Error types that a Temporal retry policy must never retry."""

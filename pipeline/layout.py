@@ -7,6 +7,9 @@
     sessions/{id}/inputs/manifest.json  the drop, moved out of the inbox
     sessions/{id}/inputs/{media}
     sessions/{id}/prepared/image.jpg    the normalized start image
+    sessions/{id}/prepared/audio.wav    the cropped mix (audio kinds)
+    sessions/{id}/prepared/vocals.wav   separated vocals (unless skipped)
+    sessions/{id}/prepared/drive.wav    what the model hears, padded to the plan
     sessions/{id}/plan.json             every frame count later stages use
     sessions/{id}/generations/{run}/segment_000.mp4 ...
     sessions/{id}/generations/{run}/frames/segment_000_last.png
@@ -80,6 +83,20 @@ class SessionLayout:
     @property
     def prepared_image(self) -> str:
         return f"{self.root}prepared/image.jpg"
+
+    @property
+    def prepared_audio(self) -> str:
+        """The cropped original mix: what the final video plays."""
+        return f"{self.root}prepared/audio.wav"
+
+    @property
+    def vocals(self) -> str:
+        return f"{self.root}prepared/vocals.wav"
+
+    @property
+    def drive_audio(self) -> str:
+        """What the model hears: vocals (or the mix), padded with silence to the plan."""
+        return f"{self.root}prepared/drive.wav"
 
     @property
     def plan(self) -> str:

@@ -136,6 +136,11 @@ class Manifest(BaseModel):
     preset: str | None = Field(
         default=None, max_length=64, description="Model preset; the kind's default if unset."
     )
+    separate_vocals: bool = Field(
+        default=True,
+        description="s2v / infinitetalk: drive the model with the vocals separated from the "
+        "audio (Demucs); false for clean speech, which is used as it is.",
+    )
 
     @field_validator("image", "audio")
     @classmethod
@@ -158,6 +163,10 @@ class Manifest(BaseModel):
             raise ValueError(
                 f"kind {self.kind.value!r} derives its length from the audio; "
                 "'extensions' is for i2v"
+            )
+        if self.kind is Kind.S2V and self.fps not in (None, DEFAULT_FPS[Kind.S2V]):
+            raise ValueError(
+                "kind 's2v' runs at 16 fps: WanSoundImageToVideo aligns audio to 16 fps"
             )
         if (
             self.audio_start is not None

@@ -16,10 +16,15 @@ from temporalio.worker import Worker
 
 from activities.comfy import ComfyActivities
 from activities.media import MediaActivities
+from activities.reconcile import ReconcileActivities
+from activities.separation import SeparationActivities
 from activities.session import SessionActivities
 from pipeline.config import Settings
+from pipeline.ingest.starter import Starter
 from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect
+from pipeline.worker_registry import announce
+from pipeline.workflows.reconcile import ReconcileWorkflow
 from pipeline.workflows.session import SessionWorkflow
 
 log: Any = structlog.get_logger()
@@ -40,26 +45,45 @@ async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> Non
         if role is Role.CPU:
             session = SessionActivities(store)
             media = MediaActivities(store, settings.work_dir)
+            starter = Starter(
+                client,
+                task_queue=settings.temporal_task_queue,
+                gpu_task_queue=settings.temporal_gpu_task_queue,
+            )
+            reconcile = ReconcileActivities(store, starter)
             worker = Worker(
                 client,
                 task_queue=settings.temporal_task_queue,
-                workflows=[SessionWorkflow],
+                workflows=[SessionWorkflow, ReconcileWorkflow],
                 activities=[
                     session.take_drop,
                     session.plan_frames,
                     session.publish_result,
                     session.record_failure,
                     media.prepare_image,
+                    media.prepare_audio,
+                    media.pad_audio,
                     media.extract_last_frames,
                     media.stitch,
+                    reconcile.reconcile_inbox,
                 ],
             )
         else:
             comfy = await ComfyActivities.connect(store, settings)
+            await stack.enter_async_context(
+                announce(
+                    store,
+                    identity=client.identity,
+                    task_queue=settings.temporal_gpu_task_queue,
+                    comfyui_url=settings.comfy_url,
+                    object_info=comfy.object_info,
+                )
+            )
+            separation = SeparationActivities(store, settings)
             worker = Worker(
                 client,
                 task_queue=settings.temporal_gpu_task_queue,
-                activities=[comfy.generate_segment],
+                activities=[comfy.generate_segment, separation.separate_vocals],
                 max_concurrent_activities=GPU_CONCURRENCY,
             )
         log.info(

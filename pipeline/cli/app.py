@@ -30,9 +30,9 @@ def cli(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from pipeline.cli import drop, services, stack, status
+    from pipeline.cli import doctor, drop, schedules, services, stack, status, workers
 
-    for module in (drop, services, stack, status):
+    for module in (doctor, drop, schedules, services, stack, status, workers):
         for command in module.COMMANDS:
             cli.add_command(command)
 

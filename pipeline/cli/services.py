@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import click
+import structlog
 
 from pipeline.cli.app import App
 from pipeline.config import Settings
-from pipeline.ingest.sqs import SqsConsumer
+from pipeline.ingest.schedule import apply_reconcile_schedule
+from pipeline.ingest.source import build_source, missing_settings
 from pipeline.ingest.starter import Starter
 from pipeline.temporal_client import connect
 from pipeline.worker import Role, run_worker
+
+log: Any = structlog.get_logger()
 
 
 def until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -37,21 +42,42 @@ def worker(app: App, role: str) -> None:
     until_signalled(lambda stop: run_worker(Role(role), app.settings, stop))
 
 
-async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
+async def run_ingest(
+    settings: Settings, stop: asyncio.Event, *, source: str, apply_schedule: bool = False
+) -> None:
     client = await connect(settings)
     starter = Starter(
         client,
         task_queue=settings.temporal_task_queue,
         gpu_task_queue=settings.temporal_gpu_task_queue,
     )
-    await SqsConsumer(settings, starter).run(stop)
+    if apply_schedule:
+        applied = await apply_reconcile_schedule(client, settings)
+        log.info("reconcile_schedule_applied", outcome=applied.value)
+    await build_source(settings, starter, source).run(stop)
 
 
 @click.command()
+@click.option(
+    "--source",
+    type=click.Choice(["sqs", "r2", "webhook"]),
+    default=None,
+    help="Event source; default EVENT_SOURCE (sqs).",
+)
+@click.option(
+    "--apply-schedule", is_flag=True, help="First create or update the reconcile schedule."
+)
 @click.pass_obj
-def ingest(app: App) -> None:
-    """Consume bucket events (S3 → SQS) and start one session per drop."""
-    until_signalled(lambda stop: run_ingest(app.settings, stop))
+def ingest(app: App, source: str | None, apply_schedule: bool) -> None:
+    """Consume bucket events (S3 → SQS, R2 → Cloudflare Queue, or webhook POSTs) and start
+    one session per drop."""
+    chosen = source or app.settings.event_source
+    missing = missing_settings(app.settings, chosen)
+    if missing:
+        raise click.ClickException(f"the {chosen} event source needs {', '.join(missing)}")
+    until_signalled(
+        lambda stop: run_ingest(app.settings, stop, source=chosen, apply_schedule=apply_schedule)
+    )
 
 
 COMMANDS = [worker, ingest]

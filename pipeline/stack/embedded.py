@@ -32,6 +32,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     }
     if settings.r2_public_url is not None:
         env["R2_PUBLIC_URL"] = str(settings.r2_public_url)
+    if settings.demucs_model_path is not None:
+        env["DEMUCS_MODEL_PATH"] = str(settings.demucs_model_path)
     return env
 
 
@@ -61,6 +63,7 @@ def stack_config_for(settings: Settings, *, comfy_sim: bool = True) -> StackConf
         children=[
             ChildSpec("worker-cpu", [*python, "worker", "cpu"], env),
             ChildSpec("worker-gpu", [*python, "worker", "gpu"], env),
-            ChildSpec("ingest", [*python, "ingest"], env),
+            # moto plays the bucket, so its S3 → SQS notifications are the event source.
+            ChildSpec("ingest", [*python, "ingest", "--source", "sqs", "--apply-schedule"], env),
         ],
     )

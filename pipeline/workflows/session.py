@@ -22,12 +22,18 @@ with workflow.unsafe.imports_passed_through():
         FailureInput,
         FailureRecorded,
         GenerateSegmentInput,
+        PadAudioInput,
+        PaddedAudio,
         PlanInput,
+        PrepareAudioInput,
+        PreparedAudio,
         PreparedImage,
         PrepareImageInput,
         PublishInput,
         PublishOutput,
         SegmentOutput,
+        SeparationInput,
+        SeparationOutput,
         SessionProgress,
         SessionRequest,
         SessionResult,
@@ -40,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.errors import NON_RETRYABLE_CODES
     from pipeline.frame_plan import FramePlan
     from pipeline.layout import SessionLayout
+    from pipeline.manifest import Manifest
     from pipeline.workflows import attributes
 
 ResultT = TypeVar("ResultT")
@@ -126,12 +133,28 @@ class SessionWorkflow:
             PreparedImage,
         )
 
+        audio: PreparedAudio | None = None
+        if "audio" in taken.inputs:
+            self._set_stage("preparing_audio")
+            audio = await self._call(
+                ActivityName.PREPARE_AUDIO,
+                PrepareAudioInput(
+                    session_id=session_id, audio_key=taken.inputs["audio"], manifest=manifest
+                ),
+                PreparedAudio,
+            )
+
         self._set_stage("planning")
         plan = await self._call(
             ActivityName.PLAN_FRAMES,
-            PlanInput(session_id=session_id, manifest=manifest),
+            PlanInput(
+                session_id=session_id,
+                manifest=manifest,
+                audio_s=audio.duration_s if audio else None,
+            ),
             FramePlan,
         )
+        drive_key = await self._drive_audio(session_id, manifest, plan, audio) if audio else None
 
         self._set_stage("generating")
         self._progress = self._progress.model_copy(update={"segments_total": len(plan.segments)})
@@ -149,6 +172,7 @@ class SessionWorkflow:
                     manifest=manifest,
                     conditioning_key=conditioning,
                     seed=seed + segment.index,
+                    audio_key=drive_key,
                 ),
                 SegmentOutput,
                 gpu=True,
@@ -174,7 +198,7 @@ class SessionWorkflow:
                 run=run,
                 plan=plan,
                 segment_keys=tuple(segment_keys),
-                audio_key=taken.inputs.get("audio"),
+                audio_key=audio.mix_key if audio else None,
             ),
             StitchOutput,
         )
@@ -206,6 +230,31 @@ class SessionWorkflow:
             frames=stitched.frames,
             duration_s=stitched.duration_s,
         )
+
+    async def _drive_audio(
+        self, session_id: str, manifest: Manifest, plan: FramePlan, audio: PreparedAudio
+    ) -> str:
+        """The audio the model hears: the vocals (unless skipped), padded to the plan."""
+        source = audio.mix_key
+        if manifest.separate_vocals:
+            self._set_stage("separating_vocals")
+            vocals = await self._call(
+                ActivityName.SEPARATE_VOCALS,
+                SeparationInput(session_id=session_id, audio_key=audio.mix_key),
+                SeparationOutput,
+                gpu=True,
+            )
+            source = vocals.vocals_key
+        padded = await self._call(
+            ActivityName.PAD_AUDIO,
+            PadAudioInput(
+                session_id=session_id,
+                audio_key=source,
+                duration_s=plan.audio_padded_s or audio.duration_s,
+            ),
+            PaddedAudio,
+        )
+        return padded.key
 
     async def _call(
         self, name: str, argument: Any, result_type: type[ResultT], *, gpu: bool = False

@@ -7,6 +7,7 @@ and the workers and ingest consumer as separate `pipeline` processes.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import subprocess
@@ -44,7 +45,14 @@ SIZE = {"width": 256, "height": 144}
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
     state = tmp_path_factory.mktemp("e2e-stack")
+    separation: dict[str, str] = {}
+    if importlib.util.find_spec("torch") is not None:
+        from pipeline.testing.tiny_demucs import build_tiny_htdemucs, save_safetensors
+
+        model = save_safetensors(build_tiny_htdemucs(), state / "tiny-demucs.safetensors")
+        separation["DEMUCS_MODEL_PATH"] = str(model)
     settings = load_settings(
+        **separation,
         R2_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
         R2_BUCKET_NAME="e2e-sessions",
         R2_ACCESS_KEY_ID="testing",
@@ -251,7 +259,7 @@ async def test_a_manifest_naming_a_missing_image_fails_once_with_error_json(
     await record_history(client, drop.workflow_id, "missing_image")
 
 
-async def test_unsupported_kinds_are_refused_with_a_clear_message(
+async def test_a_corrupt_audio_file_fails_with_a_clear_message_in_status(
     stack: Settings, client: Client
 ) -> None:
     manifest = {"kind": "infinitetalk", "image": "face.png", "audio": "voice.wav", **SIZE}
@@ -265,7 +273,78 @@ async def test_unsupported_kinds_are_refused_with_a_clear_message(
     status = await asyncio.to_thread(pipeline_cli, stack, "status", drop.session_id, "--json")
     view = json.loads(status.stdout)
     assert view["status"] == "failed"
-    assert view["error"]["code"] == "unsupported_kind"
-    assert "not yet supported" in view["error"]["message"]
+    assert view["error"]["code"] == "bad_media"
+    assert view["error"]["stage"] == "preparing_audio"
+    assert "voice.wav" in view["error"]["message"]
     async with httpx.AsyncClient() as http:
         assert (await http.get(view["urls"]["error"])).status_code == 200
+
+
+def tone(path: Path, seconds: float) -> Path:
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+         f"sine=frequency=220:duration={seconds}", "-ac", "2", "-ar", "44100", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+async def run_audio_drop(
+    settings: Settings, tmp_path: Path, kind: str, seconds: float, *extra: str
+) -> tuple[dict[str, Any], Path]:
+    image = sample_image(tmp_path / "face.png")
+    audio = tone(tmp_path / "voice.wav", seconds)
+    done = await asyncio.to_thread(
+        pipeline_cli, settings, "drop", str(image), str(audio), "--kind", kind,
+        "--set", "width=256", "--set", "height=144", *extra, "--wait", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    status = json.loads(done.stdout)
+    combined = tmp_path / "combined.mp4"
+    sync_s3(settings).download_file(
+        settings.r2_bucket_name, status["result"]["objects"]["combined"], str(combined)
+    )
+    return status, combined
+
+
+def assert_trimmed_to_the_audio(
+    status: dict[str, Any], combined: Path, tmp_path: Path, *, fps: int, seconds: float
+) -> None:
+    info = probe(combined)
+    frames = round(seconds * fps)
+    assert info.fps == fps
+    assert info.frame_count == status["result"]["frames"]
+    assert abs((info.frame_count or 0) - frames) <= 1
+    assert info.has_audio
+    assert abs((info.audio_duration_s or 0) - (info.frame_count or 0) / fps) <= 1 / fps
+    assert frame_numbers(combined, tmp_path / "frames") == list(range(info.frame_count or 0))
+
+
+async def test_infinitetalk_drop_separates_vocals_and_trims_to_the_audio(
+    stack: Settings, client: Client, tmp_path: Path
+) -> None:
+    pytest.importorskip("torch", reason="vocal separation needs the 'separation' extra")
+    status, combined = await run_audio_drop(stack, tmp_path, "infinitetalk", 3.5)
+    keys = set(status["result"]["objects"].values())
+    layout = SessionLayout(status["session_id"])
+    assert {layout.prepared_audio, layout.vocals, layout.drive_audio} <= keys_under(
+        stack, layout.root
+    )
+    plan = json.loads(sync_s3(stack).get_object(
+        Bucket=stack.r2_bucket_name, Key=layout.plan)["Body"].read())  # fmt: skip
+    assert plan["total_frames"] == 153
+    assert combined.name in {k.rsplit("/", 1)[-1] for k in keys}
+    assert_trimmed_to_the_audio(status, combined, tmp_path, fps=25, seconds=3.5)
+    await record_history(client, "session-" + status["session_id"], "infinitetalk_separated")
+
+
+async def test_s2v_drop_without_separation_plays_the_cropped_audio(
+    stack: Settings, tmp_path: Path
+) -> None:
+    status, combined = await run_audio_drop(
+        stack, tmp_path, "s2v", 4.0,
+        "--set", "separate_vocals=false", "--set", "audio_start=0:01", "--set", "audio_end=3.5",
+    )  # fmt: skip
+    layout = SessionLayout(status["session_id"])
+    assert layout.vocals not in keys_under(stack, layout.root)
+    assert_trimmed_to_the_audio(status, combined, tmp_path, fps=16, seconds=2.5)
