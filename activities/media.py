@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +10,7 @@ import structlog
 from temporalio import activity
 
 from activities.edge import edge
+from activities.scratch import scratch_dir
 from pipeline.contracts import (
     ActivityName,
     ExtractedFrames,
@@ -41,20 +38,11 @@ class MediaActivities:
         self.store = store
         self.work_dir = work_dir
 
-    @asynccontextmanager
-    async def _scratch(self) -> AsyncIterator[Path]:
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix="activity-", dir=self.work_dir))
-        try:
-            yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
-
     @activity.defn(name=ActivityName.PREPARE_IMAGE)
     @edge
     async def prepare_image(self, request: PrepareImageInput) -> PreparedImage:
         layout = SessionLayout(request.session_id)
-        async with self._scratch() as scratch:
+        with scratch_dir(self.work_dir, "activity-") as scratch:
             source = scratch / file_name(request.image_key)
             await self.store.download(request.image_key, source)
             target = scratch / "image.jpg"
@@ -85,7 +73,7 @@ class MediaActivities:
     async def prepare_audio(self, request: PrepareAudioInput) -> PreparedAudio:
         """Decode and crop the user's audio to a full-quality WAV of the real length."""
         manifest, layout = request.manifest, SessionLayout(request.session_id)
-        async with self._scratch() as scratch:
+        with scratch_dir(self.work_dir, "activity-") as scratch:
             source = scratch / file_name(request.audio_key)
             await self.store.download(request.audio_key, source)
             mix = await asyncio.to_thread(
@@ -105,7 +93,7 @@ class MediaActivities:
     async def pad_audio(self, request: PadAudioInput) -> PaddedAudio:
         """The model's audio: padded with silence so every planned frame hears something."""
         layout = SessionLayout(request.session_id)
-        async with self._scratch() as scratch:
+        with scratch_dir(self.work_dir, "activity-") as scratch:
             source = scratch / file_name(request.audio_key)
             await self.store.download(request.audio_key, source)
             padded = await asyncio.to_thread(
@@ -117,7 +105,7 @@ class MediaActivities:
     @activity.defn(name=ActivityName.EXTRACT_LAST_FRAMES)
     @edge
     async def extract_last_frames(self, request: ExtractFramesInput) -> ExtractedFrames:
-        async with self._scratch() as scratch:
+        with scratch_dir(self.work_dir, "activity-") as scratch:
             video = scratch / "segment.mp4"
             await self.store.download(request.video_key, video)
             (frame,) = await asyncio.to_thread(extract_last_frames, video, scratch / "frames", 1)
@@ -128,7 +116,7 @@ class MediaActivities:
     @edge
     async def stitch(self, request: StitchInput) -> StitchOutput:
         plan, layout = request.plan, SessionLayout(request.session_id)
-        async with self._scratch() as scratch:
+        with scratch_dir(self.work_dir, "activity-") as scratch:
             segments = []
             for segment, key in zip(plan.segments, request.segment_keys, strict=True):
                 path = scratch / file_name(key)

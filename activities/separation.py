@@ -7,17 +7,14 @@ has one. The model is loaded once, on the first separation, and kept.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
-from pathlib import Path
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import structlog
 from temporalio import activity
 
 from activities.edge import edge
+from activities.scratch import scratch_dir
 from pipeline.config import Settings
 from pipeline.contracts import ActivityName, SeparationInput, SeparationOutput
 from pipeline.layout import SessionLayout, file_name
@@ -52,21 +49,12 @@ class SeparationActivities:
                 log.info("demucs_loaded", path=str(path), device=self._separator.device)
         return self._separator
 
-    @asynccontextmanager
-    async def _scratch(self) -> AsyncIterator[Path]:
-        self.settings.work_dir.mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix="separation-", dir=self.settings.work_dir))
-        try:
-            yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
-
     @activity.defn(name=ActivityName.SEPARATE_VOCALS)
     @edge
     async def separate_vocals(self, request: SeparationInput) -> SeparationOutput:
         separator = await self._loaded()
         key = SessionLayout(request.session_id).vocals
-        async with self._scratch() as scratch:
+        with scratch_dir(self.settings.work_dir, "separation-") as scratch:
             mix = scratch / file_name(request.audio_key)
             await self.store.download(request.audio_key, mix)
             separated = await _heartbeating(

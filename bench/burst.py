@@ -34,13 +34,13 @@ import httpx
 from temporalio.client import Client
 
 from bench.trigger_sources import SECRET, s3_body
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings
 from pipeline.drops import DropRef
 from pipeline.ingest.r2_queue import R2QueueConsumer
 from pipeline.ingest.source import EventSource
 from pipeline.ingest.starter import Starter
 from pipeline.ingest.webhook import WebhookReceiver
-from pipeline.stack.embedded import stack_config_for
+from pipeline.stack.embedded import private_settings, stack_config_for
 from pipeline.stack.process import free_port
 from pipeline.stack.supervisor import Stack
 from pipeline.storage import ObjectStore, sync_s3
@@ -179,14 +179,7 @@ async def direct_start_rate(
 
 async def main(source: str, drops: int, concurrency: int, workers: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-burst-") as state:
-        settings = load_settings(
-            R2_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
-            TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
-            TEMPORAL_UI_URL=f"http://127.0.0.1:{free_port()}",
-            COMFYUI_URL=f"http://127.0.0.1:{free_port()}",
-            PIPELINE_STATE_DIR=state,
-            PIPELINE_WORK_DIR=str(Path(state) / "work"),
-        )
+        settings = private_settings(Path(state))
         config = stack_config_for(settings)
         keep = {"ingest"} if source == "sqs" else set()
         if workers:

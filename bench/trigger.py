@@ -20,11 +20,10 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings
 from pipeline.contracts import SessionRequest
 from pipeline.drops import DropRef
-from pipeline.stack.embedded import stack_config_for
-from pipeline.stack.process import free_port
+from pipeline.stack.embedded import private_settings, stack_config_for
 from pipeline.stack.supervisor import Stack
 from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
@@ -68,8 +67,10 @@ async def direct_starts(settings: Settings, client: Client, count: int) -> list[
         drop = DropRef.of(settings.r2_bucket_name, f"inbox/direct-{i:04d}/manifest.json", "e")
         before = time.time()
         await client.start_workflow(
-            SessionWorkflow.run, SessionRequest(drop=drop, session_id=drop.session_id),
-            id=drop.workflow_id, task_queue=settings.temporal_task_queue,
+            SessionWorkflow.run,
+            SessionRequest(drop=drop, session_id=drop.session_id),
+            id=drop.workflow_id,
+            task_queue=settings.temporal_task_queue,
         )
         latencies.append(await started_at(client, drop.workflow_id) - before)
     return latencies
@@ -82,14 +83,7 @@ def percentile(values: list[float], q: float) -> float:
 
 async def main(drops: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-trigger-") as state:
-        settings = load_settings(
-            R2_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
-            TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
-            TEMPORAL_UI_URL=f"http://127.0.0.1:{free_port()}",
-            COMFYUI_URL=f"http://127.0.0.1:{free_port()}",
-            PIPELINE_STATE_DIR=state,
-            PIPELINE_WORK_DIR=str(Path(state) / "work"),
-        )
+        settings = private_settings(Path(state))
         stack = Stack(stack_config_for(settings))
         await stack.start()
         try:

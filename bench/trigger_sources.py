@@ -29,14 +29,14 @@ from pathlib import Path
 import httpx
 
 from bench.trigger import SPACING_S, percentile, started_at
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings
 from pipeline.drops import DropRef
 from pipeline.ingest.r2_queue import R2QueueConsumer
 from pipeline.ingest.source import EventSource
 from pipeline.ingest.sqs import SqsConsumer
 from pipeline.ingest.starter import Starter
 from pipeline.ingest.webhook import WebhookReceiver
-from pipeline.stack.embedded import stack_config_for
+from pipeline.stack.embedded import private_settings, stack_config_for
 from pipeline.stack.process import free_port
 from pipeline.stack.supervisor import Stack
 from pipeline.storage import sync_s3
@@ -132,14 +132,7 @@ async def sources(settings: Settings, drops: int, r2_poll_s: float) -> dict[str,
 
 async def main(drops: int, r2_poll_s: float) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory(prefix="bench-sources-") as state:
-        settings = load_settings(
-            R2_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
-            TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
-            TEMPORAL_UI_URL=f"http://127.0.0.1:{free_port()}",
-            COMFYUI_URL=f"http://127.0.0.1:{free_port()}",
-            PIPELINE_STATE_DIR=state,
-            PIPELINE_WORK_DIR=str(Path(state) / "work"),
-        )
+        settings = private_settings(Path(state))
         config = stack_config_for(settings)
         # The consumers run in this process instead, one source at a time.
         config = dataclasses.replace(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipeline.config import Settings
+from pipeline.config import Settings, load_settings
+from pipeline.stack.process import free_port
 from pipeline.stack.supervisor import ChildSpec, StackConfig
 from pipeline.workflows import attributes
 
@@ -66,4 +68,19 @@ def stack_config_for(settings: Settings, *, comfy_sim: bool = True) -> StackConf
             # moto plays the bucket, so its S3 → SQS notifications are the event source.
             ChildSpec("ingest", [*python, "ingest", "--source", "sqs", "--apply-schedule"], env),
         ],
+    )
+
+
+def private_settings(state_dir: Path, **overrides: str) -> Settings:
+    """Settings for a throwaway embedded stack on free ports (tests, benchmarks)."""
+    return load_settings(
+        **{
+            "R2_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+            "TEMPORAL_UI_URL": f"http://127.0.0.1:{free_port()}",
+            "COMFYUI_URL": f"http://127.0.0.1:{free_port()}",
+            "PIPELINE_STATE_DIR": str(state_dir),
+            "PIPELINE_WORK_DIR": str(state_dir / "work"),
+            **overrides,
+        }
     )

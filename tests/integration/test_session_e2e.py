@@ -25,12 +25,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings
 from pipeline.drops import DropRef
 from pipeline.layout import SessionLayout
 from pipeline.media import probe
-from pipeline.stack.embedded import settings_env, stack_config_for
-from pipeline.stack.process import free_port
+from pipeline.stack.embedded import private_settings, settings_env, stack_config_for
 from pipeline.stack.supervisor import Stack
 from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
@@ -51,17 +50,12 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setti
 
         model = save_safetensors(build_tiny_htdemucs(), state / "tiny-demucs.safetensors")
         separation["DEMUCS_MODEL_PATH"] = str(model)
-    settings = load_settings(
-        **separation,
-        R2_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
+    settings = private_settings(
+        state,
         R2_BUCKET_NAME="e2e-sessions",
         R2_ACCESS_KEY_ID="testing",
         R2_SECRET_ACCESS_KEY="testing",
-        TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
-        TEMPORAL_UI_URL=f"http://127.0.0.1:{free_port()}",
-        COMFYUI_URL=f"http://127.0.0.1:{free_port()}",
-        PIPELINE_STATE_DIR=str(state),
-        PIPELINE_WORK_DIR=str(state / "work"),
+        **separation,
     )
     embedded = Stack(stack_config_for(settings))
     await embedded.start()
