@@ -77,20 +77,27 @@ def _windows(request: SegmentGraphRequest, kind: str) -> WindowPlan:
     return request.windows
 
 
+def _shared(request: SegmentGraphRequest) -> dict[str, Any]:
+    """The parameters every family's params object takes under the same name."""
+    return {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "width": request.width,
+        "height": request.height,
+        "fps": request.fps,
+        "seed": request.seed,
+        "steps": request.steps,
+        "cfg": request.cfg,
+        "preset": request.preset,
+        "filename_prefix": request.filename_prefix,
+    }
+
+
 def _i2v(request: SegmentGraphRequest) -> tuple[Graph, int]:
     params = I2VParams(
         image_name=request.image_name,
-        prompt=request.prompt,
-        negative_prompt=request.negative_prompt,
-        width=request.width,
-        height=request.height,
+        **_shared(request),
         length=request.length,
-        fps=request.fps,
-        seed=request.seed,
-        steps=request.steps,
-        cfg=request.cfg,
-        preset=request.preset,
-        filename_prefix=request.filename_prefix,
     )
     return build_i2v(params), params.length
 
@@ -105,18 +112,9 @@ def _s2v(request: SegmentGraphRequest) -> tuple[Graph, int]:
     params = S2VParams(
         image_name=request.image_name,
         audio_name=_audio(request, "s2v"),
-        prompt=request.prompt,
-        negative_prompt=request.negative_prompt,
-        width=request.width,
-        height=request.height,
+        **_shared(request),
         chunks=windows.count,
         chunk_length=windows.length,
-        fps=request.fps,
-        seed=request.seed,
-        steps=request.steps,
-        cfg=request.cfg,
-        preset=request.preset,
-        filename_prefix=request.filename_prefix,
     )
     return build_s2v(params), params.output_frames
 
@@ -126,19 +124,10 @@ def _infinitetalk(request: SegmentGraphRequest) -> tuple[Graph, int]:
     params = InfiniteTalkParams(
         image_name=request.image_name,
         audio_name=_audio(request, "infinitetalk"),
-        prompt=request.prompt,
-        negative_prompt=request.negative_prompt,
-        width=request.width,
-        height=request.height,
+        **_shared(request),
         num_frames=request.length,
         window=windows.length,
         motion_frame=windows.overlap,
-        fps=request.fps,
-        seed=request.seed,
-        steps=request.steps,
-        cfg=request.cfg,
-        preset=request.preset,
-        filename_prefix=request.filename_prefix,
     )
     graph = build_infinitetalk(params)
     stride = params.window - params.motion_frame

@@ -82,3 +82,24 @@ class Graph:
                 entry["_meta"] = {"title": node.title}
             api[node_id] = entry
         return api
+
+
+MAX_SEED = 2**64 - 1
+"""Sampler seeds' maximum in ComfyUI (``noise_seed``/``seed``)."""
+
+
+def check_size(width: int, height: int) -> None:
+    """Wan's VAE works on multiples of 16; raise ``ValueError`` naming the bad side."""
+    for name, size in (("width", width), ("height", height)):
+        if size < 16 or size % 16:
+            raise ValueError(f"{name} must be a positive multiple of 16, got {size}")
+
+
+def check_sampling(*, seed: int, cfg: float, filename_prefix: str) -> None:
+    """The sampler and output checks every family shares."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be in 0..{MAX_SEED}, got {seed}")
+    if not 0.0 <= cfg <= 100.0:
+        raise ValueError(f"cfg must be in 0..100, got {cfg}")
+    if not filename_prefix:
+        raise ValueError("filename_prefix must not be empty")

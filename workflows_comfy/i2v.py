@@ -14,11 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from workflows_comfy.graph import Graph, InputValue, Link
+from workflows_comfy.graph import Graph, InputValue, Link, check_sampling, check_size
 from workflows_comfy.presets import DEFAULT_PRESET, I2VPreset, preset
 
-MAX_SEED = 2**64 - 1
-"""``KSamplerAdvanced.noise_seed``'s maximum."""
 LAST_STEP = 10000
 """``end_at_step`` meaning "to the end", as in the official template."""
 
@@ -52,13 +50,9 @@ class I2VParams:
         """Raise ``ValueError`` naming the first parameter ComfyUI would reject or misuse."""
         if not self.image_name:
             raise ValueError("image_name must not be empty")
-        for name, size in (("width", self.width), ("height", self.height)):
-            if size < 16 or size % 16:
-                raise ValueError(f"{name} must be a positive multiple of 16, got {size}")
+        check_size(self.width, self.height)
         if self.length < 1 or (self.length - 1) % 4:
             raise ValueError(f"length must be 4n+1 frames (1, 5, ..., 81), got {self.length}")
-        if not 0 <= self.seed <= MAX_SEED:
-            raise ValueError(f"seed must be in 0..{MAX_SEED}, got {self.seed}")
         if not 1.0 <= self.fps <= 120.0:
             raise ValueError(f"fps must be in 1..120, got {self.fps}")
         if not 2 <= self.steps <= LAST_STEP:
@@ -68,10 +62,7 @@ class I2VParams:
                 f"boundary_step must be in 1..{self.steps - 1} so both experts sample, "
                 f"got {self.boundary}"
             )
-        if not 0.0 <= self.cfg <= 100.0:
-            raise ValueError(f"cfg must be in 0..100, got {self.cfg}")
-        if not self.filename_prefix:
-            raise ValueError("filename_prefix must not be empty")
+        check_sampling(seed=self.seed, cfg=self.cfg, filename_prefix=self.filename_prefix)
 
 
 def build_i2v(params: I2VParams) -> dict[str, dict[str, Any]]:

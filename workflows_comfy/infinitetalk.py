@@ -45,10 +45,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workflows_comfy.graph import Graph
+from workflows_comfy.graph import MAX_SEED, Graph
 from workflows_comfy.presets import DEFAULT_PRESET, InfiniteTalkPreset, preset
 
-MAX_SEED = 2**64 - 1
 INFINITETALK_FPS = 25.0
 WINDOW_FRAMES = 81
 """``frame_window_size``: the frames InfiniteTalk renders per window."""

@@ -30,10 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workflows_comfy.graph import Graph, InputValue, Link
+from workflows_comfy.graph import MAX_SEED, Graph, InputValue, Link, check_sampling, check_size
 from workflows_comfy.presets import DEFAULT_PRESET, S2VPreset, preset
 
-MAX_SEED = 2**64 - 1
 S2V_FPS = 16.0
 """``wan_sound_to_video`` aligns the audio to a hard-coded 16 fps timeline."""
 DEFAULT_CHUNK_LENGTH = 77
@@ -76,23 +75,16 @@ class S2VParams:
         for name, value in (("image_name", self.image_name), ("audio_name", self.audio_name)):
             if not value:
                 raise ValueError(f"{name} must not be empty")
-        for name, size in (("width", self.width), ("height", self.height)):
-            if size < 16 or size % 16:
-                raise ValueError(f"{name} must be a positive multiple of 16, got {size}")
+        check_size(self.width, self.height)
         if self.chunk_length < 1 or (self.chunk_length - 1) % 4:
             raise ValueError(f"chunk_length must be 4n+1 frames (e.g. 77), got {self.chunk_length}")
         if self.chunks < 1:
             raise ValueError(f"chunks must be >= 1, got {self.chunks}")
         if self.fps != S2V_FPS:
             raise ValueError(f"fps must be {S2V_FPS:g}: S2V aligns audio to 16 fps, got {self.fps}")
-        if not 0 <= self.seed <= MAX_SEED:
-            raise ValueError(f"seed must be in 0..{MAX_SEED}, got {self.seed}")
         if not 1 <= self.steps <= 10000:
             raise ValueError(f"steps must be in 1..10000, got {self.steps}")
-        if not 0.0 <= self.cfg <= 100.0:
-            raise ValueError(f"cfg must be in 0..100, got {self.cfg}")
-        if not self.filename_prefix:
-            raise ValueError("filename_prefix must not be empty")
+        check_sampling(seed=self.seed, cfg=self.cfg, filename_prefix=self.filename_prefix)
 
 
 def build_s2v(params: S2VParams) -> dict[str, dict[str, Any]]:
