@@ -41,9 +41,12 @@ class ComfyActivities:
 
     @classmethod
     async def connect(cls, store: ObjectStore, settings: Settings) -> ComfyActivities:
-        """Read the worker's ComfyUI ``/object_info`` and report what it can serve."""
-        async with ComfyClient(settings.comfy_url) as comfy:
-            object_info = await comfy.object_info()
+        """Read the worker's ComfyUI ``/object_info`` and report what it can serve.
+
+        ComfyUI takes a while to load its node packs after its container starts, so an
+        unreachable server is waited for (with backoff) up to ``COMFYUI_START_TIMEOUT_S``.
+        """
+        object_info = await _object_info_when_up(settings)
         serving = servable(object_info)
         log.info("comfyui_ready", url=settings.comfy_url, nodes=len(object_info), serving=serving)
         if not serving:
@@ -137,3 +140,20 @@ class ComfyActivities:
             await comfy.interrupt()
             log.info("segment_interrupted", segment=segment)
             raise
+
+
+async def _object_info_when_up(settings: Settings) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + settings.comfyui_start_timeout_s
+    delay = 0.5
+    while True:
+        try:
+            async with ComfyClient(settings.comfy_url) as comfy:
+                return await comfy.object_info()
+        except WorkerUnavailable as exc:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise
+            log.info(
+                "comfyui_not_ready", url=settings.comfy_url, error=exc.message, retry_in_s=delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)

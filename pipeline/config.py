@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         default=AnyHttpUrl(f"http://127.0.0.1:{EMBEDDED_COMFY_PORT}"), alias="COMFYUI_URL"
     )
     comfyui_timeout_s: float = Field(default=1800.0, alias="COMFYUI_TIMEOUT_S", gt=0)
+    comfyui_start_timeout_s: float = Field(
+        default=300.0,
+        alias="COMFYUI_START_TIMEOUT_S",
+        ge=0,
+        description="How long a GPU worker waits for its ComfyUI to answer at start.",
+    )
 
     # Vocal separation: a local htdemucs file (never downloaded); unset, separation fails.
     demucs_model_path: Path | None = Field(default=None, alias="DEMUCS_MODEL_PATH")

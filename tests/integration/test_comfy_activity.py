@@ -19,10 +19,12 @@ from temporalio.testing import ActivityEnvironment
 from activities.comfy import ComfyActivities
 from pipeline.config import Settings, load_settings
 from pipeline.contracts import GenerateSegmentInput
+from pipeline.errors import WorkerUnavailable
 from pipeline.frame_plan import FramePlan, plan_i2v, plan_infinitetalk, plan_s2v
 from pipeline.layout import SessionLayout
 from pipeline.manifest import Kind, Manifest
 from pipeline.media import probe
+from pipeline.stack.process import free_port
 from pipeline.storage import ObjectStore
 from pipeline.testing.comfy_sim import run_sim
 from tests.conftest import S3Bucket
@@ -189,3 +191,32 @@ async def test_cancelling_the_activity_interrupts_comfyui(
             if not (await raw.get(f"{sim}/queue")).json()["queue_running"]:
                 break
             await asyncio.sleep(0.05)
+
+
+async def test_a_gpu_worker_waits_for_its_comfyui_to_come_up(
+    store: ObjectStore, settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    late = settings.model_copy(update={"comfyui_url": f"http://127.0.0.1:{port}"})
+
+    async def start_comfyui_late() -> None:
+        await asyncio.sleep(1.5)
+        async with run_sim("127.0.0.1", port, tmp_path, 0.01):
+            await asyncio.sleep(5)
+
+    later = asyncio.create_task(start_comfyui_late())
+    try:
+        connected = await ComfyActivities.connect(store, late)
+    finally:
+        later.cancel()
+    assert "WanImageToVideo" in connected.object_info
+
+
+async def test_a_gpu_worker_gives_up_when_comfyui_never_answers(
+    store: ObjectStore, settings: Settings
+) -> None:
+    absent = settings.model_copy(
+        update={"comfyui_url": f"http://127.0.0.1:{free_port()}", "comfyui_start_timeout_s": 1.0}
+    )
+    with pytest.raises(WorkerUnavailable):
+        await ComfyActivities.connect(store, absent)
