@@ -66,7 +66,8 @@ class SqsConsumer:
                 log.warning("sqs_receive_failed", error=str(exc))
                 await asyncio.sleep(ERROR_BACKOFF_S)
                 continue
-            await asyncio.gather(*(self._handle(sqs, message) for message in messages))
+            handled = await asyncio.gather(*(self._handle(message) for message in messages))
+            await self._delete(sqs, [receipt for receipt in handled if receipt is not None])
 
     async def _receive(self, sqs: SQSClient) -> list[MessageTypeDef]:
         response = await sqs.receive_message(
@@ -74,21 +75,37 @@ class SqsConsumer:
         )
         return response.get("Messages", [])
 
-    async def _handle(self, sqs: SQSClient, message: MessageTypeDef) -> None:
+    async def _handle(self, message: MessageTypeDef) -> str | None:
+        """Start the message's drops; its receipt handle if it may be deleted now."""
         body, receipt = message.get("Body", ""), message["ReceiptHandle"]
         try:
             parsed = parse_s3_notification(body)
         except MalformedEvent as exc:
             log.warning("sqs_message_malformed", error=str(exc), body=body[:500])
-            await sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt)
-            return
+            return receipt
         try:
             for drop in parsed.drops:
                 await self.starter.start(drop, source=SOURCE)
         except Exception as exc:
             # Leave the message: it becomes visible again and is retried after the timeout.
             log.warning("sqs_start_failed", error=str(exc), drops=len(parsed.drops))
-            return
-        await sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt)
+            return None
         if parsed.ignored:
             log.debug("sqs_records_ignored", ignored=parsed.ignored)
+        return receipt
+
+    async def _delete(self, sqs: SQSClient, receipts: list[str]) -> None:
+        """One batch call for a received batch (``BATCH`` is SQS's batch limit too)."""
+        if not receipts:
+            return
+        try:
+            response = await sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts)],
+            )
+        except Exception as exc:
+            # Undeleted messages are redelivered; their starts attach to the same sessions.
+            log.warning("sqs_delete_failed", error=str(exc), messages=len(receipts))
+            return
+        for failure in response.get("Failed", []):
+            log.warning("sqs_delete_failed", id=failure["Id"], error=failure.get("Message"))
