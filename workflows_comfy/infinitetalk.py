@@ -2,7 +2,7 @@
 
 ::
 
-    LoadAudio → MultiTalkWav2VecEmbeds(num_frames, fps) ← DownloadAndLoadWav2VecModel
+    LoadAudio → MultiTalkWav2VecEmbeds(num_frames, fps) ← Wav2VecModelLoader
     MultiTalkModelLoader ─ extra_model ─┐   WanVideoBlockSwap, WanVideoLoraSelect
                                         WanVideoModelLoader
     LoadImage → WanVideoImageToVideoMultiTalk(window 81, motion_frame 9) ← WanVideoVAELoader
@@ -34,6 +34,10 @@ snapshot, before MultiTalk existed):
   ``clip_embeds`` of ``WanVideoImageToVideoMultiTalk`` stays unset; the old
   ``WanVideoImageClipEncode`` makes a different type.
 - ``WanVideoBlockSwap`` has no ``use_non_blocking``.
+- Seed 001 loads ``TencentGameMate/chinese-wav2vec2-base`` through
+  ``DownloadAndLoadWav2VecModel``, which fetches it from Hugging Face while the prompt runs.
+  A GPU worker must not depend on a hub mid-session, so the graph uses
+  ``Wav2VecModelLoader`` and a file in ``models/wav2vec2`` (the preset names it).
 
 Seed 001's ``AudioCrop``/``AudioSeparation`` and ``ImageResizeKJv2`` are not here: earlier
 stages crop and separate the audio and normalise the image, and the MultiTalk node resizes
@@ -136,7 +140,7 @@ def build_infinitetalk(params: InfiniteTalkParams) -> dict[str, dict[str, Any]]:
     image = g.add("LoadImage", title="Portrait", image=params.image_name)
     audio = g.add("LoadAudio", title="Vocals", audio=params.audio_name)
     wav2vec = g.add(
-        "DownloadAndLoadWav2VecModel",
+        "Wav2VecModelLoader",
         model=models.wav2vec,
         base_precision="fp16",
         load_device="main_device",

@@ -10,7 +10,7 @@ combo lists (the contract's object_info in tests, ``models.json`` for the folder
   ``video_wan2_2_14B_s2v`` template (uni_pc, simple, shift 8.0). That template's 4-step
   LoRA (``wan2.2_t2v_lightx2v_4steps_lora_v1.1_high_noise``) is not in the contract's
   ``loras`` folder, so the preset runs without one.
-- InfiniteTalk: seed 001's WanVideoWrapper set-up (InfiniteTalk Q8, chinese wav2vec2, UMT5
+- InfiniteTalk: seed 001's WanVideoWrapper set-up (InfiniteTalk Q8, a local wav2vec2, UMT5
   bf16, block swap 40, LightX2V rank64 LoRA, shift 11). See ``workflows_comfy.infinitetalk``
   for where the contract's older WanVideoWrapper entries force a different choice.
 """
@@ -91,7 +91,7 @@ class InfiniteTalkPreset(Preset):
     infinitetalk_model: str
     """``MultiTalkModelLoader.model``: the InfiniteTalk weights."""
     wav2vec: str
-    """``DownloadAndLoadWav2VecModel.model``: fetched from Hugging Face on first use."""
+    """``Wav2VecModelLoader.model``: a local file in ComfyUI's ``models/wav2vec2``."""
     lora: str
     t5: str = "umt5-xxl-enc-bf16.safetensors"
     vae: str = WAN_VAE
@@ -150,7 +150,7 @@ PRESETS: dict[str, Preset] = {
             # same Wan 14B architecture and is what that loader offers.
             model="wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors",
             infinitetalk_model="Wan2_1-InfiniteTalk_Single_Q8.gguf",
-            wav2vec="TencentGameMate/chinese-wav2vec2-base",
+            wav2vec="wav2vec2_large_english_fp16.safetensors",
             lora="lightx2v_I2V_14B_480p_cfg_step_distill_rank64_bf16.safetensors",
         ),
     )

@@ -50,6 +50,17 @@ def test_each_infinitetalk_preset_builds_a_graph_the_contract_server_accepts(nam
     assert [graph[n]["class_type"] for n in result.outputs_to_execute] == ["VHS_VideoCombine"]
 
 
+def test_the_audio_encoder_loads_from_the_workers_disk_not_a_hub() -> None:
+    graph = build_infinitetalk(PARAMS)
+    assert not [n for n in graph.values() if n["class_type"].startswith("DownloadAndLoad")]
+    loader_id, loader = node(graph, "Wav2VecModelLoader")
+    _, embeds = node(graph, "MultiTalkWav2VecEmbeds")
+    assert embeds["wav2vec_model"] == [loader_id, 0]
+    offered = input_specs(contract_object_info(), "Wav2VecModelLoader")["model"].combo_values
+    assert offered is not None
+    assert loader["model"] in offered
+
+
 def test_windows_and_motion_frames_are_set_explicitly() -> None:
     _, multitalk = node(build_infinitetalk(PARAMS), "WanVideoImageToVideoMultiTalk")
     assert (multitalk["frame_window_size"], multitalk["motion_frame"]) == (81, 9)
