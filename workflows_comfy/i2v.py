@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from workflows_comfy.graph import Graph, InputValue, Link, check_sampling, check_size
-from workflows_comfy.presets import DEFAULT_PRESET, I2VPreset, preset
+from workflows_comfy.presets import DEFAULT_PRESET, I2VPreset, preset_of_type
 
 LAST_STEP = 10000
 """``end_at_step`` meaning "to the end", as in the official template."""
@@ -68,9 +68,7 @@ class I2VParams:
 def build_i2v(params: I2VParams) -> dict[str, dict[str, Any]]:
     """The API-format graph for ``params``; ``UnknownPreset`` or ``ValueError`` if invalid."""
     params.check()
-    models = preset(params.preset)
-    if not isinstance(models, I2VPreset):
-        raise ValueError(f"preset {models.name!r} is for {models.kind!r}, not i2v")
+    models = preset_of_type(params.preset, I2VPreset, "i2v")
 
     g = Graph()
     image = g.add("LoadImage", title="Start image", image=params.image_name)

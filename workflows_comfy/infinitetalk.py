@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workflows_comfy.graph import MAX_SEED, Graph
-from workflows_comfy.presets import DEFAULT_PRESET, InfiniteTalkPreset, preset
+from workflows_comfy.presets import DEFAULT_PRESET, InfiniteTalkPreset, preset_of_type
 
 INFINITETALK_FPS = 25.0
 WINDOW_FRAMES = 81
@@ -132,9 +132,7 @@ class InfiniteTalkParams:
 def build_infinitetalk(params: InfiniteTalkParams) -> dict[str, dict[str, Any]]:
     """The API-format graph for ``params``; ``UnknownPreset`` or ``ValueError`` if invalid."""
     params.check()
-    models = preset(params.preset)
-    if not isinstance(models, InfiniteTalkPreset):
-        raise ValueError(f"preset {models.name!r} is for {models.kind!r}, not infinitetalk")
+    models = preset_of_type(params.preset, InfiniteTalkPreset, "infinitetalk")
 
     g = Graph()
     image = g.add("LoadImage", title="Portrait", image=params.image_name)

@@ -18,6 +18,7 @@ combo lists (the contract's object_info in tests, ``models.json`` for the folder
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pipeline.errors import ManifestError
 
@@ -168,6 +169,9 @@ class UnknownPreset(ManifestError):
     """The manifest names a preset this deployment does not have."""
 
 
+PresetT = TypeVar("PresetT", bound=Preset)
+
+
 def preset(name: str) -> Preset:
     """The preset called ``name``; ``UnknownPreset`` lists the known ones."""
     try:
@@ -178,6 +182,14 @@ def preset(name: str) -> Preset:
             f"unknown model preset {name!r}; known presets: {known}",
             detail={"preset": name, "known": sorted(PRESETS)},
         ) from None
+
+
+def preset_of_type(name: str, family: type[PresetT], kind: str) -> PresetT:
+    """``preset(name)``, refused with ``ValueError`` unless it is a ``family`` (``kind``)."""
+    found = preset(name)
+    if not isinstance(found, family):
+        raise ValueError(f"preset {found.name!r} is for {found.kind!r}, not {kind}")
+    return found
 
 
 def presets_of(kind: str) -> list[str]:

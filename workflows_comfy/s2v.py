@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workflows_comfy.graph import MAX_SEED, Graph, InputValue, Link, check_sampling, check_size
-from workflows_comfy.presets import DEFAULT_PRESET, S2VPreset, preset
+from workflows_comfy.presets import DEFAULT_PRESET, S2VPreset, preset_of_type
 
 S2V_FPS = 16.0
 """``wan_sound_to_video`` aligns the audio to a hard-coded 16 fps timeline."""
@@ -90,9 +90,7 @@ class S2VParams:
 def build_s2v(params: S2VParams) -> dict[str, dict[str, Any]]:
     """The API-format graph for ``params``; ``UnknownPreset`` or ``ValueError`` if invalid."""
     params.check()
-    models = preset(params.preset)
-    if not isinstance(models, S2VPreset):
-        raise ValueError(f"preset {models.name!r} is for {models.kind!r}, not s2v")
+    models = preset_of_type(params.preset, S2VPreset, "s2v")
 
     g = Graph()
     image = g.add("LoadImage", title="Reference image", image=params.image_name)
