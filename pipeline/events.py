@@ -32,13 +32,18 @@ class ParsedEvents:
     """Why each record that is not a drop was skipped (for debug logs)."""
 
 
-def parse_s3_notification(body: str | bytes) -> ParsedEvents:
+def _json_object(body: str | bytes) -> dict[str, Any]:
     try:
         document: Any = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedEvent(f"not JSON: {exc}") from None
     if not isinstance(document, dict):
         raise MalformedEvent("not a JSON object")
+    return document
+
+
+def parse_s3_notification(body: str | bytes) -> ParsedEvents:
+    document = _json_object(body)
     if document.get("Event") == "s3:TestEvent":
         return ParsedEvents(ignored=["s3:TestEvent"])
     records = document.get("Records")
@@ -71,12 +76,7 @@ nothing."""
 
 def parse_r2_event(body: str | bytes) -> ParsedEvents:
     """One R2 event notification message body (already decoded from the queue's envelope)."""
-    try:
-        document: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedEvent(f"not JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise MalformedEvent("not a JSON object")
+    document = _json_object(body)
     action, bucket, item = document.get("action"), document.get("bucket"), document.get("object")
     if not isinstance(action, str) or not isinstance(bucket, str) or not isinstance(item, dict):
         raise MalformedEvent("an R2 event needs 'action', 'bucket' and 'object'")

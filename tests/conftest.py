@@ -26,6 +26,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from pipeline.config import Settings, load_settings
 from pipeline.provision import provision_bucket_events
 from pipeline.stack import services
 from pipeline.stack.process import ManagedProcess, free_port
@@ -55,6 +56,17 @@ class S3Bucket:
     region: str = TEST_REGION
     access_key_id: str = TEST_ACCESS_KEY
     secret_access_key: str = TEST_ACCESS_KEY
+
+    def settings(self, **overrides: object) -> Settings:
+        """Pipeline settings pointing at this bucket, plus the given variables."""
+        return load_settings(
+            R2_ENDPOINT_URL=self.endpoint,
+            R2_BUCKET_NAME=self.bucket,
+            R2_ACCESS_KEY_ID=self.access_key_id,
+            R2_SECRET_ACCESS_KEY=self.secret_access_key,
+            R2_REGION=self.region,
+            **overrides,
+        )
 
     def session(self) -> boto3.session.Session:
         return boto3.session.Session(

@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.comfy import ComfyActivities
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings
 from pipeline.contracts import GenerateSegmentInput
 from pipeline.errors import WorkerUnavailable
 from pipeline.frame_plan import FramePlan, plan_i2v, plan_infinitetalk, plan_s2v
@@ -43,12 +43,7 @@ async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 def settings(s3_bucket: S3Bucket, sim: str) -> Settings:
-    return load_settings(
-        R2_ENDPOINT_URL=s3_bucket.endpoint,
-        R2_BUCKET_NAME=s3_bucket.bucket,
-        R2_ACCESS_KEY_ID=s3_bucket.access_key_id,
-        R2_SECRET_ACCESS_KEY=s3_bucket.secret_access_key,
-        R2_REGION=s3_bucket.region,
+    return s3_bucket.settings(
         COMFYUI_URL=sim,
         COMFYUI_TIMEOUT_S=60,
     )

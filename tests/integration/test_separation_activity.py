@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.separation import SeparationActivities
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings
 from pipeline.contracts import SeparationInput, SeparationOutput
 from pipeline.storage import ObjectStore
 from tests.conftest import S3Bucket
@@ -24,11 +24,7 @@ MIX_KEY = "sessions/sep-test/prepared/mix.wav"
 
 
 def _settings(bucket: S3Bucket, work: Path, model: Path | None) -> Settings:
-    return load_settings(
-        R2_ENDPOINT_URL=bucket.endpoint,
-        R2_BUCKET_NAME=bucket.bucket,
-        R2_ACCESS_KEY_ID=bucket.access_key_id,
-        R2_SECRET_ACCESS_KEY=bucket.secret_access_key,
+    return bucket.settings(
         PIPELINE_WORK_DIR=str(work),
         DEMUCS_MODEL_PATH=None if model is None else str(model),
     )

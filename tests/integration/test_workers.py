@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings
 from pipeline.stack.embedded import settings_env
 from pipeline.storage import ObjectStore
 from pipeline.testing.comfy_sim import run_sim
@@ -42,12 +42,7 @@ async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
 
 @pytest.fixture
 def settings(s3_bucket: S3Bucket, temporal_server: TemporalServer, sim: str) -> Settings:
-    return load_settings(
-        R2_ENDPOINT_URL=s3_bucket.endpoint,
-        R2_BUCKET_NAME=s3_bucket.bucket,
-        R2_ACCESS_KEY_ID=s3_bucket.access_key_id,
-        R2_SECRET_ACCESS_KEY=s3_bucket.secret_access_key,
-        R2_REGION=s3_bucket.region,
+    return s3_bucket.settings(
         TEMPORAL_ADDRESS=temporal_server.address,
         TEMPORAL_GPU_TASK_QUEUE=f"gpu-{uuid.uuid4().hex[:8]}",
         COMFYUI_URL=sim,
