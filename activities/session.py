@@ -58,9 +58,9 @@ class SessionActivities:
         missing: list[str] = []
         for role, relative in manifest.media().items():
             source, target = media_key(drop.manifest_key, relative), layout.input(relative)
-            if await self.store.head(source) or await self.store.head(target):
+            if await self.store.head(source) is not None:
                 moves.append((source, target))
-            else:
+            elif await self.store.head(target) is None:  # else an earlier attempt moved it
                 missing.append(f"{role} '{relative}'")
         await self._move(moves + manifest_move)
         if missing:
@@ -99,9 +99,9 @@ class SessionActivities:
         raise ManifestError(f"{drop.manifest_key} no longer exists: the drop was deleted")
 
     async def _move(self, moves: list[tuple[str, str]]) -> None:
+        """Move objects known to exist in the inbox into the session."""
         for source, target in moves:
-            if await self.store.head(source) is not None:
-                await self.store.copy(source, target)
+            await self.store.copy(source, target)
         # Deletes only after every copy, the manifest last, so a retry can still find it.
         await self.store.delete(*(source for source, _ in moves))
 
