@@ -16,15 +16,15 @@ import structlog
 from temporalio import activity
 
 from activities.edge import edge
-from activities.session import preset_for
 from pipeline.comfy.client import ComfyClient, RunResult
 from pipeline.comfy.watch import Progress
 from pipeline.config import Settings
-from pipeline.contracts import ActivityName, GenerateSegmentInput, SegmentOutput
-from pipeline.errors import ExecutionFailed, OutOfMemory, WorkerUnavailable
-from pipeline.layout import SessionLayout
+from pipeline.domain.contracts import ActivityName, GenerateSegmentInput, SegmentOutput
+from pipeline.domain.errors import ExecutionFailed, OutOfMemory, WorkerUnavailable
+from pipeline.domain.layout import SessionLayout
 from pipeline.storage import ObjectStore
 from workflows_comfy.build import SegmentGraphRequest, build_graph
+from workflows_comfy.presets import preset_for
 from workflows_comfy.servable import servable
 from workflows_comfy.validate import validate_graph
 

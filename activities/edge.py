@@ -11,8 +11,8 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from pipeline.drops import session_id_of_workflow
-from pipeline.errors import PipelineError
+from pipeline.domain.drop import session_id_of_workflow
+from pipeline.domain.errors import PipelineError
 
 P = ParamSpec("P")
 R = TypeVar("R")

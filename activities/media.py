@@ -11,7 +11,7 @@ from temporalio import activity
 
 from activities.edge import edge
 from activities.scratch import scratch_dir
-from pipeline.contracts import (
+from pipeline.domain.contracts import (
     ActivityName,
     ExtractedFrames,
     ExtractFramesInput,
@@ -24,8 +24,8 @@ from pipeline.contracts import (
     StitchInput,
     StitchOutput,
 )
-from pipeline.errors import InternalError, MediaError
-from pipeline.layout import SessionLayout, file_name
+from pipeline.domain.errors import InternalError, MediaError
+from pipeline.domain.layout import SessionLayout, file_name
 from pipeline.media import StitchSegment, extract_last_frames, normalize_image, probe, stitch
 from pipeline.media.audio import pad_audio, prepare_audio
 from pipeline.storage import ObjectStore

@@ -10,7 +10,8 @@ from typing import Any
 import structlog
 from temporalio import activity
 
-from pipeline.drops import DropRef
+from pipeline.domain.drop import DropRef
+from pipeline.domain.layout import INBOX_PREFIX, SessionLayout
 from pipeline.ingest.reconcile import (
     RECONCILE_ACTIVITY,
     REPORT_LIMIT,
@@ -20,7 +21,6 @@ from pipeline.ingest.reconcile import (
     plan_inbox,
 )
 from pipeline.ingest.starter import Starter, StartOutcome
-from pipeline.layout import INBOX_PREFIX, SessionLayout
 from pipeline.storage import ObjectStore
 
 log: Any = structlog.get_logger()

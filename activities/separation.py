@@ -16,9 +16,9 @@ from temporalio import activity
 from activities.edge import edge
 from activities.scratch import scratch_dir
 from pipeline.config import Settings
-from pipeline.contracts import ActivityName, SeparationInput, SeparationOutput
-from pipeline.layout import SessionLayout, file_name
-from pipeline.separation import SeparationUnavailable, VocalSeparator, load_separator
+from pipeline.domain.contracts import ActivityName, SeparationInput, SeparationOutput
+from pipeline.domain.layout import SessionLayout, file_name
+from pipeline.media.separation import SeparationUnavailable, VocalSeparator, load_separator
 from pipeline.storage import ObjectStore
 
 log: Any = structlog.get_logger()

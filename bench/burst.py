@@ -35,7 +35,7 @@ from temporalio.client import Client
 
 from bench.trigger_sources import SECRET, s3_body
 from pipeline.config import Settings
-from pipeline.drops import DropRef
+from pipeline.domain.drop import DropRef
 from pipeline.ingest.r2_queue import R2QueueConsumer
 from pipeline.ingest.source import EventSource
 from pipeline.ingest.starter import Starter
@@ -43,9 +43,9 @@ from pipeline.ingest.webhook import WebhookReceiver
 from pipeline.stack.embedded import private_settings, stack_config_for
 from pipeline.stack.process import free_port
 from pipeline.stack.supervisor import Stack
+from pipeline.standins.cf_queues_sim import CloudflareQueuesSim
 from pipeline.storage import ObjectStore, sync_s3
 from pipeline.temporal_client import connect
-from pipeline.testing.cf_queues_sim import CloudflareQueuesSim
 
 QUERY = "WorkflowType = 'SessionWorkflow'"
 WAIT_LIMIT_S = 600.0

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import ffmpeg
 
-from pipeline.separation import load_separator
-from pipeline.testing.tiny_demucs import build_htdemucs, build_tiny_htdemucs, save_safetensors
+from pipeline.media.separation import load_separator
+from pipeline.standins.tiny_demucs import build_htdemucs, build_tiny_htdemucs, save_safetensors
 
 MIX = "0.4*sin(2*PI*440*t)+0.3*(random(0)-0.5)"
 

@@ -21,8 +21,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from pipeline.config import Settings
-from pipeline.contracts import SessionRequest
-from pipeline.drops import DropRef
+from pipeline.domain.contracts import SessionRequest
+from pipeline.domain.drop import DropRef
 from pipeline.stack.embedded import private_settings, stack_config_for
 from pipeline.stack.supervisor import Stack
 from pipeline.storage import sync_s3

@@ -30,7 +30,7 @@ import httpx
 
 from bench.trigger import SPACING_S, percentile, started_at
 from pipeline.config import Settings
-from pipeline.drops import DropRef
+from pipeline.domain.drop import DropRef
 from pipeline.ingest.r2_queue import R2QueueConsumer
 from pipeline.ingest.source import EventSource
 from pipeline.ingest.sqs import SqsConsumer
@@ -39,9 +39,9 @@ from pipeline.ingest.webhook import WebhookReceiver
 from pipeline.stack.embedded import private_settings, stack_config_for
 from pipeline.stack.process import free_port
 from pipeline.stack.supervisor import Stack
+from pipeline.standins.cf_queues_sim import CloudflareQueuesSim
 from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
-from pipeline.testing.cf_queues_sim import CloudflareQueuesSim
 
 SECRET = "bench-secret"
 Notify = Callable[[DropRef], Awaitable[None]]

@@ -23,7 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from pipeline.config import Settings
-from pipeline.errors import StorageError
+from pipeline.domain.errors import StorageError
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client as AsyncS3Client

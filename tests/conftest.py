@@ -27,9 +27,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from pipeline.config import Settings, load_settings
-from pipeline.provision import provision_bucket_events
 from pipeline.stack import services
 from pipeline.stack.process import ManagedProcess, free_port
+from pipeline.stack.provision import provision_bucket_events
 from pipeline.workflows import attributes
 
 EXISTING_TEMPORAL_ENV = "PIPELINE_TEST_TEMPORAL_ADDRESS"

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.errors import GraphError, PipelineError
-from pipeline.frame_plan import WindowPlan
-from pipeline.manifest import Kind
+from pipeline.domain.errors import GraphError, PipelineError
+from pipeline.domain.frames.plan import WindowPlan
+from pipeline.domain.manifest import Kind
 from workflows_comfy.i2v import I2VParams, build_i2v
 from workflows_comfy.infinitetalk import InfiniteTalkParams, build_infinitetalk
 from workflows_comfy.s2v import S2VParams, build_s2v

@@ -20,7 +20,7 @@ from typing import Any
 
 ObjectInfo = Mapping[str, Any]
 
-_CONTRACT_PACKAGE = "pipeline.testing.comfy_sim"
+_CONTRACT_PACKAGE = "pipeline.standins.comfy_sim"
 _CONTRACT_FILE = "contract/object_info.json"
 
 

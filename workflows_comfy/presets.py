@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
-from pipeline.errors import ManifestError
+from pipeline.domain.errors import ManifestError
+from pipeline.domain.manifest import Manifest
 
 WAN_VAE = "wan_2.1_vae.safetensors"
 UMT5_FP8 = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
@@ -195,3 +196,16 @@ def preset_of_type(name: str, family: type[PresetT], kind: str) -> PresetT:
 def presets_of(kind: str) -> list[str]:
     """Names of the presets serving ``kind``, sorted."""
     return sorted(name for name, p in PRESETS.items() if p.kind == kind)
+
+
+def preset_for(manifest: Manifest) -> Preset:
+    """The manifest's model preset (or its kind's default), checked to fit its kind.
+
+    Raises ``UnknownPreset`` or ``ManifestError`` (bad input, not retryable).
+    """
+    chosen = preset(manifest.preset or DEFAULT_PRESET[manifest.kind.value])
+    if chosen.kind != manifest.kind.value:
+        raise ManifestError(
+            f"preset {chosen.name!r} is for kind {chosen.kind!r}, not {manifest.kind.value!r}"
+        )
+    return chosen

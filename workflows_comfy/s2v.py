@@ -19,7 +19,7 @@ must be every chunk so far, concatenated along time: that is what chains the aud
 
 The concatenation is decoded once; the Wan VAE turns ``n`` latent frames into
 ``(n - 1) * 4 + 1`` frames, so ``chunks`` chunks give ``chunks * batch_frames - 3``
-(``pipeline.frame_rules.s2v_total_frames`` plans the same). The template also doubles the
+(``pipeline.domain.frames.rules.s2v_total_frames`` plans the same). The template also doubles the
 first latent frame before decoding and drops as many decoded frames as it has chunks, to
 hide an overbaked first frame; that makes the count depend on the chunk count, so it is left
 out here.

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.frame_plan import WindowPlan
-from pipeline.manifest import Kind
+from pipeline.domain.frames.plan import WindowPlan
+from pipeline.domain.manifest import Kind
 from workflows_comfy.build import SegmentGraphRequest, build_graph
 from workflows_comfy.infinitetalk import MOTION_FRAMES, WINDOW_FRAMES
 from workflows_comfy.presets import PRESETS

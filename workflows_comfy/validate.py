@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.errors import GraphError
+from pipeline.domain.errors import GraphError
 from workflows_comfy.object_info import is_output_node, node_info
 from workflows_comfy.validate_inputs import TB_OUTER_CALL, Broken, NodeChecker, error_body
 

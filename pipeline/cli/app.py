@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import click
 
 from pipeline.config import ConfigError, Settings, load_settings
-from pipeline.errors import PipelineError
+from pipeline.domain.errors import PipelineError
 from pipeline.logging import configure_logging
 
 

@@ -11,17 +11,17 @@ from pathlib import Path
 import click
 
 from pipeline.cli.app import App
-from pipeline.config import Settings
-from pipeline.dropper import (
+from pipeline.cli.sample import make_sample_image
+from pipeline.cli.session_view import SessionStatus, session_status
+from pipeline.cli.upload import (
     build_manifest,
     classify_media,
     new_drop_name,
     parse_assignments,
     upload_drop,
 )
-from pipeline.manifest import Kind
-from pipeline.sample import make_sample_image
-from pipeline.sessions import SessionStatus, session_status
+from pipeline.config import Settings
+from pipeline.domain.manifest import Kind
 from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
 

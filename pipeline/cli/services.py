@@ -16,7 +16,7 @@ from pipeline.ingest.schedule import apply_reconcile_schedule
 from pipeline.ingest.source import build_source, missing_settings
 from pipeline.ingest.starter import Starter
 from pipeline.temporal_client import connect
-from pipeline.worker import Role, run_worker
+from pipeline.worker.run import Role, run_worker
 
 log: Any = structlog.get_logger()
 

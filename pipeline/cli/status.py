@@ -9,8 +9,8 @@ import click
 
 from pipeline.cli.app import App
 from pipeline.cli.drop import print_outcome, progress_line
-from pipeline.manifest import json_schema
-from pipeline.sessions import SessionStatus, session_status
+from pipeline.cli.session_view import SessionStatus, session_status
+from pipeline.domain.manifest import json_schema
 from pipeline.temporal_client import connect
 
 

@@ -12,7 +12,7 @@ from pipeline.cli.app import App
 from pipeline.config import Settings
 from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect
-from pipeline.worker_registry import LiveWorker, live_workers
+from pipeline.worker.registry import LiveWorker, live_workers
 
 
 async def _fetch(settings: Settings) -> list[LiveWorker]:

@@ -3,7 +3,7 @@
 ``run`` opens the WebSocket before submitting (so no message of the prompt is missed),
 races it against slow ``/history`` polling, and polls quickly once the socket says the
 prompt ended. ``/history`` is the source of truth: outcome and outputs are always read
-from it. Every failure is a ``pipeline.errors`` class; no state outlives a client.
+from it. Every failure is a ``pipeline.domain.errors`` class; no state outlives a client.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pipeline.comfy.history import HistoryEntry, OutputFile, failure_error, pars
 from pipeline.comfy.multipart import MultipartStream
 from pipeline.comfy.rejection import describe_rejection
 from pipeline.comfy.watch import OnProgress, PromptWatch, stop
-from pipeline.errors import ComfyError, ComfyTimeout, GraphError, WorkerUnavailable
+from pipeline.domain.errors import ComfyError, ComfyTimeout, GraphError, WorkerUnavailable
 
 UPLOAD_CHUNK = 1024 * 1024
 _FIRST_POLL = 0.05

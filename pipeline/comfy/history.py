@@ -12,7 +12,7 @@ from typing import Any
 
 from pipeline.comfy.fields import MessageError, obj, opt_str
 from pipeline.comfy.messages import ExecutionError, ExecutionInterrupted, Message, parse_data
-from pipeline.errors import ComfyError, ExecutionFailed, Interrupted, OutOfMemory
+from pipeline.domain.errors import ComfyError, ExecutionFailed, Interrupted, OutOfMemory
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
 from pipeline.doctor.cloudflare import r2_checks
 from pipeline.doctor.storage import sqs_checks, storage_checks
 from pipeline.doctor.temporal import temporal_checks
-from pipeline.layout import INBOX_PREFIX, MANIFEST_NAME
+from pipeline.domain.layout import INBOX_PREFIX, MANIFEST_NAME
 
 __all__ = ["Check", "run_checks"]
 

@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config import Settings
 from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
-from pipeline.layout import INBOX_PREFIX, MANIFEST_NAME
+from pipeline.domain.layout import INBOX_PREFIX, MANIFEST_NAME
 from pipeline.storage import client_kwargs
 
 _PROBE = Config(connect_timeout=TIMEOUT_S, read_timeout=TIMEOUT_S, retries={"max_attempts": 1})

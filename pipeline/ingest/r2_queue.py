@@ -32,7 +32,7 @@ import httpx
 import structlog
 
 from pipeline.config import Settings
-from pipeline.events import MalformedEvent, parse_r2_event
+from pipeline.ingest.events import MalformedEvent, parse_r2_event
 from pipeline.ingest.source import start_all
 from pipeline.ingest.starter import Starter
 

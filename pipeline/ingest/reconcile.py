@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.drops import DropRef
-from pipeline.layout import INBOX_PREFIX, drop_folder, is_manifest_key
+from pipeline.domain.drop import DropRef
+from pipeline.domain.layout import INBOX_PREFIX, drop_folder, is_manifest_key
 
 RECONCILE_ACTIVITY = "reconcile_inbox"
 REPORT_LIMIT = 100

@@ -11,7 +11,7 @@ import asyncio
 from typing import Protocol
 
 from pipeline.config import ConfigError, Settings
-from pipeline.drops import DropRef
+from pipeline.domain.drop import DropRef
 from pipeline.ingest.starter import Starter
 
 

@@ -15,7 +15,7 @@ import structlog
 from aiobotocore.session import get_session
 
 from pipeline.config import Settings
-from pipeline.events import MalformedEvent, parse_s3_notification
+from pipeline.ingest.events import MalformedEvent, parse_s3_notification
 from pipeline.ingest.starter import Starter
 from pipeline.storage import client_kwargs
 

@@ -21,8 +21,8 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from pipeline.contracts import SessionRequest
-from pipeline.drops import DropRef
+from pipeline.domain.contracts import SessionRequest
+from pipeline.domain.drop import DropRef
 from pipeline.workflows import attributes
 from pipeline.workflows.session import SessionWorkflow
 

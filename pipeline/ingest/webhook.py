@@ -19,7 +19,7 @@ import structlog
 from aiohttp import web
 
 from pipeline.config import Settings
-from pipeline.events import MalformedEvent, parse_s3_notification
+from pipeline.ingest.events import MalformedEvent, parse_s3_notification
 from pipeline.ingest.source import start_all
 from pipeline.ingest.starter import Starter
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import ffmpeg
 
-from pipeline.errors import InternalError, MediaError
+from pipeline.domain.errors import InternalError, MediaError
 from pipeline.media.probe import probe
 from pipeline.media.process import FFPROBE, ffmpeg_command, run, run_checked, stderr_tail
 from pipeline.media.sniff import looks_like

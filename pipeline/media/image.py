@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pipeline.errors import MediaError
+from pipeline.domain.errors import MediaError
 from pipeline.media.sniff import looks_like
 
 MAX_PIXELS = 100_000_000

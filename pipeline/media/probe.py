@@ -8,7 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import InternalError, MediaError
+from pipeline.domain.errors import InternalError, MediaError
 from pipeline.media.process import FFPROBE, run, stderr_tail
 from pipeline.media.sniff import looks_like
 

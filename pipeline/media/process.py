@@ -8,7 +8,7 @@ from typing import Any
 
 import ffmpeg
 
-from pipeline.errors import InternalError
+from pipeline.domain.errors import InternalError
 
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"

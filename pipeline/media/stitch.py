@@ -9,7 +9,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from pipeline.errors import InternalError
+from pipeline.domain.errors import InternalError
 from pipeline.media.probe import MediaInfo, probe_intermediate
 from pipeline.media.process import ffmpeg_command, run_checked
 

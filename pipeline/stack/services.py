@@ -67,7 +67,7 @@ def comfy_sim(state_dir: Path, port: int) -> ManagedProcess:
     """The fake ComfyUI server, keeping its inputs and outputs under ``state_dir/comfy-sim``."""
     state_dir = state_dir.absolute()  # the server runs inside state_dir
     argv = [
-        sys.executable, "-m", "pipeline.testing.comfy_sim",
+        sys.executable, "-m", "pipeline.standins.comfy_sim",
         "--host", "127.0.0.1",
         "--port", str(port),
         "--data-dir", str(state_dir / "comfy-sim"),

@@ -25,9 +25,9 @@ from pipeline.config import (
     EMBEDDED_TEMPORAL_PORT,
     EMBEDDED_UI_PORT,
 )
-from pipeline.provision import provision_bucket_events
 from pipeline.stack import services
 from pipeline.stack.process import ManagedProcess
+from pipeline.stack.provision import provision_bucket_events
 from pipeline.stack.state import (
     ReadyRecord,
     StackEndpoints,

@@ -15,7 +15,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from pipeline.contracts import (
+    from pipeline.domain.contracts import (
         ActivityName,
         ExtractedFrames,
         ExtractFramesInput,
@@ -43,10 +43,10 @@ with workflow.unsafe.imports_passed_through():
         TakeDropInput,
         TakenDrop,
     )
-    from pipeline.errors import NON_RETRYABLE_CODES
-    from pipeline.frame_plan import FramePlan
-    from pipeline.layout import SessionLayout
-    from pipeline.manifest import Manifest
+    from pipeline.domain.errors import NON_RETRYABLE_CODES
+    from pipeline.domain.frames.plan import FramePlan
+    from pipeline.domain.layout import SessionLayout
+    from pipeline.domain.manifest import Manifest
     from pipeline.workflows import attributes
 
 ResultT = TypeVar("ResultT")

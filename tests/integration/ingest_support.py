@@ -23,10 +23,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from pipeline.config import Settings, load_settings
-from pipeline.drops import DropRef
+from pipeline.domain.drop import DropRef
 from pipeline.ingest.source import EventSource
 from pipeline.ingest.starter import Starter
-from pipeline.provision import provision_bucket_events
+from pipeline.stack.provision import provision_bucket_events
 from tests.conftest import TEST_ACCESS_KEY, TEST_REGION, TemporalServer
 
 if TYPE_CHECKING:

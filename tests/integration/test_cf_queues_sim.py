@@ -16,7 +16,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from pipeline.testing.cf_queues_sim import CloudflareQueuesSim
+from pipeline.standins.cf_queues_sim import CloudflareQueuesSim
 
 pytestmark = pytest.mark.integration
 

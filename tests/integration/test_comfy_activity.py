@@ -18,15 +18,15 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.comfy import ComfyActivities
 from pipeline.config import Settings
-from pipeline.contracts import GenerateSegmentInput
-from pipeline.errors import WorkerUnavailable
-from pipeline.frame_plan import FramePlan, plan_i2v, plan_infinitetalk, plan_s2v
-from pipeline.layout import SessionLayout
-from pipeline.manifest import Kind, Manifest
+from pipeline.domain.contracts import GenerateSegmentInput
+from pipeline.domain.errors import WorkerUnavailable
+from pipeline.domain.frames.plan import FramePlan, plan_i2v, plan_infinitetalk, plan_s2v
+from pipeline.domain.layout import SessionLayout
+from pipeline.domain.manifest import Kind, Manifest
 from pipeline.media import probe
 from pipeline.stack.process import free_port
+from pipeline.standins.comfy_sim import run_sim
 from pipeline.storage import ObjectStore
-from pipeline.testing.comfy_sim import run_sim
 from tests.conftest import S3Bucket
 from tests.integration.test_comfy_sim_kinds import wav
 

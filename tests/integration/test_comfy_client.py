@@ -18,7 +18,7 @@ from aiohttp import web
 from PIL import Image
 
 from pipeline.comfy import ComfyClient, Progress
-from pipeline.errors import (
+from pipeline.domain.errors import (
     ComfyTimeout,
     ExecutionFailed,
     GraphError,
@@ -27,7 +27,7 @@ from pipeline.errors import (
     WorkerUnavailable,
 )
 from pipeline.stack.process import free_port
-from pipeline.testing.comfy_sim import run_sim
+from pipeline.standins.comfy_sim import run_sim
 from workflows_comfy.i2v import I2VParams, build_i2v
 
 STEP_DELAY = 0.02

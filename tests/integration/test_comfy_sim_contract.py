@@ -24,7 +24,7 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from pipeline.testing.comfy_sim import run_sim
+from pipeline.standins.comfy_sim import run_sim
 
 pytestmark = pytest.mark.integration
 

@@ -16,11 +16,11 @@ from structlog.testing import capture_logs
 
 from pipeline.comfy import ComfyClient, Progress
 from pipeline.comfy.messages import ExecutionInterrupted
-from pipeline.errors import ComfyTimeout, ExecutionFailed, OutOfMemory, WorkerUnavailable
+from pipeline.domain.errors import ComfyTimeout, ExecutionFailed, OutOfMemory, WorkerUnavailable
 from pipeline.stack import services
 from pipeline.stack.process import free_port
-from pipeline.testing.comfy_sim import run_sim
-from pipeline.testing.comfy_sim.prompt_run import CRASH_EXIT_CODE
+from pipeline.standins.comfy_sim import run_sim
+from pipeline.standins.comfy_sim.prompt_run import CRASH_EXIT_CODE
 from tests.integration.test_comfy_client import png
 
 pytestmark = pytest.mark.integration

@@ -17,11 +17,11 @@ from PIL import Image
 
 from pipeline.comfy import ComfyClient, OutputFile, Progress
 from pipeline.media import probe
-from pipeline.testing import framecode
-from pipeline.testing.comfy_sim import run_sim
-from pipeline.testing.comfy_sim.node_api import NodeContext
-from pipeline.testing.comfy_sim.paths import DataDirs
-from pipeline.testing.comfy_sim.sound_nodes import load_audio
+from pipeline.standins import framecode
+from pipeline.standins.comfy_sim import run_sim
+from pipeline.standins.comfy_sim.node_api import NodeContext
+from pipeline.standins.comfy_sim.paths import DataDirs
+from pipeline.standins.comfy_sim.sound_nodes import load_audio
 from tests.integration.test_comfy_sim_render import frame_codes
 from workflows_comfy.infinitetalk import InfiniteTalkParams, build_infinitetalk
 from workflows_comfy.s2v import S2VParams, build_s2v

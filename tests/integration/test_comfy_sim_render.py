@@ -14,8 +14,8 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from pipeline.testing import framecode
-from pipeline.testing.comfy_sim import run_sim
+from pipeline.standins import framecode
+from pipeline.standins.comfy_sim import run_sim
 
 pytestmark = pytest.mark.integration
 

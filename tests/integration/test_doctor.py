@@ -20,8 +20,8 @@ from pipeline.doctor.cloudflare import r2_checks
 from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID, apply_reconcile_schedule
 from pipeline.stack.embedded import settings_env
 from pipeline.stack.process import free_port
+from pipeline.standins.cf_queues_sim import CloudflareQueuesSim
 from pipeline.storage import ObjectStore
-from pipeline.testing.cf_queues_sim import CloudflareQueuesSim
 from pipeline.workflows.reconcile import ReconcileWorkflow
 from tests.conftest import TemporalServer
 from tests.integration.ingest_support import eventually, ingest_env

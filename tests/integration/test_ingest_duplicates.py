@@ -8,11 +8,11 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from pipeline.drops import DropRef
+from pipeline.domain.drop import DropRef
 from pipeline.ingest.r2_queue import R2QueueConsumer
 from pipeline.ingest.sqs import SqsConsumer
 from pipeline.ingest.webhook import WebhookReceiver
-from pipeline.testing.cf_queues_sim import CloudflareQueuesSim
+from pipeline.standins.cf_queues_sim import CloudflareQueuesSim
 from tests.conftest import TemporalServer
 from tests.integration.ingest_support import (
     IngestEnv,

@@ -17,7 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from pipeline.ingest.r2_queue import R2QueueConsumer
 from pipeline.ingest.starter import Starter
-from pipeline.testing.cf_queues_sim import CloudflareQueuesSim
+from pipeline.standins.cf_queues_sim import CloudflareQueuesSim
 from tests.conftest import TemporalServer
 from tests.integration.ingest_support import (
     IngestEnv,

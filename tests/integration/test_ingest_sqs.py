@@ -8,7 +8,7 @@ import pytest
 from structlog.testing import capture_logs
 from temporalio.client import Client
 
-from pipeline.events import parse_s3_notification
+from pipeline.ingest.events import parse_s3_notification
 from pipeline.ingest.sqs import SqsConsumer
 from tests.conftest import TemporalServer
 from tests.integration.ingest_support import (

@@ -14,13 +14,13 @@ from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.worker import Worker
 
 from activities.reconcile import ReconcileActivities
+from pipeline.domain.layout import SessionLayout
 from pipeline.ingest.reconcile import ReconcileReport, ReconcileRequest
 from pipeline.ingest.schedule import (
     RECONCILE_SCHEDULE_ID,
     Applied,
     apply_reconcile_schedule,
 )
-from pipeline.layout import SessionLayout
 from pipeline.storage import ObjectStore, sync_s3
 from pipeline.workflows.reconcile import ReconcileWorkflow
 from tests.conftest import TemporalServer

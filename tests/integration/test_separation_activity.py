@@ -14,7 +14,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.separation import SeparationActivities
 from pipeline.config import Settings
-from pipeline.contracts import SeparationInput, SeparationOutput
+from pipeline.domain.contracts import SeparationInput, SeparationOutput
 from pipeline.storage import ObjectStore
 from tests.conftest import S3Bucket
 
@@ -77,7 +77,7 @@ async def test_vocals_are_separated_and_stored_beside_the_mix(
     s3_bucket: S3Bucket, tmp_path: Path, uploaded_mix: str
 ) -> None:
     pytest.importorskip("torch", reason="vocal separation needs the 'separation' extra")
-    from pipeline.testing.tiny_demucs import build_tiny_htdemucs, save_safetensors
+    from pipeline.standins.tiny_demucs import build_tiny_htdemucs, save_safetensors
 
     model = save_safetensors(build_tiny_htdemucs(), tmp_path / "tiny.safetensors")
     settings = _settings(s3_bucket, tmp_path / "work", model)

@@ -26,14 +26,14 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from pipeline.config import Settings
-from pipeline.drops import DropRef
-from pipeline.layout import SessionLayout
+from pipeline.domain.drop import DropRef
+from pipeline.domain.layout import SessionLayout
 from pipeline.media import probe
 from pipeline.stack.embedded import private_settings, settings_env, stack_config_for
 from pipeline.stack.supervisor import Stack
+from pipeline.standins import framecode
 from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
-from pipeline.testing import framecode
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +46,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setti
     state = tmp_path_factory.mktemp("e2e-stack")
     separation: dict[str, str] = {}
     if importlib.util.find_spec("torch") is not None:
-        from pipeline.testing.tiny_demucs import build_tiny_htdemucs, save_safetensors
+        from pipeline.standins.tiny_demucs import build_tiny_htdemucs, save_safetensors
 
         model = save_safetensors(build_tiny_htdemucs(), state / "tiny-demucs.safetensors")
         separation["DEMUCS_MODEL_PATH"] = str(model)

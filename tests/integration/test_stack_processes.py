@@ -17,7 +17,6 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from types_boto3_sqs.client import SQSClient
 
-from pipeline.provision import NOTIFICATION_ID, provision_bucket_events
 from pipeline.stack import services
 from pipeline.stack.process import (
     ManagedProcess,
@@ -26,6 +25,7 @@ from pipeline.stack.process import (
     group_members,
     pid_alive,
 )
+from pipeline.stack.provision import NOTIFICATION_ID, provision_bucket_events
 from pipeline.workflows import attributes
 from tests.conftest import S3Bucket
 

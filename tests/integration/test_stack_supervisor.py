@@ -11,9 +11,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from pipeline.provision import NOTIFICATION_ID
 from pipeline.stack import services
 from pipeline.stack.process import ManagedProcess, StartupError, free_port, group_members
+from pipeline.stack.provision import NOTIFICATION_ID
 from pipeline.stack.state import (
     StackEndpoints,
     pidfile_path,

@@ -17,16 +17,16 @@ from temporalio.client import Client
 
 from pipeline.config import Settings
 from pipeline.stack.embedded import settings_env
+from pipeline.standins.comfy_sim import run_sim
 from pipeline.storage import ObjectStore
-from pipeline.testing.comfy_sim import run_sim
-from pipeline.worker import Role, run_worker
-from pipeline.worker_registry import (
+from pipeline.worker.registry import (
     WorkerRecord,
     announce,
     live_workers,
     publish,
     record_key,
 )
+from pipeline.worker.run import Role, run_worker
 from tests.conftest import S3Bucket, TemporalServer
 from workflows_comfy.object_info import contract_object_info
 from workflows_comfy.servable import servable

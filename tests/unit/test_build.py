@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import GraphError, ManifestError
-from pipeline.frame_plan import FramePlan, WindowPlan, plan_i2v, plan_infinitetalk, plan_s2v
-from pipeline.manifest import Kind
+from pipeline.domain.errors import GraphError, ManifestError
+from pipeline.domain.frames.plan import FramePlan, WindowPlan, plan_i2v, plan_infinitetalk, plan_s2v
+from pipeline.domain.manifest import Kind
 from workflows_comfy.build import SegmentGraphRequest, build_graph
 from workflows_comfy.object_info import contract_object_info
 from workflows_comfy.presets import DEFAULT_PRESET, PRESETS

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from pipeline.events import MalformedEvent, parse_s3_notification
+from pipeline.ingest.events import MalformedEvent, parse_s3_notification
 
 
 def record(key: str, event: str = "ObjectCreated:Put", etag: str = "abc") -> dict[str, object]:

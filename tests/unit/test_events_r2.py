@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.drops import DropRef
-from pipeline.events import MalformedEvent, parse_r2_event, parse_s3_notification
+from pipeline.domain.drop import DropRef
+from pipeline.ingest.events import MalformedEvent, parse_r2_event, parse_s3_notification
 from pipeline.ingest.r2_queue import message_body, retry_after_seconds
 
 EVENTS = Path(__file__).parents[1] / "data" / "events"

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.frame_plan import (
+from pipeline.domain.frames.plan import (
     WAN_SEGMENT_FRAMES,
     WindowPlan,
     is_wan_length,
@@ -12,7 +12,7 @@ from pipeline.frame_plan import (
     plan_infinitetalk,
     plan_s2v,
 )
-from pipeline.frame_rules import (
+from pipeline.domain.frames.rules import (
     infinitetalk_total,
     s2v_chunk_frames,
     s2v_total_frames,

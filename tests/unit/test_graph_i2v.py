@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import ManifestError
+from pipeline.domain.errors import ManifestError
 from workflows_comfy.graph import Graph, Link
 from workflows_comfy.i2v import LAST_STEP, I2VParams, build_i2v
 from workflows_comfy.object_info import contract_object_info

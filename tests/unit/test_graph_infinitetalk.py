@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import GraphError
-from pipeline.frame_rules import infinitetalk_total
+from pipeline.domain.errors import GraphError
+from pipeline.domain.frames.rules import infinitetalk_total
 from workflows_comfy.infinitetalk import (
     BEYOND_CONTRACT,
     InfiniteTalkParams,

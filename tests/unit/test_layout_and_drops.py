@@ -2,9 +2,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.drops import DropRef, session_id_of_workflow
-from pipeline.errors import ManifestError
-from pipeline.layout import SessionLayout, drop_name, is_manifest_key, media_key
+from pipeline.domain.drop import DropRef, session_id_of_workflow
+from pipeline.domain.errors import ManifestError
+from pipeline.domain.layout import SessionLayout, drop_name, is_manifest_key, media_key
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import ManifestError
-from pipeline.manifest import Kind, json_schema, parse_manifest, parse_timestamp
+from pipeline.domain.errors import ManifestError
+from pipeline.domain.manifest import Kind, json_schema, parse_manifest, parse_timestamp
 
 SCHEMA_FILE = Path(__file__).parents[2] / "pipeline" / "schemas" / "manifest.v1.json"
 

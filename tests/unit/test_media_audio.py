@@ -10,7 +10,7 @@ import ffmpeg
 import pytest
 from PIL import Image
 
-from pipeline.errors import MediaError
+from pipeline.domain.errors import MediaError
 from pipeline.media.audio import (
     DEMUCS_STEREO,
     FULL_QUALITY,

@@ -6,9 +6,9 @@ import ffmpeg
 import pytest
 from PIL import Image
 
-from pipeline.errors import InternalError
+from pipeline.domain.errors import InternalError
 from pipeline.media.frames import extract_last_frames
-from pipeline.testing import framecode
+from pipeline.standins import framecode
 
 SIZE = (128, 96)
 FRAMES = 20

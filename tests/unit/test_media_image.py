@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import ExifTags, Image, ImageDraw
 
-from pipeline.errors import MediaError
+from pipeline.domain.errors import MediaError
 from pipeline.media.image import ImageInfo, normalize_image
 
 RED, BLUE, GREEN, BLACK, WHITE = (255, 0, 0), (0, 0, 255), (0, 255, 0), (0, 0, 0), (255,) * 3

@@ -7,7 +7,7 @@ import ffmpeg
 import pytest
 from PIL import Image
 
-from pipeline.errors import InternalError, MediaError
+from pipeline.domain.errors import InternalError, MediaError
 from pipeline.media.probe import probe, probe_intermediate
 
 FRAMES = 37

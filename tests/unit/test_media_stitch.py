@@ -10,10 +10,10 @@ import ffmpeg
 import pytest
 from PIL import Image
 
-from pipeline.errors import InternalError
+from pipeline.domain.errors import InternalError
 from pipeline.media.probe import probe
 from pipeline.media.stitch import StitchSegment, build_stitch_command, stitch
-from pipeline.testing import framecode
+from pipeline.standins import framecode
 
 FPS = 16
 SIZE = (128, 96)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pipeline.drops import DropRef
+from pipeline.domain.drop import DropRef
 from pipeline.ingest.reconcile import InboxObject, plan_inbox
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

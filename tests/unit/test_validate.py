@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import GraphError
+from pipeline.domain.errors import GraphError
 from workflows_comfy.object_info import contract_object_info
 from workflows_comfy.validate import validate_graph
 

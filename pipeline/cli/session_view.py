@@ -1,0 +1,132 @@
+"""A session as an operator or user sees it: Temporal's view joined with the bucket's records."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from pipeline.config import Settings
+from pipeline.domain.drop import WORKFLOW_ID_PREFIX, session_id_of_workflow
+from pipeline.domain.layout import SessionLayout
+from pipeline.storage import is_missing, sync_s3
+from pipeline.workflows.session import SessionWorkflow
+
+TERMINAL = {"succeeded", "failed", "cancelled", "terminated", "timed_out"}
+
+
+class SessionStatus(BaseModel):
+    session_id: str
+    workflow_id: str
+    status: str
+    """``pending`` (no workflow yet), ``running``, ``succeeded``, ``failed``, ..."""
+    stage: str | None = None
+    segments_done: int = 0
+    segments_total: int = 0
+    activity: dict[str, Any] | None = None
+    """The running activity's latest heartbeat (node, step/total), when there is one."""
+    error: dict[str, Any] | None = None
+    urls: dict[str, str] = {}
+    result: dict[str, Any] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+
+_STATUS_NAMES = {
+    WorkflowExecutionStatus.RUNNING: "running",
+    WorkflowExecutionStatus.COMPLETED: "succeeded",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "running",
+}
+
+
+def workflow_id_for(session_or_workflow_id: str) -> str:
+    if session_or_workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        return session_or_workflow_id
+    return WORKFLOW_ID_PREFIX + session_or_workflow_id
+
+
+async def session_status(client: Client, settings: Settings, identifier: str) -> SessionStatus:
+    workflow_id = workflow_id_for(identifier)
+    session_id = session_id_of_workflow(workflow_id)
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        description = await handle.describe()
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return SessionStatus(session_id=session_id, workflow_id=workflow_id, status="pending")
+        raise
+    status = _STATUS_NAMES.get(description.status or WorkflowExecutionStatus.RUNNING, "running")
+    view = SessionStatus(session_id=session_id, workflow_id=workflow_id, status=status)
+    if status == "running":
+        try:
+            progress = await handle.query(SessionWorkflow.progress)
+        except RPCError:
+            # No worker answered the query (all busy or down): report what Temporal knows.
+            return view.model_copy(update={"stage": "waiting for a worker"})
+        pending = description.raw_description.pending_activities
+        heartbeat = None
+        if pending and pending[0].heartbeat_details.payloads:
+            heartbeat = json.loads(pending[0].heartbeat_details.payloads[0].data or b"null")
+        return view.model_copy(
+            update={
+                "stage": progress.stage,
+                "segments_done": progress.segments_done,
+                "segments_total": progress.segments_total,
+                "activity": {"name": pending[0].activity_type.name, "heartbeat": heartbeat}
+                if pending
+                else None,
+            }
+        )
+    return _with_records(view, settings)
+
+
+def _with_records(view: SessionStatus, settings: Settings) -> SessionStatus:
+    """Attach ``result.json`` / ``error.json`` and fresh URLs for every output."""
+    s3, layout = sync_s3(settings), SessionLayout(view.session_id)
+    bucket = settings.r2_bucket_name
+
+    def read(key: str) -> dict[str, Any] | None:
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise
+        document: dict[str, Any] = json.loads(body)
+        return document
+
+    def url(key: str) -> str:
+        if settings.r2_public_url is not None:
+            return f"{str(settings.r2_public_url).rstrip('/')}/{key}"
+        return str(
+            s3.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": bucket, "Key": key},
+                ExpiresIn=settings.presign_expiry_s,
+            )
+        )
+
+    result, error = read(layout.result), read(layout.error)
+    urls: dict[str, str] = {}
+    if result is not None:
+        urls = {name: url(key) for name, key in result.get("objects", {}).items()}
+        urls["result"] = url(layout.result)
+    if error is not None:
+        urls["error"] = url(layout.error)
+    return view.model_copy(
+        update={
+            "result": result,
+            "error": error,
+            "urls": urls,
+            "stage": "succeeded" if result else ("failed" if error else view.stage),
+        }
+    )

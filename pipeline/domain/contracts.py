@@ -1,0 +1,213 @@
+"""What workflows and activities pass each other: one model in, one model out, keys not bytes.
+
+Sandbox-safe (pydantic and the pure domain only), so workflows can import it. Fields are
+only ever added, with defaults, so running workflows keep replaying.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.domain.drop import DropRef
+from pipeline.domain.frames.plan import FramePlan, Segment
+from pipeline.domain.manifest import Manifest
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class SessionRequest(Contract):
+    """Input of ``SessionWorkflow``."""
+
+    drop: DropRef
+    session_id: str
+    gpu_task_queue: str = "gpu"
+
+
+class TakeDropInput(Contract):
+    drop: DropRef
+    session_id: str
+
+
+class TakenDrop(Contract):
+    manifest: Manifest
+    inputs: dict[str, str] = Field(description="Media role → key under sessions/{id}/inputs/.")
+
+
+class PrepareImageInput(Contract):
+    session_id: str
+    image_key: str
+    width: int
+    height: int
+
+
+class PreparedImage(Contract):
+    key: str
+    source_format: str
+    source_width: int
+    source_height: int
+
+
+class PrepareAudioInput(Contract):
+    session_id: str
+    audio_key: str
+    manifest: Manifest
+
+
+class PreparedAudio(Contract):
+    mix_key: str = Field(description="The cropped original mix, muxed into the final video.")
+    duration_s: float
+
+
+class PadAudioInput(Contract):
+    session_id: str
+    audio_key: str
+    duration_s: float = Field(description="Pad with silence to this length.")
+
+
+class PaddedAudio(Contract):
+    key: str
+
+
+class SeparationInput(Contract):
+    session_id: str
+    audio_key: str = Field(description="The cropped mix to take the vocals from.")
+
+
+class SeparationOutput(Contract):
+    vocals_key: str
+    sample_rate: int
+    duration_s: float
+    device: str = Field(description="Where Demucs ran: 'cuda' or 'cpu'.")
+
+
+class PlanInput(Contract):
+    session_id: str
+    manifest: Manifest
+    audio_s: float | None = None
+
+
+class GenerateSegmentInput(Contract):
+    """Everything a GPU worker needs to render one segment."""
+
+    session_id: str
+    run: str
+    segment: Segment
+    plan: FramePlan
+    manifest: Manifest
+    conditioning_key: str = Field(description="Start image: the prepared image or last frame.")
+    seed: int
+    audio_key: str | None = Field(
+        default=None, description="Audio driving the model (vocals, padded to the plan)."
+    )
+
+
+class SegmentOutput(Contract):
+    key: str
+    frames: int
+    prompt_id: str
+
+
+class ExtractFramesInput(Contract):
+    video_key: str
+    output_key: str
+
+
+class ExtractedFrames(Contract):
+    key: str
+
+
+class StitchInput(Contract):
+    session_id: str
+    run: str
+    plan: FramePlan
+    segment_keys: tuple[str, ...]
+    audio_key: str | None = None
+
+
+class StitchOutput(Contract):
+    key: str
+    frames: int
+    duration_s: float
+
+
+class PublishInput(Contract):
+    session_id: str
+    workflow_id: str
+    run: str
+    manifest: Manifest
+    inputs: dict[str, str]
+    artifacts: dict[str, str] = Field(description="Artifact name → key.")
+    timings_s: dict[str, float]
+    frames: int
+    duration_s: float
+
+
+class PublishOutput(Contract):
+    result_key: str
+    urls: dict[str, str]
+
+
+class FailureInput(Contract):
+    session_id: str
+    workflow_id: str
+    stage: str
+    code: str
+    message: str
+    retryable: bool
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class FailureRecorded(Contract):
+    key: str
+
+
+Stage = Literal[
+    "taking_drop",
+    "preparing_image",
+    "preparing_audio",
+    "planning",
+    "separating_vocals",
+    "generating",
+    "stitching",
+    "publishing",
+    "succeeded",
+    "failed",
+]
+
+
+class SessionProgress(Contract):
+    """What the ``progress`` query answers."""
+
+    stage: Stage
+    segments_done: int = 0
+    segments_total: int = 0
+    error: str | None = None
+
+
+class SessionResult(Contract):
+    session_id: str
+    result_key: str
+    combined_key: str
+    urls: dict[str, str]
+    frames: int
+    duration_s: float
+
+
+class ActivityName:
+    """Registered activity names: workflows call activities by name, never by import."""
+
+    TAKE_DROP = "take_drop"
+    PREPARE_IMAGE = "prepare_image"
+    PLAN_FRAMES = "plan_frames"
+    PREPARE_AUDIO = "prepare_audio"
+    PAD_AUDIO = "pad_audio"
+    SEPARATE_VOCALS = "separate_vocals"
+    GENERATE_SEGMENT = "generate_segment"
+    EXTRACT_LAST_FRAMES = "extract_last_frames"
+    STITCH = "stitch"
+    PUBLISH_RESULT = "publish_result"
+    RECORD_FAILURE = "record_failure"

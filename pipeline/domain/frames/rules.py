@@ -1,0 +1,131 @@
+"""The rules behind every frame count in a plan, each with where its number comes from.
+
+Pure integer arithmetic; ``pipeline.domain.frames.plan`` assembles plans from these.
+"""
+
+from __future__ import annotations
+
+import math
+
+WAN_SEGMENT_FRAMES = 81
+"""Wan 2.x generates 81 frames per window (5 s at 16 fps): seeds 000, 003, 004."""
+
+WAN_TEMPORAL_STRIDE = 4
+"""The Wan VAE compresses time by 4, so a clip is 4·n + 1 frames (WanImageToVideo's step)."""
+
+WAN_SHORTEST_CLIP = WAN_TEMPORAL_STRIDE + 1
+"""One latent frame decodes to a single still; two are the shortest clip that moves."""
+
+I2V_LAST_FRAME_OVERLAP = 1
+"""An extension conditioned on the previous segment's last frame re-renders that frame."""
+
+INFINITETALK_WINDOW_FRAMES = 81
+"""InfiniteTalk generates 81-frame windows (seed 001, "81-frame windows")."""
+
+INFINITETALK_MOTION_FRAMES = 9
+"""Each InfiniteTalk window re-renders the previous window's last 9 frames (seed 001)."""
+
+S2V_FPS = 16
+"""``wan_sound_to_video`` (ComfyUI comfy_extras/nodes_wan.py) hard-codes ``fps = 16``."""
+
+S2V_CHUNK_LENGTH = 77
+"""``WanSoundImageToVideo``'s ``length`` default (object_info: default 77, step 4)."""
+
+S2V_MOTION_FRAMES = 73
+"""``wan_sound_to_video`` shows each chunk the last 19 latents (73 frames) as motion."""
+
+S2V_DECODE_LOSS = WAN_TEMPORAL_STRIDE - 1
+"""The first latent of a decode yields one frame instead of four: 3 frames fewer."""
+
+_PRECISION = 6
+"""Decimal places kept of ``seconds * fps`` before rounding up, so 7.0 s at 25 fps is 175."""
+
+
+def is_wan_length(frames: int) -> bool:
+    """True for frame counts Wan can generate: 4·n + 1 (``WAN_TEMPORAL_STRIDE``)."""
+    return frames >= 1 and (frames - 1) % WAN_TEMPORAL_STRIDE == 0
+
+
+def audio_frames(audio_s: float, fps: int) -> int:
+    """Frames needed to show all of ``audio_s``: a partial last frame counts as one."""
+    if audio_s <= 0 or fps < 1:
+        raise ValueError(f"audio length ({audio_s} s) and fps ({fps}) must be positive")
+    return max(1, math.ceil(round(audio_s * fps, _PRECISION)))
+
+
+def nearest_wan_length(frames: float, *, lowest: int = WAN_SHORTEST_CLIP, highest: int) -> int:
+    """The 4·n + 1 count nearest ``frames`` within ``[lowest, highest]``; ties go longer."""
+    stride = WAN_TEMPORAL_STRIDE
+    floor_valid = lowest + (-(lowest - 1)) % stride
+    ceiling_valid = highest - (highest - 1) % stride
+    if floor_valid > ceiling_valid:
+        raise ValueError(f"no 4·n + 1 length lies between {lowest} and {highest}")
+    below = stride * math.floor((frames - 1) / stride) + 1
+    candidates = {min(max(c, floor_valid), ceiling_valid) for c in (below, below + stride)}
+    return min(candidates, key=lambda c: (abs(c - frames), -c))
+
+
+def stitched_frames(lengths: tuple[int, ...], overlap: int) -> int:
+    """Frames left once each segment after the first drops the ``overlap`` it re-renders."""
+    return lengths[0] + sum(length - overlap for length in lengths[1:])
+
+
+def i2v_segment_lengths(frames: float, segment_length: int, overlap: int) -> tuple[int, ...]:
+    """Segment lengths whose stitched total is the valid count nearest ``frames``.
+
+    Valid counts are those of seed 004's shape: full ``segment_length`` segments, each
+    extension adding ``segment_length - overlap`` frames, then at most one shorter last
+    extension of 4·n + 1 frames (longer than the overlap it re-renders). Ties go longer.
+    """
+    if frames <= segment_length:
+        return (nearest_wan_length(frames, highest=segment_length),)
+    stride = segment_length - overlap
+    full = math.floor((frames - segment_length) / stride)
+    whole = (segment_length,) * (full + 1)
+    base = segment_length + full * stride
+    last = nearest_wan_length(frames - base + overlap, lowest=overlap + 1, highest=segment_length)
+
+    def distance(lengths: tuple[int, ...]) -> tuple[float, int]:
+        total = stitched_frames(lengths, overlap)
+        return abs(total - frames), -total
+
+    return min((whole, (*whole, last)), key=distance)
+
+
+def infinitetalk_total(windows: int) -> int:
+    """Seed 001's table: ``valid_frames = 81 + (n - 1) x 72`` for ``n`` windows."""
+    if windows < 1:
+        raise ValueError(f"windows must be >= 1, not {windows}")
+    stride = INFINITETALK_WINDOW_FRAMES - INFINITETALK_MOTION_FRAMES
+    return INFINITETALK_WINDOW_FRAMES + (windows - 1) * stride
+
+
+def infinitetalk_windows(frames: int) -> int:
+    """The fewest windows whose ``infinitetalk_total`` covers ``frames`` (7 s → 3, seed 001)."""
+    stride = INFINITETALK_WINDOW_FRAMES - INFINITETALK_MOTION_FRAMES
+    return 1 + max(0, math.ceil((frames - INFINITETALK_WINDOW_FRAMES) / stride))
+
+
+def s2v_chunk_frames(chunk_length: int) -> int:
+    """Frames one S2V chunk moves on in the audio and the decoded video.
+
+    ``wan_sound_to_video``: ``latent_t = ((length - 1) // 4) + 1``,
+    ``batch_frames = latent_t * 4``, and ``frame_offset += batch_frames``; ``…Extend``
+    restarts at ``video_latent.shape[-3] * 4``, the same sum.
+    """
+    if not is_wan_length(chunk_length):
+        raise ValueError(f"S2V chunk length {chunk_length} is not 4·n + 1 (object_info step 4)")
+    return ((chunk_length - 1) // WAN_TEMPORAL_STRIDE + 1) * WAN_TEMPORAL_STRIDE
+
+
+def s2v_total_frames(chunk_length: int, chunks: int) -> int:
+    """Frames decoded from ``chunks`` concatenated chunk latents: ``(latents - 1)·4 + 1``."""
+    if chunks < 1:
+        raise ValueError(f"chunks must be >= 1, not {chunks}")
+    return chunks * s2v_chunk_frames(chunk_length) - S2V_DECODE_LOSS
+
+
+def s2v_chunks(frames: int, chunk_length: int) -> int:
+    """The fewest chunks whose ``s2v_total_frames`` covers ``frames``."""
+    step = s2v_chunk_frames(chunk_length)
+    return max(1, math.ceil((frames + S2V_DECODE_LOSS) / step))

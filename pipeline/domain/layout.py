@@ -1,0 +1,127 @@
+"""Where everything lives in the bucket. Pure key builders, no I/O.
+
+::
+
+    inbox/{drop}/...media...            uploaded first
+    inbox/{drop}/manifest.json          uploaded last: its PUT is the trigger
+    sessions/{id}/inputs/manifest.json  the drop, moved out of the inbox
+    sessions/{id}/inputs/{media}
+    sessions/{id}/prepared/image.jpg    the normalized start image
+    sessions/{id}/prepared/audio.wav    the cropped mix (audio kinds)
+    sessions/{id}/prepared/vocals.wav   separated vocals (unless skipped)
+    sessions/{id}/prepared/drive.wav    what the model hears, padded to the plan
+    sessions/{id}/plan.json             every frame count later stages use
+    sessions/{id}/generations/{run}/segment_000.mp4 ...
+    sessions/{id}/generations/{run}/frames/segment_000_last.png
+    sessions/{id}/generations/{run}/combined.mp4
+    sessions/{id}/result.json           on success
+    sessions/{id}/error.json            on failure
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from pipeline.domain.errors import ManifestError
+
+INBOX_PREFIX = "inbox/"
+SESSIONS_PREFIX = "sessions/"
+MANIFEST_NAME = "manifest.json"
+
+
+def is_manifest_key(key: str) -> bool:
+    """True for ``inbox/{drop}/manifest.json`` (any depth of drop folder)."""
+    return (
+        key.startswith(INBOX_PREFIX)
+        and key.endswith("/" + MANIFEST_NAME)
+        and len(key) > len(INBOX_PREFIX) + len(MANIFEST_NAME) + 1
+    )
+
+
+def drop_folder(manifest_key: str) -> str:
+    """``inbox/{drop}/`` for a manifest key."""
+    if not is_manifest_key(manifest_key):
+        raise ManifestError(f"{manifest_key!r} is not an inbox/{{drop}}/{MANIFEST_NAME} key")
+    return manifest_key[: -len(MANIFEST_NAME)]
+
+
+def drop_name(manifest_key: str) -> str:
+    """The ``{drop}`` part of ``inbox/{drop}/manifest.json``."""
+    return drop_folder(manifest_key)[len(INBOX_PREFIX) : -1]
+
+
+def media_key(manifest_key: str, relative: str) -> str:
+    """The inbox key of a medium named relative to its manifest; refuses traversal."""
+    parts = relative.split("/")
+    if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise ManifestError(f"{relative!r} must stay inside the drop folder")
+    return drop_folder(manifest_key) + relative
+
+
+@dataclass(frozen=True)
+class SessionLayout:
+    """Keys of one session's artifacts."""
+
+    session_id: str
+
+    def __post_init__(self) -> None:
+        if not self.session_id or "/" in self.session_id or self.session_id in (".", ".."):
+            raise ValueError(f"invalid session id {self.session_id!r}")
+
+    @property
+    def root(self) -> str:
+        return f"{SESSIONS_PREFIX}{self.session_id}/"
+
+    def input(self, relative: str) -> str:
+        return f"{self.root}inputs/{relative}"
+
+    @property
+    def manifest(self) -> str:
+        return self.input(MANIFEST_NAME)
+
+    @property
+    def prepared_image(self) -> str:
+        return f"{self.root}prepared/image.jpg"
+
+    @property
+    def prepared_audio(self) -> str:
+        """The cropped original mix: what the final video plays."""
+        return f"{self.root}prepared/audio.wav"
+
+    @property
+    def vocals(self) -> str:
+        return f"{self.root}prepared/vocals.wav"
+
+    @property
+    def drive_audio(self) -> str:
+        """What the model hears: vocals (or the mix), padded with silence to the plan."""
+        return f"{self.root}prepared/drive.wav"
+
+    @property
+    def plan(self) -> str:
+        return f"{self.root}plan.json"
+
+    def generation(self, run: str) -> str:
+        return f"{self.root}generations/{run}/"
+
+    def segment(self, run: str, index: int) -> str:
+        return f"{self.generation(run)}segment_{index:03d}.mp4"
+
+    def segment_last_frame(self, run: str, index: int) -> str:
+        return f"{self.generation(run)}frames/segment_{index:03d}_last.png"
+
+    def combined(self, run: str) -> str:
+        return f"{self.generation(run)}combined.mp4"
+
+    @property
+    def result(self) -> str:
+        return f"{self.root}result.json"
+
+    @property
+    def error(self) -> str:
+        return f"{self.root}error.json"
+
+
+def file_name(key: str) -> str:
+    return PurePosixPath(key).name

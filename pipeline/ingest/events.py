@@ -1,0 +1,93 @@
+"""Storage event bodies → the drops they announce. Pure: parsing only, no I/O.
+
+S3 (and moto, MinIO) send ``{"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket":
+{"name"}, "object": {"key", "eTag"}}}]}`` with URL-encoded keys (``+`` is a space), and one
+``{"Event": "s3:TestEvent"}`` when a notification rule is created. MinIO prefixes event
+names with ``s3:`` (``s3:ObjectCreated:Put``).
+
+R2 event notifications (https://developers.cloudflare.com/r2/buckets/event-notifications/)
+send one object per message: ``{"account", "action": "PutObject", "bucket", "object": {"key",
+"size", "eTag"}, "eventTime"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_plus
+
+from pipeline.domain.drop import DropRef
+from pipeline.domain.layout import is_manifest_key
+
+
+class MalformedEvent(ValueError):
+    """A body that is not an event this pipeline understands; log it and drop it."""
+
+
+@dataclass(frozen=True)
+class ParsedEvents:
+    drops: list[DropRef] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    """Why each record that is not a drop was skipped (for debug logs)."""
+
+
+def _json_object(body: str | bytes) -> dict[str, Any]:
+    try:
+        document: Any = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedEvent(f"not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise MalformedEvent("not a JSON object")
+    return document
+
+
+def parse_s3_notification(body: str | bytes) -> ParsedEvents:
+    document = _json_object(body)
+    if document.get("Event") == "s3:TestEvent":
+        return ParsedEvents(ignored=["s3:TestEvent"])
+    records = document.get("Records")
+    if not isinstance(records, list):
+        raise MalformedEvent("no 'Records' list")
+    parsed = ParsedEvents()
+    for record in records:
+        try:
+            name = str(record["eventName"])
+            bucket = str(record["s3"]["bucket"]["name"])
+            key = unquote_plus(str(record["s3"]["object"]["key"]))
+            etag = record["s3"]["object"].get("eTag")
+        except (KeyError, TypeError) as exc:
+            raise MalformedEvent(f"record without {exc}") from None
+        if not name.removeprefix("s3:").startswith("ObjectCreated:"):
+            parsed.ignored.append(f"{name} {key}")
+        elif not is_manifest_key(key):
+            parsed.ignored.append(f"not a manifest: {key}")
+        elif not etag:
+            raise MalformedEvent(f"record for {key} has no eTag")
+        else:
+            parsed.drops.append(DropRef.of(bucket, key, str(etag)))
+    return parsed
+
+
+R2_CREATE_ACTIONS = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload"})
+"""R2's ``object-create`` actions; deletes (``DeleteObject``, ``LifecycleDeletion``) start
+nothing."""
+
+
+def parse_r2_event(body: str | bytes) -> ParsedEvents:
+    """One R2 event notification message body (already decoded from the queue's envelope)."""
+    document = _json_object(body)
+    action, bucket, item = document.get("action"), document.get("bucket"), document.get("object")
+    if not isinstance(action, str) or not isinstance(bucket, str) or not isinstance(item, dict):
+        raise MalformedEvent("an R2 event needs 'action', 'bucket' and 'object'")
+    key = item.get("key")
+    if not isinstance(key, str) or not key:
+        raise MalformedEvent("an R2 event needs 'object.key'")
+    if action not in R2_CREATE_ACTIONS:
+        return ParsedEvents(ignored=[f"{action} {key}"])
+    if not is_manifest_key(key):
+        return ParsedEvents(ignored=[f"not a manifest: {key}"])
+    etag = item.get("eTag")
+    if not isinstance(etag, str) or not etag:
+        raise MalformedEvent(f"R2 event for {key} has no eTag")
+    return ParsedEvents(drops=[DropRef.of(bucket, key, etag)])

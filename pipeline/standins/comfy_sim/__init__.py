@@ -1,0 +1,26 @@
+"""comfy-sim: a stand-in for a ComfyUI server, for tests and local runs without a GPU.
+
+It speaks ComfyUI's HTTP + WebSocket API as captured from a real server (ComfyUI 0.3.64,
+commit a125cd8) in the contract capture (``comfyui-contract/``: README.md, http/, ws/,
+history/), validates graphs like it (``workflows_comfy.validate``), and "runs" the nodes the
+pipeline uses: loaders return stand-ins, samplers spend ``step_delay`` per step, and video
+nodes write real H.264 MP4s whose frames carry frame codes (``pipeline.standins.framecode``).
+
+``contract/`` holds the vendored capture data: ``object_info.json`` is the captured trimmed
+``/object_info`` merged with the entries of ``object_info.derived.json`` (InfiniteTalk nodes,
+derived from source, ``_``-prefixed annotation keys dropped) and with ``LatentConcat`` from
+the captured full ``object_info.full.json`` (the trim left out ``comfy_extras.nodes_latent``,
+which the official S2V graph chains its chunks with), written compact; ``models.json`` is
+copied unchanged. Refresh both from a new capture the same way.
+
+Faults are injected with ``POST /sim/faults`` (see ``faults``); ``GET /sim/record`` lists the
+``/free`` and ``/interrupt`` requests the sim received.
+
+Run it with ``python -m pipeline.standins.comfy_sim --port 8188 --data-dir DIR``, or in tests
+with ``async with run_sim(port=0, data_dir=...) as base_url``.
+"""
+
+from pipeline.standins.comfy_sim.server import create_app, run_sim
+from pipeline.standins.comfy_sim.sim import SimConfig
+
+__all__ = ["SimConfig", "create_app", "run_sim"]

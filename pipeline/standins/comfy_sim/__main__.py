@@ -1,0 +1,47 @@
+"""``python -m pipeline.standins.comfy_sim``: serve comfy-sim until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+
+from pipeline.standins.comfy_sim.server import run_sim
+
+
+def _parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.standins.comfy_sim",
+        description="A ComfyUI stand-in without GPU or weights.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8188, help="0 picks a free port")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        required=True,
+        help="holds input/, output/ and temp/ (created if missing)",
+    )
+    parser.add_argument(
+        "--step-delay", type=float, default=0.02, help="seconds per simulated sampling step"
+    )
+    return parser.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with run_sim(args.host, args.port, args.data_dir, args.step_delay) as base_url:
+        print(f"comfy-sim listening on {base_url}", flush=True)
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    asyncio.run(_serve(_parse(argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""comfy-sim's JSON routes: info, models, prompt, queue, history, interrupt, free, ws.
+
+Bodies and status codes follow the contract captures; a body that is not JSON makes
+aiohttp answer ``500`` text/plain, exactly as the real server (also aiohttp) does.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+import os
+import sys
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from pipeline.standins.comfy_sim.files import Route
+from pipeline.standins.comfy_sim.sim import Sim
+from workflows_comfy.validate import validate_graph
+
+MODEL_FOLDERS = (
+    "checkpoints",
+    "configs",
+    "loras",
+    "vae",
+    "text_encoders",
+    "diffusion_models",
+    "clip_vision",
+    "style_models",
+    "embeddings",
+    "diffusers",
+    "vae_approx",
+    "controlnet",
+    "gligen",
+    "upscale_models",
+    "custom_nodes",
+    "hypernetworks",
+    "photomaker",
+    "classifiers",
+    "model_patches",
+    "audio_encoders",
+    "kjnodes_fonts",
+    "unet_gguf",
+    "clip_gguf",
+    "VHS_video_formats",
+)
+"""``GET /models`` as captured."""
+
+
+@functools.cache
+def _served_model_lists() -> dict[str, list[str]]:
+    resource = importlib.resources.files("pipeline.standins.comfy_sim").joinpath(
+        "contract/models.json"
+    )
+    served = json.loads(resource.read_text(encoding="utf-8"))["served_by_GET_models_folder"]
+    return {folder: answer["body"] for folder, answer in served.items() if answer["status"] == 200}
+
+
+def _system_stats() -> dict[str, Any]:
+    page = os.sysconf("SC_PAGE_SIZE")
+    total, free = os.sysconf("SC_PHYS_PAGES") * page, os.sysconf("SC_AVPHYS_PAGES") * page
+    return {
+        "system": {
+            "os": os.name,
+            "ram_total": total,
+            "ram_free": free,
+            "comfyui_version": "0.3.64",
+            "required_frontend_version": "1.27.10",
+            "installed_templates_version": "0.1.95",
+            "required_templates_version": "0.1.95",
+            "python_version": sys.version,
+            "pytorch_version": "2.11.0+cu130",
+            "embedded_python": False,
+            "argv": sys.argv,
+        },
+        "devices": [
+            {
+                "name": "cpu",
+                "type": "cpu",
+                "index": None,
+                "vram_total": total,
+                "vram_free": free,
+                "torch_vram_total": total,
+                "torch_vram_free": free,
+            }
+        ],
+    }
+
+
+def _no_prompt() -> web.Response:
+    error = {
+        "type": "no_prompt",
+        "message": "No prompt provided",
+        "details": "No prompt provided",
+        "extra_info": {},
+    }
+    return web.json_response({"error": error, "node_errors": {}}, status=400)
+
+
+def api_routes(sim: Sim) -> list[Route]:
+    async def system_stats(request: web.Request) -> web.StreamResponse:
+        return web.json_response(_system_stats())
+
+    async def object_info(request: web.Request) -> web.StreamResponse:
+        return web.json_response(sim.served_object_info())
+
+    async def object_info_node(request: web.Request) -> web.StreamResponse:
+        return web.json_response(sim.served_object_info(request.match_info["node_class"]))
+
+    async def features(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"supports_preview_metadata": True, "max_upload_size": 104857600})
+
+    async def embeddings(request: web.Request) -> web.StreamResponse:
+        return web.json_response([])
+
+    async def models(request: web.Request) -> web.StreamResponse:
+        return web.json_response(list(MODEL_FOLDERS))
+
+    async def models_in(request: web.Request) -> web.StreamResponse:
+        folder = request.match_info["folder"]
+        if folder not in MODEL_FOLDERS:
+            return web.Response(status=404)
+        return web.json_response(_served_model_lists().get(folder, []))
+
+    async def get_queue(request: web.Request) -> web.StreamResponse:
+        return web.json_response(
+            {"queue_running": sim.queue.running, "queue_pending": sim.queue.pending}
+        )
+
+    async def get_prompt(request: web.Request) -> web.StreamResponse:
+        return web.json_response(sim.queue_info())
+
+    async def post_prompt(request: web.Request) -> web.StreamResponse:
+        data = await request.json()
+        if "number" in data:
+            number: float = float(data["number"])
+        else:
+            number = -sim.number if data.get("front") else sim.number
+            sim.number += 1
+        if "prompt" not in data:
+            return _no_prompt()
+        prompt_id = str(data.get("prompt_id", uuid.uuid4()))
+        checked = validate_graph(data["prompt"], sim.object_info, sim.dirs.input_files())
+        extra = dict(data.get("extra_data", {}))
+        if "client_id" in data:
+            extra["client_id"] = data["client_id"]
+        if not checked.ok:
+            return web.json_response(
+                {"error": checked.error, "node_errors": checked.node_errors}, status=400
+            )
+        sim.queue.put((number, prompt_id, checked.prompt, extra, checked.outputs_to_execute))
+        return web.json_response(
+            {"prompt_id": prompt_id, "number": number, "node_errors": checked.node_errors}
+        )
+
+    async def post_queue(request: web.Request) -> web.StreamResponse:
+        data = await request.json()
+        if data.get("clear"):
+            sim.queue.wipe()
+        for prompt_id in data.get("delete", []):
+            sim.queue.delete(prompt_id)
+        return web.Response(status=200)
+
+    async def get_history(request: web.Request) -> web.StreamResponse:
+        query = request.rel_url.query
+        max_items = int(query["max_items"]) if "max_items" in query else None
+        offset = int(query["offset"]) if "offset" in query else -1
+        return web.json_response(sim.queue.history(max_items=max_items, offset=offset))
+
+    async def get_history_item(request: web.Request) -> web.StreamResponse:
+        return web.json_response(sim.queue.history(prompt_id=request.match_info["prompt_id"]))
+
+    async def post_history(request: web.Request) -> web.StreamResponse:
+        data = await request.json()
+        if data.get("clear"):
+            sim.queue.wipe_history()
+        for prompt_id in data.get("delete", []):
+            sim.queue.delete_history(prompt_id)
+        return web.Response(status=200)
+
+    async def post_interrupt(request: web.Request) -> web.StreamResponse:
+        try:
+            data = json.loads(await request.text())
+        except json.JSONDecodeError:
+            data = {}
+        sim.record["interrupt"].append(data)
+        target = data.get("prompt_id")
+        if not target or any(item[1] == target for item in sim.queue.running):
+            sim.executor.interrupt()
+        return web.Response(status=200)
+
+    async def post_free(request: web.Request) -> web.StreamResponse:
+        data = await request.json()
+        sim.record["free"].append(data)
+        if data.get("free_memory", False):
+            sim.executor.free_memory()
+        return web.Response(status=200)
+
+    async def websocket(request: web.Request) -> web.StreamResponse:
+        return await sim.hub.handle(request, sim.queue_info())
+
+    return [
+        ("GET", "/ws", websocket),
+        ("GET", "/system_stats", system_stats),
+        ("GET", "/object_info", object_info),
+        ("GET", "/object_info/{node_class}", object_info_node),
+        ("GET", "/features", features),
+        ("GET", "/embeddings", embeddings),
+        ("GET", "/models", models),
+        ("GET", "/models/{folder}", models_in),
+        ("GET", "/queue", get_queue),
+        ("POST", "/queue", post_queue),
+        ("GET", "/prompt", get_prompt),
+        ("POST", "/prompt", post_prompt),
+        ("GET", "/history", get_history),
+        ("GET", "/history/{prompt_id}", get_history_item),
+        ("POST", "/history", post_history),
+        ("POST", "/interrupt", post_interrupt),
+        ("POST", "/free", post_free),
+    ]

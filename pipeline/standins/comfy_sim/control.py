@@ -1,0 +1,42 @@
+"""comfy-sim's own routes, outside ComfyUI's API (so not under ``/api``): faults and records.
+
+- ``POST /sim/faults {"faults": [...]}`` queues faults (``faults.Fault``); 400 says why not.
+- ``GET /sim/faults`` lists the faults still queued.
+- ``GET /sim/record`` lists the bodies of every ``POST /free`` and ``POST /interrupt``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from pipeline.standins.comfy_sim.faults import Fault
+from pipeline.standins.comfy_sim.files import Route
+from pipeline.standins.comfy_sim.sim import Sim
+
+
+def control_routes(sim: Sim) -> list[Route]:
+    async def post_faults(request: web.Request) -> web.StreamResponse:
+        try:
+            body = json.loads(await request.text())
+            raw = body["faults"] if isinstance(body, dict) else None
+            if not isinstance(raw, list):
+                raise ValueError('the body must be {"faults": [...]}')
+            faults = [Fault.parse(item) for item in raw]
+        except (ValueError, KeyError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        sim.executor.faults.add(faults)
+        return web.json_response({"queued": len(sim.executor.faults.pending)})
+
+    async def get_faults(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"faults": [f.to_json() for f in sim.executor.faults.pending]})
+
+    async def get_record(request: web.Request) -> web.StreamResponse:
+        return web.json_response(sim.record)
+
+    return [
+        ("POST", "/sim/faults", post_faults),
+        ("GET", "/sim/faults", get_faults),
+        ("GET", "/sim/record", get_record),
+    ]

@@ -1,0 +1,165 @@
+"""Fake Wan output frames and real H.264 files made from them with ffmpeg.
+
+Every generated frame is the start image (cover-fitted, slowly zooming so it looks like motion)
+stamped with its frame code: the start image's own code (0 if it has none) plus the frame's
+index. A segment conditioned on the previous segment's last frame therefore continues the
+numbering, which is how tests find seams, gaps and duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+from pipeline.standins import framecode
+from pipeline.standins.comfy_sim.values import Audio, ImageBatch
+
+FFMPEG = "ffmpeg"
+ZOOM_DRIFT = 0.08
+"""How much the last frame is zoomed in relative to the first."""
+
+
+def _background(width: int, height: int) -> Image.Image:
+    """A neutral diagonal gradient for graphs without a start image."""
+    ramp = Image.linear_gradient("L").resize((width, height))
+    across = Image.linear_gradient("L").rotate(90).resize((width, height))
+    return Image.merge("RGB", (ramp, across, Image.new("L", (width, height), 128)))
+
+
+def _stampable(width: int, height: int) -> bool:
+    return width >= framecode.CELLS * 4 and height >= 32
+
+
+def video_frames(width: int, height: int, length: int, start: Image.Image | None) -> ImageBatch:
+    """``length`` frames of ``width`` x ``height`` continuing ``start``'s frame code."""
+    first = (framecode.read(start) or 0) if start is not None else 0
+    base = (
+        ImageOps.fit(start.convert("RGB"), (width, height), Image.Resampling.BILINEAR)
+        if start is not None
+        else _background(width, height)
+    )
+    stamp = _stampable(width, height)
+
+    def render(index: int) -> Image.Image:
+        zoom = 1 + ZOOM_DRIFT * index / max(1, length - 1)
+        crop_w, crop_h = width / zoom, height / zoom
+        left, top = (width - crop_w) / 2, (height - crop_h) / 2
+        frame = base.resize(
+            (width, height), Image.Resampling.BILINEAR, box=(left, top, left + crop_w, top + crop_h)
+        )
+        return framecode.stamp(frame, first + index) if stamp else frame
+
+    return ImageBatch(width, height, length, render)
+
+
+async def _run(args: list[str], feed: Callable[[asyncio.StreamWriter], Awaitable[None]]) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    assert proc.stderr is not None
+    try:
+        # ffmpeg quitting early shows up as a broken pipe; its stderr says why.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            await feed(proc.stdin)
+            proc.stdin.close()
+        stderr = await proc.stderr.read()
+        code = await proc.wait()
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    if code != 0:
+        raise RuntimeError(f"ffmpeg exited with {code}: {stderr.decode(errors='replace').strip()}")
+
+
+def _audio_args(audio: Audio, seconds: float) -> tuple[list[str], list[str]]:
+    """Input and output args that give exactly ``seconds`` of AAC audio (cut or padded)."""
+    return (
+        ["-t", f"{min(seconds, audio.duration_s):.6f}", "-i", str(audio.path)],
+        ["-map", "1:a:0", "-c:a", "aac", "-af", f"apad=whole_dur={seconds:.6f}"],
+    )
+
+
+async def encode_mp4(
+    frames: ImageBatch,
+    fps: float,
+    out: Path,
+    audio: Audio | None = None,
+    on_frame: Callable[[int], Awaitable[None]] | None = None,
+) -> None:
+    """Encode every frame to H.264 yuv420p at ``fps``; mux ``audio`` cut/padded to the video."""
+    audio_in, audio_out = _audio_args(audio, frames.count / fps) if audio else ([], [])
+    args = [
+        FFMPEG,
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{frames.width}x{frames.height}",
+        "-framerate",
+        f"{fps:g}",
+        "-i",
+        "-",
+        *audio_in,
+        "-map",
+        "0:v:0",
+        "-vf",
+        "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        *audio_out,
+        "-movflags",
+        "+faststart",
+        str(out),
+    ]
+
+    async def feed(stdin: asyncio.StreamWriter) -> None:
+        for index in range(frames.count):
+            frame = await asyncio.to_thread(frames.frame, index)
+            stdin.write(frame.convert("RGB").tobytes())
+            await stdin.drain()
+            if on_frame is not None:
+                await on_frame(index)
+
+    await _run(args, feed)
+
+
+async def mux_audio(video: Path, audio: Audio, seconds: float, out: Path) -> None:
+    """Copy ``video``'s stream and add ``audio`` cut/padded to ``seconds``."""
+    audio_in, audio_out = _audio_args(audio, seconds)
+    args = [
+        FFMPEG,
+        "-v",
+        "error",
+        "-y",
+        "-i",
+        str(video),
+        *audio_in,
+        "-map",
+        "0:v:0",
+        "-c:v",
+        "copy",
+        *audio_out,
+        str(out),
+    ]
+
+    async def feed(stdin: asyncio.StreamWriter) -> None:
+        return None
+
+    await _run(args, feed)

@@ -1,0 +1,150 @@
+"""GPU workers announce what they can serve; ``pipeline workers`` lists the live ones.
+
+A GPU worker writes ``_pipeline/workers/{identity}.json`` (its Temporal identity, queue,
+ComfyUI URL and the kinds and presets its ComfyUI accepts, from ``/object_info``) when it
+starts, rewrites it every ``REFRESH_S`` (re-reading ``/object_info``, so models added later
+show up) and deletes it when it stops. A record alone does not prove a worker alive: a
+killed worker leaves its record behind. So a worker is listed only if Temporal reports its
+identity among the task queue's pollers, or if its record is fresh (a worker whose one
+slot is busy does not poll, and Temporal forgets pollers after five minutes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import quote
+
+import structlog
+from pydantic import BaseModel, ValidationError
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from pipeline.comfy.client import ComfyClient
+from pipeline.domain.errors import ComfyError
+from pipeline.storage import ObjectStore
+from workflows_comfy.servable import servable
+
+log: Any = structlog.get_logger()
+
+WORKERS_PREFIX = "_pipeline/workers/"
+REFRESH_S = 60.0
+STALE_AFTER = timedelta(seconds=3 * REFRESH_S)
+"""A record older than this belongs to a worker that stopped refreshing it."""
+
+
+class WorkerRecord(BaseModel):
+    identity: str
+    task_queue: str
+    comfyui_url: str
+    serving: dict[str, list[str]]
+    """Kind → presets whose graphs this worker's ComfyUI accepts."""
+    nodes: int
+    """How many node types the ComfyUI reported."""
+    started_at: datetime
+    updated_at: datetime
+
+
+class LiveWorker(BaseModel):
+    record: WorkerRecord
+    status: Literal["polling", "busy"]
+    """``busy``: the record is fresh but Temporal has no recent poll (every slot in use)."""
+    last_poll: datetime | None
+
+
+def record_key(identity: str) -> str:
+    return f"{WORKERS_PREFIX}{quote(identity, safe='@._-')}.json"
+
+
+async def publish(store: ObjectStore, record: WorkerRecord) -> None:
+    await store.put_json(record_key(record.identity), record.model_dump(mode="json"))
+
+
+@contextlib.asynccontextmanager
+async def announce(
+    store: ObjectStore,
+    *,
+    identity: str,
+    task_queue: str,
+    comfyui_url: str,
+    object_info: dict[str, Any],
+    refresh_s: float = REFRESH_S,
+) -> AsyncIterator[WorkerRecord]:
+    """Keep this worker's record in the bucket while the block runs; delete it afterwards."""
+    started = datetime.now(UTC)
+    record = WorkerRecord(
+        identity=identity,
+        task_queue=task_queue,
+        comfyui_url=comfyui_url,
+        serving=servable(object_info),
+        nodes=len(object_info),
+        started_at=started,
+        updated_at=started,
+    )
+    await publish(store, record)
+    refresher = asyncio.create_task(_refresh_forever(store, record, refresh_s))
+    try:
+        yield record
+    finally:
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
+        await store.delete(record_key(identity))
+
+
+async def _refresh_forever(store: ObjectStore, record: WorkerRecord, refresh_s: float) -> None:
+    while True:
+        await asyncio.sleep(refresh_s)
+        update: dict[str, Any] = {"updated_at": datetime.now(UTC)}
+        try:
+            async with ComfyClient(record.comfyui_url) as comfy:
+                object_info = await comfy.object_info()
+            update.update(serving=servable(object_info), nodes=len(object_info))
+        except ComfyError as exc:
+            # The record keeps what ComfyUI offered last; the worker's own runs will fail
+            # (and retry elsewhere) if it is really gone.
+            log.warning("worker_record_comfy_unreadable", error=exc.message)
+        record = record.model_copy(update=update)
+        await publish(store, record)
+
+
+async def pollers(client: Client, task_queue: str) -> dict[str, datetime]:
+    """Identity → last poll of the workers Temporal knows on ``task_queue`` (activities)."""
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        )
+    )
+    return {
+        poller.identity: poller.last_access_time.ToDatetime(tzinfo=UTC)
+        for poller in response.pollers
+    }
+
+
+async def live_workers(client: Client, store: ObjectStore, task_queue: str) -> list[LiveWorker]:
+    """Workers on ``task_queue`` with a record, live by Temporal's pollers or a fresh record."""
+    polling = await pollers(client, task_queue)
+    now = datetime.now(UTC)
+    live: list[LiveWorker] = []
+    async for meta in store.list_keys(WORKERS_PREFIX):
+        raw = await store.get_json(meta.key)
+        try:
+            record = WorkerRecord.model_validate(raw)
+        except ValidationError:
+            log.warning("worker_record_unreadable", key=meta.key)
+            continue
+        if record.task_queue != task_queue:
+            continue
+        last_poll = polling.get(record.identity)
+        if last_poll is not None:
+            live.append(LiveWorker(record=record, status="polling", last_poll=last_poll))
+        elif now - record.updated_at < STALE_AFTER:
+            live.append(LiveWorker(record=record, status="busy", last_poll=None))
+    return sorted(live, key=lambda worker: worker.record.identity)

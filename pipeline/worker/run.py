@@ -1,0 +1,98 @@
+"""Workers: ``cpu`` runs workflows and media activities; ``gpu`` owns one ComfyUI server.
+
+Activities are methods on classes whose clients (object store, ComfyUI) the worker
+creates once and injects, so nothing lives at module level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from enum import StrEnum
+from typing import Any
+
+import structlog
+from temporalio.worker import Worker
+
+from activities.comfy import ComfyActivities
+from activities.intake import IntakeActivities
+from activities.media import MediaActivities
+from activities.reconcile import ReconcileActivities
+from activities.records import RecordActivities
+from activities.separation import SeparationActivities
+from pipeline.config import Settings
+from pipeline.ingest.starter import Starter
+from pipeline.storage import ObjectStore
+from pipeline.temporal_client import connect
+from pipeline.worker.registry import announce
+from pipeline.workflows.reconcile import ReconcileWorkflow
+from pipeline.workflows.session import SessionWorkflow
+
+log: Any = structlog.get_logger()
+
+GPU_CONCURRENCY = 1
+"""ComfyUI runs one prompt at a time; a second activity would only queue behind it."""
+
+
+class Role(StrEnum):
+    CPU = "cpu"
+    GPU = "gpu"
+
+
+async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> None:
+    client = await connect(settings)
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(ObjectStore(settings))
+        if role is Role.CPU:
+            intake, records = IntakeActivities(store), RecordActivities(store)
+            media = MediaActivities(store, settings.work_dir)
+            starter = Starter(
+                client,
+                task_queue=settings.temporal_task_queue,
+                gpu_task_queue=settings.temporal_gpu_task_queue,
+            )
+            reconcile = ReconcileActivities(store, starter)
+            worker = Worker(
+                client,
+                task_queue=settings.temporal_task_queue,
+                workflows=[SessionWorkflow, ReconcileWorkflow],
+                activities=[
+                    intake.take_drop,
+                    records.plan_frames,
+                    records.publish_result,
+                    records.record_failure,
+                    media.prepare_image,
+                    media.prepare_audio,
+                    media.pad_audio,
+                    media.extract_last_frames,
+                    media.stitch,
+                    reconcile.reconcile_inbox,
+                ],
+            )
+        else:
+            comfy = await ComfyActivities.connect(store, settings)
+            await stack.enter_async_context(
+                announce(
+                    store,
+                    identity=client.identity,
+                    task_queue=settings.temporal_gpu_task_queue,
+                    comfyui_url=settings.comfy_url,
+                    object_info=comfy.object_info,
+                )
+            )
+            separation = SeparationActivities(store, settings)
+            worker = Worker(
+                client,
+                task_queue=settings.temporal_gpu_task_queue,
+                activities=[comfy.generate_segment, separation.separate_vocals],
+                max_concurrent_activities=GPU_CONCURRENCY,
+            )
+        log.info(
+            "worker_started",
+            role=role.value,
+            serving=worker.task_queue,
+            **settings.safe_summary(),
+        )
+        async with worker:
+            await stop.wait()
+    log.info("worker_stopped", role=role.value)
