@@ -19,10 +19,11 @@ from activities.edge import edge
 from pipeline.comfy.client import ComfyClient, RunResult
 from pipeline.comfy.watch import Progress
 from pipeline.config import Settings
-from pipeline.domain.contracts import ActivityName, GenerateSegmentInput, SegmentOutput
+from pipeline.domain.contracts import GenerateSegmentInput, SegmentOutput
 from pipeline.domain.errors import ExecutionFailed, OutOfMemory, WorkerUnavailable
 from pipeline.domain.layout import SessionLayout
 from pipeline.storage import ObjectStore
+from pipeline.workflows.specs import GENERATE_SEGMENT
 from workflows_comfy.build import SegmentGraphRequest, build_graph
 from workflows_comfy.presets import preset_for
 from workflows_comfy.servable import servable
@@ -55,7 +56,7 @@ class ComfyActivities:
             )
         return cls(store, settings, object_info)
 
-    @activity.defn(name=ActivityName.GENERATE_SEGMENT)
+    @activity.defn(name=GENERATE_SEGMENT.name)
     @edge
     async def generate_segment(self, request: GenerateSegmentInput) -> SegmentOutput:
         manifest, segment, plan = request.manifest, request.segment, request.plan

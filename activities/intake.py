@@ -6,12 +6,13 @@ import structlog
 from temporalio import activity
 
 from activities.edge import edge
-from pipeline.domain.contracts import ActivityName, TakeDropInput, TakenDrop
+from pipeline.domain.contracts import TakeDropInput, TakenDrop
 from pipeline.domain.drop import normalize_etag
 from pipeline.domain.errors import ManifestError, MissingMediaError, UnsupportedKindError
 from pipeline.domain.layout import SessionLayout, drop_folder, media_key
 from pipeline.domain.manifest import Kind, parse_manifest
 from pipeline.storage import ObjectStore
+from pipeline.workflows.specs import TAKE_DROP
 from workflows_comfy.presets import preset_for
 
 SUPPORTED_KINDS = frozenset(Kind)
@@ -23,7 +24,7 @@ class IntakeActivities:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
 
-    @activity.defn(name=ActivityName.TAKE_DROP)
+    @activity.defn(name=TAKE_DROP.name)
     @edge
     async def take_drop(self, request: TakeDropInput) -> TakenDrop:
         """Copy the drop into ``sessions/{id}/inputs/``, then empty it from the inbox.

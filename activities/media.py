@@ -12,7 +12,6 @@ from temporalio import activity
 from activities.edge import edge
 from activities.scratch import scratch_dir
 from pipeline.domain.contracts import (
-    ActivityName,
     ExtractedFrames,
     ExtractFramesInput,
     PadAudioInput,
@@ -29,6 +28,13 @@ from pipeline.domain.layout import SessionLayout, file_name
 from pipeline.media import StitchSegment, extract_last_frames, normalize_image, probe, stitch
 from pipeline.media.audio import pad_audio, prepare_audio
 from pipeline.storage import ObjectStore
+from pipeline.workflows.specs import (
+    EXTRACT_LAST_FRAMES,
+    PAD_AUDIO,
+    PREPARE_AUDIO,
+    PREPARE_IMAGE,
+    STITCH,
+)
 
 log: Any = structlog.get_logger()
 
@@ -38,7 +44,7 @@ class MediaActivities:
         self.store = store
         self.work_dir = work_dir
 
-    @activity.defn(name=ActivityName.PREPARE_IMAGE)
+    @activity.defn(name=PREPARE_IMAGE.name)
     @edge
     async def prepare_image(self, request: PrepareImageInput) -> PreparedImage:
         layout = SessionLayout(request.session_id)
@@ -68,7 +74,7 @@ class MediaActivities:
             source_height=info.source_size[1],
         )
 
-    @activity.defn(name=ActivityName.PREPARE_AUDIO)
+    @activity.defn(name=PREPARE_AUDIO.name)
     @edge
     async def prepare_audio(self, request: PrepareAudioInput) -> PreparedAudio:
         """Decode and crop the user's audio to a full-quality WAV of the real length."""
@@ -88,7 +94,7 @@ class MediaActivities:
         log.info("audio_prepared", duration_s=mix.duration_s, sample_rate=mix.sample_rate)
         return PreparedAudio(mix_key=layout.prepared_audio, duration_s=mix.duration_s)
 
-    @activity.defn(name=ActivityName.PAD_AUDIO)
+    @activity.defn(name=PAD_AUDIO.name)
     @edge
     async def pad_audio(self, request: PadAudioInput) -> PaddedAudio:
         """The model's audio: padded with silence so every planned frame hears something."""
@@ -102,7 +108,7 @@ class MediaActivities:
             await self.store.upload(padded.path, layout.drive_audio, "audio/wav")
         return PaddedAudio(key=layout.drive_audio)
 
-    @activity.defn(name=ActivityName.EXTRACT_LAST_FRAMES)
+    @activity.defn(name=EXTRACT_LAST_FRAMES.name)
     @edge
     async def extract_last_frames(self, request: ExtractFramesInput) -> ExtractedFrames:
         with scratch_dir(self.work_dir, "activity-") as scratch:
@@ -112,7 +118,7 @@ class MediaActivities:
             await self.store.upload(frame, request.output_key, "image/png")
         return ExtractedFrames(key=request.output_key)
 
-    @activity.defn(name=ActivityName.STITCH)
+    @activity.defn(name=STITCH.name)
     @edge
     async def stitch(self, request: StitchInput) -> StitchOutput:
         plan, layout = request.plan, SessionLayout(request.session_id)

@@ -10,18 +10,13 @@ from typing import Any
 import structlog
 from temporalio import activity
 
+from pipeline.domain.contracts import ReconcileReport, ReconcileRequest
 from pipeline.domain.drop import DropRef
 from pipeline.domain.layout import INBOX_PREFIX, SessionLayout
-from pipeline.ingest.reconcile import (
-    RECONCILE_ACTIVITY,
-    REPORT_LIMIT,
-    InboxObject,
-    ReconcileReport,
-    ReconcileRequest,
-    plan_inbox,
-)
+from pipeline.ingest.reconcile import REPORT_LIMIT, InboxObject, plan_inbox
 from pipeline.ingest.starter import Starter, StartOutcome
 from pipeline.storage import ObjectStore
+from pipeline.workflows.specs import RECONCILE_INBOX
 
 log: Any = structlog.get_logger()
 
@@ -34,7 +29,7 @@ class ReconcileActivities:
         self.store = store
         self.starter = starter
 
-    @activity.defn(name=RECONCILE_ACTIVITY)
+    @activity.defn(name=RECONCILE_INBOX.name)
     async def reconcile_inbox(self, request: ReconcileRequest) -> ReconcileReport:
         """Start every inbox drop that has neither a workflow nor a ``sessions/`` folder.
 

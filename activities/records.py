@@ -10,7 +10,6 @@ from temporalio import activity
 
 from activities.edge import edge
 from pipeline.domain.contracts import (
-    ActivityName,
     FailureInput,
     FailureRecorded,
     PlanInput,
@@ -20,6 +19,7 @@ from pipeline.domain.contracts import (
 from pipeline.domain.frames.plan import FramePlan, plan_for
 from pipeline.domain.layout import SessionLayout
 from pipeline.storage import ObjectStore
+from pipeline.workflows.specs import PLAN_FRAMES, PUBLISH_RESULT, RECORD_FAILURE
 
 log = structlog.get_logger()
 
@@ -28,7 +28,7 @@ class RecordActivities:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
 
-    @activity.defn(name=ActivityName.PLAN_FRAMES)
+    @activity.defn(name=PLAN_FRAMES.name)
     @edge
     async def plan_frames(self, request: PlanInput) -> FramePlan:
         plan = plan_for(request.manifest, request.audio_s)
@@ -38,7 +38,7 @@ class RecordActivities:
         log.info("planned", segments=len(plan.segments), frames=plan.total_frames)
         return plan
 
-    @activity.defn(name=ActivityName.PUBLISH_RESULT)
+    @activity.defn(name=PUBLISH_RESULT.name)
     @edge
     async def publish_result(self, request: PublishInput) -> PublishOutput:
         layout = SessionLayout(request.session_id)
@@ -67,7 +67,7 @@ class RecordActivities:
         log.info("published", frames=request.frames)
         return PublishOutput(result_key=layout.result, urls=urls)
 
-    @activity.defn(name=ActivityName.RECORD_FAILURE)
+    @activity.defn(name=RECORD_FAILURE.name)
     @edge
     async def record_failure(self, request: FailureInput) -> FailureRecorded:
         layout = SessionLayout(request.session_id)

@@ -16,10 +16,11 @@ from temporalio import activity
 from activities.edge import edge
 from activities.scratch import scratch_dir
 from pipeline.config import Settings
-from pipeline.domain.contracts import ActivityName, SeparationInput, SeparationOutput
+from pipeline.domain.contracts import SeparationInput, SeparationOutput
 from pipeline.domain.layout import SessionLayout, file_name
 from pipeline.media.separation import SeparationUnavailable, VocalSeparator, load_separator
 from pipeline.storage import ObjectStore
+from pipeline.workflows.specs import SEPARATE_VOCALS
 
 log: Any = structlog.get_logger()
 
@@ -49,7 +50,7 @@ class SeparationActivities:
                 log.info("demucs_loaded", path=str(path), device=self._separator.device)
         return self._separator
 
-    @activity.defn(name=ActivityName.SEPARATE_VOCALS)
+    @activity.defn(name=SEPARATE_VOCALS.name)
     @edge
     async def separate_vocals(self, request: SeparationInput) -> SeparationOutput:
         separator = await self._loaded()

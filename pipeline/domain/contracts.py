@@ -197,17 +197,22 @@ class SessionResult(Contract):
     duration_s: float
 
 
-class ActivityName:
-    """Registered activity names: workflows call activities by name, never by import."""
+class ReconcileRequest(Contract):
+    """Input of ``ReconcileWorkflow``."""
 
-    TAKE_DROP = "take_drop"
-    PREPARE_IMAGE = "prepare_image"
-    PLAN_FRAMES = "plan_frames"
-    PREPARE_AUDIO = "prepare_audio"
-    PAD_AUDIO = "pad_audio"
-    SEPARATE_VOCALS = "separate_vocals"
-    GENERATE_SEGMENT = "generate_segment"
-    EXTRACT_LAST_FRAMES = "extract_last_frames"
-    STITCH = "stitch"
-    PUBLISH_RESULT = "publish_result"
-    RECORD_FAILURE = "record_failure"
+    orphan_grace_s: float = Field(default=900.0, ge=0)
+
+
+class ReconcileReport(BaseModel):
+    """What one reconcile pass found and did (key lists capped at
+    ``pipeline.ingest.reconcile.REPORT_LIMIT``; the counts are always complete)."""
+
+    manifests: int = 0
+    started: int = 0
+    """Drops started now or found running."""
+    already_finished: int = 0
+    in_sessions: int = 0
+    """Drops skipped because ``sessions/{id}/`` already exists."""
+    orphans: int = 0
+    started_sessions: list[str] = Field(default_factory=list)
+    orphan_keys: list[str] = Field(default_factory=list)

@@ -11,36 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from pipeline.domain.drop import DropRef
 from pipeline.domain.layout import INBOX_PREFIX, drop_folder, is_manifest_key
 
-RECONCILE_ACTIVITY = "reconcile_inbox"
 REPORT_LIMIT = 100
 """Keys listed per category in a report; the counts are always complete."""
-
-
-class ReconcileRequest(BaseModel):
-    """Input of ``ReconcileWorkflow``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    orphan_grace_s: float = Field(default=900.0, ge=0)
-
-
-class ReconcileReport(BaseModel):
-    """What one reconcile pass found and did (lists capped at ``REPORT_LIMIT``)."""
-
-    manifests: int = 0
-    started: int = 0
-    """Drops started now or found running."""
-    already_finished: int = 0
-    in_sessions: int = 0
-    """Drops skipped because ``sessions/{id}/`` already exists."""
-    orphans: int = 0
-    started_sessions: list[str] = Field(default_factory=list)
-    orphan_keys: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

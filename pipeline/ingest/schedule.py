@@ -19,7 +19,7 @@ from temporalio.client import (
 )
 
 from pipeline.config import Settings
-from pipeline.ingest.reconcile import ReconcileRequest
+from pipeline.domain.contracts import ReconcileRequest
 from pipeline.workflows.reconcile import ReconcileWorkflow
 
 RECONCILE_SCHEDULE_ID = "pipeline-reconcile"

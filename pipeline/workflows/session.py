@@ -1,70 +1,58 @@
 """``SessionWorkflow``: one drop → one session, one activity per stage.
 
-The workflow only orders stages, chooses task queues and keeps score; every byte is moved
-by activities, which it calls by name so no I/O library is imported here.
+The workflow only orders stages and keeps score; every byte is moved by activities, which
+it calls through their specs (``pipeline.workflows.specs``: name, types, queue, policy), so
+no I/O library is imported here and mypy checks every argument and result.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from pipeline.domain.contracts import (
-        ActivityName,
-        ExtractedFrames,
         ExtractFramesInput,
         FailureInput,
-        FailureRecorded,
         GenerateSegmentInput,
         PadAudioInput,
-        PaddedAudio,
         PlanInput,
         PrepareAudioInput,
         PreparedAudio,
-        PreparedImage,
         PrepareImageInput,
         PublishInput,
-        PublishOutput,
-        SegmentOutput,
         SeparationInput,
-        SeparationOutput,
         SessionProgress,
         SessionRequest,
         SessionResult,
         Stage,
         StitchInput,
-        StitchOutput,
         TakeDropInput,
-        TakenDrop,
     )
-    from pipeline.domain.errors import NON_RETRYABLE_CODES
     from pipeline.domain.frames.plan import FramePlan
     from pipeline.domain.layout import SessionLayout
     from pipeline.domain.manifest import Manifest
     from pipeline.workflows import attributes
-
-ResultT = TypeVar("ResultT")
-
-CPU_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-    non_retryable_error_types=sorted(NON_RETRYABLE_CODES),
-)
-GPU_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=2),
-    maximum_attempts=3,
-    non_retryable_error_types=sorted(NON_RETRYABLE_CODES),
-)
+    from pipeline.workflows.specs import (
+        EXTRACT_LAST_FRAMES,
+        GENERATE_SEGMENT,
+        PAD_AUDIO,
+        PLAN_FRAMES,
+        PREPARE_AUDIO,
+        PREPARE_IMAGE,
+        PUBLISH_RESULT,
+        RECORD_FAILURE,
+        SEPARATE_VOCALS,
+        STITCH,
+        TAKE_DROP,
+        ActivitySpec,
+        InputT,
+        OutputT,
+        execute,
+    )
 
 
 def derive_seed(session_id: str) -> int:
@@ -91,7 +79,7 @@ class SessionWorkflow:
             code, message, retryable, detail = _describe_failure(failure)
             self._progress = self._progress.model_copy(update={"error": message})
             await self._call(
-                ActivityName.RECORD_FAILURE,
+                RECORD_FAILURE,
                 FailureInput(
                     session_id=request.session_id,
                     workflow_id=workflow.info().workflow_id,
@@ -101,7 +89,6 @@ class SessionWorkflow:
                     retryable=retryable,
                     detail=detail,
                 ),
-                FailureRecorded,
             )
             self._set_stage("failed")
             raise ApplicationError(message, detail, type=code, non_retryable=True) from None
@@ -114,45 +101,41 @@ class SessionWorkflow:
 
         self._set_stage("taking_drop")
         taken = await self._call(
-            ActivityName.TAKE_DROP,
+            TAKE_DROP,
             TakeDropInput(drop=request.drop, session_id=session_id),
-            TakenDrop,
         )
         manifest = taken.manifest
         workflow.upsert_search_attributes([attributes.DROP_KIND.value_set(manifest.kind.value)])
 
         self._set_stage("preparing_image")
         prepared = await self._call(
-            ActivityName.PREPARE_IMAGE,
+            PREPARE_IMAGE,
             PrepareImageInput(
                 session_id=session_id,
                 image_key=taken.inputs["image"],
                 width=manifest.width,
                 height=manifest.height,
             ),
-            PreparedImage,
         )
 
         audio: PreparedAudio | None = None
         if "audio" in taken.inputs:
             self._set_stage("preparing_audio")
             audio = await self._call(
-                ActivityName.PREPARE_AUDIO,
+                PREPARE_AUDIO,
                 PrepareAudioInput(
                     session_id=session_id, audio_key=taken.inputs["audio"], manifest=manifest
                 ),
-                PreparedAudio,
             )
 
         self._set_stage("planning")
         plan = await self._call(
-            ActivityName.PLAN_FRAMES,
+            PLAN_FRAMES,
             PlanInput(
                 session_id=session_id,
                 manifest=manifest,
                 audio_s=audio.duration_s if audio else None,
             ),
-            FramePlan,
         )
         drive_key = await self._drive_audio(session_id, manifest, plan, audio) if audio else None
 
@@ -163,7 +146,7 @@ class SessionWorkflow:
         segment_keys: list[str] = []
         for segment in plan.segments:
             output = await self._call(
-                ActivityName.GENERATE_SEGMENT,
+                GENERATE_SEGMENT,
                 GenerateSegmentInput(
                     session_id=session_id,
                     run=run,
@@ -174,25 +157,22 @@ class SessionWorkflow:
                     seed=seed + segment.index,
                     audio_key=drive_key,
                 ),
-                SegmentOutput,
-                gpu=True,
             )
             segment_keys.append(output.key)
             self._progress = self._progress.model_copy(update={"segments_done": segment.index + 1})
             if segment.index + 1 < len(plan.segments):
                 frames = await self._call(
-                    ActivityName.EXTRACT_LAST_FRAMES,
+                    EXTRACT_LAST_FRAMES,
                     ExtractFramesInput(
                         video_key=output.key,
                         output_key=layout.segment_last_frame(run, segment.index),
                     ),
-                    ExtractedFrames,
                 )
                 conditioning = frames.key
 
         self._set_stage("stitching")
         stitched = await self._call(
-            ActivityName.STITCH,
+            STITCH,
             StitchInput(
                 session_id=session_id,
                 run=run,
@@ -200,14 +180,13 @@ class SessionWorkflow:
                 segment_keys=tuple(segment_keys),
                 audio_key=audio.mix_key if audio else None,
             ),
-            StitchOutput,
         )
 
         self._set_stage("publishing")
         artifacts = {f"segment_{i:03d}": key for i, key in enumerate(segment_keys)}
         artifacts |= {"combined": stitched.key, "plan": layout.plan, "prepared_image": prepared.key}
         published = await self._call(
-            ActivityName.PUBLISH_RESULT,
+            PUBLISH_RESULT,
             PublishInput(
                 session_id=session_id,
                 workflow_id=workflow.info().workflow_id,
@@ -219,7 +198,6 @@ class SessionWorkflow:
                 frames=stitched.frames,
                 duration_s=stitched.duration_s,
             ),
-            PublishOutput,
         )
         self._set_stage("succeeded")
         return SessionResult(
@@ -239,49 +217,26 @@ class SessionWorkflow:
         if manifest.separate_vocals:
             self._set_stage("separating_vocals")
             vocals = await self._call(
-                ActivityName.SEPARATE_VOCALS,
+                SEPARATE_VOCALS,
                 SeparationInput(session_id=session_id, audio_key=audio.mix_key),
-                SeparationOutput,
-                gpu=True,
             )
             source = vocals.vocals_key
         padded = await self._call(
-            ActivityName.PAD_AUDIO,
+            PAD_AUDIO,
             PadAudioInput(
                 session_id=session_id,
                 audio_key=source,
                 duration_s=plan.audio_padded_s or audio.duration_s,
             ),
-            PaddedAudio,
         )
         return padded.key
 
-    async def _call(
-        self, name: str, argument: Any, result_type: type[ResultT], *, gpu: bool = False
-    ) -> ResultT:
+    async def _call(self, spec: ActivitySpec[InputT, OutputT], argument: InputT) -> OutputT:
+        """Run one activity by its spec and add its wall time to the session's timings."""
         started = workflow.now()
-        result: ResultT
-        if gpu:
-            result = await workflow.execute_activity(
-                name,
-                argument,
-                result_type=result_type,
-                task_queue=self._gpu_queue,
-                start_to_close_timeout=timedelta(minutes=45),
-                heartbeat_timeout=timedelta(minutes=2),
-                retry_policy=GPU_RETRY,
-            )
-        else:
-            result = await workflow.execute_activity(
-                name,
-                argument,
-                result_type=result_type,
-                start_to_close_timeout=timedelta(minutes=20),
-                heartbeat_timeout=timedelta(minutes=1),
-                retry_policy=CPU_RETRY,
-            )
+        result = await execute(spec, argument, gpu_task_queue=self._gpu_queue)
         elapsed = (workflow.now() - started).total_seconds()
-        self._timings[name] = round(self._timings.get(name, 0.0) + elapsed, 3)
+        self._timings[spec.name] = round(self._timings.get(spec.name, 0.0) + elapsed, 3)
         return result
 
     def _set_stage(self, stage: Stage) -> None:

@@ -14,8 +14,8 @@ from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.worker import Worker
 
 from activities.reconcile import ReconcileActivities
+from pipeline.domain.contracts import ReconcileReport, ReconcileRequest
 from pipeline.domain.layout import SessionLayout
-from pipeline.ingest.reconcile import ReconcileReport, ReconcileRequest
 from pipeline.ingest.schedule import (
     RECONCILE_SCHEDULE_ID,
     Applied,

@@ -1,0 +1,191 @@
+"""Activity specs: the one table of what workflows call and how.
+
+Each ``ActivitySpec[InputT, OutputT]`` binds an activity's registered name to the one
+model it takes, the one model it returns, the task queue it runs on and its timeouts and
+retry policy. Workflows call ``execute(SPEC, argument)``, so mypy rejects an argument or a
+result that does not fit the spec; activities register with
+``@activity.defn(name=SPEC.name)``, and ``tests/unit/test_activity_specs.py`` checks each
+registered method's annotations against its spec.
+
+Sandbox-safe: ``temporalio.common``/``workflow``, ``datetime`` and the pure domain only, so
+workflows import no I/O code through it. Names and types never change (replay and running
+workflows depend on them); timeouts and retry policies may, as Temporal does not replay them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from pipeline.domain.contracts import (
+    ExtractedFrames,
+    ExtractFramesInput,
+    FailureInput,
+    FailureRecorded,
+    GenerateSegmentInput,
+    PadAudioInput,
+    PaddedAudio,
+    PlanInput,
+    PrepareAudioInput,
+    PreparedAudio,
+    PreparedImage,
+    PrepareImageInput,
+    PublishInput,
+    PublishOutput,
+    ReconcileReport,
+    ReconcileRequest,
+    SegmentOutput,
+    SeparationInput,
+    SeparationOutput,
+    StitchInput,
+    StitchOutput,
+    TakeDropInput,
+    TakenDrop,
+)
+from pipeline.domain.errors import NON_RETRYABLE_CODES
+from pipeline.domain.frames.plan import FramePlan
+
+InputT = TypeVar("InputT", bound=BaseModel)
+OutputT = TypeVar("OutputT", bound=BaseModel)
+
+
+class QueueKind(StrEnum):
+    """Which worker runs an activity."""
+
+    CPU = "cpu"
+    """The calling workflow's own task queue, served by the ``cpu`` worker."""
+    GPU = "gpu"
+    """The session's GPU task queue (``SessionRequest.gpu_task_queue``): one ComfyUI each."""
+
+
+@dataclass(frozen=True)
+class ActivityPolicy:
+    """How long one attempt may run, how often it must heartbeat, and how it retries."""
+
+    start_to_close: timedelta
+    heartbeat: timedelta
+    retry: RetryPolicy
+
+
+CPU_POLICY = ActivityPolicy(
+    start_to_close=timedelta(minutes=20),
+    heartbeat=timedelta(minutes=1),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=5,
+        non_retryable_error_types=sorted(NON_RETRYABLE_CODES),
+    ),
+)
+GPU_POLICY = ActivityPolicy(
+    start_to_close=timedelta(minutes=45),
+    heartbeat=timedelta(minutes=2),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=5),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=2),
+        maximum_attempts=3,
+        non_retryable_error_types=sorted(NON_RETRYABLE_CODES),
+    ),
+)
+RECONCILE_POLICY = ActivityPolicy(
+    start_to_close=timedelta(minutes=10),
+    heartbeat=timedelta(minutes=1),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=3,
+    ),
+)
+"""A reconcile pass that keeps failing waits for the schedule's next one, not piling up."""
+
+
+@dataclass(frozen=True)
+class ActivitySpec(Generic[InputT, OutputT]):
+    """One activity as workflows see it. Invariant in both types, so no near miss fits."""
+
+    name: str
+    input_type: type[InputT]
+    output_type: type[OutputT]
+    queue: QueueKind
+    policy: ActivityPolicy
+
+
+TAKE_DROP = ActivitySpec("take_drop", TakeDropInput, TakenDrop, QueueKind.CPU, CPU_POLICY)
+PREPARE_IMAGE = ActivitySpec(
+    "prepare_image", PrepareImageInput, PreparedImage, QueueKind.CPU, CPU_POLICY
+)
+PREPARE_AUDIO = ActivitySpec(
+    "prepare_audio", PrepareAudioInput, PreparedAudio, QueueKind.CPU, CPU_POLICY
+)
+PLAN_FRAMES = ActivitySpec("plan_frames", PlanInput, FramePlan, QueueKind.CPU, CPU_POLICY)
+SEPARATE_VOCALS = ActivitySpec(
+    "separate_vocals", SeparationInput, SeparationOutput, QueueKind.GPU, GPU_POLICY
+)
+PAD_AUDIO = ActivitySpec("pad_audio", PadAudioInput, PaddedAudio, QueueKind.CPU, CPU_POLICY)
+GENERATE_SEGMENT = ActivitySpec(
+    "generate_segment", GenerateSegmentInput, SegmentOutput, QueueKind.GPU, GPU_POLICY
+)
+EXTRACT_LAST_FRAMES = ActivitySpec(
+    "extract_last_frames", ExtractFramesInput, ExtractedFrames, QueueKind.CPU, CPU_POLICY
+)
+STITCH = ActivitySpec("stitch", StitchInput, StitchOutput, QueueKind.CPU, CPU_POLICY)
+PUBLISH_RESULT = ActivitySpec(
+    "publish_result", PublishInput, PublishOutput, QueueKind.CPU, CPU_POLICY
+)
+RECORD_FAILURE = ActivitySpec(
+    "record_failure", FailureInput, FailureRecorded, QueueKind.CPU, CPU_POLICY
+)
+RECONCILE_INBOX = ActivitySpec(
+    "reconcile_inbox", ReconcileRequest, ReconcileReport, QueueKind.CPU, RECONCILE_POLICY
+)
+
+ALL: tuple[ActivitySpec[Any, Any], ...] = (
+    TAKE_DROP,
+    PREPARE_IMAGE,
+    PREPARE_AUDIO,
+    PLAN_FRAMES,
+    SEPARATE_VOCALS,
+    PAD_AUDIO,
+    GENERATE_SEGMENT,
+    EXTRACT_LAST_FRAMES,
+    STITCH,
+    PUBLISH_RESULT,
+    RECORD_FAILURE,
+    RECONCILE_INBOX,
+)
+"""Every activity, in the order a session first calls it."""
+
+
+async def execute(
+    spec: ActivitySpec[InputT, OutputT], argument: InputT, *, gpu_task_queue: str | None = None
+) -> OutputT:
+    """Run ``spec`` from a workflow with its policy, on its queue.
+
+    ``gpu_task_queue`` names the queue of ``QueueKind.GPU`` specs (a ``ValueError`` without
+    one); ``QueueKind.CPU`` specs run on the calling workflow's own task queue.
+    """
+    task_queue = None
+    if spec.queue is QueueKind.GPU:
+        if gpu_task_queue is None:
+            raise ValueError(f"{spec.name} runs on a GPU task queue, and none was given")
+        task_queue = gpu_task_queue
+    # By name, so the activity's I/O code stays out of the sandbox; the spec types it.
+    result: OutputT = await workflow.execute_activity(
+        spec.name,
+        argument,
+        result_type=spec.output_type,
+        task_queue=task_queue,
+        start_to_close_timeout=spec.policy.start_to_close,
+        heartbeat_timeout=spec.policy.heartbeat,
+        retry_policy=spec.policy.retry,
+    )
+    return result
