@@ -11,7 +11,12 @@ import hashlib
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    TimeoutError,
+    is_cancelled_exception,
+)
 
 with workflow.unsafe.imports_passed_through():
     from pipeline.domain.contracts import (
@@ -76,6 +81,8 @@ class SessionWorkflow:
         try:
             return await self._run(request)
         except ActivityError as failure:
+            if is_cancelled_exception(failure):
+                raise  # a cancelled session ends CANCELED: nothing failed, nothing to record
             code, message, retryable, detail = _describe_failure(failure)
             self._progress = self._progress.model_copy(update={"error": message})
             await self._call(

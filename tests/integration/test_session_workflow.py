@@ -1,0 +1,355 @@
+"""``SessionWorkflow``'s own logic on the real Temporal dev server, with stub activities.
+
+The stubs register under the real activity names (``pipeline.workflows.specs``), the way
+temporalio's samples test workflows: no object store, ffmpeg, ComfyUI or torch, so each
+case takes a second or two. They answer with keys under the session's layout and a real
+frame plan, record every call (name, task queue, attempt), and raise the pipeline's own
+errors through the real activity edge, so codes and retryability arrive as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.worker import Worker
+
+from activities.edge import edge
+from pipeline.domain.contracts import (
+    ExtractedFrames,
+    ExtractFramesInput,
+    FailureInput,
+    FailureRecorded,
+    GenerateSegmentInput,
+    PadAudioInput,
+    PaddedAudio,
+    PlanInput,
+    PrepareAudioInput,
+    PreparedAudio,
+    PreparedImage,
+    PrepareImageInput,
+    PublishInput,
+    PublishOutput,
+    SegmentOutput,
+    SeparationInput,
+    SeparationOutput,
+    SessionRequest,
+    SessionResult,
+    StitchInput,
+    StitchOutput,
+    TakeDropInput,
+    TakenDrop,
+)
+from pipeline.domain.drop import DropRef
+from pipeline.domain.errors import MediaError, PipelineError, StorageError
+from pipeline.domain.frames.plan import FramePlan, plan_for
+from pipeline.domain.layout import SessionLayout
+from pipeline.domain.manifest import Manifest, parse_manifest
+from pipeline.workflows import specs
+from pipeline.workflows.session import SessionWorkflow
+
+pytestmark = pytest.mark.integration
+
+AUDIO_S = 3.0
+
+
+@dataclass
+class Call:
+    name: str
+    task_queue: str
+    attempt: int
+
+
+@dataclass
+class Stubs:
+    """Activities under the real names. ``failures[name]`` are raised on the first attempts,
+    in order; ``hold_segments`` makes ``generate_segment`` wait until it is cancelled."""
+
+    manifest: Manifest
+    failures: dict[str, list[PipelineError]] = field(default_factory=dict)
+    hold_segments: bool = False
+    calls: list[Call] = field(default_factory=list)
+    recorded: list[FailureInput] = field(default_factory=list)
+    segment_started: asyncio.Event = field(default_factory=asyncio.Event)
+    segment_cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _enter(self, spec: specs.ActivitySpec[Any, Any]) -> None:
+        info = activity.info()
+        self.calls.append(Call(spec.name, info.task_queue, info.attempt))
+        pending = self.failures.get(spec.name)
+        if pending:
+            raise pending.pop(0)
+
+    def names(self) -> list[str]:
+        """Activity names in call order, each retried call once."""
+        return [call.name for call in self.calls if call.attempt == 1]
+
+    @activity.defn(name=specs.TAKE_DROP.name)
+    @edge
+    async def take_drop(self, request: TakeDropInput) -> TakenDrop:
+        self._enter(specs.TAKE_DROP)
+        layout = SessionLayout(request.session_id)
+        inputs = {role: layout.input(relative) for role, relative in self.manifest.media().items()}
+        return TakenDrop(manifest=self.manifest, inputs=inputs)
+
+    @activity.defn(name=specs.PREPARE_IMAGE.name)
+    @edge
+    async def prepare_image(self, request: PrepareImageInput) -> PreparedImage:
+        self._enter(specs.PREPARE_IMAGE)
+        key = SessionLayout(request.session_id).prepared_image
+        return PreparedImage(key=key, source_format="PNG", source_width=64, source_height=36)
+
+    @activity.defn(name=specs.PREPARE_AUDIO.name)
+    @edge
+    async def prepare_audio(self, request: PrepareAudioInput) -> PreparedAudio:
+        self._enter(specs.PREPARE_AUDIO)
+        key = SessionLayout(request.session_id).prepared_audio
+        return PreparedAudio(mix_key=key, duration_s=AUDIO_S)
+
+    @activity.defn(name=specs.PLAN_FRAMES.name)
+    @edge
+    async def plan_frames(self, request: PlanInput) -> FramePlan:
+        self._enter(specs.PLAN_FRAMES)
+        return plan_for(request.manifest, request.audio_s)
+
+    @activity.defn(name=specs.SEPARATE_VOCALS.name)
+    @edge
+    async def separate_vocals(self, request: SeparationInput) -> SeparationOutput:
+        self._enter(specs.SEPARATE_VOCALS)
+        key = SessionLayout(request.session_id).vocals
+        return SeparationOutput(vocals_key=key, sample_rate=44100, duration_s=AUDIO_S, device="cpu")
+
+    @activity.defn(name=specs.PAD_AUDIO.name)
+    @edge
+    async def pad_audio(self, request: PadAudioInput) -> PaddedAudio:
+        self._enter(specs.PAD_AUDIO)
+        return PaddedAudio(key=SessionLayout(request.session_id).drive_audio)
+
+    @activity.defn(name=specs.GENERATE_SEGMENT.name)
+    @edge
+    async def generate_segment(self, request: GenerateSegmentInput) -> SegmentOutput:
+        self._enter(specs.GENERATE_SEGMENT)
+        if self.hold_segments:
+            self.segment_started.set()
+            try:
+                while True:
+                    activity.heartbeat()
+                    await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                self.segment_cancelled.set()
+                raise
+        key = SessionLayout(request.session_id).segment(request.run, request.segment.index)
+        return SegmentOutput(
+            key=key, frames=request.segment.length, prompt_id=f"prompt-{request.seed}"
+        )
+
+    @activity.defn(name=specs.EXTRACT_LAST_FRAMES.name)
+    @edge
+    async def extract_last_frames(self, request: ExtractFramesInput) -> ExtractedFrames:
+        self._enter(specs.EXTRACT_LAST_FRAMES)
+        return ExtractedFrames(key=request.output_key)
+
+    @activity.defn(name=specs.STITCH.name)
+    @edge
+    async def stitch(self, request: StitchInput) -> StitchOutput:
+        self._enter(specs.STITCH)
+        return StitchOutput(
+            key=SessionLayout(request.session_id).combined(request.run),
+            frames=request.plan.final_frames,
+            duration_s=request.plan.duration_s,
+        )
+
+    @activity.defn(name=specs.PUBLISH_RESULT.name)
+    @edge
+    async def publish_result(self, request: PublishInput) -> PublishOutput:
+        self._enter(specs.PUBLISH_RESULT)
+        result_key = SessionLayout(request.session_id).result
+        return PublishOutput(result_key=result_key, urls={"combined": "http://example/c.mp4"})
+
+    @activity.defn(name=specs.RECORD_FAILURE.name)
+    @edge
+    async def record_failure(self, request: FailureInput) -> FailureRecorded:
+        self._enter(specs.RECORD_FAILURE)
+        self.recorded.append(request)
+        return FailureRecorded(key=SessionLayout(request.session_id).error)
+
+    def for_queue(self, queue: specs.QueueKind) -> list[Callable[..., Any]]:
+        methods: list[Callable[..., Any]] = [
+            self.take_drop,
+            self.prepare_image,
+            self.prepare_audio,
+            self.plan_frames,
+            self.separate_vocals,
+            self.pad_audio,
+            self.generate_segment,
+            self.extract_last_frames,
+            self.stitch,
+            self.publish_result,
+            self.record_failure,
+        ]
+        queues: dict[str | None, specs.QueueKind] = {spec.name: spec.queue for spec in specs.ALL}
+        return [
+            method
+            for method in methods
+            if queues[activity._Definition.must_from_callable(method).name] is queue
+        ]
+
+
+@dataclass
+class Session:
+    handle: WorkflowHandle[SessionWorkflow, SessionResult]
+    stubs: Stubs
+    gpu_queue: str
+
+
+def manifest(**fields: object) -> Manifest:
+    return parse_manifest(json.dumps(fields).encode())
+
+
+def segments_then_stitch(plan: FramePlan) -> list[str]:
+    """Each segment renders from the last frames of the one before it."""
+    middle = ["generate_segment", "extract_last_frames"] * (len(plan.segments) - 1)
+    return [*middle, "generate_segment", "stitch", "publish_result"]
+
+
+@asynccontextmanager
+async def running(client: Client, stubs: Stubs) -> AsyncIterator[Session]:
+    """Workers on a CPU and a GPU queue of this session's own, and the session started."""
+    run_id = uuid.uuid4().hex[:12]
+    cpu_queue, gpu_queue = f"cpu-{run_id}", f"gpu-{run_id}"
+    cpu = Worker(
+        client,
+        task_queue=cpu_queue,
+        workflows=[SessionWorkflow],
+        activities=stubs.for_queue(specs.QueueKind.CPU),
+    )
+    gpu = Worker(
+        client,
+        task_queue=gpu_queue,
+        activities=stubs.for_queue(specs.QueueKind.GPU),
+        # Heartbeats reach the server at once, so a cancellation reaches the stub at once.
+        max_heartbeat_throttle_interval=timedelta(milliseconds=50),
+        default_heartbeat_throttle_interval=timedelta(milliseconds=50),
+    )
+    async with cpu, gpu:
+        drop = DropRef.of("bucket", f"inbox/logic-{run_id}/manifest.json", run_id)
+        handle = await client.start_workflow(
+            SessionWorkflow.run,
+            SessionRequest(drop=drop, session_id=drop.session_id, gpu_task_queue=gpu_queue),
+            id=drop.workflow_id,
+            task_queue=cpu_queue,
+            execution_timeout=timedelta(minutes=1),
+        )
+        yield Session(handle, stubs, gpu_queue)
+
+
+async def test_an_i2v_session_runs_each_stage_in_order_on_its_queue(
+    temporal_client: Client,
+) -> None:
+    drop = manifest(kind="i2v", image="face.png", extensions=1)
+    async with running(temporal_client, Stubs(drop)) as session:
+        result = await session.handle.result()
+        progress = await session.handle.query(SessionWorkflow.progress)
+    plan = plan_for(drop, None)
+    assert len(plan.segments) == 2
+    stubs = session.stubs
+    first = ["take_drop", "prepare_image", "plan_frames"]
+    assert stubs.names() == [*first, *segments_then_stitch(plan)]
+    assert all(call.attempt == 1 for call in stubs.calls)
+    gpu = {call.name for call in stubs.calls if call.task_queue == session.gpu_queue}
+    assert gpu == {"generate_segment"}
+    layout = SessionLayout(result.session_id)
+    assert result.result_key == layout.result
+    assert result.combined_key.startswith(layout.root)
+    assert (result.frames, result.duration_s) == (plan.final_frames, plan.duration_s)
+    assert (progress.stage, progress.segments_done, progress.segments_total) == ("succeeded", 2, 2)
+
+
+async def test_a_separated_audio_session_takes_vocals_on_the_gpu_then_pads_them(
+    temporal_client: Client,
+) -> None:
+    drop = manifest(kind="infinitetalk", image="face.png", audio="voice.wav")
+    async with running(temporal_client, Stubs(drop)) as session:
+        await session.handle.result()
+    stubs = session.stubs
+    assert stubs.names() == [
+        "take_drop",
+        "prepare_image",
+        "prepare_audio",
+        "plan_frames",
+        "separate_vocals",
+        "pad_audio",
+        *segments_then_stitch(plan_for(drop, AUDIO_S)),
+    ]
+    gpu = {call.name for call in stubs.calls if call.task_queue == session.gpu_queue}
+    assert gpu == {"separate_vocals", "generate_segment"}
+
+
+async def test_a_storage_failure_is_retried_and_the_session_succeeds(
+    temporal_client: Client,
+) -> None:
+    failures: dict[str, list[PipelineError]] = {
+        "prepare_image": [StorageError("the object store answered 503")]
+    }
+    stubs = Stubs(manifest(kind="i2v", image="face.png"), failures)
+    async with running(temporal_client, stubs) as session:
+        await session.handle.result()
+    attempts = [call.attempt for call in stubs.calls if call.name == "prepare_image"]
+    assert attempts == [1, 2]
+    assert stubs.recorded == []
+    assert stubs.names()[-1] == "publish_result"
+
+
+async def test_bad_media_is_recorded_once_and_fails_the_session_without_retries(
+    temporal_client: Client,
+) -> None:
+    message = "face.png is not an image ffmpeg can decode"
+    failures: dict[str, list[PipelineError]] = {
+        "prepare_image": [MediaError(message, detail={"key": "face.png"})]
+    }
+    stubs = Stubs(manifest(kind="i2v", image="face.png"), failures)
+    async with running(temporal_client, stubs) as session:
+        with pytest.raises(WorkflowFailureError) as failed:
+            await session.handle.result()
+        progress = await session.handle.query(SessionWorkflow.progress)
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert (cause.type, cause.message, cause.non_retryable) == ("bad_media", message, True)
+    assert [c.attempt for c in stubs.calls if c.name == "prepare_image"] == [1]
+    assert stubs.names() == ["take_drop", "prepare_image", "record_failure"]
+    [recorded] = stubs.recorded
+    assert (recorded.stage, recorded.code, recorded.message) == (
+        "preparing_image",
+        "bad_media",
+        message,
+    )
+    assert recorded.retryable is False
+    assert recorded.detail == {"key": "face.png"}
+    assert recorded.workflow_id == session.handle.id
+    assert (progress.stage, progress.error) == ("failed", message)
+
+
+async def test_cancelling_a_session_cancels_its_running_segment(
+    temporal_client: Client,
+) -> None:
+    stubs = Stubs(manifest(kind="i2v", image="face.png"), hold_segments=True)
+    async with running(temporal_client, stubs) as session:
+        await asyncio.wait_for(stubs.segment_started.wait(), 30)
+        await session.handle.cancel()
+        with pytest.raises(WorkflowFailureError) as failed:
+            await session.handle.result()
+        await asyncio.wait_for(stubs.segment_cancelled.wait(), 30)
+        status = (await session.handle.describe()).status
+    assert isinstance(failed.value.cause, CancelledError)
+    assert status is WorkflowExecutionStatus.CANCELED
+    assert stubs.recorded == []
