@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 import structlog
 from temporalio import activity
 
@@ -33,9 +35,9 @@ class IntakeActivities:
         already copied, so a crash at any point loses nothing.
         """
         drop, layout = request.drop, SessionLayout(request.session_id)
-        raw, in_inbox = await self._manifest_bytes(request)
+        raw, inbox = await self._manifest_bytes(request)
         # A manifest replaced by a newer upload stays: that upload is its own session.
-        manifest_move = [(drop.manifest_key, layout.manifest)] if in_inbox else []
+        manifest_move = [(drop.manifest_key, layout.manifest)] if inbox is _Inbox.OURS else []
         try:
             manifest = parse_manifest(raw)
         except ManifestError:
@@ -49,7 +51,8 @@ class IntakeActivities:
                 moves.append((source, target))
             elif await self.store.head(target) is None:  # else an earlier attempt moved it
                 missing.append(f"{role} '{relative}'")
-        await self._move(moves + manifest_move)
+        # The media of a replaced manifest stay too: the newer upload's session needs them.
+        await self._move(moves + manifest_move, delete=inbox is not _Inbox.REPLACED)
         if missing:
             raise MissingMediaError(
                 f"the manifest names {', '.join(missing)} but no such file was uploaded to "
@@ -67,17 +70,17 @@ class IntakeActivities:
             inputs={role: layout.input(rel) for role, rel in manifest.media().items()},
         )
 
-    async def _manifest_bytes(self, request: TakeDropInput) -> tuple[bytes, bool]:
-        """The triggering manifest, and whether it is still in the inbox (else taken)."""
+    async def _manifest_bytes(self, request: TakeDropInput) -> tuple[bytes, _Inbox]:
+        """The triggering manifest, and what the inbox holds under its key now."""
         drop = request.drop
         inbox = await self.store.head(drop.manifest_key)
         if inbox is not None and normalize_etag(inbox.etag) == drop.etag:
             raw = await self.store.get_bytes(drop.manifest_key)
             if raw is not None:
-                return raw, True
+                return raw, _Inbox.OURS
         taken = await self.store.get_bytes(SessionLayout(request.session_id).manifest)
         if taken is not None:
-            return taken, False
+            return taken, _Inbox.TAKEN if inbox is None else _Inbox.REPLACED
         if inbox is not None:
             raise ManifestError(
                 f"{drop.manifest_key} was replaced by a newer upload before this session took "
@@ -85,9 +88,21 @@ class IntakeActivities:
             )
         raise ManifestError(f"{drop.manifest_key} no longer exists: the drop was deleted")
 
-    async def _move(self, moves: list[tuple[str, str]]) -> None:
-        """Move objects known to exist in the inbox into the session."""
+    async def _move(self, moves: list[tuple[str, str]], *, delete: bool = True) -> None:
+        """Copy objects known to exist in the inbox into the session, then delete them."""
         for source, target in moves:
             await self.store.copy(source, target)
-        # Deletes only after every copy, the manifest last, so a retry can still find it.
-        await self.store.delete(*(source for source, _ in moves))
+        if delete:
+            # Deletes only after every copy, the manifest last, so a retry can still find it.
+            await self.store.delete(*(source for source, _ in moves))
+
+
+class _Inbox(Enum):
+    """The inbox's manifest key, as a (possibly retried) take finds it."""
+
+    OURS = "ours"
+    """This session's manifest: take it with the media."""
+    TAKEN = "taken"
+    """Gone: an earlier attempt took it (its copy is in the session)."""
+    REPLACED = "replaced"
+    """An earlier attempt took ours; a newer upload's manifest waits there for its session."""
