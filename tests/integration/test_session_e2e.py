@@ -333,7 +333,7 @@ async def test_infinitetalk_drop_separates_vocals_and_trims_to_the_audio(
 
 
 async def test_s2v_drop_without_separation_plays_the_cropped_audio(
-    stack: Settings, tmp_path: Path
+    stack: Settings, client: Client, tmp_path: Path
 ) -> None:
     status, combined = await run_audio_drop(
         stack, tmp_path, "s2v", 4.0,
@@ -342,3 +342,4 @@ async def test_s2v_drop_without_separation_plays_the_cropped_audio(
     layout = SessionLayout(status["session_id"])
     assert layout.vocals not in keys_under(stack, layout.root)
     assert_trimmed_to_the_audio(status, combined, tmp_path, fps=16, seconds=2.5)
+    await record_history(client, "session-" + status["session_id"], "s2v_cropped_audio")

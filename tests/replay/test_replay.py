@@ -29,8 +29,13 @@ def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(f"session-{path.stem}", path.read_text())
 
 
-def test_histories_cover_success_and_failure() -> None:
-    assert {path.stem for path in HISTORIES} >= {"i2v_one_extension", "missing_image"}
+def test_histories_cover_every_kind_and_a_failure() -> None:
+    assert {path.stem for path in HISTORIES} >= {
+        "i2v_one_extension",
+        "infinitetalk_separated",
+        "s2v_cropped_audio",
+        "missing_image",
+    }
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
