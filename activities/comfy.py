@@ -12,7 +12,6 @@ import asyncio
 from pathlib import PurePosixPath
 from typing import Any
 
-import structlog
 from temporalio import activity
 
 from activities.edge import edge
@@ -22,6 +21,7 @@ from pipeline.config import Settings
 from pipeline.domain.contracts import GenerateSegmentInput, SegmentOutput
 from pipeline.domain.errors import ExecutionFailed, OutOfMemory, WorkerUnavailable
 from pipeline.domain.layout import SessionLayout
+from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import GENERATE_SEGMENT
 from workflows_comfy.build import SegmentGraphRequest, build_graph
@@ -29,7 +29,7 @@ from workflows_comfy.presets import preset_for
 from workflows_comfy.servable import servable
 from workflows_comfy.validate import validate_graph
 
-log: Any = structlog.get_logger()
+log = get_logger()
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv")
 

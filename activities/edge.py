@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
-import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from pipeline.domain.drop import session_id_of_workflow
 from pipeline.domain.errors import PipelineError
+from pipeline.logging import bind_session, get_logger
+
+log = get_logger()
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -30,10 +32,10 @@ def edge(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         info = activity.info()
-        log: Any = structlog.get_logger()
-        with structlog.contextvars.bound_contextvars(
-            session_id=session_id_of_workflow(info.workflow_id or ""),
-            workflow_id=info.workflow_id,
+        workflow_id = info.workflow_id or ""
+        with bind_session(
+            session_id_of_workflow(workflow_id),
+            workflow_id,
             activity=info.activity_type,
             attempt=info.attempt,
         ):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from enum import Enum
 
-import structlog
 from temporalio import activity
 
 from activities.edge import edge
@@ -13,13 +12,14 @@ from pipeline.domain.drop import normalize_etag
 from pipeline.domain.errors import ManifestError, MissingMediaError, UnsupportedKindError
 from pipeline.domain.layout import SessionLayout, drop_folder, media_key
 from pipeline.domain.manifest import Kind, parse_manifest
+from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import TAKE_DROP
 from workflows_comfy.presets import preset_for
 
 SUPPORTED_KINDS = frozenset(Kind)
 
-log = structlog.get_logger()
+log = get_logger()
 
 
 class IntakeActivities:

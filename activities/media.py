@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import structlog
 from temporalio import activity
 
 from activities.edge import edge
@@ -25,6 +24,7 @@ from pipeline.domain.contracts import (
 )
 from pipeline.domain.errors import InternalError, MediaError
 from pipeline.domain.layout import SessionLayout, file_name
+from pipeline.logging import get_logger
 from pipeline.media import StitchSegment, extract_last_frames, normalize_image, probe, stitch
 from pipeline.media.audio import pad_audio, prepare_audio
 from pipeline.storage import ObjectStore
@@ -36,7 +36,7 @@ from pipeline.workflows.specs import (
     STITCH,
 )
 
-log: Any = structlog.get_logger()
+log = get_logger()
 
 
 class MediaActivities:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import structlog
 from temporalio import activity
 
 from pipeline.domain.contracts import ReconcileReport, ReconcileRequest
@@ -15,10 +13,11 @@ from pipeline.domain.drop import DropRef
 from pipeline.domain.layout import INBOX_PREFIX, SessionLayout
 from pipeline.ingest.reconcile import REPORT_LIMIT, InboxObject, plan_inbox
 from pipeline.ingest.starter import Starter, StartOutcome
+from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import RECONCILE_INBOX
 
-log: Any = structlog.get_logger()
+log = get_logger()
 
 SOURCE = "reconcile"
 CONCURRENCY = 16

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from importlib import metadata
 
-import structlog
 from temporalio import activity
 
 from activities.edge import edge
@@ -18,10 +17,11 @@ from pipeline.domain.contracts import (
 )
 from pipeline.domain.frames.plan import FramePlan, plan_for
 from pipeline.domain.layout import SessionLayout
+from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import PLAN_FRAMES, PUBLISH_RESULT, RECORD_FAILURE
 
-log = structlog.get_logger()
+log = get_logger()
 
 
 class RecordActivities:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import structlog
 from temporalio import activity
 
 from activities.edge import edge
@@ -18,11 +17,12 @@ from activities.scratch import scratch_dir
 from pipeline.config import Settings
 from pipeline.domain.contracts import SeparationInput, SeparationOutput
 from pipeline.domain.layout import SessionLayout, file_name
+from pipeline.logging import get_logger
 from pipeline.media.separation import SeparationUnavailable, VocalSeparator, load_separator
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import SEPARATE_VOCALS
 
-log: Any = structlog.get_logger()
+log = get_logger()
 
 VOCALS_NAME = "vocals.wav"
 HEARTBEAT_S = 10.0

@@ -8,11 +8,13 @@ Build ``Settings`` once in ``main`` and pass it down; nothing reads the environm
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.domain.errors import ConfigError
 
 EMBEDDED_S3_PORT = 4566
 EMBEDDED_COMFY_PORT = 8188
@@ -21,9 +23,9 @@ EMBEDDED_UI_PORT = 8233
 EMBEDDED_ACCOUNT = "123456789012"
 """moto's default account id, part of its SQS queue URLs."""
 
-
-class ConfigError(Exception):
-    """The environment describes a deployment that cannot work; says which variable."""
+EventSourceName = Literal["sqs", "r2", "webhook"]
+"""How bucket events arrive: S3 → SQS, R2 → Cloudflare Queue, or MinIO/S3 webhook POSTs."""
+EVENT_SOURCES: tuple[EventSourceName, ...] = get_args(EventSourceName)
 
 
 class Settings(BaseSettings):
@@ -49,7 +51,7 @@ class Settings(BaseSettings):
     # Events: the S3 -> SQS queue the ingest consumer long-polls.
     sqs_queue_url: AnyHttpUrl | None = Field(default=None, alias="SQS_QUEUE_URL")
     sqs_queue_name: str = Field(default="wan-pipeline-events", alias="SQS_QUEUE_NAME")
-    event_source: Literal["sqs", "r2", "webhook"] = Field(default="sqs", alias="EVENT_SOURCE")
+    event_source: EventSourceName = Field(default="sqs", alias="EVENT_SOURCE")
 
     # R2 event notifications arrive on a Cloudflare Queue read with the HTTP pull API.
     cf_account_id: str | None = Field(default=None, alias="CF_ACCOUNT_ID")

@@ -1,7 +1,8 @@
 """structlog set-up: JSON in production, pretty in a terminal, secrets never printed.
 
 Context such as ``session_id`` and ``workflow_id`` is bound with ``structlog.contextvars``
-(see ``bind_session``) so every line an activity logs carries it.
+(see ``bind_session``, which every activity's edge enters) so every line it logs carries it.
+Modules take their logger from ``get_logger``, typed so mypy checks every log call.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 import structlog
+from structlog.typing import FilteringBoundLogger, Processor
 
 _SECRET_MARKERS = ("secret", "password", "token", "authorization", "credential")
 
@@ -27,17 +29,23 @@ def redact_secrets(
     return event
 
 
+def get_logger(**initial_values: Any) -> FilteringBoundLogger:
+    """The module's logger: the filtering bound logger ``configure_logging`` installs."""
+    logger: FilteringBoundLogger = structlog.get_logger(**initial_values)
+    return logger
+
+
 def configure_logging(
     log_format: Literal["auto", "json", "console"] = "auto", level: str = "info"
 ) -> None:
     as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
-    shared: list[structlog.types.Processor] = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact_secrets,
     ]
-    renderer: structlog.types.Processor = (
+    renderer: Processor = (
         structlog.processors.JSONRenderer()
         if as_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())

@@ -1,11 +1,14 @@
 """Object storage: one async ``ObjectStore`` over aiobotocore, for R2 or any S3 endpoint.
 
 Media moves between the bucket and disk in chunks (multipart above ``MULTIPART_THRESHOLD``),
-never whole in memory. ``s3_client_config`` is shared with the sync boto3 clients the CLI uses.
+never whole in memory. ``client_kwargs`` is shared with the sync boto3 clients the CLI uses.
+Every botocore failure, an answer (``ClientError``) or none at all (``BotoCoreError``: the
+endpoint is down, a read timed out), leaves this module as ``StorageError``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mimetypes
 from collections.abc import AsyncIterable, AsyncIterator
@@ -20,7 +23,7 @@ import boto3
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config import Settings
 from pipeline.domain.errors import StorageError
@@ -76,6 +79,17 @@ def is_missing(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code")) in _MISSING
 
 
+def storage_error(action: str, key: str, exc: ClientError | BotoCoreError) -> StorageError:
+    """``StorageError`` for a botocore failure; ``detail["code"]`` is S3's error code
+    (``AccessDenied``, ``SlowDown``) or, with no answer, botocore's class name
+    (``EndpointConnectionError``, ``ReadTimeoutError``)."""
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code"))
+    else:
+        code = type(exc).__name__
+    return StorageError(f"{action} {key!r} failed: {code}: {exc}", detail={"code": code})
+
+
 @dataclass(frozen=True)
 class ObjectMeta:
     key: str
@@ -122,9 +136,8 @@ class ObjectStore:
     async def _errors(self, action: str, key: str) -> AsyncIterator[None]:
         try:
             yield
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            raise StorageError(f"{action} {key!r} failed: {code}", detail={"code": code}) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error(action, key, exc) from exc
 
     async def head(self, key: str) -> ObjectMeta | None:
         try:
@@ -132,7 +145,9 @@ class ObjectStore:
         except ClientError as exc:
             if is_missing(exc):
                 return None
-            raise StorageError(f"head {key!r} failed: {exc}") from exc
+            raise storage_error("head", key, exc) from exc
+        except BotoCoreError as exc:
+            raise storage_error("head", key, exc) from exc
         return ObjectMeta(key, response["ContentLength"], response["ETag"].strip('"'))
 
     async def get_bytes(self, key: str) -> bytes | None:
@@ -142,8 +157,10 @@ class ObjectStore:
         except ClientError as exc:
             if is_missing(exc):
                 return None
-            raise StorageError(f"get {key!r} failed: {exc}") from exc
-        async with response["Body"] as body:
+            raise storage_error("get", key, exc) from exc
+        except BotoCoreError as exc:
+            raise storage_error("get", key, exc) from exc
+        async with self._errors("get", key), response["Body"] as body:
             data: bytes = await body.read()
         return data
 
@@ -180,7 +197,12 @@ class ObjectStore:
 
     async def list_keys(self, prefix: str) -> AsyncIterator[ObjectMeta]:
         paginator = self.client.get_paginator("list_objects_v2")
-        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+        pages = aiter(paginator.paginate(Bucket=self.bucket, Prefix=prefix))
+        while True:
+            async with self._errors("list", prefix):
+                page = await anext(pages, None)
+            if page is None:
+                return
             for item in page.get("Contents", []):
                 yield ObjectMeta(item["Key"], item["Size"], item["ETag"].strip('"'))
 
@@ -237,9 +259,11 @@ class ObjectStore:
                     MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
                 )
         except BaseException:
-            await self.client.abort_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id
-            )
+            # The upload's own failure is the one to report, not a failed abort's.
+            with contextlib.suppress(ClientError, BotoCoreError):
+                await self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id
+                )
             raise
         return str(done["ETag"]).strip('"')
 
@@ -258,11 +282,12 @@ class ObjectStore:
         """A URL a plain HTTP GET can fetch: the public bucket URL, else a presigned one."""
         if self.settings.r2_public_url is not None:
             return f"{str(self.settings.r2_public_url).rstrip('/')}/{key}"
-        url: str = await self.client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": key},
-            ExpiresIn=self.settings.presign_expiry_s,
-        )
+        async with self._errors("presign", key):
+            url: str = await self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": key},
+                ExpiresIn=self.settings.presign_expiry_s,
+            )
         return url
 
 

@@ -8,9 +8,9 @@ import sys
 
 import click
 
-from pipeline.cli.app import App
+from pipeline.cli.context import App
+from pipeline.domain.errors import StartupError
 from pipeline.stack.embedded import stack_config_for
-from pipeline.stack.process import StartupError
 from pipeline.stack.state import (
     StackEndpoints,
     read_pidfile,

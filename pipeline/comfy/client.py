@@ -22,12 +22,17 @@ from typing import Any, Self
 import aiofiles
 import httpx
 
-from pipeline.comfy.fields import MessageError
 from pipeline.comfy.history import HistoryEntry, OutputFile, failure_error, parse_history
 from pipeline.comfy.multipart import MultipartStream
 from pipeline.comfy.rejection import describe_rejection
 from pipeline.comfy.watch import OnProgress, PromptWatch, stop
-from pipeline.domain.errors import ComfyError, ComfyTimeout, GraphError, WorkerUnavailable
+from pipeline.domain.errors import (
+    ComfyError,
+    ComfyTimeout,
+    GraphError,
+    MessageError,
+    WorkerUnavailable,
+)
 
 UPLOAD_CHUNK = 1024 * 1024
 _FIRST_POLL = 0.05

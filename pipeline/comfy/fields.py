@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-class MessageError(ValueError):
-    """A frame or record that does not have the shape ComfyUI sends."""
+from pipeline.domain.errors import MessageError
 
 
 def obj(value: Any, what: str) -> dict[str, Any]:

@@ -10,9 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.comfy.fields import MessageError, obj, opt_str
+from pipeline.comfy.fields import obj, opt_str
 from pipeline.comfy.messages import ExecutionError, ExecutionInterrupted, Message, parse_data
-from pipeline.domain.errors import ComfyError, ExecutionFailed, Interrupted, OutOfMemory
+from pipeline.domain.errors import (
+    ComfyError,
+    ExecutionFailed,
+    Interrupted,
+    MessageError,
+    OutOfMemory,
+)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.comfy.fields import MessageError, num, obj, opt_str, req_str, str_list
+from pipeline.comfy.fields import num, obj, opt_str, req_str, str_list
+from pipeline.domain.errors import MessageError
 
 
 @dataclass(frozen=True)

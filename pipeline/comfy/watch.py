@@ -14,11 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from pipeline.comfy.fields import MessageError
 from pipeline.comfy.messages import (
     TERMINAL,
     Executing,
@@ -27,8 +25,10 @@ from pipeline.comfy.messages import (
     NodeProgress,
     parse_text,
 )
+from pipeline.domain.errors import MessageError
+from pipeline.logging import get_logger
 
-log: Any = structlog.get_logger()
+log = get_logger()
 
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 """Previews of large videos can exceed websockets' 1 MiB default."""

@@ -1,12 +1,15 @@
 """The pipeline's one error hierarchy.
 
-Every failure the pipeline can name is a ``PipelineError`` subclass carrying a stable
-``code`` (used as the Temporal ``ApplicationError`` type, in retry policies and in
-``error.json``) and whether retrying can help::
+Every failure the pipeline raises on purpose is a ``PipelineError`` subclass carrying a
+stable ``code`` (used as the Temporal ``ApplicationError`` type, in retry policies and in
+``error.json``) and whether retrying can help. Errors of the libraries underneath (botocore,
+httpx, websockets) are caught where they happen and re-raised as one of these, so nothing
+foreign reaches Temporal or the CLI::
 
     PipelineError
     ├── InputError               (not retryable: the drop itself is wrong)
     │   ├── ManifestError        manifest missing, not JSON, or fails the schema
+    │   │   └── UnknownPreset    (workflows_comfy.presets) a preset no graph builder has
     │   ├── MissingMediaError    the manifest names an object that is not there
     │   ├── UnsupportedKindError a kind this deployment cannot run yet
     │   └── MediaError           media that cannot be decoded or is out of bounds
@@ -16,10 +19,22 @@ Every failure the pipeline can name is a ``PipelineError`` subclass carrying a s
     │   ├── OutOfMemory
     │   ├── Interrupted
     │   ├── ExecutionFailed
-    │   └── ComfyTimeout
-    ├── StorageError             (retryable: the object store misbehaved)
+    │   ├── ComfyTimeout
+    │   └── MessageError         a WebSocket frame or /history record of the wrong shape
+    ├── StorageError             (retryable: the object store misbehaved or is unreachable)
+    ├── EventError               (ingest: storage events and the queues that carry them)
+    │   ├── MalformedEvent       not retryable: a body no parser understands; logged, acked
+    │   └── QueueApiError        retryable: the Cloudflare Queues API answered an error
+    │       └── RateLimited      retryable after ``retry_after_s``
     ├── DeploymentError          (not retryable: configuration an operator must fix)
+    │   ├── ConfigError          an environment variable is missing or invalid
+    │   ├── StartupError         a stack process exited or never became ready
+    │   └── SeparationUnavailable (pipeline.media.separation) no Demucs model or library
     └── InternalError            (retryable: a bug or an unexpected state)
+
+Plain ``ValueError`` s remain what they are in Python: a caller breaking a function's
+documented preconditions (a negative duration, a frame count that is not 4·n + 1), never a
+failure of the drop or of the infrastructure.
 
 This module imports nothing from the project so every layer (workflows included) can use it.
 """
@@ -95,8 +110,46 @@ class ComfyTimeout(ComfyError):
     code = "comfy_timeout"
 
 
+class MessageError(ComfyError):
+    """A WebSocket frame or ``/history`` record that does not have the shape ComfyUI sends."""
+
+    code = "comfy_bad_message"
+
+
 class StorageError(PipelineError):
+    """The object store failed or could not be reached (botocore's ``ClientError`` and
+    ``BotoCoreError``, such as ``EndpointConnectionError``)."""
+
     code = "storage"
+
+
+class EventError(PipelineError):
+    """A storage event, or the queue that delivers it, misbehaved."""
+
+    code = "event"
+
+
+class MalformedEvent(EventError):
+    """A body that is not an event this pipeline understands; log it and drop it."""
+
+    code = "malformed_event"
+    retryable = False
+
+
+class QueueApiError(EventError):
+    """The Cloudflare Queues API answered with an error envelope or status."""
+
+    code = "queue_api"
+
+
+class RateLimited(QueueApiError):
+    """HTTP 429; ``retry_after_s`` is the server's ``Retry-After`` when it sent one."""
+
+    code = "queue_rate_limited"
+
+    def __init__(self, message: str, retry_after_s: float | None) -> None:
+        super().__init__(message, detail={"retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s
 
 
 class DeploymentError(PipelineError):
@@ -104,6 +157,23 @@ class DeploymentError(PipelineError):
 
     code = "misconfigured"
     retryable = False
+
+
+class ConfigError(DeploymentError):
+    """The environment describes a deployment that cannot work; says which variable."""
+
+    code = "bad_config"
+
+
+class StartupError(DeploymentError):
+    """A child process exited or never became ready; the message carries its log tail."""
+
+    code = "startup_failed"
+
+    def __init__(self, name: str, reason: str, log_tail: str) -> None:
+        super().__init__(f"{name} {reason}; last log lines:\n{log_tail}", detail={"name": name})
+        self.name = name
+        self.log_tail = log_tail
 
 
 class InternalError(PipelineError):

@@ -18,11 +18,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from pipeline.domain.drop import DropRef
+from pipeline.domain.errors import MalformedEvent
 from pipeline.domain.layout import is_manifest_key
-
-
-class MalformedEvent(ValueError):
-    """A body that is not an event this pipeline understands; log it and drop it."""
 
 
 @dataclass(frozen=True)

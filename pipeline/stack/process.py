@@ -16,19 +16,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
+from pipeline.domain.errors import StartupError
+
 _POLL_S = 0.1
 _TAIL_LINES = 40
 _KILL_WAIT_S = 5.0
 _PROC = Path("/proc")
-
-
-class StartupError(RuntimeError):
-    """A child exited or never became ready; the message carries its log tail."""
-
-    def __init__(self, name: str, reason: str, log_tail: str) -> None:
-        super().__init__(f"{name} {reason}; last log lines:\n{log_tail}")
-        self.name = name
-        self.log_tail = log_tail
 
 
 def free_port() -> int:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from pipeline.stack.process import StartupError, pid_alive
+from pipeline.domain.errors import StartupError
+from pipeline.stack.process import pid_alive
 from pipeline.stack.services import log_dir
 
 _POLL_S = 0.2

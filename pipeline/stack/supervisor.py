@@ -17,7 +17,6 @@ from functools import partial
 from pathlib import Path
 
 import boto3
-import structlog
 
 from pipeline.config import (
     EMBEDDED_COMFY_PORT,
@@ -25,6 +24,7 @@ from pipeline.config import (
     EMBEDDED_TEMPORAL_PORT,
     EMBEDDED_UI_PORT,
 )
+from pipeline.logging import get_logger
 from pipeline.stack import services
 from pipeline.stack.process import ManagedProcess
 from pipeline.stack.provision import provision_bucket_events
@@ -41,7 +41,7 @@ from pipeline.stack.state import (
 _WATCH_S = 0.5
 RESERVED_NAMES = frozenset({"temporal", "moto", "comfy-sim", "supervisor"})
 
-log = structlog.get_logger()
+log = get_logger()
 
 
 @dataclass(frozen=True)

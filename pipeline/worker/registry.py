@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
-import structlog
 from pydantic import BaseModel, ValidationError
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -27,10 +26,11 @@ from temporalio.client import Client
 
 from pipeline.comfy.client import ComfyClient
 from pipeline.domain.errors import ComfyError
+from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from workflows_comfy.servable import servable
 
-log: Any = structlog.get_logger()
+log = get_logger()
 
 WORKERS_PREFIX = "_pipeline/workers/"
 REFRESH_S = 60.0

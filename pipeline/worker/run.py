@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 from enum import StrEnum
-from typing import Any
 
-import structlog
 from temporalio.worker import Worker
 
 from activities.comfy import ComfyActivities
@@ -22,13 +20,14 @@ from activities.records import RecordActivities
 from activities.separation import SeparationActivities
 from pipeline.config import Settings
 from pipeline.ingest.starter import Starter
+from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect
 from pipeline.worker.registry import announce
 from pipeline.workflows.reconcile import ReconcileWorkflow
 from pipeline.workflows.session import SessionWorkflow
 
-log: Any = structlog.get_logger()
+log = get_logger()
 
 GPU_CONCURRENCY = 1
 """ComfyUI runs one prompt at a time; a second activity would only queue behind it."""

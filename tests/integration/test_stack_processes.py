@@ -17,14 +17,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from types_boto3_sqs.client import SQSClient
 
+from pipeline.domain.errors import StartupError
 from pipeline.stack import services
-from pipeline.stack.process import (
-    ManagedProcess,
-    StartupError,
-    free_port,
-    group_members,
-    pid_alive,
-)
+from pipeline.stack.process import ManagedProcess, free_port, group_members, pid_alive
 from pipeline.stack.provision import NOTIFICATION_ID, provision_bucket_events
 from pipeline.workflows import attributes
 from tests.conftest import S3Bucket

@@ -11,8 +11,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from pipeline.domain.errors import StartupError
 from pipeline.stack import services
-from pipeline.stack.process import ManagedProcess, StartupError, free_port, group_members
+from pipeline.stack.process import ManagedProcess, free_port, group_members
 from pipeline.stack.provision import NOTIFICATION_ID
 from pipeline.stack.state import (
     StackEndpoints,

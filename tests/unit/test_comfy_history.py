@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.comfy.fields import MessageError
 from pipeline.comfy.history import HistoryEntry, OutputFile, failure_error, parse_history
 from pipeline.comfy.messages import ExecutionError, ExecutionInterrupted
-from pipeline.domain.errors import ExecutionFailed, Interrupted, OutOfMemory
+from pipeline.domain.errors import ExecutionFailed, Interrupted, MessageError, OutOfMemory
 
 CONTRACT = Path(__file__).parents[1] / "data" / "comfyui_contract"
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from pipeline.comfy.fields import MessageError
 from pipeline.comfy.messages import (
     Executed,
     Executing,
@@ -28,6 +27,7 @@ from pipeline.comfy.messages import (
     parse_binary,
     parse_text,
 )
+from pipeline.domain.errors import MessageError
 
 WS = Path(__file__).parents[1] / "data" / "comfyui_contract" / "ws"
 TRANSCRIPTS = sorted(WS.glob("*.jsonl"))

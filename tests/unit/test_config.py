@@ -1,6 +1,7 @@
 import pytest
 
-from pipeline.config import ConfigError, load_settings
+from pipeline.config import load_settings
+from pipeline.domain.errors import ConfigError
 
 
 def test_embedded_defaults_apply_when_nothing_is_set(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from pipeline.ingest.events import MalformedEvent, parse_s3_notification
+from pipeline.domain.errors import MalformedEvent
+from pipeline.ingest.events import parse_s3_notification
 
 
 def record(key: str, event: str = "ObjectCreated:Put", etag: str = "abc") -> dict[str, object]:

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.domain.drop import DropRef
-from pipeline.ingest.events import MalformedEvent, parse_r2_event, parse_s3_notification
+from pipeline.domain.errors import MalformedEvent
+from pipeline.ingest.events import parse_r2_event, parse_s3_notification
 from pipeline.ingest.r2_queue import message_body, retry_after_seconds
 
 EVENTS = Path(__file__).parents[1] / "data" / "events"
