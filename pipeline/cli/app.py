@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 
 import click
 
-from pipeline.config import ConfigError, Settings, load_settings
-from pipeline.domain.errors import PipelineError
+from pipeline.cli import doctor, drop, schedules, services, stack, status, workers
+from pipeline.cli.context import App
+from pipeline.config import load_settings
+from pipeline.domain.errors import ConfigError, PipelineError
 from pipeline.logging import configure_logging
-
-
-@dataclass
-class App:
-    settings: Settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,15 +25,9 @@ def cli(ctx: click.Context) -> None:
     ctx.obj = App(settings)
 
 
-def _register() -> None:
-    from pipeline.cli import doctor, drop, schedules, services, stack, status, workers
-
-    for module in (doctor, drop, schedules, services, stack, status, workers):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
+for _module in (doctor, drop, schedules, services, stack, status, workers):
+    for _command in _module.COMMANDS:
+        cli.add_command(_command)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from pipeline.cli.app import App
+from pipeline.cli.context import App
 from pipeline.doctor import run_checks
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.app import App
+from pipeline.cli.context import App
 from pipeline.cli.sample import make_sample_image
 from pipeline.cli.session_view import SessionStatus, session_status
 from pipeline.cli.upload import (

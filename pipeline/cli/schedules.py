@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from pipeline.cli.app import App
+from pipeline.cli.context import App
 from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID, Applied, apply_reconcile_schedule
 from pipeline.temporal_client import connect
 

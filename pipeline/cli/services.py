@@ -5,20 +5,19 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import click
-import structlog
 
-from pipeline.cli.app import App
-from pipeline.config import Settings
+from pipeline.cli.context import App
+from pipeline.config import EVENT_SOURCES, Settings
 from pipeline.ingest.schedule import apply_reconcile_schedule
 from pipeline.ingest.source import build_source, missing_settings
 from pipeline.ingest.starter import Starter
+from pipeline.logging import get_logger
 from pipeline.temporal_client import connect
 from pipeline.worker.run import Role, run_worker
 
-log: Any = structlog.get_logger()
+log = get_logger()
 
 
 def until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -60,7 +59,7 @@ async def run_ingest(
 @click.command()
 @click.option(
     "--source",
-    type=click.Choice(["sqs", "r2", "webhook"]),
+    type=click.Choice(EVENT_SOURCES),
     default=None,
     help="Event source; default EVENT_SOURCE (sqs).",
 )

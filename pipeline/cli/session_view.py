@@ -12,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from pipeline.config import Settings
 from pipeline.domain.drop import WORKFLOW_ID_PREFIX, session_id_of_workflow
 from pipeline.domain.layout import SessionLayout
-from pipeline.storage import is_missing, sync_s3
+from pipeline.storage import ObjectStore
 from pipeline.workflows.session import SessionWorkflow
 
 TERMINAL = {"succeeded", "failed", "cancelled", "terminated", "timed_out"}
@@ -86,42 +86,21 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
                 else None,
             }
         )
-    return _with_records(view, settings)
+    return await _with_records(view, settings)
 
 
-def _with_records(view: SessionStatus, settings: Settings) -> SessionStatus:
+async def _with_records(view: SessionStatus, settings: Settings) -> SessionStatus:
     """Attach ``result.json`` / ``error.json`` and fresh URLs for every output."""
-    s3, layout = sync_s3(settings), SessionLayout(view.session_id)
-    bucket = settings.r2_bucket_name
-
-    def read(key: str) -> dict[str, Any] | None:
-        try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except s3.exceptions.ClientError as exc:
-            if is_missing(exc):
-                return None
-            raise
-        document: dict[str, Any] = json.loads(body)
-        return document
-
-    def url(key: str) -> str:
-        if settings.r2_public_url is not None:
-            return f"{str(settings.r2_public_url).rstrip('/')}/{key}"
-        return str(
-            s3.generate_presigned_url(
-                "get_object",
-                Params={"Bucket": bucket, "Key": key},
-                ExpiresIn=settings.presign_expiry_s,
-            )
-        )
-
-    result, error = read(layout.result), read(layout.error)
-    urls: dict[str, str] = {}
-    if result is not None:
-        urls = {name: url(key) for name, key in result.get("objects", {}).items()}
-        urls["result"] = url(layout.result)
-    if error is not None:
-        urls["error"] = url(layout.error)
+    layout = SessionLayout(view.session_id)
+    async with ObjectStore(settings) as store:
+        result, error = await store.get_json(layout.result), await store.get_json(layout.error)
+        urls: dict[str, str] = {}
+        if result is not None:
+            objects = result.get("objects", {})
+            urls = {name: await store.url_for(key) for name, key in objects.items()}
+            urls["result"] = await store.url_for(layout.result)
+        if error is not None:
+            urls["error"] = await store.url_for(layout.error)
     return view.model_copy(
         update={
             "result": result,

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from pipeline.cli.app import App
+from pipeline.cli.context import App
 from pipeline.cli.drop import print_outcome, progress_line
 from pipeline.cli.session_view import SessionStatus, session_status
 from pipeline.domain.manifest import json_schema

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import click
 
-from pipeline.cli.app import App
+from pipeline.cli.context import App
 from pipeline.config import Settings
 from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect

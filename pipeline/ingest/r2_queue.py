@@ -29,16 +29,16 @@ from time import time
 from typing import Any, Self
 
 import httpx
-import structlog
 
-from pipeline.config import Settings
-from pipeline.ingest.events import MalformedEvent, parse_r2_event
-from pipeline.ingest.source import start_all
+from pipeline.config import EventSourceName, Settings
+from pipeline.domain.errors import ConfigError, MalformedEvent, QueueApiError, RateLimited
+from pipeline.ingest.events import parse_r2_event
 from pipeline.ingest.starter import Starter
+from pipeline.logging import get_logger
 
-log: Any = structlog.get_logger()
+log = get_logger()
 
-SOURCE = "r2"
+SOURCE: EventSourceName = "r2"
 BATCH_SIZE = 100
 VISIBILITY_TIMEOUT_MS = 60_000
 """How long a pulled batch is ours: far longer than starting 100 workflows takes."""
@@ -47,16 +47,6 @@ MAX_RETRY_DELAY_S = 300
 ERROR_BACKOFF_S = 1.0
 MAX_ERROR_BACKOFF_S = 60.0
 _BASE64_CONTENT_TYPES = frozenset({"json", "bytes"})
-
-
-class QueueApiError(Exception):
-    """The Queues API answered with an error envelope or status."""
-
-
-class RateLimited(QueueApiError):
-    def __init__(self, message: str, retry_after_s: float | None) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
@@ -115,7 +105,7 @@ class R2QueueConsumer:
     @classmethod
     def from_settings(cls, settings: Settings, starter: Starter) -> Self:
         if not (settings.cf_account_id and settings.cf_queue_id and settings.cf_api_token):
-            raise ValueError("the R2 source needs CF_ACCOUNT_ID, CF_QUEUE_ID and CF_API_TOKEN")
+            raise ConfigError("the R2 source needs CF_ACCOUNT_ID, CF_QUEUE_ID and CF_API_TOKEN")
         return cls(
             starter,
             api_base=settings.cf_api_base,
@@ -192,7 +182,7 @@ class R2QueueConsumer:
             )
             return None
         try:
-            await start_all(self.starter, parsed.drops, source=SOURCE)
+            await self.starter.start_all(parsed.drops, source=SOURCE)
         except Exception as exc:
             delay = min(MAX_RETRY_DELAY_S, self.retry_base_s * attempts * attempts)
             log.warning(

@@ -10,24 +10,17 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from pipeline.config import ConfigError, Settings
-from pipeline.domain.drop import DropRef
+from pipeline.config import EVENT_SOURCES, Settings
+from pipeline.domain.errors import ConfigError
+from pipeline.ingest.r2_queue import R2QueueConsumer
+from pipeline.ingest.sqs import SqsConsumer
 from pipeline.ingest.starter import Starter
+from pipeline.ingest.webhook import WebhookReceiver
 
 
 class EventSource(Protocol):
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, surviving transient transport and Temporal errors."""
-
-
-async def start_all(starter: Starter, drops: list[DropRef], *, source: str) -> None:
-    """Start every drop; raises if any start failed, so the caller must not ack."""
-    results = await asyncio.gather(
-        *(starter.start(drop, source=source) for drop in drops), return_exceptions=True
-    )
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
 
 
 def missing_settings(settings: Settings, source: str) -> list[str]:
@@ -45,21 +38,14 @@ def missing_settings(settings: Settings, source: str) -> list[str]:
 
 
 def build_source(settings: Settings, starter: Starter, source: str) -> EventSource:
-    """The consumer for ``source`` (``sqs``, ``r2`` or ``webhook``), fully configured."""
+    """The consumer for ``source`` (one of ``EVENT_SOURCES``), fully configured."""
     missing = missing_settings(settings, source)
     if missing:
         raise ConfigError(f"EVENT_SOURCE={source} needs {', '.join(missing)}")
-    # Imported here: each source module imports ``start_all`` from this one.
     if source == "r2":
-        from pipeline.ingest.r2_queue import R2QueueConsumer
-
         return R2QueueConsumer.from_settings(settings, starter)
     if source == "webhook":
-        from pipeline.ingest.webhook import WebhookReceiver
-
         return WebhookReceiver.from_settings(settings, starter)
     if source == "sqs":
-        from pipeline.ingest.sqs import SqsConsumer
-
         return SqsConsumer(settings, starter)
-    raise ConfigError(f"unknown EVENT_SOURCE {source!r}; one of sqs, r2, webhook")
+    raise ConfigError(f"unknown EVENT_SOURCE {source!r}; one of {', '.join(EVENT_SOURCES)}")

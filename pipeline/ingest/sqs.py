@@ -9,23 +9,24 @@ bad message cannot stall the queue.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import structlog
 from aiobotocore.session import get_session
 
-from pipeline.config import Settings
-from pipeline.ingest.events import MalformedEvent, parse_s3_notification
+from pipeline.config import EventSourceName, Settings
+from pipeline.domain.errors import MalformedEvent
+from pipeline.ingest.events import parse_s3_notification
 from pipeline.ingest.starter import Starter
+from pipeline.logging import get_logger
 from pipeline.storage import client_kwargs
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
     from types_aiobotocore_sqs.type_defs import MessageTypeDef
 
-log: Any = structlog.get_logger()
+log = get_logger()
 
-SOURCE = "sqs"
+SOURCE: EventSourceName = "sqs"
 WAIT_SECONDS = 20
 BATCH = 10
 ERROR_BACKOFF_S = 2.0

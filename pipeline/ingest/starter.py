@@ -8,10 +8,9 @@ may ack its event once ``start`` returns.
 
 from __future__ import annotations
 
+import asyncio
 from enum import StrEnum
-from typing import Any
 
-import structlog
 from temporalio.client import Client
 from temporalio.common import (
     SearchAttributePair,
@@ -23,10 +22,11 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from pipeline.domain.contracts import SessionRequest
 from pipeline.domain.drop import DropRef
+from pipeline.logging import get_logger
 from pipeline.workflows import attributes
 from pipeline.workflows.session import SessionWorkflow
 
-log: Any = structlog.get_logger()
+log = get_logger()
 
 
 class StartOutcome(StrEnum):
@@ -69,3 +69,12 @@ class Starter:
             key=drop.manifest_key,
         )
         return StartOutcome.STARTED
+
+    async def start_all(self, drops: list[DropRef], *, source: str) -> None:
+        """Start every drop; raises if any start failed, so the caller must not ack."""
+        results = await asyncio.gather(
+            *(self.start(drop, source=source) for drop in drops), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result

@@ -13,19 +13,19 @@ import asyncio
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Self
+from typing import Self
 
-import structlog
 from aiohttp import web
 
-from pipeline.config import Settings
-from pipeline.ingest.events import MalformedEvent, parse_s3_notification
-from pipeline.ingest.source import start_all
+from pipeline.config import EventSourceName, Settings
+from pipeline.domain.errors import ConfigError, MalformedEvent
+from pipeline.ingest.events import parse_s3_notification
 from pipeline.ingest.starter import Starter
+from pipeline.logging import get_logger
 
-log: Any = structlog.get_logger()
+log = get_logger()
 
-SOURCE = "webhook"
+SOURCE: EventSourceName = "webhook"
 PATH = "/events"
 MAX_BODY_BYTES = 1024 * 1024
 """S3 notification bodies are a few KB; anything near this is not one."""
@@ -43,7 +43,7 @@ class WebhookReceiver:
     @classmethod
     def from_settings(cls, settings: Settings, starter: Starter) -> Self:
         if settings.webhook_secret is None:
-            raise ValueError("the webhook source needs WEBHOOK_SECRET")
+            raise ConfigError("the webhook source needs WEBHOOK_SECRET")
         return cls(
             starter,
             secret=settings.webhook_secret.get_secret_value(),
@@ -91,7 +91,7 @@ class WebhookReceiver:
             )
             return web.json_response({"error": str(exc)}, status=400)
         try:
-            await start_all(self.starter, parsed.drops, source=SOURCE)
+            await self.starter.start_all(parsed.drops, source=SOURCE)
         except Exception as exc:
             log.warning("webhook_start_failed", error=str(exc), drops=len(parsed.drops))
             return web.json_response({"error": "could not start; retry"}, status=503)

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from temporalio.client import Client
 
-from pipeline.config import ConfigError, load_settings
+from pipeline.config import load_settings
+from pipeline.domain.errors import ConfigError
 from pipeline.ingest.r2_queue import R2QueueConsumer
 from pipeline.ingest.source import build_source, missing_settings
 from pipeline.ingest.sqs import SqsConsumer

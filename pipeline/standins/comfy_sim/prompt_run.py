@@ -15,21 +15,20 @@ import logging
 import os
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from PIL import Image, ImageOps
 
-from pipeline.standins.comfy_sim.cache import Entry
+from pipeline.standins.comfy_sim.cache import Entry, OutputCache
 from pipeline.standins.comfy_sim.faults import Fault, FaultKind
-from pipeline.standins.comfy_sim.hub import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA
+from pipeline.standins.comfy_sim.hub import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA, Hub
 from pipeline.standins.comfy_sim.node_api import Interrupted, NodeContext, NodeFailure, NodeResult
 from pipeline.standins.comfy_sim.nodes import NODES
+from pipeline.standins.comfy_sim.paths import DataDirs
 from pipeline.standins.comfy_sim.progress import Progress
 from workflows_comfy.object_info import output_types
 from workflows_comfy.validate_inputs import full_type_name
-
-if TYPE_CHECKING:
-    from pipeline.standins.comfy_sim.executor import Executor
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +75,28 @@ def _jpeg(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+class RunHost(Protocol):
+    """What a run uses of the ``Executor`` that runs it (which imports this module)."""
+
+    hub: Hub
+    cache: OutputCache
+    dirs: DataDirs
+    object_info: Mapping[str, Any]
+    step_delay: float
+    client_id: str | None
+    last_node_id: str | None
+
+    @property
+    def interrupted(self) -> bool: ...
+
+    async def until_interrupted(self) -> None: ...
+
+
 class PromptRun:
     """One prompt's execution state and messages."""
 
     def __init__(
-        self, executor: Executor, prompt_id: str, prompt: dict[str, Any], fault: Fault | None
+        self, executor: RunHost, prompt_id: str, prompt: dict[str, Any], fault: Fault | None
     ) -> None:
         self.ex = executor
         self.fault = fault
