@@ -4,18 +4,27 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration install ffmpeg up down schema clean
+.PHONY: demo test unit lint typecheck imports install ffmpeg up down schema clean
 
 demo: install ffmpeg
 	$(BIN)/pipeline up --detach
 	$(BIN)/pipeline demo
 	@echo "The stack keeps running for you to explore; stop it with: $(BIN)/pipeline down"
 
-test: install ffmpeg lint typecheck
+test: install ffmpeg lint typecheck imports
 	$(BIN)/pytest -q
+
+# The fast tier: pure tests only (no ffmpeg, torch, Temporal, moto or comfy-sim), seconds.
+unit: install
+	$(BIN)/pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .
+
+# The layers in pyproject.toml's [tool.importlinter]: domain pure, workflows on the domain only,
+# stand-ins behind the stack, no cycles.
+imports: install
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy pipeline activities workflows_comfy tests bench
