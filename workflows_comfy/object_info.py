@@ -1,4 +1,4 @@
-"""ComfyUI's ``GET /object_info``: the contract snapshot and typed look-ups into it.
+"""ComfyUI's ``GET /object_info``: typed look-ups into what a server says it has installed.
 
 An entry is what the server sends per node class::
 
@@ -11,28 +11,11 @@ allowed values itself.
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 ObjectInfo = Mapping[str, Any]
-
-_CONTRACT_PACKAGE = "pipeline.standins.comfy_sim"
-_CONTRACT_FILE = "contract/object_info.json"
-
-
-@functools.cache
-def contract_object_info() -> dict[str, Any]:
-    """The captured ``/object_info`` of the contract server (plus the derived InfiniteTalk nodes).
-
-    Cached and shared: treat it as read-only.
-    """
-    resource = importlib.resources.files(_CONTRACT_PACKAGE).joinpath(_CONTRACT_FILE)
-    loaded: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
-    return loaded
 
 
 @dataclass(frozen=True)

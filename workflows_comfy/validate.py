@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline.domain.errors import GraphError
 from workflows_comfy.object_info import is_output_node, node_info
-from workflows_comfy.validate_inputs import TB_OUTER_CALL, Broken, NodeChecker, error_body
+from workflows_comfy.validate_inputs import Broken, NodeChecker, Tracebacks, error_body
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,14 @@ def validate_graph(
     graph: Mapping[str, Any],
     object_info: Mapping[str, Any],
     input_files: Collection[str] | None = None,
+    *,
+    tracebacks: Tracebacks | None = None,
 ) -> GraphValidation:
     """Validate ``graph`` like ComfyUI does on ``POST /prompt``.
 
     ``input_files`` are the names ``LoadImage``/``LoadAudio`` may use (``"name.png"``,
-    ``"sub/name.png"``); ``None`` skips that check.
+    ``"sub/name.png"``); ``None`` skips that check. ``tracebacks`` fills the ``traceback``
+    lists of ``exception_during_(inner_)validation`` bodies (see ``Tracebacks``).
     """
     prompt = copy.deepcopy(dict(graph))
     outputs: list[str] = []
@@ -87,7 +90,7 @@ def validate_graph(
             "the graph has no output node (SaveVideo, SaveImage...), so nothing would run",
         )
 
-    check = NodeChecker(prompt, object_info, input_files)
+    check = NodeChecker(prompt, object_info, input_files, tracebacks)
     good: list[str] = []
     failed: list[tuple[str, list[dict[str, Any]]]] = []
     node_errors: dict[str, Any] = {}
@@ -104,7 +107,7 @@ def validate_graph(
                         str(broken),
                         {
                             "exception_type": broken.type_name,
-                            "traceback": [TB_OUTER_CALL, broken.frame],
+                            "traceback": check.traceback("outer_call", broken),
                         },
                     )
                 ],

@@ -2,14 +2,14 @@
 
 ``NodeChecker.node(id)`` validates a node and, recursively, what it links to, recording
 ``validated[id] = (ok, errors)``. Where ComfyUI's own code would raise (a link to a missing
-node or slot), ``Broken`` carries the exception and the traceback entries the real server
-reports, for the caller to turn into ``exception_during_(inner_)validation``.
+node or slot), ``Broken`` carries the exception and where it was raised, for the caller to
+turn into ``exception_during_(inner_)validation``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import Any, Literal
 
 from workflows_comfy.object_info import InputSpec, ObjectInfo, input_specs, output_types
 
@@ -22,33 +22,15 @@ _FILE_INPUTS: dict[str, tuple[str, str]] = {
 _COERCE: dict[str, type] = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
 
 
-def _frame(line: int, func: str, code: str, start: int, tildes: int, carets: int) -> str:
-    """One ``traceback.format_tb`` entry from ComfyUI's execution.py, as Python 3.11 prints it."""
-    marks = " " * (4 + start) + "~" * tildes + "^" * carets
-    return f'  File "/opt/ComfyUI/execution.py", line {line}, in {func}\n    {code}\n{marks}\n'
+ValidationSite = Literal["outer_call", "inner_call", "inputs", "linked_node", "linked_slot"]
+"""Where in ComfyUI's ``execution.py`` a validation exception passes: the call from
+``validate_prompt`` into ``validate_inputs`` (``outer_call``), its recursion into a linked
+node (``inner_call``), and the lines that raise: reading a node's ``inputs``, the linked
+node's ``class_type``, the linked output slot."""
 
-
-_TB_INNER_CALL = _frame(
-    808,
-    "validate_inputs",
-    "r = await validate_inputs(prompt_id, prompt, o_id, validated)",
-    4,
-    0,
-    57,
-)
-TB_OUTER_CALL = _frame(
-    1010,
-    "validate_prompt",
-    "m = await validate_inputs(prompt_id, prompt, o, validated)",
-    4,
-    0,
-    54,
-)
-_TB_INPUTS = _frame(730, "validate_inputs", "inputs = prompt[unique_id]['inputs']", 9, 17, 10)
-_TB_LINKED_NODE = _frame(
-    788, "validate_inputs", "o_class_type = prompt[o_id]['class_type']", 15, 6, 6
-)
-_TB_LINKED_SLOT = _frame(790, "validate_inputs", "received_type = r[val[1]]", 16, 1, 8)
+Tracebacks = Callable[[ValidationSite], str]
+"""The ``traceback.format_tb`` entry ComfyUI prints for a site. Only a server answering as
+ComfyUI needs them (comfy-sim passes its own); without one the ``traceback`` lists are empty."""
 
 
 def full_type_name(kind: type) -> str:
@@ -65,10 +47,10 @@ def error_body(kind: str, message: str, details: str, extra: dict[str, Any]) -> 
 class Broken(Exception):
     """An exception ComfyUI's validator would raise (and its caller catch) inside a node."""
 
-    def __init__(self, cause: Exception, frame: str) -> None:
+    def __init__(self, cause: Exception, site: ValidationSite) -> None:
         super().__init__(str(cause))
         self.cause = cause
-        self.frame = frame
+        self.site = site
 
     @property
     def type_name(self) -> str:
@@ -100,14 +82,25 @@ class _NodeErrors:
 
 class NodeChecker:
     def __init__(
-        self, prompt: dict[str, Any], object_info: ObjectInfo, input_files: Collection[str] | None
+        self,
+        prompt: dict[str, Any],
+        object_info: ObjectInfo,
+        input_files: Collection[str] | None,
+        tracebacks: Tracebacks | None = None,
     ) -> None:
         self.prompt = prompt
         self.object_info = object_info
         self.input_files = input_files
+        self.tracebacks = tracebacks
         self.validated: dict[Any, tuple[bool, list[dict[str, Any]]]] = {}
         self.visiting: list[str] = []
         self.problems: list[str] = []
+
+    def traceback(self, call: ValidationSite, broken: Broken) -> list[str]:
+        """ComfyUI's traceback entries for ``broken`` reached through ``call``."""
+        if self.tracebacks is None:
+            return []
+        return [self.tracebacks(call), self.tracebacks(broken.site)]
 
     def say(self, node_id: Any, name: str, what: str) -> None:
         class_type = self.prompt[node_id]["class_type"]
@@ -123,7 +116,7 @@ class NodeChecker:
                 raise TypeError(f"inputs of node {node_id} must be an object")
         except Exception as ex:
             self.problems.append(f"node {node_id} has no inputs")
-            raise Broken(ex, _TB_INPUTS) from ex
+            raise Broken(ex, "inputs") from ex
         class_type = self.prompt[node_id]["class_type"]
         report = _NodeErrors(self, node_id)
         valid = True
@@ -171,7 +164,7 @@ class NodeChecker:
             source_type = self.prompt[source]["class_type"]
         except Exception as ex:
             self.say(report.node_id, name, f"links to node {source!r}, which is not in the graph")
-            raise Broken(ex, _TB_LINKED_NODE) from ex
+            raise Broken(ex, "linked_node") from ex
         outputs = tuple(output_types(self.object_info, source_type))
         try:
             received = outputs[slot]
@@ -182,7 +175,7 @@ class NodeChecker:
                 f"links to output {slot!r} of node {source} "
                 f"({source_type}), which has {len(outputs)} output(s)",
             )
-            raise Broken(ex, _TB_LINKED_SLOT) from ex
+            raise Broken(ex, "linked_slot") from ex
         if not _types_match(received, spec.type):
             report.add(
                 name,
@@ -218,7 +211,7 @@ class NodeChecker:
                 "input_config": spec.config,
                 "exception_message": str(broken),
                 "exception_type": broken.type_name,
-                "traceback": [_TB_INNER_CALL, broken.frame],
+                "traceback": self.traceback("inner_call", broken),
                 "linked_node": link,
             }
             self.validated[source] = (

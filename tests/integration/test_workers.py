@@ -18,6 +18,7 @@ from temporalio.client import Client
 from pipeline.config import Settings
 from pipeline.stack.embedded import settings_env
 from pipeline.standins.comfy_sim import run_sim
+from pipeline.standins.comfy_sim.object_info import contract_object_info
 from pipeline.storage import ObjectStore
 from pipeline.worker.registry import (
     WorkerRecord,
@@ -28,7 +29,6 @@ from pipeline.worker.registry import (
 )
 from pipeline.worker.run import Role, run_worker
 from tests.conftest import S3Bucket, TemporalServer
-from workflows_comfy.object_info import contract_object_info
 from workflows_comfy.servable import servable
 
 pytestmark = pytest.mark.integration

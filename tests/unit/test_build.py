@@ -11,8 +11,8 @@ import pytest
 from pipeline.domain.errors import GraphError, ManifestError
 from pipeline.domain.frames.plan import FramePlan, WindowPlan, plan_i2v, plan_infinitetalk, plan_s2v
 from pipeline.domain.manifest import Kind
+from pipeline.standins.comfy_sim.object_info import contract_object_info
 from workflows_comfy.build import SegmentGraphRequest, build_graph
-from workflows_comfy.object_info import contract_object_info
 from workflows_comfy.presets import DEFAULT_PRESET, PRESETS
 from workflows_comfy.servable import servable
 from workflows_comfy.validate import validate_graph

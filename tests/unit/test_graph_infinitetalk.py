@@ -10,13 +10,14 @@ import pytest
 
 from pipeline.domain.errors import GraphError
 from pipeline.domain.frames.rules import infinitetalk_total
+from pipeline.standins.comfy_sim.object_info import contract_object_info
 from workflows_comfy.infinitetalk import (
     BEYOND_CONTRACT,
     InfiniteTalkParams,
     build_infinitetalk,
     infinitetalk_frames,
 )
-from workflows_comfy.object_info import contract_object_info, input_specs
+from workflows_comfy.object_info import input_specs
 from workflows_comfy.presets import presets_of
 from workflows_comfy.validate import validate_graph
 

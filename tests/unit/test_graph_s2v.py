@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.domain.errors import GraphError
 from pipeline.domain.frames.rules import s2v_total_frames
-from workflows_comfy.object_info import contract_object_info
+from pipeline.standins.comfy_sim.object_info import contract_object_info
 from workflows_comfy.presets import DEFAULT_PRESET, presets_of
 from workflows_comfy.s2v import S2VParams, build_s2v, s2v_output_frames
 from workflows_comfy.validate import validate_graph

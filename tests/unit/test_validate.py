@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from pipeline.domain.errors import GraphError
-from workflows_comfy.object_info import contract_object_info
+from pipeline.standins.comfy_sim.object_info import contract_object_info
+from pipeline.standins.comfy_sim.tracebacks import validation_traceback
 from workflows_comfy.validate import validate_graph
 
 CAPTURES = Path(__file__).parents[1] / "data" / "comfyui_contract" / "http"
@@ -45,7 +46,9 @@ def test_every_captured_rejection_is_covered() -> None:
 
 @pytest.mark.parametrize("name", REJECTED)
 def test_rejected_graph_gets_the_captured_error_body(name: str) -> None:
-    result = validate_graph(graph_of(name), contract_object_info(), INPUT_FILES)
+    result = validate_graph(
+        graph_of(name), contract_object_info(), INPUT_FILES, tracebacks=validation_traceback
+    )
 
     assert not result.ok
     assert result.outputs_to_execute == []
@@ -56,7 +59,9 @@ def test_rejected_graph_gets_the_captured_error_body(name: str) -> None:
 def test_one_invalid_output_leaves_the_valid_one_to_run() -> None:
     name = "partial_one_output_invalid"
 
-    result = validate_graph(graph_of(name), contract_object_info(), INPUT_FILES)
+    result = validate_graph(
+        graph_of(name), contract_object_info(), INPUT_FILES, tracebacks=validation_traceback
+    )
 
     assert result.ok
     assert result.error is None
@@ -68,7 +73,9 @@ def test_one_invalid_output_leaves_the_valid_one_to_run() -> None:
     "name", ["a_success_core", "c_video_core_savevideo", "g_wan_i2v_empty_weights"]
 )
 def test_accepted_graph_has_no_problems(name: str) -> None:
-    result = validate_graph(graph_of(name), contract_object_info(), INPUT_FILES)
+    result = validate_graph(
+        graph_of(name), contract_object_info(), INPUT_FILES, tracebacks=validation_traceback
+    )
 
     assert result.ok
     assert result.node_errors == {}
@@ -183,7 +190,9 @@ def test_raise_for_problems_also_refuses_a_partially_valid_graph() -> None:
     ],
 )
 def test_raise_for_problems_explains_graph_level_rejections(name: str, message: str) -> None:
-    result = validate_graph(graph_of(name), contract_object_info(), INPUT_FILES)
+    result = validate_graph(
+        graph_of(name), contract_object_info(), INPUT_FILES, tracebacks=validation_traceback
+    )
 
     with pytest.raises(GraphError, match=re.escape(message)):
         result.raise_for_problems()

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from pipeline.standins.comfy_sim.files import Route
 from pipeline.standins.comfy_sim.sim import Sim
+from pipeline.standins.comfy_sim.tracebacks import validation_traceback
 from workflows_comfy.validate import validate_graph
 
 MODEL_FOLDERS = (
@@ -142,7 +143,12 @@ def api_routes(sim: Sim) -> list[Route]:
         if "prompt" not in data:
             return _no_prompt()
         prompt_id = str(data.get("prompt_id", uuid.uuid4()))
-        checked = validate_graph(data["prompt"], sim.object_info, sim.dirs.input_files())
+        checked = validate_graph(
+            data["prompt"],
+            sim.object_info,
+            sim.dirs.input_files(),
+            tracebacks=validation_traceback,
+        )
         extra = dict(data.get("extra_data", {}))
         if "client_id" in data:
             extra["client_id"] = data["client_id"]

@@ -10,9 +10,9 @@ from typing import Any
 
 from pipeline.standins.comfy_sim.executor import Executor
 from pipeline.standins.comfy_sim.hub import Hub
+from pipeline.standins.comfy_sim.object_info import contract_object_info
 from pipeline.standins.comfy_sim.paths import DataDirs
 from pipeline.standins.comfy_sim.prompt_queue import PromptQueue
-from workflows_comfy.object_info import contract_object_info
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,27 @@
+"""The contract server's ``GET /object_info``: what comfy-sim claims to have installed.
+
+``contract/object_info.json`` is the capture of the ComfyUI server the contract was recorded
+against (``/work/shared/comfyui-contract/``), plus the InfiniteTalk nodes derived from
+ComfyUI-WanVideoWrapper. The product never reads it: a worker validates graphs against the
+``/object_info`` of its own ComfyUI. Tests and comfy-sim use it as the reference server.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+from typing import Any
+
+_CONTRACT_FILE = "contract/object_info.json"
+
+
+@functools.cache
+def contract_object_info() -> dict[str, Any]:
+    """The captured ``/object_info`` of the contract server (plus the derived InfiniteTalk nodes).
+
+    Cached and shared: treat it as read-only.
+    """
+    resource = importlib.resources.files(__package__ or __name__).joinpath(_CONTRACT_FILE)
+    loaded: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
+    return loaded
