@@ -105,11 +105,10 @@ class ComfyActivities:
         return SegmentOutput(key=key, frames=segment.length, prompt_id=result.prompt_id)
 
     async def _upload(self, comfy: ComfyClient, key: str, stem: str) -> str:
-        """Copy an input from the bucket into ComfyUI's input folder; the name it got."""
-        data = await self.store.get_bytes(key)
-        if data is None:
+        """Stream an input from the bucket into ComfyUI's input folder; the name it got."""
+        if await self.store.head(key) is None:
             raise ExecutionFailed(f"segment input {key} is missing from the bucket")
-        return await comfy.upload(f"{stem}{PurePosixPath(key).suffix}", data)
+        return await comfy.upload(f"{stem}{PurePosixPath(key).suffix}", self.store.stream(key))
 
     async def _run(self, comfy: ComfyClient, graph: dict[str, Any], segment: int) -> RunResult:
         """Run ``graph``; after running out of memory, free ComfyUI's memory and try once more."""

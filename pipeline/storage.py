@@ -206,16 +206,22 @@ class ObjectStore:
             for item in page.get("Contents", []):
                 yield ObjectMeta(item["Key"], item["Size"], item["ETag"].strip('"'))
 
+    async def stream(self, key: str) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks of at most ``CHUNK``, never whole in memory."""
+        async with self._errors("get", key):
+            response = await self.client.get_object(Bucket=self.bucket, Key=key)
+            async with response["Body"] as body:
+                async for chunk in body.iter_chunks(CHUNK):
+                    yield chunk
+
     async def download(self, key: str, path: Path) -> int:
         """Stream an object to ``path``; returns its size."""
         path.parent.mkdir(parents=True, exist_ok=True)
         size = 0
-        async with self._errors("download", key):
-            response = await self.client.get_object(Bucket=self.bucket, Key=key)
-            async with response["Body"] as body, aiofiles.open(path, "wb") as out:
-                async for chunk in body.iter_chunks(CHUNK):
-                    await out.write(chunk)
-                    size += len(chunk)
+        async with aiofiles.open(path, "wb") as out:
+            async for chunk in self.stream(key):
+                await out.write(chunk)
+                size += len(chunk)
         return size
 
     async def upload(self, path: Path, key: str, content_type: str | None = None) -> str:

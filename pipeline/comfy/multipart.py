@@ -1,7 +1,9 @@
 """A streamed ``multipart/form-data`` body, for uploads too large to hold in memory.
 
 httpx only streams multipart from sync file objects; ComfyUI's ``/upload/image`` is a plain
-aiohttp form handler that reads a chunked body just as well, so the body is built here.
+aiohttp form handler that reads a chunked body just as well, so the body is built here. The
+GPU worker streams each segment input from the bucket through it (``ObjectStore.stream``),
+so an input is never whole in the worker's memory.
 """
 
 from __future__ import annotations
