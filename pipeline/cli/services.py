@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-from collections.abc import Awaitable, Callable
 
 import click
 
@@ -14,23 +12,11 @@ from pipeline.ingest.schedule import apply_reconcile_schedule
 from pipeline.ingest.source import build_source, missing_settings
 from pipeline.ingest.starter import Starter
 from pipeline.logging import get_logger
+from pipeline.shutdown import run_until_signalled
 from pipeline.temporal_client import connect
 from pipeline.worker.run import Role, run_worker
 
 log = get_logger()
-
-
-def until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``main(stop)`` until SIGINT or SIGTERM sets ``stop``."""
-
-    async def runner() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await main(stop)
-
-    asyncio.run(runner())
 
 
 @click.command()
@@ -38,7 +24,7 @@ def until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
 @click.pass_obj
 def worker(app: App, role: str) -> None:
     """Run a worker: cpu (workflows, media) or gpu (owns COMFYUI_URL)."""
-    until_signalled(lambda stop: run_worker(Role(role), app.settings, stop))
+    run_until_signalled(lambda stop: run_worker(Role(role), app.settings, stop))
 
 
 async def run_ingest(
@@ -74,7 +60,7 @@ def ingest(app: App, source: str | None, apply_schedule: bool) -> None:
     missing = missing_settings(app.settings, chosen)
     if missing:
         raise click.ClickException(f"the {chosen} event source needs {', '.join(missing)}")
-    until_signalled(
+    run_until_signalled(
         lambda stop: run_ingest(app.settings, stop, source=chosen, apply_schedule=apply_schedule)
     )
 

@@ -14,6 +14,7 @@ from temporalio.client import Client
 from pipeline.config import Settings
 from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
 from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID
+from pipeline.temporal_client import connect
 from pipeline.workflows import attributes
 
 Probe = Callable[[Client, Settings], Awaitable[Check]]
@@ -22,9 +23,7 @@ Probe = Callable[[Client, Settings], Awaitable[Check]]
 async def temporal_checks(settings: Settings) -> list[Check]:
     address, namespace = settings.temporal_address, settings.temporal_namespace
     try:
-        client = await Client.connect(
-            address, namespace=namespace, connect_timeout=timedelta(seconds=TIMEOUT_S)
-        )
+        client = await connect(settings, connect_timeout=timedelta(seconds=TIMEOUT_S))
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=namespace), timeout=timedelta(seconds=TIMEOUT_S)
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,6 +24,7 @@ from pipeline.config import (
     EMBEDDED_UI_PORT,
 )
 from pipeline.logging import get_logger
+from pipeline.shutdown import stop_on_signals
 from pipeline.stack import services
 from pipeline.stack.process import ManagedProcess
 from pipeline.stack.provision import provision_bucket_events
@@ -173,18 +173,13 @@ class Stack:
         running = read_pidfile(self.config.state_dir)
         if running is not None and running != os.getpid():
             raise RuntimeError(f"a stack already runs from {self.config.state_dir} (pid {running})")
-        loop = asyncio.get_running_loop()
-        stop_requested = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop_requested.set)
         write_pidfile(self.config.state_dir)
         try:
-            if self.endpoints is None and not await self._start_unless_stopped(stop_requested):
-                return 0
-            return 1 if await self._watch(stop_requested) else 0
+            with stop_on_signals() as stop_requested:
+                if self.endpoints is None and not await self._start_unless_stopped(stop_requested):
+                    return 0
+                return 1 if await self._watch(stop_requested) else 0
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
             await self.stop()
             remove_pidfile(self.config.state_dir, os.getpid())
 

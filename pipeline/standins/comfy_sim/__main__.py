@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 from pathlib import Path
 
+from pipeline.shutdown import run_until_signalled
 from pipeline.standins.comfy_sim.server import run_sim
 
 
@@ -29,18 +29,15 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+async def _serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
     async with run_sim(args.host, args.port, args.data_dir, args.step_delay) as base_url:
         print(f"comfy-sim listening on {base_url}", flush=True)
         await stop.wait()
 
 
 def main(argv: list[str] | None = None) -> None:
-    asyncio.run(_serve(_parse(argv)))
+    args = _parse(argv)
+    run_until_signalled(lambda stop: _serve(args, stop))
 
 
 if __name__ == "__main__":
