@@ -38,6 +38,13 @@ TEST_REGION = "us-east-1"
 TEST_ACCESS_KEY = "testing"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Integration tests start services, so they are ``slow`` too: outside ``make unit``."""
+    for item in items:
+        if item.get_closest_marker("integration") is not None:
+            item.add_marker(pytest.mark.slow)
+
+
 @dataclass(frozen=True)
 class TemporalServer:
     address: str

@@ -30,6 +30,8 @@ from pipeline.stack.process import free_port
 from pipeline.standins.comfy_sim import run_sim
 from workflows_comfy.i2v import I2VParams, build_i2v
 
+pytestmark = pytest.mark.integration
+
 STEP_DELAY = 0.02
 POLL = 0.05
 _unique = itertools.count(1)

@@ -26,6 +26,10 @@ LATE_TONE = f"'if(gte(t,1),{TONE},0)'"
 """Silent for a second, then a tone: a crop at 1 s must start loud."""
 
 
+# Every test here runs ffmpeg.
+pytestmark = pytest.mark.slow
+
+
 def _make(
     path: Path, expression: str, seconds: float, *, rate: int = 48_000, **output: object
 ) -> Path:

@@ -14,6 +14,10 @@ SIZE = (128, 96)
 FRAMES = 20
 
 
+# Every test here encodes and decodes video with ffmpeg.
+pytestmark = pytest.mark.slow
+
+
 def _numbered_clip(path: Path, count: int, rate: str) -> Path:
     """``count`` H.264 frames (B-frames and all) numbered 0.. with framecode."""
     raw = b"".join(

@@ -13,6 +13,10 @@ from pipeline.media.probe import probe, probe_intermediate
 FRAMES = 37
 
 
+# Every test here encodes media and runs ffprobe.
+pytestmark = pytest.mark.slow
+
+
 def _video(path: Path, *, audio_s: float | None = 2.3) -> Path:
     """``FRAMES`` frames of 128x96 test pattern at 16 fps, with a 48 kHz tone if asked."""
     picture = ffmpeg.input(f"testsrc2=size=128x96:rate=16:duration={FRAMES / 16}", f="lavfi")

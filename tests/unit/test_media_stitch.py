@@ -81,6 +81,7 @@ def _audio(path: Path, expression: str, seconds: float) -> Path:
     return path
 
 
+@pytest.mark.slow  # encodes clips with ffmpeg
 @pytest.mark.parametrize(
     "layout",
     [
@@ -105,6 +106,7 @@ def test_overlaps_are_dropped_exactly_once(
     assert (info.width, info.height) == SIZE
 
 
+@pytest.mark.slow  # encodes clips with ffmpeg
 def test_frames_beyond_the_plan_are_cut(tmp_path: Path, clip: ClipMaker) -> None:
     segments = [StitchSegment(clip(0, SEGMENT), 0), StitchSegment(clip(32, SEGMENT), 1)]
     out = tmp_path / "combined.mp4"
@@ -114,6 +116,7 @@ def test_frames_beyond_the_plan_are_cut(tmp_path: Path, clip: ClipMaker) -> None
     assert _numbers(out) == list(range(50))
 
 
+@pytest.mark.slow  # encodes clips with ffmpeg
 def test_audio_is_cropped_from_its_start_and_matches_the_video(
     tmp_path: Path, clip: ClipMaker
 ) -> None:
@@ -133,6 +136,7 @@ def test_audio_is_cropped_from_its_start_and_matches_the_video(
     assert _numbers(out) == list(range(total))
 
 
+@pytest.mark.slow  # encodes clips with ffmpeg
 def test_short_audio_is_padded_with_silence_to_the_video_length(
     tmp_path: Path, clip: ClipMaker
 ) -> None:
@@ -149,6 +153,7 @@ def test_short_audio_is_padded_with_silence_to_the_video_length(
     assert _loudness(out, 1.3, 1.9) < 0.01
 
 
+@pytest.mark.slow  # encodes clips with ffmpeg
 def test_segments_shorter_than_the_plan_are_refused(tmp_path: Path, clip: ClipMaker) -> None:
     segments = [StitchSegment(clip(0, SEGMENT), 0), StitchSegment(clip(32, SEGMENT), 1)]
     out = tmp_path / "combined.mp4"
@@ -159,6 +164,7 @@ def test_segments_shorter_than_the_plan_are_refused(tmp_path: Path, clip: ClipMa
     assert not out.exists()
 
 
+@pytest.mark.slow  # encodes clips with ffmpeg
 def test_overlap_as_long_as_the_segment_is_refused(tmp_path: Path, clip: ClipMaker) -> None:
     segments = [StitchSegment(clip(0, 9), 0), StitchSegment(clip(8, 9), 9)]
 
@@ -166,6 +172,7 @@ def test_overlap_as_long_as_the_segment_is_refused(tmp_path: Path, clip: ClipMak
         stitch(segments, tmp_path / "combined.mp4", fps=FPS, total_frames=9)
 
 
+@pytest.mark.slow  # encodes clips with ffmpeg
 def test_ffmpeg_failure_is_an_internal_error_with_its_stderr(
     tmp_path: Path, clip: ClipMaker
 ) -> None:

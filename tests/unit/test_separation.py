@@ -24,6 +24,10 @@ MIX = "0.4*sin(2*PI*440*t)+0.3*(random(0)-0.5)"
 """A tone plus noise: two sources an untrained model still maps to different outputs."""
 
 
+# Every test here runs torch (and ffmpeg for the mixes).
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_safetensors(
