@@ -1,0 +1,13 @@
+"""wan-pipeline: bucket drops in, Wan 2.x videos out, durably, through Temporal.
+
+The flow, one package per step::
+
+    inbox/ → ingest → SessionWorkflow → activities → sessions/{id}/
+
+A drop (media + ``manifest.json``) lands in ``inbox/``; ``ingest`` turns the storage event
+into one ``SessionWorkflow`` (``workflows``) per drop; the workflow plans the frames
+(``domain``) and calls the ``activities`` package, which runs ``media`` (ffmpeg, Demucs) on
+CPU workers and ``comfy`` (ComfyUI) on GPU workers (``worker``), writing every artifact to
+``sessions/{id}/`` through ``storage``. ``cli``, ``doctor`` and ``stack`` operate it;
+``standins`` play the services that cannot run here (ComfyUI, Cloudflare Queues).
+"""
