@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import mimetypes
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import aiofiles
 import boto3
@@ -31,6 +31,8 @@ from pipeline.domain.errors import StorageError
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client as AsyncS3Client
     from types_boto3_s3 import S3Client
+
+T = TypeVar("T")
 
 CHUNK = 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
@@ -139,27 +141,32 @@ class ObjectStore:
         except (ClientError, BotoCoreError) as exc:
             raise storage_error(action, key, exc) from exc
 
-    async def head(self, key: str) -> ObjectMeta | None:
+    async def _unless_missing(self, action: str, key: str, call: Awaitable[T]) -> T | None:
+        """``await call``; ``None`` if the object is missing, ``StorageError`` on any failure."""
         try:
-            response = await self.client.head_object(Bucket=self.bucket, Key=key)
+            return await call
         except ClientError as exc:
             if is_missing(exc):
                 return None
-            raise storage_error("head", key, exc) from exc
+            raise storage_error(action, key, exc) from exc
         except BotoCoreError as exc:
-            raise storage_error("head", key, exc) from exc
+            raise storage_error(action, key, exc) from exc
+
+    async def head(self, key: str) -> ObjectMeta | None:
+        response = await self._unless_missing(
+            "head", key, self.client.head_object(Bucket=self.bucket, Key=key)
+        )
+        if response is None:
+            return None
         return ObjectMeta(key, response["ContentLength"], response["ETag"].strip('"'))
 
     async def get_bytes(self, key: str) -> bytes | None:
         """Small objects only (manifests, JSON); ``None`` when the object is missing."""
-        try:
-            response = await self.client.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if is_missing(exc):
-                return None
-            raise storage_error("get", key, exc) from exc
-        except BotoCoreError as exc:
-            raise storage_error("get", key, exc) from exc
+        response = await self._unless_missing(
+            "get", key, self.client.get_object(Bucket=self.bucket, Key=key)
+        )
+        if response is None:
+            return None
         async with self._errors("get", key), response["Body"] as body:
             data: bytes = await body.read()
         return data
