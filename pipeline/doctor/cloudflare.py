@@ -13,6 +13,8 @@ import httpx
 from pipeline.config import Settings
 from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
 from pipeline.doctor.storage import covers_inbox_manifests, rule_fix
+from pipeline.domain.errors import QueueApiError
+from pipeline.ingest.r2_queue import cloudflare_result
 
 
 async def r2_checks(settings: Settings) -> list[Check]:
@@ -34,7 +36,7 @@ async def r2_checks(settings: Settings) -> list[Check]:
         try:
             queue = await _get(http, f"{base}/queues/{queue_id}")
             rules = await _get(http, rules_url)
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, QueueApiError) as exc:
             return [
                 failed(
                     "event queue",
@@ -67,10 +69,5 @@ async def r2_checks(settings: Settings) -> list[Check]:
 
 
 async def _get(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
-    response = await http.get(url)
-    body = response.json()
-    if response.is_error or not isinstance(body, dict) or not body.get("success"):
-        errors = body.get("errors") if isinstance(body, dict) else body
-        raise ValueError(f"{url} answered {response.status_code}: {errors}")
-    result = body.get("result")
+    result = cloudflare_result(await http.get(url))
     return result if isinstance(result, dict) else {}

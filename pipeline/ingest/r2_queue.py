@@ -222,8 +222,17 @@ class R2QueueConsumer:
 
 
 async def _call(http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> Any:
-    """POST ``body`` and unwrap Cloudflare's ``{"success", "errors", "result"}`` envelope."""
-    response = await http.post(url, json=body)
+    """POST ``body``; the ``result`` of Cloudflare's answer."""
+    return cloudflare_result(await http.post(url, json=body))
+
+
+def cloudflare_result(response: httpx.Response) -> Any:
+    """Unwrap Cloudflare's ``{"success", "errors", "result"}`` envelope.
+
+    ``RateLimited`` for HTTP 429, ``QueueApiError`` for any other error status, a body that
+    is not the envelope, or ``"success": false``.
+    """
+    url = response.request.url
     if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
         raise RateLimited(
             f"rate limited by {url}",
