@@ -86,10 +86,10 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
                 else None,
             }
         )
-    return await _with_records(view, settings)
+    return await with_records(view, settings)
 
 
-async def _with_records(view: SessionStatus, settings: Settings) -> SessionStatus:
+async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus:
     """Attach ``result.json`` / ``error.json`` and fresh URLs for every output."""
     layout = SessionLayout(view.session_id)
     async with ObjectStore(settings) as store:

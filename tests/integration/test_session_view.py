@@ -1,0 +1,58 @@
+"""A finished session's view: its records from the bucket and a URL for every object."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+
+from pipeline.cli.session_view import SessionStatus, with_records, workflow_id_for
+from pipeline.domain.layout import SessionLayout
+from tests.conftest import S3Bucket
+
+pytestmark = pytest.mark.integration
+
+
+def _finished(session_id: str, status: str) -> SessionStatus:
+    return SessionStatus(
+        session_id=session_id, workflow_id=workflow_id_for(session_id), status=status
+    )
+
+
+async def test_succeeded_session_gets_its_result_and_presigned_urls(s3_bucket: S3Bucket) -> None:
+    session_id = f"view-{uuid.uuid4().hex[:8]}"
+    layout = SessionLayout(session_id)
+    video = f"sessions/{session_id}/output/final.mp4"
+    s3 = s3_bucket.session().client("s3", endpoint_url=s3_bucket.endpoint)
+    s3.put_object(Bucket=s3_bucket.bucket, Key=video, Body=b"not really a video")
+    s3.put_object(
+        Bucket=s3_bucket.bucket, Key=layout.result, Body=json.dumps({"objects": {"video": video}})
+    )
+
+    view = await with_records(_finished(session_id, "succeeded"), s3_bucket.settings())
+
+    assert view.result == {"objects": {"video": video}}
+    assert view.error is None
+    assert view.stage == "succeeded"
+    assert set(view.urls) == {"video", "result"}
+    async with httpx.AsyncClient() as http:
+        fetched = await http.get(view.urls["video"])
+    assert fetched.content == b"not really a video"
+    assert "X-Amz-Signature" in view.urls["video"]
+
+
+async def test_failed_session_links_its_error_under_the_public_url(s3_bucket: S3Bucket) -> None:
+    session_id = f"view-{uuid.uuid4().hex[:8]}"
+    layout = SessionLayout(session_id)
+    s3 = s3_bucket.session().client("s3", endpoint_url=s3_bucket.endpoint)
+    s3.put_object(Bucket=s3_bucket.bucket, Key=layout.error, Body=b'{"code": "bad_manifest"}')
+    settings = s3_bucket.settings(R2_PUBLIC_URL="https://media.example.com/")
+
+    view = await with_records(_finished(session_id, "failed"), settings)
+
+    assert view.error == {"code": "bad_manifest"}
+    assert view.result is None
+    assert view.stage == "failed"
+    assert view.urls == {"error": f"https://media.example.com/{layout.error}"}
