@@ -68,6 +68,11 @@ class ComfyActivities:
                 if request.audio_key is not None
                 else None
             )
+            previous_name = (
+                await self._upload(comfy, request.previous_key, f"{stem}_previous")
+                if request.previous_key is not None
+                else None
+            )
             graph = build_graph(
                 manifest.kind,
                 SegmentGraphRequest(
@@ -80,6 +85,8 @@ class ComfyActivities:
                     fps=float(plan.fps),
                     length=segment.length,
                     windows=plan.windows,
+                    segment_index=segment.index,
+                    previous_video_name=previous_name,
                     seed=request.seed,
                     steps=manifest.steps,
                     cfg=manifest.cfg,

@@ -37,11 +37,17 @@ class SegmentGraphRequest:
     preset: str
     filename_prefix: str
     negative_prompt: str = ""
-    steps: int = 4
-    cfg: float = 1.0
+    steps: int | None = None
+    """``None``: the preset's default."""
+    cfg: float | None = None
+    """``None``: the preset's default."""
     audio_name: str | None = None
     windows: WindowPlan | None = None
     """InfiniteTalk windows or S2V chunks (``FramePlan.windows``)."""
+    segment_index: int = 0
+    """Which segment of the plan this is (an InfiniteTalk window's index)."""
+    previous_video_name: str | None = None
+    """The previous segment's video as uploaded, for kinds that continue from its frames."""
 
 
 def build_graph(kind: Kind | str, request: SegmentGraphRequest) -> Graph:
@@ -120,24 +126,24 @@ def _s2v(request: SegmentGraphRequest) -> tuple[Graph, int]:
 
 
 def _infinitetalk(request: SegmentGraphRequest) -> tuple[Graph, int]:
+    """One window per segment: the plan's window ``segment_index``, continuing the one before."""
     windows = _windows(request, "infinitetalk")
+    if not 0 <= request.segment_index < len(windows.frame_offsets):
+        raise ValueError(
+            f"segment {request.segment_index} is not one of the plan's "
+            f"{len(windows.frame_offsets)} window(s)"
+        )
     params = InfiniteTalkParams(
         image_name=request.image_name,
         audio_name=_audio(request, "infinitetalk"),
         **_shared(request),
-        num_frames=request.length,
-        window=windows.length,
-        motion_frame=windows.overlap,
+        start_frame=windows.frame_offsets[request.segment_index],
+        previous_video_name=request.previous_video_name,
+        previous_frames=windows.length,
+        length=windows.length,
+        motion_frames=windows.motion_frames,
     )
-    graph = build_infinitetalk(params)
-    stride = params.window - params.motion_frame
-    rendered = 1 + (params.output_frames - params.window) // stride
-    if rendered != windows.count:
-        raise ValueError(
-            f"{params.num_frames} frames take {rendered} windows of {params.window}, "
-            f"but the plan counts {windows.count}"
-        )
-    return graph, params.output_frames
+    return build_infinitetalk(params), params.length
 
 
 _BUILDERS: dict[Kind, Callable[[SegmentGraphRequest], tuple[Graph, int]]] = {

@@ -9,7 +9,9 @@ byte the same (ComfyUI caches by inputs, and golden files stay stable).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 Scalar = str | int | float | bool
 
@@ -103,3 +105,23 @@ def check_sampling(*, seed: int, cfg: float, filename_prefix: str) -> None:
         raise ValueError(f"cfg must be in 0..100, got {cfg}")
     if not filename_prefix:
         raise ValueError("filename_prefix must not be empty")
+
+
+def resolve(value: _T | None, default: _T) -> _T:
+    """``value``, or the preset's ``default`` when the caller left it unset."""
+    return default if value is None else value
+
+
+def save_video(g: Graph, video: Link, filename_prefix: str) -> NodeRef:
+    """``SaveVideo`` as H.264 MP4, spelled so that old and current ComfyUI both accept it.
+
+    0.3.64 (the contract server) declares ``format`` and ``codec`` as two flat combos.
+    Current ComfyUI (``comfy_extras/nodes_video.py``, Comfy-Org/ComfyUI) makes ``format`` a
+    dynamic combo whose options nest ``format.codec``, and keeps a hidden optional top-level
+    ``codec`` that ``execute`` falls back to (``format.get("codec") or codec``). The flat
+    pair is therefore the one spelling both accept; ``validate_graph`` checks dynamic-combo
+    values against their option keys, so the same graph validates against either.
+    """
+    return g.add(
+        "SaveVideo", video=video, filename_prefix=filename_prefix, format="mp4", codec="h264"
+    )

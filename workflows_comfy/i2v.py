@@ -7,6 +7,8 @@
     high: loader → LoRA → ModelSamplingSD3 → KSamplerAdvanced [0, boundary), leftover noise
     low:  loader → LoRA → ModelSamplingSD3 → KSamplerAdvanced [boundary, end), no new noise
     → VAEDecode → CreateVideo(fps) → SaveVideo(mp4, h264)
+
+Steps, cfg and shift default to the preset's (``workflows_comfy.presets``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from workflows_comfy.graph import Graph, InputValue, Link, check_sampling, check_size
+from workflows_comfy.graph import (
+    Graph,
+    InputValue,
+    Link,
+    check_sampling,
+    check_size,
+    resolve,
+    save_video,
+)
 from workflows_comfy.presets import DEFAULT_PRESET, I2VPreset, preset_of_type
 
 LAST_STEP = 10000
@@ -35,19 +45,24 @@ class I2VParams:
     seed: int
     negative_prompt: str = ""
     fps: float = 16.0
-    steps: int = 4
-    cfg: float = 1.0
+    steps: int | None = None
+    """``None``: the preset's default."""
+    cfg: float | None = None
+    """``None``: the preset's default."""
     preset: str = DEFAULT_PRESET["i2v"]
     filename_prefix: str = "video/wan_i2v"
     boundary_step: int | None = None
     """The step where the high-noise expert hands over to the low-noise one."""
 
-    @property
-    def boundary(self) -> int:
-        return self.steps // 2 if self.boundary_step is None else self.boundary_step
+    def boundary(self, steps: int) -> int:
+        """The hand-over step for ``steps`` sampling steps."""
+        return steps // 2 if self.boundary_step is None else self.boundary_step
 
-    def check(self) -> None:
-        """Raise ``ValueError`` naming the first parameter ComfyUI would reject or misuse."""
+    def check(self, steps: int, cfg: float) -> None:
+        """Raise ``ValueError`` naming the first parameter ComfyUI would reject or misuse.
+
+        ``steps`` and ``cfg`` are the resolved values (``params`` or the preset's).
+        """
         if not self.image_name:
             raise ValueError("image_name must not be empty")
         check_size(self.width, self.height)
@@ -55,20 +70,22 @@ class I2VParams:
             raise ValueError(f"length must be 4n+1 frames (1, 5, ..., 81), got {self.length}")
         if not 1.0 <= self.fps <= 120.0:
             raise ValueError(f"fps must be in 1..120, got {self.fps}")
-        if not 2 <= self.steps <= LAST_STEP:
+        if not 2 <= steps <= LAST_STEP:
             raise ValueError(f"steps must be in 2..{LAST_STEP} (one per expert at least)")
-        if not 0 < self.boundary < self.steps:
+        if not 0 < self.boundary(steps) < steps:
             raise ValueError(
-                f"boundary_step must be in 1..{self.steps - 1} so both experts sample, "
-                f"got {self.boundary}"
+                f"boundary_step must be in 1..{steps - 1} so both experts sample, "
+                f"got {self.boundary(steps)}"
             )
-        check_sampling(seed=self.seed, cfg=self.cfg, filename_prefix=self.filename_prefix)
+        check_sampling(seed=self.seed, cfg=cfg, filename_prefix=self.filename_prefix)
 
 
 def build_i2v(params: I2VParams) -> dict[str, dict[str, Any]]:
     """The API-format graph for ``params``; ``UnknownPreset`` or ``ValueError`` if invalid."""
-    params.check()
     models = preset_of_type(params.preset, I2VPreset, "i2v")
+    steps, cfg = resolve(params.steps, models.steps), resolve(params.cfg, models.cfg)
+    params.check(steps, cfg)
+    boundary = params.boundary(steps)
 
     g = Graph()
     image = g.add("LoadImage", title="Start image", image=params.image_name)
@@ -98,8 +115,8 @@ def build_i2v(params: I2VParams) -> dict[str, dict[str, Any]]:
     )
     sampling: dict[str, InputValue] = {
         "noise_seed": params.seed,
-        "steps": params.steps,
-        "cfg": params.cfg,
+        "steps": steps,
+        "cfg": cfg,
         "sampler_name": models.sampler_name,
         "scheduler": models.scheduler,
         "positive": latent.out(0),
@@ -112,7 +129,7 @@ def build_i2v(params: I2VParams) -> dict[str, dict[str, Any]]:
         add_noise="enable",
         latent_image=latent.out(2),
         start_at_step=0,
-        end_at_step=params.boundary,
+        end_at_step=boundary,
         return_with_leftover_noise="enable",
         **sampling,
     )
@@ -122,27 +139,21 @@ def build_i2v(params: I2VParams) -> dict[str, dict[str, Any]]:
         model=low,
         add_noise="disable",
         latent_image=first.out(),
-        start_at_step=params.boundary,
+        start_at_step=boundary,
         end_at_step=LAST_STEP,
         return_with_leftover_noise="disable",
         **sampling,
     )
     frames = g.add("VAEDecode", samples=second.out(), vae=vae.out())
     video = g.add("CreateVideo", images=frames.out(), fps=float(params.fps))
-    g.add(
-        "SaveVideo",
-        video=video.out(),
-        filename_prefix=params.filename_prefix,
-        format="mp4",
-        codec="h264",
-    )
+    save_video(g, video.out(), params.filename_prefix)
     return g.to_api()
 
 
 def _expert(g: Graph, models: I2VPreset, stage: Literal["high", "low"]) -> Link:
     """One expert's model chain: loader → LightX2V LoRA → ModelSamplingSD3."""
     high = stage == "high"
-    files, loras = models.diffusion.files, models.loras
+    files, loras = models.diffusion.experts, models.loras
     unet = g.add(
         models.diffusion.loader,
         title=f"{stage.capitalize()}-noise model",

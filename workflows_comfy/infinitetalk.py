@@ -1,47 +1,36 @@
-"""InfiniteTalk: seed 001's WanVideoWrapper graph, image + vocals → lip-synced video. Pure.
+"""InfiniteTalk on ComfyUI's core nodes: one 81-frame window per prompt. Pure.
 
-::
+The graph of Comfy-Org's ``video_wan2_1_infinitetalk`` template (its "InfiniteTalk (Base
+Generation)" subgraph), for one window::
 
-    LoadAudio → MultiTalkWav2VecEmbeds(num_frames, fps) ← Wav2VecModelLoader
-    MultiTalkModelLoader ─ extra_model ─┐   WanVideoBlockSwap, WanVideoLoraSelect
-                                        WanVideoModelLoader
-    LoadImage → WanVideoImageToVideoMultiTalk(window 81, motion_frame 9) ← WanVideoVAELoader
-    LoadWanVideoT5TextEncoder → WanVideoTextEncode
-    → WanVideoSampler(multitalk_embeds) → WanVideoDecode
-    → VHS_VideoCombine(25 fps, video/h264-mp4, audio = the embeds node's trimmed audio)
+    LoadAudio → TrimAudioDuration → AudioEncoderEncode ← AudioEncoderLoader (wav2vec2-chinese)
+    UNETLoader (Wan 2.1 I2V 480p) → LoraLoaderModelOnly (LightX2V rank 64) ─┐
+    ModelPatchLoader (InfiniteTalk) ─────────────────────────────────────────┤
+    CLIPLoader → CLIPTextEncode → ConditioningZeroOut (negative) ────────────┤
+    LoadImage (portrait, start_image) ───────────────────────────────────────┤
+    window k > 0: LoadVideo (window k-1) → GetVideoComponents (previous_frames) ┤
+                                                       WanInfiniteTalkToVideo ┘
+    → KSamplerSelect / BasicScheduler / CFGGuider / RandomNoise → SamplerCustomAdvanced
+    → VAEDecode → CreateVideo (25 fps, the window's stretch of audio) → SaveVideo
 
-The sampler slides ``frame_window_size`` windows over the audio embeddings; each window after
-the first re-renders the last ``motion_frame`` frames of the one before (WanVideoWrapper
-``multitalk/multitalk_loop.py``). It stops once a window reaches the end of the audio, so it
-renders ``window + (window - motion_frame) * k`` frames and pads the audio with silence up to
-that: ``num_frames`` must be such a count (seed 001's "window-aligned" 81, 153, 225, ...).
+How windows chain (``WanInfiniteTalkToVideo.execute``, ``comfy_extras/nodes_wan.py`` at
+Comfy-Org/ComfyUI ee54641d): with ``previous_frames`` it encodes their last
+``motion_frame_count`` frames as the motion latent and reads the audio features from frame
+``previous_frames.shape[0] - motion_frame_count`` to that plus ``length``; the decoded
+window starts by re-rendering those motion frames (``trim_image``). The template chains its
+second window on the first window's 81 frames over the whole audio. Here window ``k``
+gets window ``k-1``'s 81 frames and the audio from window ``k-1``'s start, so the feature
+offset ``81 - 9 = 72`` lands exactly on window ``k``'s first frame, and every window is the
+template's second window shifted in time; a prompt never holds more than two windows.
 
-Where the contract's entries fall short of seed 001 (``object_info.derived.json`` has the
-MultiTalk nodes of a 2025-era pack; every other WanVideoWrapper entry is from its 2025-03
-snapshot, before MultiTalk existed):
+One prompt per window (not per clip) because ``previous_frames`` must hold every frame the
+feature offset counts: a single prompt chaining N windows keeps all their frames in
+ComfyUI's cache (quadratic in N), cannot retry or report one window, and a 600 s clip (209
+windows) outlasts any activity timeout.
 
-- ``WanVideoModelLoader`` has no ``extra_model`` and ``WanVideoSampler`` no
-  ``multitalk_embeds``: without them the InfiniteTalk weights and the audio reach nothing.
-  The graph sets both (``BEYOND_CONTRACT``). ComfyUI validates declared inputs only (0.3.64
-  ``execution.validate_inputs``) and passes every linked input to the node, so the graph
-  validates against the contract and runs on a current pack; on the 2025-03 pack those two
-  nodes would fail at execution with an unexpected keyword argument.
-- The old ``WanVideoModelLoader`` lists ``diffusion_models`` safetensors only, so seed 001's
-  ``wan2.1-i2v-14b-480p-Q5_0.gguf`` base is not on offer (see ``presets``).
-- The old ``WanVideoSampler`` schedulers lack seed 001's ``flowmatch_distill``; the preset
-  uses ``euler``.
-- There is no ``WanVideoClipVisionEncode`` (``WANVIDIMAGE_CLIPEMBEDS``), so the optional
-  ``clip_embeds`` of ``WanVideoImageToVideoMultiTalk`` stays unset; the old
-  ``WanVideoImageClipEncode`` makes a different type.
-- ``WanVideoBlockSwap`` has no ``use_non_blocking``.
-- Seed 001 loads ``TencentGameMate/chinese-wav2vec2-base`` through
-  ``DownloadAndLoadWav2VecModel``, which fetches it from Hugging Face while the prompt runs.
-  A GPU worker must not depend on a hub mid-session, so the graph uses
-  ``Wav2VecModelLoader`` and a file in ``models/wav2vec2`` (the preset names it).
-
-Seed 001's ``AudioCrop``/``AudioSeparation`` and ``ImageResizeKJv2`` are not here: earlier
-stages crop and separate the audio and normalise the image, and the MultiTalk node resizes
-its start image to ``width`` x ``height`` itself.
+Two speakers (planned, not built): ``mode`` ``two_speakers`` adds ``mode.audio_encoder_output_2``
+and the two speaker masks ``mode.mask_1``/``mode.mask_2``; the manifest would need a second
+audio track and a mask per speaker.
 """
 
 from __future__ import annotations
@@ -49,196 +38,191 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workflows_comfy.graph import MAX_SEED, Graph
+from pipeline.domain.frames.rules import INFINITETALK_MOTION_FRAMES, INFINITETALK_WINDOW_FRAMES
+from workflows_comfy.graph import (
+    Graph,
+    InputValue,
+    check_sampling,
+    check_size,
+    resolve,
+    save_video,
+)
 from workflows_comfy.presets import DEFAULT_PRESET, InfiniteTalkPreset, preset_of_type
 
 INFINITETALK_FPS = 25.0
-WINDOW_FRAMES = 81
-"""``frame_window_size``: the frames InfiniteTalk renders per window."""
-MOTION_FRAMES = 9
-"""``motion_frame``: seed 001's overlap between windows."""
-BEYOND_CONTRACT: dict[str, tuple[str, ...]] = {
-    "WanVideoModelLoader": ("extra_model",),
-    "WanVideoSampler": ("multitalk_embeds",),
-}
-"""Inputs the graph sets that the contract's (old) WanVideoWrapper entries do not declare."""
-
-
-def infinitetalk_frames(num_frames: int, window: int, motion_frame: int) -> int:
-    """Frames the InfiniteTalk loop renders for ``num_frames`` frames of audio."""
-    if num_frames <= window:
-        return window
-    stride = window - motion_frame
-    return window + stride * -(-(num_frames - window) // stride)
+"""The template's ``CreateVideo`` fps; the node reads 25 fps audio features (50 Hz / 2)."""
+WINDOW_FRAMES = INFINITETALK_WINDOW_FRAMES
+MOTION_FRAMES = INFINITETALK_MOTION_FRAMES
+MAX_MOTION_FRAMES = 33
+"""``motion_frame_count``'s maximum in the node's schema."""
 
 
 @dataclass(frozen=True)
 class InfiniteTalkParams:
-    """One InfiniteTalk run over the whole audio, in overlapping windows."""
+    """One InfiniteTalk window: ``length`` frames starting at frame ``start_frame``."""
 
     image_name: str
+    """The portrait as ``ComfyClient.upload`` named it (every window's ``start_image``)."""
     audio_name: str
-    """The vocals, padded to ``num_frames / fps`` seconds, as uploaded."""
+    """The whole driving audio (vocals, padded to the plan) as uploaded."""
     prompt: str
     width: int
     height: int
-    num_frames: int
     seed: int
-    window: int = WINDOW_FRAMES
-    motion_frame: int = MOTION_FRAMES
+    start_frame: int = 0
+    """The window's first frame in the clip (and in the audio)."""
+    previous_video_name: str | None = None
+    """The previous window's video as uploaded; ``None`` for the first window."""
+    previous_frames: int = WINDOW_FRAMES
+    """Frames of the previous window's video (all of them become ``previous_frames``)."""
+    length: int = WINDOW_FRAMES
+    motion_frames: int = MOTION_FRAMES
     negative_prompt: str = ""
     fps: float = INFINITETALK_FPS
-    steps: int = 4
-    cfg: float = 1.0
+    steps: int | None = None
+    """``None``: the preset's default."""
+    cfg: float | None = None
+    """``None``: the preset's default."""
     preset: str = DEFAULT_PRESET["infinitetalk"]
     filename_prefix: str = "video/infinitetalk"
 
     @property
-    def output_frames(self) -> int:
-        return infinitetalk_frames(self.num_frames, self.window, self.motion_frame)
+    def audio_start_frame(self) -> int:
+        """Where the trimmed audio starts: the previous window's start, or this window's."""
+        if self.previous_video_name is None:
+            return self.start_frame
+        return self.start_frame - (self.previous_frames - self.motion_frames)
 
-    def check(self) -> None:
-        """Raise ``ValueError`` naming the first parameter ComfyUI would reject or misuse."""
+    @property
+    def audio_frames(self) -> int:
+        """Frames of audio the window needs, from ``audio_start_frame``."""
+        return self.start_frame + self.length - self.audio_start_frame
+
+    def check(self, steps: int, cfg: float) -> None:
+        """Raise ``ValueError`` naming the first parameter ComfyUI would reject or misuse.
+
+        ``steps`` and ``cfg`` are the resolved values (``params`` or the preset's).
+        """
         for name, value in (("image_name", self.image_name), ("audio_name", self.audio_name)):
             if not value:
                 raise ValueError(f"{name} must not be empty")
-        for name, size in (("width", self.width), ("height", self.height)):
-            if size < 64 or size % 16:
-                raise ValueError(f"{name} must be a multiple of 16 from 64, got {size}")
-        if self.window < 5 or (self.window - 1) % 4:
-            raise ValueError(f"window must be 4n+1 frames (e.g. 81), got {self.window}")
-        if not 1 <= self.motion_frame < self.window:
+        check_size(self.width, self.height)
+        if self.length < 5 or (self.length - 1) % 4:
+            raise ValueError(f"length must be 4n+1 frames (e.g. 81), got {self.length}")
+        if not 1 <= self.motion_frames <= min(MAX_MOTION_FRAMES, self.length - 1):
             raise ValueError(
-                f"motion_frame must be in 1..{self.window - 1}, got {self.motion_frame}"
+                f"motion_frames must be in 1..{min(MAX_MOTION_FRAMES, self.length - 1)}, "
+                f"got {self.motion_frames}"
             )
-        if self.num_frames != self.output_frames:
-            stride = self.window - self.motion_frame
+        if self.start_frame < 0:
+            raise ValueError(f"start_frame must be >= 0, got {self.start_frame}")
+        if self.previous_video_name is None and self.start_frame:
             raise ValueError(
-                f"num_frames must be window-aligned ({self.window} + {stride}·k); "
-                f"{self.num_frames} would render {self.output_frames} frames over padded audio"
+                f"a window starting at frame {self.start_frame} continues the previous "
+                "window: previous_video_name is missing"
             )
-        if not 1.0 <= self.fps <= 60.0:
-            raise ValueError(f"fps must be in 1..60, got {self.fps}")
-        if not 0 <= self.seed <= MAX_SEED:
-            raise ValueError(f"seed must be in 0..{MAX_SEED}, got {self.seed}")
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
-        if not 0.0 <= self.cfg <= 30.0:
-            raise ValueError(f"cfg must be in 0..30, got {self.cfg}")
-        if not self.filename_prefix:
-            raise ValueError("filename_prefix must not be empty")
+        if self.previous_video_name is not None and not (
+            self.motion_frames <= self.previous_frames and self.audio_start_frame >= 0
+        ):
+            raise ValueError(
+                f"{self.previous_frames} previous frames cannot continue at frame "
+                f"{self.start_frame} with {self.motion_frames} motion frames"
+            )
+        if not 1.0 <= self.fps <= 120.0:
+            raise ValueError(f"fps must be in 1..120, got {self.fps}")
+        if not 1 <= steps <= 10000:
+            raise ValueError(f"steps must be in 1..10000, got {steps}")
+        check_sampling(seed=self.seed, cfg=cfg, filename_prefix=self.filename_prefix)
 
 
 def build_infinitetalk(params: InfiniteTalkParams) -> dict[str, dict[str, Any]]:
     """The API-format graph for ``params``; ``UnknownPreset`` or ``ValueError`` if invalid."""
-    params.check()
     models = preset_of_type(params.preset, InfiniteTalkPreset, "infinitetalk")
+    steps, cfg = resolve(params.steps, models.steps), resolve(params.cfg, models.cfg)
+    params.check(steps, cfg)
 
     g = Graph()
-    image = g.add("LoadImage", title="Portrait", image=params.image_name)
+    portrait = g.add("LoadImage", title="Portrait", image=params.image_name)
     audio = g.add("LoadAudio", title="Vocals", audio=params.audio_name)
-    wav2vec = g.add(
-        "Wav2VecModelLoader",
-        model=models.wav2vec,
-        base_precision="fp16",
-        load_device="main_device",
+    window_audio = g.add(
+        "TrimAudioDuration",
+        title="Window audio",
+        audio=audio.out(),
+        start_index=params.audio_start_frame / params.fps,
+        duration=params.audio_frames / params.fps,
     )
-    embeds = g.add(
-        "MultiTalkWav2VecEmbeds",
-        wav2vec_model=wav2vec.out(),
-        audio_1=audio.out(),
-        normalize_loudness=True,
-        num_frames=params.num_frames,
-        fps=float(params.fps),
-        audio_scale=1.0,
-        audio_cfg_scale=1.0,
-        multi_audio_type="para",
+    encoder = g.add("AudioEncoderLoader", audio_encoder_name=models.audio_encoder)
+    features = g.add("AudioEncoderEncode", audio_encoder=encoder.out(), audio=window_audio.out())
+    unet = g.add(
+        "UNETLoader", title="Wan 2.1 I2V", unet_name=models.unet, weight_dtype=models.weight_dtype
     )
-    talk = g.add("MultiTalkModelLoader", model=models.infinitetalk_model)
-    swap = g.add(
-        "WanVideoBlockSwap",
-        blocks_to_swap=models.blocks_to_swap,
-        offload_img_emb=False,
-        offload_txt_emb=False,
-    )
-    lora = g.add("WanVideoLoraSelect", lora=models.lora, strength=models.lora_strength)
     model = g.add(
-        "WanVideoModelLoader",
-        model=models.model,
-        base_precision=models.base_precision,
-        quantization=models.quantization,
-        load_device="offload_device",
-        attention_mode="sdpa",
-        block_swap_args=swap.out(),
-        lora=lora.out(),
-        extra_model=talk.out(),
+        "LoraLoaderModelOnly",
+        model=unet.out(),
+        lora_name=models.lora,
+        strength_model=models.lora_strength,
     )
-    vae = g.add("WanVideoVAELoader", model_name=models.vae, precision="bf16")
-    t5 = g.add(
-        "LoadWanVideoT5TextEncoder",
-        model_name=models.t5,
-        precision="bf16",
-        load_device="offload_device",
-        quantization="disabled",
+    patch = g.add("ModelPatchLoader", title="InfiniteTalk", name=models.model_patch)
+    clip = g.add("CLIPLoader", clip_name=models.text_encoder, type="wan", device="default")
+    vae = g.add("VAELoader", vae_name=models.vae)
+    positive = g.add("CLIPTextEncode", title="Prompt", text=params.prompt, clip=clip.out())
+    # The template feeds a zeroed prompt as the negative (cfg 1.0 never uses it); a
+    # manifest's negative prompt is encoded instead when it gives one.
+    negative = (
+        g.add(
+            "CLIPTextEncode", title="Negative prompt", text=params.negative_prompt, clip=clip.out()
+        )
+        if params.negative_prompt
+        else g.add("ConditioningZeroOut", conditioning=positive.out())
     )
-    text = g.add(
-        "WanVideoTextEncode",
-        t5=t5.out(),
-        positive_prompt=params.prompt,
-        negative_prompt=params.negative_prompt,
-        force_offload=True,
-    )
-    image_embeds = g.add(
-        "WanVideoImageToVideoMultiTalk",
+    continuation: dict[str, InputValue] = {}
+    if params.previous_video_name is not None:
+        previous = g.add("LoadVideo", title="Previous window", file=params.previous_video_name)
+        frames = g.add("GetVideoComponents", video=previous.out())
+        continuation["previous_frames"] = frames.out(0)
+    talk = g.add(
+        "WanInfiniteTalkToVideo",
+        title=f"Window from frame {params.start_frame}",
+        mode="single_speaker",
+        model=model.out(),
+        model_patch=patch.out(),
+        positive=positive.out(),
+        negative=negative.out(),
         vae=vae.out(),
         width=params.width,
         height=params.height,
-        frame_window_size=params.window,
-        motion_frame=params.motion_frame,
-        force_offload=False,
-        colormatch="disabled",
-        start_image=image.out(),
-        tiled_vae=False,
-        mode="infinitetalk",
-        output_path="",
+        length=params.length,
+        audio_encoder_output_1=features.out(),
+        motion_frame_count=params.motion_frames,
+        audio_scale=models.audio_scale,
+        start_image=portrait.out(),
+        **continuation,
     )
+    sampler = g.add("KSamplerSelect", sampler_name=models.sampler_name)
+    sigmas = g.add(
+        "BasicScheduler", model=talk.out(0), scheduler=models.scheduler, steps=steps, denoise=1.0
+    )
+    guider = g.add(
+        "CFGGuider", model=talk.out(0), positive=talk.out(1), negative=talk.out(2), cfg=cfg
+    )
+    noise = g.add("RandomNoise", noise_seed=params.seed)
     sampled = g.add(
-        "WanVideoSampler",
-        model=model.out(),
-        text_embeds=text.out(),
-        image_embeds=image_embeds.out(),
-        steps=params.steps,
-        cfg=params.cfg,
-        shift=models.shift,
-        seed=params.seed,
-        force_offload=True,
-        scheduler=models.scheduler,
-        riflex_freq_index=0,
-        multitalk_embeds=embeds.out(0),
+        "SamplerCustomAdvanced",
+        noise=noise.out(),
+        guider=guider.out(),
+        sampler=sampler.out(),
+        sigmas=sigmas.out(),
+        latent_image=talk.out(3),
     )
-    frames = g.add(
-        "WanVideoDecode",
-        vae=vae.out(),
-        samples=sampled.out(),
-        enable_vae_tiling=False,
-        tile_x=272,
-        tile_y=272,
-        tile_stride_x=144,
-        tile_stride_y=128,
+    decoded = g.add("VAEDecode", samples=sampled.out(0), vae=vae.out())
+    # The window's file plays its own stretch of the audio, as the template's video does.
+    sound = g.add(
+        "TrimAudioDuration",
+        title="Window sound",
+        audio=audio.out(),
+        start_index=params.start_frame / params.fps,
+        duration=params.length / params.fps,
     )
-    g.add(
-        "VHS_VideoCombine",
-        images=frames.out(),
-        audio=embeds.out(1),
-        frame_rate=float(params.fps),
-        loop_count=0,
-        filename_prefix=params.filename_prefix,
-        format="video/h264-mp4",
-        pix_fmt="yuv420p",
-        crf=19,
-        save_metadata=True,
-        trim_to_audio=False,
-        pingpong=False,
-        save_output=True,
-    )
+    video = g.add("CreateVideo", images=decoded.out(), fps=float(params.fps), audio=sound.out())
+    save_video(g, video.out(), params.filename_prefix)
     return g.to_api()

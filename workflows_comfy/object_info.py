@@ -17,6 +17,9 @@ from typing import Any
 
 ObjectInfo = Mapping[str, Any]
 
+DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
+"""A V3 combo whose chosen option adds inputs named ``<combo>.<input>`` (current ComfyUI)."""
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -40,6 +43,8 @@ class InputSpec:
             return self.type
         if self.type == "COMBO":
             return list(self.options.get("options", []))
+        if self.type == DYNAMIC_COMBO:
+            return [option["key"] for option in self.options.get("options", [])]
         return None
 
 

@@ -1,23 +1,26 @@
-"""Model presets: every model file name a graph builder uses, in one place.
+"""Model presets: every model file and sampler default a graph builder uses, in one place.
 
-One preset class per graph family; each names files the worker must offer in its loaders'
-combo lists (the contract's object_info in tests, ``models.json`` for the folders).
+One preset class per graph family. Each preset names files of ``workflows_comfy/models.toml``
+(folder and download URL per file) and carries its own ``steps``/``cfg`` defaults: a
+manifest that leaves them unset gets the preset's, because a distilled LoRA preset and a
+plain one sample very differently. The values follow Comfy-Org's official templates
+(``comfyui-workflow-templates-json`` 0.1.123); ``workflows_comfy.templates`` lists every
+deliberate deviation and ``tests/unit/test_template_parity.py`` holds the presets to them.
 
-- I2V: Wan 2.2 A14B is two experts, a high-noise model for the first sampling steps and a
-  low-noise model for the rest, each with its LightX2V 4-step LoRA and ``ModelSamplingSD3``
-  shift 8.0, as in Comfy-Org's official Wan 2.2 I2V template.
-- S2V: the Wan 2.2 S2V 14B model with the wav2vec2 audio encoder, as in Comfy-Org's
-  ``video_wan2_2_14B_s2v`` template (uni_pc, simple, shift 8.0). That template's 4-step
-  LoRA (``wan2.2_t2v_lightx2v_4steps_lora_v1.1_high_noise``) is not in the contract's
-  ``loras`` folder, so the preset runs without one.
-- InfiniteTalk: seed 001's WanVideoWrapper set-up (InfiniteTalk Q8, a local wav2vec2, UMT5
-  bf16, block swap 40, LightX2V rank64 LoRA, shift 11). See ``workflows_comfy.infinitetalk``
-  for where the contract's older WanVideoWrapper entries force a different choice.
+- I2V (``video_wan2_2_14B_i2v``): Wan 2.2 A14B's high- and low-noise experts, each with its
+  LightX2V 4-step LoRA (the template's "Enable 4steps LoRA?" branch: 4 steps, cfg 1.0, the
+  switch at step 2) and ``ModelSamplingSD3`` shift 5.0, euler / simple.
+- S2V (``video_wan2_2_14B_s2v``): Wan 2.2 S2V 14B with wav2vec2-large, shift 8.0, uni_pc /
+  simple; ``wan22-s2v-fp8`` runs the template's active branch (the 4-step LightX2V LoRA,
+  4 steps, cfg 1.0), ``wan22-s2v-fp8-nolora`` its bypassed one (20 steps, cfg 6.0).
+- InfiniteTalk (``video_wan2_1_infinitetalk``): Wan 2.1 I2V 14B 480p with the InfiniteTalk
+  model patch, wav2vec2-chinese-base and the LightX2V rank-64 I2V distill LoRA; 6 steps,
+  cfg 1.0, euler / normal, no ``ModelSamplingSD3`` (the template has none).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TypeVar
 
 from pipeline.domain.errors import ManifestError
@@ -29,10 +32,24 @@ UMT5_FP8 = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
 
 @dataclass(frozen=True)
 class Preset:
-    """What every preset has: its name and the kind of graph it serves."""
+    """What every preset has: its name, the kind it serves and its sampling defaults."""
 
     name: str
     kind: str
+    steps: int
+    """Sampling steps when the manifest sets none."""
+    cfg: float
+    """Classifier-free guidance when the manifest sets none (1.0 = off, for distilled LoRAs)."""
+
+    def files(self) -> tuple[str, ...]:
+        """Every model file the preset names, in field order (rows of ``models.toml``)."""
+        found: list[str] = []
+        for value in (getattr(self, f.name) for f in fields(self)):
+            if isinstance(value, ExpertPair | DiffusionModels):
+                found.extend(value.files())
+            elif isinstance(value, str) and value.endswith((".safetensors", ".gguf")):
+                found.append(value)
+        return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -42,15 +59,21 @@ class ExpertPair:
     high_noise: str
     low_noise: str
 
+    def files(self) -> tuple[str, str]:
+        return self.high_noise, self.low_noise
+
 
 @dataclass(frozen=True)
 class DiffusionModels:
     """How the two experts load: ``UNETLoader`` (safetensors) or ``UnetLoaderGGUF``."""
 
     loader: str
-    files: ExpertPair
+    experts: ExpertPair
     loader_inputs: tuple[tuple[str, str], ...] = ()
     """Extra inputs the loader requires, e.g. ``UNETLoader``'s ``weight_dtype``."""
+
+    def files(self) -> tuple[str, str]:
+        return self.experts.files()
 
 
 @dataclass(frozen=True)
@@ -63,7 +86,7 @@ class I2VPreset(Preset):
     text_encoder: str = UMT5_FP8
     text_encoder_type: str = "wan"
     vae: str = WAN_VAE
-    shift: float = 8.0
+    shift: float = 5.0
     sampler_name: str = "euler"
     scheduler: str = "simple"
 
@@ -86,23 +109,22 @@ class S2VPreset(Preset):
 
 @dataclass(frozen=True)
 class InfiniteTalkPreset(Preset):
-    """Files and settings of the WanVideoWrapper InfiniteTalk graph (``infinitetalk``)."""
+    """Files and settings of the core-node InfiniteTalk graph (``workflows_comfy.infinitetalk``)."""
 
-    model: str
-    """``WanVideoModelLoader.model``: the base Wan 14B I2V model."""
-    infinitetalk_model: str
-    """``MultiTalkModelLoader.model``: the InfiniteTalk weights."""
-    wav2vec: str
-    """``Wav2VecModelLoader.model``: a local file in ComfyUI's ``models/wav2vec2``."""
+    unet: str
+    """``UNETLoader``: the Wan 2.1 I2V 14B 480p model InfiniteTalk is trained on."""
+    model_patch: str
+    """``ModelPatchLoader`` (``models/model_patches``): the InfiniteTalk weights."""
+    audio_encoder: str
+    """``AudioEncoderLoader``: wav2vec2-chinese-base, the encoder InfiniteTalk was trained with."""
     lora: str
-    t5: str = "umt5-xxl-enc-bf16.safetensors"
-    vae: str = WAN_VAE
+    weight_dtype: str = "default"
     lora_strength: float = 1.0
-    base_precision: str = "bf16"
-    quantization: str = "disabled"
-    blocks_to_swap: int = 40
-    shift: float = 11.0
-    scheduler: str = "euler"
+    text_encoder: str = UMT5_FP8
+    vae: str = "Wan2_1_VAE_bf16.safetensors"
+    sampler_name: str = "euler"
+    scheduler: str = "normal"
+    audio_scale: float = 1.0
 
 
 _LIGHTX2V_I2V = ExpertPair(
@@ -116,9 +138,11 @@ PRESETS: dict[str, Preset] = {
         I2VPreset(
             name="wan22-i2v-fp8",
             kind="i2v",
+            steps=4,
+            cfg=1.0,
             diffusion=DiffusionModels(
                 loader="UNETLoader",
-                files=ExpertPair(
+                experts=ExpertPair(
                     high_noise="wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors",
                     low_noise="wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors",
                 ),
@@ -129,9 +153,11 @@ PRESETS: dict[str, Preset] = {
         I2VPreset(
             name="wan22-i2v-gguf",
             kind="i2v",
+            steps=4,
+            cfg=1.0,
             diffusion=DiffusionModels(
                 loader="UnetLoaderGGUF",
-                files=ExpertPair(
+                experts=ExpertPair(
                     high_noise="Wan2.2-I2V-A14B-HighNoise-Q4_K_M.gguf",
                     low_noise="Wan2.2-I2V-A14B-LowNoise-Q4_K_M.gguf",
                 ),
@@ -141,18 +167,28 @@ PRESETS: dict[str, Preset] = {
         S2VPreset(
             name="wan22-s2v-fp8",
             kind="s2v",
+            steps=4,
+            cfg=1.0,
+            unet="wan2.2_s2v_14B_fp8_scaled.safetensors",
+            audio_encoder="wav2vec2_large_english_fp16.safetensors",
+            lora="wan2.2_t2v_lightx2v_4steps_lora_v1.1_high_noise.safetensors",
+        ),
+        S2VPreset(
+            name="wan22-s2v-fp8-nolora",
+            kind="s2v",
+            steps=20,
+            cfg=6.0,
             unet="wan2.2_s2v_14B_fp8_scaled.safetensors",
             audio_encoder="wav2vec2_large_english_fp16.safetensors",
         ),
         InfiniteTalkPreset(
-            name="infinitetalk-q8",
+            name="infinitetalk-fp8",
             kind="infinitetalk",
-            # Seed 001 runs wan2.1-i2v-14b-480p-Q5_0.gguf, which the contract's (2025-03)
-            # WanVideoModelLoader does not list; the Wan 2.2 low-noise expert has the
-            # same Wan 14B architecture and is what that loader offers.
-            model="wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors",
-            infinitetalk_model="Wan2_1-InfiniteTalk_Single_Q8.gguf",
-            wav2vec="wav2vec2_large_english_fp16.safetensors",
+            steps=6,
+            cfg=1.0,
+            unet="Wan2_1-I2V-14B-480p_fp8_e4m3fn_scaled_KJ.safetensors",
+            model_patch="wan2.1_infiniteTalk_multi_fp16.safetensors",
+            audio_encoder="wav2vec2-chinese-base_fp16.safetensors",
             lora="lightx2v_I2V_14B_480p_cfg_step_distill_rank64_bf16.safetensors",
         ),
     )
@@ -161,7 +197,7 @@ PRESETS: dict[str, Preset] = {
 DEFAULT_PRESET: dict[str, str] = {
     "i2v": "wan22-i2v-fp8",
     "s2v": "wan22-s2v-fp8",
-    "infinitetalk": "infinitetalk-q8",
+    "infinitetalk": "infinitetalk-fp8",
 }
 """The preset each kind uses when the manifest names none."""
 

@@ -9,6 +9,9 @@
               → LatentConcat(latent, sampled, "t") → latent
     → VAEDecode → CreateVideo(16 fps, the audio) → SaveVideo(mp4, h264)
 
+The model chain is UNETLoader → LoraLoaderModelOnly (the preset's 4-step LightX2V LoRA, if
+any) → ModelSamplingSD3(shift 8), as in the template; steps and cfg default to the preset's.
+
 How the nodes chunk (ComfyUI ``comfy_extras/nodes_wan.py`` at a125cd8, the contract server,
 ``wan_sound_to_video``): a chunk of ``length`` frames is ``latent_t = (length - 1) // 4 + 1``
 latent frames and takes ``batch_frames = latent_t * 4`` frames of audio features,
@@ -30,7 +33,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workflows_comfy.graph import MAX_SEED, Graph, InputValue, Link, check_sampling, check_size
+from workflows_comfy.graph import (
+    MAX_SEED,
+    Graph,
+    InputValue,
+    Link,
+    check_sampling,
+    check_size,
+    resolve,
+    save_video,
+)
 from workflows_comfy.presets import DEFAULT_PRESET, S2VPreset, preset_of_type
 
 S2V_FPS = 16.0
@@ -61,8 +73,10 @@ class S2VParams:
     chunk_length: int = DEFAULT_CHUNK_LENGTH
     negative_prompt: str = ""
     fps: float = S2V_FPS
-    steps: int = 4
-    cfg: float = 1.0
+    steps: int | None = None
+    """``None``: the preset's default (4 with the LightX2V LoRA, 20 without)."""
+    cfg: float | None = None
+    """``None``: the preset's default (1.0 with the LoRA, 6.0 without)."""
     preset: str = DEFAULT_PRESET["s2v"]
     filename_prefix: str = "video/wan_s2v"
 
@@ -70,8 +84,11 @@ class S2VParams:
     def output_frames(self) -> int:
         return s2v_output_frames(self.chunk_length, self.chunks)
 
-    def check(self) -> None:
-        """Raise ``ValueError`` naming the first parameter ComfyUI would reject or misuse."""
+    def check(self, steps: int, cfg: float) -> None:
+        """Raise ``ValueError`` naming the first parameter ComfyUI would reject or misuse.
+
+        ``steps`` and ``cfg`` are the resolved values (``params`` or the preset's).
+        """
         for name, value in (("image_name", self.image_name), ("audio_name", self.audio_name)):
             if not value:
                 raise ValueError(f"{name} must not be empty")
@@ -82,15 +99,18 @@ class S2VParams:
             raise ValueError(f"chunks must be >= 1, got {self.chunks}")
         if self.fps != S2V_FPS:
             raise ValueError(f"fps must be {S2V_FPS:g}: S2V aligns audio to 16 fps, got {self.fps}")
-        if not 1 <= self.steps <= 10000:
-            raise ValueError(f"steps must be in 1..10000, got {self.steps}")
-        check_sampling(seed=self.seed, cfg=self.cfg, filename_prefix=self.filename_prefix)
+        if not 1 <= steps <= 10000:
+            raise ValueError(f"steps must be in 1..10000, got {steps}")
+        check_sampling(seed=self.seed, cfg=cfg, filename_prefix=self.filename_prefix)
 
 
 def build_s2v(params: S2VParams) -> dict[str, dict[str, Any]]:
     """The API-format graph for ``params``; ``UnknownPreset`` or ``ValueError`` if invalid."""
-    params.check()
     models = preset_of_type(params.preset, S2VPreset, "s2v")
+    sampling = _Sampling(
+        models, resolve(params.steps, models.steps), resolve(params.cfg, models.cfg)
+    )
+    params.check(sampling.steps, sampling.cfg)
 
     g = Graph()
     image = g.add("LoadImage", title="Reference image", image=params.image_name)
@@ -120,25 +140,26 @@ def build_s2v(params: S2VParams) -> dict[str, dict[str, Any]]:
         batch_size=1,
         **shared,
     )
-    latent = _sample(g, params, models, model, first.out(0), first.out(1), first.out(2), 0)
+    latent = _sample(g, params, sampling, model, first.out(0), first.out(1), first.out(2), 0)
     for chunk in range(1, params.chunks):
         extend = g.add(
             "WanSoundImageToVideoExtend", title=f"Chunk {chunk + 1}", video_latent=latent, **shared
         )
         sampled = _sample(
-            g, params, models, model, extend.out(0), extend.out(1), extend.out(2), chunk
+            g, params, sampling, model, extend.out(0), extend.out(1), extend.out(2), chunk
         )
         latent = g.add("LatentConcat", samples1=latent, samples2=sampled, dim="t").out()
     frames = g.add("VAEDecode", samples=latent, vae=vae.out())
     video = g.add("CreateVideo", images=frames.out(), fps=float(params.fps), audio=audio.out())
-    g.add(
-        "SaveVideo",
-        video=video.out(),
-        filename_prefix=params.filename_prefix,
-        format="mp4",
-        codec="h264",
-    )
+    save_video(g, video.out(), params.filename_prefix)
     return g.to_api()
+
+
+@dataclass(frozen=True)
+class _Sampling:
+    preset: S2VPreset
+    steps: int
+    cfg: float
 
 
 def _model(g: Graph, models: S2VPreset) -> Link:
@@ -159,7 +180,7 @@ def _model(g: Graph, models: S2VPreset) -> Link:
 def _sample(
     g: Graph,
     params: S2VParams,
-    models: S2VPreset,
+    sampling: _Sampling,
     model: Link,
     positive: Link,
     negative: Link,
@@ -172,10 +193,10 @@ def _sample(
         title=f"Sample chunk {chunk + 1}",
         model=model,
         seed=(params.seed + chunk) % (MAX_SEED + 1),
-        steps=params.steps,
-        cfg=params.cfg,
-        sampler_name=models.sampler_name,
-        scheduler=models.scheduler,
+        steps=sampling.steps,
+        cfg=sampling.cfg,
+        sampler_name=sampling.preset.sampler_name,
+        scheduler=sampling.preset.scheduler,
         positive=positive,
         negative=negative,
         latent_image=latent,

@@ -24,9 +24,16 @@ _PROBES: dict[Kind, tuple[int, WindowPlan | None]] = {
         s2v_output_frames(DEFAULT_CHUNK_LENGTH, 2),
         WindowPlan(length=DEFAULT_CHUNK_LENGTH, overlap=0, count=2),
     ),
+    # The second window, so the probe needs the nodes that load the previous window.
     Kind.INFINITETALK: (
         WINDOW_FRAMES,
-        WindowPlan(length=WINDOW_FRAMES, overlap=MOTION_FRAMES, count=1),
+        WindowPlan(
+            length=WINDOW_FRAMES,
+            overlap=MOTION_FRAMES,
+            count=2,
+            motion_frames=MOTION_FRAMES,
+            frame_offsets=(0, WINDOW_FRAMES - MOTION_FRAMES),
+        ),
     ),
 }
 """Per kind: frames and windows of the small graph used as a probe."""
@@ -49,6 +56,8 @@ def probe_graph(kind: Kind, preset: str) -> dict[str, dict[str, Any]]:
             preset=preset,
             filename_prefix="video/probe",
             windows=windows,
+            segment_index=1 if kind is Kind.INFINITETALK else 0,
+            previous_video_name="probe.mp4" if kind is Kind.INFINITETALK else None,
         ),
     )
 

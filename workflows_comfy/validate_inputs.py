@@ -16,6 +16,7 @@ from workflows_comfy.object_info import InputSpec, ObjectInfo, input_specs, outp
 _FILE_INPUTS: dict[str, tuple[str, str]] = {
     "LoadImage": ("image", "Invalid image file: {}"),
     "LoadAudio": ("audio", "Invalid audio file: {}"),
+    "LoadVideo": ("file", "Invalid video file: {}"),
 }
 """Nodes whose ``VALIDATE_INPUTS`` checks a file in the input folder (and skips the combo)."""
 

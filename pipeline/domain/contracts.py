@@ -103,6 +103,11 @@ class GenerateSegmentInput(Contract):
     audio_key: str | None = Field(
         default=None, description="Audio driving the model (vocals, padded to the plan)."
     )
+    previous_key: str | None = Field(
+        default=None,
+        description="The previous segment's video, for plans whose segments continue it "
+        "(FramePlan.continuation 'previous_segment').",
+    )
 
 
 class SegmentOutput(Contract):

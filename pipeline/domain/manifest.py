@@ -121,13 +121,20 @@ class Manifest(BaseModel):
         le=2**53,
         description="Sampling seed; derived from the session id when unset, so reruns repeat.",
     )
-    steps: int = Field(
-        default=4,
+    steps: int | None = Field(
+        default=None,
         ge=2,
         le=100,
-        description="Sampling steps, split between Wan 2.2's high- and low-noise experts.",
+        description="Sampling steps; the preset's default if unset (4 for the 4-step "
+        "LightX2V LoRA presets, 6 for InfiniteTalk, 20 for S2V without the LoRA).",
     )
-    cfg: float = Field(default=1.0, ge=0.0, le=30.0)
+    cfg: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=30.0,
+        description="Classifier-free guidance; the preset's default if unset (1.0 with a "
+        "distilled LoRA, 6.0 for S2V without it).",
+    )
     extensions: int = Field(
         default=0, ge=0, le=40, description="i2v: segments generated after the first one."
     )

@@ -150,6 +150,7 @@ class SessionWorkflow:
         self._progress = self._progress.model_copy(update={"segments_total": len(plan.segments)})
         seed = manifest.seed if manifest.seed is not None else derive_seed(session_id)
         conditioning = prepared.key
+        previous: str | None = None
         segment_keys: list[str] = []
         for segment in plan.segments:
             output = await self._call(
@@ -163,11 +164,14 @@ class SessionWorkflow:
                     conditioning_key=conditioning,
                     seed=seed + segment.index,
                     audio_key=drive_key,
+                    previous_key=previous,
                 ),
             )
             segment_keys.append(output.key)
             self._progress = self._progress.model_copy(update={"segments_done": segment.index + 1})
-            if segment.index + 1 < len(plan.segments):
+            if plan.continuation == "previous_segment":
+                previous = output.key
+            elif segment.index + 1 < len(plan.segments):
                 frames = await self._call(
                     EXTRACT_LAST_FRAMES,
                     ExtractFramesInput(

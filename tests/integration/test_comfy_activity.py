@@ -74,7 +74,7 @@ async def segment_request(store: ObjectStore, kind: Kind, plan: FramePlan) -> Ge
     audio = audio_key = None
     if kind is not Kind.I2V:
         audio, audio_key = "voice.wav", layout.input("voice.wav")
-        await store.put_bytes(audio_key, wav(plan.audio_s or 1.0))
+        await store.put_bytes(audio_key, wav(plan.audio_padded_s or 1.0))
     return GenerateSegmentInput(
         session_id=session,
         run="r1",
@@ -123,8 +123,8 @@ async def test_audio_kinds_render_the_frames_their_plan_gives_with_the_audio(
 
     output = await ActivityEnvironment().run(comfy.generate_segment, request)
 
-    assert output.frames == plan.total_frames
-    assert await segment_frames(store, output.key, tmp_path) == (plan.total_frames, True)
+    assert output.frames == plan.segments[0].length
+    assert await segment_frames(store, output.key, tmp_path) == (plan.segments[0].length, True)
 
 
 async def test_out_of_memory_is_retried_once_after_freeing_comfyui_memory(

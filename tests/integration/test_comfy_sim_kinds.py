@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import math
 import struct
@@ -16,6 +17,7 @@ import pytest_asyncio
 from PIL import Image
 
 from pipeline.comfy import ComfyClient, OutputFile, Progress
+from pipeline.domain.errors import ExecutionFailed
 from pipeline.media import probe
 from pipeline.standins import framecode
 from pipeline.standins.comfy_sim import run_sim
@@ -92,17 +94,16 @@ async def test_s2v_renders_every_chunk_with_the_audio(comfy: ComfyClient, tmp_pa
     assert await frame_codes(video, SIZE, SIZE) == list(range(START_CODE, START_CODE + 157))
 
 
-async def test_infinitetalk_renders_window_aligned_frames_with_the_vocals_padded(
+async def test_infinitetalk_windows_continue_each_others_frame_codes(
     comfy: ComfyClient, tmp_path: Path
 ) -> None:
-    audio = await comfy.upload("vocals.wav", wav(5.0))
-    params = InfiniteTalkParams(
+    audio = await comfy.upload("vocals.wav", wav(9.0))
+    first = InfiniteTalkParams(
         image_name="face.png",
         audio_name=audio,
         prompt="talks",
         width=SIZE,
         height=SIZE,
-        num_frames=153,
         seed=2,
         steps=2,
         filename_prefix="video/talk_test",
@@ -112,18 +113,33 @@ async def test_infinitetalk_renders_window_aligned_frames_with_the_vocals_padded
     async def record(progress: Progress) -> None:
         seen.append(progress)
 
-    result = await comfy.run(build_infinitetalk(params), on_progress=record, timeout=60)
-    (output,) = result.outputs
-    assert output.filename.endswith("-audio.mp4")
-    path = await download(comfy, output, tmp_path / output.filename)
+    codes: list[list[int | None]] = []
+    previous: str | None = None
+    for window, start in enumerate((0, 72, 144)):
+        params = dataclasses.replace(first, start_frame=start, previous_video_name=previous)
+        result = await comfy.run(build_infinitetalk(params), on_progress=record, timeout=60)
+        (output,) = result.outputs
+        path = await download(comfy, output, tmp_path / f"window_{window}.mp4")
+        info = probe(path)
+        assert (info.frame_count, info.fps) == (81, Fraction(25))
+        codes.append(await frame_codes(path, SIZE, SIZE))
+        previous = await comfy.upload(f"window_{window}.mp4", path.read_bytes())
 
-    info = probe(path)
-    assert (info.frame_count, info.fps) == (153, Fraction(25))
-    assert info.audio_duration_s == pytest.approx(153 / 25, abs=0.05)
-    assert await frame_codes(path, SIZE, SIZE) == list(range(START_CODE, START_CODE + 153))
-    # Two windows of two steps, counted against the loop's own estimate of three windows.
-    sampling = [(p.value, p.max) for p in seen if p.class_type == "WanVideoSampler" and p.max > 1]
-    assert sampling == [(step, 6) for step in range(1, 5)]
+    # Each window starts by re-rendering the previous window's last 9 frames.
+    assert codes == [list(range(START_CODE + s, START_CODE + s + 81)) for s in (0, 72, 144)]
+    sampling = [p.value for p in seen if p.class_type == "SamplerCustomAdvanced" and p.max > 1]
+    assert sampling == [1, 2] * 3
+
+
+async def test_an_infinitetalk_window_past_the_end_of_the_audio_fails(
+    comfy: ComfyClient, tmp_path: Path
+) -> None:
+    audio = await comfy.upload("short.wav", wav(2.0))
+    params = InfiniteTalkParams(
+        image_name="face.png", audio_name=audio, prompt="", width=SIZE, height=SIZE, seed=1
+    )
+    with pytest.raises(ExecutionFailed, match=r"reads audio features up to 3\.24 s"):
+        await comfy.run(build_infinitetalk(params), timeout=60)
 
 
 async def test_load_audio_reports_the_files_real_length(tmp_path: Path) -> None:

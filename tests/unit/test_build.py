@@ -50,7 +50,7 @@ def output_class(graph: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize(
     ("kind", "output"),
-    [(Kind.I2V, "SaveVideo"), (Kind.S2V, "SaveVideo"), (Kind.INFINITETALK, "VHS_VideoCombine")],
+    [(Kind.I2V, "SaveVideo"), (Kind.S2V, "SaveVideo"), (Kind.INFINITETALK, "SaveVideo")],
 )
 def test_each_kind_builds_a_valid_graph_from_its_plan(kind: Kind, output: str) -> None:
     graph = build_graph(kind, request_for(kind, PLANS[kind]))
@@ -65,11 +65,15 @@ def test_s2v_chunks_come_from_the_plans_windows() -> None:
     assert len(extends) == plan.windows.count - 1
 
 
-def test_infinitetalk_frames_come_from_the_plan() -> None:
+def test_infinitetalk_windows_come_from_the_plan() -> None:
     plan = PLANS[Kind.INFINITETALK]
-    graph = build_graph(Kind.INFINITETALK, request_for(Kind.INFINITETALK, plan))
-    (embeds,) = [n for n in graph.values() if n["class_type"] == "MultiTalkWav2VecEmbeds"]
-    assert embeds["inputs"]["num_frames"] == plan.total_frames == 225
+    request = dataclasses.replace(
+        request_for(Kind.INFINITETALK, plan), segment_index=2, previous_video_name="w.mp4"
+    )
+    graph = build_graph(Kind.INFINITETALK, request)
+    (talk,) = [n for n in graph.values() if n["class_type"] == "WanInfiniteTalkToVideo"]
+    assert talk["_meta"]["title"] == "Window from frame 144"
+    assert talk["inputs"]["length"] == plan.segments[2].length == 81
 
 
 @pytest.mark.parametrize(
@@ -78,11 +82,8 @@ def test_infinitetalk_frames_come_from_the_plan() -> None:
         (Kind.S2V, {"length": 200}, "renders 237 frames but the plan gave the segment 200"),
         (Kind.S2V, {"audio_name": None}, "s2v needs the driving audio"),
         (Kind.INFINITETALK, {"windows": None}, "infinitetalk needs the plan's windows"),
-        (
-            Kind.INFINITETALK,
-            {"windows": WindowPlan(length=81, overlap=9, count=2)},
-            "225 frames take 3 windows of 81, but the plan counts 2",
-        ),
+        (Kind.INFINITETALK, {"segment_index": 3}, "segment 3 is not one of the plan's 3"),
+        (Kind.INFINITETALK, {"segment_index": 1}, "previous_video_name is missing"),
         (
             Kind.S2V,
             {"windows": WindowPlan(length=77, overlap=4, count=3)},
@@ -123,4 +124,4 @@ def test_a_server_without_a_models_file_does_not_serve_its_preset() -> None:
 
     assert found["i2v"] == ["wan22-i2v-fp8"]
     assert "s2v" not in found
-    assert found["infinitetalk"] == ["infinitetalk-q8"]
+    assert found["infinitetalk"] == ["infinitetalk-fp8"]

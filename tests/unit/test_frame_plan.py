@@ -82,8 +82,13 @@ def test_infinitetalk_pads_seed_001s_examples_to_the_next_window_and_trims_back(
 ) -> None:
     plan = plan_infinitetalk(audio_s, width=640, height=640)
 
-    assert [(s.length, s.drop_leading) for s in plan.segments] == [(total, 0)]
-    assert plan.total_frames == total
+    windows = (total - 81) // 72 + 1
+    # One segment per window, each re-rendering the previous window's last 9 frames.
+    assert [(s.length, s.drop_leading) for s in plan.segments] == [(81, 0)] + [(81, 9)] * (
+        windows - 1
+    )
+    assert plan.continuation == "previous_segment"
+    assert plan.total_frames == total == sum(s.new_frames for s in plan.segments)
     assert plan.audio_padded_s == pytest.approx(total / 25)
     assert (plan.output_frames, plan.final_frames) == (kept, kept)
     assert plan.audio_s == audio_s

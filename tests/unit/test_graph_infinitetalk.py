@@ -1,4 +1,4 @@
-"""Seed 001's InfiniteTalk graph rebuilt from the contract's WanVideoWrapper/MultiTalk nodes."""
+"""InfiniteTalk on ComfyUI's core nodes: one window per prompt, chained on the previous one."""
 
 from __future__ import annotations
 
@@ -9,30 +9,24 @@ from typing import Any
 import pytest
 
 from pipeline.domain.errors import GraphError
-from pipeline.domain.frames.rules import infinitetalk_total
+from pipeline.domain.frames.plan import plan_infinitetalk
+from pipeline.domain.manifest import Kind
 from pipeline.standins.comfy_sim.object_info import contract_object_info
-from workflows_comfy.infinitetalk import (
-    BEYOND_CONTRACT,
-    InfiniteTalkParams,
-    build_infinitetalk,
-    infinitetalk_frames,
-)
-from workflows_comfy.object_info import input_specs
+from workflows_comfy.build import SegmentGraphRequest, build_graph
+from workflows_comfy.infinitetalk import InfiniteTalkParams, build_infinitetalk
 from workflows_comfy.presets import presets_of
 from workflows_comfy.validate import validate_graph
 
-PARAMS = InfiniteTalkParams(
+FIRST = InfiniteTalkParams(
     image_name="portrait.png",
     audio_name="vocals.wav",
     prompt="A woman is talking",
     width=640,
     height=640,
-    num_frames=225,
     seed=3,
 )
-INPUT_FILES = {"portrait.png", "vocals.wav"}
-SEED_001_TABLE = [81, 153, 225, 297, 369, 441, 513, 585, 657, 729]
-"""Seed 001: "valid_frames = 81 + (n - 1) x 72", windows 1..10."""
+THIRD = dataclasses.replace(FIRST, start_frame=144, previous_video_name="window_1.mp4")
+INPUT_FILES = {"portrait.png", "vocals.wav", "window_1.mp4"}
 
 
 def node(graph: dict[str, Any], class_type: str) -> tuple[str, dict[str, Any]]:
@@ -40,101 +34,155 @@ def node(graph: dict[str, Any], class_type: str) -> tuple[str, dict[str, Any]]:
     return found
 
 
+def source(graph: dict[str, Any], link: list[Any]) -> str:
+    return str(graph[link[0]]["class_type"])
+
+
+def window_audio(graph: dict[str, Any]) -> dict[str, Any]:
+    """The trimmed audio the window's features are encoded from."""
+    _, encode = node(graph, "AudioEncoderEncode")
+    trim: dict[str, Any] = graph[encode["audio"][0]]["inputs"]
+    return trim
+
+
+def test_the_window_video_plays_its_own_stretch_of_the_audio() -> None:
+    graph = build_infinitetalk(THIRD)
+    _, video = node(graph, "CreateVideo")
+    sound = graph[video["audio"][0]]["inputs"]
+    assert sound["start_index"] == pytest.approx(144 / 25)
+    assert sound["duration"] == pytest.approx(81 / 25)
+    assert video["fps"] == 25.0
+
+
 @pytest.mark.parametrize("name", presets_of("infinitetalk"))
-def test_each_infinitetalk_preset_builds_a_graph_the_contract_server_accepts(name: str) -> None:
-    graph = build_infinitetalk(dataclasses.replace(PARAMS, preset=name))
+@pytest.mark.parametrize("window", [FIRST, THIRD], ids=["first", "continuing"])
+def test_each_window_of_each_preset_is_a_graph_the_contract_accepts(
+    name: str, window: InfiniteTalkParams
+) -> None:
+    graph = build_infinitetalk(dataclasses.replace(window, preset=name))
 
     result = validate_graph(graph, contract_object_info(), input_files=INPUT_FILES)
 
     assert result.ok
     assert result.problems == ()
-    assert [graph[n]["class_type"] for n in result.outputs_to_execute] == ["VHS_VideoCombine"]
+    assert [graph[n]["class_type"] for n in result.outputs_to_execute] == ["SaveVideo"]
 
 
-def test_the_audio_encoder_loads_from_the_workers_disk_not_a_hub() -> None:
-    graph = build_infinitetalk(PARAMS)
-    assert not [n for n in graph.values() if n["class_type"].startswith("DownloadAndLoad")]
-    loader_id, loader = node(graph, "Wav2VecModelLoader")
-    _, embeds = node(graph, "MultiTalkWav2VecEmbeds")
-    assert embeds["wav2vec_model"] == [loader_id, 0]
-    offered = input_specs(contract_object_info(), "Wav2VecModelLoader")["model"].combo_values
-    assert offered is not None
-    assert loader["model"] in offered
+def test_the_first_window_starts_from_the_portrait_alone() -> None:
+    graph = build_infinitetalk(FIRST)
+    _, talk = node(graph, "WanInfiniteTalkToVideo")
+    trim = window_audio(graph)
+
+    assert "previous_frames" not in talk
+    assert source(graph, talk["start_image"]) == "LoadImage"
+    assert (trim["start_index"], trim["duration"]) == (0.0, 81 / 25)
+    assert (talk["length"], talk["motion_frame_count"], talk["mode"]) == (81, 9, "single_speaker")
 
 
-def test_windows_and_motion_frames_are_set_explicitly() -> None:
-    _, multitalk = node(build_infinitetalk(PARAMS), "WanVideoImageToVideoMultiTalk")
-    assert (multitalk["frame_window_size"], multitalk["motion_frame"]) == (81, 9)
-    assert multitalk["mode"] == "infinitetalk"
+def test_a_later_window_continues_the_previous_windows_frames_and_audio() -> None:
+    graph = build_infinitetalk(THIRD)
+    _, talk = node(graph, "WanInfiniteTalkToVideo")
+    trim = window_audio(graph)
+    _, components = node(graph, "GetVideoComponents")
+    _, previous = node(graph, "LoadVideo")
+
+    assert source(graph, talk["previous_frames"]) == "GetVideoComponents"
+    assert talk["previous_frames"][1] == 0  # the images output
+    assert source(graph, components["video"]) == "LoadVideo"
+    assert previous["file"] == "window_1.mp4"
+    # The node reads features from frame 81 - 9 = 72 of the audio it is given, so the audio
+    # starts at the previous window's first frame (72) and covers this window to frame 225.
+    assert trim["start_index"] == pytest.approx(72 / 25)
+    assert trim["duration"] == pytest.approx((225 - 72) / 25)
+    assert source(graph, talk["start_image"]) == "LoadImage"
 
 
-def test_audio_drives_the_sampler_and_is_muxed_at_25_fps() -> None:
-    graph = build_infinitetalk(PARAMS)
-    embeds_id, embeds = node(graph, "MultiTalkWav2VecEmbeds")
-    audio_id, _ = node(graph, "LoadAudio")
-    _, sampler = node(graph, "WanVideoSampler")
-    _, combine = node(graph, "VHS_VideoCombine")
+def test_sampling_follows_the_template_and_the_presets_defaults() -> None:
+    graph = build_infinitetalk(FIRST)
+    _, scheduler = node(graph, "BasicScheduler")
+    _, guider = node(graph, "CFGGuider")
+    _, sampler = node(graph, "KSamplerSelect")
+    _, sampled = node(graph, "SamplerCustomAdvanced")
+    _, negative = node(graph, "ConditioningZeroOut")
 
-    assert embeds["audio_1"] == [audio_id, 0]
-    assert (embeds["num_frames"], embeds["fps"]) == (225, 25.0)
-    assert sampler["multitalk_embeds"] == [embeds_id, 0]
-    assert combine["audio"] == [embeds_id, 1]
-    assert (combine["frame_rate"], combine["format"]) == (25.0, "video/h264-mp4")
-
-
-def test_the_only_inputs_the_contract_lacks_are_the_documented_ones() -> None:
-    object_info = contract_object_info()
-    h264 = object_info["VHS_VideoCombine"]["input"]["required"]["format"][1]["formats"]
-    vhs_widgets = {spec[0] for spec in h264["video/h264-mp4"]}
-    undeclared: dict[str, set[str]] = {}
-    for inputs_node in build_infinitetalk(PARAMS).values():
-        class_type = inputs_node["class_type"]
-        declared = input_specs(object_info, class_type).keys()
-        extra = inputs_node["inputs"].keys() - declared
-        if class_type == "VHS_VideoCombine":
-            extra -= vhs_widgets  # VHS reads its format's options as extra inputs.
-        if extra:
-            undeclared[class_type] = extra
-
-    assert undeclared == {k: set(v) for k, v in BEYOND_CONTRACT.items()}
+    assert (scheduler["scheduler"], scheduler["steps"], scheduler["denoise"]) == ("normal", 6, 1.0)
+    assert (sampler["sampler_name"], guider["cfg"]) == ("euler", 1.0)
+    assert source(graph, sampled["latent_image"]) == "WanInfiniteTalkToVideo"
+    assert source(graph, negative["conditioning"]) == "CLIPTextEncode"
+    assert not [n for n in graph.values() if n["class_type"] == "ModelSamplingSD3"]
 
 
-@pytest.mark.parametrize("windows", range(1, len(SEED_001_TABLE) + 1))
-def test_rendered_frames_follow_seed_001s_window_table(windows: int) -> None:
-    frames = SEED_001_TABLE[windows - 1]
-    assert infinitetalk_frames(frames, 81, 9) == frames == infinitetalk_total(windows)
-    assert infinitetalk_frames(frames - 1, 81, 9) == frames
+def test_a_manifest_negative_prompt_replaces_the_zeroed_one() -> None:
+    graph = build_infinitetalk(dataclasses.replace(FIRST, negative_prompt="blurry", cfg=2.0))
+    _, talk = node(graph, "WanInfiniteTalkToVideo")
+    assert graph[talk["negative"][0]]["inputs"]["text"] == "blurry"
+    assert node(graph, "CFGGuider")[1]["cfg"] == 2.0
 
 
-def test_unaligned_frame_counts_render_a_whole_extra_window() -> None:
-    # Seed 001: 7 s at 25 fps is 175 frames, which renders 225 over padded audio.
-    assert infinitetalk_frames(175, 81, 9) == 225
-    with pytest.raises(ValueError, match="window-aligned"):
-        build_infinitetalk(dataclasses.replace(PARAMS, num_frames=175))
+def test_the_models_are_the_templates_core_files() -> None:
+    graph = build_infinitetalk(FIRST)
+    assert node(graph, "UNETLoader")[1]["unet_name"] == (
+        "Wan2_1-I2V-14B-480p_fp8_e4m3fn_scaled_KJ.safetensors"
+    )
+    assert node(graph, "ModelPatchLoader")[1]["name"] == (
+        "wan2.1_infiniteTalk_multi_fp16.safetensors"
+    )
+    assert node(graph, "AudioEncoderLoader")[1]["audio_encoder_name"] == (
+        "wav2vec2-chinese-base_fp16.safetensors"
+    )
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"motion_frame": 81}, "motion_frame must be in 1..80"),
-        ({"window": 80}, "window must be 4n"),
-        ({"width": 48}, "width must be a multiple of 16 from 64"),
-        ({"cfg": 31.0}, "cfg must be in 0..30"),
-        ({"preset": "wan22-s2v-fp8"}, "is for 's2v', not infinitetalk"),
+        ({"start_frame": 72}, "previous_video_name is missing"),
+        ({"start_frame": 40, "previous_video_name": "w.mp4"}, "cannot continue at frame 40"),
+        ({"length": 80}, r"length must be 4n\+1"),
+        ({"motion_frames": 34}, "motion_frames must be in 1..33"),
+        ({"width": 650}, "width must be a positive multiple of 16"),
+        ({"steps": 0}, "steps must be in 1..10000"),
+        ({"audio_name": ""}, "audio_name must not be empty"),
     ],
 )
-def test_bad_parameters_are_refused_before_any_graph(change: dict[str, Any], message: str) -> None:
+def test_impossible_windows_are_refused(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        build_infinitetalk(dataclasses.replace(PARAMS, **change))
+        build_infinitetalk(dataclasses.replace(FIRST, **change))
 
 
-def test_a_worker_without_the_infinitetalk_weights_refuses_naming_the_loader() -> None:
+def test_every_window_of_a_plan_is_one_segment_the_plan_can_stitch() -> None:
+    plan = plan_infinitetalk(7.0, width=640, height=640)
+    assert plan.windows is not None
+    assert plan.continuation == "previous_segment"
+    assert [(s.length, s.drop_leading) for s in plan.segments] == [(81, 0), (81, 9), (81, 9)]
+    starts = []
+    for segment in plan.segments:
+        graph = build_graph(
+            Kind.INFINITETALK,
+            SegmentGraphRequest(
+                image_name="portrait.png",
+                audio_name="vocals.wav",
+                prompt="",
+                width=640,
+                height=640,
+                fps=25.0,
+                length=segment.length,
+                seed=1,
+                preset="infinitetalk-fp8",
+                filename_prefix="video/t",
+                windows=plan.windows,
+                segment_index=segment.index,
+                previous_video_name=None if segment.index == 0 else "window.mp4",
+            ),
+        )
+        trim = window_audio(graph)
+        starts.append(round(trim["start_index"] * 25))
+    assert starts == [0, 0, 72]
+    assert plan.total_frames == 81 + 72 + 72
+
+
+def test_a_server_without_the_core_infinitetalk_node_is_named() -> None:
     object_info = copy.deepcopy(contract_object_info())
-    del object_info["MultiTalkModelLoader"]
-    graph = build_infinitetalk(PARAMS)
-
-    result = validate_graph(graph, object_info, input_files=INPUT_FILES)
-
-    assert not result.ok
-    with pytest.raises(GraphError, match="'MultiTalkModelLoader' is not a node the server has"):
+    del object_info["WanInfiniteTalkToVideo"]
+    result = validate_graph(build_infinitetalk(THIRD), object_info)
+    with pytest.raises(GraphError, match="'WanInfiniteTalkToVideo' is not a node the server has"):
         result.raise_for_problems()

@@ -17,12 +17,9 @@ def manifest_bytes(**fields: object) -> bytes:
 def test_minimal_i2v_manifest_gets_documented_defaults() -> None:
     manifest = parse_manifest(manifest_bytes())
     assert manifest.kind is Kind.I2V
-    assert (manifest.width, manifest.height, manifest.steps, manifest.extensions) == (
-        832,
-        480,
-        4,
-        0,
-    )
+    assert (manifest.width, manifest.height, manifest.extensions) == (832, 480, 0)
+    # Steps and cfg are the preset's unless the manifest sets them.
+    assert (manifest.steps, manifest.cfg) == (None, None)
     assert manifest.effective_fps == 16
     assert manifest.media() == {"image": "face.png"}
 

@@ -3,13 +3,16 @@
 A plan is a list of generated segments. Each segment after the first is conditioned on
 the last ``overlap`` frames of the one before, so it starts by re-rendering them; the
 stitcher drops those leading frames exactly once, and the plan says how many.
-Audio-driven kinds (InfiniteTalk, S2V) generate one segment whose graph slides windows
-over the audio; their audio is padded with silence to the planned length for generation
-and the video is trimmed back to the real audio afterwards. The rules behind each number
+S2V generates one segment whose graph chains its chunks over the audio; InfiniteTalk
+generates one segment per 81-frame window, each continuing the previous window's video.
+Audio-driven kinds pad their audio with silence to the planned length for generation and
+the video is trimmed back to the real audio afterwards. The rules behind each number
 live in ``pipeline.domain.frames.rules``.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -101,6 +104,10 @@ class FramePlan(BaseModel):
     """Audio length given to the model: padded with silence to cover every planned frame."""
     output_frames: int | None = None
     """Frames after the final trim; ``None`` means all ``total_frames``."""
+    continuation: Literal["last_frames", "previous_segment"] = "last_frames"
+    """What a segment after the first is given of the one before: its last frames as an
+    image (I2V extensions), or the previous segment's whole video (InfiniteTalk windows,
+    ``WanInfiniteTalkToVideo.previous_frames``)."""
 
     @property
     def final_frames(self) -> int:
@@ -183,16 +190,21 @@ def _audio_plan(
     padded_frames: int,
     windows: WindowPlan,
     notes: tuple[str, ...],
+    segments: tuple[Segment, ...] | None = None,
+    continuation: Literal["last_frames", "previous_segment"] = "last_frames",
 ) -> FramePlan:
+    """``segments`` default to one segment of all ``total`` frames."""
     trimmed = audio_frames(audio_s, fps)
+    planned = segments or (Segment(index=0, length=total, drop_leading=0),)
     return FramePlan(
         kind=kind,
         fps=fps,
         width=width,
         height=height,
-        segment_length=total,
-        overlap=0,
-        segments=(Segment(index=0, length=total, drop_leading=0),),
+        segment_length=planned[0].length,
+        overlap=planned[1].drop_leading if len(planned) > 1 else 0,
+        segments=planned,
+        continuation=continuation,
         total_frames=total,
         duration_s=_seconds(trimmed, fps),
         notes=(
@@ -210,9 +222,11 @@ def _audio_plan(
 def plan_infinitetalk(audio_s: float, *, fps: int = 25, width: int, height: int) -> FramePlan:
     """The smallest window-aligned length covering ``audio_s`` (seed 001's table).
 
-    One ComfyUI run slides InfiniteTalk's 81-frame windows over the whole clip, so the plan
-    is one segment; the audio is padded with silence to exactly that many frames, so no
-    window sees zero-padded embeddings (what degrades the last seconds in seed 001).
+    Each 81-frame window is a segment of its own (one ComfyUI prompt, see
+    ``workflows_comfy.infinitetalk``) that re-renders the previous window's last 9 frames,
+    dropped once when stitching; the audio is padded with silence to exactly the planned
+    frames, so no window sees zero-padded embeddings (what degrades the last seconds in
+    seed 001).
     """
     needed = audio_frames(audio_s, fps)
     count = infinitetalk_windows(needed)
@@ -234,6 +248,15 @@ def plan_infinitetalk(audio_s: float, *, fps: int = 25, width: int, height: int)
         total=total,
         padded_frames=total,
         windows=windows,
+        segments=tuple(
+            Segment(
+                index=i,
+                length=INFINITETALK_WINDOW_FRAMES,
+                drop_leading=0 if i == 0 else INFINITETALK_MOTION_FRAMES,
+            )
+            for i in range(count)
+        ),
+        continuation="previous_segment",
         notes=(
             f"{needed} frames of audio at {fps} fps → {count} window(s) of "
             f"{INFINITETALK_WINDOW_FRAMES} overlapping by {INFINITETALK_MOTION_FRAMES}: "

@@ -20,10 +20,12 @@ I2V_LAST_FRAME_OVERLAP = 1
 """An extension conditioned on the previous segment's last frame re-renders that frame."""
 
 INFINITETALK_WINDOW_FRAMES = 81
-"""InfiniteTalk generates 81-frame windows (seed 001, "81-frame windows")."""
+"""InfiniteTalk renders 81-frame windows: ``WanInfiniteTalkToVideo.length`` in Comfy-Org's
+``video_wan2_1_infinitetalk`` template (seed 001 agrees)."""
 
 INFINITETALK_MOTION_FRAMES = 9
-"""Each InfiniteTalk window re-renders the previous window's last 9 frames (seed 001)."""
+"""Each InfiniteTalk window re-renders the previous window's last 9 frames:
+``motion_frame_count``'s default (ComfyUI ``comfy_extras/nodes_wan.py``), kept by the template."""
 
 S2V_FPS = 16
 """``wan_sound_to_video`` (ComfyUI comfy_extras/nodes_wan.py) hard-codes ``fps = 16``."""

@@ -6,12 +6,11 @@ history/), validates graphs like it (``workflows_comfy.validate``), and "runs" t
 pipeline uses: loaders return stand-ins, samplers spend ``step_delay`` per step, and video
 nodes write real H.264 MP4s whose frames carry frame codes (``pipeline.standins.framecode``).
 
-``contract/`` holds the vendored capture data: ``object_info.json`` is the captured trimmed
-``/object_info`` merged with the entries of ``object_info.derived.json`` (InfiniteTalk nodes,
-derived from source, ``_``-prefixed annotation keys dropped) and with ``LatentConcat`` from
-the captured full ``object_info.full.json`` (the trim left out ``comfy_extras.nodes_latent``,
-which the official S2V graph chains its chunks with), written compact; ``models.json`` is
-copied unchanged. Refresh both from a new capture the same way.
+``contract/`` holds the vendored capture data, ``object_info.json`` and ``models.json``,
+grown for the current graphs; ``contract/README.md`` lists every entry that is not the
+captured server's bytes (captured entries the trim left out, combo lists naming the presets'
+placeholder files, and ``WanInfiniteTalkToVideo``, derived from current ComfyUI source and
+marked ``_derived``).
 
 Faults are injected with ``POST /sim/faults`` (see ``faults``); ``GET /sim/record`` lists the
 ``/free`` and ``/interrupt`` requests the sim received.

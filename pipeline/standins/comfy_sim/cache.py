@@ -1,9 +1,10 @@
 """ComfyUI's "classic" output cache: a node whose inputs are unchanged is not run again.
 
 A node's key is its class_type, its ``IS_CHANGED`` value (for LoadImage/LoadAudio: the file's
-hash), its node id if it takes ``UNIQUE_ID``, and its inputs with every link replaced by the
-key of the linked node. Keys not used by the current prompt are dropped when it starts, so
-results survive only from one prompt to the next one that still contains them.
+hash; LoadVideo: its mtime), its node id if it takes ``UNIQUE_ID``, and its inputs with every
+link replaced by the key of the linked node. Keys not used by the current prompt are dropped
+when it starts, so results survive only from one prompt to the next one that still contains
+them.
 """
 
 from __future__ import annotations

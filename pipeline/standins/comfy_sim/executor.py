@@ -89,11 +89,17 @@ class Executor:
                 self.cache.clear()
 
     def _is_changed(self, class_type: str, inputs: Mapping[str, Any]) -> object:
-        name = inputs.get({"LoadImage": "image", "LoadAudio": "audio"}.get(class_type, ""))
+        field = {"LoadImage": "image", "LoadAudio": "audio", "LoadVideo": "file"}.get(class_type)
+        name = inputs.get(field or "")
         if not isinstance(name, str):
             return None
         path = self.dirs.input_path(name)
-        return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+        if not path.is_file():
+            return None
+        if class_type == "LoadVideo":
+            # ComfyUI's LoadVideo.fingerprint_inputs: the file's mtime, not a hash.
+            return path.stat().st_mtime
+        return hashlib.sha256(path.read_bytes()).hexdigest()
 
     async def _execute(self, item: Item) -> tuple[dict[str, Any], dict[str, Any]]:
         _, prompt_id, prompt, extra, outputs = item

@@ -2,8 +2,9 @@
 
 Loaders and encoders return opaque stand-ins (there are no weights; their combo values were
 already validated). Image nodes do real, cheap work with Pillow; video nodes live in
-``video_nodes``, audio and S2V nodes in ``sound_nodes``, InfiniteTalk's in
-``wanvideo_nodes``. Add a node type by adding an evaluator here or in a sibling module.
+``video_nodes``, audio and S2V nodes in ``sound_nodes``, InfiniteTalk's and the custom
+sampling chain in ``infinitetalk_nodes``. Add a node type by adding an evaluator here or in
+a sibling module.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
+from pipeline.standins.comfy_sim.infinitetalk_nodes import INFINITETALK_NODES
 from pipeline.standins.comfy_sim.node_api import Evaluator, NodeContext, NodeFailure, NodeResult
 from pipeline.standins.comfy_sim.sound_nodes import SOUND_NODES
 from pipeline.standins.comfy_sim.values import ImageBatch, Opaque
 from pipeline.standins.comfy_sim.video_nodes import VIDEO_NODES
-from pipeline.standins.comfy_sim.wanvideo_nodes import WANVIDEO_NODES
 
 _FILTERS = {
     "nearest-exact": Image.Resampling.NEAREST,
@@ -121,16 +122,11 @@ _OPAQUE = (
     "CLIPVisionLoader",
     "CLIPVisionEncode",
     "AudioEncoderLoader",
-    "AudioEncoderEncode",
-    "DownloadAndLoadWav2VecModel",
-    "Wav2VecModelLoader",
-    "MultiTalkModelLoader",
-    "WanVideoBlockSwap",
-    "WanVideoLoraSelect",
-    "WanVideoModelLoader",
-    "WanVideoVAELoader",
-    "LoadWanVideoT5TextEncoder",
-    "WanVideoTextEncode",
+    "ModelPatchLoader",
+    "ConditioningZeroOut",
+    "KSamplerSelect",
+    "CFGGuider",
+    "RandomNoise",
 )
 
 NODES: dict[str, Evaluator] = {
@@ -144,6 +140,6 @@ NODES: dict[str, Evaluator] = {
     "ContractOOM": contract_oom,
     **VIDEO_NODES,
     **SOUND_NODES,
-    **WANVIDEO_NODES,
+    **INFINITETALK_NODES,
 }
 """Every node type comfy-sim can run; others fail at execution like a missing node pack."""

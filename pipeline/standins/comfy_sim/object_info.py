@@ -1,9 +1,11 @@
 """The contract server's ``GET /object_info``: what comfy-sim claims to have installed.
 
 ``contract/object_info.json`` is the capture of the ComfyUI server the contract was recorded
-against (``/work/shared/comfyui-contract/``), plus the InfiniteTalk nodes derived from
-ComfyUI-WanVideoWrapper. The product never reads it: a worker validates graphs against the
-``/object_info`` of its own ComfyUI. Tests and comfy-sim use it as the reference server.
+against (``/work/shared/comfyui-contract/``), grown for the current graphs as
+``contract/README.md`` lists (captured entries the trim left out, the presets' placeholder
+model files, and ``WanInfiniteTalkToVideo``, derived from current ComfyUI source). The
+product never reads it: a worker validates graphs against the ``/object_info`` of its own
+ComfyUI. Tests and comfy-sim use it as the reference server.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ _CONTRACT_FILE = "contract/object_info.json"
 
 @functools.cache
 def contract_object_info() -> dict[str, Any]:
-    """The captured ``/object_info`` of the contract server (plus the derived InfiniteTalk nodes).
+    """The contract server's ``/object_info``, grown as ``contract/README.md`` lists.
 
     Cached and shared: treat it as read-only.
     """

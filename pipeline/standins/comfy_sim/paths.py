@@ -64,9 +64,10 @@ class DataDirs:
     def input_files(self) -> InputFiles:
         return InputFiles(self)
 
-    def listing(self, images: bool) -> list[str]:
-        """What LoadImage (``images``) or LoadAudio (audio and video files) offer."""
-        wanted = ("image",) if images else ("audio", "video")
+    def listing(self, images: bool = False, videos: bool = False) -> list[str]:
+        """What LoadImage (``images``), LoadVideo (``videos``) or LoadAudio (audio and video
+        files) offer."""
+        wanted = ("image",) if images else ("video",) if videos else ("audio", "video")
         names = [p.name for p in self.input.iterdir() if not images or p.is_file()]
         return sorted(n for n in names if _content_type(n) in wanted)
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from pipeline.media.probe import probe
 from pipeline.standins import framecode
 from pipeline.standins.comfy_sim.values import Audio, ImageBatch
 
@@ -83,7 +85,13 @@ async def _run(args: list[str], feed: Callable[[asyncio.StreamWriter], Awaitable
 def _audio_args(audio: Audio, seconds: float) -> tuple[list[str], list[str]]:
     """Input and output args that give exactly ``seconds`` of AAC audio (cut or padded)."""
     return (
-        ["-t", f"{min(seconds, audio.duration_s):.6f}", "-i", str(audio.path)],
+        [
+            *(["-ss", f"{audio.offset_s:.6f}"] if audio.offset_s else []),
+            "-t",
+            f"{min(seconds, audio.duration_s):.6f}",
+            "-i",
+            str(audio.path),
+        ],
         ["-map", "1:a:0", "-c:a", "aac", "-af", f"apad=whole_dur={seconds:.6f}"],
     )
 
@@ -163,3 +171,21 @@ async def mux_audio(video: Path, audio: Audio, seconds: float, out: Path) -> Non
         return None
 
     await _run(args, feed)
+
+
+def decode_frames(video: Path) -> ImageBatch:
+    """Every frame of ``video`` (what ComfyUI's ``GetVideoComponents`` gives), decoded now."""
+    info = probe(video)
+    if not info.width or not info.height:
+        raise ValueError(f"{video.name} has no video stream")
+    raw = subprocess.run(
+        [FFMPEG, "-v", "error", "-i", str(video), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    size = info.width * info.height * 3
+    frames = [
+        Image.frombytes("RGB", (info.width, info.height), raw[i : i + size])
+        for i in range(0, len(raw) - size + 1, size)
+    ]
+    return ImageBatch.of(frames)

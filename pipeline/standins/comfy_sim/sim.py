@@ -48,12 +48,23 @@ class Sim:
         self.hub.send("status", {"status": self.queue_info()})
 
     def served_object_info(self, class_type: str | None = None) -> dict[str, Any]:
-        """``/object_info`` as the server shows it now: upload combos list the input dir."""
+        """``/object_info`` as the server shows it now: upload combos list the input dir.
+
+        Our ``_``-prefixed annotations (``_derived``) are not served.
+        """
         names = [class_type] if class_type is not None else list(self.object_info)
-        served = {name: self.object_info[name] for name in names if name in self.object_info}
+        served = {
+            name: {key: value for key, value in self.object_info[name].items() if key[:1] != "_"}
+            for name in names
+            if name in self.object_info
+        }
         for node, field in (("LoadImage", "image"), ("LoadAudio", "audio")):
             if node in served:
                 entry = copy.deepcopy(served[node])
                 entry["input"]["required"][field][0] = self.dirs.listing(images=field == "image")
                 served[node] = entry
+        if "LoadVideo" in served:
+            entry = copy.deepcopy(served["LoadVideo"])
+            entry["input"]["required"]["file"][1]["options"] = self.dirs.listing(videos=True)
+            served["LoadVideo"] = entry
         return served

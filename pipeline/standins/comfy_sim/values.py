@@ -1,7 +1,8 @@
 """What flows along comfy-sim's links in place of ComfyUI's tensors.
 
 Images are rendered on demand (``ImageBatch.frame(i)``) so a long video never sits in memory;
-models, CLIP, conditioning and the like are ``Opaque`` stand-ins since no weights exist.
+models, CLIP, conditioning and the like are ``Opaque`` stand-ins since no weights exist;
+audio and sigmas keep the one number the sim needs (seconds, steps).
 """
 
 from __future__ import annotations
@@ -87,55 +88,43 @@ class Latent:
 
 
 @dataclass(frozen=True)
-class VideoSamples:
-    """What WanVideoWrapper's InfiniteTalk sampler returns: frames it decoded itself."""
-
-    width: int
-    height: int
-    length: int
-    start: Image.Image | None
-
-    def __str__(self) -> str:
-        return f"{{'video': tensor(frames={self.length}, size={self.width}x{self.height})}}"
-
-
-@dataclass(frozen=True)
 class Audio:
-    """AUDIO: the file LoadAudio read, and how much of it the value holds."""
+    """AUDIO: ``duration_s`` seconds of the file LoadAudio read, from ``offset_s`` on."""
 
     path: Path
     duration_s: float
+    offset_s: float = 0.0
 
     def trimmed(self, seconds: float) -> Audio:
-        return Audio(self.path, min(self.duration_s, seconds))
+        return Audio(self.path, min(self.duration_s, seconds), self.offset_s)
+
+    def window(self, start_s: float, seconds: float) -> Audio:
+        """``TrimAudioDuration``: ``seconds`` from ``start_s`` into this audio, clamped."""
+        start = min(max(0.0, start_s), self.duration_s)
+        return Audio(self.path, min(seconds, self.duration_s - start), self.offset_s + start)
 
     def __str__(self) -> str:
         return f"{{'waveform': tensor(...), 'source': '{self.path.name}'}}"
 
 
 @dataclass(frozen=True)
-class MultiTalkEmbeds:
-    """MULTITALK_EMBEDS: per-frame audio features for ``num_frames`` frames at ``fps``."""
+class EncodedAudio:
+    """AUDIO_ENCODER_OUTPUT: wav2vec2 features of ``audio`` (the sim keeps only its length)."""
 
-    num_frames: int
-    fps: float
+    audio: Audio
 
     def __str__(self) -> str:
-        return f"{{'audio_features': [tensor(frames={self.num_frames})]}}"
+        return f"{{'encoded_audio': tensor(seconds={self.audio.duration_s:g})}}"
 
 
 @dataclass(frozen=True)
-class MultiTalkImageEmbeds:
-    """WANVIDIMAGE_EMBEDS of ``WanVideoImageToVideoMultiTalk``: how to slide the windows."""
+class Sigmas:
+    """SIGMAS of ``BasicScheduler``: ``steps`` sampling steps."""
 
-    width: int
-    height: int
-    window: int
-    motion_frame: int
-    start: Image.Image | None
+    steps: int
 
     def __str__(self) -> str:
-        return f"{{'multitalk_sampling': True, 'frame_window_size': {self.window}}}"
+        return f"tensor(shape=[{self.steps + 1}])"
 
 
 @dataclass(frozen=True)
