@@ -327,6 +327,9 @@ async def test_infinitetalk_drop_separates_vocals_and_trims_to_the_audio(
     plan = json.loads(sync_s3(stack).get_object(
         Bucket=stack.r2_bucket_name, Key=layout.plan)["Body"].read())  # fmt: skip
     assert plan["total_frames"] == 153
+    # One prompt per 81-frame window; the second re-renders the first one's last 9 frames.
+    assert [(s["length"], s["drop_leading"]) for s in plan["segments"]] == [(81, 0), (81, 9)]
+    assert {"segment_000", "segment_001"} <= set(status["result"]["objects"])
     assert combined.name in {k.rsplit("/", 1)[-1] for k in keys}
     assert_trimmed_to_the_audio(status, combined, tmp_path, fps=25, seconds=3.5)
     await record_history(client, "session-" + status["session_id"], "infinitetalk_separated")
