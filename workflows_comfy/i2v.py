@@ -27,8 +27,8 @@ from workflows_comfy.graph import (
 )
 from workflows_comfy.presets import DEFAULT_PRESET, I2VPreset, preset_of_type
 
-LAST_STEP = 10000
-"""``end_at_step`` meaning "to the end", as in the official template."""
+MAX_STEPS = 10000
+"""``KSamplerAdvanced.steps``' maximum in object_info."""
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ class I2VParams:
             raise ValueError(f"length must be 4n+1 frames (1, 5, ..., 81), got {self.length}")
         if not 1.0 <= self.fps <= 120.0:
             raise ValueError(f"fps must be in 1..120, got {self.fps}")
-        if not 2 <= steps <= LAST_STEP:
-            raise ValueError(f"steps must be in 2..{LAST_STEP} (one per expert at least)")
+        if not 2 <= steps <= MAX_STEPS:
+            raise ValueError(f"steps must be in 2..{MAX_STEPS} (one per expert at least)")
         if not 0 < self.boundary(steps) < steps:
             raise ValueError(
                 f"boundary_step must be in 1..{steps - 1} so both experts sample, "
@@ -140,7 +140,7 @@ def build_i2v(params: I2VParams) -> dict[str, dict[str, Any]]:
         add_noise="disable",
         latent_image=first.out(),
         start_at_step=boundary,
-        end_at_step=LAST_STEP,
+        end_at_step=steps,  # the template's low-noise sampler ends at its step count
         return_with_leftover_noise="disable",
         **sampling,
     )

@@ -10,7 +10,7 @@ import pytest
 from pipeline.domain.errors import ManifestError
 from pipeline.standins.comfy_sim.object_info import contract_object_info
 from workflows_comfy.graph import Graph, Link
-from workflows_comfy.i2v import LAST_STEP, I2VParams, build_i2v
+from workflows_comfy.i2v import I2VParams, build_i2v
 from workflows_comfy.presets import DEFAULT_PRESET, UnknownPreset, preset, presets_of
 from workflows_comfy.validate import validate_graph
 
@@ -113,7 +113,7 @@ def test_samplers_split_at_half_the_steps_by_default() -> None:
     high, low = samplers(build_i2v(PARAMS))
     assert (high["start_at_step"], high["end_at_step"]) == (0, 3)
     assert high["return_with_leftover_noise"] == "enable"
-    assert (low["start_at_step"], low["end_at_step"]) == (3, LAST_STEP)
+    assert (low["start_at_step"], low["end_at_step"]) == (3, PARAMS.steps)
     assert low["return_with_leftover_noise"] == "disable"
 
 
