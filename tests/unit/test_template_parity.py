@@ -115,7 +115,7 @@ def files(nodes: Iterable[FlatNode]) -> set[str]:
         str(node.inputs[name])
         for node in nodes
         for name in FILE_INPUTS
-        if isinstance(node.inputs.get(name), str) and node.class_type.endswith(("Loader", "GGUF"))
+        if isinstance(node.inputs.get(name), str) and "Loader" in node.class_type
     }
 
 
