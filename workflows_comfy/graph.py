@@ -8,6 +8,7 @@ byte the same (ComfyUI caches by inputs, and golden files stay stable).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -58,6 +59,12 @@ class Graph:
 
     def add(self, class_type: str, /, *, title: str | None = None, **inputs: InputValue) -> NodeRef:
         """Add a node; ``title`` only labels it in the ComfyUI UI (``_meta.title``)."""
+        return self.add_node(class_type, inputs, title=title)
+
+    def add_node(
+        self, class_type: str, inputs: Mapping[str, InputValue], *, title: str | None = None
+    ) -> NodeRef:
+        """``add`` for inputs whose names are not identifiers (``format.codec``)."""
         if not class_type:
             raise ValueError("class_type must not be empty")
         for name, value in inputs.items():
@@ -113,15 +120,22 @@ def resolve(value: _T | None, default: _T) -> _T:
 
 
 def save_video(g: Graph, video: Link, filename_prefix: str) -> NodeRef:
-    """``SaveVideo`` as H.264 MP4, spelled so that old and current ComfyUI both accept it.
+    """``SaveVideo`` as H.264 MP4, spelled so that 0.3.64 and current ComfyUI both accept it.
 
     0.3.64 (the contract server) declares ``format`` and ``codec`` as two flat combos.
     Current ComfyUI (``comfy_extras/nodes_video.py``, Comfy-Org/ComfyUI) makes ``format`` a
-    dynamic combo whose options nest ``format.codec``, and keeps a hidden optional top-level
-    ``codec`` that ``execute`` falls back to (``format.get("codec") or codec``). The flat
-    pair is therefore the one spelling both accept; ``validate_graph`` checks dynamic-combo
-    values against their option keys, so the same graph validates against either.
+    dynamic combo whose chosen option adds a nested ``format.codec``, and keeps a hidden
+    optional top-level ``codec`` that ``execute`` falls back to
+    (``format.get("codec") or codec``). The graph sets all three: each server validates
+    the inputs it declares and ignores the others, so the same graph runs on both.
     """
-    return g.add(
-        "SaveVideo", video=video, filename_prefix=filename_prefix, format="mp4", codec="h264"
+    return g.add_node(
+        "SaveVideo",
+        {
+            "video": video,
+            "filename_prefix": filename_prefix,
+            "format": "mp4",
+            "codec": "h264",
+            "format.codec": "h264",
+        },
     )

@@ -152,6 +152,7 @@ def test_size_length_fps_prompts_and_prefix_reach_their_nodes() -> None:
         "filename_prefix": "video/session_seg000",
         "format": "mp4",
         "codec": "h264",
+        "format.codec": "h264",
     }
     assert linked(graph, save["inputs"]["video"]) is video
 

@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 
 from pipeline.domain.errors import GraphError
+from pipeline.domain.manifest import Kind
 from pipeline.standins.comfy_sim.object_info import contract_object_info
 from pipeline.standins.comfy_sim.tracebacks import validation_traceback
+from workflows_comfy.presets import DEFAULT_PRESET
+from workflows_comfy.servable import probe_graph
 from workflows_comfy.validate import validate_graph
 
 CAPTURES = Path(__file__).parents[1] / "data" / "comfyui_contract" / "http"
@@ -213,3 +216,65 @@ def test_raise_for_problems_explains_graph_level_rejections(name: str, message: 
 
     with pytest.raises(GraphError, match=re.escape(message)):
         result.raise_for_problems()
+
+
+def _codec_combo(codecs: list[str], **extra: Any) -> list[Any]:
+    return [
+        "COMFY_DYNAMICCOMBO_V3",
+        {"options": [{"key": c, "inputs": {"required": {}}} for c in codecs], **extra},
+    ]
+
+
+CURRENT_SAVE_VIDEO: dict[str, Any] = {
+    "input": {
+        "required": {
+            "video": ["VIDEO", {}],
+            "filename_prefix": ["STRING", {"default": "video/ComfyUI"}],
+            "format": [
+                "COMFY_DYNAMICCOMBO_V3",
+                {
+                    "options": [
+                        {"key": key, "inputs": {"required": {"codec": _codec_combo(codecs)}}}
+                        for key, codecs in (
+                            ("auto", ["auto", "h264", "av1"]),
+                            ("mp4", ["auto", "h264", "av1"]),
+                            ("mkv", ["auto", "h264", "av1"]),
+                            ("webm", ["auto", "av1"]),
+                        )
+                    ]
+                },
+            ],
+        },
+        "optional": {"codec": _codec_combo(["auto", "h264", "av1"], hidden=True)},
+    },
+    "input_order": {"required": ["video", "filename_prefix", "format"], "optional": ["codec"]},
+    "output": ["VIDEO"],
+    "output_node": True,
+}
+"""``SaveVideo`` of current ComfyUI, derived from ``comfy_extras/nodes_video.py``
+(Comfy-Org/ComfyUI): ``format`` a dynamic combo nesting ``format.codec``, plus the hidden
+optional top-level ``codec``."""
+
+
+@pytest.mark.parametrize("kind", ["i2v", "s2v", "infinitetalk"])
+def test_graphs_validate_against_the_nested_save_video_of_current_comfyui(kind: str) -> None:
+    object_info = {**contract_object_info(), "SaveVideo": CURRENT_SAVE_VIDEO}
+    graph = probe_graph(Kind(kind), DEFAULT_PRESET[kind])
+    (save,) = [n for n in graph.values() if n["class_type"] == "SaveVideo"]
+
+    result = validate_graph(graph, object_info)
+
+    assert result.ok, result.problems
+    assert (save["inputs"]["format"], save["inputs"]["format.codec"]) == ("mp4", "h264")
+
+
+def test_a_format_the_nested_combo_lacks_is_not_in_list() -> None:
+    object_info = {**contract_object_info(), "SaveVideo": CURRENT_SAVE_VIDEO}
+    graph = probe_graph(Kind.I2V, DEFAULT_PRESET["i2v"])
+    (save,) = [n for n in graph.values() if n["class_type"] == "SaveVideo"]
+    save["inputs"]["format"] = "gif"
+
+    result = validate_graph(graph, object_info)
+
+    assert not result.ok
+    assert any("'gif' is not one of" in problem for problem in result.problems)
