@@ -78,7 +78,9 @@ class Stubs:
     manifest: Manifest
     failures: dict[str, list[PipelineError]] = field(default_factory=dict)
     hold_segments: bool = False
+    audio_s: float = AUDIO_S
     calls: list[Call] = field(default_factory=list)
+    segments: list[GenerateSegmentInput] = field(default_factory=list)
     recorded: list[FailureInput] = field(default_factory=list)
     segment_started: asyncio.Event = field(default_factory=asyncio.Event)
     segment_cancelled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -114,7 +116,7 @@ class Stubs:
     async def prepare_audio(self, request: PrepareAudioInput) -> PreparedAudio:
         self._enter(specs.PREPARE_AUDIO)
         key = SessionLayout(request.session_id).prepared_audio
-        return PreparedAudio(mix_key=key, duration_s=AUDIO_S)
+        return PreparedAudio(mix_key=key, duration_s=self.audio_s)
 
     @activity.defn(name=specs.PLAN_FRAMES.name)
     @edge
@@ -139,6 +141,7 @@ class Stubs:
     @edge
     async def generate_segment(self, request: GenerateSegmentInput) -> SegmentOutput:
         self._enter(specs.GENERATE_SEGMENT)
+        self.segments.append(request)
         if self.hold_segments:
             self.segment_started.set()
             try:
@@ -293,6 +296,28 @@ async def test_a_separated_audio_session_takes_vocals_on_the_gpu_then_pads_them(
     ]
     gpu = {call.name for call in stubs.calls if call.task_queue == session.gpu_queue}
     assert gpu == {"separate_vocals", "generate_segment"}
+
+
+async def test_infinitetalk_windows_each_continue_the_previous_windows_video(
+    temporal_client: Client,
+) -> None:
+    drop = manifest(kind="infinitetalk", image="face.png", audio="voice.wav")
+    async with running(temporal_client, Stubs(drop, audio_s=6.0)) as session:
+        await session.handle.result()
+    stubs = session.stubs
+    plan = plan_for(drop, 6.0)
+    assert len(plan.segments) == 2
+    # No last-frame extraction: the next window is given the previous window's video.
+    assert stubs.names()[-4:] == [
+        "generate_segment",
+        "generate_segment",
+        "stitch",
+        "publish_result",
+    ]
+    first, second = stubs.segments
+    assert first.previous_key is None
+    assert second.previous_key == SessionLayout(first.session_id).segment(first.run, 0)
+    assert first.conditioning_key == second.conditioning_key  # the portrait, every window
 
 
 async def test_a_storage_failure_is_retried_and_the_session_succeeds(
