@@ -44,6 +44,7 @@ class I2VParams:
     """Frames; Wan needs 4n+1."""
     seed: int
     negative_prompt: str = ""
+    """Empty: the preset's (Wan's standard negative prompt, as in the template)."""
     fps: float = 16.0
     steps: int | None = None
     """``None``: the preset's default."""
@@ -100,7 +101,10 @@ def build_i2v(params: I2VParams) -> dict[str, dict[str, Any]]:
     low = _expert(g, models, "low")
     positive = g.add("CLIPTextEncode", title="Prompt", text=params.prompt, clip=clip.out())
     negative = g.add(
-        "CLIPTextEncode", title="Negative prompt", text=params.negative_prompt, clip=clip.out()
+        "CLIPTextEncode",
+        title="Negative prompt",
+        text=params.negative_prompt or models.negative_prompt,
+        clip=clip.out(),
     )
     latent = g.add(
         "WanImageToVideo",

@@ -26,6 +26,14 @@ from typing import TypeVar
 from pipeline.domain.errors import ManifestError
 from pipeline.domain.manifest import Manifest
 
+# The template's Chinese text, full-width commas included.
+WAN_NEGATIVE_PROMPT = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，"  # noqa: RUF001
+    "低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，"  # noqa: RUF001
+    "毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"  # noqa: RUF001
+)
+"""Wan's standard negative prompt, the I2V and S2V templates' "CLIP Text Encode (Negative
+Prompt)"; used when the manifest gives none (it only matters when cfg > 1)."""
 WAN_VAE = "wan_2.1_vae.safetensors"
 UMT5_FP8 = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
 
@@ -83,6 +91,7 @@ class I2VPreset(Preset):
     diffusion: DiffusionModels
     loras: ExpertPair
     lora_strength: float = 1.0
+    negative_prompt: str = WAN_NEGATIVE_PROMPT
     text_encoder: str = UMT5_FP8
     text_encoder_type: str = "wan"
     vae: str = WAN_VAE
@@ -100,6 +109,7 @@ class S2VPreset(Preset):
     weight_dtype: str = "default"
     lora: str | None = None
     lora_strength: float = 1.0
+    negative_prompt: str = WAN_NEGATIVE_PROMPT
     text_encoder: str = UMT5_FP8
     vae: str = WAN_VAE
     shift: float = 8.0

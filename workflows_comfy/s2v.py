@@ -72,6 +72,7 @@ class S2VParams:
     seed: int
     chunk_length: int = DEFAULT_CHUNK_LENGTH
     negative_prompt: str = ""
+    """Empty: the preset's (Wan's standard negative prompt, as in the template)."""
     fps: float = S2V_FPS
     steps: int | None = None
     """``None``: the preset's default (4 with the LightX2V LoRA, 20 without)."""
@@ -122,7 +123,10 @@ def build_s2v(params: S2VParams) -> dict[str, dict[str, Any]]:
     model = _model(g, models)
     positive = g.add("CLIPTextEncode", title="Prompt", text=params.prompt, clip=clip.out())
     negative = g.add(
-        "CLIPTextEncode", title="Negative prompt", text=params.negative_prompt, clip=clip.out()
+        "CLIPTextEncode",
+        title="Negative prompt",
+        text=params.negative_prompt or models.negative_prompt,
+        clip=clip.out(),
     )
     shared: dict[str, InputValue] = {
         "positive": positive.out(),

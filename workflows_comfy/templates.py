@@ -46,7 +46,8 @@ class Deviation:
 
     presets: tuple[str, ...]
     role: str
-    """``nodes`` (node classes), ``files``, or a sampling value (``steps``, ``mode``...)."""
+    """``nodes`` (node classes), ``files``, a compared value (``steps``, ``mode``...), or a
+    difference the parity test does not read (``previous_frames``, ``size``...)."""
     ours: tuple[str, ...]
     """Our values (or node classes) that the template lacks."""
     template: tuple[str, ...]
@@ -96,6 +97,55 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "previous_frames and trims the audio so the node's feature offset lands on its first "
         "frame; the stitcher joins the windows (not BatchImagesNode). The template's "
         "AudioConcat and Painter masks belong to its two-speaker demo.",
+    ),
+    Deviation(
+        _TALK,
+        "previous_frames",
+        ("LoadVideo of the previous window's MP4",),
+        ("the previous window's IMAGE output",),
+        "Windows are separate prompts, so the previous window's 81 frames come back from its "
+        "H.264 file: the 9 motion frames pass through one lossy encode the template's "
+        "in-memory chain does not have.",
+    ),
+    Deviation(
+        _TALK,
+        "audio",
+        ("audio trimmed to [previous window start, window end)",),
+        ("the whole audio",),
+        "The node reads features for frames [72, 153) of what it is given, so each window "
+        "encodes only that stretch: bounded work per window on long clips; wav2vec2 then sees "
+        "2.9 s of context before the window and none after it.",
+    ),
+    Deviation(
+        _TALK,
+        "video",
+        ("one file per window with its own stretch of audio",),
+        ("one file of all windows with the whole audio",),
+        "The stitcher joins the windows (dropping each one's 9 re-rendered frames) and muxes "
+        "the original mix, trimmed to the audio's real length.",
+    ),
+    Deviation(
+        _S2V,
+        "chunks",
+        ("the plan's chunk count",),
+        ("3 (Batch sizes)",),
+        "The frame plan sets the chunk count from the audio's length "
+        "(pipeline.domain.frames.rules.s2v_chunks).",
+    ),
+    Deviation(
+        (*_I2V, *_S2V, *_TALK),
+        "size",
+        ("the manifest's width x height",),
+        ("640x640 (I2V, S2V), 832x480 (InfiniteTalk)",),
+        "The manifest chooses the size (default 832x480, multiples of 16).",
+    ),
+    Deviation(
+        (*_I2V, *_S2V, *_TALK),
+        "save",
+        ("mp4 / h264 (format, codec and format.codec)",),
+        ("auto / auto",),
+        "The stitcher expects H.264 MP4; the graph spells the choice so that ComfyUI 0.3.64 "
+        "(flat format/codec) and current ComfyUI (nested format.codec) both accept it.",
     ),
     Deviation(
         _TALK,

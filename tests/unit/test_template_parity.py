@@ -57,8 +57,10 @@ ROLES: dict[str, tuple[tuple[str, str], ...]] = {
     "mode": (("WanInfiniteTalkToVideo", "mode"),),
     "audio_scale": (("WanInfiniteTalkToVideo", "audio_scale"),),
     "lora_strength": (("LoraLoaderModelOnly", "strength_model"),),
+    "negative_prompt": (),
 }
-"""Role → the (node class, input) pairs that hold it, in our graphs and in the templates."""
+"""Role → the (node class, input) pairs that hold it, in our graphs and in the templates;
+``negative_prompt`` is the text of the CLIPTextEncode titled as the negative prompt."""
 
 FILE_INPUTS = ("unet_name", "lora_name", "clip_name", "vae_name", "audio_encoder_name", "name")
 HELPERS = {"PrimitiveInt", "PrimitiveFloat", "PrimitiveBoolean", "ComfySwitchNode"}
@@ -89,7 +91,10 @@ def template_nodes(preset: str) -> list[FlatNode]:
 
 def our_nodes(preset: str) -> list[FlatNode]:
     graph = probe_graph(Kind(PRESETS[preset].kind), preset)
-    return [FlatNode(n["class_type"], dict(n["inputs"]), ()) for n in graph.values()]
+    return [
+        FlatNode(n["class_type"], dict(n["inputs"]), (), n.get("_meta", {}).get("title", ""))
+        for n in graph.values()
+    ]
 
 
 def normal(value: Any) -> str:
@@ -102,6 +107,12 @@ def normal(value: Any) -> str:
 
 
 def role_values(nodes: Iterable[FlatNode], role: str) -> set[str]:
+    if role == "negative_prompt":
+        return {
+            str(n.inputs["text"])
+            for n in nodes
+            if n.class_type == "CLIPTextEncode" and "negative" in n.title.lower()
+        }
     found = set()
     for node in nodes:
         for class_type, name in ROLES[role]:

@@ -39,6 +39,7 @@ class FlatNode:
     inputs: dict[str, Any]
     models: tuple[dict[str, str], ...]
     """``properties.models``: ``name``, ``directory``, ``url`` of each file the node loads."""
+    title: str = ""
 
 
 @dataclass
@@ -105,7 +106,7 @@ class UIWorkflow:
             names = [i["name"] for i in node.get("inputs", [])] + self._widget_names(node)
             inputs = {name: self._input(scope, node, name) for name in dict.fromkeys(names)}
             models = tuple(node.get("properties", {}).get("models", []))
-            yield FlatNode(kind, inputs, models)
+            yield FlatNode(kind, inputs, models, node.get("title") or "")
 
     def _enter(self, scope: _Scope, instance: dict[str, Any]) -> _Scope:
         sg = self.subgraphs[instance["type"]]
