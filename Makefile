@@ -53,6 +53,7 @@ down: install
 
 schema: install
 	$(BIN)/pipeline schema > pipeline/schemas/manifest.v1.json
+	$(BIN)/pipeline models schema > pipeline/schemas/models-lock.v1.json
 
 clean:
 	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache

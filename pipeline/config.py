@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     # Vocal separation: a local htdemucs file (never downloaded); unset, separation fails.
     demucs_model_path: Path | None = Field(default=None, alias="DEMUCS_MODEL_PATH")
 
+    # Model weights: the lockfile `pipeline models sync/verify` read, and a Hugging Face
+    # token for gated repositories (sent to huggingface.co only).
+    models_lock: Path = Field(default=Path("deploy/models.lock"), alias="MODELS_LOCK")
+    hf_token: SecretStr | None = Field(default=None, alias="HF_TOKEN")
+
     # Local scratch space for media work.
     work_dir: Path = Field(default=Path("/tmp/wan-pipeline"), alias="PIPELINE_WORK_DIR")
     state_dir: Path = Field(default=Path(".state"), alias="PIPELINE_STATE_DIR")

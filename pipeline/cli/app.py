@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from pipeline.cli import doctor, drop, schedules, services, stack, status, workers
+from pipeline.cli import doctor, drop, models, schedules, services, stack, status, workers
 from pipeline.cli.context import App
 from pipeline.config import load_settings
 from pipeline.domain.errors import ConfigError, PipelineError
@@ -25,7 +25,7 @@ def cli(ctx: click.Context) -> None:
     ctx.obj = App(settings)
 
 
-for _module in (doctor, drop, schedules, services, stack, status, workers):
+for _module in (doctor, drop, models, schedules, services, stack, status, workers):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -1,0 +1,255 @@
+"""``pipeline models``: the weight files of ``deploy/models.lock`` on a models directory.
+
+Exit codes (all three commands): 0 every selected file is present and matches its pin;
+1 something is missing, corrupt, failed to download, or (``lock --check``) the lockfile is
+out of date; 2 a usage error or an unreadable lockfile; 3 nothing is wrong except files
+the lockfile has no sha256 for (unpinned), which therefore could not be checked.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from pipeline.cli.context import App
+from pipeline.config import Settings
+from pipeline.storage import sync_s3
+from pipeline.weights.fetch import HttpSource, ProgressFn, S3Source, Sources
+from pipeline.weights.lock import LockedFile, ModelsLock, dump_lock, json_schema, load_lock
+from pipeline.weights.pin import pin_from
+from pipeline.weights.sync import (
+    EXIT_BAD,
+    EXIT_OK,
+    FileReport,
+    Listener,
+    ModelsDir,
+    Status,
+    exit_code,
+)
+
+HTTP_TIMEOUT = httpx.Timeout(60.0, connect=30.0)
+
+
+@contextmanager
+def open_sources(settings: Settings) -> Iterator[Sources]:
+    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    with httpx.Client(timeout=HTTP_TIMEOUT) as client:
+        yield Sources(HttpSource(client, token), lambda: S3Source(sync_s3(settings)))
+
+
+class Terminal(Listener):
+    """A progress bar per transfer on a terminal's stderr, and one line per file."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.interactive = not quiet and sys.stderr.isatty()
+        self._bar: Any = None
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.render_finish()
+            self._bar = None
+
+    def start(self, entry: LockedFile, total: int | None) -> None:
+        self.close()
+        if self.interactive:
+            self._bar = click.progressbar(
+                length=total or 0, label=entry.path, file=sys.stderr, show_percent=bool(total)
+            )
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def finish(self, report: FileReport) -> None:
+        self.close()
+        if not self.quiet:
+            click.echo(_line(report))
+
+    def waiting(self, lock_path: Path) -> None:
+        if not self.quiet:
+            click.echo(f"another sync holds {lock_path}; waiting for it to finish", err=True)
+
+    def measuring(self, entry: LockedFile) -> ProgressFn:
+        self.start(entry, entry.size)
+        return self.advance
+
+
+def _line(report: FileReport) -> str:
+    line = f"{report.status:<10} {report.path}"
+    if report.status is Status.DOWNLOADED and report.source:
+        line += f"  from {report.source}"
+    if report.quarantined:
+        line += f"  (bad copy quarantined: {report.quarantined})"
+    return f"{line}  {report.detail}" if report.detail else line
+
+
+def _report(as_json: bool, dest: Path, lock_path: Path, reports: list[FileReport]) -> int:
+    code = exit_code(reports)
+    counts: dict[str, int] = {}
+    for report in reports:
+        counts[report.status] = counts.get(report.status, 0) + 1
+    if as_json:
+        document = {
+            "dest": str(dest),
+            "lock": str(lock_path),
+            "ok": code == EXIT_OK,
+            "exit_code": code,
+            "counts": counts,
+            "files": [r.as_json() for r in reports],
+        }
+        click.echo(json.dumps(document, indent=2))
+    else:
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        click.echo(f"{dest}: {summary or 'no files selected'}")
+    return code
+
+
+def _selected(lock: ModelsLock, presets: tuple[str, ...], separation: bool) -> list[LockedFile]:
+    return lock.select(list(presets) or None, separation=separation)
+
+
+_lock_option = click.option(
+    "--lock",
+    "lock_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The lockfile (default: MODELS_LOCK, else deploy/models.lock).",
+)
+_preset_option = click.option(
+    "--preset",
+    "presets",
+    multiple=True,
+    help="Only the files these presets need (repeatable); default: every preset's.",
+)
+_separation_option = click.option(
+    "--separation/--no-separation",
+    default=True,
+    help="Include the Demucs model GPU workers separate vocals with (default: yes).",
+)
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+
+
+@click.group()
+def models() -> None:
+    """Model weight files: sync a models directory to deploy/models.lock, or verify one."""
+
+
+@models.command()
+@click.option(
+    "--dest",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The models directory (ComfyUI's models/); created if missing.",
+)
+@_lock_option
+@_preset_option
+@_separation_option
+@click.option(
+    "--allow-unpinned",
+    is_flag=True,
+    help="Also download files the lockfile has no sha256 for (reported, not checked).",
+)
+@_json_option
+@click.pass_obj
+def sync(
+    app: App,
+    dest: Path,
+    lock_path: Path | None,
+    presets: tuple[str, ...],
+    separation: bool,
+    allow_unpinned: bool,
+    as_json: bool,
+) -> None:
+    """Download what DEST lacks, resuming partial files; verify size and sha256.
+
+    A file that fails its hash is quarantined under DEST/.models-sync/quarantine and
+    fetched again. Safe to run twice at once: the second waits for the first.
+    """
+    lock_path = lock_path or app.settings.models_lock
+    entries = _selected(load_lock(lock_path), presets, separation)
+    terminal = Terminal(quiet=as_json)
+    with open_sources(app.settings) as sources:
+        reports = ModelsDir(dest).sync(
+            entries, sources, allow_unpinned=allow_unpinned, listener=terminal
+        )
+    sys.exit(_report(as_json, dest, lock_path, reports))
+
+
+@models.command()
+@click.argument("dest", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@_lock_option
+@_preset_option
+@_separation_option
+@click.option("--rehash", is_flag=True, help="Hash every file, even those hashed before.")
+@_json_option
+@click.pass_obj
+def verify(
+    app: App,
+    dest: Path,
+    lock_path: Path | None,
+    presets: tuple[str, ...],
+    separation: bool,
+    rehash: bool,
+    as_json: bool,
+) -> None:
+    """Check DEST against the lockfile without downloading anything.
+
+    Files hashed before are trusted while their size and mtime are unchanged (--rehash
+    reads them all again).
+    """
+    lock_path = lock_path or app.settings.models_lock
+    entries = _selected(load_lock(lock_path), presets, separation)
+    reports = ModelsDir(dest).verify(entries, rehash=rehash)
+    if not as_json:
+        for report in reports:
+            click.echo(_line(report))
+    sys.exit(_report(as_json, dest, lock_path, reports))
+
+
+@models.command()
+@_lock_option
+@click.option(
+    "--from",
+    "mirror",
+    required=True,
+    help="A models directory or URL prefix (https://..., s3://bucket/prefix) with the files.",
+)
+@click.option("--rehash", is_flag=True, help="Measure pinned files too, and re-pin them.")
+@_json_option
+@click.pass_obj
+def lock(app: App, lock_path: Path | None, mirror: str, rehash: bool, as_json: bool) -> None:
+    """Pin the lockfile's unpinned files: size and sha256 measured from a trusted mirror."""
+    lock_path = lock_path or app.settings.models_lock
+    current = load_lock(lock_path)
+    terminal = Terminal(quiet=as_json)
+    with open_sources(app.settings) as sources:
+        updated, changed = pin_from(
+            current, mirror, sources, rehash=rehash, on_file=terminal.measuring
+        )
+    terminal.close()
+    if changed:
+        lock_path.write_text(dump_lock(updated), "utf-8")
+    unpinned = [f.path for f in updated.files if not f.pinned]
+    if as_json:
+        click.echo(json.dumps({"lock": str(lock_path), "pinned": changed}, indent=2))
+    else:
+        for path in changed:
+            click.echo(f"pinned     {path}")
+        click.echo(f"{lock_path}: {len(changed)} file(s) pinned, {len(unpinned)} unpinned")
+    sys.exit(EXIT_BAD if unpinned else EXIT_OK)
+
+
+@models.command()
+def schema() -> None:
+    """Print the lockfile's JSON Schema."""
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+COMMANDS = [models]

@@ -1,0 +1,1 @@
+"""Model weights: the lockfile, and syncing a models directory to it."""
