@@ -37,9 +37,19 @@ ProgressFn = Callable[[int], None]
 
 
 class SourceError(StorageError):
-    """A source failed, refused the file or ended the transfer early; another try may work."""
+    """A source failed, refused the file or ended the transfer early.
+
+    ``permanent``: this source will answer the same again (404, 403...): try the next one.
+    """
 
     code = "model_source_failed"
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+_TRANSIENT_STATUS = frozenset({408, 425, 429})
 
 
 @dataclass
@@ -103,7 +113,11 @@ class HttpSource:
                     yield Opened(span[0], span[1], response.iter_raw())
                     return
                 if response.status_code != 200:
-                    raise SourceError(f"{url}: HTTP {response.status_code}")
+                    status = response.status_code
+                    raise SourceError(
+                        f"{url}: HTTP {status}",
+                        permanent=400 <= status < 500 and status not in _TRANSIENT_STATUS,
+                    )
                 length = response.headers.get("content-length")
                 total = int(length) if length and length.isdigit() else None
                 yield Opened(0, total, response.iter_raw())
@@ -131,7 +145,9 @@ class S3Source:
             if code == "InvalidRange":
                 yield Opened(start, start, iter(()))
                 return
-            raise SourceError(f"{url}: {code}") from exc
+            raise SourceError(
+                f"{url}: {code}", permanent=code in {"NoSuchKey", "NoSuchBucket", "AccessDenied"}
+            ) from exc
         except BotoCoreError as exc:
             raise SourceError(f"{url}: {exc}") from exc
         span = _content_range(response.get("ContentRange"))
@@ -198,7 +214,8 @@ def fetch_part(
     with source.open(url, have) as opened:
         if opened.total is not None and expected_size is not None and opened.total != expected_size:
             raise SourceError(
-                f"{url}: serves {opened.total} bytes, the lockfile says {expected_size}"
+                f"{url}: serves {opened.total} bytes, the lockfile says {expected_size}",
+                permanent=True,
             )
         if opened.start != have:
             progress(-have)

@@ -257,6 +257,8 @@ class ModelsDir:
                         "models.fetch_failed", file=entry.path, attempt=attempt, error=str(exc)
                     )
                     problems.append(exc.message)
+                    if exc.permanent:
+                        break
                     if attempt < TRIES_PER_URL:
                         time.sleep(retry_delay_s * 2 ** (attempt - 1))
                     continue
