@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit lint typecheck imports install ffmpeg up down schema clean
+.PHONY: demo test unit lint typecheck imports install ffmpeg up down schema manifests clean
 
 demo: install ffmpeg
 	$(BIN)/pipeline up --detach
@@ -54,6 +54,10 @@ down: install
 schema: install
 	$(BIN)/pipeline schema > pipeline/schemas/manifest.v1.json
 	$(BIN)/pipeline models schema > pipeline/schemas/models-lock.v1.json
+
+# The GPU worker Deployments of deploy/k8s, one per preset.
+manifests: install
+	$(BIN)/python deploy/k8s/render_gpu_workers.py > deploy/k8s/gpu-workers.yaml
 
 clean:
 	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache

@@ -7,8 +7,11 @@
 #                         other and exit non-zero (the orchestrator restarts the container).
 #                         SIGTERM/SIGINT drain: the worker first (it finishes or hands back its
 #                         segment within GPU_DRAIN_GRACE_S), then ComfyUI; exit 0.
-#   entrypoint.sh health  exit 0 when ComfyUI answers and the worker runs (Docker
-#                         HEALTHCHECK, Kubernetes probes).
+#   entrypoint.sh health  exit 0 when ComfyUI answers and the worker runs (Docker HEALTHCHECK).
+#
+# The same steps one per container, for a Kubernetes pod (deploy/k8s): `sync` (an init
+# container), `comfyui` (a sidecar: exec ComfyUI), `comfyui-health` (its probe), `worker`
+# (wait until ComfyUI answers, then exec the worker).
 #   entrypoint.sh CMD...  run CMD instead (a shell, `pipeline models verify /models`...).
 #
 # Environment (defaults in brackets):
@@ -166,8 +169,20 @@ run() {
     done
 }
 
+wait_for_comfyui() {
+    local deadline=$((SECONDS + COMFYUI_START_TIMEOUT_S))
+    until comfy_answers; do
+        ((SECONDS < deadline)) || { log "ComfyUI did not answer within ${COMFYUI_START_TIMEOUT_S}s"; exit 1; }
+        sleep 1
+    done
+}
+
 case "${1:-run}" in
     run) run ;;
     health) health ;;
+    sync) sync_models ;;
+    comfyui) exec bash -c "exec $COMFYUI_CMD" ;;
+    comfyui-health) comfy_answers ;;
+    worker) wait_for_comfyui; exec bash -c "exec $WORKER_CMD" ;;
     *) exec "$@" ;;
 esac
