@@ -22,6 +22,8 @@ from pipeline.weights.sync import EXIT_BAD, EXIT_OK, EXIT_UNPINNED, ModelsDir, S
 from tests.conftest import S3Bucket
 from tests.integration.weights_support import FileServer, file_server, sha256
 
+pytestmark = pytest.mark.integration
+
 UNET = os.urandom(300_000)
 LORA = os.urandom(70_000)
 VAE = os.urandom(5_000)

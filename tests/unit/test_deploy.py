@@ -21,6 +21,8 @@ import yaml
 
 from workflows_comfy.presets import PRESETS
 
+pytestmark = pytest.mark.slow  # runs linters and schema checkers as subprocesses
+
 ROOT = Path(__file__).parents[2]
 DEPLOY = ROOT / "deploy"
 BIN = Path(sys.executable).parent

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs git
+
 SCRIPT = Path(__file__).parents[2] / "deploy" / "gpu" / "install_comfyui.py"
 GIT_ENV = {
     **os.environ,

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from pipeline.domain.manifest import Kind
+from pipeline.standins.comfy_sim.object_info import contract_object_info
 from pipeline.weights.lock import SEPARATION, ModelsLock, load_lock
-from workflows_comfy.object_info import contract_object_info
 from workflows_comfy.presets import PRESETS, Preset
 from workflows_comfy.servable import probe_graph
 
@@ -61,6 +61,7 @@ def node_packs_used(preset: Preset) -> set[str]:
     return {m.split(".")[1] for m in modules if m.startswith("custom_nodes.")}
 
 
+@pytest.mark.slow
 def test_the_lockfile_passes_its_published_schema() -> None:
     checked = subprocess.run(
         [
