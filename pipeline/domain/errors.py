@@ -22,6 +22,7 @@ foreign reaches Temporal or the CLI::
     │   ├── ComfyTimeout
     │   └── MessageError         a WebSocket frame or /history record of the wrong shape
     ├── StorageError             (retryable: the object store misbehaved or is unreachable)
+    │   └── SourceError          (pipeline.weights.fetch) a model file's source failed
     ├── EventError               (ingest: storage events and the queues that carry them)
     │   ├── MalformedEvent       not retryable: a body no parser understands; logged, acked
     │   └── QueueApiError        retryable: the Cloudflare Queues API answered an error
@@ -29,7 +30,8 @@ foreign reaches Temporal or the CLI::
     ├── DeploymentError          (not retryable: configuration an operator must fix)
     │   ├── ConfigError          an environment variable is missing or invalid
     │   ├── StartupError         a stack process exited or never became ready
-    │   └── SeparationUnavailable (pipeline.media.separation) no Demucs model or library
+    │   ├── SeparationUnavailable (pipeline.media.separation) no Demucs model or library
+    │   └── LockError            (pipeline.weights.lock) deploy/models.lock unreadable or invalid
     └── InternalError            (retryable: a bug or an unexpected state)
 
 Plain ``ValueError`` s remain what they are in Python: a caller breaking a function's

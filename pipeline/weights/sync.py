@@ -26,13 +26,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import structlog
 from filelock import FileLock, Timeout
 
+from pipeline.logging import get_logger
 from pipeline.weights.fetch import SourceError, Sources, fetch_part, hash_file
 from pipeline.weights.lock import LockedFile
 
-log: Any = structlog.get_logger()
+log = get_logger()
 
 STATE_DIR = ".models-sync"
 TRIES_PER_URL = 4
