@@ -51,6 +51,7 @@ class Terminal(Listener):
         self.quiet = quiet
         self.interactive = not quiet and sys.stderr.isatty()
         self._bar: Any = None
+        self._done = 0
 
     def close(self) -> None:
         if self._bar is not None:
@@ -59,14 +60,21 @@ class Terminal(Listener):
 
     def start(self, entry: LockedFile, total: int | None) -> None:
         self.close()
+        self._done = 0
         if self.interactive:
+            of_total = f" of {_size(total)}" if total else ""
             self._bar = click.progressbar(
-                length=total or 0, label=entry.path, file=sys.stderr, show_percent=bool(total)
+                length=total or 0,
+                label=entry.path,
+                file=sys.stderr,
+                show_percent=bool(total),
+                item_show_func=lambda done: f"{_size(done or 0)}{of_total}",
             )
 
     def advance(self, n: int) -> None:
+        self._done += n
         if self._bar is not None:
-            self._bar.update(n)
+            self._bar.update(n, self._done)
 
     def finish(self, report: FileReport) -> None:
         self.close()
@@ -80,6 +88,14 @@ class Terminal(Listener):
     def measuring(self, entry: LockedFile) -> ProgressFn:
         self.start(entry, entry.size)
         return self.advance
+
+
+def _size(n: int) -> str:
+    """Bytes for people: ``812.4 MB``, ``14.3 GB`` (decimal units, as Hugging Face shows)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
 
 
 def _line(report: FileReport) -> str:
