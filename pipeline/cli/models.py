@@ -24,9 +24,11 @@ from pipeline.storage import sync_s3
 from pipeline.weights.fetch import HttpSource, ProgressFn, S3Source, Sources
 from pipeline.weights.lock import LockedFile, ModelsLock, dump_lock, json_schema, load_lock
 from pipeline.weights.pin import pin_from
+from pipeline.weights.presets import refreshed
 from pipeline.weights.sync import (
     EXIT_BAD,
     EXIT_OK,
+    EXIT_UNPINNED,
     FileReport,
     Listener,
     ModelsDir,
@@ -234,32 +236,63 @@ def verify(
 @click.option(
     "--from",
     "mirror",
-    required=True,
-    help="A models directory or URL prefix (https://..., s3://bucket/prefix) with the files.",
+    help="Also pin unpinned files: a models directory or URL prefix (https://..., "
+    "s3://bucket/prefix) holding them, whose copies you trust.",
 )
-@click.option("--rehash", is_flag=True, help="Measure pinned files too, and re-pin them.")
+@click.option("--rehash", is_flag=True, help="With --from: measure pinned files too, re-pin them.")
+@click.option(
+    "--check", is_flag=True, help="Change nothing; exit 1 unless the lockfile matches the presets."
+)
 @_json_option
 @click.pass_obj
-def lock(app: App, lock_path: Path | None, mirror: str, rehash: bool, as_json: bool) -> None:
-    """Pin the lockfile's unpinned files: size and sha256 measured from a trusted mirror."""
+def lock(
+    app: App, lock_path: Path | None, mirror: str | None, rehash: bool, check: bool, as_json: bool
+) -> None:
+    """Bring the lockfile's files up to date with the presets; --from pins sizes and hashes.
+
+    Files come from the presets and workflows_comfy/models.toml (folder, source URL); a
+    file's measured size and sha256 and any extra sources already in the lock are kept.
+    """
     lock_path = lock_path or app.settings.models_lock
     current = load_lock(lock_path)
-    terminal = Terminal(quiet=as_json)
-    with open_sources(app.settings) as sources:
-        updated, changed = pin_from(
-            current, mirror, sources, rehash=rehash, on_file=terminal.measuring
-        )
-    terminal.close()
-    if changed:
+    updated = refreshed(current)
+    before, after = {f.path for f in current.files}, {f.path for f in updated.files}
+    summary: dict[str, Any] = {
+        "lock": str(lock_path),
+        "added": sorted(after - before),
+        "removed": sorted(before - after),
+        "pinned": [],
+    }
+    if check:
+        stale = updated != current
+        _lock_summary(as_json, summary | {"up_to_date": not stale})
+        sys.exit(EXIT_BAD if stale else EXIT_OK)
+    if mirror is not None:
+        terminal = Terminal(quiet=as_json)
+        with open_sources(app.settings) as sources:
+            updated, summary["pinned"] = pin_from(
+                updated, mirror, sources, rehash=rehash, on_file=terminal.measuring
+            )
+        terminal.close()
+    if updated != current:
         lock_path.write_text(dump_lock(updated), "utf-8")
-    unpinned = [f.path for f in updated.files if not f.pinned]
+    summary["unpinned"] = [f.path for f in updated.files if not f.pinned]
+    _lock_summary(as_json, summary)
+    sys.exit(EXIT_UNPINNED if summary["unpinned"] else EXIT_OK)
+
+
+def _lock_summary(as_json: bool, summary: dict[str, Any]) -> None:
     if as_json:
-        click.echo(json.dumps({"lock": str(lock_path), "pinned": changed}, indent=2))
+        click.echo(json.dumps(summary, indent=2))
+        return
+    for key in ("added", "removed", "pinned"):
+        for path in summary[key]:
+            click.echo(f"{key:<10} {path}")
+    if "up_to_date" in summary:
+        state = "up to date" if summary["up_to_date"] else "out of date: run `pipeline models lock`"
+        click.echo(f"{summary['lock']}: {state}")
     else:
-        for path in changed:
-            click.echo(f"pinned     {path}")
-        click.echo(f"{lock_path}: {len(changed)} file(s) pinned, {len(unpinned)} unpinned")
-    sys.exit(EXIT_BAD if unpinned else EXIT_OK)
+        click.echo(f"{summary['lock']}: {len(summary['unpinned'])} file(s) unpinned")
 
 
 @models.command()

@@ -18,6 +18,7 @@ from pipeline.cli.app import cli
 from pipeline.storage import sync_s3
 from pipeline.weights.fetch import HttpSource, S3Source, Sources
 from pipeline.weights.lock import LockedFile, ModelsLock, RepoPin, dump_lock, load_lock
+from pipeline.weights.presets import required_files
 from pipeline.weights.sync import EXIT_BAD, EXIT_OK, EXIT_UNPINNED, ModelsDir, Status, exit_code
 from tests.conftest import S3Bucket
 from tests.integration.weights_support import FileServer, file_server, sha256
@@ -292,33 +293,36 @@ def test_cli_sync_then_verify_with_json_and_exit_codes(tmp_path: Path, server: F
     )
 
 
-def test_cli_lock_from_a_mirror_pins_unpinned_files(tmp_path: Path, server: FileServer) -> None:
+def test_cli_lock_follows_the_presets_and_pins_from_a_mirror(
+    tmp_path: Path, server: FileServer
+) -> None:
     lock_path = tmp_path / "models.lock"
-    files = [
-        entry("unet", "unet.gguf", UNET, f"{server.base}/m/unet.gguf", pinned=False),
-        entry("vae", "vae.pt", VAE, f"{server.base}/m/vae.pt", pinned=False),
-    ]
-    lock_path.write_text(dump_lock(lockfile(*files)))
-    mirror = tmp_path / "mirror"
-    (mirror / "unet").mkdir(parents=True)
-    (mirror / "unet" / "unet.gguf").write_bytes(UNET)
+    files = required_files()
+    lock_path.write_text(dump_lock(lockfile(*files[1:])))
+    code, out = run_cli("models", "lock", "--lock", str(lock_path), "--check")
+    assert code == EXIT_BAD
+    assert f"added      {files[0].path}" in out
 
+    contents = {f.path: os.urandom(1000 + i) for i, f in enumerate(files)}
+    mirror = tmp_path / "mirror"
+    for path, data in list(contents.items())[:-1]:
+        (mirror / path).parent.mkdir(parents=True, exist_ok=True)
+        (mirror / path).write_bytes(data)
     done = run_pipeline("models", "lock", "--lock", str(lock_path), "--from", str(mirror))
     assert (done.returncode, done.stderr.strip()) == (
         2,
-        f"error: the mirror {mirror} has no vae/vae.pt",
+        f"error: the mirror {mirror} has no {files[-1].path}",
     )
-    assert not load_lock(lock_path).files[0].pinned
+    assert load_lock(lock_path) == lockfile(*files[1:])  # nothing written
 
-    server.files["/mirror/unet/unet.gguf"] = UNET
-    server.files["/mirror/vae/vae.pt"] = VAE
+    server.files.update({f"/mirror/{path}": data for path, data in contents.items()})
     code, out = run_cli(
         "models", "lock", "--lock", str(lock_path), "--from", f"{server.base}/mirror", "--json"
     )
-    assert code == EXIT_OK
-    assert json.loads(out)["pinned"] == ["unet/unet.gguf", "vae/vae.pt"]
-    pinned = load_lock(lock_path)
-    assert [(f.size, f.sha256) for f in pinned.files] == [
-        (len(UNET), sha256(UNET)),
-        (len(VAE), sha256(VAE)),
+    report = json.loads(out)
+    assert (code, report["added"], report["unpinned"]) == (EXIT_OK, [files[0].path], [])
+    assert report["pinned"] == [f.path for f in files]
+    assert [(f.size, f.sha256) for f in load_lock(lock_path).files] == [
+        (len(data), sha256(data)) for data in contents.values()
     ]
+    assert run_cli("models", "lock", "--lock", str(lock_path), "--check")[0] == EXIT_OK

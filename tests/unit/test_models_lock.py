@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.weights.lock import LockError, dump_lock, json_schema, parse_lock
+from pipeline.weights.presets import refreshed, required_files
+from workflows_comfy.presets import PRESETS
 
 SCHEMA_FILE = Path(__file__).parents[2] / "pipeline" / "schemas" / "models-lock.v1.json"
 SHA = "0" * 64
@@ -88,3 +90,22 @@ def test_duplicates_and_broken_json_are_refused() -> None:
         parse_lock(json.dumps(twice))
     with pytest.raises(LockError, match=r"^x\.lock:1:2: not JSON"):
         parse_lock("{]", "x.lock")
+
+
+def test_refresh_follows_the_presets_and_keeps_pins_mirrors_and_separation() -> None:
+    required = required_files()
+    assert {name for entry in required for name in entry.presets} == set(PRESETS)
+    first, dropped, *rest = required
+    pinned = first.model_copy(
+        update={"size": 7, "sha256": SHA, "urls": [*first.urls, "s3://mirror/x"]}
+    )
+    stale = parse_lock(json.dumps(document(file("old.safetensors", ["gone"])))).files[0]
+    demucs = stale.model_copy(update={"folder": "demucs", "use": "separation", "presets": []})
+    lock = parse_lock(json.dumps(document())).model_copy(
+        update={"files": [pinned, *rest, stale, demucs]}
+    )
+    fresh = refreshed(lock)
+    assert [f.path for f in fresh.files] == [f.path for f in required] + [demucs.path]
+    assert fresh.files[0] == pinned
+    assert fresh.files[1] == dropped  # back, unpinned
+    assert refreshed(fresh) == fresh

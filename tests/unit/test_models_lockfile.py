@@ -7,48 +7,23 @@ breaks its published schema.
 
 from __future__ import annotations
 
-import importlib.resources
-import json
 import re
 import subprocess
 import sys
-from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pipeline.domain.manifest import Kind
 from pipeline.standins.comfy_sim.object_info import contract_object_info
 from pipeline.weights.lock import SEPARATION, ModelsLock, load_lock
+from pipeline.weights.presets import refreshed
+from workflows_comfy.models import model_file
 from workflows_comfy.presets import PRESETS, Preset
 from workflows_comfy.servable import probe_graph
 
 ROOT = Path(__file__).parents[2]
 LOCK = load_lock(ROOT / "deploy" / "models.lock")
-
-
-def preset_files(preset: Any) -> set[str]:
-    """Every model file name a preset's fields (nested ones included) name."""
-    found: set[str] = set()
-    for field in fields(preset):
-        value = getattr(preset, field.name)
-        if is_dataclass(value):
-            found |= preset_files(value)
-        elif isinstance(value, str) and value.endswith((".safetensors", ".gguf")):
-            found.add(value)
-    return found
-
-
-def contract_folders() -> dict[str, set[str]]:
-    """File name → the folders the captured ComfyUI lists it in."""
-    resource = importlib.resources.files("pipeline.standins.comfy_sim") / "contract/models.json"
-    listed = json.loads(resource.read_text("utf-8"))
-    folders: dict[str, set[str]] = {}
-    for folder, names in listed["placeholder_files_by_directory"].items():
-        for name in names:
-            folders.setdefault(name, set()).add(folder)
-    return folders
 
 
 def node_packs_used(preset: Preset) -> set[str]:
@@ -78,15 +53,19 @@ def test_the_lockfile_passes_its_published_schema() -> None:
     assert checked.returncode == 0, checked.stdout
 
 
+def test_the_lockfile_is_up_to_date_with_the_presets() -> None:
+    assert refreshed(LOCK) == LOCK, "deploy/models.lock is stale: run `pipeline models lock`"
+
+
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_every_file_a_preset_names_is_locked_for_it_in_a_comfyui_folder(name: str) -> None:
-    preset = PRESETS[name]
+def test_every_file_a_preset_names_is_locked_for_it_in_its_folder(name: str) -> None:
     locked = {f.name: f for f in LOCK.files if name in f.presets}
-    missing = preset_files(preset) - set(locked)
+    missing = set(PRESETS[name].files()) - set(locked)
     assert not missing, f"deploy/models.lock lacks {sorted(missing)} for preset {name}"
-    folders = contract_folders()
-    for file_name in preset_files(preset):
-        assert locked[file_name].folder in folders[file_name], file_name
+    for file_name in PRESETS[name].files():
+        row = model_file(file_name)
+        assert locked[file_name].folder == row.folder, file_name
+        assert locked[file_name].urls[0] == row.url, file_name
 
 
 def test_the_lockfile_tags_no_file_with_a_preset_that_does_not_name_it() -> None:
@@ -96,13 +75,18 @@ def test_the_lockfile_tags_no_file_with_a_preset_that_does_not_name_it() -> None
             continue
         assert entry.presets, f"{entry.path}: no preset uses it"
         for name in entry.presets:
-            assert entry.name in preset_files(PRESETS[name]), f"{entry.path} tagged {name}"
+            assert entry.name in PRESETS[name].files(), f"{entry.path} tagged {name}"
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_the_node_packs_a_preset_needs_are_pinned_for_it(name: str) -> None:
     pinned_for = {pack.name for pack in LOCK.node_packs if name in pack.presets}
     assert node_packs_used(PRESETS[name]) == pinned_for
+
+
+def test_node_packs_are_tagged_with_known_presets_only() -> None:
+    for pack in [LOCK.comfyui, *LOCK.node_packs]:
+        assert set(pack.presets) <= set(PRESETS), pack.name
 
 
 def test_the_demucs_model_is_locked_where_the_gpu_image_looks_for_it() -> None:
