@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -108,6 +109,10 @@ class ModelsDir:
         self.root = root
         self.state = root / STATE_DIR
         self._stamps_path = self.state / "verified.json"
+
+    def free_bytes(self) -> int:
+        """Space left on the directory's filesystem."""
+        return shutil.disk_usage(self.root).free
 
     def target(self, entry: LockedFile) -> Path:
         return self.root / entry.folder / entry.name
@@ -242,6 +247,14 @@ class ModelsDir:
     ) -> FileReport:
         part = self.part(entry)
         part.parent.mkdir(parents=True, exist_ok=True)
+        if entry.size is not None:
+            needed = entry.size - (part.stat().st_size if part.is_file() else 0)
+            if needed > (free := self.free_bytes()):
+                return FileReport(
+                    entry.path,
+                    Status.FAILED,
+                    detail=f"needs {needed} more bytes; {self.root} has {free} free",
+                )
         problems: list[str] = []
         quarantined = None
         for url in entry.urls:

@@ -169,6 +169,20 @@ def test_every_source_failing_is_a_failure_with_reasons(
     assert not (tmp_path / "vae" / "vae.pt").exists()
 
 
+def test_a_file_that_cannot_fit_is_not_started(
+    tmp_path: Path, server: FileServer, sources: Sources
+) -> None:
+    class AlmostFull(ModelsDir):
+        def free_bytes(self) -> int:
+            return len(LORA) - 1
+
+    files = [entry("loras", "lora.safetensors", LORA, f"{server.base}/m/lora.safetensors")]
+    [report] = AlmostFull(tmp_path).sync(files, sources, retry_delay_s=0)
+    assert report.status is Status.FAILED
+    assert report.detail == f"needs {len(LORA)} more bytes; {tmp_path} has {len(LORA) - 1} free"
+    assert server.requests == []
+
+
 def test_unpinned_files_are_refused_unless_allowed(
     tmp_path: Path, server: FileServer, sources: Sources
 ) -> None:
