@@ -60,14 +60,14 @@ class Terminal(Listener):
             self._bar.render_finish()
             self._bar = None
 
-    def start(self, entry: LockedFile, total: int | None) -> None:
+    def start(self, entry: LockedFile, total: int | None, verb: str = "fetching") -> None:
         self.close()
         self._done = 0
         if self.interactive:
             of_total = f" of {_size(total)}" if total else ""
             self._bar = click.progressbar(
                 length=total or 0,
-                label=entry.path,
+                label=f"{verb} {entry.path}",
                 file=sys.stderr,
                 show_percent=bool(total),
                 item_show_func=lambda done: f"{_size(done or 0)}{of_total}",
@@ -88,7 +88,7 @@ class Terminal(Listener):
             click.echo(f"another sync holds {lock_path}; waiting for it to finish", err=True)
 
     def measuring(self, entry: LockedFile) -> ProgressFn:
-        self.start(entry, entry.size)
+        self.start(entry, entry.size, "measuring")
         return self.advance
 
 
@@ -224,10 +224,7 @@ def verify(
     """
     lock_path = lock_path or app.settings.models_lock
     entries = _selected(load_lock(lock_path), presets, separation)
-    reports = ModelsDir(dest).verify(entries, rehash=rehash)
-    if not as_json:
-        for report in reports:
-            click.echo(_line(report))
+    reports = ModelsDir(dest).verify(entries, rehash=rehash, listener=Terminal(quiet=as_json))
     sys.exit(_report(as_json, dest, lock_path, reports))
 
 

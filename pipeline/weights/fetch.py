@@ -182,12 +182,14 @@ class Sources:
         return self.http
 
 
-def hash_file(path: Path) -> tuple[str, int]:
-    """sha256 (hex) and size of ``path``, read in chunks."""
+def hash_file(path: Path, progress: ProgressFn | None = None) -> tuple[str, int]:
+    """sha256 (hex) and size of ``path``, read in chunks (``progress`` hears each one)."""
     digest = hashlib.sha256()
     with path.open("rb") as source:
         while chunk := source.read(CHUNK):
             digest.update(chunk)
+            if progress is not None:
+                progress(len(chunk))
     return digest.hexdigest(), path.stat().st_size
 
 

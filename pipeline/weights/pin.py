@@ -44,9 +44,7 @@ def measure(
     path = Path(mirror) / entry.folder / entry.name
     if not path.is_file():
         raise LockError(f"the mirror {mirror} has no {entry.path}")
-    sha256, size = hash_file(path)
-    progress(size)
-    return sha256, size
+    return hash_file(path, progress)
 
 
 def pin_from(

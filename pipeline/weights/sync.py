@@ -89,8 +89,9 @@ def exit_code(reports: list[FileReport]) -> int:
 class Listener:
     """What a sync tells its caller; this one tells nobody (a progress bar overrides it)."""
 
-    def start(self, entry: LockedFile, total: int | None) -> None:
-        """A transfer of ``entry`` begins (``total``: its size when pinned)."""
+    def start(self, entry: LockedFile, total: int | None, verb: str = "fetching") -> None:
+        """Reading ``entry`` begins: ``fetching`` it or ``hashing`` it (``total``: bytes, if
+        known)."""
 
     def advance(self, n: int) -> None:
         """``n`` more bytes of the current file are on disk (negative: it starts over)."""
@@ -137,7 +138,7 @@ class ModelsDir:
         temporary.write_text(json.dumps(stamps, indent=1, sort_keys=True))
         temporary.replace(self._stamps_path)
 
-    def _measure(self, entry: LockedFile, rehash: bool) -> tuple[str, int]:
+    def _measure(self, entry: LockedFile, rehash: bool, listener: Listener) -> tuple[str, int]:
         target = self.target(entry)
         info = target.stat()
         stamp = self._stamps().get(entry.path)
@@ -148,11 +149,14 @@ class ModelsDir:
             and stamp["mtime_ns"] == info.st_mtime_ns
         ):
             return str(stamp["sha256"]), info.st_size
-        sha256, size = hash_file(target)
+        listener.start(entry, info.st_size, "hashing")
+        sha256, size = hash_file(target, listener.advance)
         self._stamp(entry, sha256)
         return sha256, size
 
-    def check(self, entry: LockedFile, rehash: bool = False) -> FileReport:
+    def check(
+        self, entry: LockedFile, rehash: bool = False, listener: Listener | None = None
+    ) -> FileReport:
         """The file on disk against its pin, hashing it unless a stamp vouches for it."""
         target = self.target(entry)
         if not target.is_file():
@@ -162,7 +166,7 @@ class ModelsDir:
             return FileReport(
                 entry.path, Status.CORRUPT, size, detail=f"{size} bytes, the lock says {entry.size}"
             )
-        sha256, size = self._measure(entry, rehash)
+        sha256, size = self._measure(entry, rehash, listener or Listener())
         if entry.sha256 is None:
             return FileReport(
                 entry.path, Status.UNPINNED, size, sha256, detail="no sha256 to check"
@@ -173,8 +177,15 @@ class ModelsDir:
             )
         return FileReport(entry.path, Status.OK, size, sha256)
 
-    def verify(self, entries: list[LockedFile], rehash: bool = False) -> list[FileReport]:
-        return [self.check(entry, rehash) for entry in entries]
+    def verify(
+        self, entries: list[LockedFile], rehash: bool = False, listener: Listener | None = None
+    ) -> list[FileReport]:
+        listener = listener or Listener()
+        reports = []
+        for entry in entries:
+            reports.append(self.check(entry, rehash, listener))
+            listener.finish(reports[-1])
+        return reports
 
     def quarantine(self, path: Path, entry: LockedFile) -> Path:
         """Move a file that failed its check out of ComfyUI's sight; returns where it went."""
@@ -224,7 +235,7 @@ class ModelsDir:
         listener: Listener,
         retry_delay_s: float,
     ) -> FileReport:
-        found = self.check(entry)
+        found = self.check(entry, listener=listener)
         if found.status in (Status.OK, Status.UNPINNED):
             return found
         quarantined = None
