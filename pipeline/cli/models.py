@@ -156,7 +156,14 @@ _json_option = click.option("--json", "as_json", is_flag=True, help="Print one J
 
 @click.group()
 def models() -> None:
-    """Model weight files: sync a models directory to deploy/models.lock, or verify one."""
+    """Model weight files: sync a models directory to deploy/models.lock, or verify one.
+
+    \b
+    Exit codes: 0 every file present and matching its pin;
+                1 something missing, corrupt or not downloadable (lock --check: stale);
+                2 bad arguments or an unreadable lockfile;
+                3 nothing wrong but unpinned files (no sha256 in the lockfile).
+    """
 
 
 @models.command()
