@@ -50,6 +50,18 @@ def test_dockerfiles_pass_hadolint() -> None:
     assert linted.returncode == 0, linted.stdout + linted.stderr
 
 
+def test_dockerfiles_copy_only_what_the_repository_has() -> None:
+    copied = 0
+    for dockerfile in DEPLOY.rglob("Dockerfile"):
+        for line in dockerfile.read_text().splitlines():
+            if line.startswith("COPY "):
+                *sources, _ = line.split()[1:]
+                for source in sources:
+                    assert (ROOT / source).exists(), f"{dockerfile}: COPY {source}"
+                    copied += 1
+    assert copied >= 10
+
+
 def test_shell_scripts_pass_shellcheck() -> None:
     checked = tool("shellcheck", "deploy/gpu/entrypoint.sh")
     assert checked.returncode == 0, checked.stdout
