@@ -9,7 +9,7 @@ from typing import Any
 from temporalio import activity
 
 from activities.edge import edge
-from activities.scratch import scratch_dir
+from activities.scratch import input_path, scratch_dir
 from pipeline.domain.contracts import (
     ExtractedFrames,
     ExtractFramesInput,
@@ -22,7 +22,7 @@ from pipeline.domain.contracts import (
     StitchInput,
     StitchOutput,
 )
-from pipeline.domain.errors import InternalError, MediaError
+from pipeline.domain.errors import InternalError, MediaError, refusing
 from pipeline.domain.layout import SessionLayout, file_name
 from pipeline.logging import get_logger
 from pipeline.media import StitchSegment, extract_last_frames, normalize_image, probe, stitch
@@ -49,29 +49,39 @@ class MediaActivities:
     async def prepare_image(self, request: PrepareImageInput) -> PreparedImage:
         layout = SessionLayout(request.session_id)
         with scratch_dir(self.work_dir, "activity-") as scratch:
-            source = scratch / file_name(request.image_key)
+            source = input_path(scratch, request.image_key)
             await self.store.download(request.image_key, source)
             target = scratch / "image.jpg"
-            try:
-                info = await asyncio.to_thread(
-                    normalize_image, source, target, request.width, request.height
-                )
-            except MediaError as error:
-                raise MediaError(
-                    f"{file_name(request.image_key)}: {error.message}", detail=error.detail
-                ) from error
+            with refusing(MediaError, file_name(request.image_key)):
+                try:
+                    info = await asyncio.to_thread(
+                        normalize_image,
+                        source,
+                        target,
+                        request.width,
+                        request.height,
+                        request.fit,
+                    )
+                except MediaError as error:
+                    raise MediaError(
+                        f"{file_name(request.image_key)}: {error.message}", detail=error.detail
+                    ) from error
             await self.store.upload(target, layout.prepared_image, "image/jpeg")
         log.info(
             "image_prepared",
             source_format=info.source_format,
             source_size=info.source_size,
             size=(request.width, request.height),
+            fit=info.fit,
+            crop=info.crop,
         )
         return PreparedImage(
             key=layout.prepared_image,
             source_format=info.source_format,
             source_width=info.source_size[0],
             source_height=info.source_size[1],
+            fit=info.fit,
+            crop=info.crop,
         )
 
     @activity.defn(name=PREPARE_AUDIO.name)
@@ -80,16 +90,17 @@ class MediaActivities:
         """Decode and crop the user's audio to a full-quality WAV of the real length."""
         manifest, layout = request.manifest, SessionLayout(request.session_id)
         with scratch_dir(self.work_dir, "activity-") as scratch:
-            source = scratch / file_name(request.audio_key)
+            source = input_path(scratch, request.audio_key)
             await self.store.download(request.audio_key, source)
-            mix = await asyncio.to_thread(
-                prepare_audio,
-                source,
-                scratch / "audio.wav",
-                fps=manifest.effective_fps,
-                start_s=manifest.audio_start or 0.0,
-                end_s=manifest.audio_end,
-            )
+            with refusing(MediaError, file_name(request.audio_key)):
+                mix = await asyncio.to_thread(
+                    prepare_audio,
+                    source,
+                    scratch / "audio.wav",
+                    fps=manifest.effective_fps,
+                    start_s=manifest.audio_start or 0.0,
+                    end_s=manifest.audio_end,
+                )
             await self.store.upload(mix.path, layout.prepared_audio, "audio/wav")
         log.info("audio_prepared", duration_s=mix.duration_s, sample_rate=mix.sample_rate)
         return PreparedAudio(mix_key=layout.prepared_audio, duration_s=mix.duration_s)
@@ -100,7 +111,7 @@ class MediaActivities:
         """The model's audio: padded with silence so every planned frame hears something."""
         layout = SessionLayout(request.session_id)
         with scratch_dir(self.work_dir, "activity-") as scratch:
-            source = scratch / file_name(request.audio_key)
+            source = input_path(scratch, request.audio_key)
             await self.store.download(request.audio_key, source)
             padded = await asyncio.to_thread(
                 pad_audio, source, scratch / "drive.wav", request.duration_s
@@ -112,7 +123,7 @@ class MediaActivities:
     @edge
     async def extract_last_frames(self, request: ExtractFramesInput) -> ExtractedFrames:
         with scratch_dir(self.work_dir, "activity-") as scratch:
-            video = scratch / "segment.mp4"
+            video = input_path(scratch, request.video_key)
             await self.store.download(request.video_key, video)
             (frame,) = await asyncio.to_thread(extract_last_frames, video, scratch / "frames", 1)
             await self.store.upload(frame, request.output_key, "image/png")
@@ -125,13 +136,13 @@ class MediaActivities:
         with scratch_dir(self.work_dir, "activity-") as scratch:
             segments = []
             for segment, key in zip(plan.segments, request.segment_keys, strict=True):
-                path = scratch / file_name(key)
+                path = input_path(scratch, key)
                 await self.store.download(key, path)
                 segments.append(StitchSegment(path=path, drop_leading=segment.drop_leading))
                 activity.heartbeat({"downloaded": segment.index + 1})
             audio = None
             if request.audio_key is not None:
-                audio = scratch / ("audio-" + file_name(request.audio_key))
+                audio = input_path(scratch, request.audio_key)
                 await self.store.download(request.audio_key, audio)
             combined = scratch / "combined.mp4"
             await _with_heartbeat(

@@ -46,6 +46,7 @@ class ReconcileActivities:
             manifests=len(plan.drops),
             orphans=len(plan.orphans),
             orphan_keys=plan.orphans[:REPORT_LIMIT],
+            misplaced=plan.misplaced[:REPORT_LIMIT],
         )
         gate = asyncio.Semaphore(CONCURRENCY)
 
@@ -53,7 +54,12 @@ class ReconcileActivities:
             async with gate:
                 activity.heartbeat(drop.manifest_key)
                 if await self._session_exists(drop.session_id):
-                    report.in_sessions += 1
+                    # Its session ran; the same bytes back in the inbox are a new upload.
+                    again = await self.starter.start_if_uploaded_again(drop, source=SOURCE)
+                    if again is StartOutcome.STARTED:
+                        report.started += 1
+                    else:
+                        report.in_sessions += 1
                 elif await self.starter.start(drop, source=SOURCE) is StartOutcome.STARTED:
                     report.started += 1
                     if len(report.started_sessions) < REPORT_LIMIT:
@@ -64,7 +70,13 @@ class ReconcileActivities:
         await asyncio.gather(*(reconcile(drop) for drop in plan.drops))
         for key in plan.orphans:
             log.warning("orphan_media", key=key, grace_s=request.orphan_grace_s)
-        log.info("reconciled", **report.model_dump(exclude={"started_sessions", "orphan_keys"}))
+        for reason in plan.misplaced:
+            log.warning("drop_refused", reason=reason)
+        log.info(
+            "reconciled",
+            **report.model_dump(exclude={"started_sessions", "orphan_keys", "misplaced"}),
+            misplaced=len(plan.misplaced),
+        )
         return report
 
     async def _inbox(self) -> AsyncIterator[InboxObject]:
@@ -72,7 +84,7 @@ class ReconcileActivities:
         paginator = self.store.client.get_paginator("list_objects_v2")
         async for page in paginator.paginate(Bucket=self.store.bucket, Prefix=INBOX_PREFIX):
             for item in page.get("Contents", []):
-                yield InboxObject(item["Key"], item["ETag"], item["LastModified"])
+                yield InboxObject(item["Key"], item["ETag"], item["LastModified"], item["Size"])
 
     async def _session_exists(self, session_id: str) -> bool:
         listing = await self.store.client.list_objects_v2(

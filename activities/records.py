@@ -32,9 +32,10 @@ class RecordActivities:
     @edge
     async def plan_frames(self, request: PlanInput) -> FramePlan:
         plan = plan_for(request.manifest, request.audio_s)
-        await self.store.put_json(
-            SessionLayout(request.session_id).plan, plan.model_dump(mode="json")
-        )
+        document = plan.model_dump(mode="json")
+        if request.image is not None:
+            document["image"] = request.image.model_dump(mode="json")
+        await self.store.put_json(SessionLayout(request.session_id).plan, document)
         log.info("planned", segments=len(plan.segments), frames=plan.total_frames)
         return plan
 
@@ -59,6 +60,7 @@ class RecordActivities:
             "frames": request.frames,
             "duration_s": request.duration_s,
             "timings_s": request.timings_s,
+            "stand_ins": request.stand_ins,
             "versions": versions(),
             "finished_at": datetime.now(UTC).isoformat(),
         }

@@ -1,4 +1,9 @@
-"""Scratch space for one activity attempt: a fresh folder, removed whatever happens."""
+"""Scratch space for one activity attempt: a fresh folder, removed whatever happens.
+
+Objects fetched from the bucket go under ``in/`` (``input_path``) under their own names,
+and an activity writes its outputs beside ``in/``, never in it, so no name a user gives a
+file can collide with a file the pipeline writes (``audio.wav`` named ``audio.wav``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+INPUTS = "in"
 
 
 @contextmanager
@@ -17,3 +24,8 @@ def scratch_dir(work_dir: Path, prefix: str = "activity-") -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def input_path(scratch: Path, key: str) -> Path:
+    """Where to download ``key`` in ``scratch``: ``in/{its file name}``."""
+    return scratch / INPUTS / PurePosixPath(key).name

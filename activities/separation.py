@@ -7,24 +7,35 @@ has one. The model is loaded once, on the first separation, and kept.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from collections.abc import Awaitable
 from typing import TypeVar
 
 from temporalio import activity
 
 from activities.edge import edge
-from activities.scratch import scratch_dir
+from activities.scratch import input_path, scratch_dir
 from pipeline.config import Settings
 from pipeline.domain.contracts import SeparationInput, SeparationOutput
-from pipeline.domain.layout import SessionLayout, file_name
+from pipeline.domain.layout import SessionLayout
 from pipeline.logging import get_logger
-from pipeline.media.separation import SeparationUnavailable, VocalSeparator, load_separator
+from pipeline.media.separation import (
+    SeparationUnavailable,
+    VocalSeparator,
+    load_separator,
+    stand_in_label,
+)
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import SEPARATE_VOCALS
 
 log = get_logger()
 
 VOCALS_NAME = "vocals.wav"
+NO_MODEL = (
+    "DEMUCS_MODEL_PATH is not set on this worker: point it at a local htdemucs "
+    '.safetensors file (or a bag\'s .yaml), or set "separate_vocals": false in the manifest '
+    "for clean speech"
+)
 HEARTBEAT_S = 10.0
 T = TypeVar("T")
 
@@ -36,16 +47,31 @@ class SeparationActivities:
         self._separator: VocalSeparator | None = None
         self._loading = asyncio.Lock()
 
+    def capability(self) -> str:
+        """What this worker can do for ``separate_vocals``, announced in its worker record.
+
+        ``demucs: {file}``, ``stand-in: {label}`` or ``unavailable: {why}`` (then sessions
+        that separate vocals fail here with ``misconfigured``), checked without loading.
+        """
+        path = self.settings.demucs_model_path
+        if path is None:
+            return f"unavailable: {NO_MODEL}"
+        if importlib.util.find_spec("demucs") is None:
+            return "unavailable: torch and demucs are not installed on this worker"
+        if not path.is_file():
+            return f"unavailable: DEMUCS_MODEL_PATH {path} is not a file on this worker"
+        try:
+            label = stand_in_label(path)
+        except Exception as exc:  # an unreadable model file is the operator's to fix
+            return f"unavailable: cannot read {path.name}: {type(exc).__name__}"
+        return f"stand-in: {label}" if label else f"demucs: {path.name}"
+
     async def _loaded(self) -> VocalSeparator:
         async with self._loading:
             if self._separator is None:
                 path = self.settings.demucs_model_path
                 if path is None:
-                    raise SeparationUnavailable(
-                        "DEMUCS_MODEL_PATH is not set on this worker: point it at a local "
-                        "htdemucs .safetensors file (or a bag's .yaml), or set "
-                        '"separate_vocals": false in the manifest for clean speech'
-                    )
+                    raise SeparationUnavailable(NO_MODEL)
                 self._separator = await asyncio.to_thread(load_separator, path)
                 log.info("demucs_loaded", path=str(path), device=self._separator.device)
         return self._separator
@@ -56,7 +82,7 @@ class SeparationActivities:
         separator = await self._loaded()
         key = SessionLayout(request.session_id).vocals
         with scratch_dir(self.settings.work_dir, "separation-") as scratch:
-            mix = scratch / file_name(request.audio_key)
+            mix = input_path(scratch, request.audio_key)
             await self.store.download(request.audio_key, mix)
             separated = await _heartbeating(
                 asyncio.to_thread(separator.separate, mix, scratch / VOCALS_NAME)
@@ -68,6 +94,7 @@ class SeparationActivities:
             sample_rate=separated.sample_rate,
             duration_s=separated.duration_s,
             device=separated.device,
+            stand_in=separator.stand_in,
         )
 
 

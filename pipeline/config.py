@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.domain.contracts import DEFAULT_MEDIA_GRACE_S, DEFAULT_SESSION_DEADLINE_S
 from pipeline.domain.errors import ConfigError
 
 EMBEDDED_S3_PORT = 4566
@@ -70,6 +71,13 @@ class Settings(BaseSettings):
     # The reconcile schedule: the safety net for events that never arrived.
     reconcile_interval_s: int = Field(default=300, alias="RECONCILE_INTERVAL_S", ge=10)
     orphan_grace_s: int = Field(default=900, alias="ORPHAN_GRACE_S", ge=0)
+
+    # Sessions: infrastructure failures retry until the deadline; bad input fails at once.
+    session_deadline_s: float = Field(
+        default=DEFAULT_SESSION_DEADLINE_S, alias="SESSION_DEADLINE_S", ge=60
+    )
+    media_grace_s: float = Field(default=DEFAULT_MEDIA_GRACE_S, alias="MEDIA_GRACE_S", ge=0)
+    """How long a session waits for named media still uploading before ``missing_media``."""
 
     # Temporal.
     temporal_address: str = Field(

@@ -14,6 +14,7 @@ import mimetypes
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -38,6 +39,7 @@ CHUNK = 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
 MULTIPART_THRESHOLD = 2 * PART_SIZE
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+_CHANGED = frozenset({"412", "PreconditionFailed"})
 
 
 # Path-style works on R2, MinIO and moto alike; R2 rejects the newer default checksums.
@@ -92,11 +94,35 @@ def storage_error(action: str, key: str, exc: ClientError | BotoCoreError) -> St
     return StorageError(f"{action} {key!r} failed: {code}: {exc}", detail={"code": code})
 
 
+def is_changed(exc: ClientError) -> bool:
+    """A precondition (``If-Match``) failed: the object is no longer the version named."""
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return str(error.get("Code")) in _CHANGED or status == 412
+
+
+class ObjectChanged(StorageError):
+    """The object at a key is not the version (ETag) an operation was made conditional on.
+
+    Not retryable by itself: the caller decides whether a newer object means "someone
+    else's upload" (leave it) or "look again" (its own retry).
+    """
+
+    code = "object_changed"
+    retryable = False
+
+
+def _quoted(etag: str) -> str:
+    return '"' + etag.strip().strip('"') + '"'
+
+
 @dataclass(frozen=True)
 class ObjectMeta:
     key: str
     size: int
     etag: str
+    """Bare (unquoted)."""
+    last_modified: datetime | None = None
 
 
 class ObjectStore:
@@ -158,13 +184,29 @@ class ObjectStore:
         )
         if response is None:
             return None
-        return ObjectMeta(key, response["ContentLength"], response["ETag"].strip('"'))
-
-    async def get_bytes(self, key: str) -> bytes | None:
-        """Small objects only (manifests, JSON); ``None`` when the object is missing."""
-        response = await self._unless_missing(
-            "get", key, self.client.get_object(Bucket=self.bucket, Key=key)
+        return ObjectMeta(
+            key,
+            response["ContentLength"],
+            response["ETag"].strip('"'),
+            response.get("LastModified"),
         )
+
+    async def get_bytes(self, key: str, *, if_match: str | None = None) -> bytes | None:
+        """Small objects only (manifests, JSON); ``None`` when the object is missing.
+
+        With ``if_match`` (an ETag) the read is conditional (``If-Match``, honoured by S3,
+        R2, SeaweedFS and moto): ``ObjectChanged`` when the key holds another version.
+        """
+        extra: dict[str, Any] = {} if if_match is None else {"IfMatch": _quoted(if_match)}
+        try:
+            response = await self._unless_missing(
+                "get", key, self.client.get_object(Bucket=self.bucket, Key=key, **extra)
+            )
+        except StorageError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and is_changed(cause):
+                raise ObjectChanged(f"{key!r} is no longer version {if_match}") from cause
+            raise
         if response is None:
             return None
         async with self._errors("get", key), response["Body"] as body:
@@ -189,18 +231,64 @@ class ObjectStore:
         body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
         return await self.put_bytes(key, body, "application/json")
 
-    async def copy(self, source: str, destination: str) -> None:
-        async with self._errors("copy", source):
-            await self.client.copy_object(
+    async def copy(self, source: str, destination: str, *, if_match: str | None = None) -> None:
+        """Server-side copy; with ``if_match``, only of that version of ``source``.
+
+        The condition is sent as ``x-amz-copy-source-if-match`` (S3, R2 and SeaweedFS honour
+        it; moto ignores it), and checked again on the copy's ETag wherever an ETag is the
+        content's MD5 (single-part uploads), so a store that ignores the header still never
+        passes off a newer object as the one named: ``ObjectChanged`` either way.
+        """
+        extra: dict[str, Any] = {}
+        if if_match is not None:
+            extra["CopySourceIfMatch"] = _quoted(if_match)
+        try:
+            response = await self.client.copy_object(
                 Bucket=self.bucket,
                 Key=destination,
                 CopySource={"Bucket": self.bucket, "Key": source},
+                **extra,
             )
+        except ClientError as exc:
+            if is_changed(exc):
+                raise ObjectChanged(f"{source!r} is no longer version {if_match}") from exc
+            raise storage_error("copy", source, exc) from exc
+        except BotoCoreError as exc:
+            raise storage_error("copy", source, exc) from exc
+        copied = str(response.get("CopyObjectResult", {}).get("ETag", "")).strip('"')
+        expected = (if_match or "").strip('"')
+        if if_match is not None and "-" not in expected and copied and copied != expected:
+            await self.delete(destination)
+            raise ObjectChanged(f"{source!r} changed while it was copied")
 
     async def delete(self, *keys: str) -> None:
         for key in keys:
             async with self._errors("delete", key):
                 await self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    async def delete_version(self, key: str, etag: str) -> bool:
+        """Delete ``key`` only while it still holds ``etag``; whether it was deleted.
+
+        A newer object under the key is never deleted. The delete is sent with ``If-Match``
+        (S3 since 2025-09, SeaweedFS and moto honour it; R2's compatibility table lists no
+        conditional DeleteObject), after a HEAD that compares the ETag, so on a store that
+        ignores the header only a write landing between the HEAD and the DELETE (a few
+        milliseconds) could still be lost, not one landing at any time before.
+        """
+        current = await self.head(key)
+        if current is None or current.etag.lower() != etag.strip('"').lower():
+            return False
+        try:
+            await self.client.delete_object(Bucket=self.bucket, Key=key, IfMatch=_quoted(etag))
+        except ClientError as exc:
+            if is_changed(exc):
+                return False
+            if is_missing(exc):
+                return False
+            raise storage_error("delete", key, exc) from exc
+        except BotoCoreError as exc:
+            raise storage_error("delete", key, exc) from exc
+        return True
 
     async def list_keys(self, prefix: str) -> AsyncIterator[ObjectMeta]:
         paginator = self.client.get_paginator("list_objects_v2")
@@ -211,7 +299,9 @@ class ObjectStore:
             if page is None:
                 return
             for item in page.get("Contents", []):
-                yield ObjectMeta(item["Key"], item["Size"], item["ETag"].strip('"'))
+                yield ObjectMeta(
+                    item["Key"], item["Size"], item["ETag"].strip('"'), item.get("LastModified")
+                )
 
     async def stream(self, key: str) -> AsyncIterator[bytes]:
         """The object's bytes in chunks of at most ``CHUNK``, never whole in memory."""

@@ -1,15 +1,23 @@
-"""Entry point: builds settings and logging once, then dispatches to a subcommand."""
+"""Entry point: builds settings and logging once, then dispatches to a subcommand.
+
+Exit codes scripts can trust (``ExitCode``): 0 succeeded (or running), 1 failed or
+cancelled, 2 usage, 3 not found, 4 the stack or store is unreachable. Errors are one line
+on stderr saying what is wrong and what to run; never a traceback.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 
 import click
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.cli import doctor, drop, models, schedules, services, stack, status, workers
-from pipeline.cli.context import App
-from pipeline.config import load_settings
-from pipeline.domain.errors import ConfigError, PipelineError
+from pipeline.cli.context import App, ExitCode
+from pipeline.config import Settings, load_settings
+from pipeline.domain.errors import ConfigError, PipelineError, StorageError
 from pipeline.logging import configure_logging
 
 
@@ -31,8 +39,64 @@ for _module in (doctor, drop, models, schedules, services, stack, status, worker
 
 
 def main() -> None:
+    code = _run()
+    # temporalio/sdk-python#300: the Temporal client's Rust threads can abort interpreter
+    # teardown ("PyGILState_Release", exit 134) after the command is done. Every command
+    # has closed what it opened by now, so flush and skip the teardown.
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+
+
+def _run() -> int:
     try:
         cli.main(standalone_mode=True)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else ExitCode.FAILED
+    except ConfigError as exc:
+        return _fail(str(exc), ExitCode.USAGE)
+    except (StorageError, BotoCoreError, ClientError) as exc:
+        return _fail(_store_unreachable(exc), ExitCode.UNREACHABLE)
     except PipelineError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        sys.exit(2)
+        return _fail(exc.message, ExitCode.USAGE if exc.retryable is False else ExitCode.FAILED)
+    except RuntimeError as exc:
+        if "client connect" in str(exc).lower():
+            return _fail(_temporal_unreachable(), ExitCode.UNREACHABLE)
+        return _fail(f"{type(exc).__name__}: {exc}", ExitCode.FAILED)
+    except Exception as exc:  # one line, never a traceback
+        return _fail(f"{type(exc).__name__}: {exc}", ExitCode.FAILED)
+    return ExitCode.OK
+
+
+def _fail(message: str, code: int) -> int:
+    click.echo(f"error: {message.splitlines()[0] if message else 'failed'}", err=True)
+    return code
+
+
+def _settings() -> Settings | None:
+    try:
+        return load_settings()
+    except ConfigError:
+        return None
+
+
+def _store_unreachable(exc: Exception) -> str:
+    settings = _settings()
+    where = f"{settings.s3_endpoint} bucket {settings.r2_bucket_name}" if settings else "?"
+    code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+    reason = f"{code}" if code else type(exc).__name__
+    return (
+        f"the object store is unreachable ({where}: {reason}); start the embedded stack "
+        "with 'pipeline up --detach', or check R2_ENDPOINT_URL and R2_BUCKET_NAME "
+        "('pipeline doctor' checks each)"
+    )
+
+
+def _temporal_unreachable() -> str:
+    settings = _settings()
+    where = settings.temporal_address if settings else "TEMPORAL_ADDRESS"
+    return (
+        f"Temporal at {where} is unreachable; start the embedded stack with "
+        "'pipeline up --detach', or check TEMPORAL_ADDRESS ('pipeline doctor' checks it)"
+    )

@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
+
+import click
 
 from pipeline.config import Settings
+
+
+class ExitCode(IntEnum):
+    """What ``pipeline`` exits with, for scripts."""
+
+    OK = 0
+    """Succeeded, or (``status``) still running."""
+    FAILED = 1
+    """Failed or cancelled."""
+    USAGE = 2
+    NOT_FOUND = 3
+    UNREACHABLE = 4
+    """The stack (Temporal) or the object store did not answer."""
+
+
+class NotFound(click.ClickException):
+    exit_code = ExitCode.NOT_FOUND
 
 
 @dataclass

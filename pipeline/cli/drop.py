@@ -21,7 +21,7 @@ from pipeline.cli.upload import (
     upload_drop,
 )
 from pipeline.config import Settings
-from pipeline.domain.manifest import Kind
+from pipeline.domain.manifest import Kind, Manifest
 from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
 
@@ -29,7 +29,19 @@ START_GRACE_S = 60.0
 POLL_S = 0.5
 
 
-@click.command()
+def manifest_fields_help() -> str:
+    """The ``drop --help`` epilog: every manifest field, its meaning and its default."""
+    lines = ["\b", "Manifest fields (set with --set KEY=VALUE; the schema: 'pipeline schema'):"]
+    for name, field in Manifest.model_fields.items():
+        about = field.description or ""
+        if not field.is_required() and field.default not in (None, ""):
+            default = getattr(field.default, "value", field.default)
+            about = f"{about} (default {default})".strip()
+        lines.append(f"  {name:<16} {about}".rstrip())
+    return "\n".join(lines)
+
+
+@click.command(epilog=manifest_fields_help())
 @click.argument(
     "media", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )

@@ -10,9 +10,10 @@ from pipeline.cli.context import App
 from pipeline.config import EVENT_SOURCES, Settings
 from pipeline.ingest.schedule import apply_reconcile_schedule
 from pipeline.ingest.source import build_source, missing_settings
-from pipeline.ingest.starter import Starter
+from pipeline.ingest.starter import Starter, session_options
 from pipeline.logging import get_logger
 from pipeline.shutdown import run_until_signalled
+from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect
 from pipeline.worker.run import Role, run_worker
 
@@ -31,15 +32,12 @@ async def run_ingest(
     settings: Settings, stop: asyncio.Event, *, source: str, apply_schedule: bool = False
 ) -> None:
     client = await connect(settings)
-    starter = Starter(
-        client,
-        task_queue=settings.temporal_task_queue,
-        gpu_task_queue=settings.temporal_gpu_task_queue,
-    )
-    if apply_schedule:
-        applied = await apply_reconcile_schedule(client, settings)
-        log.info("reconcile_schedule_applied", outcome=applied.value)
-    await build_source(settings, starter, source).run(stop)
+    async with ObjectStore(settings) as store:
+        starter = Starter(client, inbox=store, **session_options(settings))
+        if apply_schedule:
+            applied = await apply_reconcile_schedule(client, settings)
+            log.info("reconcile_schedule_applied", outcome=applied.value)
+        await build_source(settings, starter, source).run(stop)
 
 
 @click.command()

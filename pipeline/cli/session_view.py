@@ -78,7 +78,9 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
             heartbeat = json.loads(pending[0].heartbeat_details.payloads[0].data or b"null")
         return view.model_copy(
             update={
-                "stage": progress.stage,
+                "stage": f"waiting for {', '.join(progress.waiting_for)}"
+                if progress.waiting_for
+                else progress.stage,
                 "segments_done": progress.segments_done,
                 "segments_total": progress.segments_total,
                 "activity": {"name": pending[0].activity_type.name, "heartbeat": heartbeat}

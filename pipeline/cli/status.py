@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 
 import click
 
-from pipeline.cli.context import App
+from pipeline.cli.context import App, ExitCode, NotFound
 from pipeline.cli.drop import print_outcome, progress_line
 from pipeline.cli.session_view import SessionStatus, session_status
 from pipeline.domain.manifest import json_schema
@@ -27,10 +28,25 @@ def status(app: App, session_id: str, as_json: bool) -> None:
     view = asyncio.run(fetch())
     if as_json:
         click.echo(view.model_dump_json(indent=2))
+    elif view.status == "pending":
+        raise NotFound(
+            f"no session {session_id}: Temporal knows no such workflow; check the id "
+            "('pipeline drop' prints it), or retry if its manifest was uploaded just now"
+        )
     elif view.finished:
         print_outcome(view)
     else:
         click.echo(f"{view.status}: {progress_line(view)}")
+    sys.exit(status_exit_code(view))
+
+
+def status_exit_code(view: SessionStatus) -> int:
+    """0 succeeded or still running, 1 failed or cancelled, 3 no such session."""
+    if view.status == "pending":
+        return ExitCode.NOT_FOUND
+    if view.finished and view.status != "succeeded":
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 @click.command()

@@ -21,8 +21,18 @@ if TYPE_CHECKING:
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 AUDIO_SUFFIXES = frozenset(
-    {".wav", ".mp3", ".flac", ".ogg", ".m4a", ".aac", ".opus", ".mp4", ".mov", ".mkv", ".webm"}
-)
+    {
+        # audio files
+        ".wav", ".wave", ".mp3", ".mp2", ".flac", ".ogg", ".oga", ".opus", ".spx", ".m4a",
+        ".m4b", ".aac", ".mka", ".aif", ".aiff", ".aifc", ".caf", ".au", ".snd", ".wma",
+        ".wv", ".ape", ".amr", ".ac3", ".eac3", ".dts", ".weba", ".w64", ".tta",
+        # video containers, whose first audio stream is used
+        ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".mpg", ".mpeg", ".ts",
+        ".mts", ".m2ts", ".3gp", ".3g2", ".wmv", ".asf", ".mxf", ".ogv",
+    }
+)  # fmt: skip
+"""Extensions of every container the pipeline's ffmpeg decodes audio from (the workers sniff
+the bytes, so this only sorts the CLI's arguments into image and audio)."""
 
 
 def classify_media(paths: list[Path]) -> dict[str, Path]:

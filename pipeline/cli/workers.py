@@ -30,7 +30,10 @@ def _line(worker: LiveWorker, now: datetime) -> str:
     serving = "; ".join(
         f"{kind}: {', '.join(presets)}" for kind, presets in sorted(record.serving.items())
     )
-    return f"{record.identity}  {record.comfyui_url}  ({seen})\n    {serving or 'nothing'}"
+    return (
+        f"{record.identity}  {record.comfyui_url}  ({seen})\n    {serving or 'nothing'}"
+        f"\n    vocal separation: {record.separation}"
+    )
 
 
 @click.command()

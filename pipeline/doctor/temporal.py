@@ -14,7 +14,9 @@ from temporalio.client import Client
 from pipeline.config import Settings
 from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
 from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID
+from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect
+from pipeline.worker.registry import live_workers
 from pipeline.workflows import attributes
 
 Probe = Callable[[Client, Settings], Awaitable[Check]]
@@ -40,6 +42,7 @@ async def temporal_checks(settings: Settings) -> list[Check]:
         "search attributes": _search_attributes,
         "cpu workers": _cpu_workers,
         "gpu workers": _gpu_workers,
+        "vocal separation": _separation,
         "reconcile schedule": _schedule,
     }
     for name, probe in probes.items():
@@ -103,6 +106,35 @@ async def _gpu_workers(client: Client, settings: Settings) -> Check:
         detail,
         "start 'pipeline worker gpu' (one per ComfyUI) with this TEMPORAL_GPU_TASK_QUEUE",
     )
+
+
+async def _separation(client: Client, settings: Settings) -> Check:
+    """What the live GPU workers announce they can do for ``separate_vocals``."""
+    try:
+        async with ObjectStore(settings) as store:
+            workers = await live_workers(client, store, settings.temporal_gpu_task_queue)
+    except Exception as exc:  # the bucket is checked (and its fix named) above
+        return failed(
+            "vocal separation", f"not checked: worker records unreadable ({type(exc).__name__})"
+        )
+    if not workers:
+        return passed("vocal separation", "no GPU worker has announced what it can do yet")
+    cannot = [w.record for w in workers if w.record.separation.startswith("unavailable")]
+    stand_ins = [w.record for w in workers if w.record.separation.startswith("stand-in")]
+    if cannot:
+        return failed(
+            "vocal separation",
+            f"{len(cannot)} of {len(workers)} GPU workers cannot separate "
+            f"({cannot[0].identity}: {cannot[0].separation.removeprefix('unavailable: ')})",
+            "set DEMUCS_MODEL_PATH on every GPU worker, or drop with separate_vocals=false",
+        )
+    if stand_ins:
+        return passed(
+            "vocal separation",
+            f"{len(stand_ins)} of {len(workers)} GPU workers use the stand-in model "
+            "(not real separation; set DEMUCS_MODEL_PATH)",
+        )
+    return passed("vocal separation", f"all {len(workers)} GPU workers load a Demucs model")
 
 
 async def _schedule(client: Client, settings: Settings) -> Check:

@@ -19,17 +19,33 @@ class Contract(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+DEFAULT_SESSION_DEADLINE_S = 6 * 3600.0
+"""How long a session retries infrastructure failures (outages of ComfyUI, the store,
+Temporal) before it fails: hours, so a restart or a night's outage is outlived."""
+DEFAULT_MEDIA_GRACE_S = 600.0
+"""How long a session waits for media its manifest names that are still uploading
+(``aws s3 sync`` and ``rclone`` upload a folder's files in parallel, the small manifest
+first)."""
+
+
 class SessionRequest(Contract):
     """Input of ``SessionWorkflow``."""
 
     drop: DropRef
     session_id: str
     gpu_task_queue: str = "gpu"
+    deadline_s: float = Field(default=DEFAULT_SESSION_DEADLINE_S, gt=0)
+    media_grace_s: float = Field(default=DEFAULT_MEDIA_GRACE_S, ge=0)
 
 
 class TakeDropInput(Contract):
     drop: DropRef
     session_id: str
+    media_may_arrive: bool = Field(
+        default=False,
+        description="Media still missing may be on their way: take nothing, refuse; the "
+        "session asks again later. When false, what is there is taken before refusing.",
+    )
 
 
 class TakenDrop(Contract):
@@ -42,6 +58,7 @@ class PrepareImageInput(Contract):
     image_key: str
     width: int
     height: int
+    fit: Literal["cover", "contain"] | None = None
 
 
 class PreparedImage(Contract):
@@ -49,6 +66,10 @@ class PreparedImage(Contract):
     source_format: str
     source_width: int
     source_height: int
+    fit: str = "cover"
+    crop: tuple[int, int, int, int] | None = Field(
+        default=None, description="The part of the source shown: left, top, right, bottom."
+    )
 
 
 class PrepareAudioInput(Contract):
@@ -82,12 +103,18 @@ class SeparationOutput(Contract):
     sample_rate: int
     duration_s: float
     device: str = Field(description="Where Demucs ran: 'cuda' or 'cpu'.")
+    stand_in: str | None = Field(
+        default=None, description="Set when the model was a stand-in, not real separation."
+    )
 
 
 class PlanInput(Contract):
     session_id: str
     manifest: Manifest
     audio_s: float | None = None
+    image: PreparedImage | None = Field(
+        default=None, description="Recorded in plan.json: how the image was fitted."
+    )
 
 
 class GenerateSegmentInput(Contract):
@@ -149,6 +176,9 @@ class PublishInput(Contract):
     timings_s: dict[str, float]
     frames: int
     duration_s: float
+    stand_ins: dict[str, str] = Field(
+        default_factory=dict, description="Stage → the stand-in that did it (not real models)."
+    )
 
 
 class PublishOutput(Contract):
@@ -172,6 +202,7 @@ class FailureRecorded(Contract):
 
 Stage = Literal[
     "taking_drop",
+    "waiting_for_media",
     "preparing_image",
     "preparing_audio",
     "planning",
@@ -191,6 +222,9 @@ class SessionProgress(Contract):
     segments_done: int = 0
     segments_total: int = 0
     error: str | None = None
+    waiting_for: list[str] = Field(
+        default_factory=list, description="Media named but not uploaded yet (still arriving)."
+    )
 
 
 class SessionResult(Contract):
@@ -221,3 +255,5 @@ class ReconcileReport(BaseModel):
     orphans: int = 0
     started_sessions: list[str] = Field(default_factory=list)
     orphan_keys: list[str] = Field(default_factory=list)
+    misplaced: list[str] = Field(default_factory=list)
+    """Why each manifest-like object that starts nothing does not (capped)."""

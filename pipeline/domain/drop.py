@@ -3,12 +3,19 @@
 The session id (and so the workflow id) is derived from bucket + manifest key + ETag, so
 every event source that sees the same upload computes the same id, a replayed event maps
 onto the session it already started, and a changed manifest (new ETag) is a new session.
+
+The same bytes uploaded again after their session finished (the README's "fix the media,
+upload the manifest again") are a new upload, not a replay: the finished session took
+its manifest out of the inbox, so a manifest with that ETag back in the inbox was put
+there since. That upload is identified by the object's own ``LastModified`` as well
+(``uploaded_at``), which every source reads from the store alike.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 
@@ -33,13 +40,16 @@ class DropRef(BaseModel):
     bucket: str
     manifest_key: str
     etag: str
+    uploaded_at: datetime | None = None
+    """Set only for bytes uploaded again after an earlier session of them finished."""
 
     @property
     def session_id(self) -> str:
         """``{slug of the drop name}-{16 hex}``: readable in listings, unique per upload."""
-        digest = hashlib.sha256(
-            "\0".join((self.bucket, self.manifest_key, normalize_etag(self.etag))).encode()
-        ).hexdigest()[:_HASH_CHARS]
+        parts = [self.bucket, self.manifest_key, normalize_etag(self.etag)]
+        if self.uploaded_at is not None:
+            parts.append(self.uploaded_at.isoformat())
+        digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:_HASH_CHARS]
         slug = _SLUG_UNSAFE.sub("-", drop_name(self.manifest_key).lower()).strip("-")
         slug = slug[:_SLUG_MAX].rstrip("-")
         return f"{slug}-{digest}" if slug else digest
@@ -47,6 +57,15 @@ class DropRef(BaseModel):
     @property
     def workflow_id(self) -> str:
         return WORKFLOW_ID_PREFIX + self.session_id
+
+    def uploaded_again(self, uploaded_at: datetime) -> DropRef:
+        """The same manifest bytes, put again at ``uploaded_at`` (the object's LastModified).
+
+        Whole UTC seconds: HTTP's ``Last-Modified`` (HEAD) has no finer precision than that,
+        while listings give milliseconds, and every source must compute the same id.
+        """
+        instant = uploaded_at.astimezone(UTC).replace(microsecond=0)
+        return self.model_copy(update={"uploaded_at": instant})
 
     @classmethod
     def of(cls, bucket: str, manifest_key: str, etag: str) -> DropRef:

@@ -43,6 +43,9 @@ This module imports nothing from the project so every layer (workflows included)
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import ClassVar
 
 
@@ -195,3 +198,37 @@ NON_RETRYABLE_CODES: frozenset[str] = frozenset(
     )
 )
 """Error types that a Temporal retry policy must never retry."""
+
+
+_INPUT_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ})
+"""OS errors a user's name or bytes can cause; every other OSError is the machine's."""
+
+
+@contextmanager
+def refusing(error: type[InputError], what: str) -> Iterator[None]:
+    """The one guard around reading a user's input (parsing, validating, probing).
+
+    ``PipelineError`` s pass through. Anything else raised while the input is read is
+    input-derived and so a refusal (``error``, not retryable) saying which input failed
+    and how, by exception type only: its message could hold a worker's local paths. OS
+    errors other than name and encoding errors (a full disk, a missing ``ffmpeg``) are
+    the machine's, and stay retryable as an ``InternalError``.
+    """
+    try:
+        yield
+    except PipelineError:
+        raise
+    except OSError as exc:
+        if exc.errno in _INPUT_ERRNOS:
+            raise error(
+                f"{what} could not be read: its name is not usable as a file name "
+                f"({errno.errorcode.get(exc.errno or 0, 'OSError')})"
+            ) from exc
+        raise InternalError(
+            f"reading {what} failed on the worker: {type(exc).__name__} {exc.strerror or ''}"
+        ) from exc
+    except Exception as exc:
+        raise error(
+            f"{what} could not be read ({type(exc).__name__}); it is malformed or too complex",
+            detail={"exception": type(exc).__name__},
+        ) from exc

@@ -39,6 +39,25 @@ def is_manifest_key(key: str) -> bool:
     )
 
 
+def misplaced_manifest(key: str) -> str | None:
+    """Why an object that looks like a manifest starts nothing, or ``None``.
+
+    ``inbox/manifest.json`` has no drop folder; ``MANIFEST.JSON`` or ``Manifest.json`` is
+    not the trigger name (event rules match the exact suffix, so it must be reported).
+    """
+    if not key.startswith(INBOX_PREFIX) or is_manifest_key(key):
+        return None
+    name = PurePosixPath(key).name
+    if name.casefold() != MANIFEST_NAME:
+        return None
+    if key.count("/") < 2:
+        return (
+            f"{key} is not inside a drop folder; upload it as "
+            f"{INBOX_PREFIX}{{drop}}/{MANIFEST_NAME} beside its media"
+        )
+    return f"{key} is not named {MANIFEST_NAME!r} (lower case); upload it again under that name"
+
+
 def drop_folder(manifest_key: str) -> str:
     """``inbox/{drop}/`` for a manifest key."""
     if not is_manifest_key(manifest_key):
@@ -49,14 +68,6 @@ def drop_folder(manifest_key: str) -> str:
 def drop_name(manifest_key: str) -> str:
     """The ``{drop}`` part of ``inbox/{drop}/manifest.json``."""
     return drop_folder(manifest_key)[len(INBOX_PREFIX) : -1]
-
-
-def media_key(manifest_key: str, relative: str) -> str:
-    """The inbox key of a medium named relative to its manifest; refuses traversal."""
-    parts = relative.split("/")
-    if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
-        raise ManifestError(f"{relative!r} must stay inside the drop folder")
-    return drop_folder(manifest_key) + relative
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ Media are named relative to that folder.
 from __future__ import annotations
 
 import json
+import math
 import re
+import unicodedata
 from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
@@ -22,9 +24,17 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.domain.errors import ManifestError
+from pipeline.domain.errors import ManifestError, refusing
 
 MAX_MANIFEST_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 32
+"""A manifest is flat; deeper nesting is refused before parsing (Python's parser recurses)."""
+MAX_NAME_BYTES = 255
+"""One path segment of a media name: NAME_MAX of ext4/APFS/NTFS, so every worker can store it."""
+MAX_MEDIA_KEY_BYTES = 512
+"""A media name in UTF-8; with ``sessions/{id}/inputs/`` it stays far below S3's 1024-byte keys."""
+EMPTY_BODY_ETAG = "d41d8cd98f00b204e9800998ecf8427e"
+"""MD5 of zero bytes: the ETag S3 and R2 give every empty single-part object."""
 
 
 class Kind(StrEnum):
@@ -50,6 +60,8 @@ def parse_timestamp(value: str | float | int) -> float:
         raise ValueError("a timestamp must be seconds or 'M:SS', not a boolean")
     if isinstance(value, int | float):
         seconds = float(value)
+        if not math.isfinite(seconds):
+            raise ValueError(f"{value!r} is not a finite number of seconds")
     else:
         text = value.strip()
         match = _TIMESTAMP.match(text)
@@ -62,24 +74,48 @@ def parse_timestamp(value: str | float | int) -> float:
                 seconds = float(text)
             except ValueError:
                 raise ValueError(f"{value!r} is not seconds or 'M:SS'") from None
+            if not math.isfinite(seconds):
+                raise ValueError(f"{value!r} is not a finite number of seconds")
     if seconds < 0:
         raise ValueError(f"{value!r} is negative")
     return seconds
 
 
-def _relative_media_key(value: str) -> str:
-    path = PurePosixPath(value)
-    if (
-        not value
-        or value.startswith("/")
-        or "\\" in value
-        or any(part in ("", ".", "..") for part in value.split("/"))
-    ):
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def normalize_media_name(value: str) -> str:
+    """The one spelling of a media name relative to the drop folder.
+
+    Equivalent spellings are accepted as users write them: Windows separators
+    (``clips\\face.png``), ``./face.png``, doubled slashes; Unicode is kept as written
+    (the drop's listing is matched in any normalization form later). Refused: absolute
+    paths, drive letters, ``..``, control characters and segments longer than
+    ``MAX_NAME_BYTES`` (or names over ``MAX_MEDIA_KEY_BYTES``) in UTF-8.
+    """
+    spelled = value.replace("\\", "/")
+    parts = [part for part in spelled.split("/") if part not in ("", ".")]
+    if not parts or spelled.startswith("/") or _DRIVE.match(spelled) or ".." in parts:
         raise ValueError(
             f"{value!r} must be a file name relative to the manifest's folder "
             "(no leading '/', no '..')"
         )
-    return str(path)
+    if any(unicodedata.category(char) == "Cc" for char in spelled):
+        raise ValueError(f"{value!r} contains control characters")
+    longest = max(parts, key=lambda part: len(part.encode()))
+    if len(longest.encode()) > MAX_NAME_BYTES:
+        raise ValueError(
+            f"a file name in {_shorten(value)} is {len(longest.encode())} bytes long; "
+            f"the limit is {MAX_NAME_BYTES}"
+        )
+    name = str(PurePosixPath(*parts))
+    if len(name.encode()) > MAX_MEDIA_KEY_BYTES:
+        raise ValueError(f"{_shorten(value)} is longer than {MAX_MEDIA_KEY_BYTES} bytes")
+    return name
+
+
+def _shorten(value: str, keep: int = 40) -> str:
+    return repr(value) if len(value) <= keep else repr(value[:keep] + "…")
 
 
 MediaKey = Annotated[str, Field(min_length=1, max_length=512)]
@@ -100,18 +136,31 @@ Timestamp = Annotated[
 class Manifest(BaseModel):
     """Manifest v1. Every field but ``kind`` and the media has a sensible default."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_enum_values=False, allow_inf_nan=False
+    )
 
-    version: Literal[1] = 1
-    kind: Kind
+    version: Literal[1] = Field(default=1, description="Manifest format version.")
+    kind: Kind = Field(description="What to make: i2v, s2v or infinitetalk.")
     image: MediaKey = Field(description="The start image or portrait, relative to the drop.")
     audio: MediaKey | None = Field(
         default=None, description="Audio driving s2v / infinitetalk, relative to the drop."
     )
-    prompt: str = Field(default="", max_length=4000)
-    negative_prompt: str = Field(default="", max_length=4000)
-    width: int = Field(default=832, ge=128, le=2048, multiple_of=16)
-    height: int = Field(default=480, ge=128, le=2048, multiple_of=16)
+    prompt: str = Field(default="", max_length=4000, description="What the video shows.")
+    negative_prompt: str = Field(
+        default="", max_length=4000, description="What the video must not show."
+    )
+    width: int = Field(
+        default=832, ge=128, le=2048, multiple_of=16, description="Pixels, a multiple of 16."
+    )
+    height: int = Field(
+        default=480, ge=128, le=2048, multiple_of=16, description="Pixels, a multiple of 16."
+    )
+    fit: Literal["cover", "contain"] | None = Field(
+        default=None,
+        description="How the image fills width x height: 'cover' crops the centre, "
+        "'contain' shows it whole; unset covers but crops a portrait near its top.",
+    )
     fps: int | None = Field(
         default=None, ge=1, le=60, description="Output frame rate; the kind's default if unset."
     )
@@ -152,7 +201,7 @@ class Manifest(BaseModel):
     @field_validator("image", "audio")
     @classmethod
     def _media_is_relative(cls, value: str | None) -> str | None:
-        return None if value is None else _relative_media_key(value)
+        return None if value is None else normalize_media_name(value)
 
     @field_validator("audio_start", "audio_end", mode="before")
     @classmethod
@@ -194,12 +243,31 @@ class Manifest(BaseModel):
 
 
 def parse_manifest(raw: bytes) -> Manifest:
-    """Parse and validate manifest bytes, raising ``ManifestError`` a user can act on."""
+    """Parse and validate manifest bytes, raising ``ManifestError`` a user can act on.
+
+    Every failure is a refusal, never a retry: size, emptiness and nesting are checked
+    before parsing, ``NaN``/``Infinity`` are not JSON numbers here, and anything else the
+    parser or validators raise is turned into a ``ManifestError`` by ``refusing``.
+    """
+    with refusing(ManifestError, "manifest.json"):
+        return _parse_manifest(raw)
+
+
+def _parse_manifest(raw: bytes) -> Manifest:
     if len(raw) > MAX_MANIFEST_BYTES:
         raise ManifestError(f"manifest.json is {len(raw)} bytes; the limit is {MAX_MANIFEST_BYTES}")
+    if not raw.strip():
+        raise ManifestError(
+            "the manifest is empty (manifest.json holds no JSON); upload it again with its content"
+        )
+    depth = json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise ManifestError(
+            f"manifest.json nests {depth} levels deep; a manifest is one flat JSON object"
+        )
     try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = json.loads(raw, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         raise ManifestError(f"manifest.json is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise ManifestError("manifest.json must be a JSON object")
@@ -210,6 +278,58 @@ def parse_manifest(raw: bytes) -> Manifest:
         raise ManifestError(
             f"manifest.json is invalid: {problems}", detail={"errors": _jsonable(exc)}
         ) from None
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a manifest accepts (finite numbers only)")
+
+
+def json_depth(raw: bytes) -> int:
+    """The deepest ``[``/``{`` nesting in JSON bytes, ignoring brackets inside strings."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def named_media(raw: bytes) -> dict[str, str]:
+    """Role → normalized name of the media an (even invalid) manifest names, best effort.
+
+    Used to keep a refused drop's media with its session; names that are not usable
+    strings are skipped, and nothing here raises.
+    """
+    try:
+        with refusing(ManifestError, "manifest.json"):
+            if json_depth(raw) > MAX_JSON_DEPTH:
+                return {}
+            document = json.loads(raw, parse_constant=_refuse_constant)
+    except (ManifestError, ValueError):
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    named: dict[str, str] = {}
+    for role in ("image", "audio"):
+        value = document.get(role)
+        if isinstance(value, str):
+            try:
+                named[role] = normalize_media_name(value)
+            except ValueError:
+                continue
+    return named
 
 
 def _describe(error: Any) -> str:

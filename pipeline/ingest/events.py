@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
-from pipeline.domain.drop import DropRef
+from pipeline.domain.drop import DropRef, normalize_etag
 from pipeline.domain.errors import MalformedEvent
-from pipeline.domain.layout import is_manifest_key
+from pipeline.domain.layout import is_manifest_key, misplaced_manifest
+from pipeline.domain.manifest import EMPTY_BODY_ETAG
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,27 @@ class ParsedEvents:
     drops: list[DropRef] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     """Why each record that is not a drop was skipped (for debug logs)."""
+    refused: list[str] = field(default_factory=list)
+    """Uploads that look like drops but start nothing, and why (for warnings): empty
+    manifests (FUSE mounts and some clients write an empty object before the content)
+    and manifests outside a drop folder or not named ``manifest.json``."""
+
+
+def _classify(parsed: ParsedEvents, bucket: str, key: str, etag: Any, size: Any) -> None:
+    """Add one created object to ``parsed``: a drop, a refusal or an ignored key."""
+    if not is_manifest_key(key):
+        reason = misplaced_manifest(key)
+        if reason is not None:
+            parsed.refused.append(reason)
+        else:
+            parsed.ignored.append(f"not a manifest: {key}")
+        return
+    if not isinstance(etag, str) or not etag:
+        raise MalformedEvent(f"event for {key} has no eTag")
+    if size == 0 or normalize_etag(etag) == EMPTY_BODY_ETAG:
+        parsed.refused.append(f"{key} is empty; its content, once uploaded, starts the drop")
+        return
+    parsed.drops.append(DropRef.of(bucket, key, etag))
 
 
 def _json_object(body: str | bytes) -> dict[str, Any]:
@@ -53,16 +75,13 @@ def parse_s3_notification(body: str | bytes) -> ParsedEvents:
             bucket = str(record["s3"]["bucket"]["name"])
             key = unquote_plus(str(record["s3"]["object"]["key"]))
             etag = record["s3"]["object"].get("eTag")
-        except (KeyError, TypeError) as exc:
+            size = record["s3"]["object"].get("size")
+        except (KeyError, TypeError, AttributeError) as exc:
             raise MalformedEvent(f"record without {exc}") from None
         if not name.removeprefix("s3:").startswith("ObjectCreated:"):
             parsed.ignored.append(f"{name} {key}")
-        elif not is_manifest_key(key):
-            parsed.ignored.append(f"not a manifest: {key}")
-        elif not etag:
-            raise MalformedEvent(f"record for {key} has no eTag")
         else:
-            parsed.drops.append(DropRef.of(bucket, key, str(etag)))
+            _classify(parsed, bucket, key, None if etag is None else str(etag), size)
     return parsed
 
 
@@ -82,9 +101,6 @@ def parse_r2_event(body: str | bytes) -> ParsedEvents:
         raise MalformedEvent("an R2 event needs 'object.key'")
     if action not in R2_CREATE_ACTIONS:
         return ParsedEvents(ignored=[f"{action} {key}"])
-    if not is_manifest_key(key):
-        return ParsedEvents(ignored=[f"not a manifest: {key}"])
-    etag = item.get("eTag")
-    if not isinstance(etag, str) or not etag:
-        raise MalformedEvent(f"R2 event for {key} has no eTag")
-    return ParsedEvents(drops=[DropRef.of(bucket, key, etag)])
+    parsed = ParsedEvents()
+    _classify(parsed, bucket, key, item.get("eTag"), item.get("size"))
+    return parsed

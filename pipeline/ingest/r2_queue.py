@@ -193,6 +193,8 @@ class R2QueueConsumer:
                 retry_in_s=delay,
             )
             return delay
+        for reason in parsed.refused:
+            log.warning("drop_refused", reason=reason)
         if parsed.ignored:
             log.debug("r2_events_ignored", ignored=parsed.ignored)
         return None

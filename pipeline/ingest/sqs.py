@@ -91,6 +91,8 @@ class SqsConsumer:
             # Leave the message: it becomes visible again and is retried after the timeout.
             log.warning("sqs_start_failed", error=str(exc), drops=len(parsed.drops))
             return None
+        for reason in parsed.refused:
+            log.warning("drop_refused", reason=reason)
         if parsed.ignored:
             log.debug("sqs_records_ignored", ignored=parsed.ignored)
         return receipt

@@ -2,16 +2,20 @@
 
 The workflow id is derived from the drop (bucket + manifest key + ETag). A duplicate event
 for a running session attaches to it (``USE_EXISTING``); one for a finished session is
-refused by the server (``REJECT_DUPLICATE``) and counts as handled. Either way the caller
+refused by the server (``REJECT_DUPLICATE``) and counts as handled, unless the manifest
+is back in the inbox with the same ETag: then the same bytes were uploaded again, and
+they start a session of their own (``DropRef.uploaded_again``). Either way the caller
 may ack its event once ``start`` returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from enum import StrEnum
+from typing import Any, Protocol
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -19,9 +23,15 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
-from pipeline.domain.contracts import SessionRequest
-from pipeline.domain.drop import DropRef
+from pipeline.config import Settings
+from pipeline.domain.contracts import (
+    DEFAULT_MEDIA_GRACE_S,
+    DEFAULT_SESSION_DEADLINE_S,
+    SessionRequest,
+)
+from pipeline.domain.drop import DropRef, normalize_etag
 from pipeline.logging import get_logger
 from pipeline.workflows import attributes
 from pipeline.workflows.session import SessionWorkflow
@@ -35,19 +45,91 @@ class StartOutcome(StrEnum):
     ALREADY_FINISHED = "already_finished"
 
 
+class ManifestVersion(Protocol):
+    @property
+    def etag(self) -> str: ...
+
+    @property
+    def last_modified(self) -> datetime | None: ...
+
+
+class Inbox(Protocol):
+    """What the starter reads of the bucket (``ObjectStore`` is one)."""
+
+    async def head(self, key: str) -> ManifestVersion | None: ...
+
+
 class Starter:
-    def __init__(self, client: Client, *, task_queue: str, gpu_task_queue: str) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        gpu_task_queue: str,
+        inbox: Inbox | None = None,
+        deadline_s: float = DEFAULT_SESSION_DEADLINE_S,
+        media_grace_s: float = DEFAULT_MEDIA_GRACE_S,
+    ) -> None:
+        """Without ``inbox``, identical re-uploads are taken for replays (logged, not run)."""
         self.client = client
         self.task_queue = task_queue
         self.gpu_task_queue = gpu_task_queue
+        self.inbox = inbox
+        self.deadline_s = deadline_s
+        self.media_grace_s = media_grace_s
 
     async def start(self, drop: DropRef, *, source: str) -> StartOutcome:
+        outcome = await self._start(drop, source=source)
+        if outcome is StartOutcome.STARTED or drop.uploaded_at:
+            return outcome
+        return await self._start_uploaded_again(drop, source=source) or outcome
+
+    async def start_if_uploaded_again(self, drop: DropRef, *, source: str) -> StartOutcome | None:
+        """For a drop whose session already ran (reconcile): start the same bytes' new upload.
+
+        ``None`` while that session still runs (it has yet to take its manifest) or when
+        the inbox holds no such upload. Works after the first workflow's history expired.
+        """
+        try:
+            described = await self.client.get_workflow_handle(drop.workflow_id).describe()
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise
+        else:
+            if described.status is WorkflowExecutionStatus.RUNNING:
+                return None
+        return await self._start_uploaded_again(drop, source=source)
+
+    async def _start_uploaded_again(self, drop: DropRef, *, source: str) -> StartOutcome | None:
+        if self.inbox is None:
+            return None
+        current = await self.inbox.head(drop.manifest_key)
+        if (
+            current is None
+            or current.last_modified is None
+            or normalize_etag(current.etag) != drop.etag
+        ):
+            return None
+        again = drop.uploaded_again(current.last_modified)
+        log.info(
+            "drop_uploaded_again",
+            key=drop.manifest_key,
+            earlier_session_id=drop.session_id,
+            session_id=again.session_id,
+        )
+        return await self._start(again, source=source)
+
+    async def _start(self, drop: DropRef, *, source: str) -> StartOutcome:
         session_id = drop.session_id
         try:
             await self.client.start_workflow(
                 SessionWorkflow.run,
                 SessionRequest(
-                    drop=drop, session_id=session_id, gpu_task_queue=self.gpu_task_queue
+                    drop=drop,
+                    session_id=session_id,
+                    gpu_task_queue=self.gpu_task_queue,
+                    deadline_s=self.deadline_s,
+                    media_grace_s=self.media_grace_s,
                 ),
                 id=drop.workflow_id,
                 task_queue=self.task_queue,
@@ -78,3 +160,13 @@ class Starter:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+
+
+def session_options(settings: Settings) -> dict[str, Any]:
+    """The ``Starter`` keywords a deployment configures (queues, deadline, media grace)."""
+    return {
+        "task_queue": settings.temporal_task_queue,
+        "gpu_task_queue": settings.temporal_gpu_task_queue,
+        "deadline_s": settings.session_deadline_s,
+        "media_grace_s": settings.media_grace_s,
+    }

@@ -8,6 +8,7 @@ length a frame plan asks the model for.
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,6 @@ MAX_AUDIO_S = 600.0
 
 LOUDNESS = {"i": -16.0, "tp": -1.5, "lra": 11.0}
 """EBU R128 targets for ffmpeg's loudnorm: -16 LUFS, the usual level for speech online."""
-
-END_TOLERANCE_S = 0.1
-"""An end this close past a file's (header) duration is taken as its end, not refused."""
 
 
 @dataclass(frozen=True)
@@ -80,19 +78,31 @@ def build_audio_command(
     *,
     target: AudioTarget,
     source_rate: int | None = None,
+    timeline: bool = False,
     start_s: float = 0.0,
-    length_s: float | None = None,
+    end_s: float | None = None,
+    limit_s: float | None = None,
     loudness: bool = False,
     pad_to_s: float | None = None,
 ) -> list[str]:
-    """The one ffmpeg run that crops, converts and pads; pure, so its arguments can be checked."""
-    options: dict[str, Any] = {}
-    if start_s > 0:
-        options["ss"] = start_s
-    if length_s is not None:
-        options["t"] = length_s
-    # Input -ss/-t decode and discard up to the exact sample, and stop reading at the end.
+    """The one ffmpeg run that crops, converts and pads; pure, so its arguments can be checked.
+
+    With ``timeline`` (a user's file), the output and the crop follow the timeline players
+    show: t = 0 at the start of the file, whatever timestamp its first sample carries (an
+    MP4 edit list, a Matroska offset), a leading offset being silence. So timestamps are
+    kept as stored (``-copyts``), ``aresample`` pads the start to t = 0 (``first_pts=0``;
+    ``async=1`` only pads or trims the start, never stretches), and ``atrim`` cuts
+    sample-exactly. ``limit_s`` stops the output (and so the decoding) after that long.
+    """
+    options: dict[str, Any] = {"copyts": None} if timeline else {}
     audio = ffmpeg.input(str(src), **options)["a:0"]
+    if timeline:
+        audio = audio.filter("aresample", **{"async": 1, "first_pts": 0})
+        bounds: dict[str, float] = {"start": start_s} if start_s > 0 else {}
+        if end_s is not None:
+            bounds["end"] = end_s
+        if bounds:
+            audio = audio.filter("atrim", **bounds).filter("asetpts", "PTS-STARTPTS")
     if loudness:
         audio = audio.filter("loudnorm", **LOUDNESS)
     if pad_to_s is not None:
@@ -104,35 +114,36 @@ def build_audio_command(
         output["ar"] = rate
     if target.channels is not None:
         output["ac"] = target.channels
+    if limit_s is not None:
+        output["t"] = limit_s
     return ffmpeg_command(ffmpeg.output(audio, str(dst), **output))
 
 
-def _crop_length(name: str, duration: float, start_s: float, end_s: float | None) -> float:
-    if start_s >= duration:
-        raise MediaError(
-            f"the crop starts at {start_s:g} s, but {name} is only {duration:.2f} s long"
-        )
-    if end_s is None or end_s > duration:
-        if end_s is not None and end_s > duration + END_TOLERANCE_S:
-            raise MediaError(
-                f"the crop ends at {end_s:g} s, but {name} is only {duration:.2f} s long"
-            )
-        end_s = duration
-    return end_s - start_s
-
-
-def _check_length(name: str, seconds: float, *, fps: int, max_s: float) -> None:
+def _check_length(
+    name: str, seconds: float, *, fps: int, max_s: float, tolerance_s: float = 0.0
+) -> None:
     if seconds <= 0:
         raise MediaError(f"{name} holds no audio (0 s)")
     if seconds < 1 / fps:
         raise MediaError(
             f"{name} gives {seconds * 1000:.0f} ms of audio, shorter than one frame at {fps} fps"
         )
-    if seconds > max_s:
+    if seconds > max_s + tolerance_s:
         raise MediaError(
             f"{name} gives {seconds:.1f} s of audio, more than the {max_s:g} s limit; "
             "crop it with audio_start/audio_end"
         )
+
+
+def timeline_length(src: Path) -> float:
+    """How long ``src`` plays (its first audio stream, from t = 0), decoded, not guessed."""
+    with tempfile.TemporaryDirectory(prefix="timeline-") as folder:
+        probe_wav = Path(folder) / "timeline.wav"
+        run_checked(
+            build_audio_command(src, probe_wav, target=AudioTarget(8_000, 1), timeline=True),
+            what=f"measure {src.name}",
+        )
+        return _stream_of(probe_wav).duration_s
 
 
 def prepare_audio(
@@ -148,8 +159,11 @@ def prepare_audio(
 ) -> AudioFile:
     """Write the user's audio between ``start_s`` and ``end_s`` to ``dst`` as ``target``.
 
+    Both bounds are on the timeline players show (see ``build_audio_command``), the same
+    in every container; the length check is on what was decoded, not on a header.
     Refused with ``MediaError``: unreadable or mislabelled files, no audio stream, nothing
-    to hear, less than one frame at ``fps`` or more than ``max_s`` after cropping.
+    to hear, a crop reaching past the end by more than one frame, less than one frame at
+    ``fps`` or more than ``max_s`` after cropping.
     """
     if start_s < 0 or (end_s is not None and end_s <= start_s):
         raise ValueError(f"crop {start_s}..{end_s} s is not a forward range")
@@ -157,14 +171,11 @@ def prepare_audio(
     info = probe(src)
     if not info.has_audio:
         raise MediaError(f"{name} has no audio stream{looks_like(src)}")
-    duration = info.audio_duration_s or 0.0
-    if duration <= 0:
-        raise MediaError(f"{name} holds no audio (0 s)")
-    length = _crop_length(name, duration, start_s, end_s)
-    _check_length(name, length, fps=fps, max_s=max_s)
+    if end_s is not None:
+        _check_length(name, end_s - start_s, fps=fps, max_s=max_s)
     command = build_audio_command(
-        src, dst, target=target, source_rate=info.audio_sample_rate,
-        start_s=start_s, length_s=None if end_s is None else length, loudness=loudness,
+        src, dst, target=target, source_rate=info.audio_sample_rate, timeline=True, start_s=start_s,
+        end_s=end_s, limit_s=None if end_s is not None else max_s + 1.0, loudness=loudness,
     )  # fmt: skip
     done = run(command)
     if done.returncode != 0:
@@ -173,9 +184,19 @@ def prepare_audio(
         raise MediaError(
             f"{name} could not be decoded: {reason}", detail={"stderr": stderr_tail(done.stderr)}
         )
-    # The header's duration is a guess for some formats; what was decoded is the truth.
     written = _stream_of(dst)
-    _check_length(name, written.duration_s, fps=fps, max_s=max_s + END_TOLERANCE_S)
+    frame = 1 / fps
+    if start_s > 0 and written.duration_s < frame:
+        raise MediaError(
+            f"the crop starts at {start_s:g} s, but {name} is only "
+            f"{timeline_length(src):.2f} s long"
+        )
+    if end_s is not None and (end_s - start_s) - written.duration_s > frame:
+        raise MediaError(
+            f"the crop ends at {end_s:g} s, but {name} is only {timeline_length(src):.2f} s "
+            "long (counted from the start of the file, as players show it)"
+        )
+    _check_length(name, written.duration_s, fps=fps, max_s=max_s, tolerance_s=frame)
     return written
 
 

@@ -6,8 +6,9 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from pipeline.domain.errors import MediaError
 from pipeline.media.sniff import looks_like
@@ -17,6 +18,13 @@ MAX_PIXELS = 100_000_000
 MIN_SIDE = 64
 JPEG_QUALITY = 95
 _WHITE = (255, 255, 255)
+
+Fit = Literal["cover", "contain"]
+PORTRAIT_FOCUS = 0.2
+"""Where a default crop of a picture taller than the frame sits: 20 % of the cut from the
+top, since a portrait's face is in its upper part (a centred crop cuts heads off)."""
+CONTAIN_BLUR = 24
+"""Radius of the blurred cover copy behind a ``contain`` fit: no hard bars for the model."""
 
 # Pillow raises all of these on malformed input, depending on the format plugin.
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError)
@@ -29,6 +37,9 @@ class ImageInfo:
     source_size: tuple[int, int]
     """Width and height as displayed, i.e. after the EXIF orientation."""
     output_size: tuple[int, int]
+    fit: Fit
+    crop: tuple[int, int, int, int]
+    """The part of the (upright) source shown: left, top, right, bottom in its pixels."""
 
 
 def _flatten(image: Image.Image) -> Image.Image:
@@ -81,19 +92,56 @@ def _decode(src: Path) -> tuple[str, Image.Image]:
         raise MediaError(f"{name} is damaged or truncated and cannot be decoded: {exc}") from exc
 
 
-def normalize_image(src: Path, dst: Path, width: int, height: int) -> ImageInfo:
+def crop_box(
+    source: tuple[int, int], target: tuple[int, int], centering: tuple[float, float]
+) -> tuple[int, int, int, int]:
+    """The largest part of ``source`` with ``target``'s aspect, placed by ``centering``."""
+    (width, height), (out_w, out_h) = source, target
+    if width * out_h > height * out_w:  # wider than the frame: cut the sides
+        kept_w, kept_h = round(height * out_w / out_h), height
+    else:
+        kept_w, kept_h = width, round(width * out_h / out_w)
+    left = round((width - kept_w) * centering[0])
+    top = round((height - kept_h) * centering[1])
+    return (left, top, left + kept_w, top + kept_h)
+
+
+def normalize_image(
+    src: Path, dst: Path, width: int, height: int, fit: Fit | None = None
+) -> ImageInfo:
     """Write ``src`` to ``dst`` as an RGB JPEG of exactly ``width`` x ``height``.
 
-    The image is scaled to cover the target and centre-cropped, never stretched.
+    Never stretched. ``cover`` scales to fill the frame and crops the centre; ``contain``
+    shows the whole picture on a blurred copy of itself. The default (``None``) covers, but
+    crops a picture taller than the frame near its top (``PORTRAIT_FOCUS``), where a
+    portrait's face is. ``ImageInfo`` says which fit was used and what part was kept.
     """
     if width < 1 or height < 1:
         raise ValueError(f"target size {width}x{height} must be positive")
     if src.stat().st_size == 0:
         raise MediaError(f"{src.name} is empty (0 bytes)")
     source_format, upright = _decode(src)
-    fitted = ImageOps.fit(upright, (width, height), Image.Resampling.LANCZOS)
+    size = (width, height)
+    if fit == "contain":
+        fitted = ImageOps.fit(upright, size, Image.Resampling.BILINEAR).filter(
+            ImageFilter.GaussianBlur(CONTAIN_BLUR)
+        )
+        shown = ImageOps.contain(upright, size, Image.Resampling.LANCZOS)
+        fitted.paste(shown, ((width - shown.width) // 2, (height - shown.height) // 2))
+        box = (0, 0, *upright.size)
+    else:
+        taller = upright.width * height < upright.height * width
+        centering = (0.5, PORTRAIT_FOCUS) if fit is None and taller else (0.5, 0.5)
+        box = crop_box(upright.size, size, centering)
+        fitted = upright.resize(size, Image.Resampling.LANCZOS, box=box)
     # Written aside then renamed, so a crash never leaves a half-written start image.
     partial = dst.with_name(f".{dst.name}.partial")
     fitted.save(partial, "JPEG", quality=JPEG_QUALITY)
     partial.replace(dst)
-    return ImageInfo(source_format=source_format, source_size=upright.size, output_size=fitted.size)
+    return ImageInfo(
+        source_format=source_format,
+        source_size=upright.size,
+        output_size=fitted.size,
+        fit=fit or "cover",
+        crop=box,
+    )

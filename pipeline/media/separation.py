@@ -89,7 +89,23 @@ def load_separator(path: Path, device: str | None = None) -> VocalSeparator:
             f"the Demucs model {path.name} separates {', '.join(model.sources)}, not vocals"
         )
     model.eval()
-    return VocalSeparator(model, device or pick_device())
+    return VocalSeparator(model, device or pick_device(), stand_in_label(path))
+
+
+def stand_in_label(path: Path) -> str | None:
+    """The ``stand_in`` metadata of a ``.safetensors`` model (or a bag's first model)."""
+    from safetensors import safe_open
+
+    if path.suffix == ".yaml":
+        import yaml
+
+        signatures = yaml.safe_load(path.read_text()).get("models", [])
+        if not signatures:
+            return None
+        path = path.parent / f"{signatures[0]}.safetensors"
+    with safe_open(str(path), framework="pt") as weights:
+        metadata = weights.metadata() or {}
+    return metadata.get("stand_in")
 
 
 def _ffmpeg(args: list[str], *, what: str, stdin: bytes | None = None) -> bytes:
@@ -102,11 +118,16 @@ def _ffmpeg(args: list[str], *, what: str, stdin: bytes | None = None) -> bytes:
 
 
 class VocalSeparator:
-    """A loaded model; ``separate`` is blocking, so run it in a thread."""
+    """A loaded model; ``separate`` is blocking, so run it in a thread.
 
-    def __init__(self, model: Any, device: str) -> None:
+    ``stand_in`` is the model file's own label when it is not a real separation model
+    (the embedded stack's tiny Demucs), else ``None``.
+    """
+
+    def __init__(self, model: Any, device: str, stand_in: str | None = None) -> None:
         self.model = model
         self.device = device
+        self.stand_in = stand_in
 
     @property
     def sample_rate(self) -> int:

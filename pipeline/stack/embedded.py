@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pipeline.config import Settings, load_settings
 from pipeline.stack.process import free_port
 from pipeline.stack.supervisor import ChildSpec, StackConfig
+from pipeline.standins.tiny_demucs import ensure_stand_in
 from pipeline.workflows import attributes
 
 
@@ -27,6 +28,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "TEMPORAL_GPU_TASK_QUEUE": settings.temporal_gpu_task_queue,
         "TEMPORAL_UI_URL": settings.ui_url,
         "COMFYUI_URL": settings.comfy_url,
+        "SESSION_DEADLINE_S": str(settings.session_deadline_s),
+        "MEDIA_GRACE_S": str(settings.media_grace_s),
         "PIPELINE_WORK_DIR": str(settings.work_dir),
         "PIPELINE_STATE_DIR": str(settings.state_dir),
         "LOG_FORMAT": "json",
@@ -47,8 +50,17 @@ def _port(url: str) -> int:
 
 
 def stack_config_for(settings: Settings, *, comfy_sim: bool = True) -> StackConfig:
-    """Services on the ports the settings name; workers and ingest as child processes."""
+    """Services on the ports the settings name; workers and ingest as child processes.
+
+    Without ``DEMUCS_MODEL_PATH`` the GPU worker separates vocals with the stand-in model
+    (``pipeline.standins.tiny_demucs``), built under the state dir at first start, so every
+    kind runs with default settings; results say so (``stand_ins`` in ``result.json``).
+    """
     env = settings_env(settings)
+    if settings.demucs_model_path is None:
+        stand_in = ensure_stand_in(settings.state_dir / "models")
+        if stand_in is not None:
+            env["DEMUCS_MODEL_PATH"] = str(stand_in)
     python = [sys.executable, "-m", "pipeline"]
     return StackConfig(
         state_dir=settings.state_dir,

@@ -49,8 +49,20 @@ def _to_json(value: Any) -> Any:
     return value
 
 
-def save_safetensors(model: Any, path: Path) -> Path:
-    """Write ``model`` as one Demucs ``.safetensors`` file (weights, class, arguments)."""
+STAND_IN_LABEL = (
+    "tiny untrained HTDemucs (embedded stand-in: set DEMUCS_MODEL_PATH for real separation)"
+)
+"""What ``result.json`` (``stand_ins``) and ``pipeline workers`` say of vocals it made."""
+STAND_IN_KEY = "stand_in"
+"""The ``.safetensors`` metadata key that marks a model as a stand-in, wherever it is copied."""
+STAND_IN_FILE = "tiny-htdemucs.safetensors"
+
+
+def save_safetensors(model: Any, path: Path, *, stand_in: str | None = None) -> Path:
+    """Write ``model`` as one Demucs ``.safetensors`` file (weights, class, arguments).
+
+    ``stand_in`` labels the file (metadata ``stand_in``) as not a real separation model.
+    """
     from safetensors.torch import save_file
 
     args, kwargs = model._init_args_kwargs
@@ -60,6 +72,8 @@ def save_safetensors(model: Any, path: Path) -> Path:
         "args": json.dumps(_to_json(list(args))),
         "kwargs": json.dumps(_to_json(kwargs)),
     }
+    if stand_in is not None:
+        metadata[STAND_IN_KEY] = stand_in
     state = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
     save_file(state, str(path), metadata=metadata)
     return path
@@ -74,3 +88,24 @@ def save_bag(models: list[Any], folder: Path, name: str = "tiny") -> Path:
     bag = folder / f"{name}.yaml"
     bag.write_text(json.dumps({"models": signatures}) + "\n")  # JSON is valid YAML
     return bag
+
+
+def ensure_stand_in(folder: Path) -> Path | None:
+    """The embedded stack's separation model: built once (seed 0) into ``folder``.
+
+    A Demucs of the real architecture, so every kind runs end to end with default settings
+    where no pretrained weights can be downloaded; labelled a stand-in in its metadata.
+    ``None`` when torch and demucs (the ``separation`` extra) are not installed.
+    """
+    path = folder / STAND_IN_FILE
+    if path.is_file():
+        return path
+    try:
+        import demucs.htdemucs  # noqa: F401
+    except ImportError:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    save_safetensors(build_tiny_htdemucs(), partial, stand_in=STAND_IN_LABEL)
+    partial.replace(path)
+    return path

@@ -46,6 +46,8 @@ class WorkerRecord(BaseModel):
     """Kind → presets whose graphs this worker's ComfyUI accepts."""
     nodes: int
     """How many node types the ComfyUI reported."""
+    separation: str = "unknown"
+    """``demucs: {file}``, ``stand-in: {label}`` or ``unavailable: {why}``."""
     started_at: datetime
     updated_at: datetime
 
@@ -73,6 +75,7 @@ async def announce(
     task_queue: str,
     comfyui_url: str,
     object_info: dict[str, Any],
+    separation: str = "unknown",
     refresh_s: float = REFRESH_S,
 ) -> AsyncIterator[WorkerRecord]:
     """Keep this worker's record in the bucket while the block runs; delete it afterwards."""
@@ -83,6 +86,7 @@ async def announce(
         comfyui_url=comfyui_url,
         serving=servable(object_info),
         nodes=len(object_info),
+        separation=separation,
         started_at=started,
         updated_at=started,
     )

@@ -19,7 +19,7 @@ from activities.reconcile import ReconcileActivities
 from activities.records import RecordActivities
 from activities.separation import SeparationActivities
 from pipeline.config import Settings
-from pipeline.ingest.starter import Starter
+from pipeline.ingest.starter import Starter, session_options
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect
@@ -45,11 +45,7 @@ async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> Non
         if role is Role.CPU:
             intake, records = IntakeActivities(store), RecordActivities(store)
             media = MediaActivities(store, settings.work_dir)
-            starter = Starter(
-                client,
-                task_queue=settings.temporal_task_queue,
-                gpu_task_queue=settings.temporal_gpu_task_queue,
-            )
+            starter = Starter(client, inbox=store, **session_options(settings))
             reconcile = ReconcileActivities(store, starter)
             worker = Worker(
                 client,
@@ -70,6 +66,10 @@ async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> Non
             )
         else:
             comfy = await ComfyActivities.connect(store, settings)
+            separation = SeparationActivities(store, settings)
+            can_separate = separation.capability()
+            if can_separate.startswith("unavailable"):
+                log.warning("separation_unavailable", reason=can_separate)
             await stack.enter_async_context(
                 announce(
                     store,
@@ -77,9 +77,9 @@ async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> Non
                     task_queue=settings.temporal_gpu_task_queue,
                     comfyui_url=settings.comfy_url,
                     object_info=comfy.object_info,
+                    separation=can_separate,
                 )
             )
-            separation = SeparationActivities(store, settings)
             worker = Worker(
                 client,
                 task_queue=settings.temporal_gpu_task_queue,

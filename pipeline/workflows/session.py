@@ -8,6 +8,7 @@ no I/O library is imported here and mypy checks every argument and result.
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -20,6 +21,7 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from pipeline.domain.contracts import (
+        DEFAULT_SESSION_DEADLINE_S,
         ExtractFramesInput,
         FailureInput,
         GenerateSegmentInput,
@@ -36,7 +38,9 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         StitchInput,
         TakeDropInput,
+        TakenDrop,
     )
+    from pipeline.domain.errors import MissingMediaError
     from pipeline.domain.frames.plan import FramePlan
     from pipeline.domain.layout import SessionLayout
     from pipeline.domain.manifest import Manifest
@@ -60,6 +64,13 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
+WAIT_FOR_MEDIA = "wait-for-media"
+"""Patch id: sessions started before waiting for media existed fail at once on replay."""
+MEDIA_POLL_FIRST = timedelta(seconds=5)
+MEDIA_POLL_MAX = timedelta(seconds=60)
+LAST_WINDOW = timedelta(minutes=5)
+
+
 def derive_seed(session_id: str) -> int:
     """A seed that is stable for a session, so a retried segment renders the same frames."""
     return int(hashlib.sha256(session_id.encode()).hexdigest()[:12], 16)
@@ -71,6 +82,8 @@ class SessionWorkflow:
         self._progress = SessionProgress(stage="taking_drop")
         self._timings: dict[str, float] = {}
         self._gpu_queue = "gpu"
+        self._stand_ins: dict[str, str] = {}
+        self._deadline = workflow.now() + timedelta(seconds=DEFAULT_SESSION_DEADLINE_S)
 
     @workflow.query
     def progress(self) -> SessionProgress:
@@ -103,14 +116,12 @@ class SessionWorkflow:
     async def _run(self, request: SessionRequest) -> SessionResult:
         session_id = request.session_id
         self._gpu_queue = request.gpu_task_queue
+        self._deadline = workflow.now() + timedelta(seconds=request.deadline_s)
         layout = SessionLayout(session_id)
         run = workflow.now().strftime("%Y%m%dT%H%M%SZ")
 
         self._set_stage("taking_drop")
-        taken = await self._call(
-            TAKE_DROP,
-            TakeDropInput(drop=request.drop, session_id=session_id),
-        )
+        taken = await self._take_drop(request)
         manifest = taken.manifest
         workflow.upsert_search_attributes([attributes.DROP_KIND.value_set(manifest.kind.value)])
 
@@ -122,6 +133,7 @@ class SessionWorkflow:
                 image_key=taken.inputs["image"],
                 width=manifest.width,
                 height=manifest.height,
+                fit=manifest.fit,
             ),
         )
 
@@ -142,6 +154,7 @@ class SessionWorkflow:
                 session_id=session_id,
                 manifest=manifest,
                 audio_s=audio.duration_s if audio else None,
+                image=prepared,
             ),
         )
         drive_key = await self._drive_audio(session_id, manifest, plan, audio) if audio else None
@@ -208,6 +221,7 @@ class SessionWorkflow:
                 timings_s=dict(self._timings),
                 frames=stitched.frames,
                 duration_s=stitched.duration_s,
+                stand_ins=dict(self._stand_ins),
             ),
         )
         self._set_stage("succeeded")
@@ -232,6 +246,8 @@ class SessionWorkflow:
                 SeparationInput(session_id=session_id, audio_key=audio.mix_key),
             )
             source = vocals.vocals_key
+            if vocals.stand_in:
+                self._stand_ins["separating_vocals"] = vocals.stand_in
         padded = await self._call(
             PAD_AUDIO,
             PadAudioInput(
@@ -242,10 +258,53 @@ class SessionWorkflow:
         )
         return padded.key
 
+    async def _take_drop(self, request: SessionRequest) -> TakenDrop:
+        """Take the drop, waiting durably up to the media grace for media still uploading.
+
+        Parallel uploads (``aws s3 sync``, ``rclone``) often land the small manifest before
+        a large medium: until ``media_grace_s`` has passed, a ``missing_media`` refusal
+        moves nothing and is asked again on a timer (backing off to ``MEDIA_POLL_MAX``);
+        then what is there is kept with the session and it fails with ``missing_media``.
+        """
+        argument = TakeDropInput(drop=request.drop, session_id=request.session_id)
+        if not workflow.patched(WAIT_FOR_MEDIA):
+            return await self._call(TAKE_DROP, argument)
+        give_up = workflow.now() + timedelta(seconds=request.media_grace_s)
+        poll = MEDIA_POLL_FIRST
+        while True:
+            may_arrive = workflow.now() + poll <= give_up
+            try:
+                return await self._call(
+                    TAKE_DROP, argument.model_copy(update={"media_may_arrive": may_arrive})
+                )
+            except ActivityError as failure:
+                cause = failure.cause
+                if not may_arrive or not (
+                    isinstance(cause, ApplicationError) and cause.type == MissingMediaError.code
+                ):
+                    raise
+                missing = _detail(cause).get("missing", [])
+                self._progress = self._progress.model_copy(
+                    update={"waiting_for": [str(name) for name in missing]}
+                )
+                self._set_stage("waiting_for_media")
+                workflow.set_current_details(f"waiting for {', '.join(map(str, missing))}")
+            await workflow.sleep(poll)
+            poll = min(poll * 2, MEDIA_POLL_MAX)
+            self._progress = self._progress.model_copy(update={"waiting_for": []})
+            self._set_stage("taking_drop")
+
     async def _call(self, spec: ActivitySpec[InputT, OutputT], argument: InputT) -> OutputT:
-        """Run one activity by its spec and add its wall time to the session's timings."""
+        """Run one activity by its spec and add its wall time to the session's timings.
+
+        All attempts together end at the session's deadline (at least ``LAST_WINDOW`` from
+        now, so a session past it can still record its failure).
+        """
         started = workflow.now()
-        result = await execute(spec, argument, gpu_task_queue=self._gpu_queue)
+        window = max(self._deadline - started, LAST_WINDOW)
+        result = await execute(
+            spec, argument, gpu_task_queue=self._gpu_queue, schedule_to_close=window
+        )
         elapsed = (workflow.now() - started).total_seconds()
         self._timings[spec.name] = round(self._timings.get(spec.name, 0.0) + elapsed, 3)
         return result
@@ -255,10 +314,14 @@ class SessionWorkflow:
         workflow.upsert_search_attributes([attributes.PIPELINE_STAGE.value_set(stage)])
 
 
+def _detail(error: ApplicationError) -> dict[str, Any]:
+    return error.details[0] if error.details and isinstance(error.details[0], dict) else {}
+
+
 def _describe_failure(failure: ActivityError) -> tuple[str, str, bool, dict[str, Any]]:
     cause = failure.cause
     if isinstance(cause, ApplicationError):
-        detail = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        detail = _detail(cause)
         return cause.type or "internal", cause.message, not cause.non_retryable, detail
     if isinstance(cause, TimeoutError):
         return (

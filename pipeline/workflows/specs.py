@@ -10,6 +10,11 @@ registered method's annotations against its spec.
 Sandbox-safe: ``temporalio.common``/``workflow``, ``datetime`` and the pure domain only, so
 workflows import no I/O code through it. Names and types never change (replay and running
 workflows depend on them); timeouts and retry policies may, as Temporal does not replay them.
+
+Session activities retry without an attempt limit, with backoff capped at
+``maximum_interval``, until the session's deadline (``execute(schedule_to_close=...)``,
+``SessionRequest.deadline_s``): outages are outlived, while bad input (the
+non-retryable codes) fails at once.
 """
 
 from __future__ import annotations
@@ -80,7 +85,7 @@ CPU_POLICY = ActivityPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=30),
-        maximum_attempts=5,
+        maximum_attempts=0,
         non_retryable_error_types=sorted(NON_RETRYABLE_CODES),
     ),
 )
@@ -90,8 +95,8 @@ GPU_POLICY = ActivityPolicy(
     retry=RetryPolicy(
         initial_interval=timedelta(seconds=5),
         backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=2),
-        maximum_attempts=3,
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=0,
         non_retryable_error_types=sorted(NON_RETRYABLE_CODES),
     ),
 )
@@ -166,12 +171,17 @@ ALL: tuple[ActivitySpec[Any, Any], ...] = (
 
 
 async def execute(
-    spec: ActivitySpec[InputT, OutputT], argument: InputT, *, gpu_task_queue: str | None = None
+    spec: ActivitySpec[InputT, OutputT],
+    argument: InputT,
+    *,
+    gpu_task_queue: str | None = None,
+    schedule_to_close: timedelta | None = None,
 ) -> OutputT:
     """Run ``spec`` from a workflow with its policy, on its queue.
 
     ``gpu_task_queue`` names the queue of ``QueueKind.GPU`` specs (a ``ValueError`` without
     one); ``QueueKind.CPU`` specs run on the calling workflow's own task queue.
+    ``schedule_to_close`` bounds all attempts together (the caller's deadline).
     """
     task_queue = None
     if spec.queue is QueueKind.GPU:
@@ -185,6 +195,7 @@ async def execute(
         result_type=spec.output_type,
         task_queue=task_queue,
         start_to_close_timeout=spec.policy.start_to_close,
+        schedule_to_close_timeout=schedule_to_close,
         heartbeat_timeout=spec.policy.heartbeat,
         retry_policy=spec.policy.retry,
     )

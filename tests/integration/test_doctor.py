@@ -76,6 +76,7 @@ async def test_a_wired_deployment_passes_every_check(
         "search attributes",
         "cpu workers",
         "gpu workers",
+        "vocal separation",
         "reconcile schedule",
         "comfyui",
     ]

@@ -57,13 +57,16 @@ async def take(store: ObjectStore, drop: DropRef) -> TakenDrop:
 
 def crash_after_deleting(store: ObjectStore, deleted: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Deletes succeed for the first ``deleted`` keys, then the worker 'dies'."""
-    delete = store.delete
+    delete_version = store.delete_version
+    done: list[str] = []
 
-    async def crashing(*keys: str) -> None:
-        await delete(*keys[:deleted])
-        raise StorageError("worker killed mid-move")
+    async def crashing(key: str, etag: str) -> bool:
+        if len(done) >= deleted:
+            raise StorageError("worker killed mid-move")
+        done.append(key)
+        return await delete_version(key, etag)
 
-    monkeypatch.setattr(store, "delete", crashing)
+    monkeypatch.setattr(store, "delete_version", crashing)
 
 
 async def assert_taken(store: ObjectStore, drop: DropRef, folder: str, taken: TakenDrop) -> None:

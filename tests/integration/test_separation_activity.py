@@ -95,3 +95,31 @@ async def test_vocals_are_separated_and_stored_beside_the_mix(
     stream = ffmpeg.probe(str(tmp_path / "vocals.wav"))["streams"][0]
     assert (stream["sample_rate"], float(stream["duration"])) == ("44100", 0.5)
     assert list((tmp_path / "work").iterdir()) == []
+
+
+async def test_the_embedded_stand_in_is_labelled_in_what_it_makes_and_announces(
+    s3_bucket: S3Bucket, tmp_path: Path, uploaded_mix: str
+) -> None:
+    pytest.importorskip("torch", reason="vocal separation needs the 'separation' extra")
+    from pipeline.standins.tiny_demucs import STAND_IN_LABEL, ensure_stand_in
+
+    model = ensure_stand_in(tmp_path / "models")
+    assert model is not None
+    assert ensure_stand_in(tmp_path / "models") == model  # built once, at first start
+    settings = _settings(s3_bucket, tmp_path / "work", model)
+
+    result = await _separate(settings, uploaded_mix)
+
+    assert result.stand_in == STAND_IN_LABEL
+    async with ObjectStore(settings) as store:
+        assert SeparationActivities(store, settings).capability() == f"stand-in: {STAND_IN_LABEL}"
+
+
+async def test_a_worker_announces_why_it_cannot_separate(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    missing = _settings(s3_bucket, tmp_path, tmp_path / "absent.safetensors")
+    async with ObjectStore(missing) as store:
+        capability = SeparationActivities(store, missing).capability()
+    assert capability.startswith("unavailable: DEMUCS_MODEL_PATH")
+    assert capability.endswith("absent.safetensors is not a file on this worker")

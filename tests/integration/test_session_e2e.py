@@ -7,9 +7,9 @@ and the workers and ingest consumer as separate `pipeline` processes.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,6 +32,7 @@ from pipeline.media import probe
 from pipeline.stack.embedded import private_settings, settings_env, stack_config_for
 from pipeline.stack.supervisor import Stack
 from pipeline.standins import framecode
+from pipeline.standins.tiny_demucs import STAND_IN_LABEL
 from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
 
@@ -44,18 +45,13 @@ SIZE = {"width": 256, "height": 144}
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
     state = tmp_path_factory.mktemp("e2e-stack")
-    separation: dict[str, str] = {}
-    if importlib.util.find_spec("torch") is not None:
-        from pipeline.standins.tiny_demucs import build_tiny_htdemucs, save_safetensors
-
-        model = save_safetensors(build_tiny_htdemucs(), state / "tiny-demucs.safetensors")
-        separation["DEMUCS_MODEL_PATH"] = str(model)
+    # No DEMUCS_MODEL_PATH: the embedded stack separates with its stand-in, as `pipeline up`.
     settings = private_settings(
         state,
         R2_BUCKET_NAME="e2e-sessions",
         R2_ACCESS_KEY_ID="testing",
         R2_SECRET_ACCESS_KEY="testing",
-        **separation,
+        MEDIA_GRACE_S="8",
     )
     embedded = Stack(stack_config_for(settings))
     await embedded.start()
@@ -241,16 +237,40 @@ async def test_a_manifest_naming_a_missing_image_fails_once_with_error_json(
     assert error["code"] == "missing_media"
     assert error["stage"] == "taking_drop"
     assert "image 'nowhere.png'" in error["message"]
-    assert "upload the media first" in error["message"]
+    assert "upload the media, then the manifest again" in error["message"]
     assert error["retryable"] is False
 
     history = await client.get_workflow_handle(drop.workflow_id).fetch_history()
     started = [
         e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
     ]
-    assert [e.activity_task_started_event_attributes.attempt for e in started] == [1, 1]
+    # Taken once while the media may still arrive, once after MEDIA_GRACE_S; never retried.
+    assert [e.activity_task_started_event_attributes.attempt for e in started] == [1, 1, 1]
     assert keys_under(stack, f"inbox/{drop.manifest_key.split('/')[1]}/") == set()
     await record_history(client, drop.workflow_id, "missing_image")
+
+
+async def test_a_manifest_uploaded_before_its_audio_waits_for_it_and_runs(
+    stack: Settings, client: Client, tmp_path: Path
+) -> None:
+    """`aws s3 sync` and `rclone copy` upload in parallel: the small manifest lands first."""
+    manifest = {"kind": "s2v", "image": "face.png", "audio": "voice.wav", **SIZE}
+    manifest["separate_vocals"] = False
+    image = {"face.png": png_bytes(Image.new("RGB", (256, 160), (200, 90, 40)))}
+    drop = put_drop(stack, "parallel-upload", manifest, image)
+
+    async def waiting() -> bool:
+        done = await asyncio.to_thread(pipeline_cli, stack, "status", drop.session_id, "--json")
+        return done.returncode == 0 and json.loads(done.stdout)["stage"] == "waiting for voice.wav"
+
+    await eventually(waiting, within_s=60)
+    sync_s3(stack).upload_file(
+        str(tone(tmp_path / "voice.wav", 2.0)),
+        stack.r2_bucket_name,
+        "inbox/parallel-upload/voice.wav",
+    )
+    assert await finished(client, drop.workflow_id) is WorkflowExecutionStatus.COMPLETED
+    assert keys_under(stack, "inbox/parallel-upload/") == set()
 
 
 async def test_a_corrupt_audio_file_fails_with_a_clear_message_in_status(
@@ -284,10 +304,16 @@ def tone(path: Path, seconds: float) -> Path:
 
 
 async def run_audio_drop(
-    settings: Settings, tmp_path: Path, kind: str, seconds: float, *extra: str
+    settings: Settings,
+    tmp_path: Path,
+    kind: str,
+    seconds: float,
+    *extra: str,
+    audio: Path | None = None,
 ) -> tuple[dict[str, Any], Path]:
+    """Drop a picture and ``audio`` (default: a tone of ``seconds``) and wait for success."""
     image = sample_image(tmp_path / "face.png")
-    audio = tone(tmp_path / "voice.wav", seconds)
+    audio = audio or tone(tmp_path / "voice.wav", seconds)
     done = await asyncio.to_thread(
         pipeline_cli, settings, "drop", str(image), str(audio), "--kind", kind,
         "--set", "width=256", "--set", "height=144", *extra, "--wait", "--json",
@@ -330,6 +356,7 @@ async def test_infinitetalk_drop_separates_vocals_and_trims_to_the_audio(
     # One prompt per 81-frame window; the second re-renders the first one's last 9 frames.
     assert [(s["length"], s["drop_leading"]) for s in plan["segments"]] == [(81, 0), (81, 9)]
     assert {"segment_000", "segment_001"} <= set(status["result"]["objects"])
+    assert status["result"]["stand_ins"] == {"separating_vocals": STAND_IN_LABEL}
     assert combined.name in {k.rsplit("/", 1)[-1] for k in keys}
     assert_trimmed_to_the_audio(status, combined, tmp_path, fps=25, seconds=3.5)
     await record_history(client, "session-" + status["session_id"], "infinitetalk_separated")
@@ -346,3 +373,30 @@ async def test_s2v_drop_without_separation_plays_the_cropped_audio(
     assert layout.vocals not in keys_under(stack, layout.root)
     assert_trimmed_to_the_audio(status, combined, tmp_path, fps=16, seconds=2.5)
     await record_history(client, "session-" + status["session_id"], "s2v_cropped_audio")
+
+
+CASES = Path(__file__).parents[1] / "data" / "cases"
+
+
+async def test_audio_named_like_a_scratch_file_is_the_users_audio(
+    stack: Settings, tmp_path: Path
+) -> None:
+    audio = tmp_path / "audio.wav"
+    shutil.copy(CASES / "audio.wav", audio)
+    status, combined = await run_audio_drop(
+        stack, tmp_path, "infinitetalk", 0, "--set", "separate_vocals=false", audio=audio
+    )
+    assert status["result"]["frames"] == 118
+    assert_trimmed_to_the_audio(status, combined, tmp_path, fps=25, seconds=4.72)
+
+
+async def test_a_crop_of_audio_muxed_with_an_offset_is_on_the_players_timeline(
+    stack: Settings, tmp_path: Path
+) -> None:
+    audio = tmp_path / "offset_speech.m4a"
+    shutil.copy(CASES / "offset_speech.m4a", audio)
+    status, combined = await run_audio_drop(
+        stack, tmp_path, "infinitetalk", 0, "--set", "separate_vocals=false",
+        "--set", "audio_start=1", "--set", "audio_end=6.5", audio=audio,
+    )  # fmt: skip
+    assert_trimmed_to_the_audio(status, combined, tmp_path, fps=25, seconds=5.5)

@@ -51,7 +51,7 @@ from pipeline.domain.contracts import (
     TakenDrop,
 )
 from pipeline.domain.drop import DropRef
-from pipeline.domain.errors import MediaError, PipelineError, StorageError
+from pipeline.domain.errors import MediaError, MissingMediaError, PipelineError, StorageError
 from pipeline.domain.frames.plan import FramePlan, plan_for
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Manifest, parse_manifest
@@ -81,6 +81,7 @@ class Stubs:
     audio_s: float = AUDIO_S
     calls: list[Call] = field(default_factory=list)
     segments: list[GenerateSegmentInput] = field(default_factory=list)
+    takes: list[TakeDropInput] = field(default_factory=list)
     recorded: list[FailureInput] = field(default_factory=list)
     segment_started: asyncio.Event = field(default_factory=asyncio.Event)
     segment_cancelled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -99,6 +100,7 @@ class Stubs:
     @activity.defn(name=specs.TAKE_DROP.name)
     @edge
     async def take_drop(self, request: TakeDropInput) -> TakenDrop:
+        self.takes.append(request)
         self._enter(specs.TAKE_DROP)
         layout = SessionLayout(request.session_id)
         inputs = {role: layout.input(relative) for role, relative in self.manifest.media().items()}
@@ -226,7 +228,7 @@ def segments_then_stitch(plan: FramePlan) -> list[str]:
 
 
 @asynccontextmanager
-async def running(client: Client, stubs: Stubs) -> AsyncIterator[Session]:
+async def running(client: Client, stubs: Stubs, **request: Any) -> AsyncIterator[Session]:
     """Workers on a CPU and a GPU queue of this session's own, and the session started."""
     run_id = uuid.uuid4().hex[:12]
     cpu_queue, gpu_queue = f"cpu-{run_id}", f"gpu-{run_id}"
@@ -248,7 +250,9 @@ async def running(client: Client, stubs: Stubs) -> AsyncIterator[Session]:
         drop = DropRef.of("bucket", f"inbox/logic-{run_id}/manifest.json", run_id)
         handle = await client.start_workflow(
             SessionWorkflow.run,
-            SessionRequest(drop=drop, session_id=drop.session_id, gpu_task_queue=gpu_queue),
+            SessionRequest(
+                drop=drop, session_id=drop.session_id, gpu_task_queue=gpu_queue, **request
+            ),
             id=drop.workflow_id,
             task_queue=cpu_queue,
             execution_timeout=timedelta(minutes=1),
@@ -378,3 +382,42 @@ async def test_cancelling_a_session_cancels_its_running_segment(
     assert isinstance(failed.value.cause, CancelledError)
     assert status is WorkflowExecutionStatus.CANCELED
     assert stubs.recorded == []
+
+
+def still_uploading() -> MissingMediaError:
+    return MissingMediaError("speech.wav is not there yet", detail={"missing": ["speech.wav"]})
+
+
+async def test_media_still_uploading_are_waited_for_and_the_session_runs(
+    temporal_client: Client,
+) -> None:
+    drop = manifest(kind="s2v", image="face.png", audio="speech.wav", separate_vocals=False)
+    stubs = Stubs(drop, {"take_drop": [still_uploading()]})
+    async with running(temporal_client, stubs) as session:
+        for _ in range(100):
+            progress = await session.handle.query(SessionWorkflow.progress)
+            if progress.waiting_for:
+                break
+            await asyncio.sleep(0.05)
+        await session.handle.result()
+    assert (progress.stage, progress.waiting_for) == ("waiting_for_media", ["speech.wav"])
+    assert [take.media_may_arrive for take in stubs.takes] == [True, True]
+    assert stubs.recorded == []
+    assert stubs.names()[-1] == "publish_result"
+
+
+async def test_media_missing_after_the_grace_fail_once_as_missing_media(
+    temporal_client: Client,
+) -> None:
+    drop = manifest(kind="s2v", image="face.png", audio="speech.wav", separate_vocals=False)
+    stubs = Stubs(drop, {"take_drop": [still_uploading(), still_uploading()]})
+    async with running(temporal_client, stubs, media_grace_s=8) as session:
+        with pytest.raises(WorkflowFailureError) as failed:
+            await session.handle.result()
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "missing_media"
+    # The last take keeps what is there with the session (media_may_arrive off).
+    assert [take.media_may_arrive for take in stubs.takes] == [True, False]
+    [recorded] = stubs.recorded
+    assert (recorded.stage, recorded.code) == ("taking_drop", "missing_media")

@@ -84,6 +84,8 @@ async def test_a_running_gpu_worker_is_listed_with_what_it_serves_until_it_stops
         (live,) = found
         assert live.record.serving == servable(contract_object_info())
         assert live.record.comfyui_url == settings.comfy_url
+        # No DEMUCS_MODEL_PATH: the worker says it cannot separate, before any session asks.
+        assert live.record.separation.startswith("unavailable: DEMUCS_MODEL_PATH is not set")
 
         (printed,) = await asyncio.to_thread(workers_cli, settings)
         assert printed["record"] == live.record.model_dump(mode="json")

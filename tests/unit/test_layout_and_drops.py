@@ -1,10 +1,11 @@
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.domain.drop import DropRef, session_id_of_workflow
-from pipeline.domain.errors import ManifestError
-from pipeline.domain.layout import SessionLayout, drop_name, is_manifest_key, media_key
+from pipeline.domain.layout import SessionLayout, is_manifest_key, misplaced_manifest
 
 
 @pytest.mark.parametrize(
@@ -20,13 +21,6 @@ from pipeline.domain.layout import SessionLayout, drop_name, is_manifest_key, me
 )
 def test_only_inbox_drop_manifests_are_triggers(key: str, expected: bool) -> None:
     assert is_manifest_key(key) is expected
-
-
-def test_media_keys_resolve_inside_the_drop_folder() -> None:
-    assert media_key("inbox/d1/manifest.json", "img/face.png") == "inbox/d1/img/face.png"
-    assert drop_name("inbox/d1/manifest.json") == "d1"
-    with pytest.raises(ManifestError):
-        media_key("inbox/d1/manifest.json", "../d2/face.png")
 
 
 def test_session_layout_places_every_artifact_under_the_session() -> None:
@@ -75,3 +69,44 @@ def test_any_drop_name_gives_a_usable_session_id(name: str) -> None:
     SessionLayout(ref.session_id)  # must not raise
     assert ref.session_id.isascii()
     assert len(ref.session_id) <= 60
+
+
+@pytest.mark.parametrize(
+    ("key", "fragment"),
+    [
+        ("inbox/manifest.json", "not inside a drop folder"),
+        ("inbox/d/MANIFEST.JSON", "not named 'manifest.json'"),
+        ("inbox/d/Manifest.json", "not named 'manifest.json'"),
+    ],
+)
+def test_misplaced_manifests_say_what_to_do(key: str, fragment: str) -> None:
+    reason = misplaced_manifest(key)
+    assert reason is not None
+    assert fragment in reason
+
+
+@pytest.mark.parametrize(
+    "key", ["inbox/d/manifest.json", "inbox/d/face.png", "other/manifest.json"]
+)
+def test_real_manifests_and_media_are_not_misplaced(key: str) -> None:
+    assert misplaced_manifest(key) is None
+
+
+def test_the_same_bytes_uploaded_again_are_a_new_session_every_time() -> None:
+    first = DropRef.of("b", "inbox/d/manifest.json", "abc")
+    again = first.uploaded_again(datetime(2026, 11, 30, 18, 0, tzinfo=UTC))
+    later = first.uploaded_again(datetime(2026, 11, 30, 19, 0, tzinfo=UTC))
+    assert len({first.session_id, again.session_id, later.session_id}) == 3
+    assert (
+        again.session_id
+        == DropRef.of("b", "inbox/d/manifest.json", "abc")
+        .uploaded_again(datetime(2026, 11, 30, 18, 0, tzinfo=UTC))
+        .session_id
+    )
+
+
+def test_a_re_upload_has_one_id_whatever_precision_or_zone_a_source_reads() -> None:
+    first = DropRef.of("b", "inbox/d/manifest.json", "abc")
+    listed = datetime(2026, 11, 30, 18, 0, 5, 123000, tzinfo=UTC)
+    headed = datetime(2026, 11, 30, 19, 0, 5, tzinfo=timezone(timedelta(hours=1)))
+    assert first.uploaded_again(listed).session_id == first.uploaded_again(headed).session_id

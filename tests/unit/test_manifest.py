@@ -102,3 +102,44 @@ def test_schema_accepts_clock_timestamps_like_the_model() -> None:
     assert re.match(pattern, "0:07")
     assert re.match(pattern, "12.5")
     assert not re.match(pattern, "soon")
+
+
+@pytest.mark.parametrize(
+    ("spelling", "name"),
+    [
+        ("./face.png", "face.png"),
+        ("clips//face.png", "clips/face.png"),
+        ("clips\\face.png", "clips/face.png"),
+        (".\\clips\\face.png", "clips/face.png"),
+    ],
+)
+def test_equivalent_path_spellings_mean_the_same_file(spelling: str, name: str) -> None:
+    assert parse_manifest(manifest_bytes(image=spelling)).image == name
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (b"", "the manifest is empty"),
+        (b"  \n", "the manifest is empty"),
+        (b"[" * 5000 + b"]" * 5000, "nests 5000 levels deep"),
+        (b'{"kind": "i2v", "image": "a.png", "cfg": Infinity}', "finite numbers only"),
+        (b'{"kind": "i2v", "image": "a.png", "cfg": NaN}', "finite numbers only"),
+        (
+            b'{"kind": "s2v", "image": "a.png", "audio": "v.wav", "audio_start": "inf"}',
+            "'inf' is not a finite number of seconds",
+        ),
+        (b'{"kind": "i2v", "image": "C:\\\\x\\\\a.png"}', "relative to the manifest's folder"),
+        (b'{"kind": "i2v", "image": "a\\u0000.png"}', "control characters"),
+    ],
+)
+def test_input_derived_failures_are_clear_refusals(raw: bytes, fragment: str) -> None:
+    with pytest.raises(ManifestError) as refused:
+        parse_manifest(raw)
+    assert fragment in refused.value.message
+
+
+@pytest.mark.parametrize("length", [256, 300, 512])
+def test_names_longer_than_a_file_system_allows_are_refused(length: int) -> None:
+    with pytest.raises(ManifestError, match="the limit is 255"):
+        parse_manifest(manifest_bytes(image="a" * (length - 4) + ".png"))

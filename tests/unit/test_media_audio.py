@@ -81,6 +81,9 @@ def _loudness(path: Path, start_s: float, end_s: float) -> float:
         ("voice.ogg", {"acodec": "libvorbis"}),
         ("voice.opus", {"acodec": "libopus"}),
         ("voice.m4a", {"acodec": "aac"}),
+        ("voice.mka", {"acodec": "libopus"}),
+        ("voice.aiff", {"acodec": "pcm_s16be"}),
+        ("voice.caf", {"acodec": "pcm_s16le"}),
     ],
 )
 def test_common_formats_become_16_khz_mono_for_the_audio_encoder(
@@ -232,18 +235,20 @@ def test_crop_outside_the_file_is_refused(
         prepare_audio(tone_2s, tmp_path / "mix.wav", fps=FPS, start_s=start_s, end_s=end_s)
 
 
-def test_command_crops_on_input_normalizes_and_converts() -> None:
+def test_command_crops_on_the_players_timeline_normalizes_and_converts() -> None:
     command = build_audio_command(
         Path("in.mp3"), Path("out.wav"), target=SPEECH_16K_MONO, source_rate=44_100,
-        start_s=1.5, length_s=4.0, loudness=True,
+        timeline=True, start_s=1.5, end_s=5.5, loudness=True,
     )  # fmt: skip
 
     def option(name: str) -> str:
         return command[command.index(name) + 1]
 
-    assert command.index("-ss") < command.index("-i")
-    assert (option("-ss"), option("-t"), option("-i")) == ("1.5", "4.0", "in.mp3")
-    assert "loudnorm=i=-16.0:lra=11.0:tp=-1.5" in option("-filter_complex")
+    assert command.index("-copyts") < command.index("-i")
+    graph = option("-filter_complex")
+    assert "aresample=async=1:first_pts=0" in graph
+    assert graph.index("aresample") < graph.index("atrim=end=5.5:start=1.5")
+    assert "loudnorm=i=-16.0:lra=11.0:tp=-1.5" in graph
     assert (option("-ar"), option("-ac"), option("-acodec")) == ("16000", "1", "pcm_s16le")
     assert command[-1] == "out.wav"
 
@@ -255,4 +260,32 @@ def test_command_keeps_the_source_rate_after_loudnorm() -> None:
 
     assert command[command.index("-ar") + 1] == "48000"
     assert "-ac" not in command
-    assert "-ss" not in command
+    assert "-copyts" not in command
+
+
+CASES = Path(__file__).parents[1] / "data" / "cases"
+OFFSET_FILES = ["offset_speech.mkv", "offset_speech.m4a"]
+"""The same 4.76 s of speech muxed 1.95 s late (a Matroska offset, an MP4 edit list)."""
+
+
+@pytest.mark.parametrize("name", OFFSET_FILES)
+def test_a_crop_is_on_the_players_timeline_in_every_container(tmp_path: Path, name: str) -> None:
+    made = prepare_audio(CASES / name, tmp_path / "mix.wav", fps=FPS, start_s=1.0, end_s=6.5)
+
+    assert made.duration_s == pytest.approx(5.5, abs=1e-3)
+    # 1 s into the crop is still the leading offset (silence); speech starts at ~1.95 s.
+    assert _loudness(made.path, 0.0, 0.8) < 0.001
+    assert _loudness(made.path, 1.5, 3.0) > 0.01
+
+
+@pytest.mark.parametrize("name", OFFSET_FILES)
+def test_without_a_crop_the_leading_offset_is_kept_as_silence(tmp_path: Path, name: str) -> None:
+    made = prepare_audio(CASES / name, tmp_path / "mix.wav", fps=FPS)
+
+    assert made.duration_s == pytest.approx(6.74, abs=0.02)
+
+
+@pytest.mark.parametrize("name", OFFSET_FILES)
+def test_a_crop_past_the_end_of_the_timeline_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(MediaError, match=rf"ends at 8 s, but {name} is only 6\.74 s long"):
+        prepare_audio(CASES / name, tmp_path / "mix.wav", fps=FPS, start_s=1.0, end_s=8.0)

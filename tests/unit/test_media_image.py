@@ -58,7 +58,13 @@ def test_output_is_rgb_jpeg_of_exactly_the_target_size(tmp_path: Path) -> None:
 
     with Image.open(dst) as written:
         assert (written.format, written.mode, written.size) == ("JPEG", "RGB", (128, 96))
-    assert info == ImageInfo(source_format="PNG", source_size=(300, 200), output_size=(128, 96))
+    assert info == ImageInfo(
+        source_format="PNG",
+        source_size=(300, 200),
+        output_size=(128, 96),
+        fit="cover",
+        crop=(16, 0, 283, 200),
+    )
     assert {p.name for p in tmp_path.iterdir()} == {"photo.png", "prepared.jpg"}
 
 
@@ -233,3 +239,39 @@ def test_image_below_the_minimum_size_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(MediaError, match=r"63x200 .*at least 64"):
         normalize_image(src, tmp_path / "out.jpg", 64, 64)
+
+
+def _portrait(tmp_path: Path) -> Path:
+    """A 100x300 portrait: a red face band at the top third, green below."""
+    portrait = Image.new("RGB", (100, 300), GREEN)
+    portrait.paste(RED, (0, 20, 100, 80))
+    src = tmp_path / "portrait.png"
+    portrait.save(src)
+    return src
+
+
+def test_a_portrait_keeps_its_face_by_default_and_records_the_crop(tmp_path: Path) -> None:
+    src = _portrait(tmp_path)
+    info = normalize_image(src, tmp_path / "out.jpg", 128, 64)
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert _close(out.getpixel((64, 8)), RED)
+    assert (info.fit, info.crop) == ("cover", (0, 50, 100, 100))
+
+
+def test_cover_crops_the_centre_and_contain_shows_everything(tmp_path: Path) -> None:
+    src = _portrait(tmp_path)
+    cover = normalize_image(src, tmp_path / "cover.jpg", 128, 64, "cover")
+    assert cover.crop == (0, 125, 100, 175)
+    with Image.open(tmp_path / "cover.jpg") as out:
+        assert _close(out.getpixel((64, 32)), GREEN)
+
+    contain = normalize_image(src, tmp_path / "contain.jpg", 128, 64, "contain")
+    assert (contain.fit, contain.crop, contain.output_size) == (
+        "contain",
+        (0, 0, 100, 300),
+        (128, 64),
+    )
+    with Image.open(tmp_path / "contain.jpg") as out:
+        # The whole portrait, 21 px wide, in the middle: its face band near the top.
+        assert _close(out.getpixel((64, 8)), RED)
+        assert _close(out.getpixel((64, 50)), GREEN)

@@ -55,3 +55,24 @@ def test_a_manifest_in_a_sibling_folder_does_not_adopt_media() -> None:
         grace=GRACE,
     )
     assert plan.orphans == ["inbox/ab/face.png"]
+
+
+def test_folder_markers_are_nobodys_media_and_empty_manifests_start_nothing() -> None:
+    marker = InboxObject("inbox/a/", '"d41d8cd98f00b204e9800998ecf8427e"', NOW - GRACE * 2, 0)
+    empty = InboxObject("inbox/b/manifest.json", '"e0"', NOW - GRACE * 2, 0)
+    plan = plan_inbox([marker, empty, obj("inbox/b/face.png")], bucket="bkt", now=NOW, grace=GRACE)
+    assert plan.orphans == []
+    assert plan.drops == []
+
+
+def test_misplaced_manifests_are_reported_not_orphaned() -> None:
+    plan = plan_inbox(
+        [obj("inbox/manifest.json"), obj("inbox/c/MANIFEST.JSON"), obj("inbox/c/face.png")],
+        bucket="bkt",
+        now=NOW,
+        grace=GRACE,
+    )
+    assert len(plan.misplaced) == 2
+    assert any("not inside a drop folder" in reason for reason in plan.misplaced)
+    assert plan.orphans == ["inbox/c/face.png"]
+    assert plan.drops == []

@@ -1,0 +1,533 @@
+"""Nothing lost, nothing stuck: a fault matrix and a bad-input sweep on the embedded stack.
+
+Starts a private embedded stack whose ComfyUI (comfy-sim) this bench runs itself, so it can
+take it down and bring it back; makes small i2v drops through the bucket, as users do; and
+reads what each session ended with. Per fault it prints sessions, completed, failed
+clearly, stuck, lost, duplicated and corrupt:
+
+- completed: succeeded, and ``combined.mp4`` has the frames ``result.json`` claims;
+- failed clearly: failed with an ``error.json`` whose code is a bad-input code, not
+  retryable, and whose message shows no worker path;
+- stuck: still running when the fault's time is up; lost: an upload whose bytes are
+  neither in the inbox nor in any session; duplicated: more sessions than uploads;
+  corrupt: succeeded with a video that does not match its record.
+
+Target: every session completed for every fault a restart can heal, 0 lost, 0 duplicated,
+0 corrupt. The bad-input sweep uploads ``bad_inputs()`` (over 80 drops) and counts those
+refused clearly: failed at once (no activity retried) with such an ``error.json``.
+Faults that kill or restart the stack's own children (workers, ingest, the store,
+Temporal) need the supervisor's restarts and are reported as skipped until it has them.
+Ends with one JSON line of totals.
+
+    .venv/bin/python -m bench.faults [--quick]    # --quick: no 5-minute outage
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import tempfile
+import time
+import wave
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus, urlsplit
+
+from PIL import Image
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
+
+from pipeline.config import Settings
+from pipeline.domain.drop import DropRef
+from pipeline.domain.errors import NON_RETRYABLE_CODES
+from pipeline.domain.layout import SessionLayout
+from pipeline.media.probe import probe
+from pipeline.stack import services
+from pipeline.stack.embedded import private_settings, stack_config_for
+from pipeline.stack.process import ManagedProcess
+from pipeline.stack.supervisor import Stack
+from pipeline.storage import sync_client, sync_s3
+from pipeline.temporal_client import connect
+
+SIZE = {"width": 256, "height": 144}
+SESSION_TIMEOUT_S = 240.0
+MEDIA_GRACE_S = 5
+REWRITE_GAPS_MS = (20, 40, 70, 100, 250, 500)
+REWRITE_TRIES = 4
+"""Concurrent tries per gap: the race the issue saw hit about half the tries at 40-100 ms."""
+SUPERVISOR_FAULTS = (
+    "kill -9 worker-cpu",
+    "kill -9 worker-gpu",
+    "kill -9 ingest",
+    "store restart",
+    "temporal restart",
+)
+INTERNAL_MARKERS = ("/tmp/", "activity-", "separation-", "Traceback", "/work/")
+
+
+COUNTS = ("sessions", "completed", "failed_clearly", "stuck", "lost", "duplicated", "corrupt")
+
+
+@dataclass
+class Tally:
+    sessions: int = 0
+    completed: int = 0
+    failed_clearly: int = 0
+    stuck: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    corrupt: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        for name in COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.notes += other.notes
+
+
+@dataclass
+class Bench:
+    settings: Settings
+    client: Client
+    sim: ManagedProcess | None
+    work: Path
+    image: bytes = b""
+
+    @property
+    def bucket(self) -> str:
+        return self.settings.r2_bucket_name
+
+    def put(self, key: str, body: bytes) -> str:
+        etag: str = sync_s3(self.settings).put_object(Bucket=self.bucket, Key=key, Body=body)[
+            "ETag"
+        ]
+        return etag
+
+    def drop(self, name: str, manifest: dict[str, Any] | bytes, media: dict[str, bytes]) -> DropRef:
+        for file_name, body in media.items():
+            self.put(f"inbox/{name}/{file_name}", body)
+        raw = manifest if isinstance(manifest, bytes) else json.dumps(manifest).encode()
+        key = f"inbox/{name}/manifest.json"
+        return DropRef.of(self.bucket, key, self.put(key, raw))
+
+    def read(self, key: str) -> bytes | None:
+        s3 = sync_s3(self.settings)
+        try:
+            body: bytes = s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
+        return body
+
+    async def outcome(self, workflow_id: str, within_s: float) -> WorkflowExecutionStatus | None:
+        """The session's end state, ``None`` while it still runs (or never started)."""
+        deadline = time.monotonic() + within_s
+        while True:
+            try:
+                described = await self.client.get_workflow_handle(workflow_id).describe()
+            except RPCError:
+                described = None
+            if described is not None and described.status is not WorkflowExecutionStatus.RUNNING:
+                return described.status
+            if time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.5)
+
+    async def runs(self, drop: DropRef) -> int:
+        """How many sessions ran for one upload (more than one is a duplicate)."""
+        query = f"WorkflowId = '{drop.workflow_id}'"
+        return len([execution async for execution in self.client.list_workflows(query)])
+
+    async def score(self, drop: DropRef, within_s: float = SESSION_TIMEOUT_S) -> Tally:
+        """One upload that must complete: its session's outcome, checked against its record."""
+        tally = Tally(sessions=1)
+        status = await self.outcome(drop.workflow_id, within_s)
+        if status is None:
+            tally.stuck = 1
+            tally.notes.append(f"{drop.session_id} still running after {within_s:.0f} s")
+            return tally
+        if status is WorkflowExecutionStatus.COMPLETED:
+            if await asyncio.to_thread(self.video_matches, drop.session_id):
+                tally.completed = 1
+            else:
+                tally.corrupt = 1
+        elif self.failed_clearly(drop.session_id):
+            tally.failed_clearly = 1
+        else:
+            tally.notes.append(f"{drop.session_id} ended {status.name}")
+        return tally
+
+    def video_matches(self, session_id: str) -> bool:
+        raw = self.read(SessionLayout(session_id).result)
+        if raw is None:
+            return False
+        result = json.loads(raw)
+        video = self.work / f"{session_id}.mp4"
+        sync_s3(self.settings).download_file(self.bucket, result["objects"]["combined"], str(video))
+        frames: int = result["frames"]
+        return probe(video).frame_count == frames
+
+    def failed_clearly(self, session_id: str) -> bool:
+        raw = self.read(SessionLayout(session_id).error)
+        if raw is None:
+            return False
+        error = json.loads(raw)
+        message = str(error.get("message", ""))
+        return (
+            error.get("code") in NON_RETRYABLE_CODES
+            and error.get("retryable") is False
+            and bool(message)
+            and not any(marker in message for marker in INTERNAL_MARKERS)
+        )
+
+    async def retried(self, workflow_id: str) -> bool:
+        """Whether any activity of the session ran a second attempt."""
+        history = await self.client.get_workflow_handle(workflow_id).fetch_history()
+        return any(
+            event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+            and event.activity_task_started_event_attributes.attempt > 1
+            for event in history.events
+        )
+
+    def i2v(self, name: str) -> DropRef:
+        return self.drop(
+            name, {"kind": "i2v", "image": "face.png", **SIZE}, {"face.png": self.image}
+        )
+
+
+def png(size: tuple[int, int] = (320, 200), colour: tuple[int, int, int] = (30, 120, 200)) -> bytes:
+    buffer = BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def wav(seconds: float, rate: int = 16_000) -> bytes:
+    buffer = BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        frames = int(seconds * rate)
+        samples = (int(8000 * math.sin(2 * math.pi * 220 * i / rate)) for i in range(frames))
+        out.writeframes(b"".join(value.to_bytes(2, "little", signed=True) for value in samples))
+    return buffer.getvalue()
+
+
+# --- the fault matrix -----------------------------------------------------------------
+
+
+async def no_fault(bench: Bench) -> Tally:
+    tally = Tally()
+    for drop in [bench.i2v(f"plain-{i}") for i in range(2)]:
+        tally.add(await bench.score(drop))
+    return tally
+
+
+def comfy_down(seconds: float) -> Callable[[Bench], Awaitable[Tally]]:
+    async def fault(bench: Bench) -> Tally:
+        assert bench.sim is not None
+        await bench.sim.stop()
+        drops = [bench.i2v(f"comfy-down-{seconds:.0f}-{i}") for i in range(2)]
+        await asyncio.sleep(seconds)
+        bench.sim = await start_sim(bench.settings)
+        tally = Tally()
+        for drop in drops:
+            tally.add(await bench.score(drop))
+        return tally
+
+    return fault
+
+
+async def duplicate_events(bench: Bench) -> Tally:
+    """The same bytes PUT three times at once: one upload as far as events go."""
+    bench.put("inbox/dup/face.png", bench.image)
+    body = json.dumps({"kind": "i2v", "image": "face.png", **SIZE}).encode()
+    drops = [
+        DropRef.of(
+            bench.bucket, "inbox/dup/manifest.json", bench.put("inbox/dup/manifest.json", body)
+        )
+        for _ in range(3)
+    ]
+    tally = await bench.score(drops[0])
+    tally.duplicated = max(0, await bench.runs(drops[0]) - 1)
+    return tally
+
+
+async def replayed_events(bench: Bench) -> Tally:
+    """A finished drop's event delivered again (a queue redelivery): nothing new starts."""
+    drop = bench.i2v("replayed")
+    tally = await bench.score(drop)
+    record = {
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": drop.bucket},
+            "object": {"key": quote_plus(drop.manifest_key, safe="/"), "eTag": drop.etag},
+        },
+    }
+    sqs = sync_client(bench.settings, "sqs")
+    for _ in range(3):
+        sqs.send_message(
+            QueueUrl=bench.settings.event_queue_url, MessageBody=json.dumps({"Records": [record]})
+        )
+    await asyncio.sleep(5)
+    tally.duplicated = max(0, await bench.runs(drop) - 1)
+    return tally
+
+
+def rewrite(gap_ms: int, tries: int = REWRITE_TRIES) -> Callable[[Bench], Awaitable[Tally]]:
+    """An empty manifest, then the real one ``gap_ms`` later (FUSE mounts, quick re-saves)."""
+
+    async def once(bench: Bench, name: str) -> Tally:
+        key = f"inbox/{name}/manifest.json"
+        await asyncio.to_thread(bench.put, f"inbox/{name}/face.png", bench.image)
+        real = json.dumps({"kind": "i2v", "image": "face.png", **SIZE}).encode()
+        empty = DropRef.of(bench.bucket, key, await asyncio.to_thread(bench.put, key, b""))
+        await asyncio.sleep(gap_ms / 1000)
+        drop = DropRef.of(bench.bucket, key, await asyncio.to_thread(bench.put, key, real))
+        tally = await bench.score(drop)
+        kept = bench.read(SessionLayout(drop.session_id).manifest) or bench.read(key)
+        if kept != real:
+            tally.lost += 1
+            tally.notes.append(f"the real manifest of {name} is nowhere")
+        tally.duplicated = max(0, await bench.runs(drop) - 1)
+        if await bench.runs(empty):
+            tally.notes.append(f"the empty upload of {name} started a session")
+        return tally
+
+    async def fault(bench: Bench) -> Tally:
+        tally = Tally()
+        names = [f"rewrite-{gap_ms}-{i}" for i in range(tries)]
+        for each in await asyncio.gather(*(once(bench, name) for name in names)):
+            tally.add(each)
+        return tally
+
+    return fault
+
+
+# --- the bad-input sweep --------------------------------------------------------------
+
+
+def bad_inputs(
+    image: bytes, audio: bytes
+) -> list[tuple[str, dict[str, Any] | bytes, dict[str, bytes]]]:
+    """(label, manifest, media) of drops that must each be refused clearly."""
+    i2v: dict[str, Any] = {"kind": "i2v", "image": "face.png", **SIZE}
+    talk: dict[str, Any] = {
+        "kind": "infinitetalk",
+        "image": "face.png",
+        "audio": "voice.wav",
+        **SIZE,
+        "separate_vocals": False,
+    }
+    with_image = {"face.png": image}
+    with_both = {"face.png": image, "voice.wav": audio}
+    cases: list[tuple[str, dict[str, Any] | bytes, dict[str, bytes]]] = []
+    raw = [
+        b"{",
+        b"nope",
+        b"[1, 2]",
+        b"null",
+        b"42",
+        b'"text"',
+        b"\xff\xfe\x00",
+        b"[" * 30_000 + b"]" * 30_000,
+        json.dumps({**i2v, "prompt": "x" * 70_000}).encode(),
+        b'{"kind": "i2v", "image": "face.png", "cfg": Infinity}',
+        b'{"kind": "i2v", "image": "face.png", "cfg": NaN}',
+        b'{"kind": "i2v", "image": "face.png"} trailing',
+    ]
+    cases += [(f"raw-{i}", body, with_image) for i, body in enumerate(raw)]
+    fields: list[dict[str, Any]] = [
+        {"kind": "video"},
+        {"kind": None},
+        {"kind": ["i2v"]},
+        {"image": None},
+        {"colour": "red"},
+        {"width": 833},
+        {"width": 0},
+        {"width": 99_999},
+        {"height": -16},
+        {"height": "tall"},
+        {"fps": 0},
+        {"fps": 61},
+        {"steps": 1},
+        {"steps": 1000},
+        {"cfg": -1},
+        {"cfg": 31},
+        {"seed": -1},
+        {"seed": 2**60},
+        {"extensions": 41},
+        {"extensions": -1},
+        {"audio": "voice.wav"},
+        {"image": "../x.png"},
+        {"image": "/abs.png"},
+        {"image": "C:\\\\x.png"},
+        {"image": ""},
+        {"image": "a\u0000.png"},
+        {"image": "a" * 300 + ".png"},
+        {"image": "d/" * 200 + "a.png"},
+        {"image": ["face.png"]},
+        {"image": 7},
+        {"preset": "nope"},
+        {"preset": "p" * 100},
+        {"prompt": "x" * 5000},
+        {"prompt": 5},
+        {"version": 2},
+        {"fit": "stretch"},
+        {"negative_prompt": ["no"]},
+        {"extensions": "many"},
+        {"steps": 4.5},
+        {"seed": "lucky"},
+    ]
+    cases += [(f"field-{i}", {**i2v, **change}, with_image) for i, change in enumerate(fields)]
+    timing: list[dict[str, Any]] = [
+        {"kind": "i2v"},
+        {"kind": "infinitetalk", "audio": None},
+        {"extensions": 2},
+        {"audio_start": "inf"},
+        {"audio_start": "nan"},
+        {"audio_start": "-1"},
+        {"audio_start": "1:75"},
+        {"audio_start": True},
+        {"audio_start": 3, "audio_end": 2},
+        {"audio_end": "soon"},
+        {"kind": "s2v", "fps": 25},
+        {"separate_vocals": "maybe"},
+        {"audio_start": 9},
+        {"audio_end": 30},
+        {"audio_start": 1.99, "audio_end": 2.0},
+    ]
+    cases += [
+        (f"audio-field-{i}", {**talk, **change}, with_both) for i, change in enumerate(timing)
+    ]
+    truncated_png = image[: len(image) // 2]
+    huge_png = bytearray(png((64, 64)))
+    huge_png[16:24] = (60_000).to_bytes(4, "big") + (60_000).to_bytes(4, "big")
+    images = [
+        b"",
+        b"hello, not an image",
+        truncated_png,
+        png((1, 1)),
+        bytes(huge_png),
+        audio,
+        bytes(range(256)) * 8,
+        b"\xff\xd8\xff\xe0" + b"\x00" * 64,
+    ]
+    cases += [(f"image-{i}", i2v, {"face.png": body}) for i, body in enumerate(images)]
+    audios = [
+        b"",
+        b"RIFF",
+        b"text, not audio",
+        image,
+        bytes(range(256)) * 64,
+        wav(0.01),
+        b"ID3" + b"\x00" * 200,
+        wav(0.5)[:60],
+    ]
+    cases += [
+        (f"voice-{i}", talk, {"face.png": image, "voice.wav": body})
+        for i, body in enumerate(audios)
+    ]
+    cases += [("missing-image", i2v, {}), ("missing-audio", talk, with_image)]
+    return cases
+
+
+async def sweep(bench: Bench) -> tuple[int, int, list[str]]:
+    cases = bad_inputs(bench.image, wav(2.0))
+    drops = [
+        (label, bench.drop(f"bad-{label}", manifest, media)) for label, manifest, media in cases
+    ]
+    refused, unclear = 0, []
+    for label, drop in drops:
+        status = await bench.outcome(drop.workflow_id, 120)
+        clear = (
+            status is WorkflowExecutionStatus.FAILED
+            and bench.failed_clearly(drop.session_id)
+            and not await bench.retried(drop.workflow_id)
+        )
+        if clear:
+            refused += 1
+        else:
+            unclear.append(f"{label}: {status.name if status else 'not finished'}")
+    return len(cases), refused, unclear
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+async def start_sim(settings: Settings) -> ManagedProcess:
+    port = urlsplit(settings.comfy_url).port
+    assert port is not None
+    sim = services.comfy_sim(settings.state_dir, port)
+    sim.start()
+    await sim.wait_ready(lambda: services.http_ready(f"{settings.comfy_url}/system_stats"), 60)
+    return sim
+
+
+async def main(quick: bool) -> dict[str, Any]:
+    matrix: list[tuple[str, Callable[[Bench], Awaitable[Tally]]]] = [
+        ("no fault", no_fault),
+        ("comfyui down 15 s", comfy_down(15)),
+        ("comfyui down 60 s", comfy_down(60)),
+        *([] if quick else [("comfyui down 5 min", comfy_down(300))]),
+        ("duplicate events", duplicate_events),
+        ("replayed events", replayed_events),
+        *[(f"manifest rewrite {gap} ms", rewrite(gap)) for gap in REWRITE_GAPS_MS],
+    ]
+    totals = Tally()
+    rows: list[tuple[str, Tally]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-faults-") as state:
+        settings = private_settings(Path(state), MEDIA_GRACE_S=str(MEDIA_GRACE_S))
+        sim = await start_sim(settings)
+        stack = Stack(stack_config_for(settings, comfy_sim=False))
+        await stack.start()
+        try:
+            bench = Bench(settings, await connect(settings), sim, Path(state), png())
+            for name, fault in matrix:
+                tally = await fault(bench)
+                rows.append((name, tally))
+                totals.add(tally)
+                print_row(name, tally)
+            bad, refused, unclear = await sweep(bench)
+        finally:
+            await stack.stop()
+            if bench.sim is not None:
+                await bench.sim.stop()
+    for name in SUPERVISOR_FAULTS:
+        print(f"{name:<26} skipped: needs the supervisor's restarts")
+    print(f"bad inputs: {refused} of {bad} refused clearly")
+    for line in unclear:
+        print(f"  not refused clearly: {line}")
+    return {
+        "sessions": totals.sessions,
+        "completed": totals.completed,
+        "failed_clearly": totals.failed_clearly,
+        "stuck": totals.stuck,
+        "lost": totals.lost,
+        "duplicated": totals.duplicated,
+        "corrupt": totals.corrupt,
+        "bad_inputs": bad,
+        "refused_clearly": refused,
+        "faults_skipped": len(SUPERVISOR_FAULTS),
+    }
+
+
+def print_row(name: str, tally: Tally) -> None:
+    print(
+        f"{name:<26} sessions {tally.sessions:>2}  completed {tally.completed:>2}  "
+        f"failed clearly {tally.failed_clearly}  stuck {tally.stuck}  lost {tally.lost}  "
+        f"duplicated {tally.duplicated}  corrupt {tally.corrupt}"
+    )
+    for note in tally.notes:
+        print(f"    {note}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the 5-minute outage")
+    print(json.dumps(asyncio.run(main(parser.parse_args().quick))))

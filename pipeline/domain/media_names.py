@@ -1,0 +1,63 @@
+"""Which object in a drop folder a manifest's media name means. Pure, no I/O.
+
+Users write names as their system spells them: macOS uploads keys in NFD while a manifest
+typed elsewhere is NFC, Windows users differ in case. A name resolves to the object it
+names exactly, else to the one object equal to it in Unicode NFC, else (only when
+exactly one object matches) to the one equal ignoring case. Anything else is refused
+with a message listing what the folder really holds.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+from pipeline.domain.layout import MANIFEST_NAME
+
+LISTED_NAMES = 20
+"""Names a "not found" message lists before it says how many more there are."""
+
+
+def is_folder_marker(key: str, size: int) -> bool:
+    """A zero-byte ``…/`` object that consoles and sync tools create for a folder."""
+    return key.endswith("/") and size == 0
+
+
+def folder_names(folder: str, keys: Iterable[tuple[str, int]]) -> list[str]:
+    """The media names (relative to ``folder``) of ``(key, size)`` listed under it.
+
+    Folder markers and the drop's own manifest are not media.
+    """
+    return sorted(
+        key[len(folder) :]
+        for key, size in keys
+        if key.startswith(folder)
+        and not is_folder_marker(key, size)
+        and key[len(folder) :] != MANIFEST_NAME
+    )
+
+
+def _nfc(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
+
+
+def resolve_name(wanted: str, present: Sequence[str]) -> str | None:
+    """The name in ``present`` that ``wanted`` means, or ``None`` when none or several do."""
+    if wanted in present:
+        return wanted
+    for same in (_nfc, lambda name: _nfc(name).casefold()):
+        matches = [name for name in present if same(name) == same(wanted)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            return None
+    return None
+
+
+def describe_folder(present: Sequence[str]) -> str:
+    """``holds 'a.png', 'b.wav'`` / ``is empty`` for messages."""
+    if not present:
+        return "is empty"
+    shown = ", ".join(repr(name) for name in present[:LISTED_NAMES])
+    more = len(present) - LISTED_NAMES
+    return f"holds {shown}" + (f" and {more} more" if more > 0 else "")

@@ -1,0 +1,62 @@
+"""The CLI as scripts see it: exit codes, one-line errors, what `drop` accepts and explains."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli.app import cli
+from pipeline.cli.context import ExitCode
+from pipeline.cli.session_view import SessionStatus
+from pipeline.cli.status import status_exit_code
+from pipeline.cli.upload import classify_media
+from pipeline.domain.manifest import Manifest
+
+
+@pytest.mark.parametrize("name", ["voice.mka", "voice.aiff", "voice.wma", "clip.avi", "v.ts"])
+def test_every_decodable_audio_container_is_accepted(tmp_path: Path, name: str) -> None:
+    (tmp_path / "face.png").write_bytes(b"png")
+    (tmp_path / name).write_bytes(b"audio")
+    assert classify_media([tmp_path / "face.png", tmp_path / name])["audio"].name == name
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        ("succeeded", ExitCode.OK),
+        ("running", ExitCode.OK),
+        ("failed", ExitCode.FAILED),
+        ("cancelled", ExitCode.FAILED),
+        ("timed_out", ExitCode.FAILED),
+        ("pending", ExitCode.NOT_FOUND),
+    ],
+)
+def test_status_exit_codes_tell_scripts_how_a_session_ended(status: str, code: int) -> None:
+    view = SessionStatus(session_id="s", workflow_id="session-s", status=status)
+    assert status_exit_code(view) == code
+
+
+def test_drop_help_lists_every_manifest_field() -> None:
+    shown = CliRunner().invoke(cli, ["drop", "--help"], terminal_width=100)
+    assert shown.exit_code == 0
+    for name in Manifest.model_fields:
+        assert f"  {name} " in shown.output
+
+
+def test_an_unreachable_stack_is_one_line_and_exit_code_4(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "status", "some-session"],
+        env={"TEMPORAL_ADDRESS": "127.0.0.1:1", "PIPELINE_STATE_DIR": str(tmp_path), "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == ExitCode.UNREACHABLE
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("error: Temporal at 127.0.0.1:1 is unreachable")
+    assert "pipeline up" in done.stderr
