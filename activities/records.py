@@ -65,9 +65,17 @@ class RecordActivities:
             "finished_at": datetime.now(UTC).isoformat(),
         }
         await self.store.put_json(layout.result, document)
+        if request.stand_ins:
+            await self._label_plan(layout, request.stand_ins)
         urls["result"] = await self.store.url_for(layout.result)
         log.info("published", frames=request.frames)
         return PublishOutput(result_key=layout.result, urls=urls)
+
+    async def _label_plan(self, layout: SessionLayout, stand_ins: dict[str, str]) -> None:
+        """Say in ``plan.json`` too which stages a stand-in did (known only after planning)."""
+        plan = await self.store.get_json(layout.plan)
+        if isinstance(plan, dict):
+            await self.store.put_json(layout.plan, {**plan, "stand_ins": stand_ins})
 
     @activity.defn(name=RECORD_FAILURE.name)
     @edge

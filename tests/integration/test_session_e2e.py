@@ -203,6 +203,8 @@ async def test_cli_drop_runs_to_a_stitched_video_with_every_artifact(
     info = probe(combined)
     assert info.frame_count == plan["total_frames"] == 81 + 80 == result["frames"]
     assert (info.width, info.height) == (256, 144)
+    # A picture taller than 16:9 is cropped near its top (faces), and plan.json says how.
+    assert (plan["image"]["fit"], plan["image"]["crop"]) == ("cover", [0, 4, 320, 184])
     assert frame_numbers(combined, tmp_path / "frames") == list(range(plan["total_frames"]))
 
     async with httpx.AsyncClient() as http:
@@ -357,6 +359,7 @@ async def test_infinitetalk_drop_separates_vocals_and_trims_to_the_audio(
     assert [(s["length"], s["drop_leading"]) for s in plan["segments"]] == [(81, 0), (81, 9)]
     assert {"segment_000", "segment_001"} <= set(status["result"]["objects"])
     assert status["result"]["stand_ins"] == {"separating_vocals": STAND_IN_LABEL}
+    assert plan["stand_ins"] == {"separating_vocals": STAND_IN_LABEL}
     assert combined.name in {k.rsplit("/", 1)[-1] for k in keys}
     assert_trimmed_to_the_audio(status, combined, tmp_path, fps=25, seconds=3.5)
     await record_history(client, "session-" + status["session_id"], "infinitetalk_separated")
