@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from pydantic import BaseModel
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -13,7 +14,10 @@ from pipeline.config import Settings
 from pipeline.domain.drop import WORKFLOW_ID_PREFIX, session_id_of_workflow
 from pipeline.domain.layout import SessionLayout
 from pipeline.storage import ObjectStore
+from pipeline.worker.registry import pollers
+from pipeline.workflows import specs
 from pipeline.workflows.session import SessionWorkflow
+from pipeline.workflows.specs import QueueKind
 
 TERMINAL = {"succeeded", "failed", "cancelled", "terminated", "timed_out"}
 
@@ -76,11 +80,16 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
         heartbeat = None
         if pending and pending[0].heartbeat_details.payloads:
             heartbeat = json.loads(pending[0].heartbeat_details.payloads[0].data or b"null")
+        stage = (
+            f"waiting for {', '.join(progress.waiting_for)}"
+            if progress.waiting_for
+            else progress.stage
+        )
+        if pending and pending[0].state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
+            stage += await _nobody_polls(client, settings, pending[0].activity_type.name)
         return view.model_copy(
             update={
-                "stage": f"waiting for {', '.join(progress.waiting_for)}"
-                if progress.waiting_for
-                else progress.stage,
+                "stage": stage,
                 "segments_done": progress.segments_done,
                 "segments_total": progress.segments_total,
                 "activity": {"name": pending[0].activity_type.name, "heartbeat": heartbeat}
@@ -89,6 +98,19 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
             }
         )
     return await with_records(view, settings)
+
+
+async def _nobody_polls(client: Client, settings: Settings, activity_name: str) -> str:
+    """`` · waiting for a GPU worker: ...`` when no worker polls the activity's task queue."""
+    gpu = any(spec.name == activity_name and spec.queue is QueueKind.GPU for spec in specs.ALL)
+    queue = settings.temporal_gpu_task_queue if gpu else settings.temporal_task_queue
+    if await pollers(client, queue):
+        return ""
+    role = "gpu" if gpu else "cpu"
+    return (
+        f" · waiting for a {role.upper()} worker: none polls task queue {queue!r} "
+        f"(start 'pipeline worker {role}')"
+    )
 
 
 async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus:

@@ -25,6 +25,8 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Worker
 
 from activities.edge import edge
+from pipeline.cli.session_view import session_status
+from pipeline.config import load_settings
 from pipeline.domain.contracts import (
     ExtractedFrames,
     ExtractFramesInput,
@@ -421,3 +423,37 @@ async def test_media_missing_after_the_grace_fail_once_as_missing_media(
     assert [take.media_may_arrive for take in stubs.takes] == [True, False]
     [recorded] = stubs.recorded
     assert (recorded.stage, recorded.code) == ("taking_drop", "missing_media")
+
+
+async def test_status_says_when_no_worker_polls_the_queue_a_stage_waits_on(
+    temporal_client: Client,
+) -> None:
+    stubs = Stubs(manifest(kind="i2v", image="face.png"))
+    run_id = uuid.uuid4().hex[:12]
+    cpu_queue, gpu_queue = f"cpu-{run_id}", f"nobody-{run_id}"
+    settings = load_settings(TEMPORAL_TASK_QUEUE=cpu_queue, TEMPORAL_GPU_TASK_QUEUE=gpu_queue)
+    drop = DropRef.of("bucket", f"inbox/no-gpu-{run_id}/manifest.json", run_id)
+    async with Worker(
+        temporal_client,
+        task_queue=cpu_queue,
+        workflows=[SessionWorkflow],
+        activities=stubs.for_queue(specs.QueueKind.CPU),
+    ):
+        handle = await temporal_client.start_workflow(
+            SessionWorkflow.run,
+            SessionRequest(drop=drop, session_id=drop.session_id, gpu_task_queue=gpu_queue),
+            id=drop.workflow_id,
+            task_queue=cpu_queue,
+        )
+        try:
+            for _ in range(200):
+                view = await session_status(temporal_client, settings, drop.session_id)
+                if view.activity and view.activity["name"] == "generate_segment":
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await handle.terminate("test done")
+    assert view.stage == (
+        f"generating · waiting for a GPU worker: none polls task queue '{gpu_queue}' "
+        "(start 'pipeline worker gpu')"
+    )
