@@ -4,6 +4,23 @@ Media moves between the bucket and disk in chunks (multipart above ``MULTIPART_T
 never whole in memory. ``client_kwargs`` is shared with the sync boto3 clients the CLI uses.
 Every botocore failure, an answer (``ClientError``) or none at all (``BotoCoreError``: the
 endpoint is down, a read timed out), leaves this module as ``StorageError``.
+
+Conditional operations, as each store honours them: measured for SeaweedFS 4.48 and moto
+5.2; S3 from AWS's conditional requests guide (conditional deletes since 2025-09); R2 from
+its S3 API compatibility table (https://developers.cloudflare.com/r2/api/s3/api/), which
+lists If-Match for GetObject/HeadObject and x-amz-copy-source-if-match for CopyObject, and
+no conditional DeleteObject:
+
+=====================  ===  ===  =========  ====
+header                 S3   R2   SeaweedFS  moto
+=====================  ===  ===  =========  ====
+GET/HEAD If-Match      yes  yes  yes        yes
+copy-source-if-match   yes  yes  yes        no
+DELETE If-Match        yes  no   yes        yes
+=====================  ===  ===  =========  ====
+
+so every conditional call is also checked on the ETag the store answers with, and a
+delete is preceded by an ETag check (``delete_version``).
 """
 
 from __future__ import annotations
@@ -194,8 +211,8 @@ class ObjectStore:
     async def get_bytes(self, key: str, *, if_match: str | None = None) -> bytes | None:
         """Small objects only (manifests, JSON); ``None`` when the object is missing.
 
-        With ``if_match`` (an ETag) the read is conditional (``If-Match``, honoured by S3,
-        R2, SeaweedFS and moto): ``ObjectChanged`` when the key holds another version.
+        With ``if_match`` (an ETag) the read is conditional (``If-Match``), and the answer's
+        ETag is compared too: ``ObjectChanged`` when the key holds another version.
         """
         extra: dict[str, Any] = {} if if_match is None else {"IfMatch": _quoted(if_match)}
         try:
@@ -209,6 +226,9 @@ class ObjectStore:
             raise
         if response is None:
             return None
+        answered = str(response.get("ETag", "")).strip('"').lower()
+        if if_match is not None and answered and answered != if_match.strip('"').lower():
+            raise ObjectChanged(f"{key!r} is no longer version {if_match}")
         async with self._errors("get", key), response["Body"] as body:
             data: bytes = await body.read()
         return data
@@ -234,10 +254,10 @@ class ObjectStore:
     async def copy(self, source: str, destination: str, *, if_match: str | None = None) -> None:
         """Server-side copy; with ``if_match``, only of that version of ``source``.
 
-        The condition is sent as ``x-amz-copy-source-if-match`` (S3, R2 and SeaweedFS honour
-        it; moto ignores it), and checked again on the copy's ETag wherever an ETag is the
-        content's MD5 (single-part uploads), so a store that ignores the header still never
-        passes off a newer object as the one named: ``ObjectChanged`` either way.
+        The condition is sent as ``x-amz-copy-source-if-match`` and checked again on the
+        copy's ETag wherever an ETag is the content's MD5 (single-part uploads), so a store
+        that ignores the header (moto) still never passes off a newer object as the one
+        named: ``ObjectChanged`` either way.
         """
         extra: dict[str, Any] = {}
         if if_match is not None:
@@ -270,10 +290,10 @@ class ObjectStore:
         """Delete ``key`` only while it still holds ``etag``; whether it was deleted.
 
         A newer object under the key is never deleted. The delete is sent with ``If-Match``
-        (S3 since 2025-09, SeaweedFS and moto honour it; R2's compatibility table lists no
-        conditional DeleteObject), after a HEAD that compares the ETag, so on a store that
-        ignores the header only a write landing between the HEAD and the DELETE (a few
-        milliseconds) could still be lost, not one landing at any time before.
+        (S3 since 2025-09, SeaweedFS and moto honour it; R2 offers no conditional
+        DeleteObject), after a HEAD that compares the ETag, so on a store that ignores the
+        header only a write landing between the HEAD and the DELETE (milliseconds) could
+        still be lost, not one landing at any time before.
         """
         current = await self.head(key)
         if current is None or current.etag.lower() != etag.strip('"').lower():
