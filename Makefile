@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test unit lint typecheck imports install ffmpeg up down schema manifests clean
 
 demo: install ffmpeg
-	$(BIN)/pipeline up --detach
+	$(BIN)/pipeline up --detach --reuse
 	$(BIN)/pipeline demo
 	@echo "The stack keeps running for you to explore; stop it with: $(BIN)/pipeline down"
 

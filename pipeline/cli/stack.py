@@ -9,30 +9,50 @@ import sys
 import click
 
 from pipeline.cli.context import App
-from pipeline.domain.errors import StartupError
+from pipeline.domain.errors import PortInUse, StartupError
 from pipeline.stack.embedded import stack_config_for
 from pipeline.stack.state import (
     StackEndpoints,
+    leftover_processes,
     read_pidfile,
+    read_ready_file,
     stop_detached,
     supervisor_log_path,
     wait_until_ready,
 )
-from pipeline.stack.supervisor import Stack
+from pipeline.stack.supervisor import Stack, check_ports_free
 
 
 @click.command()
 @click.option("--detach", is_flag=True, help="Return once every service answers.")
 @click.option("--no-comfy-sim", is_flag=True, help="Use the real ComfyUI at COMFYUI_URL.")
+@click.option("--reuse", is_flag=True, help="If this stack already runs, print it and succeed.")
 @click.pass_obj
-def up(app: App, detach: bool, no_comfy_sim: bool) -> None:
-    """Start Temporal, moto (as R2), comfy-sim, the workers and the ingest consumer."""
+def up(app: App, detach: bool, no_comfy_sim: bool, reuse: bool) -> None:
+    """Start Temporal, SeaweedFS (as R2), comfy-sim, the workers and the ingest consumer."""
     state_dir = app.settings.state_dir
     running = read_pidfile(state_dir)
     if running is not None:
+        endpoints = read_ready_file(state_dir)
+        if reuse and endpoints is not None:
+            click.echo(f"reusing the stack already running (pid {running})")
+            _print_endpoints(endpoints)
+            return
         raise click.ClickException(
             f"a stack is already running (pid {running}); stop it with 'pipeline down'"
         )
+    leftovers = leftover_processes(state_dir)
+    if leftovers:
+        names = ", ".join(f"{name} (pid {pid})" for name, pid in leftovers.items())
+        raise click.ClickException(
+            f"an earlier stack's processes still run without their supervisor: {names}; "
+            "stop them with 'pipeline down'"
+        )
+    config = stack_config_for(app.settings, comfy_sim=not no_comfy_sim)
+    try:
+        check_ports_free(config.public_ports())
+    except PortInUse as exc:
+        raise click.ClickException(str(exc)) from None
     if detach:
         log_path = supervisor_log_path(state_dir)
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,10 +73,10 @@ def up(app: App, detach: bool, no_comfy_sim: bool) -> None:
             raise click.ClickException(str(exc)) from None
         _print_endpoints(endpoints)
         return
-    stack = Stack(stack_config_for(app.settings, comfy_sim=not no_comfy_sim))
+    stack = Stack(config)
     try:
         code = asyncio.run(stack.run_foreground())
-    except (StartupError, RuntimeError) as exc:
+    except (StartupError, PortInUse, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     sys.exit(code)
 
@@ -66,7 +86,7 @@ def _print_endpoints(endpoints: StackEndpoints) -> None:
     click.echo(f"  Temporal UI : {endpoints.ui_url}")
     click.echo(f"  Temporal    : {endpoints.temporal_address}")
     click.echo(f"  S3 (as R2)  : {endpoints.s3_endpoint}  bucket {endpoints.bucket}")
-    click.echo(f"  events      : {endpoints.queue_url}")
+    click.echo(f"  events      : {endpoints.events}")
     if endpoints.comfy_url:
         click.echo(f"  ComfyUI     : {endpoints.comfy_url} (comfy-sim)")
 
@@ -74,7 +94,7 @@ def _print_endpoints(endpoints: StackEndpoints) -> None:
 @click.command()
 @click.pass_obj
 def down(app: App) -> None:
-    """Stop a stack started with 'pipeline up --detach'."""
+    """Stop the stack of this state dir, also one whose supervisor died."""
     if asyncio.run(stop_detached(app.settings.state_dir)):
         click.echo("stack stopped")
     else:

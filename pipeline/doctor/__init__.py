@@ -1,8 +1,9 @@
 """``pipeline doctor``: check a configured deployment end to end, one line per check.
 
-Storage credentials and bucket, the event transport (queue and notification rule, or the
-webhook secret), Temporal (namespace, search attributes, workers polling both task queues,
-the reconcile schedule) and ComfyUI's readiness. Every failing line says what to do.
+The embedded stack's processes and their restarts (when one ran from ``PIPELINE_STATE_DIR``),
+storage credentials and bucket, the event transport (SeaweedFS's filer, queue and notification
+rule, or the webhook secret), Temporal (namespace, search attributes, workers polling both task
+queues, the reconcile schedule) and ComfyUI's readiness. Every failing line says what to do.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import httpx
 from pipeline.config import Settings
 from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
 from pipeline.doctor.cloudflare import r2_checks
+from pipeline.doctor.stack import filer_check, stack_checks
 from pipeline.doctor.storage import sqs_checks, storage_checks
 from pipeline.doctor.temporal import temporal_checks
 from pipeline.domain.layout import INBOX_PREFIX, MANIFEST_NAME
@@ -23,8 +25,11 @@ __all__ = ["Check", "run_checks"]
 
 async def run_checks(settings: Settings) -> list[Check]:
     """Every check, in the order a drop travels through the deployment; never raises."""
-    checks = await asyncio.to_thread(storage_checks, settings)
-    if settings.event_source == "sqs":
+    checks = stack_checks(settings)
+    checks += await asyncio.to_thread(storage_checks, settings)
+    if settings.event_source == "seaweedfs":
+        checks.append(await filer_check(settings))
+    elif settings.event_source == "sqs":
         checks += await asyncio.to_thread(sqs_checks, settings)
     elif settings.event_source == "r2":
         checks += await r2_checks(settings)

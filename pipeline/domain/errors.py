@@ -30,6 +30,7 @@ foreign reaches Temporal or the CLI::
     ├── DeploymentError          (not retryable: configuration an operator must fix)
     │   ├── ConfigError          an environment variable is missing or invalid
     │   ├── StartupError         a stack process exited or never became ready
+    │   ├── PortInUse            a port the embedded stack needs is held by another process
     │   ├── SeparationUnavailable (pipeline.media.separation) no Demucs model or library
     │   └── LockError            (pipeline.weights.lock) deploy/models.lock unreadable or invalid
     └── InternalError            (retryable: a bug or an unexpected state)
@@ -179,6 +180,12 @@ class StartupError(DeploymentError):
         super().__init__(f"{name} {reason}; last log lines:\n{log_tail}", detail={"name": name})
         self.name = name
         self.log_tail = log_tail
+
+
+class PortInUse(DeploymentError):
+    """A port the embedded stack would listen on is held by another process."""
+
+    code = "port_in_use"
 
 
 class InternalError(PipelineError):

@@ -8,11 +8,21 @@ names with ``s3:`` (``s3:ObjectCreated:Put``).
 R2 event notifications (https://developers.cloudflare.com/r2/buckets/event-notifications/)
 send one object per message: ``{"account", "action": "PutObject", "bucket", "object": {"key",
 "size", "eTag"}, "eventTime"}``.
+
+SeaweedFS's filer metadata stream (``weed filer.meta.tail``, the ``SubscribeMetadata`` response
+of ``weed/pb/filer.proto``) sends ``{"directory", "eventNotification": {"oldEntry", "newEntry":
+{"name", "isDirectory", "attributes": {"md5"}, "extended": {"Seaweed-X-Amz-ETag"}},
+"newParentPath"}, "tsNs", "events": [...]}``; bytes fields are base64, batched responses nest
+more events under ``events``. A create or overwrite has a ``newEntry``, a delete only an
+``oldEntry``; buckets are the folders ``/buckets/{bucket}/``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
@@ -104,3 +114,75 @@ def parse_r2_event(body: str | bytes) -> ParsedEvents:
     parsed = ParsedEvents()
     _classify(parsed, bucket, key, item.get("eTag"), item.get("size"))
     return parsed
+
+
+SEAWEEDFS_ETAG = "Seaweed-X-Amz-ETag"
+"""Where SeaweedFS's S3 gateway keeps an object's ETag (multipart ``…-N`` ones included)."""
+
+
+@dataclass(frozen=True)
+class FilerEvent:
+    """One event of the filer's metadata stream, reduced to what ingest needs."""
+
+    ts_ns: int
+    """The filer's timestamp, strictly increasing along the stream: the resume cursor."""
+    drop: DropRef | None
+    """The drop a new or rewritten manifest announces; ``None`` for anything else."""
+    ignored: str = ""
+    refused: str = ""
+    """Why an upload that looks like a drop starts nothing (as ``ParsedEvents.refused``)."""
+
+
+def parse_filer_events(document: dict[str, Any], bucket: str) -> list[FilerEvent]:
+    """The events of one ``SubscribeMetadataResponse`` (nested batches flattened)."""
+    events = [_filer_event(item, bucket) for item in _flatten(document)]
+    return [event for event in events if event is not None]
+
+
+def _flatten(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if "eventNotification" in document:
+        yield document
+    for nested in document.get("events") or []:
+        if isinstance(nested, dict):
+            yield from _flatten(nested)
+
+
+def _filer_event(item: dict[str, Any], bucket: str) -> FilerEvent | None:
+    try:
+        ts_ns = int(item["tsNs"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    notification = item.get("eventNotification") or {}
+    entry = notification.get("newEntry")
+    if not isinstance(entry, dict) or entry.get("isDirectory"):
+        return FilerEvent(ts_ns, None, "not a file creation")
+    folder = str(notification.get("newParentPath") or item.get("directory") or "")
+    root = f"/buckets/{bucket}/"
+    path = f"{folder.rstrip('/')}/{entry.get('name', '')}"
+    if not path.startswith(root):
+        return FilerEvent(ts_ns, None, f"outside the bucket: {path}")
+    key, etag = path.removeprefix(root), _filer_etag(entry)
+    if is_manifest_key(key) and etag is None:
+        return FilerEvent(ts_ns, None, f"no ETag for {path}")  # reconcile lists it with one
+    parsed = ParsedEvents()
+    _classify(parsed, bucket, key, etag, (entry.get("attributes") or {}).get("fileSize"))
+    return FilerEvent(
+        ts_ns,
+        parsed.drops[0] if parsed.drops else None,
+        "; ".join(parsed.ignored),
+        "; ".join(parsed.refused),
+    )
+
+
+def _filer_etag(entry: dict[str, Any]) -> str | None:
+    """The S3 ETag: the gateway's own record, else the md5 of a single-chunk write."""
+    try:
+        extended = (entry.get("extended") or {}).get(SEAWEEDFS_ETAG)
+        if extended:
+            return base64.b64decode(extended).decode()
+        md5 = (entry.get("attributes") or {}).get("md5")
+        if md5:
+            return base64.b64decode(md5).hex()
+    except (binascii.Error, UnicodeDecodeError, AttributeError):
+        return None
+    return None

@@ -10,6 +10,7 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleHandle,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
@@ -17,6 +18,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from pipeline.config import Settings
 from pipeline.domain.contracts import ReconcileRequest
@@ -67,3 +69,18 @@ async def apply_reconcile_schedule(client: Client, settings: Settings) -> Applie
         await client.get_schedule_handle(RECONCILE_SCHEDULE_ID).update(keep_state)
         return Applied.UPDATED
     return Applied.CREATED
+
+
+async def trigger_reconcile(client: Client) -> bool:
+    """Run a reconcile pass now (after the one in progress, if any); False without a schedule.
+
+    For every start of an event source: events lost while it was away are found by listing.
+    """
+    handle: ScheduleHandle = client.get_schedule_handle(RECONCILE_SCHEDULE_ID)
+    try:
+        await handle.trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return False
+    return True

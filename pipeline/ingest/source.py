@@ -8,11 +8,13 @@ net for whatever a transport loses.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from pipeline.config import EVENT_SOURCES, Settings
 from pipeline.domain.errors import ConfigError
 from pipeline.ingest.r2_queue import R2QueueConsumer
+from pipeline.ingest.seaweedfs import SeaweedFSSource
 from pipeline.ingest.sqs import SqsConsumer
 from pipeline.ingest.starter import Starter
 from pipeline.ingest.webhook import WebhookReceiver
@@ -37,8 +39,17 @@ def missing_settings(settings: Settings, source: str) -> list[str]:
     return [name for name, value in needed.items() if not value]
 
 
-def build_source(settings: Settings, starter: Starter, source: str) -> EventSource:
-    """The consumer for ``source`` (one of ``EVENT_SOURCES``), fully configured."""
+def build_source(
+    settings: Settings,
+    starter: Starter,
+    source: str,
+    *,
+    on_stream_start: Callable[[], Awaitable[None]] | None = None,
+) -> EventSource:
+    """The consumer for ``source`` (``seaweedfs``, ``sqs``, ``r2`` or ``webhook``).
+
+    ``on_stream_start`` runs whenever the ``seaweedfs`` stream (re)starts (see there).
+    """
     missing = missing_settings(settings, source)
     if missing:
         raise ConfigError(f"EVENT_SOURCE={source} needs {', '.join(missing)}")
@@ -48,4 +59,6 @@ def build_source(settings: Settings, starter: Starter, source: str) -> EventSour
         return WebhookReceiver.from_settings(settings, starter)
     if source == "sqs":
         return SqsConsumer(settings, starter)
+    if source == "seaweedfs":
+        return SeaweedFSSource(settings, starter, on_stream_start=on_stream_start)
     raise ConfigError(f"unknown EVENT_SOURCE {source!r}; one of {', '.join(EVENT_SOURCES)}")

@@ -1,2 +1,2 @@
-"""The embedded stack (``pipeline up``): the Temporal dev server, moto (S3 + SQS) and comfy-sim
-as child processes, the workers beside them, and the bucket's event rules (``provision``)."""
+"""The embedded stack (``pipeline up``): the Temporal dev server, SeaweedFS (the object store)
+and comfy-sim as child processes, the workers beside them, kept running by the supervisor."""

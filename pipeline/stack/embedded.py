@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pipeline.config import Settings, load_settings
 from pipeline.stack.process import free_port
+from pipeline.stack.seaweedfs import parse_filer_address
 from pipeline.stack.supervisor import ChildSpec, StackConfig
 from pipeline.standins.tiny_demucs import ensure_stand_in
 from pipeline.workflows import attributes
@@ -21,7 +22,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "R2_SECRET_ACCESS_KEY": settings.r2_secret_access_key.get_secret_value(),
         "R2_BUCKET_NAME": settings.r2_bucket_name,
         "R2_REGION": settings.r2_region,
-        "SQS_QUEUE_URL": settings.event_queue_url,
+        "SEAWEEDFS_FILER": settings.seaweedfs_filer,
         "TEMPORAL_ADDRESS": settings.temporal_address,
         "TEMPORAL_NAMESPACE": settings.temporal_namespace,
         "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
@@ -62,14 +63,16 @@ def stack_config_for(settings: Settings, *, comfy_sim: bool = True) -> StackConf
         if stand_in is not None:
             env["DEMUCS_MODEL_PATH"] = str(stand_in)
     python = [sys.executable, "-m", "pipeline"]
+    _host, filer_port, filer_grpc_port = parse_filer_address(settings.seaweedfs_filer)
     return StackConfig(
         state_dir=settings.state_dir,
         temporal_port=_port(settings.temporal_address),
         ui_port=_port(settings.ui_url),
-        moto_port=_port(settings.s3_endpoint),
+        s3_port=_port(settings.s3_endpoint),
+        filer_port=filer_port,
+        filer_grpc_port=filer_grpc_port,
         comfy_port=_port(settings.comfy_url) if comfy_sim else None,
         bucket=settings.r2_bucket_name,
-        queue_name=settings.sqs_queue_name,
         region=settings.r2_region,
         access_key_id=settings.r2_access_key_id,
         secret_access_key=settings.r2_secret_access_key.get_secret_value(),
@@ -77,8 +80,13 @@ def stack_config_for(settings: Settings, *, comfy_sim: bool = True) -> StackConf
         children=[
             ChildSpec("worker-cpu", [*python, "worker", "cpu"], env),
             ChildSpec("worker-gpu", [*python, "worker", "gpu"], env),
-            # moto plays the bucket, so its S3 → SQS notifications are the event source.
-            ChildSpec("ingest", [*python, "ingest", "--source", "sqs", "--apply-schedule"], env),
+            # SeaweedFS plays the bucket, so its filer's metadata stream is the event source.
+            ChildSpec(
+                "ingest",
+                [*python, "ingest", "--source", "seaweedfs", "--apply-schedule"],
+                env,
+                restart_with_store=True,
+            ),
         ],
     )
 
@@ -88,6 +96,7 @@ def private_settings(state_dir: Path, **overrides: str) -> Settings:
     return load_settings(
         **{
             "R2_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+            "SEAWEEDFS_FILER": f"127.0.0.1:{free_port()}.{free_port()}",
             "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
             "TEMPORAL_UI_URL": f"http://127.0.0.1:{free_port()}",
             "COMFYUI_URL": f"http://127.0.0.1:{free_port()}",

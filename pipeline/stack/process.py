@@ -69,6 +69,15 @@ class ManagedProcess:
                 start_new_session=True,
             )
 
+    def restart(self) -> None:
+        """Start again once the last run is over (its whole group gone); logs append."""
+        if self._popen is None:
+            raise RuntimeError(f"{self.name} was never started")
+        if self._popen.poll() is None or group_alive(self._popen.pid):
+            raise RuntimeError(f"{self.name} still runs; stop it first")
+        self._popen = None
+        self.start()
+
     @property
     def pid(self) -> int | None:
         """Also the process group id, since the child leads its own session."""

@@ -1,4 +1,4 @@
-"""Wire a bucket's new manifests to an SQS queue, with the plain S3 and SQS APIs.
+"""Create the bucket, and wire its new manifests to an SQS queue with the plain S3 and SQS APIs.
 
 This is what one would do on AWS (and what moto, playing the bucket locally, implements).
 Cloudflare R2 has no SQS: there the equivalent is a Cloudflare Queue plus an R2 event
@@ -40,7 +40,7 @@ def provision_bucket_events(
     Only keys under ``prefix`` ending in ``suffix`` produce events. Idempotent; the bucket's
     notification configuration is replaced by this one rule. Returns the queue URL.
     """
-    _ensure_bucket(s3, bucket)
+    ensure_bucket(s3, bucket)
     queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
@@ -72,7 +72,8 @@ def provision_bucket_events(
     return queue_url
 
 
-def _ensure_bucket(s3: S3Client, bucket: str) -> None:
+def ensure_bucket(s3: S3Client, bucket: str) -> None:
+    """Create ``bucket`` unless this account already owns it."""
     region = s3.meta.region_name
     try:
         if region in _NO_LOCATION_CONSTRAINT:

@@ -1,45 +1,72 @@
-"""``Stack``: the embedded services plus the caller's workers, started and stopped as one.
+"""``Stack``: the embedded services plus the caller's workers, started, kept and stopped as one.
 
-Start order: Temporal, moto and comfy-sim in parallel; once all answer, the bucket, queue
-and event notification are provisioned; then the children (workers, ingest consumer).
-Stop order is the reverse, each process by its process group.
+Start order: Temporal, SeaweedFS and comfy-sim in parallel; once all answer, the bucket is
+provisioned; then the children (workers, ingest consumer). A process that exits on its own is
+restarted after a backoff (1 s doubling to 30 s, reset after a minute of good health); a
+restarted store is provisioned again before the children that read its events (``ChildSpec.
+restart_with_store``) start again. Stop order is the reverse of start, each process by its
+process group. ``processes.json`` records every process group from its start, so ``pipeline
+down`` finds children whose supervisor died.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
+import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import boto3
+from botocore.config import Config
 
 from pipeline.config import (
     EMBEDDED_COMFY_PORT,
+    EMBEDDED_FILER_GRPC_PORT,
+    EMBEDDED_FILER_PORT,
     EMBEDDED_S3_PORT,
     EMBEDDED_TEMPORAL_PORT,
     EMBEDDED_UI_PORT,
 )
+from pipeline.domain.errors import PortInUse, StartupError
 from pipeline.logging import get_logger
 from pipeline.shutdown import stop_on_signals
 from pipeline.stack import services
 from pipeline.stack.process import ManagedProcess
-from pipeline.stack.provision import provision_bucket_events
+from pipeline.stack.provision import ensure_bucket
+from pipeline.stack.seaweedfs import (
+    STOP_GRACE_S,
+    S3Identity,
+    SeaweedPorts,
+    remove_stale_sockets,
+    seaweedfs_ready,
+    seaweedfs_server,
+)
 from pipeline.stack.state import (
+    ProcessRecord,
+    ProcessTable,
     ReadyRecord,
     StackEndpoints,
+    processes_file_path,
     read_pidfile,
     ready_file_path,
     remove_pidfile,
     write_pidfile,
+    write_process_table,
     write_ready_file,
 )
 
 _WATCH_S = 0.5
-RESERVED_NAMES = frozenset({"temporal", "moto", "comfy-sim", "supervisor"})
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 30.0
+HEALTHY_AFTER_S = 60.0
+"""A process that ran this long before exiting restarts after ``BACKOFF_FIRST_S`` again."""
+STORE = "seaweedfs"
+RESERVED_NAMES = frozenset({"temporal", STORE, "comfy-sim", "supervisor"})
 
 log = get_logger()
 
@@ -48,12 +75,15 @@ log = get_logger()
 class ChildSpec:
     """A process the stack runs after its services are ready.
 
-    ``env`` is added to the supervisor's own environment.
+    ``env`` is added to the supervisor's own environment. ``restart_with_store`` children
+    (the event consumer) are stopped while a crashed store restarts and started again once it
+    is provisioned, so they never read a store without its bucket.
     """
 
     name: str
     argv: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)
+    restart_with_store: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,11 +91,12 @@ class StackConfig:
     state_dir: Path
     temporal_port: int = EMBEDDED_TEMPORAL_PORT
     ui_port: int = EMBEDDED_UI_PORT
-    moto_port: int = EMBEDDED_S3_PORT
+    s3_port: int = EMBEDDED_S3_PORT
+    filer_port: int = EMBEDDED_FILER_PORT
+    filer_grpc_port: int = EMBEDDED_FILER_GRPC_PORT
     comfy_port: int | None = EMBEDDED_COMFY_PORT
     """``None`` runs no comfy-sim, for a machine that has a real ComfyUI."""
     bucket: str = "wan-pipeline"
-    queue_name: str = "wan-pipeline-events"
     region: str = "us-east-1"
     access_key_id: str = "embedded"
     secret_access_key: str = "embedded"
@@ -84,6 +115,34 @@ class StackConfig:
                 f"child names must be unique and not {sorted(RESERVED_NAMES)}: {sorted(clashes)}"
             )
 
+    def public_ports(self) -> dict[int, str]:
+        """Port → what listens there and the variable that moves it."""
+        ports = {
+            self.temporal_port: "Temporal (TEMPORAL_ADDRESS)",
+            self.ui_port: "the Temporal UI (TEMPORAL_UI_URL)",
+            self.s3_port: "SeaweedFS S3 (R2_ENDPOINT_URL)",
+            self.filer_port: "the SeaweedFS filer (SEAWEEDFS_FILER)",
+            self.filer_grpc_port: "the SeaweedFS filer gRPC (SEAWEEDFS_FILER)",
+        }
+        if self.comfy_port is not None:
+            ports[self.comfy_port] = "comfy-sim (COMFYUI_URL)"
+        return ports
+
+
+@dataclass
+class _Service:
+    process: ManagedProcess
+    ready: Callable[[], Awaitable[bool]]
+
+
+@dataclass
+class _Health:
+    started_at: float = field(default_factory=time.monotonic)
+    failures: int = 0
+    """Consecutive quick exits, for the backoff."""
+    restarts: int = 0
+    last_exit: int | None = None
+
 
 class Stack:
     """The embedded stack of one state dir. Logs go to ``state_dir/logs/{name}.log``."""
@@ -91,35 +150,40 @@ class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self.endpoints: StackEndpoints | None = None
-        self._services: list[ManagedProcess] = []
+        self._services: dict[str, _Service] = {}
         self._children: list[ManagedProcess] = []
-        self._stopped: set[ManagedProcess] = set()
+        self._health: dict[str, _Health] = {}
+        self._restarting: dict[str, asyncio.Task[None]] = {}
+        self._held: set[str] = set()
+        """Consumers stopped on purpose while the store restarts."""
+        self._store_ports: SeaweedPorts | None = None
+        self._stopping = False
 
     @property
     def processes(self) -> list[ManagedProcess]:
         """Every process started so far, services first."""
-        return [*self._services, *self._children]
+        return [*(s.process for s in self._services.values()), *self._children]
+
+    @property
+    def restarts(self) -> dict[str, int]:
+        """Name → how many times that process was restarted."""
+        return {name: health.restarts for name, health in self._health.items()}
 
     async def start(self) -> StackEndpoints:
         """Start everything; on any failure (or cancellation) stop what was started.
 
-        A ``Stack`` runs once: create a new one to start again.
+        Raises ``PortInUse`` before starting anything when a port is taken. A ``Stack``
+        runs once: create a new one to start again.
         """
         if self._services:
             raise RuntimeError("this Stack was already started")
         config = self.config
+        check_ports_free(config.public_ports())
         config.state_dir.mkdir(parents=True, exist_ok=True)
         ready_file_path(config.state_dir).unlink(missing_ok=True)
         try:
             await self._start_services()
-            endpoints = StackEndpoints(
-                temporal_address=f"127.0.0.1:{config.temporal_port}",
-                ui_url=f"http://127.0.0.1:{config.ui_port}",
-                s3_endpoint=f"http://127.0.0.1:{config.moto_port}",
-                bucket=config.bucket,
-                queue_url=await asyncio.to_thread(self._provision),
-                comfy_url=None if config.comfy_port is None else _comfy_url(config.comfy_port),
-            )
+            await self._provision()
             for spec in config.children:
                 child = ManagedProcess(
                     spec.name,
@@ -128,47 +192,56 @@ class Stack:
                     env={**os.environ, **spec.env},
                 )
                 self._children.append(child)
-                child.start()
+                self._launch(child)
                 log.info("child started", name=spec.name, pid=child.pid, log=str(child.log_path))
         except BaseException:
             await self.stop()
             raise
-        self.endpoints = endpoints
-        write_ready_file(
-            config.state_dir,
-            ReadyRecord(
-                pid=os.getpid(),
-                endpoints=endpoints,
-                process_groups={p.name: p.pid for p in self.processes if p.pid is not None},
-            ),
+        assert self._store_ports is not None
+        endpoints = StackEndpoints(
+            temporal_address=f"127.0.0.1:{config.temporal_port}",
+            ui_url=f"http://127.0.0.1:{config.ui_port}",
+            s3_endpoint=self._store_ports.s3_endpoint,
+            bucket=config.bucket,
+            events=f"SeaweedFS filer {self._store_ports.filer_address} (metadata stream)",
+            comfy_url=None if config.comfy_port is None else _comfy_url(config.comfy_port),
         )
+        self.endpoints = endpoints
+        write_ready_file(config.state_dir, ReadyRecord(pid=os.getpid(), endpoints=endpoints))
         log.info(
             "stack ready",
             temporal_ui=endpoints.ui_url,
             s3=endpoints.s3_endpoint,
             bucket=endpoints.bucket,
-            queue=endpoints.queue_url,
+            events=endpoints.events,
             comfy=endpoints.comfy_url,
         )
         return endpoints
 
     async def stop(self) -> None:
         """Stop children, then services, each in reverse start order. Safe to call twice."""
+        self._stopping = True
+        for task in self._restarting.values():
+            task.cancel()
+        await asyncio.gather(*self._restarting.values(), return_exceptions=True)
+        self._restarting.clear()
         ready_file_path(self.config.state_dir).unlink(missing_ok=True)
-        for process in [*reversed(self._children), *reversed(self._services)]:
-            if process.pid is None or process in self._stopped:
+        for process in [*reversed(self._children), *reversed(self._services_in_order())]:
+            if process.pid is None:
                 continue
-            code = await process.stop(self.config.stop_timeout)
-            self._stopped.add(process)
+            code = await process.stop(self._grace(process))
             log.info("stopped", name=process.name, returncode=code)
+        if self._store_ports is not None:
+            remove_stale_sockets(self._store_ports)
+        processes_file_path(self.config.state_dir).unlink(missing_ok=True)
         self.endpoints = None
 
     async def run_foreground(self) -> int:
-        """Run until SIGINT/SIGTERM (exit 0) or until a process dies (exit 1), then stop all.
+        """Run until SIGINT/SIGTERM, restarting whatever exits on its own; then stop all.
 
-        Starts the stack first if ``start`` was not awaited yet; a ``StartupError`` is
-        raised after everything is stopped. Holds ``stack.pid`` while running so
-        ``pipeline down`` can find this supervisor.
+        Starts the stack first if ``start`` was not awaited yet; a ``StartupError`` or
+        ``PortInUse`` is raised after everything is stopped. Holds ``stack.pid`` while
+        running so ``pipeline down`` can find this supervisor. Returns 0.
         """
         running = read_pidfile(self.config.state_dir)
         if running is not None and running != os.getpid():
@@ -178,7 +251,8 @@ class Stack:
             with stop_on_signals() as stop_requested:
                 if self.endpoints is None and not await self._start_unless_stopped(stop_requested):
                     return 0
-                return 1 if await self._watch(stop_requested) else 0
+                await self._watch(stop_requested)
+                return 0
         finally:
             await self.stop()
             remove_pidfile(self.config.state_dir, os.getpid())
@@ -198,56 +272,162 @@ class Stack:
         log.info("stop requested while starting")
         return False
 
-    async def _watch(self, stop_requested: asyncio.Event) -> bool:
-        """Wait for a stop request; True if a process died on its own first."""
+    async def _watch(self, stop_requested: asyncio.Event) -> None:
+        """Until a stop request, restart every process that exits on its own."""
         while not stop_requested.is_set():
             for process in self.processes:
                 code = process.returncode
-                if code is not None:
-                    log.error(
-                        "process exited unexpectedly",
-                        name=process.name,
-                        returncode=code,
-                        log=str(process.log_path),
-                        tail=process.log_tail(10),
+                name = process.name
+                if code is not None and name not in self._restarting and name not in self._held:
+                    self._restarting[process.name] = asyncio.create_task(
+                        self._restart(process, code)
                     )
-                    return True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop_requested.wait(), _WATCH_S)
         log.info("stop requested")
-        return False
+
+    async def _restart(self, process: ManagedProcess, code: int) -> None:
+        """Wait out the backoff, then start ``process`` again (a service: until it is ready)."""
+        health = self._health[process.name]
+        health.last_exit = code
+        health.failures = (
+            1 if time.monotonic() - health.started_at >= HEALTHY_AFTER_S else health.failures + 1
+        )
+        delay = min(BACKOFF_FIRST_S * 2 ** (health.failures - 1), BACKOFF_MAX_S)
+        log.error(
+            "process exited unexpectedly",
+            name=process.name,
+            returncode=code,
+            restart_in_s=delay,
+            log=str(process.log_path),
+            tail=process.log_tail(10),
+        )
+        try:
+            await asyncio.sleep(delay)
+            if process.name == STORE:
+                await self._restart_store(process)
+            elif process.name in self._services:
+                await process.stop(self._grace(process))
+                self._launch(process)
+                await process.wait_ready(
+                    self._services[process.name].ready, self.config.ready_timeout
+                )
+            else:
+                await process.stop(self.config.stop_timeout)
+                self._launch(process)
+            health.restarts += 1
+            self._record()
+            log.warning(
+                "process restarted", name=process.name, pid=process.pid, restarts=health.restarts
+            )
+        except StartupError as exc:
+            log.error("restart failed", name=process.name, error=str(exc).splitlines()[0])
+        finally:
+            self._restarting.pop(process.name, None)
+
+    async def _restart_store(self, store: ManagedProcess) -> None:
+        """Stop the store's event consumers, restart and provision it, then start them again.
+
+        Started again, a consumer runs its reconcile pass at once, which starts the drops
+        whose events the store lost around its stop.
+        """
+        consumers = [
+            child
+            for child, spec in zip(self._children, self.config.children, strict=True)
+            if spec.restart_with_store
+        ]
+        self._held.update(consumer.name for consumer in consumers)
+        try:
+            for consumer in consumers:
+                await consumer.stop(self.config.stop_timeout)
+            await store.stop(STOP_GRACE_S)
+            assert self._store_ports is not None
+            remove_stale_sockets(self._store_ports)
+            self._launch(store)
+            await store.wait_ready(self._services[STORE].ready, self.config.ready_timeout)
+            await self._provision()
+            log.info("store provisioned again", bucket=self.config.bucket)
+            for consumer in consumers:
+                self._launch(consumer)
+        finally:
+            self._held.difference_update(consumer.name for consumer in consumers)
+
+    def _launch(self, process: ManagedProcess) -> None:
+        """Start (or start again) ``process`` and record its process group."""
+        if process.pid is None:
+            process.start()
+        else:
+            process.restart()
+        self._health.setdefault(process.name, _Health()).started_at = time.monotonic()
+        self._record()
+
+    def _record(self) -> None:
+        if self._stopping:
+            return
+        write_process_table(
+            self.config.state_dir,
+            ProcessTable(
+                supervisor=os.getpid(),
+                processes={
+                    p.name: ProcessRecord(
+                        pid=p.pid,
+                        command=p.argv[0],
+                        restarts=self._health[p.name].restarts,
+                        last_exit=self._health[p.name].last_exit,
+                    )
+                    for p in self.processes
+                    if p.pid is not None and p.name in self._health
+                },
+            ),
+        )
+
+    def _services_in_order(self) -> list[ManagedProcess]:
+        return [service.process for service in self._services.values()]
+
+    def _grace(self, process: ManagedProcess) -> float:
+        return STOP_GRACE_S if process.name == STORE else self.config.stop_timeout
 
     async def _start_services(self) -> None:
         config, state_dir = self.config, self.config.state_dir
         temporal_address = f"127.0.0.1:{config.temporal_port}"
-        checks: list[tuple[ManagedProcess, Callable[[], Awaitable[bool]]]] = [
-            (
+        store_ports = SeaweedPorts(
+            s3=config.s3_port, filer=config.filer_port, filer_grpc=config.filer_grpc_port
+        )
+        self._store_ports = store_ports
+        self._services = {
+            "temporal": _Service(
                 services.temporal_dev_server(
                     state_dir, config.temporal_port, config.ui_port, config.search_attributes
                 ),
-                partial(services.temporal_ready, temporal_address),
+                lambda: services.temporal_ready(temporal_address),
             ),
-            (
-                services.moto_server(state_dir, config.moto_port),
-                partial(services.http_ready, f"http://127.0.0.1:{config.moto_port}/moto-api/"),
+            STORE: _Service(
+                seaweedfs_server(
+                    state_dir,
+                    store_ports,
+                    S3Identity(config.access_key_id, config.secret_access_key),
+                    log_dir=services.log_dir(state_dir),
+                ),
+                lambda: seaweedfs_ready(store_ports),
             ),
-        ]
+        }
         if config.comfy_port is not None:
-            checks.append(
-                (
-                    services.comfy_sim(state_dir, config.comfy_port),
-                    partial(services.http_ready, f"{_comfy_url(config.comfy_port)}/system_stats"),
-                )
+            comfy = _comfy_url(config.comfy_port)
+            self._services["comfy-sim"] = _Service(
+                services.comfy_sim(state_dir, config.comfy_port),
+                lambda: services.http_ready(f"{comfy}/system_stats"),
             )
-        for process, _ in checks:
-            self._services.append(process)
-            process.start()
+        for service in self._services.values():
+            self._launch(service.process)
             log.info(
-                "service started", name=process.name, pid=process.pid, log=str(process.log_path)
+                "service started",
+                name=service.process.name,
+                pid=service.process.pid,
+                log=str(service.process.log_path),
             )
         waits = [
-            asyncio.ensure_future(process.wait_ready(check, config.ready_timeout))
-            for process, check in checks
+            asyncio.ensure_future(service.process.wait_ready(service.ready, config.ready_timeout))
+            for service in self._services.values()
         ]
         try:
             for finished in asyncio.as_completed(waits):
@@ -257,20 +437,37 @@ class Stack:
                 wait.cancel()
             await asyncio.gather(*waits, return_exceptions=True)
 
-    def _provision(self) -> str:
+    async def _provision(self) -> None:
+        """Create the bucket; the store's event stream needs nothing else."""
         config = self.config
-        session = boto3.session.Session(
+        assert self._store_ports is not None
+        s3 = boto3.session.Session(
             aws_access_key_id=config.access_key_id,
             aws_secret_access_key=config.secret_access_key,
             region_name=config.region,
+        ).client(
+            "s3",
+            endpoint_url=self._store_ports.s3_endpoint,
+            config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
         )
-        endpoint = f"http://127.0.0.1:{config.moto_port}"
-        return provision_bucket_events(
-            session.client("s3", endpoint_url=endpoint),
-            session.client("sqs", endpoint_url=endpoint),
-            bucket=config.bucket,
-            queue_name=config.queue_name,
-        )
+        await asyncio.to_thread(ensure_bucket, s3, config.bucket)
+
+
+def check_ports_free(ports: Mapping[int, str]) -> None:
+    """Raise ``PortInUse`` for the first port some other process listens on (127.0.0.1)."""
+    for port, what in ports.items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # Ignore sockets in TIME_WAIT from a stack that just stopped; a listener still counts.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                raise PortInUse(
+                    f"port {port} for {what} is held by another process; "
+                    "stop it or choose another port"
+                ) from None
 
 
 def _comfy_url(port: int) -> str:

@@ -17,6 +17,7 @@ from activities.intake import IntakeActivities
 from activities.media import MediaActivities
 from activities.reconcile import ReconcileActivities
 from activities.records import RecordActivities
+from activities.scratch import remove_stale_scratch
 from activities.separation import SeparationActivities
 from pipeline.config import Settings
 from pipeline.ingest.starter import Starter, session_options
@@ -39,6 +40,8 @@ class Role(StrEnum):
 
 
 async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> None:
+    # What a killed worker left in the shared work dir; other live workers' folders stay.
+    remove_stale_scratch(settings.work_dir)
     client = await connect(settings)
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(ObjectStore(settings))

@@ -1,8 +1,8 @@
 """Shared set-up of the ingest tests: a bucket of their own, a starter, running sources.
 
-Each test gets a fresh bucket (and, when asked, its own notification → SQS queue) on the
-session's moto server, and a starter whose sessions go to a task queue no worker polls:
-the tests count workflows, they do not run them.
+Each test gets a fresh bucket on the session's SeaweedFS (or, for the ``sqs`` source, on moto
+with its own notification → SQS queue), and a starter whose sessions go to a task queue no
+worker polls: the tests count workflows, they do not run them.
 """
 
 from __future__ import annotations
@@ -46,31 +46,32 @@ class IngestEnv:
 
     @property
     def s3(self) -> S3Client:
-        return _moto_clients(self.settings.s3_endpoint)[0]
+        return _clients(self.settings.s3_endpoint)[0]
 
     @property
     def sqs(self) -> SQSClient:
-        return _moto_clients(self.settings.s3_endpoint)[1]
+        return _clients(self.settings.s3_endpoint)[1]
 
 
 def ingest_env(
-    moto_endpoint: str,
+    endpoint: str,
     temporal: TemporalServer,
     client: Client,
     *,
     with_queue: bool = True,
     **overrides: Any,
 ) -> IngestEnv:
-    """A fresh bucket (routing its inbox manifests to a fresh SQS queue if ``with_queue``)."""
+    """A fresh bucket at the S3 ``endpoint``; with ``with_queue`` (moto only) its inbox
+    manifests are routed to a fresh SQS queue."""
     name = f"ingest-{uuid.uuid4().hex[:12]}"
-    s3, sqs = _moto_clients(moto_endpoint)
+    s3, sqs = _clients(endpoint)
     if with_queue:
         queue_url = provision_bucket_events(s3, sqs, bucket=name, queue_name=name)
         overrides.setdefault("SQS_QUEUE_URL", queue_url)
     else:
         s3.create_bucket(Bucket=name)
     settings = load_settings(
-        R2_ENDPOINT_URL=moto_endpoint,
+        R2_ENDPOINT_URL=endpoint,
         R2_BUCKET_NAME=name,
         R2_ACCESS_KEY_ID=TEST_ACCESS_KEY,
         R2_SECRET_ACCESS_KEY=TEST_ACCESS_KEY,
@@ -89,8 +90,8 @@ def ingest_env(
 
 
 @cache
-def _moto_clients(endpoint: str) -> tuple[S3Client, SQSClient]:
-    """One pair of clients per moto server: building boto3 clients is slow."""
+def _clients(endpoint: str) -> tuple[S3Client, SQSClient]:
+    """One pair of clients per server: building boto3 clients is slow."""
     session = boto3.session.Session(
         aws_access_key_id=TEST_ACCESS_KEY,
         aws_secret_access_key=TEST_ACCESS_KEY,

@@ -20,6 +20,7 @@ from pipeline.doctor.cloudflare import r2_checks
 from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID, apply_reconcile_schedule
 from pipeline.stack.embedded import settings_env
 from pipeline.stack.process import free_port
+from pipeline.stack.seaweedfs import SeaweedPorts
 from pipeline.standins.cf_queues_sim import CloudflareQueuesSim
 from pipeline.storage import ObjectStore
 from pipeline.workflows.reconcile import ReconcileWorkflow
@@ -44,7 +45,9 @@ async def test_a_wired_deployment_passes_every_check(
     temporal_client: Client,
     comfy_sim_url: str,
 ) -> None:
-    env = ingest_env(moto_server, temporal_server, temporal_client, COMFYUI_URL=comfy_sim_url)
+    env = ingest_env(
+        moto_server, temporal_server, temporal_client, EVENT_SOURCE="sqs", COMFYUI_URL=comfy_sim_url
+    )
     settings = env.settings
     async with (
         ObjectStore(settings) as store,
@@ -83,9 +86,15 @@ async def test_a_wired_deployment_passes_every_check(
 
 
 async def test_the_cli_names_each_broken_part_with_a_fix_and_exits_non_zero(
-    moto_server: str, temporal_server: TemporalServer, temporal_client: Client
+    seaweedfs: SeaweedPorts, temporal_server: TemporalServer, temporal_client: Client
 ) -> None:
-    env = ingest_env(moto_server, temporal_server, temporal_client)
+    env = ingest_env(
+        seaweedfs.s3_endpoint,
+        temporal_server,
+        temporal_client,
+        with_queue=False,
+        SEAWEEDFS_FILER=seaweedfs.filer_address,
+    )
     environment = {
         **os.environ,
         **settings_env(env.settings),
@@ -112,6 +121,7 @@ async def test_the_cli_names_each_broken_part_with_a_fix_and_exits_non_zero(
     assert sum(line.startswith("FAIL  cpu workers") for line in lines) == 1
     assert sum(line.startswith("FAIL  gpu workers") for line in lines) == 1
     assert any(line.startswith("ok    storage credentials") for line in lines)
+    assert any(line.startswith("ok    filer stream") for line in lines)
     assert any(line.startswith("ok    temporal ") for line in lines)
     assert all(
         "→" in line for line in lines if line.startswith("FAIL") and "not checked" not in line
@@ -119,12 +129,12 @@ async def test_the_cli_names_each_broken_part_with_a_fix_and_exits_non_zero(
 
 
 async def test_the_r2_path_is_checked_through_the_cloudflare_api(
-    moto_server: str, temporal_server: TemporalServer, temporal_client: Client
+    seaweedfs: SeaweedPorts, temporal_server: TemporalServer, temporal_client: Client
 ) -> None:
     sim = CloudflareQueuesSim(account_id="acct", queue_id="q1", api_token="token")
     async with sim.serve() as api_base:
         env = ingest_env(
-            moto_server,
+            seaweedfs.s3_endpoint,
             temporal_server,
             temporal_client,
             with_queue=False,

@@ -17,6 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from pipeline.ingest.r2_queue import R2QueueConsumer
 from pipeline.ingest.starter import Starter
+from pipeline.stack.seaweedfs import SeaweedPorts
 from pipeline.standins.cf_queues_sim import CloudflareQueuesSim
 from tests.conftest import TemporalServer
 from tests.integration.ingest_support import (
@@ -43,8 +44,10 @@ async def queue() -> AsyncIterator[tuple[CloudflareQueuesSim, str]]:
 
 
 @pytest.fixture
-def env(moto_server: str, temporal_server: TemporalServer, temporal_client: Client) -> IngestEnv:
-    return ingest_env(moto_server, temporal_server, temporal_client, with_queue=False)
+def env(
+    seaweedfs: SeaweedPorts, temporal_server: TemporalServer, temporal_client: Client
+) -> IngestEnv:
+    return ingest_env(seaweedfs.s3_endpoint, temporal_server, temporal_client, with_queue=False)
 
 
 def consumer(api_base: str, starter: Starter, *, retry_base_s: int = 1) -> R2QueueConsumer:

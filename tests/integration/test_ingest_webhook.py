@@ -15,6 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from pipeline.ingest.starter import Starter
 from pipeline.ingest.webhook import WebhookReceiver
+from pipeline.stack.seaweedfs import SeaweedPorts
 from tests.conftest import TemporalServer
 from tests.integration.ingest_support import (
     IngestEnv,
@@ -40,8 +41,8 @@ async def webhook(starter: Starter) -> AsyncIterator[str]:
         yield url
 
 
-def env_for(moto: str, temporal: TemporalServer, client: Client) -> IngestEnv:
-    return ingest_env(moto, temporal, client, with_queue=False)
+def env_for(endpoint: str, temporal: TemporalServer, client: Client) -> IngestEnv:
+    return ingest_env(endpoint, temporal, client, with_queue=False)
 
 
 def auth(secret: str = SECRET) -> dict[str, str]:
@@ -49,9 +50,9 @@ def auth(secret: str = SECRET) -> dict[str, str]:
 
 
 async def test_a_minio_shaped_post_starts_the_drop_and_answers_200(
-    moto_server: str, temporal_server: TemporalServer, temporal_client: Client
+    seaweedfs: SeaweedPorts, temporal_server: TemporalServer, temporal_client: Client
 ) -> None:
-    env = env_for(moto_server, temporal_server, temporal_client)
+    env = env_for(seaweedfs.s3_endpoint, temporal_server, temporal_client)
     drop = put_manifest(env, "my photo")
     document = json.loads(MINIO_EVENT.read_text())
     record = document["Records"][0]["s3"]
@@ -67,9 +68,9 @@ async def test_a_minio_shaped_post_starts_the_drop_and_answers_200(
 
 
 async def test_a_bad_secret_is_refused_with_401_and_starts_nothing(
-    moto_server: str, temporal_server: TemporalServer, temporal_client: Client
+    seaweedfs: SeaweedPorts, temporal_server: TemporalServer, temporal_client: Client
 ) -> None:
-    env = env_for(moto_server, temporal_server, temporal_client)
+    env = env_for(seaweedfs.s3_endpoint, temporal_server, temporal_client)
     drop = put_manifest(env, "intruder")
     refused = [{}, auth("wrong"), auth(SECRET + "x"), auth(SECRET[:-1]), {"Authorization": SECRET}]
     async with webhook(env.starter) as url, httpx.AsyncClient() as http:
@@ -81,9 +82,9 @@ async def test_a_bad_secret_is_refused_with_401_and_starts_nothing(
 
 
 async def test_malformed_bodies_get_400_and_the_receiver_keeps_serving(
-    moto_server: str, temporal_server: TemporalServer, temporal_client: Client
+    seaweedfs: SeaweedPorts, temporal_server: TemporalServer, temporal_client: Client
 ) -> None:
-    env = env_for(moto_server, temporal_server, temporal_client)
+    env = env_for(seaweedfs.s3_endpoint, temporal_server, temporal_client)
     drop = put_manifest(env, "after-garbage")
     with capture_logs() as logs:
         async with webhook(env.starter) as url, httpx.AsyncClient() as http:
@@ -95,9 +96,9 @@ async def test_malformed_bodies_get_400_and_the_receiver_keeps_serving(
 
 
 async def test_deletes_and_media_are_acknowledged_without_starting_anything(
-    moto_server: str, temporal_server: TemporalServer, temporal_client: Client
+    seaweedfs: SeaweedPorts, temporal_server: TemporalServer, temporal_client: Client
 ) -> None:
-    env = env_for(moto_server, temporal_server, temporal_client)
+    env = env_for(seaweedfs.s3_endpoint, temporal_server, temporal_client)
     bodies = [
         s3_event(env.bucket, "inbox/d/manifest.json", "abc", "s3:ObjectRemoved:Delete"),
         s3_event(env.bucket, "inbox/d/face.png", "abc", "s3:ObjectCreated:Put"),
@@ -109,9 +110,9 @@ async def test_deletes_and_media_are_acknowledged_without_starting_anything(
 
 
 async def test_a_failed_start_answers_503_so_the_sender_retries(
-    moto_server: str, temporal_server: TemporalServer, temporal_client: Client
+    seaweedfs: SeaweedPorts, temporal_server: TemporalServer, temporal_client: Client
 ) -> None:
-    env = env_for(moto_server, temporal_server, temporal_client)
+    env = env_for(seaweedfs.s3_endpoint, temporal_server, temporal_client)
     drop = put_manifest(env, "retried")
     nowhere = await Client.connect(
         temporal_server.address,

@@ -21,6 +21,7 @@ from pipeline.ingest.schedule import (
     Applied,
     apply_reconcile_schedule,
 )
+from pipeline.stack.seaweedfs import SeaweedPorts
 from pipeline.storage import ObjectStore, sync_s3
 from pipeline.workflows.reconcile import ReconcileWorkflow
 from tests.conftest import TemporalServer
@@ -41,10 +42,10 @@ HISTORIES = Path(__file__).parents[1] / "replay" / "histories" / "reconcile"
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def reconciler(
-    moto_server: str, temporal_server: TemporalServer, temporal_client: Client
+    seaweedfs: SeaweedPorts, temporal_server: TemporalServer, temporal_client: Client
 ) -> AsyncIterator[tuple[IngestEnv, str]]:
     """A bucket nobody sends events for, and a worker running reconcile on its own queue."""
-    env = ingest_env(moto_server, temporal_server, temporal_client, with_queue=False)
+    env = ingest_env(seaweedfs.s3_endpoint, temporal_server, temporal_client, with_queue=False)
     queue = f"reconcile-{uuid.uuid4().hex[:8]}"
     async with ObjectStore(env.settings) as store:
         activities = ReconcileActivities(store, env.starter)

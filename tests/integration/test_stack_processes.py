@@ -8,13 +8,16 @@ import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from urllib.parse import unquote_plus
 
+import boto3
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from types_boto3_s3.client import S3Client
 from types_boto3_sqs.client import SQSClient
 
 from pipeline.domain.errors import StartupError
@@ -22,7 +25,7 @@ from pipeline.stack import services
 from pipeline.stack.process import ManagedProcess, free_port, group_members, pid_alive
 from pipeline.stack.provision import NOTIFICATION_ID, provision_bucket_events
 from pipeline.workflows import attributes
-from tests.conftest import S3Bucket
+from tests.conftest import TEST_ACCESS_KEY, TEST_REGION
 
 pytestmark = pytest.mark.integration
 
@@ -159,41 +162,61 @@ def _event_keys(sqs: SQSClient, queue_url: str) -> list[str]:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def test_provisioning_routes_only_inbox_manifests_to_the_queue(s3_bucket: S3Bucket) -> None:
-    session = s3_bucket.session()
-    s3 = session.client("s3", endpoint_url=s3_bucket.endpoint)
-    sqs = session.client("sqs", endpoint_url=s3_bucket.endpoint)
-    drop = uuid.uuid4().hex
+@dataclass(frozen=True)
+class QueuedBucket:
+    """A moto bucket whose inbox manifests notify an SQS queue (the ``sqs`` source's route)."""
+
+    s3: S3Client
+    sqs: SQSClient
+    bucket: str
+    queue_name: str
+    queue_url: str
+
+
+@pytest.fixture
+def queued_bucket(moto_server: str) -> QueuedBucket:
+    session = boto3.session.Session(
+        aws_access_key_id=TEST_ACCESS_KEY,
+        aws_secret_access_key=TEST_ACCESS_KEY,
+        region_name=TEST_REGION,
+    )
+    s3 = session.client("s3", endpoint_url=moto_server)
+    sqs = session.client("sqs", endpoint_url=moto_server)
+    bucket = f"provision-{uuid.uuid4().hex[:12]}"
+    queue_url = provision_bucket_events(s3, sqs, bucket=bucket, queue_name=bucket)
+    return QueuedBucket(s3, sqs, bucket, bucket, queue_url)
+
+
+def test_provisioning_routes_only_inbox_manifests_to_the_queue(queued_bucket: QueuedBucket) -> None:
+    s3, drop = queued_bucket.s3, uuid.uuid4().hex
 
     manifest = f"inbox/{drop}/manifest.json"
     for key in (f"inbox/{drop}/a.png", f"other/{drop}/manifest.json", manifest):
-        s3.put_object(Bucket=s3_bucket.bucket, Key=key, Body=b"{}")
+        s3.put_object(Bucket=queued_bucket.bucket, Key=key, Body=b"{}")
 
-    keys = [key for key in _event_keys(sqs, s3_bucket.queue_url) if drop in key]
+    keys = [key for key in _event_keys(queued_bucket.sqs, queued_bucket.queue_url) if drop in key]
     assert keys == [manifest]
 
 
-def test_provisioning_twice_changes_nothing(s3_bucket: S3Bucket) -> None:
-    session = s3_bucket.session()
-    s3 = session.client("s3", endpoint_url=s3_bucket.endpoint)
-    sqs = session.client("sqs", endpoint_url=s3_bucket.endpoint)
+def test_provisioning_twice_changes_nothing(queued_bucket: QueuedBucket) -> None:
+    s3, sqs, bucket = queued_bucket.s3, queued_bucket.sqs, queued_bucket.bucket
     drop = uuid.uuid4().hex
 
-    queue_url = provision_bucket_events(
-        s3, sqs, bucket=s3_bucket.bucket, queue_name=s3_bucket.queue_name
-    )
-    s3.put_object(Bucket=s3_bucket.bucket, Key=f"inbox/{drop}/manifest.json", Body=b"{}")
+    queue_url = provision_bucket_events(s3, sqs, bucket=bucket, queue_name=queued_bucket.queue_name)
+    s3.put_object(Bucket=bucket, Key=f"inbox/{drop}/manifest.json", Body=b"{}")
 
-    assert queue_url == s3_bucket.queue_url
-    configuration = s3.get_bucket_notification_configuration(Bucket=s3_bucket.bucket)
+    assert queue_url == queued_bucket.queue_url
+    configuration = s3.get_bucket_notification_configuration(Bucket=bucket)
     assert [q["Id"] for q in configuration["QueueConfigurations"]] == [NOTIFICATION_ID]
     assert [k for k in _event_keys(sqs, queue_url) if drop in k] == [f"inbox/{drop}/manifest.json"]
 
 
-def test_provisioning_outside_us_east_1_sets_the_bucket_location(s3_bucket: S3Bucket) -> None:
-    session = s3_bucket.session()
-    s3 = session.client("s3", endpoint_url=s3_bucket.endpoint, region_name="eu-west-1")
-    sqs = session.client("sqs", endpoint_url=s3_bucket.endpoint, region_name="eu-west-1")
+def test_provisioning_outside_us_east_1_sets_the_bucket_location(moto_server: str) -> None:
+    session = boto3.session.Session(
+        aws_access_key_id=TEST_ACCESS_KEY, aws_secret_access_key=TEST_ACCESS_KEY
+    )
+    s3 = session.client("s3", endpoint_url=moto_server, region_name="eu-west-1")
+    sqs = session.client("sqs", endpoint_url=moto_server, region_name="eu-west-1")
     bucket = f"pipeline-eu-{uuid.uuid4().hex[:12]}"
 
     provision_bucket_events(s3, sqs, bucket=bucket, queue_name=f"{bucket}-events")

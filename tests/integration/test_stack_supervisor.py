@@ -1,30 +1,37 @@
-"""The Stack supervisor: start order, provisioning, detach helpers and clean shutdown."""
+"""The Stack supervisor: start order, provisioning, restarts, detach helpers and shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
 import sys
 from pathlib import Path
 
 import boto3
 import pytest
+from types_boto3_s3 import S3Client
 
-from pipeline.domain.errors import StartupError
+from pipeline.config import load_settings
+from pipeline.doctor.stack import stack_checks
+from pipeline.domain.errors import PortInUse, StartupError
 from pipeline.stack import services
 from pipeline.stack.process import ManagedProcess, free_port, group_members
-from pipeline.stack.provision import NOTIFICATION_ID
 from pipeline.stack.state import (
-    StackEndpoints,
+    ProcessTable,
     pidfile_path,
+    processes_file_path,
     read_pidfile,
+    read_process_table,
     ready_file_path,
     stop_detached,
     wait_until_ready,
 )
-from pipeline.stack.supervisor import ChildSpec, Stack, StackConfig
+from pipeline.stack.supervisor import ChildSpec, StackConfig, check_ports_free
 from pipeline.workflows import attributes
+from tests.integration.ingest_support import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -40,17 +47,16 @@ raise SystemExit(asyncio.run(Stack(config).run_foreground()))
 """
 
 
-def _config(
-    state_dir: Path, children: list[ChildSpec], moto_port: int | None = None
-) -> StackConfig:
+def _config(state_dir: Path, children: list[ChildSpec], s3_port: int | None = None) -> StackConfig:
     return StackConfig(
         state_dir=state_dir,
         temporal_port=free_port(),
         ui_port=free_port(),
-        moto_port=moto_port or free_port(),
+        s3_port=s3_port or free_port(),
+        filer_port=free_port(),
+        filer_grpc_port=free_port(),
         comfy_port=None,
         bucket="stack-test",
-        queue_name="stack-test-events",
         search_attributes=attributes.ALL,
         children=children,
     )
@@ -61,13 +67,20 @@ def _detached_supervisor(config: StackConfig) -> ManagedProcess:
         "state_dir": str(config.state_dir),
         "temporal_port": config.temporal_port,
         "ui_port": config.ui_port,
-        "moto_port": config.moto_port,
+        "s3_port": config.s3_port,
+        "filer_port": config.filer_port,
+        "filer_grpc_port": config.filer_grpc_port,
         "comfy_port": config.comfy_port,
         "bucket": config.bucket,
-        "queue_name": config.queue_name,
         "search_attributes": dict(config.search_attributes),
         "children": [
-            {"name": c.name, "argv": list(c.argv), "env": dict(c.env)} for c in config.children
+            {
+                "name": c.name,
+                "argv": list(c.argv),
+                "env": dict(c.env),
+                "restart_with_store": c.restart_with_store,
+            }
+            for c in config.children
         ],
     }
     supervisor = ManagedProcess(
@@ -83,16 +96,20 @@ def _python(code: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def _notification_ids(endpoints: StackEndpoints) -> list[str]:
-    s3 = boto3.client(
+def _s3(config: StackConfig) -> S3Client:
+    return boto3.client(
         "s3",
-        endpoint_url=endpoints.s3_endpoint,
+        endpoint_url=f"http://127.0.0.1:{config.s3_port}",
         region_name="us-east-1",
         aws_access_key_id="embedded",
         aws_secret_access_key="embedded",
     )
-    configuration = s3.get_bucket_notification_configuration(Bucket=endpoints.bucket)
-    return [q["Id"] for q in configuration["QueueConfigurations"]]
+
+
+def _table(state_dir: Path) -> ProcessTable:
+    table = read_process_table(state_dir)
+    assert table is not None
+    return table
 
 
 async def test_detached_stack_is_ready_provisioned_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -106,14 +123,14 @@ async def test_detached_stack_is_ready_provisioned_and_stops_on_sigterm(tmp_path
     try:
         assert supervisor.pid is not None
         endpoints = await wait_until_ready(tmp_path, supervisor.pid, timeout=60)
-        groups: dict[str, int] = json.loads(ready_file_path(tmp_path).read_text())["process_groups"]
+        groups = {name: p.pid for name, p in _table(tmp_path).processes.items()}
 
         assert endpoints.ui_url == f"http://127.0.0.1:{config.ui_port}"
         assert await services.http_ready(endpoints.ui_url)
-        assert endpoints.queue_url.endswith("/stack-test-events")
-        assert _notification_ids(endpoints) == [NOTIFICATION_ID]
+        assert endpoints.s3_endpoint == f"http://127.0.0.1:{config.s3_port}"
+        assert [b["Name"] for b in _s3(config).list_buckets()["Buckets"]] == ["stack-test"]
         assert read_pidfile(tmp_path) == supervisor.pid
-        assert sorted(groups) == ["moto", "probe", "temporal"]
+        assert sorted(groups) == ["probe", "seaweedfs", "temporal"]
         async with asyncio.timeout(10):
             while True:
                 if "hello from the probe" in (tmp_path / "logs" / "probe.log").read_text():
@@ -128,6 +145,7 @@ async def test_detached_stack_is_ready_provisioned_and_stops_on_sigterm(tmp_path
         }
         assert not pidfile_path(tmp_path).exists()
         assert not ready_file_path(tmp_path).exists()
+        assert not processes_file_path(tmp_path).exists()
         assert not await stop_detached(tmp_path)
     finally:
         await supervisor.stop(timeout=30)
@@ -137,7 +155,7 @@ async def test_wait_until_ready_reports_a_supervisor_that_fails_to_start(tmp_pat
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        config = _config(tmp_path, [], moto_port=taken.getsockname()[1])
+        config = _config(tmp_path, [], s3_port=taken.getsockname()[1])
         supervisor = _detached_supervisor(config)
         try:
             assert supervisor.pid is not None
@@ -146,23 +164,92 @@ async def test_wait_until_ready_reports_a_supervisor_that_fails_to_start(tmp_pat
         finally:
             await supervisor.stop(timeout=30)
 
-    assert "moto exited early" in error.value.log_tail
+    assert f"port {config.s3_port} for SeaweedFS S3" in error.value.log_tail
     assert supervisor.returncode == 1
 
 
-async def test_stack_stops_everything_when_a_child_dies(tmp_path: Path) -> None:
-    doomed = ChildSpec("doomed", _python("import sys, time; time.sleep(0.5); sys.exit(4)"))
-    stack = Stack(_config(tmp_path, [doomed]))
+async def test_a_crashing_child_is_restarted_with_backoff_and_reported(tmp_path: Path) -> None:
+    crashing = ChildSpec("crashing", _python("import sys, time; time.sleep(0.2); sys.exit(4)"))
+    config = _config(tmp_path, [crashing])
+    supervisor = _detached_supervisor(config)
+    try:
+        assert supervisor.pid is not None
+        await wait_until_ready(tmp_path, supervisor.pid, timeout=60)
+        await eventually(lambda: _table(tmp_path).processes["crashing"].restarts >= 3)
 
-    assert await stack.run_foreground() == 1
+        record = _table(tmp_path).processes["crashing"]
+        log = (tmp_path / "logs" / "supervisor.log").read_text()
+        doctor = stack_checks(load_settings(PIPELINE_STATE_DIR=str(tmp_path)))
+        assert supervisor.returncode is None
+        assert record.last_exit == 4
+        assert log.count("process exited unexpectedly") >= 3
+        assert '"restart_in_s": 4.0' in log or "restart_in_s=4.0" in log
+        assert "process restarted" in log
+        assert [check.name for check in doctor] == ["stack processes"]
+        assert "crashing restarted" in doctor[0].detail
+        assert await stop_detached(tmp_path, timeout=30)
+        assert supervisor.returncode == 0
+    finally:
+        await supervisor.stop(timeout=30)
 
-    assert [p.name for p in stack.processes] == ["temporal", "moto", "doomed"]
-    assert [p.returncode is not None for p in stack.processes] == [True, True, True]
-    assert [group_members(p.pid) for p in stack.processes if p.pid] == [[], [], []]
-    assert not pidfile_path(tmp_path).exists()
+
+async def test_a_killed_store_is_restarted_and_provisioned_before_its_consumer(
+    tmp_path: Path,
+) -> None:
+    consumer = ChildSpec(
+        "consumer",
+        _python("import time; print('consumer up', flush=True); time.sleep(300)"),
+        restart_with_store=True,
+    )
+    config = _config(tmp_path, [consumer])
+    supervisor = _detached_supervisor(config)
+    try:
+        assert supervisor.pid is not None
+        await wait_until_ready(tmp_path, supervisor.pid, timeout=60)
+        s3 = _s3(config)
+        s3.put_object(Bucket="stack-test", Key="kept.txt", Body=b"still here")
+        before = _table(tmp_path).processes
+
+        os.killpg(before["seaweedfs"].pid, signal.SIGKILL)
+        await eventually(lambda: _table(tmp_path).processes["seaweedfs"].restarts == 1)
+        await eventually(lambda: (tmp_path / "logs" / "consumer.log").read_text().count("up") == 2)
+
+        after = _table(tmp_path).processes
+        body = s3.get_object(Bucket="stack-test", Key="kept.txt")["Body"].read()
+        assert body == b"still here"
+        assert after["seaweedfs"].last_exit == -signal.SIGKILL
+        assert after["consumer"].pid != before["consumer"].pid
+        assert after["temporal"].pid == before["temporal"].pid
+        log = (tmp_path / "logs" / "supervisor.log").read_text()
+        assert log.index("store provisioned again") < log.rindex("process restarted")
+
+        # The supervisor dies without stopping anyone: `pipeline down` still finds them all.
+        os.kill(supervisor.pid, signal.SIGKILL)
+        await eventually(lambda: supervisor.returncode is not None)
+        assert await stop_detached(tmp_path, timeout=10)
+        assert {name: group_members(p.pid) for name, p in after.items()} == {
+            name: [] for name in after
+        }
+        assert not await stop_detached(tmp_path)
+    finally:
+        await supervisor.stop(timeout=30)
 
 
-@pytest.mark.parametrize("names", [["worker", "worker"], ["moto"], ["supervisor"]])
+def test_ports_held_by_another_process_are_refused_in_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortInUse) as refused:
+            check_ports_free({free_port(): "free", port: "Temporal (TEMPORAL_ADDRESS)"})
+
+    assert str(refused.value) == (
+        f"port {port} for Temporal (TEMPORAL_ADDRESS) is held by another process; "
+        "stop it or choose another port"
+    )
+
+
+@pytest.mark.parametrize("names", [["worker", "worker"], ["seaweedfs"], ["supervisor"]])
 def test_child_names_must_not_share_a_log_file(tmp_path: Path, names: list[str]) -> None:
     with pytest.raises(ValueError, match="child names"):
         _config(tmp_path, [ChildSpec(name, _python("pass")) for name in names])

@@ -5,12 +5,16 @@ from pipeline.domain.errors import ConfigError
 
 
 def test_embedded_defaults_apply_when_nothing_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("R2_ENDPOINT_URL", "R2_BUCKET_NAME", "SQS_QUEUE_URL", "COMFYUI_URL"):
+    for name in (
+        "R2_ENDPOINT_URL", "R2_BUCKET_NAME", "SQS_QUEUE_URL", "COMFYUI_URL", "EVENT_SOURCE",
+        "SEAWEEDFS_FILER",
+    ):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     settings = load_settings()
-    assert settings.s3_endpoint == "http://127.0.0.1:4566"
-    assert settings.event_queue_url == "http://127.0.0.1:4566/123456789012/wan-pipeline-events"
-    assert settings.event_queue_endpoint == "http://127.0.0.1:4566"
+    assert settings.s3_endpoint == "http://127.0.0.1:8333"
+    assert settings.event_source == "seaweedfs"
+    assert settings.seaweedfs_filer == "127.0.0.1:8888.18888"
+    assert settings.event_queue_url == "http://127.0.0.1:8333/123456789012/wan-pipeline-events"
 
 
 def test_environment_overrides_and_queue_endpoint_follows_the_queue_url(
@@ -37,3 +41,9 @@ def test_secrets_never_appear_in_the_loggable_summary(monkeypatch: pytest.Monkey
     settings = load_settings()
     assert "super-secret-value" not in repr(settings.safe_summary())
     assert "super-secret-value" not in repr(settings)
+
+
+def test_a_filer_address_without_a_port_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEAWEEDFS_FILER", "filer.internal")
+    with pytest.raises(ConfigError, match="SEAWEEDFS_FILER"):
+        load_settings()
