@@ -1,4 +1,4 @@
-"""The GPU activity against comfy-sim and moto: every kind, OOM retry after /free, cancel."""
+"""The GPU activity against comfy-sim and SeaweedFS: every kind, OOM retry after /free, cancel."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``take_drop`` against a real S3 API (moto server): crashes and replaced manifests.
+"""``take_drop`` against a real S3 API (the session's SeaweedFS): crashes and replaced manifests.
 
 A crash is a store whose deletes fail from some point on, as a worker killed between the
 copies and the deletes leaves the bucket; the retry runs with a healthy store.

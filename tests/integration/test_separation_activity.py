@@ -1,4 +1,4 @@
-"""The separate_vocals activity against moto, run by the Temporal SDK's activity environment."""
+"""The separate_vocals activity against SeaweedFS, run by the SDK's activity environment."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Drops through the whole embedded stack, exactly as `pipeline up` runs it.
 
-Real Temporal dev server, moto server (S3 + SQS with real event notifications), comfy-sim,
+Real Temporal dev server, SeaweedFS (S3, with its filer's metadata stream as events), comfy-sim,
 and the workers and ingest consumer as separate `pipeline` processes.
 """
 
