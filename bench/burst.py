@@ -8,13 +8,16 @@ which the starter alone gets workflows started on this Temporal server. The mani
 name an image nobody uploads, so sessions fail fast on the CPU worker instead of queueing
 GPU work.
 
-``--source`` picks the event path: ``sqs`` is moto's S3 → SQS notification read by the
-stack's own ingest process; ``r2`` and ``webhook`` run their consumer in this process,
-with the bucket's S3 notification removed, and each PUT followed by the message R2 would
-publish (to the Cloudflare Queues stand-in) or the POST MinIO would make.
-Target: 1,000 drops started in ≤ 30 s, 0 duplicates.
+``--source`` picks the event path: ``seaweedfs`` (the default) is the embedded store's filer
+metadata stream read by the stack's own ingest process, exactly as ``pipeline up`` runs it;
+the others run their consumer in this process: ``sqs`` with a moto server of its own playing
+the bucket and the queue (moto's S3 → SQS notification), ``r2`` and ``webhook`` with each PUT
+followed by the message R2 would publish (to the Cloudflare Queues stand-in) or the POST
+MinIO would make. Target: 1,000 drops started in ≤ 30 s, 0 duplicates. Ends with one JSON
+line of the figures.
 
-    .venv/bin/python -m bench.burst [--drops 1000] [--source sqs|r2|webhook] [--no-workers]
+    .venv/bin/python -m bench.burst [--drops 1000] [--source seaweedfs|sqs|r2|webhook]
+        [--no-workers]
 """
 
 from __future__ import annotations
@@ -33,18 +36,19 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 
-from bench.trigger_sources import SECRET, s3_body
+from bench.trigger_sources import SECRET, moto_sqs_route, s3_body
 from pipeline.config import Settings
 from pipeline.domain.drop import DropRef
 from pipeline.ingest.r2_queue import R2QueueConsumer
 from pipeline.ingest.source import EventSource
+from pipeline.ingest.sqs import SqsConsumer
 from pipeline.ingest.starter import Starter
 from pipeline.ingest.webhook import WebhookReceiver
 from pipeline.stack.embedded import private_settings, stack_config_for
 from pipeline.stack.process import free_port
 from pipeline.stack.supervisor import Stack
 from pipeline.standins.cf_queues_sim import CloudflareQueuesSim
-from pipeline.storage import ObjectStore, sync_s3
+from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect
 
 QUERY = "WorkflowType = 'SessionWorkflow'"
@@ -72,20 +76,24 @@ async def put_all(
 
 
 @asynccontextmanager
-async def in_process(source: str, settings: Settings, client: Client) -> AsyncIterator[Notify]:
-    """Run the ``r2`` or ``webhook`` consumer here; yields what follows each PUT."""
-    starter = Starter(
-        client,
-        task_queue=settings.temporal_task_queue,
-        gpu_task_queue=settings.temporal_gpu_task_queue,
-    )
-    # No S3 → SQS notifications: this bucket plays R2 or MinIO.
-    sync_s3(settings).put_bucket_notification_configuration(
-        Bucket=settings.r2_bucket_name, NotificationConfiguration={}
-    )
+async def in_process(
+    source: str, settings: Settings, client: Client, state: Path
+) -> AsyncIterator[tuple[Settings, Notify]]:
+    """Run the ``sqs``, ``r2`` or ``webhook`` consumer here; yields the settings to PUT with
+    and what follows each PUT."""
     async with AsyncExitStack() as stack:
+        if source == "sqs":
+            settings = await stack.enter_async_context(moto_sqs_route(settings, state))
+        starter = Starter(
+            client,
+            task_queue=settings.temporal_task_queue,
+            gpu_task_queue=settings.temporal_gpu_task_queue,
+        )
         consumer: EventSource
-        if source == "r2":
+        notify: Notify = store_notifies
+        if source == "sqs":
+            consumer = SqsConsumer(settings, starter)
+        elif source == "r2":
             sim = CloudflareQueuesSim(account_id="bench", queue_id="events", api_token=SECRET)
             consumer = R2QueueConsumer(
                 starter,
@@ -96,8 +104,10 @@ async def in_process(source: str, settings: Settings, client: Client) -> AsyncIt
                 poll_interval_s=settings.r2_poll_interval_s,
             )
 
-            async def notify(drop: DropRef) -> None:
+            async def publish(drop: DropRef) -> None:
                 sim.notify("PutObject", drop.bucket, drop.manifest_key, drop.etag, 64)
+
+            notify = publish
 
         else:
             consumer = WebhookReceiver(starter, secret=SECRET, host="127.0.0.1", port=free_port())
@@ -106,21 +116,23 @@ async def in_process(source: str, settings: Settings, client: Client) -> AsyncIt
                 httpx.AsyncClient(headers={"Authorization": f"Bearer {SECRET}"}, timeout=120)
             )
 
-            async def notify(drop: DropRef) -> None:
+            async def post(drop: DropRef) -> None:
                 (await http.post(url, content=s3_body(drop))).raise_for_status()
+
+            notify = post
 
         stop = asyncio.Event()
         task = asyncio.create_task(consumer.run(stop))
         await asyncio.sleep(0.5)
         try:
-            yield notify
+            yield settings, notify
         finally:
             stop.set()
             await task
 
 
-async def moto_notifies(_: DropRef) -> None:
-    """moto sends the S3 → SQS notification itself."""
+async def store_notifies(_: DropRef) -> None:
+    """The store emits the event itself (SeaweedFS's filer stream, moto's S3 → SQS)."""
 
 
 async def wait_for_starts(client: Client, count: int) -> None:
@@ -131,12 +143,16 @@ async def wait_for_starts(client: Client, count: int) -> None:
         await asyncio.sleep(0.2)
 
 
-async def burst(settings: Settings, source: str, drops: int, concurrency: int) -> dict[str, float]:
+async def burst(
+    settings: Settings, source: str, drops: int, concurrency: int, state: Path
+) -> dict[str, float]:
     client = await connect(settings)
     async with AsyncExitStack() as stack:
-        notify: Notify = moto_notifies
-        if source != "sqs":
-            notify = await stack.enter_async_context(in_process(source, settings, client))
+        notify: Notify = store_notifies
+        if source != "seaweedfs":
+            settings, notify = await stack.enter_async_context(
+                in_process(source, settings, client, state)
+            )
         await asyncio.sleep(2.0)  # workers and ingest connect before the burst
         first_put = time.time()
         expected = await put_all(settings, drops, concurrency, notify)
@@ -181,7 +197,7 @@ async def main(source: str, drops: int, concurrency: int, workers: bool) -> dict
     with tempfile.TemporaryDirectory(prefix="bench-burst-") as state:
         settings = private_settings(Path(state))
         config = stack_config_for(settings)
-        keep = {"ingest"} if source == "sqs" else set()
+        keep = {"ingest"} if source == "seaweedfs" else set()
         if workers:
             keep |= {"worker-cpu", "worker-gpu"}
         stack = Stack(
@@ -189,7 +205,7 @@ async def main(source: str, drops: int, concurrency: int, workers: bool) -> dict
         )
         await stack.start()
         try:
-            return await burst(settings, source, drops, concurrency)
+            return await burst(settings, source, drops, concurrency, Path(state))
         finally:
             await stack.stop()
 
@@ -197,7 +213,9 @@ async def main(source: str, drops: int, concurrency: int, workers: bool) -> dict
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drops", type=int, default=1000)
-    parser.add_argument("--source", choices=["sqs", "r2", "webhook"], default="sqs")
+    parser.add_argument(
+        "--source", choices=["seaweedfs", "sqs", "r2", "webhook"], default="seaweedfs"
+    )
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--no-workers", action="store_true", help="leave sessions unrun")
     arguments = parser.parse_args()
@@ -209,3 +227,4 @@ if __name__ == "__main__":
         print(f"{name:>12}: {value:.3f}" if isinstance(value, float) else f"{name:>12}: {value}")
     met = figures["duplicates"] == 0 and figures["missing"] == 0 and figures["wall_time_s"] <= 30
     print("target (all started, 0 duplicates, <= 30 s):", "met" if met else "MISSED")
+    print(json.dumps({"source": arguments.source, **figures}))

@@ -7,7 +7,8 @@ just before moving. Target: peak RSS < 300 MB for a 2 GB object.
 
     .venv/bin/python -m bench.streaming [--size-mb 2048] [--endpoint URL --bucket NAME]
 
-Without ``--endpoint`` it starts its own moto server. Linux only (reads /proc).
+Without ``--endpoint`` it starts its own SeaweedFS, the embedded store. Linux only (reads
+/proc). Ends with one JSON line of the figures.
 """
 
 from __future__ import annotations
@@ -20,12 +21,10 @@ import random
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from functools import partial
 from pathlib import Path
 
 from pipeline.config import Settings, load_settings
-from pipeline.stack import services
-from pipeline.stack.process import free_port
+from pipeline.stack.seaweedfs import S3Identity, running_seaweedfs
 from pipeline.storage import CHUNK, ObjectStore, sync_s3
 
 MB = 1024 * 1024
@@ -106,23 +105,17 @@ async def main(size_mb: int, endpoint: str | None, bucket: str) -> dict[str, flo
         scratch = Path(folder)
         if endpoint is not None:
             return await move(_settings(endpoint, bucket, scratch), size_mb * MB, scratch)
-        port = free_port()
-        endpoint = f"http://127.0.0.1:{port}"
-        moto = services.moto_server(scratch, port)
-        moto.start()
-        try:
-            await moto.wait_ready(partial(services.http_ready, f"{endpoint}/moto-api/"), 60)
-            settings = _settings(endpoint, bucket, scratch)
+        identity = S3Identity("testing", "testing")
+        async with running_seaweedfs(scratch / "store", identity) as store:
+            settings = _settings(store.s3_endpoint, bucket, scratch)
             await asyncio.to_thread(sync_s3(settings).create_bucket, Bucket=bucket)
             return await move(settings, size_mb * MB, scratch)
-        finally:
-            await moto.stop()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=2048)
-    parser.add_argument("--endpoint", help="an S3 endpoint with --bucket; default: own moto")
+    parser.add_argument("--endpoint", help="an S3 endpoint with --bucket; default: own SeaweedFS")
     parser.add_argument("--bucket", default="bench-streaming")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     options = parser.parse_args()
@@ -135,3 +128,4 @@ if __name__ == "__main__":
             print(f"{name:>34}: {shown}")
         met = result["intact"] and float(result["peak_rss_mb"]) < TARGET_PEAK_MB
         print(f"target peak RSS < {TARGET_PEAK_MB} MB:", "met" if met else "MISSED")
+        print(json.dumps(result))

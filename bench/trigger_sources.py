@@ -3,13 +3,15 @@
 Starts a private embedded stack without its ingest process and runs each source's
 consumer in this process, one source at a time, with the same drops:
 
-- ``sqs``: moto's real S3 → SQS notification, long-polled;
+- ``seaweedfs``: the embedded store's filer metadata stream (``weed filer.meta.tail``);
+- ``sqs``: moto's real S3 → SQS notification, long-polled (a moto server of its own plays
+  the bucket and the queue: SeaweedFS has no bucket notifications);
 - ``webhook``: the S3-style event POSTed right after the PUT, as MinIO's webhook does;
 - ``r2``: the R2 notification published to the Cloudflare Queues stand-in right after the
   PUT (playing R2), pulled every ``R2_POLL_INTERVAL_S``.
 
-Start times come from each workflow's history. Targets: p50 ≤ 0.3 s for sqs and webhook;
-r2 is bounded by its poll interval.
+Start times come from each workflow's history. Targets: p50 ≤ 0.3 s for seaweedfs, sqs and
+webhook; r2 is bounded by its poll interval. Ends with one JSON line of every p50/p99.
 
     .venv/bin/python -m bench.trigger_sources [--drops 50] [--r2-poll-interval 1.0]
 """
@@ -23,21 +25,27 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import boto3
 import httpx
+from pydantic import AnyHttpUrl
 
 from bench.trigger import SPACING_S, percentile, started_at
 from pipeline.config import Settings
 from pipeline.domain.drop import DropRef
 from pipeline.ingest.r2_queue import R2QueueConsumer
+from pipeline.ingest.seaweedfs import SeaweedFSSource
 from pipeline.ingest.source import EventSource
 from pipeline.ingest.sqs import SqsConsumer
 from pipeline.ingest.starter import Starter
 from pipeline.ingest.webhook import WebhookReceiver
+from pipeline.stack import services
 from pipeline.stack.embedded import private_settings, stack_config_for
 from pipeline.stack.process import free_port
+from pipeline.stack.provision import provision_bucket_events
 from pipeline.stack.supervisor import Stack
 from pipeline.standins.cf_queues_sim import CloudflareQueuesSim
 from pipeline.storage import sync_s3
@@ -86,7 +94,39 @@ async def run_source(
         await task
 
 
-async def sources(settings: Settings, drops: int, r2_poll_s: float) -> dict[str, list[float]]:
+@asynccontextmanager
+async def moto_sqs_route(settings: Settings, state: Path) -> AsyncIterator[Settings]:
+    """A moto server whose bucket notifies an SQS queue; ``settings`` moved onto it."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    moto = services.moto_server(state, port)
+    moto.start()
+    try:
+        await moto.wait_ready(lambda: services.http_ready(f"{endpoint}/moto-api/"), 60)
+        session = boto3.session.Session(
+            aws_access_key_id=settings.r2_access_key_id,
+            aws_secret_access_key=settings.r2_secret_access_key.get_secret_value(),
+            region_name=settings.r2_region,
+        )
+        queue_url = provision_bucket_events(
+            session.client("s3", endpoint_url=endpoint),
+            session.client("sqs", endpoint_url=endpoint),
+            bucket=settings.r2_bucket_name,
+            queue_name=settings.sqs_queue_name,
+        )
+        yield settings.model_copy(
+            update={
+                "r2_endpoint_url": AnyHttpUrl(endpoint),
+                "sqs_queue_url": AnyHttpUrl(queue_url),
+            }
+        )
+    finally:
+        await moto.stop()
+
+
+async def sources(
+    settings: Settings, drops: int, r2_poll_s: float, state: Path
+) -> dict[str, list[float]]:
     client = await connect(settings)
     starter = Starter(
         client,
@@ -95,11 +135,16 @@ async def sources(settings: Settings, drops: int, r2_poll_s: float) -> dict[str,
     )
 
     async def nothing(_: DropRef) -> None:
-        """moto itself sends the S3 → SQS notification."""
+        """The store itself emits the event (filer stream, S3 → SQS notification)."""
 
-    results = {"sqs": await run_source(
-        SqsConsumer(settings, starter), lambda: measure(settings, "sqs", drops, nothing)
+    results = {"seaweedfs": await run_source(
+        SeaweedFSSource(settings, starter),
+        lambda: measure(settings, "seaweedfs", drops, nothing),
     )}  # fmt: skip
+    async with moto_sqs_route(settings, state) as on_moto:
+        results["sqs"] = await run_source(
+            SqsConsumer(on_moto, starter), lambda: measure(on_moto, "sqs", drops, nothing)
+        )
 
     receiver = WebhookReceiver(starter, secret=SECRET, host="127.0.0.1", port=free_port())
     url = f"http://127.0.0.1:{receiver.port}/events"
@@ -141,7 +186,7 @@ async def main(drops: int, r2_poll_s: float) -> dict[str, dict[str, float]]:
         stack = Stack(config)
         await stack.start()
         try:
-            latencies = await sources(settings, drops, r2_poll_s)
+            latencies = await sources(settings, drops, r2_poll_s, Path(state))
         finally:
             await stack.stop()
     return {
@@ -168,4 +213,14 @@ if __name__ == "__main__":
             if name == "r2"
             else ("  target p50 <= 0.3 s: " + ("met" if row["p50_s"] <= 0.3 else "MISSED"))
         )
-        print(f"{name:>8}: {cells}{target}")
+        print(f"{name:>9}: {cells}{target}")
+    print(
+        json.dumps(
+            {
+                f"{name}_{key}": round(value, 4)
+                for name, row in figures.items()
+                for key, value in row.items()
+                if key != "max_s"
+            }
+        )
+    )

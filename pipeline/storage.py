@@ -59,7 +59,7 @@ _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _CHANGED = frozenset({"412", "PreconditionFailed"})
 
 
-# Path-style works on R2, MinIO and moto alike; R2 rejects the newer default checksums.
+# Path-style works on R2, SeaweedFS, MinIO and moto alike; R2 rejects the newer default checksums.
 _CLIENT_CONFIG: dict[str, Any] = {
     "s3": {"addressing_style": "path"},
     "signature_version": "s3v4",

@@ -1,4 +1,7 @@
-"""How to launch the three embedded services and how to tell that each is ready."""
+"""How to launch the embedded services and how to tell that each is ready.
+
+SeaweedFS, the store, has a module of its own (``pipeline.stack.seaweedfs``).
+"""
 
 from __future__ import annotations
 
@@ -58,7 +61,11 @@ def temporal_dev_server(
 
 
 def moto_server(state_dir: Path, port: int) -> ManagedProcess:
-    """moto's S3 + SQS server, which delivers S3 event notifications to its SQS queues."""
+    """moto's S3 + SQS server, which delivers S3 event notifications to its SQS queues.
+
+    Only the ``sqs`` source's tests and benchmarks run it (moto is a dev dependency): it
+    stands in for AWS S3 + SQS there.
+    """
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     return ManagedProcess("moto", argv, log_dir=log_dir(state_dir), cwd=state_dir)
 
