@@ -90,6 +90,7 @@ class SeaweedFSSource:
         *,
         on_stream_start: OnStreamStart | None = None,
     ) -> None:
+        self.weed = weed_binary()  # fails at once, with the install hint, when it is missing
         self.filer = settings.seaweedfs_filer
         self.bucket = settings.r2_bucket_name
         self.starter = starter
@@ -119,14 +120,15 @@ class SeaweedFSSource:
         """One run of ``weed filer.meta.tail``: handle its events until it ends or ``stop``."""
         look_back = self.cursor.look_back_s(time.time_ns())
         process = await asyncio.create_subprocess_exec(
-            weed_binary(),
+            self.weed,
             "filer.meta.tail",
             f"-filer={self.filer}",
             f"-pathPrefix=/buckets/{self.bucket}/{INBOX_PREFIX}",
             f"-timeAgo={look_back:.3f}s",
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
+            # Its own diagnostics (connection retries) go to this process's log.
+            stderr=None,
         )
         events: asyncio.Queue[FilerEvent | None] = asyncio.Queue()
         reader = asyncio.create_task(self._read(process, events))

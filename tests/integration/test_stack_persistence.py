@@ -84,6 +84,13 @@ async def test_sessions_survive_a_killed_store_and_down_up_and_a_late_drop_still
     up = cli(settings, "up", "--detach")
     assert up.returncode == 0, up.stderr[-3000:]
     try:
+        # What `make demo` run twice does: the running stack is reused, not started again.
+        reused = cli(settings, "up", "--detach", "--reuse", timeout=60)
+        twice = cli(settings, "up", "--detach", timeout=60)
+        assert reused.returncode == 0, reused.stderr[-2000:]
+        assert reused.stdout.startswith("reusing the stack already running")
+        assert twice.returncode == 1
+        assert "a stack is already running" in twice.stderr
         first = put_drop(
             settings, "first", {"kind": "i2v", "image": "a.png", **SIZE}, still("a.png", (9, 9, 9))
         )
