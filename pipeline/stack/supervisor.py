@@ -320,7 +320,8 @@ class Stack:
             log.warning(
                 "process restarted", name=process.name, pid=process.pid, restarts=health.restarts
             )
-        except StartupError as exc:
+        except (StartupError, RuntimeError) as exc:
+            # Not ready in time, or its old group would not die: the next round tries again.
             log.error("restart failed", name=process.name, error=str(exc).splitlines()[0])
         finally:
             self._restarting.pop(process.name, None)
