@@ -164,11 +164,6 @@ class Stack:
         """Every process started so far, services first."""
         return [*(s.process for s in self._services.values()), *self._children]
 
-    @property
-    def restarts(self) -> dict[str, int]:
-        """Name → how many times that process was restarted."""
-        return {name: health.restarts for name, health in self._health.items()}
-
     async def start(self) -> StackEndpoints:
         """Start everything; on any failure (or cancellation) stop what was started.
 
@@ -226,7 +221,8 @@ class Stack:
         await asyncio.gather(*self._restarting.values(), return_exceptions=True)
         self._restarting.clear()
         ready_file_path(self.config.state_dir).unlink(missing_ok=True)
-        for process in [*reversed(self._children), *reversed(self._services_in_order())]:
+        started_services = [service.process for service in self._services.values()]
+        for process in [*reversed(self._children), *reversed(started_services)]:
             if process.pid is None:
                 continue
             code = await process.stop(self._grace(process))
@@ -381,9 +377,6 @@ class Stack:
                 },
             ),
         )
-
-    def _services_in_order(self) -> list[ManagedProcess]:
-        return [service.process for service in self._services.values()]
 
     def _grace(self, process: ManagedProcess) -> float:
         return STOP_GRACE_S if process.name == STORE else self.config.stop_timeout
