@@ -1,4 +1,4 @@
-"""``pipeline models sync/verify/lock`` against a local HTTP server and the moto S3 store."""
+"""``pipeline models sync/verify/lock`` against a local HTTP server and the SeaweedFS S3 store."""
 
 from __future__ import annotations
 
