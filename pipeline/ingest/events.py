@@ -164,8 +164,9 @@ def _filer_event(item: dict[str, Any], bucket: str) -> FilerEvent | None:
     key, etag = path.removeprefix(root), _filer_etag(entry)
     if is_manifest_key(key) and etag is None:
         return FilerEvent(ts_ns, None, f"no ETag for {path}")  # reconcile lists it with one
+    size = str((entry.get("attributes") or {}).get("fileSize", ""))  # int64: a JSON string
     parsed = ParsedEvents()
-    _classify(parsed, bucket, key, etag, (entry.get("attributes") or {}).get("fileSize"))
+    _classify(parsed, bucket, key, etag, int(size) if size.isdigit() else None)
     return FilerEvent(
         ts_ns,
         parsed.drops[0] if parsed.drops else None,

@@ -108,3 +108,15 @@ def test_the_cursor_persists_only_moves_forward_and_sets_the_replay_window(tmp_p
     reread = Cursor(path)
     assert reread.ts_ns == 10**18 - 60 * 10**9
     assert reread.look_back_s(now_ns=10**18) == 60 + REPLAY_OVERLAP_S
+
+
+def test_an_empty_manifest_and_a_misplaced_one_are_refused_not_started() -> None:
+    empty = _event(9, f"/buckets/{BUCKET}/inbox/d")
+    empty["eventNotification"]["newEntry"]["attributes"]["fileSize"] = "0"
+    misplaced = _event(10, f"/buckets/{BUCKET}/inbox")
+
+    events = [*parse_filer_events(empty, BUCKET), *parse_filer_events(misplaced, BUCKET)]
+
+    assert [event.drop for event in events] == [None, None]
+    assert "is empty" in events[0].refused
+    assert events[1].refused
