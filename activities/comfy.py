@@ -1,32 +1,48 @@
 """GPU activities: render one segment on the ComfyUI server this worker owns.
 
-The worker reads its ComfyUI's ``/object_info`` once at start, so every graph is
-validated against what that server really offers before it is submitted: a graph the
-worker would reject fails here, non-retryably, naming the node and input. The graph comes
-from ``workflows_comfy.build`` for the manifest's kind; this module never branches on kinds.
+Every graph is validated against what the server offers (``Capabilities``, from its
+``/object_info``) before it is submitted. When it fails, the worker re-reads
+``/object_info``: if the preset's nodes or models are gone from this server the task is
+handed back (``PresetUnavailable``, retryable on a worker that has them) and the worker
+stops polling that preset's queue; only a graph the server would reject although it has
+everything the preset needs is a non-retryable ``GraphError``. The graph comes from
+``workflows_comfy.build`` for the manifest's kind; this module never branches on kinds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import wave
 from pathlib import PurePosixPath
 from typing import Any
 
+from PIL import Image
 from temporalio import activity
 
 from activities.edge import edge
+from activities.heartbeat import Heartbeat, heartbeating
 from pipeline.comfy.client import ComfyClient, RunResult
 from pipeline.comfy.watch import Progress
 from pipeline.config import Settings
 from pipeline.domain.contracts import GenerateSegmentInput, SegmentOutput
-from pipeline.domain.errors import ExecutionFailed, OutOfMemory, WorkerUnavailable
+from pipeline.domain.errors import (
+    ExecutionFailed,
+    GraphError,
+    OutOfMemory,
+    PresetUnavailable,
+    WorkerUnavailable,
+)
 from pipeline.domain.layout import SessionLayout
+from pipeline.domain.manifest import Kind
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
+from pipeline.worker.admission import Admission, GpuTurn
+from pipeline.worker.capabilities import Capabilities
 from pipeline.workflows.specs import GENERATE_SEGMENT
 from workflows_comfy.build import SegmentGraphRequest, build_graph
-from workflows_comfy.presets import preset_for
-from workflows_comfy.servable import servable
+from workflows_comfy.presets import PRESETS, preset_for
+from workflows_comfy.servable import probe_graph
 from workflows_comfy.validate import validate_graph
 
 log = get_logger()
@@ -35,31 +51,83 @@ VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv")
 
 
 class ComfyActivities:
-    def __init__(self, store: ObjectStore, settings: Settings, object_info: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        settings: Settings,
+        admission: Admission,
+        capabilities: Capabilities,
+    ) -> None:
         self.store = store
         self.settings = settings
-        self.object_info = object_info
+        self.admission = admission
+        self.capabilities = capabilities
 
     @classmethod
-    async def connect(cls, store: ObjectStore, settings: Settings) -> ComfyActivities:
+    async def connect(
+        cls, store: ObjectStore, settings: Settings, admission: Admission
+    ) -> ComfyActivities:
         """Read the worker's ComfyUI ``/object_info`` and report what it can serve.
 
         ComfyUI takes a while to load its node packs after its container starts, so an
         unreachable server is waited for (with backoff) up to ``COMFYUI_START_TIMEOUT_S``.
+        A server that can run no preset is kept (models may still be syncing): the worker
+        then polls no preset queue, and says per preset what the server lacks.
         """
         object_info = await _object_info_when_up(settings)
-        serving = servable(object_info)
-        log.info("comfyui_ready", url=settings.comfy_url, nodes=len(object_info), serving=serving)
-        if not serving:
-            raise WorkerUnavailable(
-                f"ComfyUI at {settings.comfy_url} lacks the nodes or models of every preset"
+        capabilities = Capabilities(settings.comfy_url, admission, object_info)
+        await admission.set_serving(capabilities.presets)
+        log.info(
+            "comfyui_ready",
+            url=settings.comfy_url,
+            nodes=len(object_info),
+            serving=capabilities.serving,
+        )
+        for name, found in capabilities.missing.items():
+            log_missing = log.error if not capabilities.serving else log.warning
+            log_missing("preset_not_served", preset=name, missing=found.describe())
+        return cls(store, settings, admission, capabilities)
+
+    async def warm_up(self, preset: str) -> None:
+        """Run ``preset``'s probe graph once, so the first session finds its models loaded."""
+        kind = Kind(PRESETS[preset].kind)
+        async with ComfyClient(self.settings.comfy_url) as comfy:
+            await comfy.upload("probe.png", _probe_png())
+            await comfy.upload("probe.wav", _probe_wav())
+            result = await comfy.run(
+                probe_graph(kind, preset), timeout=self.settings.comfyui_timeout_s
             )
-        return cls(store, settings, object_info)
+        log.info("worker_warmed_up", preset=preset, prompt_id=result.prompt_id)
 
     @activity.defn(name=GENERATE_SEGMENT.name)
     @edge
     async def generate_segment(self, request: GenerateSegmentInput) -> SegmentOutput:
+        segment = request.segment
+        interval = self.settings.gpu_heartbeat_s
+        async with (
+            heartbeating(interval, segment=segment.index, stage="starting") as beat,
+            self.admission.task(
+                activity.info().task_queue,
+                request.session_id,
+                more_to_come=segment.index + 1 < len(request.plan.segments),
+            ) as turn,
+        ):
+            try:
+                output = await self._generate(request, beat, turn)
+            except WorkerUnavailable:
+                # ComfyUI stopped answering: take no more tasks until it answers again.
+                await self.admission.set_ready(False)
+                raise
+        return output
+
+    async def _generate(
+        self, request: GenerateSegmentInput, beat: Heartbeat, turn: GpuTurn
+    ) -> SegmentOutput:
         manifest, segment, plan = request.manifest, request.segment, request.plan
+        preset = preset_for(manifest).name
+        if preset not in self.capabilities.presets:
+            raise self._unavailable(preset)
+        beat.update(stage="uploading")
         stem = f"{request.session_id}_{request.run}_{segment.index:03d}"
         async with ComfyClient(self.settings.comfy_url) as comfy:
             image_name = await self._upload(comfy, request.conditioning_key, stem)
@@ -90,17 +158,29 @@ class ComfyActivities:
                     seed=request.seed,
                     steps=manifest.steps,
                     cfg=manifest.cfg,
-                    preset=preset_for(manifest).name,
+                    preset=preset,
                     filename_prefix=f"video/{request.session_id}_{segment.index:03d}",
                 ),
             )
-            validate_graph(graph, self.object_info).raise_for_problems()
-            result = await self._run(comfy, graph, segment.index)
+            beat.update(stage="waiting_for_gpu")
+            try:
+                validate_graph(graph, self.capabilities.object_info).raise_for_problems()
+                async with turn.gpu():
+                    beat.update(stage="rendering")
+                    result = await self._run(comfy, graph, beat)
+            except GraphError:
+                # Refused here or by ComfyUI: if the server lost the preset's nodes or
+                # models since they were read, another worker can run it.
+                await self.capabilities.refresh()
+                if preset not in self.capabilities.presets:
+                    raise self._unavailable(preset) from None
+                raise
             videos = [o for o in result.outputs if o.filename.endswith(VIDEO_SUFFIXES)]
             if not videos:
                 raise ExecutionFailed(
                     f"ComfyUI finished prompt {result.prompt_id} without a video output"
                 )
+            beat.update(stage="downloading")
             key = SessionLayout(request.session_id).segment(request.run, segment.index)
             await self.store.upload_stream(key, comfy.download(videos[0]), "video/mp4")
         log.info(
@@ -109,7 +189,20 @@ class ComfyActivities:
             frames=segment.length,
             prompt_id=result.prompt_id,
         )
-        return SegmentOutput(key=key, frames=segment.length, prompt_id=result.prompt_id)
+        return SegmentOutput(
+            key=key,
+            frames=segment.length,
+            prompt_id=result.prompt_id,
+            worker_task_queue=self.admission.worker_task_queue,
+        )
+
+    def _unavailable(self, preset: str) -> PresetUnavailable:
+        lacking = self.capabilities.missing.get(preset)
+        return PresetUnavailable(
+            f"this worker's ComfyUI ({self.settings.comfy_url}) cannot run preset {preset!r}"
+            + (f": missing {lacking.describe()}" if lacking else ""),
+            detail={"preset": preset, "comfyui_url": self.settings.comfy_url},
+        )
 
     async def _upload(self, comfy: ComfyClient, key: str, stem: str) -> str:
         """Stream an input from the bucket into ComfyUI's input folder; the name it got."""
@@ -117,18 +210,16 @@ class ComfyActivities:
             raise ExecutionFailed(f"segment input {key} is missing from the bucket")
         return await comfy.upload(f"{stem}{PurePosixPath(key).suffix}", self.store.stream(key))
 
-    async def _run(self, comfy: ComfyClient, graph: dict[str, Any], segment: int) -> RunResult:
+    async def _run(self, comfy: ComfyClient, graph: dict[str, Any], beat: Heartbeat) -> RunResult:
         """Run ``graph``; after running out of memory, free ComfyUI's memory and try once more."""
+        segment = beat.details.get("segment")
 
         async def heartbeat(progress: Progress) -> None:
-            activity.heartbeat(
-                {
-                    "segment": segment,
-                    "node": progress.node,
-                    "class_type": progress.class_type,
-                    "value": progress.value,
-                    "max": progress.max,
-                }
+            beat.update(
+                node=progress.node,
+                class_type=progress.class_type,
+                value=progress.value,
+                max=progress.max,
             )
 
         timeout = self.settings.comfyui_timeout_s
@@ -164,3 +255,20 @@ async def _object_info_when_up(settings: Settings) -> dict[str, Any]:
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+
+def _probe_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (832, 480), (128, 128, 128)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _probe_wav(seconds: float = 1.0, rate: int = 16000) -> bytes:
+    """Silence, for the audio kinds' warm-up graphs."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"\0\0" * int(seconds * rate))
+    return buffer.getvalue()

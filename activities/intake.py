@@ -90,9 +90,11 @@ class IntakeActivities:
             )
         await self._take(request, raw if in_inbox else None, moves)
         _check_supported(manifest)
-        log.info("drop_taken", kind=manifest.kind.value, media=len(moves))
+        preset = preset_for(manifest).name
+        log.info("drop_taken", kind=manifest.kind.value, media=len(moves), preset=preset)
         return TakenDrop(
             manifest=manifest,
+            preset=preset,
             inputs={role: layout.input(name) for role, name in manifest.media().items()},
         )
 

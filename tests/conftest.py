@@ -10,8 +10,7 @@ Every process is stopped by process group at session end.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -20,11 +19,6 @@ from pathlib import Path
 import boto3
 import pytest
 import pytest_asyncio
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -32,7 +26,10 @@ from pipeline.config import Settings, load_settings
 from pipeline.stack import services
 from pipeline.stack.process import ManagedProcess, free_port
 from pipeline.stack.seaweedfs import S3Identity, SeaweedPorts, running_seaweedfs
+from pipeline.stack.temporal_setup import ensure_search_attributes
 from pipeline.workflows import attributes
+from workflows_comfy.models import model_files
+from workflows_comfy.presets import PRESETS
 
 EXISTING_TEMPORAL_ENV = "PIPELINE_TEST_TEMPORAL_ADDRESS"
 READY_TIMEOUT_S = 60.0
@@ -107,7 +104,7 @@ def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def temporal_server(stack_dir: Path) -> AsyncIterator[TemporalServer]:
     existing = os.environ.get(EXISTING_TEMPORAL_ENV)
     if existing:
-        await _ensure_search_attributes(existing, attributes.ALL)
+        await ensure_search_attributes(await Client.connect(existing), attributes.ALL)
         yield TemporalServer(address=existing, ui_url=None)
         return
     port, ui_port = free_port(), free_port()
@@ -158,21 +155,12 @@ async def comfy_sim_url(stack_dir: Path) -> AsyncIterator[str]:
         yield url
 
 
-async def _ensure_search_attributes(address: str, wanted: dict[str, str]) -> None:
-    """Register the pipeline's search attributes on a server the tests did not start."""
-    client = await Client.connect(address)
-    operator = client.operator_service
-    present = await operator.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace)
-    )
-    missing = {
-        name: IndexedValueType.Value(
-            "INDEXED_VALUE_TYPE_" + re.sub(r"(?<!^)(?=[A-Z])", "_", kind).upper()
-        )
-        for name, kind in wanted.items()
-        if name not in present.custom_attributes
-    }
-    if missing:
-        await operator.add_search_attributes(
-            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
-        )
+@pytest.fixture
+def restored_presets() -> Iterator[None]:
+    """Undo what a test's ``install_presets_file`` did to the process-wide presets."""
+    presets, rows = dict(PRESETS), dict(model_files())
+    yield
+    PRESETS.clear()
+    PRESETS.update(presets)
+    model_files().clear()
+    model_files().update(rows)

@@ -14,11 +14,22 @@ import sys
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline.cli import doctor, drop, models, schedules, services, stack, status, workers
+from pipeline.cli import (
+    doctor,
+    drop,
+    models,
+    schedules,
+    services,
+    setup,
+    stack,
+    status,
+    workers,
+)
 from pipeline.cli.context import App, ExitCode
 from pipeline.config import Settings, load_settings
 from pipeline.domain.errors import ConfigError, PipelineError, StorageError
 from pipeline.logging import configure_logging
+from workflows_comfy.preset_file import install_presets_file
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,13 +38,15 @@ def cli(ctx: click.Context) -> None:
     """Bucket drops in, Wan videos out: a Temporal pipeline around ComfyUI."""
     try:
         settings = load_settings()
+        if settings.presets_file is not None:
+            install_presets_file(settings.presets_file)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings.log_format, settings.log_level)
     ctx.obj = App(settings)
 
 
-for _module in (doctor, drop, models, schedules, services, stack, status, workers):
+for _module in (doctor, drop, models, schedules, services, setup, stack, status, workers):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -26,6 +26,8 @@ DEFAULT_MEDIA_GRACE_S = 600.0
 """How long a session waits for media its manifest names that are still uploading
 (``aws s3 sync`` and ``rclone`` upload a folder's files in parallel, the small manifest
 first)."""
+STICKY_SCHEDULE_TO_START_S = 600.0
+"""Default wait of a session's later GPU task for the worker that ran its first one."""
 
 
 class SessionRequest(Contract):
@@ -33,9 +35,12 @@ class SessionRequest(Contract):
 
     drop: DropRef
     session_id: str
-    gpu_task_queue: str = "gpu"
+    gpu_task_queue: str = Field(
+        default="gpu", description="Prefix of the GPU task queues (``pipeline.domain.queues``)."
+    )
     deadline_s: float = Field(default=DEFAULT_SESSION_DEADLINE_S, gt=0)
     media_grace_s: float = Field(default=DEFAULT_MEDIA_GRACE_S, ge=0)
+    sticky_schedule_to_start_s: float = STICKY_SCHEDULE_TO_START_S
 
 
 class TakeDropInput(Contract):
@@ -51,6 +56,9 @@ class TakeDropInput(Contract):
 class TakenDrop(Contract):
     manifest: Manifest
     inputs: dict[str, str] = Field(description="Media role → key under sessions/{id}/inputs/.")
+    preset: str | None = Field(
+        default=None, description="The model preset the session runs (its GPU queue)."
+    )
 
 
 class PrepareImageInput(Contract):
@@ -98,7 +106,15 @@ class SeparationInput(Contract):
     audio_key: str = Field(description="The cropped mix to take the vocals from.")
 
 
-class SeparationOutput(Contract):
+class GpuOutput(Contract):
+    """What every GPU activity returns besides its result: where it ran."""
+
+    worker_task_queue: str | None = Field(
+        default=None, description="The queue of the GPU worker that ran it (sticky sessions)."
+    )
+
+
+class SeparationOutput(GpuOutput):
     vocals_key: str
     sample_rate: int
     duration_s: float
@@ -137,7 +153,7 @@ class GenerateSegmentInput(Contract):
     )
 
 
-class SegmentOutput(Contract):
+class SegmentOutput(GpuOutput):
     key: str
     frames: int
     prompt_id: str
@@ -225,6 +241,8 @@ class SessionProgress(Contract):
     waiting_for: list[str] = Field(
         default_factory=list, description="Media named but not uploaded yet (still arriving)."
     )
+    preset: str | None = None
+    """The model preset; its queue is where the session's GPU work waits for a worker."""
 
 
 class SessionResult(Contract):

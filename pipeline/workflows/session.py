@@ -3,13 +3,21 @@
 The workflow only orders stages and keeps score; every byte is moved by activities, which
 it calls through their specs (``pipeline.workflows.specs``: name, types, queue, policy), so
 no I/O library is imported here and mypy checks every argument and result.
+
+GPU work is routed by model preset (``pipeline.domain.queues``): a session's first GPU
+task goes to its preset's queue, where only workers whose ComfyUI can run the preset poll
+(so a preset no live worker serves leaves the session waiting, never failing); the worker
+that ran it answers with its own queue, and the session's later GPU tasks go there, where
+its models are already loaded. If that worker does not start such a task within
+``sticky_schedule_to_start_s`` (dead, drained, or busy too long), or the attempt fails,
+the task goes back to the preset's queue: Temporal's worker-specific task queue pattern.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import (
@@ -25,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ExtractFramesInput,
         FailureInput,
         GenerateSegmentInput,
+        GpuOutput,
         PadAudioInput,
         PlanInput,
         PrepareAudioInput,
@@ -40,10 +49,11 @@ with workflow.unsafe.imports_passed_through():
         TakeDropInput,
         TakenDrop,
     )
-    from pipeline.domain.errors import MissingMediaError
+    from pipeline.domain.errors import NON_RETRYABLE_CODES, REROUTE_CODES, MissingMediaError
     from pipeline.domain.frames.plan import FramePlan
     from pipeline.domain.layout import SessionLayout
     from pipeline.domain.manifest import Manifest
+    from pipeline.domain.queues import preset_queue
     from pipeline.workflows import attributes
     from pipeline.workflows.specs import (
         EXTRACT_LAST_FRAMES,
@@ -63,6 +73,8 @@ with workflow.unsafe.imports_passed_through():
         execute,
     )
 
+PlacedT = TypeVar("PlacedT", bound=GpuOutput)
+
 
 WAIT_FOR_MEDIA = "wait-for-media"
 """Patch id: sessions started before waiting for media existed fail at once on replay."""
@@ -81,7 +93,9 @@ class SessionWorkflow:
     def __init__(self) -> None:
         self._progress = SessionProgress(stage="taking_drop")
         self._timings: dict[str, float] = {}
-        self._gpu_queue = "gpu"
+        self._gpu_queues = "gpu"
+        self._sticky_queue: str | None = None
+        self._sticky_timeout = timedelta(minutes=10)
         self._stand_ins: dict[str, str] = {}
         self._deadline = workflow.now() + timedelta(seconds=DEFAULT_SESSION_DEADLINE_S)
 
@@ -115,14 +129,16 @@ class SessionWorkflow:
 
     async def _run(self, request: SessionRequest) -> SessionResult:
         session_id = request.session_id
-        self._gpu_queue = request.gpu_task_queue
+        self._gpu_queues = request.gpu_task_queue
         self._deadline = workflow.now() + timedelta(seconds=request.deadline_s)
+        self._sticky_timeout = timedelta(seconds=request.sticky_schedule_to_start_s)
         layout = SessionLayout(session_id)
         run = workflow.now().strftime("%Y%m%dT%H%M%SZ")
 
         self._set_stage("taking_drop")
         taken = await self._take_drop(request)
         manifest = taken.manifest
+        self._progress = self._progress.model_copy(update={"preset": taken.preset})
         workflow.upsert_search_attributes([attributes.DROP_KIND.value_set(manifest.kind.value)])
 
         self._set_stage("preparing_image")
@@ -166,7 +182,7 @@ class SessionWorkflow:
         previous: str | None = None
         segment_keys: list[str] = []
         for segment in plan.segments:
-            output = await self._call(
+            output = await self._gpu(
                 GENERATE_SEGMENT,
                 GenerateSegmentInput(
                     session_id=session_id,
@@ -241,7 +257,7 @@ class SessionWorkflow:
         source = audio.mix_key
         if manifest.separate_vocals:
             self._set_stage("separating_vocals")
-            vocals = await self._call(
+            vocals = await self._gpu(
                 SEPARATE_VOCALS,
                 SeparationInput(session_id=session_id, audio_key=audio.mix_key),
             )
@@ -295,19 +311,64 @@ class SessionWorkflow:
             self._set_stage("taking_drop")
 
     async def _call(self, spec: ActivitySpec[InputT, OutputT], argument: InputT) -> OutputT:
-        """Run one activity by its spec and add its wall time to the session's timings.
+        """Run one CPU activity by its spec and add its wall time to the session's timings.
 
         All attempts together end at the session's deadline (at least ``LAST_WINDOW`` from
         now, so a session past it can still record its failure).
         """
         started = workflow.now()
-        window = max(self._deadline - started, LAST_WINDOW)
-        result = await execute(
-            spec, argument, gpu_task_queue=self._gpu_queue, schedule_to_close=window
-        )
-        elapsed = (workflow.now() - started).total_seconds()
-        self._timings[spec.name] = round(self._timings.get(spec.name, 0.0) + elapsed, 3)
+        result = await execute(spec, argument, schedule_to_close=self._window(started))
+        self._add_time(spec.name, started)
         return result
+
+    async def _gpu(self, spec: ActivitySpec[InputT, PlacedT], argument: InputT) -> PlacedT:
+        """Run a GPU activity where the session's models are loaded, else on its preset's queue."""
+        started = workflow.now()
+        while True:
+            if self._sticky_queue is not None:
+                try:
+                    result = await execute(
+                        spec,
+                        argument,
+                        gpu_task_queue=self._sticky_queue,
+                        sticky_timeout=self._sticky_timeout,
+                        schedule_to_close=self._window(workflow.now()),
+                    )
+                    break
+                except ActivityError as failure:
+                    if is_cancelled_exception(failure) or _code(failure) in NON_RETRYABLE_CODES:
+                        raise
+                    workflow.logger.info(
+                        "%s not run by worker queue %s (%s): back to the preset's queue",
+                        spec.name,
+                        self._sticky_queue,
+                        _code(failure),
+                    )
+                    self._sticky_queue = None
+            queue = preset_queue(self._gpu_queues, self._progress.preset or "")
+            try:
+                result = await execute(
+                    spec,
+                    argument,
+                    gpu_task_queue=queue,
+                    schedule_to_close=self._window(workflow.now()),
+                )
+            except ActivityError as failure:
+                if _code(failure) in REROUTE_CODES:
+                    continue  # "not this worker": another one takes it from the queue
+                raise
+            self._sticky_queue = result.worker_task_queue
+            break
+        self._add_time(spec.name, started)
+        return result
+
+    def _window(self, now: datetime) -> timedelta:
+        """What is left until the session's deadline, at least ``LAST_WINDOW``."""
+        return max(self._deadline - now, LAST_WINDOW)
+
+    def _add_time(self, name: str, started: datetime) -> None:
+        elapsed = (workflow.now() - started).total_seconds()
+        self._timings[name] = round(self._timings.get(name, 0.0) + elapsed, 3)
 
     def _set_stage(self, stage: Stage) -> None:
         self._progress = self._progress.model_copy(update={"stage": stage})
@@ -316,6 +377,14 @@ class SessionWorkflow:
 
 def _detail(error: ApplicationError) -> dict[str, Any]:
     return error.details[0] if error.details and isinstance(error.details[0], dict) else {}
+
+
+def _code(failure: ActivityError) -> str:
+    """The error type an activity failed with (``timeout`` for any timeout)."""
+    cause = failure.cause
+    if isinstance(cause, ApplicationError):
+        return cause.type or "internal"
+    return "timeout" if isinstance(cause, TimeoutError) else "internal"
 
 
 def _describe_failure(failure: ActivityError) -> tuple[str, str, bool, dict[str, Any]]:
