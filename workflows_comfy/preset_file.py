@@ -24,11 +24,49 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
+
 from pipeline.domain.errors import ConfigError
 from workflows_comfy.models import ModelFile, model_files
 from workflows_comfy.presets import PRESETS, Preset
 
-_KEYS = {"name", "base", "steps", "cfg", "files"}
+
+class PresetEntry(BaseModel):
+    """One ``[[preset]]`` of a presets file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(
+        min_length=1, description="A shipped name replaces that preset; a new one adds one."
+    )
+    base: str | None = Field(
+        default=None, description="The shipped preset whose graph it runs (default: name)."
+    )
+    steps: StrictInt | None = Field(default=None, ge=1, description="Default sampling steps.")
+    cfg: StrictFloat | StrictInt | None = Field(
+        default=None, ge=0, le=100, description="Default classifier-free guidance."
+    )
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        description="Shipped file name -> the name this ComfyUI offers (same models/ folder).",
+    )
+
+
+class PresetsDocument(BaseModel):
+    """A presets file (``PRESETS_FILE``), TOML."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    preset: list[PresetEntry] = Field(default_factory=list)
+
+
+def json_schema() -> dict[str, Any]:
+    """The presets file's published JSON Schema (``pipeline/schemas/presets.v1.json``)."""
+    schema = PresetsDocument.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://github.com/wan-pipeline/wan-pipeline/presets.v1.json"
+    schema["title"] = "Presets file v1"
+    return schema
 
 
 def _renamed(value: Any, names: dict[str, str]) -> Any:
@@ -66,12 +104,13 @@ def read_presets_file(path: Path) -> tuple[dict[str, Preset], dict[str, ModelFil
     table = model_files()
     presets: dict[str, Preset] = {}
     rows: dict[str, ModelFile] = {}
-    for index, entry in enumerate(document.get("preset", [])):
+    for index, raw in enumerate(document.get("preset", [])):
         where = f"{path}:{lines[index] if index < len(lines) else '?'}"
+        entry = _entry(raw, where)
         found = _derive(entry, where)
         presets[found.name] = found
-        base = PRESETS[entry.get("base", entry["name"])]
-        for old, new in entry.get("files", {}).items():
+        base = PRESETS[entry.base or entry.name]
+        for old, new in entry.files.items():
             if old not in base.files():
                 raise ConfigError(
                     f"{where}: preset {base.name!r} loads no file {old!r}; "
@@ -81,26 +120,28 @@ def read_presets_file(path: Path) -> tuple[dict[str, Preset], dict[str, ModelFil
     return presets, rows
 
 
-def _derive(entry: Any, where: str) -> Preset:
-    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-        raise ConfigError(f"{where}: a [[preset]] needs a name")
-    unknown = entry.keys() - _KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(_KEYS)}")
-    base_name = entry.get("base", entry["name"])
+def _entry(raw: Any, where: str) -> PresetEntry:
+    """``raw`` checked against the schema; ``ConfigError`` at ``where`` naming each problem."""
+    try:
+        return PresetEntry.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'preset'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{where}: {problems}") from None
+
+
+def _derive(entry: PresetEntry, where: str) -> Preset:
+    base_name = entry.base or entry.name
     if base_name not in PRESETS:
         shipped = ", ".join(sorted(PRESETS))
         raise ConfigError(f"{where}: base preset {base_name!r} is not shipped; shipped: {shipped}")
-    files = entry.get("files", {})
-    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
-        raise ConfigError(f"{where}: files maps shipped file names to file names")
-    derived = _renamed(PRESETS[base_name], files)
-    changes: dict[str, Any] = {"name": entry["name"]}
-    for key, kind in (("steps", int), ("cfg", float)):
-        if key in entry:
-            if not isinstance(entry[key], int | float) or isinstance(entry[key], bool):
-                raise ConfigError(f"{where}: {key} must be a number")
-            changes[key] = kind(entry[key])
+    derived = _renamed(PRESETS[base_name], entry.files)
+    changes: dict[str, Any] = {"name": entry.name}
+    if entry.steps is not None:
+        changes["steps"] = entry.steps
+    if entry.cfg is not None:
+        changes["cfg"] = float(entry.cfg)
     preset: Preset = dataclasses.replace(derived, **changes)
     return preset
 

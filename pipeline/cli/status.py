@@ -13,6 +13,7 @@ from pipeline.cli.drop import print_outcome, progress_line
 from pipeline.cli.session_view import SessionStatus, session_status
 from pipeline.domain.manifest import json_schema
 from pipeline.temporal_client import connect
+from workflows_comfy.preset_file import json_schema as presets_schema
 
 
 @click.command()
@@ -50,9 +51,10 @@ def status_exit_code(view: SessionStatus) -> int:
 
 
 @click.command()
-def schema() -> None:
-    """Print the manifest's JSON Schema."""
-    click.echo(json.dumps(json_schema(), indent=2))
+@click.argument("document", type=click.Choice(["manifest", "presets"]), default="manifest")
+def schema(document: str) -> None:
+    """Print the JSON Schema of the manifest (default) or of a presets file."""
+    click.echo(json.dumps(json_schema() if document == "manifest" else presets_schema(), indent=2))
 
 
 COMMANDS = [status, schema]

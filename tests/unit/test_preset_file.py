@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
 
 from pipeline.domain.errors import ConfigError
 from pipeline.standins.comfy_sim.object_info import contract_object_info
-from workflows_comfy.preset_file import install_presets_file, read_presets_file
+from workflows_comfy.preset_file import install_presets_file, json_schema, read_presets_file
 from workflows_comfy.presets import PRESETS, I2VPreset
 from workflows_comfy.servable import missing, preset_models
 
 HIGH = "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors"
+ROOT = Path(__file__).parents[2]
+SCHEMA_FILE = ROOT / "pipeline" / "schemas" / "presets.v1.json"
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -67,6 +71,7 @@ name = "wan22-i2v-fp8"
     [
         ('[[preset]]\nname = "a"\nbase = "nope"\n', 1, "base preset 'nope' is not shipped"),
         ('[[preset]]\nname = "wan22-i2v-fp8"\n\n[[preset]]\nname = "b"\nlora = 1\n', 4, "lora"),
+        ('[[preset]]\nname = "a"\nbase = "wan22-i2v-fp8"\nsteps = "6"\n', 1, "steps"),
         (
             '[[preset]]\nname = "wan22-i2v-gguf"\n[preset.files]\n"x.safetensors" = "y"\n',
             1,
@@ -88,3 +93,16 @@ def test_a_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
     path = write(tmp_path, '[[preset]]\nname = "a\n')
     with pytest.raises(ConfigError, match=r"line 2"):
         read_presets_file(path)
+
+
+def test_published_schema_is_the_model_schema() -> None:
+    assert json.loads(SCHEMA_FILE.read_text()) == json_schema(), "run `make schema`"
+
+
+def test_the_readme_example_is_a_valid_presets_file(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    example = re.search(r"```toml\n(\[\[preset\]\].*?)```", readme, re.DOTALL)
+    assert example is not None
+    path = write(tmp_path, example.group(1))
+    presets, _ = read_presets_file(path)
+    assert "studio-i2v-6step" in presets
