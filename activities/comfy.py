@@ -9,18 +9,29 @@ from ``workflows_comfy.build`` for the manifest's kind; this module never branch
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
 from typing import Any
 
 from temporalio import activity
+from temporalio.client import Client
 
 from activities.edge import edge
 from pipeline.comfy.client import ComfyClient, RunResult
+from pipeline.comfy.steps import SegmentSteps
 from pipeline.comfy.watch import Progress
 from pipeline.config import Settings
-from pipeline.domain.contracts import GenerateSegmentInput, SegmentOutput
+from pipeline.domain.contracts import (
+    GenerateSegmentInput,
+    SegmentOutput,
+    SegmentProgress,
+    SignalName,
+)
 from pipeline.domain.errors import ExecutionFailed, OutOfMemory, WorkerUnavailable
 from pipeline.domain.layout import SessionLayout
+from pipeline.ingest.summary import sampling_steps
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import GENERATE_SEGMENT
@@ -32,16 +43,29 @@ from workflows_comfy.validate import validate_graph
 log = get_logger()
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv")
+BEAT_S = 1.0
+"""How often a segment heartbeats (so a cancel reaches it within about a second, with the
+worker's heartbeat throttle at most this) and tells its session of new progress."""
 
 
 class ComfyActivities:
-    def __init__(self, store: ObjectStore, settings: Settings, object_info: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        settings: Settings,
+        object_info: dict[str, Any],
+        client: Client | None = None,
+    ) -> None:
+        """``client``, when given, carries ``report_progress`` signals to the session."""
         self.store = store
         self.settings = settings
         self.object_info = object_info
+        self.client = client
 
     @classmethod
-    async def connect(cls, store: ObjectStore, settings: Settings) -> ComfyActivities:
+    async def connect(
+        cls, store: ObjectStore, settings: Settings, client: Client | None = None
+    ) -> ComfyActivities:
         """Read the worker's ComfyUI ``/object_info`` and report what it can serve.
 
         ComfyUI takes a while to load its node packs after its container starts, so an
@@ -54,7 +78,7 @@ class ComfyActivities:
             raise WorkerUnavailable(
                 f"ComfyUI at {settings.comfy_url} lacks the nodes or models of every preset"
             )
-        return cls(store, settings, object_info)
+        return cls(store, settings, object_info, client)
 
     @activity.defn(name=GENERATE_SEGMENT.name)
     @edge
@@ -95,7 +119,9 @@ class ComfyActivities:
                 ),
             )
             validate_graph(graph, self.object_info).raise_for_problems()
-            result = await self._run(comfy, graph, segment.index)
+            steps = SegmentSteps(segment.index, sampling_steps(manifest), self._identity())
+            async with self._reporting(steps):
+                result = await self._run(comfy, graph, steps)
             videos = [o for o in result.outputs if o.filename.endswith(VIDEO_SUFFIXES)]
             if not videos:
                 raise ExecutionFailed(
@@ -117,36 +143,79 @@ class ComfyActivities:
             raise ExecutionFailed(f"segment input {key} is missing from the bucket")
         return await comfy.upload(f"{stem}{PurePosixPath(key).suffix}", self.store.stream(key))
 
-    async def _run(self, comfy: ComfyClient, graph: dict[str, Any], segment: int) -> RunResult:
-        """Run ``graph``; after running out of memory, free ComfyUI's memory and try once more."""
+    async def _run(
+        self, comfy: ComfyClient, graph: dict[str, Any], steps: SegmentSteps
+    ) -> RunResult:
+        """Run ``graph``; after running out of memory, free ComfyUI's memory and try once more.
 
-        async def heartbeat(progress: Progress) -> None:
-            activity.heartbeat(
-                {
-                    "segment": segment,
-                    "node": progress.node,
-                    "class_type": progress.class_type,
-                    "value": progress.value,
-                    "max": progress.max,
-                }
-            )
+        Cancelled (the session was cancelled), ``ComfyClient.run`` interrupts its prompt.
+        """
+
+        submitted = time.monotonic()
+        waited: list[float] = []
+
+        async def track(progress: Progress) -> None:
+            now = time.monotonic()
+            if not waited:  # The first node started: the prompt left ComfyUI's queue.
+                waited.append(now - submitted)
+                activity.metric_meter().create_histogram_float(
+                    "pipeline_comfy_queue_wait", "Seconds from submit to first node", "s"
+                ).record(waited[0])
+            activity.heartbeat(steps.update(progress, now).model_dump(mode="json"))
 
         timeout = self.settings.comfyui_timeout_s
         try:
             try:
-                return await comfy.run(graph, on_progress=heartbeat, timeout=timeout)
+                return await comfy.run(graph, on_progress=track, timeout=timeout)
             except OutOfMemory as oom:
                 # Models and caches of earlier prompts may be what filled the GPU; a second
                 # out-of-memory leaves the retry to Temporal (OutOfMemory is retryable).
-                log.warning("segment_out_of_memory", segment=segment, error=oom.message)
+                log.warning("segment_out_of_memory", segment=steps.segment, error=oom.message)
                 await comfy.free()
-                return await comfy.run(graph, on_progress=heartbeat, timeout=timeout)
+                return await comfy.run(graph, on_progress=track, timeout=timeout)
         except asyncio.CancelledError:
-            # This worker owns its ComfyUI and runs one prompt at a time, so whatever
-            # is executing there is this segment: stop the GPU instead of finishing.
-            await comfy.interrupt()
-            log.info("segment_interrupted", segment=segment)
+            log.info("segment_interrupted", segment=steps.segment)
             raise
+
+    @contextlib.asynccontextmanager
+    async def _reporting(self, steps: SegmentSteps) -> AsyncIterator[None]:
+        """Every progress update heartbeats (in ``_run``); this also heartbeats when ComfyUI
+        has been silent for ``BEAT_S`` (a model load, a hung node: Temporal delivers a cancel
+        only in a heartbeat's answer), and signals the session whenever progress changed."""
+
+        async def beat() -> None:
+            sent: SegmentProgress | None = None
+            while True:
+                report = steps.report()
+                if time.monotonic() - steps.updated_at >= BEAT_S:
+                    activity.heartbeat(report.model_dump(mode="json"))
+                if report != sent:
+                    await self._signal(report)
+                    sent = report
+                await asyncio.sleep(BEAT_S)
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _signal(self, report: SegmentProgress) -> None:
+        """Tell the session; progress is a courtesy, so a failed signal is only logged."""
+        workflow_id = activity.info().workflow_id
+        if self.client is None or workflow_id is None:
+            return
+        try:
+            await self.client.get_workflow_handle(workflow_id).signal(
+                SignalName.REPORT_PROGRESS, report
+            )
+        except Exception as exc:  # Whatever went wrong, the segment goes on.
+            log.warning("progress_signal_failed", error=repr(exc))
+
+    def _identity(self) -> str:
+        return self.client.identity if self.client is not None else ""
 
 
 async def _object_info_when_up(settings: Settings) -> dict[str, Any]:

@@ -10,7 +10,6 @@ Every process is stopped by process group at session end.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,11 +19,6 @@ from pathlib import Path
 import boto3
 import pytest
 import pytest_asyncio
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -32,6 +26,7 @@ from pipeline.config import Settings, load_settings
 from pipeline.stack import services
 from pipeline.stack.process import ManagedProcess, free_port
 from pipeline.stack.seaweedfs import S3Identity, SeaweedPorts, running_seaweedfs
+from pipeline.temporal_client import ensure_search_attributes
 from pipeline.workflows import attributes
 
 EXISTING_TEMPORAL_ENV = "PIPELINE_TEST_TEMPORAL_ADDRESS"
@@ -107,7 +102,7 @@ def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def temporal_server(stack_dir: Path) -> AsyncIterator[TemporalServer]:
     existing = os.environ.get(EXISTING_TEMPORAL_ENV)
     if existing:
-        await _ensure_search_attributes(existing, attributes.ALL)
+        await ensure_search_attributes(await Client.connect(existing), attributes.ALL)
         yield TemporalServer(address=existing, ui_url=None)
         return
     port, ui_port = free_port(), free_port()
@@ -156,23 +151,3 @@ async def comfy_sim_url(stack_dir: Path) -> AsyncIterator[str]:
     sim = services.comfy_sim(stack_dir, port)
     async with _running(sim, partial(services.http_ready, f"{url}/system_stats")):
         yield url
-
-
-async def _ensure_search_attributes(address: str, wanted: dict[str, str]) -> None:
-    """Register the pipeline's search attributes on a server the tests did not start."""
-    client = await Client.connect(address)
-    operator = client.operator_service
-    present = await operator.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace)
-    )
-    missing = {
-        name: IndexedValueType.Value(
-            "INDEXED_VALUE_TYPE_" + re.sub(r"(?<!^)(?=[A-Z])", "_", kind).upper()
-        )
-        for name, kind in wanted.items()
-        if name not in present.custom_attributes
-    }
-    if missing:
-        await operator.add_search_attributes(
-            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
-        )

@@ -8,24 +8,28 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from enum import StrEnum
 
 from temporalio.worker import Worker
 
-from activities.comfy import ComfyActivities
+from activities.comfy import BEAT_S, ComfyActivities
 from activities.intake import IntakeActivities
 from activities.media import MediaActivities
+from activities.notify import NotifyActivities
 from activities.reconcile import ReconcileActivities
 from activities.records import RecordActivities
+from activities.reprocess import ReprocessActivities
 from activities.scratch import remove_stale_scratch
 from activities.separation import SeparationActivities
 from pipeline.config import Settings
 from pipeline.ingest.starter import Starter, session_options
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
-from pipeline.temporal_client import connect
+from pipeline.temporal_client import connect, metrics_runtime
 from pipeline.worker.registry import announce
 from pipeline.workflows.reconcile import ReconcileWorkflow
+from pipeline.workflows.reprocess import ReprocessWorkflow
 from pipeline.workflows.session import SessionWorkflow
 
 log = get_logger()
@@ -42,23 +46,29 @@ class Role(StrEnum):
 async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> None:
     # What a killed worker left in the shared work dir; other live workers' folders stay.
     remove_stale_scratch(settings.work_dir)
-    client = await connect(settings)
+    client = await connect(settings, runtime=metrics_runtime(settings, role.value))
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(ObjectStore(settings))
         if role is Role.CPU:
             intake, records = IntakeActivities(store), RecordActivities(store)
             media = MediaActivities(store, settings.work_dir)
+            notify = NotifyActivities(store, settings)
+            reprocess = ReprocessActivities(store)
             starter = Starter(client, inbox=store, **session_options(settings))
             reconcile = ReconcileActivities(store, starter)
             worker = Worker(
                 client,
                 task_queue=settings.temporal_task_queue,
-                workflows=[SessionWorkflow, ReconcileWorkflow],
+                workflows=[SessionWorkflow, ReconcileWorkflow, ReprocessWorkflow],
                 activities=[
                     intake.take_drop,
                     records.plan_frames,
                     records.publish_result,
                     records.record_failure,
+                    records.record_cancellation,
+                    notify.notify_completion,
+                    reprocess.select_sessions,
+                    reprocess.load_session,
                     media.prepare_image,
                     media.prepare_audio,
                     media.pad_audio,
@@ -68,7 +78,7 @@ async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> Non
                 ],
             )
         else:
-            comfy = await ComfyActivities.connect(store, settings)
+            comfy = await ComfyActivities.connect(store, settings, client)
             separation = SeparationActivities(store, settings)
             can_separate = separation.capability()
             if can_separate.startswith("unavailable"):
@@ -88,6 +98,8 @@ async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> Non
                 task_queue=settings.temporal_gpu_task_queue,
                 activities=[comfy.generate_segment, separation.separate_vocals],
                 max_concurrent_activities=GPU_CONCURRENCY,
+                # A cancel reaches a segment in its heartbeat's answer: send them promptly.
+                max_heartbeat_throttle_interval=timedelta(seconds=BEAT_S),
             )
         log.info(
             "worker_started",

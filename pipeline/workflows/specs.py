@@ -29,11 +29,15 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from pipeline.domain.contracts import (
+    CancellationInput,
     ExtractedFrames,
     ExtractFramesInput,
     FailureInput,
     FailureRecorded,
     GenerateSegmentInput,
+    LoadSessionInput,
+    NotifyInput,
+    NotifyOutput,
     PadAudioInput,
     PaddedAudio,
     PlanInput,
@@ -46,6 +50,8 @@ from pipeline.domain.contracts import (
     ReconcileReport,
     ReconcileRequest,
     SegmentOutput,
+    Selected,
+    Selection,
     SeparationInput,
     SeparationOutput,
     StitchInput,
@@ -100,6 +106,17 @@ GPU_POLICY = ActivityPolicy(
         non_retryable_error_types=sorted(NON_RETRYABLE_CODES),
     ),
 )
+NOTIFY_POLICY = ActivityPolicy(
+    start_to_close=timedelta(seconds=30),
+    heartbeat=timedelta(seconds=30),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=5),
+        maximum_attempts=10,
+    ),
+)
+"""A completion callback: ten tries over about 25 minutes, then given up (and logged)."""
 RECONCILE_POLICY = ActivityPolicy(
     start_to_close=timedelta(minutes=10),
     heartbeat=timedelta(minutes=1),
@@ -122,6 +139,9 @@ class ActivitySpec(Generic[InputT, OutputT]):
     output_type: type[OutputT]
     queue: QueueKind
     policy: ActivityPolicy
+    cancellation: workflow.ActivityCancellationType = workflow.ActivityCancellationType.TRY_CANCEL
+    """GPU work waits for its cancel to complete (the ComfyUI prompt interrupted), so a
+    cancelled session ends with no worker still busy for it."""
 
 
 TAKE_DROP = ActivitySpec("take_drop", TakeDropInput, TakenDrop, QueueKind.CPU, CPU_POLICY)
@@ -133,11 +153,21 @@ PREPARE_AUDIO = ActivitySpec(
 )
 PLAN_FRAMES = ActivitySpec("plan_frames", PlanInput, FramePlan, QueueKind.CPU, CPU_POLICY)
 SEPARATE_VOCALS = ActivitySpec(
-    "separate_vocals", SeparationInput, SeparationOutput, QueueKind.GPU, GPU_POLICY
+    "separate_vocals",
+    SeparationInput,
+    SeparationOutput,
+    QueueKind.GPU,
+    GPU_POLICY,
+    workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )
 PAD_AUDIO = ActivitySpec("pad_audio", PadAudioInput, PaddedAudio, QueueKind.CPU, CPU_POLICY)
 GENERATE_SEGMENT = ActivitySpec(
-    "generate_segment", GenerateSegmentInput, SegmentOutput, QueueKind.GPU, GPU_POLICY
+    "generate_segment",
+    GenerateSegmentInput,
+    SegmentOutput,
+    QueueKind.GPU,
+    GPU_POLICY,
+    workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )
 EXTRACT_LAST_FRAMES = ActivitySpec(
     "extract_last_frames", ExtractFramesInput, ExtractedFrames, QueueKind.CPU, CPU_POLICY
@@ -148,6 +178,16 @@ PUBLISH_RESULT = ActivitySpec(
 )
 RECORD_FAILURE = ActivitySpec(
     "record_failure", FailureInput, FailureRecorded, QueueKind.CPU, CPU_POLICY
+)
+RECORD_CANCELLATION = ActivitySpec(
+    "record_cancellation", CancellationInput, FailureRecorded, QueueKind.CPU, CPU_POLICY
+)
+NOTIFY_COMPLETION = ActivitySpec(
+    "notify_completion", NotifyInput, NotifyOutput, QueueKind.CPU, NOTIFY_POLICY
+)
+LOAD_SESSION = ActivitySpec("load_session", LoadSessionInput, TakenDrop, QueueKind.CPU, CPU_POLICY)
+SELECT_SESSIONS = ActivitySpec(
+    "select_sessions", Selection, Selected, QueueKind.CPU, RECONCILE_POLICY
 )
 RECONCILE_INBOX = ActivitySpec(
     "reconcile_inbox", ReconcileRequest, ReconcileReport, QueueKind.CPU, RECONCILE_POLICY
@@ -165,6 +205,10 @@ ALL: tuple[ActivitySpec[Any, Any], ...] = (
     STITCH,
     PUBLISH_RESULT,
     RECORD_FAILURE,
+    RECORD_CANCELLATION,
+    NOTIFY_COMPLETION,
+    LOAD_SESSION,
+    SELECT_SESSIONS,
     RECONCILE_INBOX,
 )
 """Every activity, in the order a session first calls it."""
@@ -176,12 +220,14 @@ async def execute(
     *,
     gpu_task_queue: str | None = None,
     schedule_to_close: timedelta | None = None,
+    summary: str | None = None,
 ) -> OutputT:
     """Run ``spec`` from a workflow with its policy, on its queue.
 
     ``gpu_task_queue`` names the queue of ``QueueKind.GPU`` specs (a ``ValueError`` without
     one); ``QueueKind.CPU`` specs run on the calling workflow's own task queue.
-    ``schedule_to_close`` bounds all attempts together (the caller's deadline).
+    ``schedule_to_close`` bounds all attempts together (the caller's deadline). ``summary``
+    labels the call in the Temporal UI ("segment 2/4", "stitch 279 frames").
     """
     task_queue = None
     if spec.queue is QueueKind.GPU:
@@ -198,5 +244,7 @@ async def execute(
         schedule_to_close_timeout=schedule_to_close,
         heartbeat_timeout=spec.policy.heartbeat,
         retry_policy=spec.policy.retry,
+        cancellation_type=spec.cancellation,
+        summary=summary,
     )
     return result
