@@ -21,7 +21,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from pipeline.cli.context import App
+from pipeline.cli.context import App, NotFound
 from pipeline.cli.sessions import bar, parse_since
 from pipeline.cli.upload import parse_assignments
 from pipeline.config import Settings
@@ -377,16 +377,14 @@ R = TypeVar("R")
 
 
 def _rpc(call: Callable[[], R]) -> R:
-    """One-line errors: an unknown schedule is bad input, not a traceback.
-
-    Raised outside the ``except`` so nothing keeps the failed call's frames (and its
-    Temporal client) alive until the interpreter exits, where dropping it aborts.
-    """
+    """An unknown schedule exits ``NOT_FOUND`` with one line; other Temporal errors are
+    ``pipeline``'s own one-line errors."""
     try:
         return call()
     except RPCError as exc:
-        problem = "no such schedule" if exc.status is RPCStatusCode.NOT_FOUND else exc.message
-    raise click.ClickException(problem)
+        if exc.status is not RPCStatusCode.NOT_FOUND:
+            raise
+    raise NotFound("no such schedule")
 
 
 COMMANDS = [reprocess, schedule]

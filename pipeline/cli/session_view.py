@@ -150,8 +150,12 @@ async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus
         stage = "succeeded"
     elif error:
         stage = str(error.get("status", "failed"))
+    # A session's status is its latest run's: a failure a rerun fixed reads succeeded.
+    latest = runs[-1].get("status") if runs else None
+    status = latest if latest in TERMINAL else view.status
     return view.model_copy(
         update={
+            "status": status,
             "result": result,
             "error": error,
             "urls": urls,

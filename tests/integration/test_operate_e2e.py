@@ -254,9 +254,8 @@ async def test_reprocess_reruns_exactly_the_selection_into_new_generations_and_o
     ]
     for drop in good:
         assert await finished(client, drop.workflow_id) is WorkflowExecutionStatus.COMPLETED
-    await sim(stack, "POST", "/sim/faults", faults=[{"kind": "error"}] * 3)  # Every attempt.
-    bad = put_drop(
-        stack, f"{prefix[6:]}-c", {"kind": "i2v", "image": "a.png", **SIZE}, {"a.png": png()}
+    bad = put_drop(  # Not an image: bad_media, at once and for good.
+        stack, f"{prefix[6:]}-c", {"kind": "i2v", "image": "a.png", **SIZE}, {"a.png": b"no"}
     )
     assert await finished(client, bad.workflow_id) is WorkflowExecutionStatus.FAILED
     other = put_drop(
@@ -266,9 +265,14 @@ async def test_reprocess_reruns_exactly_the_selection_into_new_generations_and_o
     before = {d.session_id: objects(stack, SessionLayout(d.session_id).root) for d in good}
 
     dry = await asyncio.to_thread(
+        cli_json, stack, "reprocess", "--key-prefix", prefix, "--error-code", "bad_media",
+        "--dry-run",
+    )  # fmt: skip
+    assert dry["session_ids"] == [bad.session_id]
+    retryable = await asyncio.to_thread(
         cli_json, stack, "reprocess", "--key-prefix", prefix, "--retryable", "--dry-run"
     )
-    assert dry["session_ids"] == [bad.session_id]
+    assert retryable["session_ids"] == []  # Bad media is not worth a retry.
     batch = await asyncio.to_thread(
         cli_json, stack, "reprocess", "--key-prefix", prefix, "--status", "succeeded",
         "--kind", "i2v", "--set", "steps=6", "--concurrency", "2", "--wait",
@@ -290,10 +294,14 @@ async def test_reprocess_reruns_exactly_the_selection_into_new_generations_and_o
     generations = SessionLayout(other.session_id).root + "generations/"
     assert len({key.split("/")[3] for key in objects(stack, generations)}) == 1  # Not selected.
 
+    # The operator puts a good image beside the bad one and schedules the fix.
+    sync_s3(stack).put_object(
+        Bucket=stack.r2_bucket_name, Key=SessionLayout(bad.session_id).input("b.png"), Body=png()
+    )
     name = f"t{uuid.uuid4().hex[:6]}"
     created = await asyncio.to_thread(
         pipeline_cli, stack, "schedule", "create", name, "--every", "1h",
-        "--key-prefix", prefix, "--retryable",
+        "--key-prefix", prefix, "--error-code", "bad_media", "--set", "image=b.png",
     )  # fmt: skip
     assert created.returncode == 0, created.stderr[-2000:]
     triggered = await asyncio.to_thread(pipeline_cli, stack, "schedule", "trigger", name)
@@ -307,8 +315,9 @@ async def test_reprocess_reruns_exactly_the_selection_into_new_generations_and_o
     status = await asyncio.to_thread(cli_json, stack, "status", bad.session_id)
     assert [run["status"] for run in status["runs"]] == ["failed", "succeeded"]
     again = await asyncio.to_thread(
-        cli_json, stack, "reprocess", "--key-prefix", prefix, "--retryable", "--dry-run"
-    )
+        cli_json, stack, "reprocess", "--key-prefix", prefix, "--error-code", "bad_media",
+        "--dry-run",
+    )  # fmt: skip
     assert (again["session_ids"], again["skipped"]) == ([], [bad.session_id])
     described = json.loads(
         (await asyncio.to_thread(pipeline_cli, stack, "schedule", "describe", name)).stdout
@@ -325,4 +334,4 @@ async def test_reprocess_reruns_exactly_the_selection_into_new_generations_and_o
         await asyncio.to_thread(pipeline_cli, stack, "schedule", "delete", name)
     ).returncode == 0
     gone = await asyncio.to_thread(pipeline_cli, stack, "schedule", "describe", name)
-    assert (gone.returncode, gone.stderr.strip()) == (1, "Error: no such schedule")
+    assert (gone.returncode, gone.stderr.strip()) == (3, "Error: no such schedule")

@@ -445,7 +445,7 @@ async def test_media_still_uploading_are_waited_for_and_the_session_runs(
     assert (progress.stage, progress.waiting_for) == ("waiting_for_media", ["speech.wav"])
     assert [take.media_may_arrive for take in stubs.takes] == [True, True]
     assert stubs.recorded == []
-    assert stubs.names()[-1] == "publish_result"
+    assert stubs.names()[-2:] == ["publish_result", "notify_completion"]
 
 
 async def test_media_missing_after_the_grace_fail_once_as_missing_media(
