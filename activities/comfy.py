@@ -1,24 +1,30 @@
 """GPU activities: render one segment on the ComfyUI server this worker owns.
 
-The worker reads its ComfyUI's ``/object_info`` once at start, so every graph is
-validated against what that server really offers before it is submitted: a graph the
-worker would reject fails here, non-retryably, naming the node and input. The graph comes
-from ``workflows_comfy.build`` for the manifest's kind; this module never branches on kinds.
+Every graph is validated against what the server offers (``Capabilities``, from its
+``/object_info``) before it is submitted. When it fails, the worker re-reads
+``/object_info``: if the preset's nodes or models are gone from this server the task is
+handed back (``PresetUnavailable``, retryable on a worker that has them) and the worker
+stops polling that preset's queue; only a graph the server would reject although it has
+everything the preset needs is a non-retryable ``GraphError``. The graph comes from
+``workflows_comfy.build`` for the manifest's kind; this module never branches on kinds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import io
 import time
-from collections.abc import AsyncIterator
+import wave
+from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
 from typing import Any
 
+from PIL import Image
 from temporalio import activity
 from temporalio.client import Client
 
 from activities.edge import edge
+from activities.heartbeat import Heartbeat, heartbeating
 from pipeline.comfy.client import ComfyClient, RunResult
 from pipeline.comfy.steps import SegmentSteps
 from pipeline.comfy.watch import Progress
@@ -29,23 +35,33 @@ from pipeline.domain.contracts import (
     SegmentProgress,
     SignalName,
 )
-from pipeline.domain.errors import ExecutionFailed, OutOfMemory, WorkerUnavailable
+from pipeline.domain.errors import (
+    ExecutionFailed,
+    GraphError,
+    OutOfMemory,
+    PresetUnavailable,
+    WorkerUnavailable,
+)
 from pipeline.domain.layout import SessionLayout
+from pipeline.domain.manifest import Kind
 from pipeline.ingest.summary import sampling_steps
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
+from pipeline.worker.admission import Admission, GpuTurn
+from pipeline.worker.capabilities import Capabilities
 from pipeline.workflows.specs import GENERATE_SEGMENT
 from workflows_comfy.build import SegmentGraphRequest, build_graph
-from workflows_comfy.presets import preset_for
-from workflows_comfy.servable import servable
+from workflows_comfy.presets import PRESETS, preset_for
+from workflows_comfy.servable import probe_graph
 from workflows_comfy.validate import validate_graph
 
 log = get_logger()
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv")
 BEAT_S = 1.0
-"""How often a segment heartbeats (so a cancel reaches it within about a second, with the
-worker's heartbeat throttle at most this) and tells its session of new progress."""
+"""A segment heartbeats at least this often (``GPU_HEARTBEAT_S`` when lower) and tells its
+session of new progress in the same loop: with the GPU worker's heartbeat throttle at most
+this, a cancel reaches a hung or loading segment within about a second."""
 
 
 class ComfyActivities:
@@ -53,37 +69,91 @@ class ComfyActivities:
         self,
         store: ObjectStore,
         settings: Settings,
-        object_info: dict[str, Any],
+        admission: Admission,
+        capabilities: Capabilities,
         client: Client | None = None,
     ) -> None:
         """``client``, when given, carries ``report_progress`` signals to the session."""
         self.store = store
         self.settings = settings
-        self.object_info = object_info
+        self.admission = admission
+        self.capabilities = capabilities
         self.client = client
 
     @classmethod
     async def connect(
-        cls, store: ObjectStore, settings: Settings, client: Client | None = None
+        cls,
+        store: ObjectStore,
+        settings: Settings,
+        admission: Admission,
+        client: Client | None = None,
     ) -> ComfyActivities:
         """Read the worker's ComfyUI ``/object_info`` and report what it can serve.
 
         ComfyUI takes a while to load its node packs after its container starts, so an
         unreachable server is waited for (with backoff) up to ``COMFYUI_START_TIMEOUT_S``.
+        A server that can run no preset is kept (models may still be syncing): the worker
+        then polls no preset queue, and says per preset what the server lacks.
         """
         object_info = await _object_info_when_up(settings)
-        serving = servable(object_info)
-        log.info("comfyui_ready", url=settings.comfy_url, nodes=len(object_info), serving=serving)
-        if not serving:
-            raise WorkerUnavailable(
-                f"ComfyUI at {settings.comfy_url} lacks the nodes or models of every preset"
+        capabilities = Capabilities(settings.comfy_url, admission, object_info)
+        await admission.set_serving(capabilities.presets)
+        log.info(
+            "comfyui_ready",
+            url=settings.comfy_url,
+            nodes=len(object_info),
+            serving=capabilities.serving,
+        )
+        for name, found in capabilities.missing.items():
+            log_missing = log.error if not capabilities.serving else log.warning
+            log_missing("preset_not_served", preset=name, missing=found.describe())
+        return cls(store, settings, admission, capabilities, client)
+
+    async def warm_up(self, preset: str) -> None:
+        """Run ``preset``'s probe graph once, so the first session finds its models loaded."""
+        kind = Kind(PRESETS[preset].kind)
+        async with ComfyClient(self.settings.comfy_url) as comfy:
+            await comfy.upload("probe.png", _probe_png())
+            await comfy.upload("probe.wav", _probe_wav())
+            result = await comfy.run(
+                probe_graph(kind, preset), timeout=self.settings.comfyui_timeout_s
             )
-        return cls(store, settings, object_info, client)
+        log.info("worker_warmed_up", preset=preset, prompt_id=result.prompt_id)
 
     @activity.defn(name=GENERATE_SEGMENT.name)
     @edge
     async def generate_segment(self, request: GenerateSegmentInput) -> SegmentOutput:
+        segment = request.segment
+        steps = SegmentSteps(segment.index, sampling_steps(request.manifest), self._identity())
+        async with (
+            heartbeating(
+                min(BEAT_S, self.settings.gpu_heartbeat_s),
+                on_tick=self._reporter(steps),
+                segment=segment.index,
+                stage="starting",
+            ) as beat,
+            self.admission.task(
+                activity.info().task_queue,
+                request.session_id,
+                more_to_come=segment.index + 1 < len(request.plan.segments),
+            ) as turn,
+        ):
+            try:
+                output = await self._generate(request, beat, turn, steps)
+            except WorkerUnavailable:
+                # ComfyUI stopped answering: take no more tasks until it answers again.
+                await self.admission.set_ready(False)
+                raise
+        return output
+
+    async def _generate(
+        self, request: GenerateSegmentInput, beat: Heartbeat, turn: GpuTurn, steps: SegmentSteps
+    ) -> SegmentOutput:
         manifest, segment, plan = request.manifest, request.segment, request.plan
+        preset = preset_for(manifest).name
+        if preset not in self.capabilities.presets:
+            raise self._unavailable(preset)
+        beat.update(stage="uploading")
         stem = f"{request.session_id}_{request.run}_{segment.index:03d}"
         async with ComfyClient(self.settings.comfy_url) as comfy:
             image_name = await self._upload(comfy, request.conditioning_key, stem)
@@ -114,19 +184,29 @@ class ComfyActivities:
                     seed=request.seed,
                     steps=manifest.steps,
                     cfg=manifest.cfg,
-                    preset=preset_for(manifest).name,
+                    preset=preset,
                     filename_prefix=f"video/{request.session_id}_{segment.index:03d}",
                 ),
             )
-            validate_graph(graph, self.object_info).raise_for_problems()
-            steps = SegmentSteps(segment.index, sampling_steps(manifest), self._identity())
-            async with self._reporting(steps):
-                result = await self._run(comfy, graph, steps)
+            beat.update(stage="waiting_for_gpu")
+            try:
+                validate_graph(graph, self.capabilities.object_info).raise_for_problems()
+                async with turn.gpu():
+                    beat.update(stage="rendering")
+                    result = await self._run(comfy, graph, beat, steps)
+            except GraphError:
+                # Refused here or by ComfyUI: if the server lost the preset's nodes or
+                # models since they were read, another worker can run it.
+                await self.capabilities.refresh()
+                if preset not in self.capabilities.presets:
+                    raise self._unavailable(preset) from None
+                raise
             videos = [o for o in result.outputs if o.filename.endswith(VIDEO_SUFFIXES)]
             if not videos:
                 raise ExecutionFailed(
                     f"ComfyUI finished prompt {result.prompt_id} without a video output"
                 )
+            beat.update(stage="downloading")
             key = SessionLayout(request.session_id).segment(request.run, segment.index)
             await self.store.upload_stream(key, comfy.download(videos[0]), "video/mp4")
         log.info(
@@ -135,7 +215,20 @@ class ComfyActivities:
             frames=segment.length,
             prompt_id=result.prompt_id,
         )
-        return SegmentOutput(key=key, frames=segment.length, prompt_id=result.prompt_id)
+        return SegmentOutput(
+            key=key,
+            frames=segment.length,
+            prompt_id=result.prompt_id,
+            worker_task_queue=self.admission.worker_task_queue,
+        )
+
+    def _unavailable(self, preset: str) -> PresetUnavailable:
+        lacking = self.capabilities.missing.get(preset)
+        return PresetUnavailable(
+            f"this worker's ComfyUI ({self.settings.comfy_url}) cannot run preset {preset!r}"
+            + (f": missing {lacking.describe()}" if lacking else ""),
+            detail={"preset": preset, "comfyui_url": self.settings.comfy_url},
+        )
 
     async def _upload(self, comfy: ComfyClient, key: str, stem: str) -> str:
         """Stream an input from the bucket into ComfyUI's input folder; the name it got."""
@@ -144,13 +237,12 @@ class ComfyActivities:
         return await comfy.upload(f"{stem}{PurePosixPath(key).suffix}", self.store.stream(key))
 
     async def _run(
-        self, comfy: ComfyClient, graph: dict[str, Any], steps: SegmentSteps
+        self, comfy: ComfyClient, graph: dict[str, Any], beat: Heartbeat, steps: SegmentSteps
     ) -> RunResult:
         """Run ``graph``; after running out of memory, free ComfyUI's memory and try once more.
 
         Cancelled (the session was cancelled), ``ComfyClient.run`` interrupts its prompt.
         """
-
         submitted = time.monotonic()
         waited: list[float] = []
 
@@ -161,7 +253,7 @@ class ComfyActivities:
                 activity.metric_meter().create_histogram_float(
                     "pipeline_comfy_queue_wait", "Seconds from submit to first node", "s"
                 ).record(waited[0])
-            activity.heartbeat(steps.update(progress, now).model_dump(mode="json"))
+            beat.update(**steps.update(progress, now).model_dump(mode="json"))
 
         timeout = self.settings.comfyui_timeout_s
         try:
@@ -177,30 +269,18 @@ class ComfyActivities:
             log.info("segment_interrupted", segment=steps.segment)
             raise
 
-    @contextlib.asynccontextmanager
-    async def _reporting(self, steps: SegmentSteps) -> AsyncIterator[None]:
-        """Every progress update heartbeats (in ``_run``); this also heartbeats when ComfyUI
-        has been silent for ``BEAT_S`` (a model load, a hung node: Temporal delivers a cancel
-        only in a heartbeat's answer), and signals the session whenever progress changed."""
+    def _reporter(self, steps: SegmentSteps) -> Callable[[], Awaitable[None]]:
+        """What the heartbeat loop runs on each tick: signal the session whenever the
+        segment's progress changed since the last signal."""
+        sent: list[SegmentProgress] = []
 
-        async def beat() -> None:
-            sent: SegmentProgress | None = None
-            while True:
-                report = steps.report()
-                if time.monotonic() - steps.updated_at >= BEAT_S:
-                    activity.heartbeat(report.model_dump(mode="json"))
-                if report != sent:
-                    await self._signal(report)
-                    sent = report
-                await asyncio.sleep(BEAT_S)
+        async def report() -> None:
+            now = steps.report()
+            if not sent or sent[-1] != now:
+                await self._signal(now)
+                sent[:] = [now]
 
-        task = asyncio.create_task(beat())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        return report
 
     async def _signal(self, report: SegmentProgress) -> None:
         """Tell the session; progress is a courtesy, so a failed signal is only logged."""
@@ -233,3 +313,20 @@ async def _object_info_when_up(settings: Settings) -> dict[str, Any]:
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+
+def _probe_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (832, 480), (128, 128, 128)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _probe_wav(seconds: float = 1.0, rate: int = 16000) -> bytes:
+    """Silence, for the audio kinds' warm-up graphs."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"\0\0" * int(seconds * rate))
+    return buffer.getvalue()

@@ -90,7 +90,7 @@ class IntakeActivities:
             )
         await self._take(request, raw if in_inbox else None, moves)
         preset = _check_supported(manifest)
-        log.info("drop_taken", kind=manifest.kind.value, media=len(moves))
+        log.info("drop_taken", kind=manifest.kind.value, media=len(moves), preset=preset.name)
         return TakenDrop(
             manifest=manifest,
             inputs={role: layout.input(name) for role, name in manifest.media().items()},

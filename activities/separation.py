@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from collections.abc import Awaitable
-from typing import TypeVar
 
 from temporalio import activity
 
 from activities.edge import edge
+from activities.heartbeat import heartbeating
 from activities.scratch import input_path, scratch_dir
 from pipeline.config import Settings
 from pipeline.domain.contracts import SeparationInput, SeparationOutput
@@ -26,6 +25,7 @@ from pipeline.media.separation import (
     stand_in_label,
 )
 from pipeline.storage import ObjectStore
+from pipeline.worker.admission import Admission
 from pipeline.workflows.specs import SEPARATE_VOCALS
 
 log = get_logger()
@@ -36,14 +36,13 @@ NO_MODEL = (
     '.safetensors file (or a bag\'s .yaml), or set "separate_vocals": false in the manifest '
     "for clean speech"
 )
-HEARTBEAT_S = 10.0
-T = TypeVar("T")
 
 
 class SeparationActivities:
-    def __init__(self, store: ObjectStore, settings: Settings) -> None:
+    def __init__(self, store: ObjectStore, settings: Settings, admission: Admission) -> None:
         self.store = store
         self.settings = settings
+        self.admission = admission
         self._separator: VocalSeparator | None = None
         self._loading = asyncio.Lock()
 
@@ -79,15 +78,26 @@ class SeparationActivities:
     @activity.defn(name=SEPARATE_VOCALS.name)
     @edge
     async def separate_vocals(self, request: SeparationInput) -> SeparationOutput:
-        separator = await self._loaded()
         key = SessionLayout(request.session_id).vocals
-        with scratch_dir(self.settings.work_dir, "separation-") as scratch:
-            mix = input_path(scratch, request.audio_key)
-            await self.store.download(request.audio_key, mix)
-            separated = await _heartbeating(
-                asyncio.to_thread(separator.separate, mix, scratch / VOCALS_NAME)
-            )
-            await self.store.upload(separated.path, key, "audio/wav")
+        async with (
+            heartbeating(self.settings.gpu_heartbeat_s, stage="downloading") as beat,
+            # Segments follow: they come to this worker.
+            self.admission.task(
+                activity.info().task_queue, request.session_id, more_to_come=True
+            ) as turn,
+        ):
+            with scratch_dir(self.settings.work_dir, "separation-") as scratch:
+                mix = input_path(scratch, request.audio_key)
+                await self.store.download(request.audio_key, mix)
+                beat.update(stage="waiting_for_gpu")
+                async with turn.gpu():
+                    beat.update(stage="separating")
+                    separator = await self._loaded()
+                    separated = await asyncio.to_thread(
+                        separator.separate, mix, scratch / VOCALS_NAME
+                    )
+                beat.update(stage="uploading")
+                await self.store.upload(separated.path, key, "audio/wav")
         log.info("vocals_separated", seconds=separated.duration_s, device=separated.device)
         return SeparationOutput(
             vocals_key=key,
@@ -95,14 +105,5 @@ class SeparationActivities:
             duration_s=separated.duration_s,
             device=separated.device,
             stand_in=separator.stand_in,
+            worker_task_queue=self.admission.worker_task_queue,
         )
-
-
-async def _heartbeating(work: Awaitable[T]) -> T:
-    """Await ``work``, heartbeating meanwhile: a long song must not look like a dead worker."""
-    task = asyncio.ensure_future(work)
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_S)
-        if done:
-            return task.result()
-        activity.heartbeat({"stage": "separating"})

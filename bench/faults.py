@@ -15,9 +15,11 @@ clearly, stuck, lost, duplicated and corrupt:
 Target: every session completed for every fault a restart can heal, 0 lost, 0 duplicated,
 0 corrupt. The bad-input sweep uploads ``bad_inputs()`` (over 80 drops) and counts those
 refused clearly: failed at once (no activity retried) with such an ``error.json``.
-Faults that kill or restart the stack's own children (workers, ingest, the store,
-Temporal) need the supervisor's restarts and are reported as skipped until it has them.
-Ends with one JSON line of totals.
+The stack runs under its supervisor (``Stack.supervise``), as ``pipeline up`` runs it:
+ComfyUI outages hold comfy-sim down (``Stack.held``); the kill faults ``kill -9`` one child
+while two sessions are in flight and upload a third while it is down (not while the store
+is); the restart faults stop the store or Temporal gracefully and let the supervisor start
+it again. Ends with one JSON line of totals.
 
     .venv/bin/python -m bench.faults [--quick]    # --quick: no 5-minute outage
 """
@@ -26,8 +28,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
+import os
+import signal
 import tempfile
 import time
 import wave
@@ -36,10 +41,9 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus, urlsplit
 
 from PIL import Image
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
@@ -47,12 +51,12 @@ from pipeline.config import Settings
 from pipeline.domain.drop import DropRef
 from pipeline.domain.errors import NON_RETRYABLE_CODES
 from pipeline.domain.layout import SessionLayout
+from pipeline.ingest.seaweedfs import cursor_path
 from pipeline.media.probe import probe
-from pipeline.stack import services
 from pipeline.stack.embedded import private_settings, stack_config_for
 from pipeline.stack.process import ManagedProcess
-from pipeline.stack.supervisor import Stack
-from pipeline.storage import sync_client, sync_s3
+from pipeline.stack.supervisor import STORE, Stack
+from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
 
 SIZE = {"width": 256, "height": 144}
@@ -61,13 +65,17 @@ MEDIA_GRACE_S = 5
 REWRITE_GAPS_MS = (20, 40, 70, 100, 250, 500)
 REWRITE_TRIES = 4
 """Concurrent tries per gap: the race the issue saw hit about half the tries at 40-100 ms."""
-SUPERVISOR_FAULTS = (
-    "kill -9 worker-cpu",
-    "kill -9 worker-gpu",
-    "kill -9 ingest",
-    "store restart",
-    "temporal restart",
-)
+KILLED = ("worker-cpu", "worker-gpu", "ingest", "comfy-sim", "seaweedfs", "temporal")
+"""The supervisor's children, by ``ManagedProcess.name``."""
+IN_FLIGHT_WITHIN_S = 60.0
+RUNS_ON = {
+    "worker-cpu": frozenset({"take_drop", "prepare_image", "plan_frames", "stitch"}),
+    "worker-gpu": frozenset({"generate_segment"}),
+    "comfy-sim": frozenset({"generate_segment"}),
+}
+"""What a session must be running for a kill to hit its work; any activity for the rest."""
+ANY: frozenset[str] = frozenset()
+REPLAY_WAIT_S = 15.0
 INTERNAL_MARKERS = ("/tmp/", "activity-", "separation-", "Traceback", "/work/")
 
 
@@ -95,7 +103,7 @@ class Tally:
 class Bench:
     settings: Settings
     client: Client
-    sim: ManagedProcess | None
+    stack: Stack
     work: Path
     image: bytes = b""
 
@@ -137,6 +145,24 @@ class Bench:
             if time.monotonic() > deadline:
                 return None
             await asyncio.sleep(0.5)
+
+    def process(self, name: str) -> ManagedProcess:
+        return next(p for p in self.stack.processes if p.name == name)
+
+    async def in_flight(self, drop: DropRef, activities: frozenset[str]) -> bool:
+        """Wait until the session runs one of ``activities`` (any, if empty); False if not soon."""
+        deadline = time.monotonic() + IN_FLIGHT_WITHIN_S
+        while time.monotonic() < deadline:
+            with contextlib.suppress(RPCError):
+                described = await self.client.get_workflow_handle(drop.workflow_id).describe()
+                if any(
+                    pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+                    and (not activities or pending.activity_type.name in activities)
+                    for pending in described.raw_description.pending_activities
+                ):
+                    return True
+            await asyncio.sleep(0.1)
+        return False
 
     async def runs(self, drop: DropRef) -> int:
         """How many sessions ran for one upload (more than one is a duplicate)."""
@@ -230,12 +256,46 @@ async def no_fault(bench: Bench) -> Tally:
 
 def comfy_down(seconds: float) -> Callable[[Bench], Awaitable[Tally]]:
     async def fault(bench: Bench) -> Tally:
-        assert bench.sim is not None
-        await bench.sim.stop()
-        drops = [bench.i2v(f"comfy-down-{seconds:.0f}-{i}") for i in range(2)]
-        await asyncio.sleep(seconds)
-        bench.sim = await start_sim(bench.settings)
+        async with bench.stack.held("comfy-sim"):
+            drops = [bench.i2v(f"comfy-down-{seconds:.0f}-{i}") for i in range(2)]
+            await asyncio.sleep(seconds)
         tally = Tally()
+        for drop in drops:
+            tally.add(await bench.score(drop))
+        return tally
+
+    return fault
+
+
+def kill(name: str) -> Callable[[Bench], Awaitable[Tally]]:
+    """``kill -9`` of one child with two sessions in flight; a third uploaded while it is down."""
+
+    async def fault(bench: Bench) -> Tally:
+        drops = [bench.i2v(f"kill-{name}-{i}") for i in range(2)]
+        tally = Tally()
+        if name != "ingest" and not await bench.in_flight(drops[0], RUNS_ON.get(name, ANY)):
+            tally.notes.append(f"no session was running on {name} when it was killed")
+        pid = bench.process(name).pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        if name != STORE:
+            drops.append(bench.i2v(f"kill-{name}-while-down"))
+        for drop in drops:
+            tally.add(await bench.score(drop))
+        return tally
+
+    return fault
+
+
+def restart(name: str) -> Callable[[Bench], Awaitable[Tally]]:
+    """A graceful stop of a service with two sessions in flight; the supervisor restarts it."""
+
+    async def fault(bench: Bench) -> Tally:
+        drops = [bench.i2v(f"restart-{name}-{i}") for i in range(2)]
+        tally = Tally()
+        if not await bench.in_flight(drops[0], ANY):
+            tally.notes.append(f"no session was running when {name} was stopped")
+        await bench.process(name).stop(30.0)
         for drop in drops:
             tally.add(await bench.score(drop))
         return tally
@@ -259,22 +319,19 @@ async def duplicate_events(bench: Bench) -> Tally:
 
 
 async def replayed_events(bench: Bench) -> Tally:
-    """A finished drop's event delivered again (a queue redelivery): nothing new starts."""
+    """A finished drop's events delivered again: the ingest cursor rewound to before it."""
+    before_ns = time.time_ns()
     drop = bench.i2v("replayed")
     tally = await bench.score(drop)
-    record = {
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "bucket": {"name": drop.bucket},
-            "object": {"key": quote_plus(drop.manifest_key, safe="/"), "eTag": drop.etag},
-        },
-    }
-    sqs = sync_client(bench.settings, "sqs")
-    for _ in range(3):
-        sqs.send_message(
-            QueueUrl=bench.settings.event_queue_url, MessageBody=json.dumps({"Records": [record]})
-        )
-    await asyncio.sleep(5)
+    cursor = cursor_path(bench.settings)
+    async with bench.stack.held("ingest"):
+        cursor.write_text(f"{before_ns - 1}\n")
+    deadline = time.monotonic() + REPLAY_WAIT_S
+    while int(cursor.read_text()) < before_ns:
+        if time.monotonic() > deadline:
+            tally.notes.append("the ingest did not replay the stream from the rewound cursor")
+            break
+        await asyncio.sleep(0.5)
     tally.duplicated = max(0, await bench.runs(drop) - 1)
     return tally
 
@@ -460,46 +517,37 @@ async def sweep(bench: Bench) -> tuple[int, int, list[str]]:
 # --- the run ------------------------------------------------------------------------
 
 
-async def start_sim(settings: Settings) -> ManagedProcess:
-    port = urlsplit(settings.comfy_url).port
-    assert port is not None
-    sim = services.comfy_sim(settings.state_dir, port)
-    sim.start()
-    await sim.wait_ready(lambda: services.http_ready(f"{settings.comfy_url}/system_stats"), 60)
-    return sim
-
-
 async def main(quick: bool) -> dict[str, Any]:
     matrix: list[tuple[str, Callable[[Bench], Awaitable[Tally]]]] = [
         ("no fault", no_fault),
         ("comfyui down 15 s", comfy_down(15)),
         ("comfyui down 60 s", comfy_down(60)),
         *([] if quick else [("comfyui down 5 min", comfy_down(300))]),
+        *[(f"kill -9 {name}", kill(name)) for name in KILLED],
+        ("store restart", restart(STORE)),
+        ("temporal restart", restart("temporal")),
         ("duplicate events", duplicate_events),
         ("replayed events", replayed_events),
         *[(f"manifest rewrite {gap} ms", rewrite(gap)) for gap in REWRITE_GAPS_MS],
     ]
     totals = Tally()
-    rows: list[tuple[str, Tally]] = []
     with tempfile.TemporaryDirectory(prefix="bench-faults-") as state:
         settings = private_settings(Path(state), MEDIA_GRACE_S=str(MEDIA_GRACE_S))
-        sim = await start_sim(settings)
-        stack = Stack(stack_config_for(settings, comfy_sim=False))
+        stack = Stack(stack_config_for(settings))
         await stack.start()
+        stop = asyncio.Event()
+        supervising = asyncio.create_task(stack.supervise(stop))
         try:
-            bench = Bench(settings, await connect(settings), sim, Path(state), png())
+            bench = Bench(settings, await connect(settings), stack, Path(state), png())
             for name, fault in matrix:
                 tally = await fault(bench)
-                rows.append((name, tally))
                 totals.add(tally)
                 print_row(name, tally)
             bad, refused, unclear = await sweep(bench)
         finally:
+            stop.set()
+            await supervising
             await stack.stop()
-            if bench.sim is not None:
-                await bench.sim.stop()
-    for name in SUPERVISOR_FAULTS:
-        print(f"{name:<26} skipped: needs the supervisor's restarts")
     print(f"bad inputs: {refused} of {bad} refused clearly")
     for line in unclear:
         print(f"  not refused clearly: {line}")
@@ -513,7 +561,6 @@ async def main(quick: bool) -> dict[str, Any]:
         "corrupt": totals.corrupt,
         "bad_inputs": bad,
         "refused_clearly": refused,
-        "faults_skipped": len(SUPERVISOR_FAULTS),
     }
 
 

@@ -12,11 +12,23 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.callbacks import secret_key
-from pipeline.domain.contracts import DEFAULT_MEDIA_GRACE_S, DEFAULT_SESSION_DEADLINE_S
+from pipeline.domain.contracts import (
+    DEFAULT_MEDIA_GRACE_S,
+    DEFAULT_SESSION_DEADLINE_S,
+    STICKY_SCHEDULE_TO_START_S,
+)
 from pipeline.domain.errors import ConfigError
 
 EMBEDDED_S3_PORT = 8333
@@ -91,7 +103,25 @@ class Settings(BaseSettings):
     media_grace_s: float = Field(default=DEFAULT_MEDIA_GRACE_S, alias="MEDIA_GRACE_S", ge=0)
     """How long a session waits for named media still uploading before ``missing_media``."""
 
-    # Temporal.
+    # Temporal. A TOML profile (temporalio.envconfig: TEMPORAL_CONFIG_FILE, default
+    # ~/.config/temporalio/temporal.toml; TEMPORAL_PROFILE) is read first, these variables
+    # override it, and TEMPORAL_ADDRESS/NAMESPACE fall back to the embedded dev server.
+    temporal_profile: str | None = Field(default=None, alias="TEMPORAL_PROFILE")
+    temporal_config_file: FilePath | None = Field(default=None, alias="TEMPORAL_CONFIG_FILE")
+    temporal_api_key: SecretStr | None = Field(
+        default=None, alias="TEMPORAL_API_KEY", description="Temporal Cloud API key (TLS on)."
+    )
+    temporal_tls: bool | None = Field(default=None, alias="TEMPORAL_TLS")
+    temporal_tls_client_cert_path: FilePath | None = Field(
+        default=None, alias="TEMPORAL_TLS_CLIENT_CERT_PATH"
+    )
+    temporal_tls_client_key_path: FilePath | None = Field(
+        default=None, alias="TEMPORAL_TLS_CLIENT_KEY_PATH"
+    )
+    temporal_tls_server_ca_cert_path: FilePath | None = Field(
+        default=None, alias="TEMPORAL_TLS_SERVER_CA_CERT_PATH"
+    )
+    temporal_tls_server_name: str | None = Field(default=None, alias="TEMPORAL_TLS_SERVER_NAME")
     temporal_address: str = Field(
         default=f"127.0.0.1:{EMBEDDED_TEMPORAL_PORT}", alias="TEMPORAL_ADDRESS"
     )
@@ -113,6 +143,42 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a GPU worker waits for its ComfyUI to answer at start.",
     )
+
+    # GPU workers: routing by preset, sticky sessions, heartbeats, drain, warm-up.
+    gpu_heartbeat_s: float = Field(
+        default=10.0,
+        alias="GPU_HEARTBEAT_S",
+        gt=0,
+        le=20,
+        description="GPU activities heartbeat this often; the workflow's timeout is 30 s.",
+    )
+    gpu_health_interval_s: float = Field(
+        default=5.0,
+        alias="GPU_HEALTH_INTERVAL_S",
+        gt=0,
+        description="How often a GPU worker checks its ComfyUI answers (it polls only then).",
+    )
+    gpu_drain_grace_s: float = Field(
+        default=600.0,
+        alias="GPU_DRAIN_GRACE_S",
+        ge=0,
+        description="On stop, how long a running segment may finish before it is handed back.",
+    )
+    gpu_warmup_preset: str | None = Field(
+        default=None,
+        alias="GPU_WARMUP_PRESET",
+        description="A preset whose probe graph the worker runs once before it polls.",
+    )
+    sticky_schedule_to_start_s: float = Field(
+        default=STICKY_SCHEDULE_TO_START_S,
+        alias="STICKY_SCHEDULE_TO_START_S",
+        gt=0,
+        description="How long a session's later GPU task waits for the worker that ran its "
+        "first one (busy with another session's segment, or dead) before any worker may take it.",
+    )
+
+    # An operator's presets, derived from the shipped ones (workflows_comfy.preset_file).
+    presets_file: FilePath | None = Field(default=None, alias="PRESETS_FILE")
 
     # Vocal separation: a local htdemucs file (never downloaded); unset, separation fails.
     demucs_model_path: Path | None = Field(default=None, alias="DEMUCS_MODEL_PATH")
@@ -162,6 +228,16 @@ class Settings(BaseSettings):
             return None
         return secret_key(self.callback_secret.get_secret_value())
 
+    @model_validator(mode="after")
+    def _client_cert_with_key(self) -> Settings:
+        if (self.temporal_tls_client_cert_path is None) != (
+            self.temporal_tls_client_key_path is None
+        ):
+            raise ValueError(
+                "TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH go together (mTLS)"
+            )
+        return self
+
     @property
     def s3_endpoint(self) -> str:
         return str(self.r2_endpoint_url).rstrip("/")
@@ -199,6 +275,10 @@ class Settings(BaseSettings):
             "public_url": str(self.r2_public_url) if self.r2_public_url else None,
             "temporal": self.temporal_address,
             "namespace": self.temporal_namespace,
+            "temporal_profile": self.temporal_profile,
+            "temporal_auth": "api_key"
+            if self.temporal_api_key
+            else ("mtls" if self.temporal_tls_client_cert_path else None),
             "task_queue": self.temporal_task_queue,
             "gpu_task_queue": self.temporal_gpu_task_queue,
             "comfyui": self.comfy_url,
@@ -212,7 +292,10 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = str(error["loc"][0]) if error["loc"] else "?"
+            if not error["loc"]:  # a rule across variables names them in its message
+                problems.append(str(error["msg"]).removeprefix("Value error, "))
+                continue
+            name = str(error["loc"][0])
             field = Settings.model_fields.get(name)
             variable = field.alias if field and field.alias else name
             problems.append(f"{variable}: {error['msg']}")

@@ -1,24 +1,24 @@
 """Connecting to Temporal the one way the whole project does (pydantic payloads).
 
-``connect_config`` is the one place a connection's options come from: today the address and
-namespace of ``Settings``; TLS and API keys join it through ``temporalio.envconfig``'s
-``ClientConnectConfig`` without touching any caller.
+Where to connect comes from the SDK's environment configuration (``temporalio.envconfig``):
+a TOML profile (``TEMPORAL_CONFIG_FILE``, else ``~/.config/temporalio/temporal.toml``;
+profile ``TEMPORAL_PROFILE``, else ``default``) with the address, namespace, API key, TLS
+client certificate and key, server CA and server name, as ``temporal config`` writes it.
+``Settings`` overlays it: every ``TEMPORAL_*`` variable set (or given to
+``load_settings``) wins over the file, as in the SDK; without either, the embedded dev
+server on 127.0.0.1:7233. An API key turns TLS on (Temporal Cloud); so does a client
+certificate (mTLS), a server CA or ``TEMPORAL_TLS=true``.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+import dataclasses
 from datetime import timedelta
+from typing import Any
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.envconfig import ClientConnectConfig
+from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS, ClientConnectConfig
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from pipeline.config import Settings
@@ -26,9 +26,42 @@ from pipeline.domain.errors import ConfigError
 
 
 def connect_config(settings: Settings) -> ClientConnectConfig:
-    """``Client.connect`` keyword arguments for the configured server."""
-    return ClientConnectConfig(
-        target_host=settings.temporal_address, namespace=settings.temporal_namespace
+    """``Client.connect`` arguments: the TOML profile overlaid by ``settings``.
+
+    Raises ``ConfigError`` for a profile the file does not have or an unreadable file.
+    """
+    try:
+        profile = ClientConfigProfile.load(
+            settings.temporal_profile,
+            config_source=settings.temporal_config_file,
+            disable_env=True,  # the TEMPORAL_* variables arrive through Settings
+        )
+    except Exception as exc:  # the SDK's bridge raises its own ConfigError type
+        raise ConfigError(f"Temporal client configuration: {exc}") from None
+    explicit = settings.model_fields_set
+
+    def chosen(field: str, value: Any, from_file: Any) -> Any:
+        return value if field in explicit or from_file is None else from_file
+
+    tls = _overlay_tls(profile.tls or ClientConfigTLS(), settings)
+    api_key = settings.temporal_api_key
+    profile = dataclasses.replace(
+        profile,
+        address=chosen("temporal_address", settings.temporal_address, profile.address),
+        namespace=chosen("temporal_namespace", settings.temporal_namespace, profile.namespace),
+        api_key=api_key.get_secret_value() if api_key is not None else profile.api_key,
+        tls=None if tls == ClientConfigTLS() else tls,
+    )
+    return profile.to_client_connect_config()
+
+
+def _overlay_tls(tls: ClientConfigTLS, settings: Settings) -> ClientConfigTLS:
+    return ClientConfigTLS(
+        disabled=tls.disabled if settings.temporal_tls is None else not settings.temporal_tls,
+        server_name=settings.temporal_tls_server_name or tls.server_name,
+        server_root_ca_cert=settings.temporal_tls_server_ca_cert_path or tls.server_root_ca_cert,
+        client_cert=settings.temporal_tls_client_cert_path or tls.client_cert,
+        client_private_key=settings.temporal_tls_client_key_path or tls.client_private_key,
     )
 
 
@@ -87,29 +120,3 @@ def metrics_runtime(settings: Settings, role: str) -> Runtime | None:
             global_tags={"role": role},
         )
     )
-
-
-async def ensure_search_attributes(client: Client, wanted: Mapping[str, str]) -> list[str]:
-    """Register the search attributes ``wanted`` (name → ``Keyword``, ``Int``, ...) that the
-    client's namespace lacks; the names it added. Idempotent.
-
-    The embedded dev server gets them on its command line; a real cluster gets them from
-    ``pipeline setup temporal`` (the operator API; on Temporal Cloud, an API key allowed to
-    manage the namespace).
-    """
-    operator = client.operator_service
-    present = await operator.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace)
-    )
-    missing = {
-        name: IndexedValueType.Value(
-            "INDEXED_VALUE_TYPE_" + re.sub(r"(?<!^)(?=[A-Z])", "_", kind).upper()
-        )
-        for name, kind in wanted.items()
-        if name not in present.custom_attributes
-    }
-    if missing:
-        await operator.add_search_attributes(
-            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
-        )
-    return sorted(missing)

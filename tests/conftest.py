@@ -10,7 +10,7 @@ Every process is stopped by process group at session end.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -26,8 +26,10 @@ from pipeline.config import Settings, load_settings
 from pipeline.stack import services
 from pipeline.stack.process import ManagedProcess, free_port
 from pipeline.stack.seaweedfs import S3Identity, SeaweedPorts, running_seaweedfs
-from pipeline.temporal_client import ensure_search_attributes
+from pipeline.stack.temporal_setup import ensure_search_attributes
 from pipeline.workflows import attributes
+from workflows_comfy.models import model_files
+from workflows_comfy.presets import PRESETS
 
 EXISTING_TEMPORAL_ENV = "PIPELINE_TEST_TEMPORAL_ADDRESS"
 READY_TIMEOUT_S = 60.0
@@ -151,3 +153,14 @@ async def comfy_sim_url(stack_dir: Path) -> AsyncIterator[str]:
     sim = services.comfy_sim(stack_dir, port)
     async with _running(sim, partial(services.http_ready, f"{url}/system_stats")):
         yield url
+
+
+@pytest.fixture
+def restored_presets() -> Iterator[None]:
+    """Undo what a test's ``install_presets_file`` did to the process-wide presets."""
+    presets, rows = dict(PRESETS), dict(model_files())
+    yield
+    PRESETS.clear()
+    PRESETS.update(presets)
+    model_files().clear()
+    model_files().update(rows)

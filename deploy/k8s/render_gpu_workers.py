@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import sys
 
+from pipeline.config import Settings
+from pipeline.domain.queues import preset_queue
 from workflows_comfy.presets import PRESETS
 
-GPU_QUEUE_PREFIX = "gpu"
-"""``TEMPORAL_GPU_TASK_QUEUE``'s default; change both together."""
-DRAIN_GRACE_S = 600
+GPU_QUEUE_PREFIX: str = Settings.model_fields["temporal_gpu_task_queue"].default
+"""``TEMPORAL_GPU_TASK_QUEUE``'s default: the prefix of the preset queues."""
+DRAIN_GRACE_S = int(Settings.model_fields["gpu_drain_grace_s"].default)
 """``GPU_DRAIN_GRACE_S``: how long a stopping worker lets its running segment finish."""
 
 HEADER = """\
@@ -148,7 +150,10 @@ def render() -> str:
     grace = DRAIN_GRACE_S + 60
     return HEADER + "".join(
         TEMPLATE.format(
-            preset=name, queue=f"{GPU_QUEUE_PREFIX}.{name}", grace=grace, drain=DRAIN_GRACE_S
+            preset=name,
+            queue=preset_queue(GPU_QUEUE_PREFIX, name),
+            grace=grace,
+            drain=DRAIN_GRACE_S,
         )
         for name in sorted(PRESETS)
     )

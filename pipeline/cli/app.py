@@ -32,6 +32,7 @@ from pipeline.cli.context import App, ExitCode
 from pipeline.config import Settings, load_settings
 from pipeline.domain.errors import ConfigError, PipelineError, StorageError
 from pipeline.logging import configure_logging
+from workflows_comfy.preset_file import install_presets_file
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,6 +41,8 @@ def cli(ctx: click.Context) -> None:
     """Bucket drops in, Wan videos out: a Temporal pipeline around ComfyUI."""
     try:
         settings = load_settings()
+        if settings.presets_file is not None:
+            install_presets_file(settings.presets_file)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings.log_format, settings.log_level)

@@ -14,6 +14,7 @@ from pipeline.config import Settings
 from pipeline.domain.contracts import SessionProgress
 from pipeline.domain.drop import WORKFLOW_ID_PREFIX, session_id_of_workflow
 from pipeline.domain.layout import SessionLayout
+from pipeline.domain.queues import preset_queue
 from pipeline.storage import ObjectStore
 from pipeline.worker.registry import pollers
 from pipeline.workflows import specs
@@ -97,7 +98,9 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
             else progress.stage
         )
         if pending and pending[0].state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
-            stage += await _nobody_polls(client, settings, pending[0].activity_type.name)
+            stage += await _nobody_polls(
+                client, settings, pending[0].activity_type.name, progress.preset
+            )
         return view.model_copy(
             update={
                 "stage": stage,
@@ -112,17 +115,27 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
     return await with_records(view, settings)
 
 
-async def _nobody_polls(client: Client, settings: Settings, activity_name: str) -> str:
-    """`` · waiting for a GPU worker: ...`` when no worker polls the activity's task queue."""
+async def _nobody_polls(
+    client: Client, settings: Settings, activity_name: str, preset: str | None
+) -> str:
+    """`` · waiting for ...`` when no worker polls the queue the scheduled activity is on.
+
+    GPU work waits on its preset's queue (``gpu.{preset}``), which only workers whose
+    ComfyUI can run the preset poll: the session waits, never fails, until one comes up.
+    """
     gpu = any(spec.name == activity_name and spec.queue is QueueKind.GPU for spec in specs.ALL)
-    queue = settings.temporal_gpu_task_queue if gpu else settings.temporal_task_queue
+    if gpu:
+        queue = preset_queue(settings.temporal_gpu_task_queue, preset or "")
+        who, start = (
+            f"a worker that serves preset {preset}",
+            "start 'pipeline worker gpu' beside a ComfyUI with the preset's models",
+        )
+    else:
+        queue = settings.temporal_task_queue
+        who, start = "a CPU worker", "start 'pipeline worker cpu'"
     if await pollers(client, queue):
         return ""
-    role = "gpu" if gpu else "cpu"
-    return (
-        f" · waiting for a {role.upper()} worker: none polls task queue {queue!r} "
-        f"(start 'pipeline worker {role}')"
-    )
+    return f" · waiting for {who}: none polls task queue {queue!r} ({start})"
 
 
 async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus:

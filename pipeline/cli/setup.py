@@ -1,43 +1,50 @@
-"""``pipeline setup temporal``: make a Temporal namespace ready for the pipeline."""
+"""``pipeline setup temporal``: search attributes and schedules on the configured namespace."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import click
 
 from pipeline.cli.context import App
-from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID, Applied, apply_reconcile_schedule
-from pipeline.temporal_client import connect, ensure_search_attributes
+from pipeline.config import Settings
+from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID, apply_reconcile_schedule
+from pipeline.stack.temporal_setup import SearchAttributesRefused, ensure_search_attributes
+from pipeline.temporal_client import connect
 from pipeline.workflows import attributes
 
 
 @click.group()
 def setup() -> None:
-    """One-time set-up of a real cluster (the embedded stack does it by itself)."""
+    """Prepare external services for the pipeline (idempotent)."""
+
+
+async def _apply(settings: Settings) -> dict[str, dict[str, str]]:
+    client = await connect(settings)
+    found = await ensure_search_attributes(client, attributes.ALL)
+    schedule = await apply_reconcile_schedule(client, settings)
+    return {
+        "search_attributes": found,
+        "schedules": {RECONCILE_SCHEDULE_ID: schedule.value},
+    }
 
 
 @setup.command()
-@click.option("--no-schedule", is_flag=True, help="Only register the search attributes.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
-def temporal(app: App, no_schedule: bool) -> None:
-    """Register the pipeline's search attributes on TEMPORAL_NAMESPACE and create or update
-    the reconcile schedule. Idempotent: run it on every deploy."""
-
-    async def run() -> tuple[list[str], Applied | None]:
-        client = await connect(app.settings)
-        added = await ensure_search_attributes(client, attributes.ALL)
-        applied = None if no_schedule else await apply_reconcile_schedule(client, app.settings)
-        return added, applied
-
-    added, applied = asyncio.run(run())
-    namespace = app.settings.temporal_namespace
-    if added:
-        click.echo(f"search attributes added to {namespace}: {', '.join(added)}")
-    else:
-        click.echo(f"search attributes: all {len(attributes.ALL)} present in {namespace}")
-    if applied is not None:
-        click.echo(f"{RECONCILE_SCHEDULE_ID}: {applied.value}")
+def temporal(app: App, as_json: bool) -> None:
+    """Create the search attributes and the reconcile schedule on the configured namespace."""
+    try:
+        applied = asyncio.run(_apply(app.settings))
+    except SearchAttributesRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(applied))
+        return
+    for kind, outcomes in applied.items():
+        for name, outcome in outcomes.items():
+            click.echo(f"{kind.replace('_', ' ')[:-1]} {name}: {outcome}")
 
 
 COMMANDS = [setup]

@@ -108,6 +108,13 @@ class ComfyClient:
             raise ComfyError("GET /object_info did not return an object")
         return body
 
+    async def system_stats(self) -> dict[str, Any]:
+        """The server's version and devices (``GET /system_stats``): a cheap liveness check."""
+        body = (await self._request("GET", "/system_stats")).json()
+        if not isinstance(body, dict):
+            raise ComfyError("GET /system_stats did not return an object")
+        return body
+
     async def upload(
         self,
         name: str,

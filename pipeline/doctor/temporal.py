@@ -13,17 +13,23 @@ from temporalio.client import Client
 
 from pipeline.config import Settings
 from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
+from pipeline.domain.errors import ConfigError
 from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID
 from pipeline.storage import ObjectStore
-from pipeline.temporal_client import connect
-from pipeline.worker.registry import live_workers
+from pipeline.temporal_client import connect, connect_config
+from pipeline.worker.registry import LiveWorker, live_workers
 from pipeline.workflows import attributes
+from workflows_comfy.presets import PRESETS
 
-Probe = Callable[[Client, Settings], Awaitable[Check]]
+Probe = Callable[[Client, Settings], Awaitable[Check | list[Check]]]
 
 
 async def temporal_checks(settings: Settings) -> list[Check]:
-    address, namespace = settings.temporal_address, settings.temporal_namespace
+    try:
+        config = connect_config(settings)
+    except ConfigError as exc:
+        return [failed("temporal", str(exc), "fix TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE")]
+    address, namespace = config["target_host"], config.get("namespace", "default")
     try:
         client = await connect(settings, connect_timeout=timedelta(seconds=TIMEOUT_S))
         await client.workflow_service.describe_namespace(
@@ -34,28 +40,31 @@ async def temporal_checks(settings: Settings) -> list[Check]:
             failed(
                 "temporal",
                 f"{address} namespace {namespace}: {exc}",
-                "check TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE, and that the server runs",
+                "check TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE (or the TEMPORAL_PROFILE), "
+                "TLS and API key, and that the server runs",
             )
         ]
     checks = [passed("temporal", f"{address} namespace {namespace}")]
     probes: dict[str, Probe] = {
         "search attributes": _search_attributes,
         "cpu workers": _cpu_workers,
-        "gpu workers": _gpu_workers,
+        "gpu workers": _gpu_checks,
         "vocal separation": _separation,
         "reconcile schedule": _schedule,
     }
     for name, probe in probes.items():
         try:
-            checks.append(await probe(client, settings))
+            found = await probe(client, settings)
         except Exception as exc:
-            checks.append(failed(name, f"could not check: {exc}"))
+            # GPU workers announce themselves in the bucket: a broken bucket hides them.
+            found = failed(name, f"could not check: {exc}", "fix the checks above first")
+        checks.extend(found if isinstance(found, list) else [found])
     return checks
 
 
 async def _search_attributes(client: Client, settings: Settings) -> Check:
     listed = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=settings.temporal_namespace)
+        ListSearchAttributesRequest(namespace=client.namespace)
     )
     missing = sorted(set(attributes.ALL) - set(listed.custom_attributes))
     if not missing:
@@ -72,7 +81,7 @@ async def _pollers(
 ) -> int:
     described = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
-            namespace=settings.temporal_namespace,
+            namespace=client.namespace,
             task_queue=TaskQueue(name=queue),
             task_queue_type=kind,
         )
@@ -92,16 +101,45 @@ async def _cpu_workers(client: Client, settings: Settings) -> Check:
     )
 
 
-async def _gpu_workers(client: Client, settings: Settings) -> Check:
-    queue = settings.temporal_gpu_task_queue
-    count = await _pollers(client, settings, queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
-    detail = f"{count} activity pollers on {queue}"
-    if count:
-        return passed("gpu workers", detail)
+async def _gpu_checks(client: Client, settings: Settings) -> list[Check]:
+    """One line for the GPU workers, then one per preset: who serves it, or what each lacks."""
+    prefix = settings.temporal_gpu_task_queue
+    async with ObjectStore(settings) as store:
+        live = await live_workers(client, store, prefix)
+    if not live:
+        return [
+            failed(
+                "gpu workers",
+                f"no live GPU worker on {prefix}.*",
+                "start 'pipeline worker gpu' (one per ComfyUI) with this TEMPORAL_GPU_TASK_QUEUE",
+            )
+        ]
+    names = ", ".join(
+        w.record.identity + ("" if w.record.ready else " (ComfyUI down)") for w in live
+    )
+    checks = [passed("gpu workers", f"{len(live)} live: {names}")]
+    return checks + [_preset_check(name, live) for name in sorted(PRESETS)]
+
+
+def _preset_check(preset: str, live: list[LiveWorker]) -> Check:
+    name = f"preset {preset}"
+    serving = [
+        w.record.identity
+        for w in live
+        if any(preset in presets for presets in w.record.serving.values())
+    ]
+    if serving:
+        return passed(name, f"served by {', '.join(serving)}")
+    lacks = [
+        f"{w.record.identity} lacks "
+        + (missing.describe() if (missing := w.record.missing.get(preset)) else "nothing listed")
+        for w in live
+    ]
     return failed(
-        "gpu workers",
-        detail,
-        "start 'pipeline worker gpu' (one per ComfyUI) with this TEMPORAL_GPU_TASK_QUEUE",
+        name,
+        "no live worker serves it; " + "; ".join(lacks),
+        "put the model files in ComfyUI/models/<folder> ('pipeline models sync') or install "
+        "the node pack, on at least one GPU box",
     )
 
 

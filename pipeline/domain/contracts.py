@@ -27,6 +27,10 @@ DEFAULT_MEDIA_GRACE_S = 600.0
 """How long a session waits for media its manifest names that are still uploading
 (``aws s3 sync`` and ``rclone`` upload a folder's files in parallel, the small manifest
 first)."""
+STICKY_SCHEDULE_TO_START_S = 600.0
+"""Default wait of a session's later GPU task for the worker that ran its first one."""
+
+
 class Rerun(Contract):
     """A session run again by a reprocessing batch, from its own ``inputs/``."""
 
@@ -42,9 +46,12 @@ class SessionRequest(Contract):
 
     drop: DropRef
     session_id: str
-    gpu_task_queue: str = "gpu"
+    gpu_task_queue: str = Field(
+        default="gpu", description="Prefix of the GPU task queues (``pipeline.domain.queues``)."
+    )
     deadline_s: float = Field(default=DEFAULT_SESSION_DEADLINE_S, gt=0)
     media_grace_s: float = Field(default=DEFAULT_MEDIA_GRACE_S, ge=0)
+    sticky_schedule_to_start_s: float = STICKY_SCHEDULE_TO_START_S
     rerun: Rerun | None = None
 
 
@@ -66,7 +73,9 @@ class TakeDropInput(Contract):
 class TakenDrop(Contract):
     manifest: Manifest
     inputs: dict[str, str] = Field(description="Media role → key under sessions/{id}/inputs/.")
-    preset: str = Field(default="", description="The preset it renders with (named or default).")
+    preset: str | None = Field(
+        default=None, description="The model preset the session runs (its GPU queue)."
+    )
     steps: int = Field(default=0, description="Sampling steps (the manifest's or the preset's).")
 
 
@@ -115,7 +124,15 @@ class SeparationInput(Contract):
     audio_key: str = Field(description="The cropped mix to take the vocals from.")
 
 
-class SeparationOutput(Contract):
+class GpuOutput(Contract):
+    """What every GPU activity returns besides its result: where it ran."""
+
+    worker_task_queue: str | None = Field(
+        default=None, description="The queue of the GPU worker that ran it (sticky sessions)."
+    )
+
+
+class SeparationOutput(GpuOutput):
     vocals_key: str
     sample_rate: int
     duration_s: float
@@ -154,7 +171,7 @@ class GenerateSegmentInput(Contract):
     )
 
 
-class SegmentOutput(Contract):
+class SegmentOutput(GpuOutput):
     key: str
     frames: int
     prompt_id: str
@@ -313,6 +330,8 @@ class SessionProgress(Contract):
     frames_total: int = 0
     eta_s: float | None = Field(default=None, description="Sampling left in the session, s.")
     worker: str | None = None
+    preset: str | None = None
+    """The model preset; its queue is where the session's GPU work waits for a worker."""
 
 
 class SessionResult(Contract):

@@ -16,6 +16,8 @@ foreign reaches Temporal or the CLI::
     ├── GraphError               (not retryable: a ComfyUI graph the worker rejects)
     ├── ComfyError               (ComfyUI failures; retryable unless stated)
     │   ├── WorkerUnavailable
+    │   ├── WorkerBusy        this worker's GPU is taken: route the task elsewhere
+    │   ├── PresetUnavailable this worker's ComfyUI can no longer run the preset
     │   ├── OutOfMemory
     │   ├── Interrupted
     │   ├── ExecutionFailed
@@ -98,6 +100,24 @@ class ComfyError(PipelineError):
 
 class WorkerUnavailable(ComfyError):
     code = "comfy_unavailable"
+
+
+class WorkerBusy(ComfyError):
+    """The task reached a worker whose GPU is running another one (a poll answered late)."""
+
+    code = "gpu_busy"
+
+
+class PresetUnavailable(ComfyError):
+    """This worker's ComfyUI lacks a node or model the preset needs (removed since start);
+    a worker that has them can run the task."""
+
+    code = "preset_unavailable"
+
+
+REROUTE_CODES: frozenset[str] = frozenset({WorkerBusy.code, PresetUnavailable.code})
+"""Failures that say "not this worker": the workflow sends the task back to the preset's
+queue at once, without spending a retry attempt."""
 
 
 class OutOfMemory(ComfyError):

@@ -36,6 +36,7 @@ from pipeline.config import Settings
 from pipeline.domain.contracts import (
     DEFAULT_MEDIA_GRACE_S,
     DEFAULT_SESSION_DEADLINE_S,
+    STICKY_SCHEDULE_TO_START_S,
     SessionRequest,
 )
 from pipeline.domain.drop import DropRef, normalize_etag
@@ -85,6 +86,7 @@ class Starter:
         inbox: Inbox | None = None,
         deadline_s: float = DEFAULT_SESSION_DEADLINE_S,
         media_grace_s: float = DEFAULT_MEDIA_GRACE_S,
+        sticky_schedule_to_start_s: float = STICKY_SCHEDULE_TO_START_S,
     ) -> None:
         """Without ``inbox``, identical re-uploads are taken for replays (logged, not run)."""
         self.client = client
@@ -93,6 +95,7 @@ class Starter:
         self.inbox = inbox
         self.deadline_s = deadline_s
         self.media_grace_s = media_grace_s
+        self.sticky_schedule_to_start_s = sticky_schedule_to_start_s
 
     async def start(self, drop: DropRef, *, source: str) -> StartOutcome:
         outcome = await self._start(drop, source=source)
@@ -167,6 +170,7 @@ class Starter:
                     gpu_task_queue=self.gpu_task_queue,
                     deadline_s=self.deadline_s,
                     media_grace_s=self.media_grace_s,
+                    sticky_schedule_to_start_s=self.sticky_schedule_to_start_s,
                 ),
                 id=drop.workflow_id,
                 task_queue=self.task_queue,
@@ -217,4 +221,5 @@ def session_options(settings: Settings) -> dict[str, Any]:
         "gpu_task_queue": settings.temporal_gpu_task_queue,
         "deadline_s": settings.session_deadline_s,
         "media_grace_s": settings.media_grace_s,
+        "sticky_schedule_to_start_s": settings.sticky_schedule_to_start_s,
     }

@@ -38,6 +38,20 @@ def settings_env(settings: Settings) -> dict[str, str]:
     }
     if settings.r2_public_url is not None:
         env["R2_PUBLIC_URL"] = str(settings.r2_public_url)
+    optional = {
+        "PRESETS_FILE": settings.presets_file,
+        "TEMPORAL_PROFILE": settings.temporal_profile,
+        "TEMPORAL_CONFIG_FILE": settings.temporal_config_file,
+        "TEMPORAL_TLS_SERVER_NAME": settings.temporal_tls_server_name,
+        "TEMPORAL_TLS_CLIENT_CERT_PATH": settings.temporal_tls_client_cert_path,
+        "TEMPORAL_TLS_CLIENT_KEY_PATH": settings.temporal_tls_client_key_path,
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH": settings.temporal_tls_server_ca_cert_path,
+    }
+    env |= {name: str(value) for name, value in optional.items() if value is not None}
+    if settings.temporal_tls is not None:
+        env["TEMPORAL_TLS"] = str(settings.temporal_tls).lower()
+    if settings.temporal_api_key is not None:
+        env["TEMPORAL_API_KEY"] = settings.temporal_api_key.get_secret_value()
     if settings.demucs_model_path is not None:
         env["DEMUCS_MODEL_PATH"] = str(settings.demucs_model_path)
     if settings.callback_url is not None:

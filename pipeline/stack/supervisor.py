@@ -17,7 +17,7 @@ import errno
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,7 +247,7 @@ class Stack:
             with stop_on_signals() as stop_requested:
                 if self.endpoints is None and not await self._start_unless_stopped(stop_requested):
                     return 0
-                await self._watch(stop_requested)
+                await self.supervise(stop_requested)
                 return 0
         finally:
             await self.stop()
@@ -268,8 +268,12 @@ class Stack:
         log.info("stop requested while starting")
         return False
 
-    async def _watch(self, stop_requested: asyncio.Event) -> None:
-        """Until a stop request, restart every process that exits on its own."""
+    async def supervise(self, stop_requested: asyncio.Event) -> None:
+        """Until ``stop_requested``, restart every process that exits on its own.
+
+        ``run_foreground`` runs this under signal handlers; a caller that started the stack
+        itself (a benchmark) runs it as a task beside its own work.
+        """
         while not stop_requested.is_set():
             for process in self.processes:
                 code = process.returncode
@@ -348,6 +352,34 @@ class Stack:
                 self._launch(consumer)
         finally:
             self._held.difference_update(consumer.name for consumer in consumers)
+
+    @contextlib.asynccontextmanager
+    async def held(self, name: str) -> AsyncIterator[None]:
+        """Stop the process ``name`` and keep it down for the block; then start it again.
+
+        An outage on purpose (maintenance, or a benchmark's ComfyUI outage): the supervisor
+        does not restart a held process. A service is ready again when the block ends.
+        Raises ``KeyError`` for a name the stack does not run.
+        """
+        process = next((p for p in self.processes if p.name == name), None)
+        if process is None:
+            raise KeyError(name)
+        restarting = self._restarting.get(name)
+        if restarting is not None:
+            restarting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await restarting
+        self._held.add(name)
+        try:
+            await process.stop(self._grace(process))
+            yield
+        finally:
+            try:
+                self._launch(process)
+                if name in self._services:
+                    await process.wait_ready(self._services[name].ready, self.config.ready_timeout)
+            finally:
+                self._held.discard(name)
 
     def _launch(self, process: ManagedProcess) -> None:
         """Start (or start again) ``process`` and record its process group."""

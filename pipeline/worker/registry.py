@@ -1,11 +1,12 @@
 """GPU workers announce what they can serve; ``pipeline workers`` lists the live ones.
 
-A GPU worker writes ``_pipeline/workers/{identity}.json`` (its Temporal identity, queue,
-ComfyUI URL and the kinds and presets its ComfyUI accepts, from ``/object_info``) when it
-starts, rewrites it every ``REFRESH_S`` (re-reading ``/object_info``, so models added later
-show up) and deletes it when it stops. A record alone does not prove a worker alive: a
-killed worker leaves its record behind. So a worker is listed only if Temporal reports its
-identity among the task queue's pollers, or if its record is fresh (a worker whose one
+A GPU worker writes ``_pipeline/workers/{identity}.json`` (its Temporal identity, its own
+task queue, ComfyUI URL, the kinds and presets its ComfyUI accepts and, per preset it
+cannot run, the node classes and model files it lacks) when it starts, rewrites it every
+``REFRESH_S`` (re-reading ``/object_info``, so models added later show up and its preset
+queues follow) and deletes it when it stops. A record alone does not prove a worker alive:
+a killed worker leaves its record behind. So a worker is listed only if Temporal reports
+its identity among its own queue's pollers, or if its record is fresh (a worker whose one
 slot is busy does not poll, and Temporal forgets pollers after five minutes).
 """
 
@@ -24,11 +25,11 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from pipeline.comfy.client import ComfyClient
 from pipeline.domain.errors import ComfyError
+from pipeline.domain.queues import preset_queue
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
-from workflows_comfy.servable import servable
+from pipeline.worker.capabilities import Capabilities
 
 log = get_logger()
 
@@ -36,14 +37,36 @@ WORKERS_PREFIX = "_pipeline/workers/"
 REFRESH_S = 60.0
 STALE_AFTER = timedelta(seconds=3 * REFRESH_S)
 """A record older than this belongs to a worker that stopped refreshing it."""
+POLL_FRESH = timedelta(seconds=90)
+"""A polling worker re-polls at least every long-poll (about a minute); Temporal keeps
+reporting a killed worker's last poll for minutes."""
+
+
+class MissingRecord(BaseModel):
+    nodes: list[str] = []
+    """Node classes the ComfyUI lacks (a node pack missing or failing to import)."""
+    models: list[str] = []
+    """Model files no loader offers, as ``folder/file name`` under ``ComfyUI/models``."""
+
+    def describe(self) -> str:
+        return ", ".join([f"node {n}" for n in self.nodes] + [f"model {m}" for m in self.models])
 
 
 class WorkerRecord(BaseModel):
     identity: str
     task_queue: str
+    """``TEMPORAL_GPU_TASK_QUEUE``: the prefix of every GPU queue of the deployment."""
+    worker_task_queue: str
+    """This worker's own queue (sticky sessions); Temporal lists its pollers."""
+    polling: list[str] = []
+    """The preset queues this worker polls."""
     comfyui_url: str
     serving: dict[str, list[str]]
     """Kind → presets whose graphs this worker's ComfyUI accepts."""
+    missing: dict[str, MissingRecord] = {}
+    """Preset → what the ComfyUI lacks, for each preset it cannot run."""
+    ready: bool = True
+    """False while its ComfyUI does not answer (the worker polls nothing then)."""
     nodes: int
     """How many node types the ComfyUI reported."""
     separation: str = "unknown"
@@ -67,14 +90,26 @@ async def publish(store: ObjectStore, record: WorkerRecord) -> None:
     await store.put_json(record_key(record.identity), record.model_dump(mode="json"))
 
 
+def _describe(capabilities: Capabilities, prefix: str) -> dict[str, Any]:
+    return {
+        "polling": sorted(preset_queue(prefix, name) for name in capabilities.presets),
+        "serving": capabilities.serving,
+        "missing": {
+            name: MissingRecord(nodes=list(found.nodes), models=found.model_paths())
+            for name, found in capabilities.missing.items()
+        },
+        "ready": capabilities.admission.ready,
+        "nodes": len(capabilities.object_info),
+    }
+
+
 @contextlib.asynccontextmanager
 async def announce(
     store: ObjectStore,
     *,
     identity: str,
     task_queue: str,
-    comfyui_url: str,
-    object_info: dict[str, Any],
+    capabilities: Capabilities,
     separation: str = "unknown",
     refresh_s: float = REFRESH_S,
 ) -> AsyncIterator[WorkerRecord]:
@@ -83,15 +118,15 @@ async def announce(
     record = WorkerRecord(
         identity=identity,
         task_queue=task_queue,
-        comfyui_url=comfyui_url,
-        serving=servable(object_info),
-        nodes=len(object_info),
+        worker_task_queue=capabilities.admission.worker_task_queue,
+        comfyui_url=capabilities.comfy_url,
         separation=separation,
         started_at=started,
         updated_at=started,
+        **_describe(capabilities, task_queue),
     )
     await publish(store, record)
-    refresher = asyncio.create_task(_refresh_forever(store, record, refresh_s))
+    refresher = asyncio.create_task(_refresh_forever(store, record, capabilities, refresh_s))
     try:
         yield record
     finally:
@@ -101,19 +136,19 @@ async def announce(
         await store.delete(record_key(identity))
 
 
-async def _refresh_forever(store: ObjectStore, record: WorkerRecord, refresh_s: float) -> None:
+async def _refresh_forever(
+    store: ObjectStore, record: WorkerRecord, capabilities: Capabilities, refresh_s: float
+) -> None:
     while True:
         await asyncio.sleep(refresh_s)
-        update: dict[str, Any] = {"updated_at": datetime.now(UTC)}
         try:
-            async with ComfyClient(record.comfyui_url) as comfy:
-                object_info = await comfy.object_info()
-            update.update(serving=servable(object_info), nodes=len(object_info))
+            await capabilities.refresh()
         except ComfyError as exc:
-            # The record keeps what ComfyUI offered last; the worker's own runs will fail
-            # (and retry elsewhere) if it is really gone.
+            # The record keeps what ComfyUI offered last; the health check stops polling.
             log.warning("worker_record_comfy_unreadable", error=exc.message)
-        record = record.model_copy(update=update)
+        record = record.model_copy(
+            update={"updated_at": datetime.now(UTC), **_describe(capabilities, record.task_queue)}
+        )
         await publish(store, record)
 
 
@@ -133,8 +168,8 @@ async def pollers(client: Client, task_queue: str) -> dict[str, datetime]:
 
 
 async def live_workers(client: Client, store: ObjectStore, task_queue: str) -> list[LiveWorker]:
-    """Workers on ``task_queue`` with a record, live by Temporal's pollers or a fresh record."""
-    polling = await pollers(client, task_queue)
+    """Workers of GPU queue prefix ``task_queue`` with a record, live by Temporal's pollers
+    of their own queue or a fresh record."""
     now = datetime.now(UTC)
     live: list[LiveWorker] = []
     async for meta in store.list_keys(WORKERS_PREFIX):
@@ -146,8 +181,8 @@ async def live_workers(client: Client, store: ObjectStore, task_queue: str) -> l
             continue
         if record.task_queue != task_queue:
             continue
-        last_poll = polling.get(record.identity)
-        if last_poll is not None:
+        last_poll = (await pollers(client, record.worker_task_queue)).get(record.identity)
+        if last_poll is not None and now - last_poll < POLL_FRESH:
             live.append(LiveWorker(record=record, status="polling", last_poll=last_poll))
         elif now - record.updated_at < STALE_AFTER:
             live.append(LiveWorker(record=record, status="busy", last_poll=None))

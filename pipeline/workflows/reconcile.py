@@ -17,12 +17,6 @@ with workflow.unsafe.imports_passed_through():
 class ReconcileWorkflow:
     @workflow.run
     async def run(self, request: ReconcileRequest) -> ReconcileReport:
-        report = await execute(RECONCILE_INBOX, request)
-        if report.orphans:
-            workflow.logger.warning(
-                "%d media in inbox/ have no manifest after %.0f s: %s",
-                report.orphans,
-                request.orphan_grace_s,
-                ", ".join(report.orphan_keys),
-            )
-        return report
+        # Orphans are logged by the activity (``orphan_media``, one line per key) and listed
+        # in the report: logging from here would run the log handlers inside the sandbox.
+        return await execute(RECONCILE_INBOX, request)

@@ -3,14 +3,22 @@
 The workflow only orders stages and keeps score; every byte is moved by activities, which
 it calls through their specs (``pipeline.workflows.specs``: name, types, queue, policy), so
 no I/O library is imported here and mypy checks every argument and result.
+
+GPU work is routed by model preset (``pipeline.domain.queues``): a session's first GPU
+task goes to its preset's queue, where only workers whose ComfyUI can run the preset poll
+(so a preset no live worker serves leaves the session waiting, never failing); the worker
+that ran it answers with its own queue, and the session's later GPU tasks go there, where
+its models are already loaded. If that worker does not start such a task within
+``sticky_schedule_to_start_s`` (dead, drained, or busy too long), or the attempt fails,
+the task goes back to the preset's queue: Temporal's worker-specific task queue pattern.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import (
@@ -27,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         ExtractFramesInput,
         FailureInput,
         GenerateSegmentInput,
+        GpuOutput,
         LoadSessionInput,
         NotifyInput,
         Outcome,
@@ -47,10 +56,11 @@ with workflow.unsafe.imports_passed_through():
         TakeDropInput,
         TakenDrop,
     )
-    from pipeline.domain.errors import MissingMediaError
+    from pipeline.domain.errors import NON_RETRYABLE_CODES, REROUTE_CODES, MissingMediaError
     from pipeline.domain.frames.plan import FramePlan
     from pipeline.domain.layout import SessionLayout
     from pipeline.domain.manifest import Manifest
+    from pipeline.domain.queues import preset_queue
     from pipeline.workflows import attributes, describe
     from pipeline.workflows.specs import (
         EXTRACT_LAST_FRAMES,
@@ -73,6 +83,8 @@ with workflow.unsafe.imports_passed_through():
         execute,
     )
 
+PlacedT = TypeVar("PlacedT", bound=GpuOutput)
+
 
 WAIT_FOR_MEDIA = "wait-for-media"
 """Patch id: sessions started before waiting for media existed fail at once on replay."""
@@ -93,7 +105,9 @@ class SessionWorkflow:
     def __init__(self) -> None:
         self._progress = SessionProgress(stage="taking_drop")
         self._timings: dict[str, float] = {}
-        self._gpu_queue = "gpu"
+        self._gpu_queues = "gpu"
+        self._sticky_queue: str | None = None
+        self._sticky_timeout = timedelta(minutes=10)
         self._stand_ins: dict[str, str] = {}
         self._deadline = workflow.now() + timedelta(seconds=DEFAULT_SESSION_DEADLINE_S)
         self._manifest: Manifest | None = None
@@ -102,7 +116,6 @@ class SessionWorkflow:
         self._segment_frames: list[int] = []
         self._rerun_run: str | None = None
         """A rerun's generation, where its failure is recorded."""
-        self._preset = ""
 
     @workflow.query
     def progress(self) -> SessionProgress:
@@ -155,7 +168,7 @@ class SessionWorkflow:
                     run=self._rerun_run,
                     changed=request.rerun.overrides if request.rerun else {},
                     kind=self._manifest.kind.value if self._manifest else None,
-                    preset=self._preset or None,
+                    preset=self._progress.preset,
                     drop_key=request.drop.manifest_key,
                 ),
             )
@@ -167,8 +180,9 @@ class SessionWorkflow:
 
     async def _run(self, request: SessionRequest) -> SessionResult:
         session_id = request.session_id
-        self._gpu_queue = request.gpu_task_queue
+        self._gpu_queues = request.gpu_task_queue
         self._deadline = workflow.now() + timedelta(seconds=request.deadline_s)
+        self._sticky_timeout = timedelta(seconds=request.sticky_schedule_to_start_s)
         layout = SessionLayout(session_id)
         run = workflow.now().strftime("%Y%m%dT%H%M%SZ")
 
@@ -183,13 +197,11 @@ class SessionWorkflow:
                 summary="load the session for a rerun",
             )
         manifest = self._manifest = taken.manifest
-        self._preset = taken.preset
-        workflow.upsert_search_attributes(
-            [
-                attributes.DROP_KIND.value_set(manifest.kind.value),
-                attributes.DROP_PRESET.value_set(taken.preset),
-            ]
-        )
+        self._progress = self._progress.model_copy(update={"preset": taken.preset})
+        marks = [attributes.DROP_KIND.value_set(manifest.kind.value)]
+        if taken.preset:
+            marks.append(attributes.DROP_PRESET.value_set(taken.preset))
+        workflow.upsert_search_attributes(marks)
 
         self._set_stage("preparing_image")
         prepared = await self._call(
@@ -238,7 +250,7 @@ class SessionWorkflow:
         previous: str | None = None
         segment_keys: list[str] = []
         for segment in plan.segments:
-            output = await self._call(
+            output = await self._gpu(
                 GENERATE_SEGMENT,
                 GenerateSegmentInput(
                     session_id=session_id,
@@ -305,7 +317,7 @@ class SessionWorkflow:
                 duration_s=stitched.duration_s,
                 stand_ins=dict(self._stand_ins),
                 changed=request.rerun.overrides if request.rerun else {},
-                preset=taken.preset or None,
+                preset=taken.preset,
                 drop_key=request.drop.manifest_key,
             ),
         )
@@ -326,7 +338,7 @@ class SessionWorkflow:
         source = audio.mix_key
         if manifest.separate_vocals:
             self._set_stage("separating_vocals")
-            vocals = await self._call(
+            vocals = await self._gpu(
                 SEPARATE_VOCALS,
                 SeparationInput(session_id=session_id, audio_key=audio.mix_key),
             )
@@ -382,27 +394,82 @@ class SessionWorkflow:
     async def _call(
         self, spec: ActivitySpec[InputT, OutputT], argument: InputT, *, summary: str | None = None
     ) -> OutputT:
-        """Run one activity by its spec and add its wall time to the session's timings.
+        """Run one CPU activity by its spec and add its wall time to the session's timings.
 
         All attempts together end at the session's deadline (at least ``LAST_WINDOW`` from
         now, so a session past it can still record its failure). ``summary`` labels the call
         in the Temporal UI (default: the stage).
         """
         started = workflow.now()
-        window = max(self._deadline - started, LAST_WINDOW)
         result = await execute(
             spec,
             argument,
-            gpu_task_queue=self._gpu_queue,
-            schedule_to_close=window,
-            summary=summary or self._progress.stage.replace("_", " "),
+            schedule_to_close=self._window(started),
+            summary=summary or self._stage_summary(),
         )
+        self._add_time(spec.name, started)
+        return result
+
+    async def _gpu(
+        self, spec: ActivitySpec[InputT, PlacedT], argument: InputT, *, summary: str | None = None
+    ) -> PlacedT:
+        """Run a GPU activity where the session's models are loaded, else on its preset's queue."""
+        started = workflow.now()
+        summary = summary or self._stage_summary()
+        while True:
+            if self._sticky_queue is not None:
+                try:
+                    result = await execute(
+                        spec,
+                        argument,
+                        gpu_task_queue=self._sticky_queue,
+                        sticky_timeout=self._sticky_timeout,
+                        schedule_to_close=self._window(workflow.now()),
+                        summary=summary,
+                    )
+                    break
+                except ActivityError as failure:
+                    if is_cancelled_exception(failure) or _code(failure) in NON_RETRYABLE_CODES:
+                        raise
+                    workflow.logger.info(
+                        "%s not run by worker queue %s (%s): back to the preset's queue",
+                        spec.name,
+                        self._sticky_queue,
+                        _code(failure),
+                    )
+                    self._sticky_queue = None
+            queue = preset_queue(self._gpu_queues, self._progress.preset or "")
+            try:
+                result = await execute(
+                    spec,
+                    argument,
+                    gpu_task_queue=queue,
+                    schedule_to_close=self._window(workflow.now()),
+                    summary=summary,
+                )
+            except ActivityError as failure:
+                if _code(failure) in REROUTE_CODES:
+                    continue  # "not this worker": another one takes it from the queue
+                raise
+            self._sticky_queue = result.worker_task_queue
+            break
+        self._add_time(spec.name, started)
+        return result
+
+    def _window(self, now: datetime) -> timedelta:
+        """What is left until the session's deadline, at least ``LAST_WINDOW``."""
+        return max(self._deadline - now, LAST_WINDOW)
+
+    def _add_time(self, name: str, started: datetime) -> None:
         elapsed = (workflow.now() - started).total_seconds()
-        self._timings[spec.name] = round(self._timings.get(spec.name, 0.0) + elapsed, 3)
+        self._timings[name] = round(self._timings.get(name, 0.0) + elapsed, 3)
         workflow.metric_meter().create_histogram_float(
             "pipeline_stage_duration", "Seconds a stage's activity took, retries included", "s"
-        ).with_additional_attributes({"activity": spec.name}).record(elapsed)
-        return result
+        ).with_additional_attributes({"activity": name}).record(elapsed)
+
+    def _stage_summary(self) -> str:
+        """An activity's label in the Temporal UI when the caller gives none: the stage."""
+        return self._progress.stage.replace("_", " ")
 
     def _set_stage(self, stage: Stage) -> None:
         if stage != "generating":
@@ -474,6 +541,14 @@ class SessionWorkflow:
 
 def _detail(error: ApplicationError) -> dict[str, Any]:
     return error.details[0] if error.details and isinstance(error.details[0], dict) else {}
+
+
+def _code(failure: ActivityError) -> str:
+    """The error type an activity failed with (``timeout`` for any timeout)."""
+    cause = failure.cause
+    if isinstance(cause, ApplicationError):
+        return cause.type or "internal"
+    return "timeout" if isinstance(cause, TimeoutError) else "internal"
 
 
 def _describe_failure(failure: ActivityError) -> tuple[str, str, bool, dict[str, Any]]:

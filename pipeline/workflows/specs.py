@@ -59,7 +59,7 @@ from pipeline.domain.contracts import (
     TakeDropInput,
     TakenDrop,
 )
-from pipeline.domain.errors import NON_RETRYABLE_CODES
+from pipeline.domain.errors import NON_RETRYABLE_CODES, REROUTE_CODES
 from pipeline.domain.frames.plan import FramePlan
 
 InputT = TypeVar("InputT", bound=BaseModel)
@@ -72,7 +72,8 @@ class QueueKind(StrEnum):
     CPU = "cpu"
     """The calling workflow's own task queue, served by the ``cpu`` worker."""
     GPU = "gpu"
-    """The session's GPU task queue (``SessionRequest.gpu_task_queue``): one ComfyUI each."""
+    """A GPU task queue the workflow names per call (``pipeline.domain.queues``): the
+    session's preset's queue, or the own queue of the worker that runs the session."""
 
 
 @dataclass(frozen=True)
@@ -97,13 +98,17 @@ CPU_POLICY = ActivityPolicy(
 )
 GPU_POLICY = ActivityPolicy(
     start_to_close=timedelta(minutes=45),
-    heartbeat=timedelta(minutes=2),
+    # GPU workers heartbeat every GPU_HEARTBEAT_S (10 s) even while a model loads without a
+    # progress message, so a dead worker's task is retried elsewhere within 30 s.
+    heartbeat=timedelta(seconds=30),
     retry=RetryPolicy(
         initial_interval=timedelta(seconds=5),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(minutes=1),
         maximum_attempts=0,
-        non_retryable_error_types=sorted(NON_RETRYABLE_CODES),
+        # A rerouted task ("not this worker") goes back to its queue at once, from the
+        # workflow, without spending an attempt.
+        non_retryable_error_types=sorted(NON_RETRYABLE_CODES | REROUTE_CODES),
     ),
 )
 NOTIFY_POLICY = ActivityPolicy(
@@ -117,6 +122,10 @@ NOTIFY_POLICY = ActivityPolicy(
     ),
 )
 """A completion callback: ten tries over about 25 minutes, then given up (and logged)."""
+
+STICKY_RETRY = RetryPolicy(maximum_attempts=1)
+"""On a worker's own queue a failed attempt is not retried there: the workflow sends the
+task back to the preset's queue, where any worker that serves it may take it."""
 RECONCILE_POLICY = ActivityPolicy(
     start_to_close=timedelta(minutes=10),
     heartbeat=timedelta(minutes=1),
@@ -220,13 +229,16 @@ async def execute(
     *,
     gpu_task_queue: str | None = None,
     schedule_to_close: timedelta | None = None,
+    sticky_timeout: timedelta | None = None,
     summary: str | None = None,
 ) -> OutputT:
     """Run ``spec`` from a workflow with its policy, on its queue.
 
     ``gpu_task_queue`` names the queue of ``QueueKind.GPU`` specs (a ``ValueError`` without
     one); ``QueueKind.CPU`` specs run on the calling workflow's own task queue.
-    ``schedule_to_close`` bounds all attempts together (the caller's deadline). ``summary``
+    ``schedule_to_close`` bounds all attempts together (the caller's deadline).
+    ``sticky_timeout`` marks a worker's own queue: the task fails with a schedule-to-start
+    timeout if that worker does not start it in time, and is not retried there. ``summary``
     labels the call in the Temporal UI ("segment 2/4", "stitch 279 frames").
     """
     task_queue = None
@@ -240,10 +252,11 @@ async def execute(
         argument,
         result_type=spec.output_type,
         task_queue=task_queue,
+        schedule_to_start_timeout=sticky_timeout,
         start_to_close_timeout=spec.policy.start_to_close,
         schedule_to_close_timeout=schedule_to_close,
         heartbeat_timeout=spec.policy.heartbeat,
-        retry_policy=spec.policy.retry,
+        retry_policy=STICKY_RETRY if sticky_timeout is not None else spec.policy.retry,
         cancellation_type=spec.cancellation,
         summary=summary,
     )

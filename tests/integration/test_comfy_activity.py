@@ -27,6 +27,7 @@ from pipeline.media import probe
 from pipeline.stack.process import free_port
 from pipeline.standins.comfy_sim import run_sim
 from pipeline.storage import ObjectStore
+from pipeline.worker.admission import Admission
 from tests.conftest import S3Bucket
 from tests.integration.test_comfy_sim_kinds import wav
 
@@ -57,7 +58,7 @@ async def store(settings: Settings) -> AsyncIterator[ObjectStore]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def comfy(store: ObjectStore, settings: Settings) -> ComfyActivities:
-    return await ComfyActivities.connect(store, settings)
+    return await ComfyActivities.connect(store, settings, Admission("gpu.worker.test"))
 
 
 def png() -> bytes:
@@ -142,7 +143,7 @@ async def test_out_of_memory_is_retried_once_after_freeing_comfyui_memory(
     freed = (await sim_record(sim))["free"][freed_before:]
     assert freed == [{"unload_models": True, "free_memory": True}]
     assert await segment_frames(store, output.key, tmp_path) == (17, False)
-    sampling = [b for b in beats if b["class_type"] == "KSamplerAdvanced" and b["max"] == 2]
+    sampling = [b for b in beats if b.get("class_type") == "KSamplerAdvanced" and b.get("max") == 2]
     assert [b["value"] for b in sampling] == [1, 2, 1, 2]
 
 
@@ -170,7 +171,7 @@ async def test_cancelling_the_activity_interrupts_comfyui(
     env = ActivityEnvironment()
     sampling = asyncio.Event()
     env.on_heartbeat = lambda *details: (
-        sampling.set() if details[0]["class_type"] == "KSamplerAdvanced" else None
+        sampling.set() if details[0].get("class_type") == "KSamplerAdvanced" else None
     )
     running = asyncio.ensure_future(env.run(comfy.generate_segment, request))
     async with asyncio.timeout(30):
@@ -202,10 +203,10 @@ async def test_a_gpu_worker_waits_for_its_comfyui_to_come_up(
 
     later = asyncio.create_task(start_comfyui_late())
     try:
-        connected = await ComfyActivities.connect(store, late)
+        connected = await ComfyActivities.connect(store, late, Admission("gpu.worker.late"))
     finally:
         later.cancel()
-    assert "WanImageToVideo" in connected.object_info
+    assert "WanImageToVideo" in connected.capabilities.object_info
 
 
 async def test_a_gpu_worker_gives_up_when_comfyui_never_answers(
@@ -215,4 +216,71 @@ async def test_a_gpu_worker_gives_up_when_comfyui_never_answers(
         update={"comfyui_url": f"http://127.0.0.1:{free_port()}", "comfyui_start_timeout_s": 1.0}
     )
     with pytest.raises(WorkerUnavailable):
-        await ComfyActivities.connect(store, absent)
+        await ComfyActivities.connect(store, absent, Admission("gpu.worker.absent"))
+
+
+async def hide_models(sim: str, *names: str) -> None:
+    async with httpx.AsyncClient() as raw:
+        answer = await raw.post(f"{sim}/sim/models", json={"hidden": list(names)})
+        assert answer.status_code == 200
+
+
+async def test_a_preset_whose_models_were_removed_is_handed_back_and_no_longer_polled(
+    comfy: ComfyActivities, store: ObjectStore, sim: str
+) -> None:
+    request = await segment_request(store, Kind.I2V, I2V_PLAN)
+    assert "wan22-i2v-fp8" in comfy.admission.serving
+    await hide_models(sim, "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors")
+    try:
+        with pytest.raises(ApplicationError) as caught:
+            await ActivityEnvironment().run(comfy.generate_segment, request)
+        serving_after = comfy.admission.serving
+    finally:
+        await hide_models(sim)
+        await comfy.capabilities.refresh()
+
+    assert caught.value.type == "preset_unavailable"
+    assert not caught.value.non_retryable
+    assert (
+        "missing model diffusion_models/wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors"
+        in caught.value.message
+    )
+    assert "wan22-i2v-fp8" not in serving_after
+    assert "wan22-i2v-gguf" in serving_after
+    assert "wan22-i2v-fp8" in comfy.admission.serving
+
+
+async def test_heartbeats_keep_coming_while_a_node_makes_no_progress(
+    comfy: ComfyActivities, store: ObjectStore, sim: str, settings: Settings
+) -> None:
+    quick = ComfyActivities(
+        store,
+        settings.model_copy(update={"gpu_heartbeat_s": 0.1}),
+        comfy.admission,
+        comfy.capabilities,
+    )
+    request = await segment_request(store, Kind.I2V, I2V_PLAN)
+    await queue_faults(sim, {"kind": "hang", "step": 0, "node_type": "VAEDecode"})
+    env = ActivityEnvironment()
+    beats: list[dict[str, Any]] = []
+    decoding = asyncio.Event()
+
+    def beat(*details: Any) -> None:
+        beats.append(details[0])
+        if details[0].get("class_type") == "VAEDecode":
+            decoding.set()
+
+    env.on_heartbeat = beat
+    running = asyncio.ensure_future(env.run(quick.generate_segment, request))
+    async with asyncio.timeout(30):
+        await decoding.wait()
+    seen = len(beats)
+
+    await asyncio.sleep(1.0)
+    env.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+    silent = beats[seen:]
+    assert len(silent) >= 5
+    assert all(b["class_type"] == "VAEDecode" and b["stage"] == "rendering" for b in silent)

@@ -4,17 +4,20 @@ with a fix for each thing that is not."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.reconcile import ReconcileActivities
+from pipeline.config import Settings
 from pipeline.doctor import Check, run_checks
 from pipeline.doctor.cloudflare import r2_checks
 from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID, apply_reconcile_schedule
@@ -22,17 +25,27 @@ from pipeline.stack.embedded import settings_env
 from pipeline.stack.process import free_port
 from pipeline.stack.seaweedfs import SeaweedPorts
 from pipeline.standins.cf_queues_sim import CloudflareQueuesSim
+from pipeline.standins.comfy_sim import run_sim
+from pipeline.standins.tiny_demucs import ensure_stand_in
 from pipeline.storage import ObjectStore
+from pipeline.worker.run import Role, run_worker
 from pipeline.workflows.reconcile import ReconcileWorkflow
 from tests.conftest import TemporalServer
 from tests.integration.ingest_support import eventually, ingest_env
+from workflows_comfy.presets import PRESETS
 
 pytestmark = pytest.mark.integration
 
 
-@activity.defn(name="doctor_test_noop")
-async def noop() -> None:
-    """Gives the test's GPU worker an activity to poll for."""
+@contextlib.asynccontextmanager
+async def gpu_worker(settings: Settings) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_worker(Role.GPU, settings, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await running
 
 
 def failures(checks: list[Check]) -> dict[str, str]:
@@ -44,9 +57,17 @@ async def test_a_wired_deployment_passes_every_check(
     temporal_server: TemporalServer,
     temporal_client: Client,
     comfy_sim_url: str,
+    tmp_path: Path,
 ) -> None:
+    # The GPU worker announces what it can separate with: the embedded stack's stand-in.
+    separation = ensure_stand_in(tmp_path)
     env = ingest_env(
-        moto_server, temporal_server, temporal_client, EVENT_SOURCE="sqs", COMFYUI_URL=comfy_sim_url
+        moto_server,
+        temporal_server,
+        temporal_client,
+        EVENT_SOURCE="sqs",
+        COMFYUI_URL=comfy_sim_url,
+        DEMUCS_MODEL_PATH=str(separation) if separation else "",
     )
     settings = env.settings
     async with (
@@ -57,7 +78,7 @@ async def test_a_wired_deployment_passes_every_check(
             workflows=[ReconcileWorkflow],
             activities=[ReconcileActivities(store, env.starter).reconcile_inbox],
         ),
-        Worker(temporal_client, task_queue=settings.temporal_gpu_task_queue, activities=[noop]),
+        gpu_worker(settings),
     ):
         await apply_reconcile_schedule(temporal_client, settings)
         try:
@@ -79,10 +100,36 @@ async def test_a_wired_deployment_passes_every_check(
         "search attributes",
         "cpu workers",
         "gpu workers",
+        *(f"preset {name}" for name in sorted(PRESETS)),
         "vocal separation",
         "reconcile schedule",
         "comfyui",
     ]
+
+
+async def test_a_preset_no_live_worker_serves_fails_naming_what_the_worker_lacks(
+    moto_server: str,
+    temporal_server: TemporalServer,
+    temporal_client: Client,
+    tmp_path: Path,
+) -> None:
+    lacking = "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors"
+    async with run_sim("127.0.0.1", 0, tmp_path, hidden_models=frozenset({lacking})) as sim:
+        env = ingest_env(moto_server, temporal_server, temporal_client, COMFYUI_URL=sim)
+        async with gpu_worker(env.settings):
+            latest: list[Check] = []
+
+            async def listed() -> bool:
+                latest[:] = await run_checks(env.settings)
+                return any(c.name == "gpu workers" and c.ok for c in latest)
+
+            await eventually(listed, within_s=30)
+
+    failed = failures(latest)
+    assert "preset wan22-i2v-fp8" in failed
+    assert f"lacks model diffusion_models/{lacking}" in failed["preset wan22-i2v-fp8"]
+    assert "preset wan22-i2v-gguf" not in failed
+    assert "preset infinitetalk-q8" not in failed
 
 
 async def test_the_cli_names_each_broken_part_with_a_fix_and_exits_non_zero(

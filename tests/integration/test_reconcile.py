@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import structlog
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.worker import Worker
 
@@ -21,6 +25,7 @@ from pipeline.ingest.schedule import (
     Applied,
     apply_reconcile_schedule,
 )
+from pipeline.logging import configure_logging
 from pipeline.stack.seaweedfs import SeaweedPorts
 from pipeline.storage import ObjectStore, sync_s3
 from pipeline.workflows.reconcile import ReconcileWorkflow
@@ -77,6 +82,20 @@ async def reconcile(
     return report
 
 
+@contextmanager
+def worker_logging() -> Iterator[None]:
+    """``configure_logging`` as the stack's workers run it (JSON); the test's logging after."""
+    root = logging.getLogger()
+    handlers, level, config = root.handlers[:], root.level, structlog.get_config()
+    configure_logging("json")
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.configure(**config)
+
+
 def put(env: IngestEnv, key: str, body: bytes = b"media") -> None:
     sync_s3(env.settings).put_object(Bucket=env.bucket, Key=key, Body=body)
 
@@ -129,10 +148,15 @@ async def test_media_without_a_manifest_are_reported_once_past_the_grace_period(
     put_manifest(env, "complete", {"kind": "i2v", "image": "face.png"})
 
     within_grace = await reconcile(env, queue, grace_s=3600)
-    past_grace = await reconcile(env, queue, grace_s=0, record_as="reports_orphans")
+    # Logging as a worker configures it: the workflow must not run a log handler (and so
+    # import structlog's modules) inside its sandbox.
+    with worker_logging(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        past_grace = await reconcile(env, queue, grace_s=0, record_as="reports_orphans")
 
     assert within_grace.orphans == 0
     assert past_grace.orphan_keys == ["inbox/lonely/face.png", "inbox/lonely/voice.wav"]
+    assert [str(w.message) for w in caught if "workflow load" in str(w.message)] == []
 
 
 async def test_the_schedule_runs_reconcile_at_once_and_applying_it_again_updates_it(

@@ -33,6 +33,7 @@ from pipeline.domain.contracts import (
 )
 from pipeline.domain.drop import DropRef
 from pipeline.domain.layout import SessionLayout
+from pipeline.domain.queues import preset_queue
 from pipeline.ingest import summary
 from pipeline.workflows import specs
 from pipeline.workflows.priorities import FRESH_PRIORITY
@@ -87,8 +88,9 @@ class BatchStubs(Stubs):
 
 @asynccontextmanager
 async def workers(
-    client: Client, stubs: BatchStubs, cpu_queue: str, gpu_queue: str
+    client: Client, stubs: BatchStubs, cpu_queue: str, gpu_prefix: str
 ) -> AsyncIterator[None]:
+    """A CPU worker, and one GPU worker polling the sessions' preset's queue."""
     cpu = Worker(
         client,
         task_queue=cpu_queue,
@@ -98,7 +100,7 @@ async def workers(
     )
     gpu = Worker(
         client,
-        task_queue=gpu_queue,
+        task_queue=preset_queue(gpu_prefix, summary.preset_name(stubs.manifest)),
         activities=stubs.for_queue(specs.QueueKind.GPU),
         max_concurrent_activities=1,  # One GPU: what waits shows the queue's order.
     )

@@ -16,6 +16,7 @@ from activities.separation import SeparationActivities
 from pipeline.config import Settings
 from pipeline.domain.contracts import SeparationInput, SeparationOutput
 from pipeline.storage import ObjectStore
+from pipeline.worker.admission import Admission
 from tests.conftest import S3Bucket
 
 pytestmark = pytest.mark.integration
@@ -42,7 +43,7 @@ async def uploaded_mix(s3_bucket: S3Bucket, tmp_path: Path) -> AsyncIterator[str
 
 async def _separate(settings: Settings, audio_key: str) -> SeparationOutput:
     async with ObjectStore(settings) as store:
-        activities = SeparationActivities(store, settings)
+        activities = SeparationActivities(store, settings, Admission("gpu.worker.test"))
         request = SeparationInput(session_id="sep-test", audio_key=audio_key)
         return await ActivityEnvironment().run(activities.separate_vocals, request)
 
@@ -89,6 +90,7 @@ async def test_vocals_are_separated_and_stored_beside_the_mix(
         sample_rate=44_100,
         duration_s=0.5,
         device="cpu",
+        worker_task_queue="gpu.worker.test",
     )
     async with ObjectStore(settings) as store:
         await store.download(result.vocals_key, tmp_path / "vocals.wav")
@@ -112,7 +114,10 @@ async def test_the_embedded_stand_in_is_labelled_in_what_it_makes_and_announces(
 
     assert result.stand_in == STAND_IN_LABEL
     async with ObjectStore(settings) as store:
-        assert SeparationActivities(store, settings).capability() == f"stand-in: {STAND_IN_LABEL}"
+        assert (
+            SeparationActivities(store, settings, Admission("gpu.worker.test")).capability()
+            == f"stand-in: {STAND_IN_LABEL}"
+        )
 
 
 async def test_a_worker_announces_why_it_cannot_separate(
@@ -120,6 +125,6 @@ async def test_a_worker_announces_why_it_cannot_separate(
 ) -> None:
     missing = _settings(s3_bucket, tmp_path, tmp_path / "absent.safetensors")
     async with ObjectStore(missing) as store:
-        capability = SeparationActivities(store, missing).capability()
+        capability = SeparationActivities(store, missing, Admission("gpu.worker.test")).capability()
     assert capability.startswith("unavailable: DEMUCS_MODEL_PATH")
     assert capability.endswith("absent.safetensors is not a file on this worker")

@@ -65,16 +65,24 @@ from pipeline.domain.contracts import (
     TakenDrop,
 )
 from pipeline.domain.drop import DropRef
-from pipeline.domain.errors import MediaError, MissingMediaError, PipelineError, StorageError
+from pipeline.domain.errors import (
+    MediaError,
+    MissingMediaError,
+    PipelineError,
+    StorageError,
+    WorkerBusy,
+)
 from pipeline.domain.frames.plan import FramePlan, plan_for
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Manifest, parse_manifest
+from pipeline.domain.queues import preset_queue, worker_queue
 from pipeline.ingest import summary
 from pipeline.stack.process import free_port
 from pipeline.temporal_client import connect, metrics_runtime
 from pipeline.workflows import attributes, specs
 from pipeline.workflows.session import SessionWorkflow
 from tests.conftest import TemporalServer
+from workflows_comfy.presets import preset_for
 
 pytestmark = pytest.mark.integration
 
@@ -97,6 +105,8 @@ class Stubs:
     failures: dict[str, list[PipelineError]] = field(default_factory=dict)
     hold_segments: bool = False
     audio_s: float = AUDIO_S
+    worker_task_queue: str | None = None
+    """What GPU stubs answer as the queue of the worker that ran them (sticky sessions)."""
     calls: list[Call] = field(default_factory=list)
     segments: list[GenerateSegmentInput] = field(default_factory=list)
     takes: list[TakeDropInput] = field(default_factory=list)
@@ -156,7 +166,13 @@ class Stubs:
     async def separate_vocals(self, request: SeparationInput) -> SeparationOutput:
         self._enter(specs.SEPARATE_VOCALS)
         key = SessionLayout(request.session_id).vocals
-        return SeparationOutput(vocals_key=key, sample_rate=44100, duration_s=AUDIO_S, device="cpu")
+        return SeparationOutput(
+            vocals_key=key,
+            sample_rate=44100,
+            duration_s=AUDIO_S,
+            device="cpu",
+            worker_task_queue=self.worker_task_queue,
+        )
 
     @activity.defn(name=specs.PAD_AUDIO.name)
     @edge
@@ -180,7 +196,10 @@ class Stubs:
                 raise
         key = SessionLayout(request.session_id).segment(request.run, request.segment.index)
         return SegmentOutput(
-            key=key, frames=request.segment.length, prompt_id=f"prompt-{request.seed}"
+            key=key,
+            frames=request.segment.length,
+            prompt_id=f"prompt-{request.seed}",
+            worker_task_queue=self.worker_task_queue,
         )
 
     @activity.defn(name=specs.EXTRACT_LAST_FRAMES.name)
@@ -256,6 +275,9 @@ class Session:
     handle: WorkflowHandle[SessionWorkflow, SessionResult]
     stubs: Stubs
     gpu_queue: str
+    """The session's preset's queue."""
+    own_queue: str
+    """The queue of the one stub GPU worker (``Stubs.worker_task_queue`` names it or not)."""
 
 
 def manifest(**fields: object) -> Manifest:
@@ -269,36 +291,48 @@ def segments_then_stitch(plan: FramePlan) -> list[str]:
 
 
 @asynccontextmanager
-async def running(client: Client, stubs: Stubs, **request: Any) -> AsyncIterator[Session]:
-    """Workers on a CPU and a GPU queue of this session's own, and the session started."""
+async def running(
+    client: Client, stubs: Stubs, *, sticky_s: float = 600.0, **request: Any
+) -> AsyncIterator[Session]:
+    """A CPU worker, a GPU worker polling this session's preset's queue and its own queue,
+    all on queues of this test's own, and the session started."""
     run_id = uuid.uuid4().hex[:12]
-    cpu_queue, gpu_queue = f"cpu-{run_id}", f"gpu-{run_id}"
+    cpu_queue, gpu_prefix = f"cpu-{run_id}", f"gpu-{run_id}"
+    gpu_queue = preset_queue(gpu_prefix, preset_for(stubs.manifest).name)
+    own_queue = worker_queue(gpu_prefix, "stub")
     cpu = Worker(
         client,
         task_queue=cpu_queue,
         workflows=[SessionWorkflow],
         activities=stubs.for_queue(specs.QueueKind.CPU),
     )
-    gpu = Worker(
-        client,
-        task_queue=gpu_queue,
-        activities=stubs.for_queue(specs.QueueKind.GPU),
-        # Heartbeats reach the server at once, so a cancellation reaches the stub at once.
-        max_heartbeat_throttle_interval=timedelta(milliseconds=50),
-        default_heartbeat_throttle_interval=timedelta(milliseconds=50),
+    gpu, own = (
+        Worker(
+            client,
+            task_queue=queue,
+            activities=stubs.for_queue(specs.QueueKind.GPU),
+            # Heartbeats reach the server at once, so a cancellation reaches the stub at once.
+            max_heartbeat_throttle_interval=timedelta(milliseconds=50),
+            default_heartbeat_throttle_interval=timedelta(milliseconds=50),
+        )
+        for queue in (gpu_queue, own_queue)
     )
-    async with cpu, gpu:
+    async with cpu, gpu, own:
         drop = DropRef.of("bucket", f"inbox/logic-{run_id}/manifest.json", run_id)
         handle = await client.start_workflow(
             SessionWorkflow.run,
             SessionRequest(
-                drop=drop, session_id=drop.session_id, gpu_task_queue=gpu_queue, **request
+                drop=drop,
+                session_id=drop.session_id,
+                gpu_task_queue=gpu_prefix,
+                sticky_schedule_to_start_s=sticky_s,
+                **request,
             ),
             id=drop.workflow_id,
             task_queue=cpu_queue,
             execution_timeout=timedelta(minutes=1),
         )
-        yield Session(handle, stubs, gpu_queue)
+        yield Session(handle, stubs, gpu_queue, own_queue)
 
 
 async def test_an_i2v_session_runs_each_stage_in_order_on_its_queue(
@@ -470,8 +504,8 @@ async def test_status_says_when_no_worker_polls_the_queue_a_stage_waits_on(
 ) -> None:
     stubs = Stubs(manifest(kind="i2v", image="face.png"))
     run_id = uuid.uuid4().hex[:12]
-    cpu_queue, gpu_queue = f"cpu-{run_id}", f"nobody-{run_id}"
-    settings = load_settings(TEMPORAL_TASK_QUEUE=cpu_queue, TEMPORAL_GPU_TASK_QUEUE=gpu_queue)
+    cpu_queue, gpu_prefix = f"cpu-{run_id}", f"nobody-{run_id}"
+    settings = load_settings(TEMPORAL_TASK_QUEUE=cpu_queue, TEMPORAL_GPU_TASK_QUEUE=gpu_prefix)
     drop = DropRef.of("bucket", f"inbox/no-gpu-{run_id}/manifest.json", run_id)
     async with Worker(
         temporal_client,
@@ -481,7 +515,7 @@ async def test_status_says_when_no_worker_polls_the_queue_a_stage_waits_on(
     ):
         handle = await temporal_client.start_workflow(
             SessionWorkflow.run,
-            SessionRequest(drop=drop, session_id=drop.session_id, gpu_task_queue=gpu_queue),
+            SessionRequest(drop=drop, session_id=drop.session_id, gpu_task_queue=gpu_prefix),
             id=drop.workflow_id,
             task_queue=cpu_queue,
         )
@@ -494,8 +528,9 @@ async def test_status_says_when_no_worker_polls_the_queue_a_stage_waits_on(
         finally:
             await handle.terminate("test done")
     assert view.stage == (
-        f"generating · waiting for a GPU worker: none polls task queue '{gpu_queue}' "
-        "(start 'pipeline worker gpu')"
+        "generating · waiting for a worker that serves preset wan22-i2v-fp8: none polls task "
+        f"queue '{gpu_prefix}.wan22-i2v-fp8' (start 'pipeline worker gpu' beside a ComfyUI "
+        "with the preset's models)"
     )
 
 
@@ -624,3 +659,66 @@ async def test_otel_tracing_spans_the_session_and_its_activities(
         "StartActivity:generate_segment",
         "RunActivity:generate_segment",
     } <= names
+
+
+def gpu_calls(session: Session) -> list[tuple[str, str, int]]:
+    """GPU calls as (name, "preset" or "own" queue, attempt), in order."""
+    where = {session.gpu_queue: "preset", session.own_queue: "own"}
+    return [
+        (call.name, where[call.task_queue], call.attempt)
+        for call in session.stubs.calls
+        if call.task_queue in where
+    ]
+
+
+async def test_later_gpu_tasks_go_to_the_worker_that_ran_the_first(
+    temporal_client: Client,
+) -> None:
+    stubs = Stubs(manifest(kind="i2v", image="face.png", extensions=2))
+    async with running(temporal_client, stubs) as session:
+        stubs.worker_task_queue = session.own_queue
+        await session.handle.result()
+    assert gpu_calls(session) == [
+        ("generate_segment", "preset", 1),
+        ("generate_segment", "own", 1),
+        ("generate_segment", "own", 1),
+    ]
+
+
+async def test_a_separated_session_sticks_to_the_worker_that_separated_its_vocals(
+    temporal_client: Client,
+) -> None:
+    stubs = Stubs(manifest(kind="infinitetalk", image="face.png", audio="voice.wav"))
+    async with running(temporal_client, stubs) as session:
+        stubs.worker_task_queue = session.own_queue
+        await session.handle.result()
+    calls = gpu_calls(session)
+    assert calls[0] == ("separate_vocals", "preset", 1)
+    assert {where for name, where, _ in calls[1:]} == {"own"}
+
+
+async def test_a_sticky_task_its_worker_does_not_start_goes_back_to_the_preset_queue(
+    temporal_client: Client,
+) -> None:
+    stubs = Stubs(manifest(kind="i2v", image="face.png", extensions=1))
+    async with running(temporal_client, stubs, sticky_s=1.0) as session:
+        stubs.worker_task_queue = worker_queue("nobody", "gone")  # a worker that died
+        await session.handle.result()
+    assert gpu_calls(session) == [
+        ("generate_segment", "preset", 1),
+        ("generate_segment", "preset", 1),
+    ]
+    assert stubs.recorded == []
+
+
+async def test_a_busy_worker_hands_the_task_back_without_spending_an_attempt(
+    temporal_client: Client,
+) -> None:
+    failures: dict[str, list[PipelineError]] = {
+        "generate_segment": [WorkerBusy("busy"), WorkerBusy("busy")]
+    }
+    stubs = Stubs(manifest(kind="i2v", image="face.png"), failures)
+    async with running(temporal_client, stubs) as session:
+        await session.handle.result()
+    assert gpu_calls(session) == [("generate_segment", "preset", 1)] * 3
+    assert stubs.recorded == []

@@ -1,60 +1,70 @@
-"""`pipeline setup temporal` readies a bare namespace: search attributes and the schedule."""
+"""``pipeline setup temporal`` on a namespace that has nothing yet, then again."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from functools import partial
-from pathlib import Path
+import uuid
+from datetime import timedelta
 
 import pytest
-from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 
+from pipeline.config import Settings
 from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID
-from pipeline.stack import services
-from pipeline.stack.process import free_port
+from pipeline.stack.embedded import settings_env
 from pipeline.workflows import attributes
+from tests.conftest import S3Bucket, TemporalServer
+from tests.integration.ingest_support import eventually
 
 pytestmark = pytest.mark.integration
 
 
-def setup_temporal(address: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", "setup", "temporal"],
-        env={**os.environ, "TEMPORAL_ADDRESS": address, "LOG_FORMAT": "json"},
+def setup_cli(settings: Settings) -> dict[str, dict[str, str]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "setup", "temporal", "--json"],
+        env={**os.environ, **settings_env(settings)},
         capture_output=True,
         text=True,
         timeout=120,
-        check=False,
+        check=True,
+    )
+    applied: dict[str, dict[str, str]] = json.loads(done.stdout)
+    return applied
+
+
+async def test_setup_creates_search_attributes_and_the_schedule_then_changes_nothing(
+    s3_bucket: S3Bucket, temporal_server: TemporalServer, temporal_client: Client
+) -> None:
+    namespace = f"setup-{uuid.uuid4().hex[:8]}"
+    await temporal_client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=namespace,
+            workflow_execution_retention_period=Duration(
+                seconds=int(timedelta(days=1).total_seconds())
+            ),
+        )
+    )
+    settings = s3_bucket.settings(
+        TEMPORAL_ADDRESS=temporal_server.address, TEMPORAL_NAMESPACE=namespace
     )
 
+    async def registered() -> bool:
+        try:
+            await Client.connect(temporal_server.address, namespace=namespace)
+        except RuntimeError:
+            return False
+        return True
 
-async def test_setup_registers_every_attribute_once_and_applies_the_schedule(
-    tmp_path: Path,
-) -> None:
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    bare = services.temporal_dev_server(tmp_path, port, free_port(), {})  # As a real cluster.
-    bare.start()
-    try:
-        await bare.wait_ready(partial(services.temporal_ready, address), timeout=60)
+    await eventually(registered, within_s=30)
+    first = setup_cli(settings)
+    second = setup_cli(settings)
 
-        first = setup_temporal(address)
-        again = setup_temporal(address)
-
-        client = await Client.connect(address)
-        listed = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=client.namespace)
-        )
-        schedule = await client.get_schedule_handle(RECONCILE_SCHEDULE_ID).describe()
-    finally:
-        await bare.stop()
-    assert first.returncode == 0, first.stderr[-2000:]
-    assert "search attributes added to default: " in first.stdout
-    assert f"{RECONCILE_SCHEDULE_ID}: created" in first.stdout
-    assert set(attributes.ALL) <= set(listed.custom_attributes)
-    assert f"all {len(attributes.ALL)} present" in again.stdout
-    assert f"{RECONCILE_SCHEDULE_ID}: updated" in again.stdout
-    assert schedule.id == RECONCILE_SCHEDULE_ID
+    assert first["search_attributes"] == {name: "created" for name in attributes.ALL}
+    assert second["search_attributes"] == {name: "present" for name in attributes.ALL}
+    assert first["schedules"] == {RECONCILE_SCHEDULE_ID: "created"}
+    assert second["schedules"] == {RECONCILE_SCHEDULE_ID: "updated"}

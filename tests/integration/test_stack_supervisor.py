@@ -29,7 +29,7 @@ from pipeline.stack.state import (
     stop_detached,
     wait_until_ready,
 )
-from pipeline.stack.supervisor import ChildSpec, StackConfig, check_ports_free
+from pipeline.stack.supervisor import ChildSpec, Stack, StackConfig, check_ports_free
 from pipeline.workflows import attributes
 from tests.integration.ingest_support import eventually
 
@@ -253,3 +253,32 @@ def test_ports_held_by_another_process_are_refused_in_one_line() -> None:
 def test_child_names_must_not_share_a_log_file(tmp_path: Path, names: list[str]) -> None:
     with pytest.raises(ValueError, match="child names"):
         _config(tmp_path, [ChildSpec(name, _python("pass")) for name in names])
+
+
+async def test_a_held_process_stays_down_until_released_and_is_not_counted_a_crash(
+    tmp_path: Path,
+) -> None:
+    probe = ChildSpec("probe", _python("import time; time.sleep(300)"))
+    stack = Stack(_config(tmp_path, [probe]))
+    await stack.start()
+    stop = asyncio.Event()
+    supervising = asyncio.create_task(stack.supervise(stop))
+    try:
+        process = next(p for p in stack.processes if p.name == "probe")
+        first_pid = process.pid
+        async with stack.held("probe"):
+            assert process.returncode is not None
+            # Longer than a watch round plus the first backoff: a crash would be back by now.
+            await asyncio.sleep(2.5)
+            assert process.returncode is not None
+            assert process.pid == first_pid
+        assert process.returncode is None
+        assert process.pid != first_pid
+        assert _table(tmp_path).processes["probe"].restarts == 0
+        with pytest.raises(KeyError):
+            async with stack.held("nothing-by-this-name"):
+                pass
+    finally:
+        stop.set()
+        await supervising
+        await stack.stop()

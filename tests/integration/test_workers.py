@@ -16,10 +16,13 @@ import pytest_asyncio
 from temporalio.client import Client
 
 from pipeline.config import Settings
+from pipeline.domain.queues import preset_queue, worker_queue
 from pipeline.stack.embedded import settings_env
 from pipeline.standins.comfy_sim import run_sim
 from pipeline.standins.comfy_sim.object_info import contract_object_info
 from pipeline.storage import ObjectStore
+from pipeline.worker.admission import Admission
+from pipeline.worker.capabilities import Capabilities
 from pipeline.worker.registry import (
     WorkerRecord,
     announce,
@@ -86,6 +89,11 @@ async def test_a_running_gpu_worker_is_listed_with_what_it_serves_until_it_stops
         assert live.record.comfyui_url == settings.comfy_url
         # No DEMUCS_MODEL_PATH: the worker says it cannot separate, before any session asks.
         assert live.record.separation.startswith("unavailable: DEMUCS_MODEL_PATH is not set")
+        assert live.record.worker_task_queue == worker_queue(queue, live.record.identity)
+        assert live.record.polling == sorted(
+            preset_queue(queue, name) for names in live.record.serving.values() for name in names
+        )
+        assert live.record.missing == {}
 
         (printed,) = await asyncio.to_thread(workers_cli, settings)
         assert printed["record"] == live.record.model_dump(mode="json")
@@ -107,6 +115,7 @@ async def test_records_without_a_live_worker_behind_them_are_not_listed(
         return WorkerRecord(
             identity=identity,
             task_queue=queue,
+            worker_task_queue=worker_queue(queue, identity),
             comfyui_url="http://gpu:8188",
             serving={"i2v": ["wan22-i2v-fp8"]},
             nodes=1,
@@ -130,15 +139,16 @@ async def test_the_record_is_refreshed_from_comfyuis_object_info(
     settings: Settings, store: ObjectStore
 ) -> None:
     identity = f"refresh-{uuid.uuid4().hex[:6]}@test"
+    admission = Admission(worker_queue(settings.temporal_gpu_task_queue, identity))
     async with announce(
         store,
         identity=identity,
         task_queue=settings.temporal_gpu_task_queue,
-        comfyui_url=settings.comfy_url,
-        object_info={},
+        capabilities=Capabilities(settings.comfy_url, admission, {}),
         refresh_s=0.05,
     ) as first:
         assert first.serving == {}
+        assert set(first.missing["wan22-i2v-fp8"].nodes) >= {"UNETLoader", "WanImageToVideo"}
         async with asyncio.timeout(10):
             while True:
                 stored = WorkerRecord.model_validate(await store.get_json(record_key(identity)))
@@ -146,5 +156,7 @@ async def test_the_record_is_refreshed_from_comfyuis_object_info(
                     break
                 await asyncio.sleep(0.05)
     assert stored.serving == servable(contract_object_info())
+    assert stored.missing == {}
+    assert admission.serving == {name for names in stored.serving.values() for name in names}
     assert stored.updated_at > first.updated_at
     assert await store.head(record_key(identity)) is None

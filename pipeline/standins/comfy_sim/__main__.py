@@ -26,11 +26,37 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--step-delay", type=float, default=0.02, help="seconds per simulated sampling step"
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--hide-model",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="leave this model file out of every loader's list (repeatable)",
+    )
+    parser.add_argument(
+        "--rename-model",
+        action="append",
+        default=[],
+        metavar="SHIPPED=NAME",
+        help="offer a model file under another name, as a studio's box may (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    for rename in args.rename_model:
+        if "=" not in rename:
+            parser.error(f"--rename-model takes SHIPPED=NAME, got {rename!r}")
+    return args
 
 
 async def _serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    async with run_sim(args.host, args.port, args.data_dir, args.step_delay) as base_url:
+    renamed = dict(rename.split("=", 1) for rename in args.rename_model)
+    async with run_sim(
+        args.host,
+        args.port,
+        args.data_dir,
+        args.step_delay,
+        frozenset(args.hide_model),
+        renamed_models=renamed,
+    ) as base_url:
         print(f"comfy-sim listening on {base_url}", flush=True)
         await stop.wait()
 

@@ -3,6 +3,9 @@
 - ``POST /sim/faults {"faults": [...]}`` queues faults (``faults.Fault``); 400 says why not.
 - ``GET /sim/faults`` lists the faults still queued.
 - ``GET /sim/record`` lists the bodies of every ``POST /free`` and ``POST /interrupt``.
+- ``POST /sim/models {"hidden": [name, ...]}`` takes model files out of the loaders' lists
+  from now on (as if deleted from ``models/``); ``[]`` offers everything again.
+- ``GET /sim/models`` answers ``{"hidden": [...]}``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,25 @@ def control_routes(sim: Sim) -> list[Route]:
     async def get_record(request: web.Request) -> web.StreamResponse:
         return web.json_response(sim.record)
 
+    async def post_models(request: web.Request) -> web.StreamResponse:
+        try:
+            body = json.loads(await request.text())
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        hidden = body.get("hidden") if isinstance(body, dict) else None
+        if not isinstance(hidden, list) or not all(isinstance(n, str) for n in hidden):
+            return web.json_response(
+                {"error": 'the body must be {"hidden": ["file name", ...]}'}, status=400
+            )
+        sim.hide_models(frozenset(hidden))
+        return web.json_response({"hidden": sorted(sim.hidden_models)})
+
+    async def get_models(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"hidden": sorted(sim.hidden_models)})
+
     return [
+        ("POST", "/sim/models", post_models),
+        ("GET", "/sim/models", get_models),
         ("POST", "/sim/faults", post_faults),
         ("GET", "/sim/faults", get_faults),
         ("GET", "/sim/record", get_record),

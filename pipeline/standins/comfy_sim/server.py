@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -62,7 +62,12 @@ def create_app(config: SimConfig) -> web.Application:
 
 @contextlib.asynccontextmanager
 async def run_sim(
-    host: str = "127.0.0.1", port: int = 0, data_dir: Path | None = None, step_delay: float = 0.02
+    host: str = "127.0.0.1",
+    port: int = 0,
+    data_dir: Path | None = None,
+    step_delay: float = 0.02,
+    hidden_models: frozenset[str] = frozenset(),
+    renamed_models: Mapping[str, str] | None = None,
 ) -> AsyncIterator[str]:
     """Serve comfy-sim until the block ends; yields its base URL (port 0 picks a free port).
 
@@ -71,7 +76,17 @@ async def run_sim(
     with contextlib.ExitStack() as stack:
         if data_dir is None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="comfy-sim-")))
-        runner = web.AppRunner(create_app(SimConfig(data_dir, step_delay)), access_log=None)
+        runner = web.AppRunner(
+            create_app(
+                SimConfig(
+                    data_dir,
+                    step_delay,
+                    hidden_models=hidden_models,
+                    renamed_models=renamed_models or {},
+                )
+            ),
+            access_log=None,
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, host, port)

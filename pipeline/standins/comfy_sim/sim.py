@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,22 @@ class SimConfig:
     """Seconds per simulated sampling step."""
     object_info: Mapping[str, Any] | None = None
     """What the sim claims to have installed; the contract snapshot by default."""
+    hidden_models: frozenset[str] = frozenset()
+    """Model file names left out of every loader's list, as on a box that lacks them."""
+    renamed_models: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Shipped file name → the name this box's file has, in every loader's list."""
 
 
 class Sim:
     def __init__(self, config: SimConfig) -> None:
         self.dirs = DataDirs.create(config.data_dir)
-        self.object_info = (
-            config.object_info if config.object_info is not None else contract_object_info()
+        self.installed = rename_models(
+            config.object_info if config.object_info is not None else contract_object_info(),
+            config.renamed_models,
         )
+        """Every node and model file, before ``hidden_models`` are taken out."""
+        self.hidden_models = config.hidden_models
+        self.object_info = without_models(self.installed, self.hidden_models)
         self.number = 0
         """``POST /prompt``'s global counter."""
         self.record: dict[str, list[Any]] = {"free": [], "interrupt": []}
@@ -40,6 +49,12 @@ class Sim:
         self.executor = Executor(
             self.queue, self.hub, self.dirs, self.object_info, config.step_delay
         )
+
+    def hide_models(self, names: frozenset[str]) -> None:
+        """Offer every installed model file but ``names`` from now on (files deleted or added)."""
+        self.hidden_models = names
+        self.object_info = without_models(self.installed, names)
+        self.executor.object_info = self.object_info
 
     def queue_info(self) -> dict[str, Any]:
         return {"exec_info": {"queue_remaining": self.queue.remaining}}
@@ -68,3 +83,35 @@ class Sim:
             entry["input"]["required"]["file"][1]["options"] = self.dirs.listing(videos=True)
             served["LoadVideo"] = entry
         return served
+
+
+def _map_combos(object_info: Mapping[str, Any], change: Callable[[list[Any]], list[Any]]) -> Any:
+    changed = copy.deepcopy(dict(object_info))
+    for entry in changed.values():
+        for category in ("required", "optional"):
+            for spec in entry.get("input", {}).get(category, {}).values():
+                if isinstance(spec[0], list):
+                    spec[0] = change(spec[0])
+                elif spec[0] == "COMBO" and len(spec) > 1 and "options" in spec[1]:
+                    spec[1]["options"] = change(spec[1]["options"])
+    return changed
+
+
+def without_models(object_info: Mapping[str, Any], hidden: frozenset[str]) -> Mapping[str, Any]:
+    """``object_info`` with the files in ``hidden`` removed from every combo list."""
+    if not hidden:
+        return object_info
+    result: Mapping[str, Any] = _map_combos(
+        object_info, lambda vs: [v for v in vs if v not in hidden]
+    )
+    return result
+
+
+def rename_models(object_info: Mapping[str, Any], renamed: Mapping[str, str]) -> Mapping[str, Any]:
+    """``object_info`` with the files in ``renamed`` offered under their new names."""
+    if not renamed:
+        return object_info
+    result: Mapping[str, Any] = _map_combos(
+        object_info, lambda vs: [renamed.get(v, v) if isinstance(v, str) else v for v in vs]
+    )
+    return result
