@@ -13,19 +13,28 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 import wave
+from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
 from typing import Any
 
 from PIL import Image
 from temporalio import activity
+from temporalio.client import Client
 
 from activities.edge import edge
 from activities.heartbeat import Heartbeat, heartbeating
 from pipeline.comfy.client import ComfyClient, RunResult
+from pipeline.comfy.steps import SegmentSteps
 from pipeline.comfy.watch import Progress
 from pipeline.config import Settings
-from pipeline.domain.contracts import GenerateSegmentInput, SegmentOutput
+from pipeline.domain.contracts import (
+    GenerateSegmentInput,
+    SegmentOutput,
+    SegmentProgress,
+    SignalName,
+)
 from pipeline.domain.errors import (
     ExecutionFailed,
     GraphError,
@@ -35,6 +44,7 @@ from pipeline.domain.errors import (
 )
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Kind
+from pipeline.ingest.summary import sampling_steps
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.worker.admission import Admission, GpuTurn
@@ -48,6 +58,10 @@ from workflows_comfy.validate import validate_graph
 log = get_logger()
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv")
+BEAT_S = 1.0
+"""A segment heartbeats at least this often (``GPU_HEARTBEAT_S`` when lower) and tells its
+session of new progress in the same loop: with the GPU worker's heartbeat throttle at most
+this, a cancel reaches a hung or loading segment within about a second."""
 
 
 class ComfyActivities:
@@ -57,15 +71,22 @@ class ComfyActivities:
         settings: Settings,
         admission: Admission,
         capabilities: Capabilities,
+        client: Client | None = None,
     ) -> None:
+        """``client``, when given, carries ``report_progress`` signals to the session."""
         self.store = store
         self.settings = settings
         self.admission = admission
         self.capabilities = capabilities
+        self.client = client
 
     @classmethod
     async def connect(
-        cls, store: ObjectStore, settings: Settings, admission: Admission
+        cls,
+        store: ObjectStore,
+        settings: Settings,
+        admission: Admission,
+        client: Client | None = None,
     ) -> ComfyActivities:
         """Read the worker's ComfyUI ``/object_info`` and report what it can serve.
 
@@ -86,7 +107,7 @@ class ComfyActivities:
         for name, found in capabilities.missing.items():
             log_missing = log.error if not capabilities.serving else log.warning
             log_missing("preset_not_served", preset=name, missing=found.describe())
-        return cls(store, settings, admission, capabilities)
+        return cls(store, settings, admission, capabilities, client)
 
     async def warm_up(self, preset: str) -> None:
         """Run ``preset``'s probe graph once, so the first session finds its models loaded."""
@@ -103,9 +124,14 @@ class ComfyActivities:
     @edge
     async def generate_segment(self, request: GenerateSegmentInput) -> SegmentOutput:
         segment = request.segment
-        interval = self.settings.gpu_heartbeat_s
+        steps = SegmentSteps(segment.index, sampling_steps(request.manifest), self._identity())
         async with (
-            heartbeating(interval, segment=segment.index, stage="starting") as beat,
+            heartbeating(
+                min(BEAT_S, self.settings.gpu_heartbeat_s),
+                on_tick=self._reporter(steps),
+                segment=segment.index,
+                stage="starting",
+            ) as beat,
             self.admission.task(
                 activity.info().task_queue,
                 request.session_id,
@@ -113,7 +139,7 @@ class ComfyActivities:
             ) as turn,
         ):
             try:
-                output = await self._generate(request, beat, turn)
+                output = await self._generate(request, beat, turn, steps)
             except WorkerUnavailable:
                 # ComfyUI stopped answering: take no more tasks until it answers again.
                 await self.admission.set_ready(False)
@@ -121,7 +147,7 @@ class ComfyActivities:
         return output
 
     async def _generate(
-        self, request: GenerateSegmentInput, beat: Heartbeat, turn: GpuTurn
+        self, request: GenerateSegmentInput, beat: Heartbeat, turn: GpuTurn, steps: SegmentSteps
     ) -> SegmentOutput:
         manifest, segment, plan = request.manifest, request.segment, request.plan
         preset = preset_for(manifest).name
@@ -167,7 +193,7 @@ class ComfyActivities:
                 validate_graph(graph, self.capabilities.object_info).raise_for_problems()
                 async with turn.gpu():
                     beat.update(stage="rendering")
-                    result = await self._run(comfy, graph, beat)
+                    result = await self._run(comfy, graph, beat, steps)
             except GraphError:
                 # Refused here or by ComfyUI: if the server lost the preset's nodes or
                 # models since they were read, another worker can run it.
@@ -210,34 +236,66 @@ class ComfyActivities:
             raise ExecutionFailed(f"segment input {key} is missing from the bucket")
         return await comfy.upload(f"{stem}{PurePosixPath(key).suffix}", self.store.stream(key))
 
-    async def _run(self, comfy: ComfyClient, graph: dict[str, Any], beat: Heartbeat) -> RunResult:
-        """Run ``graph``; after running out of memory, free ComfyUI's memory and try once more."""
-        segment = beat.details.get("segment")
+    async def _run(
+        self, comfy: ComfyClient, graph: dict[str, Any], beat: Heartbeat, steps: SegmentSteps
+    ) -> RunResult:
+        """Run ``graph``; after running out of memory, free ComfyUI's memory and try once more.
 
-        async def heartbeat(progress: Progress) -> None:
-            beat.update(
-                node=progress.node,
-                class_type=progress.class_type,
-                value=progress.value,
-                max=progress.max,
-            )
+        Cancelled (the session was cancelled), ``ComfyClient.run`` interrupts its prompt.
+        """
+        submitted = time.monotonic()
+        waited: list[float] = []
+
+        async def track(progress: Progress) -> None:
+            now = time.monotonic()
+            if not waited:  # The first node started: the prompt left ComfyUI's queue.
+                waited.append(now - submitted)
+                activity.metric_meter().create_histogram_float(
+                    "pipeline_comfy_queue_wait", "Seconds from submit to first node", "s"
+                ).record(waited[0])
+            beat.update(**steps.update(progress, now).model_dump(mode="json"))
 
         timeout = self.settings.comfyui_timeout_s
         try:
             try:
-                return await comfy.run(graph, on_progress=heartbeat, timeout=timeout)
+                return await comfy.run(graph, on_progress=track, timeout=timeout)
             except OutOfMemory as oom:
                 # Models and caches of earlier prompts may be what filled the GPU; a second
                 # out-of-memory leaves the retry to Temporal (OutOfMemory is retryable).
-                log.warning("segment_out_of_memory", segment=segment, error=oom.message)
+                log.warning("segment_out_of_memory", segment=steps.segment, error=oom.message)
                 await comfy.free()
-                return await comfy.run(graph, on_progress=heartbeat, timeout=timeout)
+                return await comfy.run(graph, on_progress=track, timeout=timeout)
         except asyncio.CancelledError:
-            # This worker owns its ComfyUI and runs one prompt at a time, so whatever
-            # is executing there is this segment: stop the GPU instead of finishing.
-            await comfy.interrupt()
-            log.info("segment_interrupted", segment=segment)
+            log.info("segment_interrupted", segment=steps.segment)
             raise
+
+    def _reporter(self, steps: SegmentSteps) -> Callable[[], Awaitable[None]]:
+        """What the heartbeat loop runs on each tick: signal the session whenever the
+        segment's progress changed since the last signal."""
+        sent: list[SegmentProgress] = []
+
+        async def report() -> None:
+            now = steps.report()
+            if not sent or sent[-1] != now:
+                await self._signal(now)
+                sent[:] = [now]
+
+        return report
+
+    async def _signal(self, report: SegmentProgress) -> None:
+        """Tell the session; progress is a courtesy, so a failed signal is only logged."""
+        workflow_id = activity.info().workflow_id
+        if self.client is None or workflow_id is None:
+            return
+        try:
+            await self.client.get_workflow_handle(workflow_id).signal(
+                SignalName.REPORT_PROGRESS, report
+            )
+        except Exception as exc:  # Whatever went wrong, the segment goes on.
+            log.warning("progress_signal_failed", error=repr(exc))
+
+    def _identity(self) -> str:
+        return self.client.identity if self.client is not None else ""
 
 
 async def _object_info_when_up(settings: Settings) -> dict[str, Any]:

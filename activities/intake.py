@@ -33,7 +33,7 @@ from pipeline.domain.media_names import describe_folder, folder_names, resolve_n
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectChanged, ObjectMeta, ObjectStore
 from pipeline.workflows.specs import TAKE_DROP
-from workflows_comfy.presets import preset_for
+from workflows_comfy.presets import Preset, preset_for
 
 SUPPORTED_KINDS = frozenset(Kind)
 
@@ -89,13 +89,13 @@ class IntakeActivities:
                 detail={"missing": sorted(unresolved.values()), "folder": present[:100]},
             )
         await self._take(request, raw if in_inbox else None, moves)
-        _check_supported(manifest)
-        preset = preset_for(manifest).name
-        log.info("drop_taken", kind=manifest.kind.value, media=len(moves), preset=preset)
+        preset = _check_supported(manifest)
+        log.info("drop_taken", kind=manifest.kind.value, media=len(moves), preset=preset.name)
         return TakenDrop(
             manifest=manifest,
-            preset=preset,
             inputs={role: layout.input(name) for role, name in manifest.media().items()},
+            preset=preset.name,
+            steps=manifest.steps or preset.steps,
         )
 
     async def _manifest_bytes(self, request: TakeDropInput) -> tuple[bytes, bool]:
@@ -163,10 +163,11 @@ class IntakeActivities:
         await self.store.delete_version(drop.manifest_key, drop.etag)
 
 
-def _check_supported(manifest: Manifest) -> None:
+def _check_supported(manifest: Manifest) -> Preset:
+    """The manifest's preset, once its kind is served."""
     if manifest.kind not in SUPPORTED_KINDS:
         raise UnsupportedKindError(
             f"kind {manifest.kind.value!r} is not yet supported by this pipeline; "
             f"supported: {', '.join(sorted(k.value for k in SUPPORTED_KINDS))}"
         )
-    preset_for(manifest)
+    return preset_for(manifest)

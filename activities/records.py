@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from importlib import metadata
+from typing import Any
 
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 
 from activities.edge import edge
 from pipeline.domain.contracts import (
+    CancellationInput,
     FailureInput,
     FailureRecorded,
     PlanInput,
@@ -19,7 +22,12 @@ from pipeline.domain.frames.plan import FramePlan, plan_for
 from pipeline.domain.layout import SessionLayout
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
-from pipeline.workflows.specs import PLAN_FRAMES, PUBLISH_RESULT, RECORD_FAILURE
+from pipeline.workflows.specs import (
+    PLAN_FRAMES,
+    PUBLISH_RESULT,
+    RECORD_CANCELLATION,
+    RECORD_FAILURE,
+)
 
 log = get_logger()
 
@@ -42,18 +50,40 @@ class RecordActivities:
     @activity.defn(name=PUBLISH_RESULT.name)
     @edge
     async def publish_result(self, request: PublishInput) -> PublishOutput:
+        """``result.json`` for this run, listing every run of the session in ``runs``.
+
+        The plan is copied into the run's ``generations/{run}/``, so a later rerun with other
+        parameters leaves each run's record whole.
+        """
         layout = SessionLayout(request.session_id)
+        artifacts = dict(request.artifacts)
+        if "plan" in artifacts:
+            kept_plan = layout.generation(request.run) + "plan.json"
+            await self.store.copy(artifacts["plan"], kept_plan)
+            artifacts["plan"] = kept_plan
         keys = {
             **{f"input_{role}": key for role, key in request.inputs.items()},
-            **request.artifacts,
+            **artifacts,
         }
         urls = {name: await self.store.url_for(key) for name, key in keys.items()}
+        finished = datetime.now(UTC).isoformat()
+        run = {
+            "run": request.run,
+            "status": "succeeded",
+            "workflow_id": request.workflow_id,
+            "changed": request.changed,
+            "combined": keys.get("combined"),
+            "combined_url": urls.get("combined"),
+            "finished_at": finished,
+        }
         document = {
             "status": "succeeded",
             "session_id": request.session_id,
             "workflow_id": request.workflow_id,
             "run": request.run,
             "kind": request.manifest.kind.value,
+            "preset": request.preset,
+            "drop_key": request.drop_key,
             "manifest": request.manifest.model_dump(mode="json"),
             "objects": keys,
             "urls": urls,
@@ -62,7 +92,8 @@ class RecordActivities:
             "timings_s": request.timings_s,
             "stand_ins": request.stand_ins,
             "versions": versions(),
-            "finished_at": datetime.now(UTC).isoformat(),
+            "finished_at": finished,
+            "runs": [*await self._runs(layout), run],
         }
         await self.store.put_json(layout.result, document)
         if request.stand_ins:
@@ -80,7 +111,25 @@ class RecordActivities:
     @activity.defn(name=RECORD_FAILURE.name)
     @edge
     async def record_failure(self, request: FailureInput) -> FailureRecorded:
+        """``error.json``; a failed rerun of a session that succeeded before is listed in its
+        ``result.json`` runs instead, leaving that result in place."""
         layout = SessionLayout(request.session_id)
+        failed = datetime.now(UTC).isoformat()
+        run = {
+            "run": request.run,
+            "status": "failed",
+            "workflow_id": request.workflow_id,
+            "changed": request.changed,
+            "code": request.code,
+            "message": request.message,
+            "finished_at": failed,
+        }
+        runs = [*await self._runs(layout), run]
+        result = await self.store.get_json(layout.result)
+        if request.run is not None and isinstance(result, dict):
+            await self.store.put_json(layout.result, {**result, "runs": runs})
+            log.warning("rerun_failed", code=request.code, stage=request.stage)
+            return FailureRecorded(key=layout.result)
         await self.store.put_json(
             layout.error,
             {
@@ -92,11 +141,73 @@ class RecordActivities:
                 "message": request.message,
                 "retryable": request.retryable,
                 "detail": request.detail,
-                "failed_at": datetime.now(UTC).isoformat(),
+                "kind": request.kind,
+                "preset": request.preset,
+                "drop_key": request.drop_key,
+                "failed_at": failed,
+                "runs": runs,
             },
         )
         log.warning("session_failed", code=request.code, stage=request.stage)
         return FailureRecorded(key=layout.error)
+
+    async def _runs(self, layout: SessionLayout) -> list[dict[str, Any]]:
+        """Every run recorded so far (result.json's, else error.json's); a record from before
+        runs were listed counts as one run."""
+        for key in (layout.result, layout.error):
+            record = await self.store.get_json(key)
+            if isinstance(record, dict):
+                if "runs" in record:
+                    return list(record["runs"])
+                return [
+                    {
+                        "run": record.get("run"),
+                        "status": record.get("status"),
+                        "workflow_id": record.get("workflow_id"),
+                        "changed": {},
+                        "combined": (record.get("objects") or {}).get("combined"),
+                        "finished_at": record.get("finished_at") or record.get("failed_at"),
+                    }
+                ]
+        return []
+
+    @activity.defn(name=RECORD_CANCELLATION.name)
+    @edge
+    async def record_cancellation(self, request: CancellationInput) -> FailureRecorded:
+        """``error.json`` with status ``cancelled``: who (the identity Temporal recorded for
+        the cancel request: ``user@host (pipeline cancel)``, the UI's user, an API client),
+        why, at which stage, and the keys of what was made before."""
+        layout = SessionLayout(request.session_id)
+        by, cause = await _cancel_request(request.workflow_id)
+        await self.store.put_json(
+            layout.error,
+            {
+                "status": "cancelled",
+                "session_id": request.session_id,
+                "workflow_id": request.workflow_id,
+                "stage": request.stage,
+                "code": "cancelled",
+                "message": f"cancelled by {by or 'an unknown client'}"
+                + (f": {request.reason or cause}" if request.reason or cause else ""),
+                "cancelled_by": by,
+                "reason": request.reason or cause,
+                "retryable": True,
+                "kept": request.kept,
+                "cancelled_at": datetime.now(UTC).isoformat(),
+            },
+        )
+        log.info("session_cancelled", stage=request.stage, by=by)
+        return FailureRecorded(key=layout.error)
+
+
+async def _cancel_request(workflow_id: str) -> tuple[str | None, str]:
+    """Identity and cause of the cancel request in the session's history."""
+    handle = activity.client().get_workflow_handle(workflow_id)
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+            attributes = event.workflow_execution_cancel_requested_event_attributes
+            return attributes.identity or None, attributes.cause
+    return None, ""
 
 
 def versions() -> dict[str, str]:

@@ -12,9 +12,18 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import AnyHttpUrl, Field, FilePath, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.callbacks import secret_key
 from pipeline.domain.contracts import (
     DEFAULT_MEDIA_GRACE_S,
     DEFAULT_SESSION_DEADLINE_S,
@@ -179,6 +188,24 @@ class Settings(BaseSettings):
     models_lock: Path = Field(default=Path("deploy/models.lock"), alias="MODELS_LOCK")
     hf_token: SecretStr | None = Field(default=None, alias="HF_TOKEN")
 
+    # Completion callbacks (Standard Webhooks): a manifest's callback_url, else this one.
+    callback_url: AnyHttpUrl | None = Field(default=None, alias="CALLBACK_URL")
+    callback_secret: SecretStr | None = Field(
+        default=None,
+        alias="CALLBACK_SECRET",
+        description="whsec_ + base64 key; unset, callbacks go unsigned.",
+    )
+    callback_timeout_s: float = Field(default=10.0, alias="CALLBACK_TIMEOUT_S", gt=0)
+
+    # Observability: each worker serves Prometheus metrics here (0: none).
+    metrics_port: int = Field(default=0, alias="METRICS_PORT", ge=0, le=65535)
+    otel_tracing: bool = Field(
+        default=False,
+        alias="OTEL_TRACING",
+        description="Trace workflows and activities with OpenTelemetry (the 'tracing' extra); "
+        "spans go to the process's OpenTelemetry tracer provider.",
+    )
+
     # Local scratch space for media work.
     work_dir: Path = Field(default=Path("/tmp/wan-pipeline"), alias="PIPELINE_WORK_DIR")
     state_dir: Path = Field(default=Path(".state"), alias="PIPELINE_STATE_DIR")
@@ -186,6 +213,20 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", alias="LOG_LEVEL"
     )
+
+    @field_validator("callback_secret")
+    @classmethod
+    def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            secret_key(value.get_secret_value())
+        return value
+
+    @property
+    def callback_key(self) -> bytes | None:
+        """The callback secret's key bytes, or None when callbacks go unsigned."""
+        if self.callback_secret is None:
+            return None
+        return secret_key(self.callback_secret.get_secret_value())
 
     @model_validator(mode="after")
     def _client_cert_with_key(self) -> Settings:

@@ -15,6 +15,10 @@ from typing import Any, Literal
 
 import structlog
 from structlog.typing import FilteringBoundLogger, Processor
+from temporalio import activity as temporal_activity
+from temporalio import workflow as temporal_workflow
+
+from pipeline.domain.drop import WORKFLOW_ID_PREFIX
 
 _SECRET_MARKERS = ("secret", "password", "token", "authorization", "credential")
 
@@ -33,6 +37,38 @@ def get_logger(**initial_values: Any) -> FilteringBoundLogger:
     """The module's logger: the filtering bound logger ``configure_logging`` installs."""
     logger: FilteringBoundLogger = structlog.get_logger(**initial_values)
     return logger
+
+
+def temporal_context(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Session, workflow and activity ids from the Temporal SDK's log records.
+
+    ``temporalio.workflow.logger`` and ``temporalio.activity.logger`` attach
+    ``temporal_workflow`` / ``temporal_activity`` dicts to each record; fields bound already
+    (an activity's ``bind_session``) win.
+    """
+    record = event.get("_record")
+    details: dict[str, Any] = {}
+    for name in ("temporal_workflow", "temporal_activity"):
+        details.update(getattr(record, name, None) or {})
+    if not details:
+        return event
+    workflow_id = details.get("workflow_id")
+    fields = {
+        "workflow_id": workflow_id,
+        "run_id": details.get("run_id") or details.get("workflow_run_id"),
+        "workflow_type": details.get("workflow_type"),
+        "activity": details.get("activity_type"),
+        "activity_id": details.get("activity_id"),
+        "attempt": details.get("attempt"),
+    }
+    if isinstance(workflow_id, str) and workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        fields["session_id"] = workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+    for key, value in fields.items():
+        if value is not None:
+            event.setdefault(key, value)
+    return event
 
 
 def configure_logging(
@@ -63,12 +99,26 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
-    # Route stdlib logging (temporalio, aiobotocore) through the same renderer.
+    # Route stdlib logging (temporalio, aiobotocore) through the same renderer, with the
+    # ids the SDK's loggers put on the record lifted into fields of their own.
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processors=[*shared[1:], renderer]))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.stdlib.add_logger_name,
+                temporal_context,
+                *shared[1:],
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(logging.getLevelNamesMapping()[level.upper()], logging.INFO))
+    # The ids travel as fields (temporal_context), not as a dict appended to the message.
+    temporal_workflow.logger.workflow_info_on_message = False
+    temporal_activity.logger.activity_info_on_message = False
     for noisy in ("botocore", "aiobotocore", "urllib3", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

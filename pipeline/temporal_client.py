@@ -16,9 +16,10 @@ import dataclasses
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS, ClientConnectConfig
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from pipeline.config import Settings
 from pipeline.domain.errors import ConfigError
@@ -64,10 +65,58 @@ def _overlay_tls(tls: ClientConfigTLS, settings: Settings) -> ClientConfigTLS:
     )
 
 
-async def connect(settings: Settings, *, connect_timeout: timedelta | None = None) -> Client:
-    """A client of the configured server; ``connect_timeout`` bounds the first RPC (doctor)."""
+async def connect(
+    settings: Settings,
+    *,
+    connect_timeout: timedelta | None = None,
+    identity: str | None = None,
+    runtime: Runtime | None = None,
+) -> Client:
+    """A client of the configured server; ``connect_timeout`` bounds the first RPC (doctor);
+    ``identity``: who Temporal records as acting (default: the SDK's ``pid@host``);
+    ``runtime``: a worker's, serving its metrics (``metrics_runtime``)."""
     return await Client.connect(
         **connect_config(settings),
         data_converter=pydantic_data_converter,
         connect_timeout=connect_timeout,
+        identity=identity,
+        runtime=runtime,
+        interceptors=tracing(settings),
+    )
+
+
+def tracing(settings: Settings) -> list[Interceptor]:
+    """Temporal's OpenTelemetry interceptor when ``OTEL_TRACING`` is on: spans for starting
+    and running workflows and activities, carried across processes in Temporal headers, on
+    the client and every worker built from it. Exporting is the OpenTelemetry SDK's job
+    (``opentelemetry-instrument`` or ``OTEL_*`` variables), as for any Python service."""
+    if not settings.otel_tracing:
+        return []
+    try:
+        from temporalio.contrib.opentelemetry import TracingInterceptor
+    except ImportError:
+        raise ConfigError(
+            "OTEL_TRACING needs OpenTelemetry: pip install 'wan-pipeline[tracing]'"
+        ) from None
+    return [TracingInterceptor()]
+
+
+def metrics_runtime(settings: Settings, role: str) -> Runtime | None:
+    """A runtime serving Prometheus ``/metrics`` on ``METRICS_PORT`` (None when 0).
+
+    It carries the SDK's own metrics (``temporal_*``: task latencies, slots, polls) and the
+    pipeline's, recorded through the SDK's meters (``pipeline_*``: sessions by kind and
+    outcome, stage durations, ComfyUI queue wait), tagged with the worker's role. Durations
+    are in seconds. One per process: the port is bound until the process ends.
+    """
+    if settings.metrics_port == 0:
+        return None
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=f"0.0.0.0:{settings.metrics_port}",
+                durations_as_seconds=True,
+            ),
+            global_tags={"role": role},
+        )
     )

@@ -13,13 +13,16 @@ import sys
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError
+from temporalio.service import RPCError
 
 from pipeline.cli import (
     doctor,
     drop,
     models,
+    reprocess,
     schedules,
     services,
+    sessions,
     setup,
     stack,
     status,
@@ -46,7 +49,20 @@ def cli(ctx: click.Context) -> None:
     ctx.obj = App(settings)
 
 
-for _module in (doctor, drop, models, schedules, services, setup, stack, status, workers):
+_COMMAND_MODULES = (
+    doctor,
+    drop,
+    models,
+    reprocess,
+    schedules,
+    services,
+    sessions,
+    setup,
+    stack,
+    status,
+    workers,
+)
+for _module in _COMMAND_MODULES:
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 
@@ -73,6 +89,11 @@ def _run() -> int:
         return _fail(_store_unreachable(exc), ExitCode.UNREACHABLE)
     except PipelineError as exc:
         return _fail(exc.message, ExitCode.USAGE if exc.retryable is False else ExitCode.FAILED)
+    except RPCError as exc:
+        problem = f"Temporal answered: {exc.message}"
+        if "search attribute" in exc.message:
+            problem += " (run: pipeline setup temporal)"
+        return _fail(problem, ExitCode.FAILED)
     except RuntimeError as exc:
         if "client connect" in str(exc).lower():
             return _fail(_temporal_unreachable(), ExitCode.UNREACHABLE)

@@ -24,6 +24,7 @@ from pipeline.config import Settings
 from pipeline.domain.manifest import Kind, Manifest
 from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
+from pipeline.workflows.describe import live_line
 
 START_GRACE_S = 60.0
 POLL_S = 0.5
@@ -163,12 +164,14 @@ async def follow(
 def progress_line(status: SessionStatus) -> str:
     if status.status == "pending":
         return "waiting for the session to start…"
+    if status.progress is not None:
+        line = live_line(status.progress)
+        # What the workflow cannot know: media still uploading, no worker polling its queue.
+        waiting = str(status.stage).partition("waiting for ")[2]
+        return f"{line} · waiting for {waiting}" if waiting and waiting not in line else line
     parts = [str(status.stage)]
     if status.segments_total:
         parts.append(f"segments {status.segments_done}/{status.segments_total}")
-    beat = (status.activity or {}).get("heartbeat")
-    if isinstance(beat, dict) and "value" in beat and "max" in beat:
-        parts.append(f"{beat.get('class_type', 'node')} {beat['value']}/{beat['max']}")
     return " · ".join(parts)
 
 

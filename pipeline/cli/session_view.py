@@ -11,6 +11,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from pipeline.config import Settings
+from pipeline.domain.contracts import SessionProgress
 from pipeline.domain.drop import WORKFLOW_ID_PREFIX, session_id_of_workflow
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.queues import preset_queue
@@ -33,9 +34,14 @@ class SessionStatus(BaseModel):
     segments_total: int = 0
     activity: dict[str, Any] | None = None
     """The running activity's latest heartbeat (node, step/total), when there is one."""
+    progress: SessionProgress | None = None
+    """The workflow's ``progress`` query: segment, node, sampler step/total, frames, ETA."""
     error: dict[str, Any] | None = None
     urls: dict[str, str] = {}
     result: dict[str, Any] | None = None
+    runs: list[dict[str, Any]] = []
+    """Every run of the session, reruns included: run id, status, parameters changed, and
+    the combined video's key and URL."""
 
     @property
     def finished(self) -> bool:
@@ -51,6 +57,11 @@ _STATUS_NAMES = {
     WorkflowExecutionStatus.TIMED_OUT: "timed_out",
     WorkflowExecutionStatus.CONTINUED_AS_NEW: "running",
 }
+
+
+def status_name(status: WorkflowExecutionStatus) -> str:
+    """The pipeline's word for a Temporal execution status (``COMPLETED`` → ``succeeded``)."""
+    return _STATUS_NAMES.get(status, "running")
 
 
 def workflow_id_for(session_or_workflow_id: str) -> str:
@@ -69,7 +80,7 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
         if exc.status is RPCStatusCode.NOT_FOUND:
             return SessionStatus(session_id=session_id, workflow_id=workflow_id, status="pending")
         raise
-    status = _STATUS_NAMES.get(description.status or WorkflowExecutionStatus.RUNNING, "running")
+    status = status_name(description.status or WorkflowExecutionStatus.RUNNING)
     view = SessionStatus(session_id=session_id, workflow_id=workflow_id, status=status)
     if status == "running":
         try:
@@ -93,6 +104,7 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
         return view.model_copy(
             update={
                 "stage": stage,
+                "progress": progress,
                 "segments_done": progress.segments_done,
                 "segments_total": progress.segments_total,
                 "activity": {"name": pending[0].activity_type.name, "heartbeat": heartbeat}
@@ -132,17 +144,37 @@ async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus
     async with ObjectStore(settings) as store:
         result, error = await store.get_json(layout.result), await store.get_json(layout.error)
         urls: dict[str, str] = {}
+        segments = 0
         if result is not None:
             objects = result.get("objects", {})
             urls = {name: await store.url_for(key) for name, key in objects.items()}
             urls["result"] = await store.url_for(layout.result)
+            segments = sum(1 for name in objects if name.startswith("segment_"))
         if error is not None:
             urls["error"] = await store.url_for(layout.error)
+        runs = [
+            {**run, "combined_url": await store.url_for(run["combined"])}
+            if run.get("combined")
+            else run
+            for run in (result or error or {}).get("runs", [])
+        ]
+    stage = view.stage
+    if result:
+        stage = "succeeded"
+    elif error:
+        stage = str(error.get("status", "failed"))
+    # A session's status is its latest run's: a failure a rerun fixed reads succeeded.
+    latest = runs[-1].get("status") if runs else None
+    status = latest if latest in TERMINAL else view.status
     return view.model_copy(
         update={
+            "status": status,
             "result": result,
             "error": error,
             "urls": urls,
-            "stage": "succeeded" if result else ("failed" if error else view.stage),
+            "stage": stage,
+            "segments_done": segments,
+            "segments_total": segments,
+            "runs": runs,
         }
     )

@@ -198,7 +198,8 @@ class ComfyClient:
     ) -> RunResult:
         """Submit ``graph`` and wait for it; its output files, or the pipeline error for why not.
 
-        On timeout the prompt is interrupted and ``ComfyTimeout`` raised.
+        On timeout the prompt is interrupted and ``ComfyTimeout`` raised; cancelled, the
+        prompt is interrupted and ``CancelledError`` re-raised.
         """
         prompt_id: str | None = None
         deadline = asyncio.timeout(timeout)
@@ -215,6 +216,13 @@ class ComfyClient:
                 await watch.open()
                 prompt_id = await self.submit(graph, client_id=run_id)
                 entry = await self._wait(prompt_id, watch)
+        except asyncio.CancelledError:
+            # The caller gave up (the session was cancelled): stop the GPU instead of
+            # finishing a render nobody will read. Shielded, so the interrupt goes out.
+            if prompt_id is not None:
+                with contextlib.suppress(ComfyError):
+                    await asyncio.shield(self.interrupt(prompt_id))
+            raise
         except TimeoutError:
             if not deadline.expired():
                 raise

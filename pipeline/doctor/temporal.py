@@ -72,10 +72,7 @@ async def _search_attributes(client: Client, settings: Settings) -> Check:
     return failed(
         "search attributes",
         f"missing {', '.join(missing)}",
-        "; ".join(
-            f"temporal operator search-attribute create --name {name} --type {attributes.ALL[name]}"
-            for name in missing
-        ),
+        "pipeline setup temporal",
     )
 
 

@@ -6,6 +6,7 @@ only ever added, with defaults, so running workflows keep replaying.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,8 +31,18 @@ STICKY_SCHEDULE_TO_START_S = 600.0
 """Default wait of a session's later GPU task for the worker that ran its first one."""
 
 
+class Rerun(Contract):
+    """A session run again by a reprocessing batch, from its own ``inputs/``."""
+
+    batch_id: str
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Manifest fields changed for this run (--set)."
+    )
+
+
 class SessionRequest(Contract):
-    """Input of ``SessionWorkflow``."""
+    """Input of ``SessionWorkflow``. A rerun's ``drop`` names the session's own manifest
+    (``sessions/{id}/inputs/manifest.json``): its inbox was emptied by the first run."""
 
     drop: DropRef
     session_id: str
@@ -41,6 +52,12 @@ class SessionRequest(Contract):
     deadline_s: float = Field(default=DEFAULT_SESSION_DEADLINE_S, gt=0)
     media_grace_s: float = Field(default=DEFAULT_MEDIA_GRACE_S, ge=0)
     sticky_schedule_to_start_s: float = STICKY_SCHEDULE_TO_START_S
+    rerun: Rerun | None = None
+
+
+class LoadSessionInput(Contract):
+    session_id: str
+    overrides: dict[str, Any] = Field(default_factory=dict)
 
 
 class TakeDropInput(Contract):
@@ -59,6 +76,7 @@ class TakenDrop(Contract):
     preset: str | None = Field(
         default=None, description="The model preset the session runs (its GPU queue)."
     )
+    steps: int = Field(default=0, description="Sampling steps (the manifest's or the preset's).")
 
 
 class PrepareImageInput(Contract):
@@ -195,6 +213,11 @@ class PublishInput(Contract):
     stand_ins: dict[str, str] = Field(
         default_factory=dict, description="Stage → the stand-in that did it (not real models)."
     )
+    changed: dict[str, Any] = Field(
+        default_factory=dict, description="A rerun's manifest overrides, listed in its run."
+    )
+    preset: str | None = None
+    drop_key: str | None = None
 
 
 class PublishOutput(Contract):
@@ -210,6 +233,42 @@ class FailureInput(Contract):
     message: str
     retryable: bool
     detail: dict[str, Any] = Field(default_factory=dict)
+    run: str | None = Field(default=None, description="The generation that failed, if any.")
+    changed: dict[str, Any] = Field(default_factory=dict)
+    kind: str | None = None
+    preset: str | None = None
+    drop_key: str | None = None
+
+
+class CancellationInput(Contract):
+    """A session cancelled by an operator (``pipeline cancel``, the Temporal UI or the API)."""
+
+    session_id: str
+    workflow_id: str
+    stage: str
+    reason: str = Field(description="What the canceller gave, empty if nothing.")
+    kept: dict[str, str] = Field(
+        default_factory=dict, description="Artifact name → key of what was made before."
+    )
+
+
+Outcome = Literal["succeeded", "failed", "cancelled"]
+
+
+class NotifyInput(Contract):
+    """A session's end, for its completion callback."""
+
+    session_id: str
+    workflow_id: str
+    message_id: str = Field(description="webhook-id: one per session end, kept across retries.")
+    status: Outcome
+    callback_url: str | None = Field(default=None, description="The manifest's; else config's.")
+    record_key: str = Field(description="result.json or error.json, sent as the payload's data.")
+
+
+class NotifyOutput(Contract):
+    delivered: bool = Field(description="False when neither manifest nor config names a URL.")
+    status_code: int | None = None
 
 
 class FailureRecorded(Contract):
@@ -228,7 +287,29 @@ Stage = Literal[
     "publishing",
     "succeeded",
     "failed",
+    "cancelled",
 ]
+
+
+class SegmentProgress(Contract):
+    """Where a GPU worker is in one segment: heartbeat details and the ``report_progress``
+    signal it sends its session. Steps count over the segment's sampler nodes (the two
+    Wan 2.2 experts share one step count); ComfyUI's ``progress`` messages give value/max."""
+
+    segment: int
+    node: str = Field(description="class_type of the node executing now.")
+    class_type: str = Field(default="", description="Same as node; kept for older readers.")
+    value: float = 0.0
+    max: float = 1.0
+    step: int = 0
+    steps: int = 0
+    nodes_done: int = 0
+    nodes_total: int = 0
+    seconds_per_step: float | None = Field(
+        default=None, description="Mean of the sampler steps measured so far in this segment."
+    )
+    eta_s: float | None = Field(default=None, description="Sampling left in this segment, s.")
+    worker: str = ""
 
 
 class SessionProgress(Contract):
@@ -241,6 +322,14 @@ class SessionProgress(Contract):
     waiting_for: list[str] = Field(
         default_factory=list, description="Media named but not uploaded yet (still arriving)."
     )
+    segment: int | None = Field(default=None, description="1-based segment rendering now.")
+    node: str | None = None
+    step: int = 0
+    steps: int = 0
+    frames_done: int = 0
+    frames_total: int = 0
+    eta_s: float | None = Field(default=None, description="Sampling left in the session, s.")
+    worker: str | None = None
     preset: str | None = None
     """The model preset; its queue is where the session's GPU work waits for a worker."""
 
@@ -275,3 +364,70 @@ class ReconcileReport(BaseModel):
     orphan_keys: list[str] = Field(default_factory=list)
     misplaced: list[str] = Field(default_factory=list)
     """Why each manifest-like object that starts nothing does not (capped)."""
+
+
+class SignalName:
+    """Signals ``SessionWorkflow`` takes, by name (activities do not import workflows)."""
+
+    REPORT_PROGRESS = "report_progress"
+
+
+class Selection(Contract):
+    """Which sessions a reprocessing batch reruns. Every filter given must match."""
+
+    status: Literal["succeeded", "failed", "cancelled"] | None = None
+    error_codes: tuple[str, ...] = Field(
+        default=(), description="Failed with one of these codes (error.json's ``code``)."
+    )
+    retryable_only: bool = Field(
+        default=False, description="Failed with a retryable error (a rerun may succeed)."
+    )
+    kind: str | None = None
+    preset: str | None = None
+    since: datetime | None = Field(default=None, description="Started at or after (UTC).")
+    until: datetime | None = Field(default=None, description="Started before (UTC).")
+    within_s: int | None = Field(
+        default=None,
+        description="Started in the last so many seconds before the batch starts: what a "
+        "schedule uses (``since`` is fixed; this moves with each run).",
+    )
+    key_prefix: str | None = Field(default=None, description="Drop manifest keys under this.")
+    limit: int = Field(default=10_000, ge=1)
+
+
+class Selected(Contract):
+    session_ids: list[str]
+    skipped: list[str] = Field(
+        default_factory=list, description="Matched but left out: a later run succeeded."
+    )
+    sources: list[str] = Field(description="Where they were found: visibility and/or records.")
+    bucket: str = Field(default="", description="The bucket the sessions live in.")
+
+
+class BatchCounts(Contract):
+    selected: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    running: int = 0
+    peak_running: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+
+class ReprocessRequest(Contract):
+    """Input of ``ReprocessWorkflow``; continued-as-new with what is left."""
+
+    batch_id: str = Field(description="Names the batch's runs: generations/{time}-{batch_id}/.")
+    selection: Selection
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    concurrency: int = Field(default=4, ge=1, le=1000)
+    chunk: int = Field(default=100, ge=1, description="Reruns per run before continue-as-new.")
+    gpu_task_queue: str = "gpu"
+    pending: list[str] | None = Field(
+        default=None, description="Sessions left to rerun; None until selected."
+    )
+    bucket: str = ""
+    counts: BatchCounts | None = None

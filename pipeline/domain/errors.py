@@ -212,6 +212,13 @@ class InternalError(PipelineError):
     code = "internal"
 
 
+class CallbackRejected(PipelineError):
+    """A completion callback's receiver failed or refused; retried with backoff, and never
+    a reason to change the session's outcome."""
+
+    code = "callback_rejected"
+
+
 NON_RETRYABLE_CODES: frozenset[str] = frozenset(
     cls.code
     for cls in (

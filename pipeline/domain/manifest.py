@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    HttpUrl,
     ValidationError,
     WithJsonSchema,
     field_validator,
@@ -191,6 +192,11 @@ class Manifest(BaseModel):
     audio_end: Timestamp | None = Field(default=None, description="Crop end, s or 'M:SS'.")
     preset: str | None = Field(
         default=None, max_length=64, description="Model preset; the kind's default if unset."
+    )
+    callback_url: HttpUrl | None = Field(
+        default=None,
+        description="Receives a signed POST (Standard Webhooks) when the session ends; "
+        "CALLBACK_URL's if unset.",
     )
     separate_vocals: bool = Field(
         default=True,

@@ -18,10 +18,12 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from pipeline.config import Settings
 from pipeline.domain.contracts import ReconcileRequest
+from pipeline.workflows import attributes
 from pipeline.workflows.reconcile import ReconcileWorkflow
 
 RECONCILE_SCHEDULE_ID = "pipeline-reconcile"
@@ -42,6 +44,11 @@ def reconcile_schedule(settings: Settings) -> Schedule:
             id=RECONCILE_WORKFLOW_ID,
             task_queue=settings.temporal_task_queue,
             execution_timeout=timedelta(seconds=max(60, settings.reconcile_interval_s * 2)),
+            # A system workflow: the default session list (PipelineRole = 'session') hides it.
+            typed_search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(attributes.PIPELINE_ROLE, "reconcile")]
+            ),
+            static_summary="reconcile inbox/: start sessions for drops whose event was lost",
         ),
         spec=ScheduleSpec(
             intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.reconcile_interval_s))]

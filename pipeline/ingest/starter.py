@@ -6,6 +6,12 @@ refused by the server (``REJECT_DUPLICATE``) and counts as handled, unless the m
 is back in the inbox with the same ETag: then the same bytes were uploaded again, and
 they start a session of their own (``DropRef.uploaded_again``). Either way the caller
 may ack its event once ``start`` returns.
+
+Given the inbox, the starter reads the manifest first, so the session is readable in the
+Temporal UI from its first second: a summary line (kind · preset · frames · drop), details
+with the prompt and links to the inputs, a memo, and the search attributes operators filter
+on. A manifest it cannot read or parse still starts the session: the workflow's first
+activity is what reports bad input.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any, Protocol
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import (
+    Priority,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -33,8 +40,13 @@ from pipeline.domain.contracts import (
     SessionRequest,
 )
 from pipeline.domain.drop import DropRef, normalize_etag
+from pipeline.domain.errors import PipelineError
+from pipeline.domain.layout import SessionLayout
+from pipeline.domain.manifest import Manifest, parse_manifest
+from pipeline.ingest import summary
 from pipeline.logging import get_logger
 from pipeline.workflows import attributes
+from pipeline.workflows.priorities import FRESH_PRIORITY
 from pipeline.workflows.session import SessionWorkflow
 
 log = get_logger()
@@ -58,6 +70,10 @@ class Inbox(Protocol):
     """What the starter reads of the bucket (``ObjectStore`` is one)."""
 
     async def head(self, key: str) -> ManifestVersion | None: ...
+
+    async def get_bytes(self, key: str) -> bytes | None: ...
+
+    async def url_for(self, key: str) -> str: ...
 
 
 class Starter:
@@ -124,6 +140,27 @@ class Starter:
 
     async def _start(self, drop: DropRef, *, source: str) -> StartOutcome:
         session_id = drop.session_id
+        manifest = await self._manifest(drop)
+        pairs = [
+            SearchAttributePair(attributes.SESSION_ID, session_id),
+            SearchAttributePair(attributes.PIPELINE_ROLE, "session"),
+            SearchAttributePair(attributes.SESSION_STATUS, "running"),
+            SearchAttributePair(attributes.DROP_KEY, drop.manifest_key),
+        ]
+        details: str | None = None
+        memo: dict[str, Any] | None = None
+        if manifest is not None and self.inbox is not None:
+            pairs += [
+                SearchAttributePair(attributes.DROP_KIND, manifest.kind.value),
+                SearchAttributePair(attributes.DROP_PRESET, summary.preset_name(manifest)),
+            ]
+            inputs = {
+                role: SessionLayout(session_id).input(relative)
+                for role, relative in manifest.media().items()
+            }
+            memo = summary.memo(drop, manifest, inputs)
+            links = {role: await self.inbox.url_for(key) for role, key in inputs.items()}
+            details = summary.details(drop, manifest, links)
         try:
             await self.client.start_workflow(
                 SessionWorkflow.run,
@@ -139,10 +176,11 @@ class Starter:
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [SearchAttributePair(attributes.SESSION_ID, session_id)]
-                ),
-                static_summary=f"{drop.bucket}/{drop.manifest_key}",
+                search_attributes=TypedSearchAttributes(pairs),
+                static_summary=summary.summary(drop, manifest),
+                static_details=details,
+                memo=memo,
+                priority=Priority(priority_key=FRESH_PRIORITY),
             )
         except WorkflowAlreadyStartedError:
             log.info("drop_already_processed", session_id=session_id, source=source)
@@ -155,6 +193,16 @@ class Starter:
             key=drop.manifest_key,
         )
         return StartOutcome.STARTED
+
+    async def _manifest(self, drop: DropRef) -> Manifest | None:
+        if self.inbox is None:
+            return None
+        try:
+            raw = await self.inbox.get_bytes(drop.manifest_key)
+            return None if raw is None else parse_manifest(raw)
+        except PipelineError as exc:
+            log.info("manifest_unreadable_at_start", key=drop.manifest_key, error=str(exc))
+            return None
 
     async def start_all(self, drops: list[DropRef], *, source: str) -> None:
         """Start every drop; raises if any start failed, so the caller must not ack."""

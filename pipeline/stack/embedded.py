@@ -54,6 +54,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
         env["TEMPORAL_API_KEY"] = settings.temporal_api_key.get_secret_value()
     if settings.demucs_model_path is not None:
         env["DEMUCS_MODEL_PATH"] = str(settings.demucs_model_path)
+    if settings.callback_url is not None:
+        env["CALLBACK_URL"] = str(settings.callback_url)
+    if settings.callback_secret is not None:
+        env["CALLBACK_SECRET"] = settings.callback_secret.get_secret_value()
     return env
 
 

@@ -54,6 +54,10 @@ def temporal_dev_server(
         "--metrics-port", str(free_port()),
         "--db-filename", str(state_dir / "temporal.db"),
         "--log-level", "warn",
+        # One partition per task queue: priority order (fresh drops before reprocessing
+        # batches) is exact within a partition, and one machine needs no more.
+        "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+        "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
     ]  # fmt: skip
     for name, kind in search_attributes.items():
         argv += ["--search-attribute", f"{name}={kind}"]

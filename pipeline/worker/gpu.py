@@ -24,7 +24,7 @@ from temporalio.worker import (
     WorkerTuner,
 )
 
-from activities.comfy import ComfyActivities
+from activities.comfy import BEAT_S, ComfyActivities
 from activities.separation import SeparationActivities
 from pipeline.comfy.client import ComfyClient
 from pipeline.config import Settings
@@ -32,7 +32,7 @@ from pipeline.domain.errors import ComfyError, PipelineError
 from pipeline.domain.queues import preset_queue, worker_queue
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
-from pipeline.temporal_client import connect
+from pipeline.temporal_client import connect, metrics_runtime
 from pipeline.worker.admission import Admission, QueueSlots
 from pipeline.worker.capabilities import Capabilities
 from pipeline.worker.registry import announce
@@ -69,6 +69,8 @@ def queue_workers(
             tuner=_tuner(admission, preset),
             activity_task_poller_behavior=PollerBehaviorSimpleMaximum(1),
             graceful_shutdown_timeout=timedelta(seconds=settings.gpu_drain_grace_s),
+            # A cancel reaches a segment in its heartbeat's answer: send them promptly.
+            max_heartbeat_throttle_interval=timedelta(seconds=BEAT_S),
         )
         for preset, queue in queues.items()
     ]
@@ -95,14 +97,14 @@ async def watch_health(capabilities: Capabilities, interval_s: float) -> None:
 
 
 async def run_gpu_worker(settings: Settings, stop: asyncio.Event) -> None:
-    client = await connect(settings)
+    client = await connect(settings, runtime=metrics_runtime(settings, "gpu"))
     prefix = settings.temporal_gpu_task_queue
     admission = Admission(
         worker_queue(prefix, client.identity), keep_open_s=settings.sticky_schedule_to_start_s
     )
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(ObjectStore(settings))
-        comfy = await ComfyActivities.connect(store, settings, admission)
+        comfy = await ComfyActivities.connect(store, settings, admission, client)
         separation = SeparationActivities(store, settings, admission)
         can_separate = separation.capability()
         if can_separate.startswith("unavailable"):

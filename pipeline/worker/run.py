@@ -14,16 +14,19 @@ from temporalio.worker import Worker
 
 from activities.intake import IntakeActivities
 from activities.media import MediaActivities
+from activities.notify import NotifyActivities
 from activities.reconcile import ReconcileActivities
 from activities.records import RecordActivities
+from activities.reprocess import ReprocessActivities
 from activities.scratch import remove_stale_scratch
 from pipeline.config import Settings
 from pipeline.ingest.starter import Starter, session_options
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
-from pipeline.temporal_client import connect
+from pipeline.temporal_client import connect, metrics_runtime
 from pipeline.worker.gpu import run_gpu_worker
 from pipeline.workflows.reconcile import ReconcileWorkflow
+from pipeline.workflows.reprocess import ReprocessWorkflow
 from pipeline.workflows.session import SessionWorkflow
 
 log = get_logger()
@@ -40,21 +43,27 @@ async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> Non
     if role is Role.GPU:
         await run_gpu_worker(settings, stop)
         return
-    client = await connect(settings)
+    client = await connect(settings, runtime=metrics_runtime(settings, role.value))
     async with ObjectStore(settings) as store:
         intake, records = IntakeActivities(store), RecordActivities(store)
         media = MediaActivities(store, settings.work_dir)
+        notify = NotifyActivities(store, settings)
+        reprocess = ReprocessActivities(store)
         starter = Starter(client, inbox=store, **session_options(settings))
         reconcile = ReconcileActivities(store, starter)
         worker = Worker(
             client,
             task_queue=settings.temporal_task_queue,
-            workflows=[SessionWorkflow, ReconcileWorkflow],
+            workflows=[SessionWorkflow, ReconcileWorkflow, ReprocessWorkflow],
             activities=[
                 intake.take_drop,
                 records.plan_frames,
                 records.publish_result,
                 records.record_failure,
+                records.record_cancellation,
+                notify.notify_completion,
+                reprocess.select_sessions,
+                reprocess.load_session,
                 media.prepare_image,
                 media.prepare_audio,
                 media.pad_audio,

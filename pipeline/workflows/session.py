@@ -15,6 +15,7 @@ the task goes back to the preset's queue: Temporal's worker-specific task queue 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -30,20 +31,26 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from pipeline.domain.contracts import (
         DEFAULT_SESSION_DEADLINE_S,
+        CancellationInput,
         ExtractFramesInput,
         FailureInput,
         GenerateSegmentInput,
         GpuOutput,
+        LoadSessionInput,
+        NotifyInput,
+        Outcome,
         PadAudioInput,
         PlanInput,
         PrepareAudioInput,
         PreparedAudio,
         PrepareImageInput,
         PublishInput,
+        SegmentProgress,
         SeparationInput,
         SessionProgress,
         SessionRequest,
         SessionResult,
+        SignalName,
         Stage,
         StitchInput,
         TakeDropInput,
@@ -54,15 +61,18 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.domain.layout import SessionLayout
     from pipeline.domain.manifest import Manifest
     from pipeline.domain.queues import preset_queue
-    from pipeline.workflows import attributes
+    from pipeline.workflows import attributes, describe
     from pipeline.workflows.specs import (
         EXTRACT_LAST_FRAMES,
         GENERATE_SEGMENT,
+        LOAD_SESSION,
+        NOTIFY_COMPLETION,
         PAD_AUDIO,
         PLAN_FRAMES,
         PREPARE_AUDIO,
         PREPARE_IMAGE,
         PUBLISH_RESULT,
+        RECORD_CANCELLATION,
         RECORD_FAILURE,
         SEPARATE_VOCALS,
         STITCH,
@@ -81,6 +91,8 @@ WAIT_FOR_MEDIA = "wait-for-media"
 MEDIA_POLL_FIRST = timedelta(seconds=5)
 MEDIA_POLL_MAX = timedelta(seconds=60)
 LAST_WINDOW = timedelta(minutes=5)
+OPERATE_PATCH = "operate-v1"
+"""Sessions started before it end without a status attribute, callback or cancel record."""
 
 
 def derive_seed(session_id: str) -> int:
@@ -98,21 +110,52 @@ class SessionWorkflow:
         self._sticky_timeout = timedelta(minutes=10)
         self._stand_ins: dict[str, str] = {}
         self._deadline = workflow.now() + timedelta(seconds=DEFAULT_SESSION_DEADLINE_S)
+        self._manifest: Manifest | None = None
+        self._made: dict[str, str] = {}
+        """Artifact name → key of what the session made so far (kept when cancelled)."""
+        self._segment_frames: list[int] = []
+        self._rerun_run: str | None = None
+        """A rerun's generation, where its failure is recorded."""
 
     @workflow.query
     def progress(self) -> SessionProgress:
+        """Stage, segment i/n, node, sampler step/total, frames done/total, ETA."""
         return self._progress
+
+    @workflow.signal(name=SignalName.REPORT_PROGRESS)
+    def report_progress(self, report: SegmentProgress) -> None:
+        """A GPU worker's progress on the segment rendering now; late reports are dropped."""
+        progress = self._progress
+        if progress.stage != "generating" or report.segment != progress.segments_done:
+            return
+        eta = report.eta_s
+        if eta is not None and report.seconds_per_step is not None:
+            later = progress.segments_total - progress.segments_done - 1
+            eta += later * report.steps * report.seconds_per_step
+        if report.worker and report.worker != progress.worker:
+            workflow.upsert_search_attributes([attributes.GPU_WORKER.value_set(report.worker)])
+        self._update(
+            segment=report.segment + 1,
+            node=report.node,
+            step=report.step,
+            steps=report.steps,
+            eta_s=eta,
+            worker=report.worker,
+        )
 
     @workflow.run
     async def run(self, request: SessionRequest) -> SessionResult:
         try:
-            return await self._run(request)
-        except ActivityError as failure:
+            result = await self._run(request)
+        except (ActivityError, asyncio.CancelledError) as failure:
             if is_cancelled_exception(failure):
-                raise  # a cancelled session ends CANCELED: nothing failed, nothing to record
+                await self._end_cancelled(request)
+                raise  # A cancelled session ends CANCELED, with error.json saying who and why.
+            if not isinstance(failure, ActivityError):
+                raise
             code, message, retryable, detail = _describe_failure(failure)
             self._progress = self._progress.model_copy(update={"error": message})
-            await self._call(
+            recorded = await self._call(
                 RECORD_FAILURE,
                 FailureInput(
                     session_id=request.session_id,
@@ -122,10 +165,18 @@ class SessionWorkflow:
                     message=message,
                     retryable=retryable,
                     detail=detail,
+                    run=self._rerun_run,
+                    changed=request.rerun.overrides if request.rerun else {},
+                    kind=self._manifest.kind.value if self._manifest else None,
+                    preset=self._progress.preset,
+                    drop_key=request.drop.manifest_key,
                 ),
             )
             self._set_stage("failed")
+            await self._end(request, "failed", recorded.key, code)
             raise ApplicationError(message, detail, type=code, non_retryable=True) from None
+        await self._end(request, "succeeded", result.result_key)
+        return result
 
     async def _run(self, request: SessionRequest) -> SessionResult:
         session_id = request.session_id
@@ -136,10 +187,21 @@ class SessionWorkflow:
         run = workflow.now().strftime("%Y%m%dT%H%M%SZ")
 
         self._set_stage("taking_drop")
-        taken = await self._take_drop(request)
-        manifest = taken.manifest
+        if request.rerun is None:
+            taken = await self._take_drop(request)
+        else:  # A new generations/{run}/ beside the earlier ones, from the session's inputs.
+            run = self._rerun_run = f"{run}-{request.rerun.batch_id}"
+            taken = await self._call(
+                LOAD_SESSION,
+                LoadSessionInput(session_id=session_id, overrides=request.rerun.overrides),
+                summary="load the session for a rerun",
+            )
+        manifest = self._manifest = taken.manifest
         self._progress = self._progress.model_copy(update={"preset": taken.preset})
-        workflow.upsert_search_attributes([attributes.DROP_KIND.value_set(manifest.kind.value)])
+        marks = [attributes.DROP_KIND.value_set(manifest.kind.value)]
+        if taken.preset:
+            marks.append(attributes.DROP_PRESET.value_set(taken.preset))
+        workflow.upsert_search_attributes(marks)
 
         self._set_stage("preparing_image")
         prepared = await self._call(
@@ -152,6 +214,7 @@ class SessionWorkflow:
                 fit=manifest.fit,
             ),
         )
+        self._made["prepared_image"] = prepared.key
 
         audio: PreparedAudio | None = None
         if "audio" in taken.inputs:
@@ -175,8 +238,13 @@ class SessionWorkflow:
         )
         drive_key = await self._drive_audio(session_id, manifest, plan, audio) if audio else None
 
+        self._made["plan"] = layout.plan
+        self._update(
+            segments_total=len(plan.segments),
+            frames_total=plan.final_frames,
+            steps=taken.steps,
+        )
         self._set_stage("generating")
-        self._progress = self._progress.model_copy(update={"segments_total": len(plan.segments)})
         seed = manifest.seed if manifest.seed is not None else derive_seed(session_id)
         conditioning = prepared.key
         previous: str | None = None
@@ -195,9 +263,17 @@ class SessionWorkflow:
                     audio_key=drive_key,
                     previous_key=previous,
                 ),
+                summary=f"segment {segment.index + 1}/{len(plan.segments)}",
             )
             segment_keys.append(output.key)
-            self._progress = self._progress.model_copy(update={"segments_done": segment.index + 1})
+            self._made[f"segment_{segment.index:03d}"] = output.key
+            self._segment_frames.append(output.frames)
+            self._update(
+                segments_done=segment.index + 1,
+                frames_done=min(sum(self._segment_frames), plan.final_frames),
+                step=0,
+                node=None,
+            )
             if plan.continuation == "previous_segment":
                 previous = output.key
             elif segment.index + 1 < len(plan.segments):
@@ -220,7 +296,9 @@ class SessionWorkflow:
                 segment_keys=tuple(segment_keys),
                 audio_key=audio.mix_key if audio else None,
             ),
+            summary=f"stitch {plan.final_frames} frames",
         )
+        self._made["combined"] = stitched.key
 
         self._set_stage("publishing")
         artifacts = {f"segment_{i:03d}": key for i, key in enumerate(segment_keys)}
@@ -238,6 +316,9 @@ class SessionWorkflow:
                 frames=stitched.frames,
                 duration_s=stitched.duration_s,
                 stand_ins=dict(self._stand_ins),
+                changed=request.rerun.overrides if request.rerun else {},
+                preset=taken.preset,
+                drop_key=request.drop.manifest_key,
             ),
         )
         self._set_stage("succeeded")
@@ -310,20 +391,31 @@ class SessionWorkflow:
             self._progress = self._progress.model_copy(update={"waiting_for": []})
             self._set_stage("taking_drop")
 
-    async def _call(self, spec: ActivitySpec[InputT, OutputT], argument: InputT) -> OutputT:
+    async def _call(
+        self, spec: ActivitySpec[InputT, OutputT], argument: InputT, *, summary: str | None = None
+    ) -> OutputT:
         """Run one CPU activity by its spec and add its wall time to the session's timings.
 
         All attempts together end at the session's deadline (at least ``LAST_WINDOW`` from
-        now, so a session past it can still record its failure).
+        now, so a session past it can still record its failure). ``summary`` labels the call
+        in the Temporal UI (default: the stage).
         """
         started = workflow.now()
-        result = await execute(spec, argument, schedule_to_close=self._window(started))
+        result = await execute(
+            spec,
+            argument,
+            schedule_to_close=self._window(started),
+            summary=summary or self._stage_summary(),
+        )
         self._add_time(spec.name, started)
         return result
 
-    async def _gpu(self, spec: ActivitySpec[InputT, PlacedT], argument: InputT) -> PlacedT:
+    async def _gpu(
+        self, spec: ActivitySpec[InputT, PlacedT], argument: InputT, *, summary: str | None = None
+    ) -> PlacedT:
         """Run a GPU activity where the session's models are loaded, else on its preset's queue."""
         started = workflow.now()
+        summary = summary or self._stage_summary()
         while True:
             if self._sticky_queue is not None:
                 try:
@@ -333,6 +425,7 @@ class SessionWorkflow:
                         gpu_task_queue=self._sticky_queue,
                         sticky_timeout=self._sticky_timeout,
                         schedule_to_close=self._window(workflow.now()),
+                        summary=summary,
                     )
                     break
                 except ActivityError as failure:
@@ -352,6 +445,7 @@ class SessionWorkflow:
                     argument,
                     gpu_task_queue=queue,
                     schedule_to_close=self._window(workflow.now()),
+                    summary=summary,
                 )
             except ActivityError as failure:
                 if _code(failure) in REROUTE_CODES:
@@ -369,10 +463,80 @@ class SessionWorkflow:
     def _add_time(self, name: str, started: datetime) -> None:
         elapsed = (workflow.now() - started).total_seconds()
         self._timings[name] = round(self._timings.get(name, 0.0) + elapsed, 3)
+        workflow.metric_meter().create_histogram_float(
+            "pipeline_stage_duration", "Seconds a stage's activity took, retries included", "s"
+        ).with_additional_attributes({"activity": name}).record(elapsed)
+
+    def _stage_summary(self) -> str:
+        """An activity's label in the Temporal UI when the caller gives none: the stage."""
+        return self._progress.stage.replace("_", " ")
 
     def _set_stage(self, stage: Stage) -> None:
-        self._progress = self._progress.model_copy(update={"stage": stage})
+        if stage != "generating":
+            self._progress = self._progress.model_copy(update={"eta_s": None, "node": None})
+        self._update(stage=stage)
         workflow.upsert_search_attributes([attributes.PIPELINE_STAGE.value_set(stage)])
+
+    def _update(self, **fields: Any) -> None:
+        """Change the progress and the UI's live line with it."""
+        self._progress = self._progress.model_copy(update=fields)
+        workflow.set_current_details(describe.live_line(self._progress))
+
+    async def _end_cancelled(self, request: SessionRequest) -> None:
+        """Record who cancelled and why (error.json, status cancelled), keeping what was made."""
+        if not workflow.patched(OPERATE_PATCH):
+            return
+        stage = self._progress.stage
+        self._set_stage("cancelled")
+        await self._call(
+            RECORD_CANCELLATION,
+            CancellationInput(
+                session_id=request.session_id,
+                workflow_id=workflow.info().workflow_id,
+                stage=stage,
+                reason=workflow.cancellation_reason() or "",
+                kept=dict(self._made),
+            ),
+            summary="record cancellation",
+        )
+        await self._end(request, "cancelled", SessionLayout(request.session_id).error)
+
+    async def _end(
+        self,
+        request: SessionRequest,
+        status: Outcome,
+        record_key: str,
+        error_code: str | None = None,
+    ) -> None:
+        """Mark the outcome for visibility and send the completion callback. The callback
+        never changes the outcome: when it gives up, that is only logged."""
+        if not workflow.patched(OPERATE_PATCH):
+            return
+        marks = [attributes.SESSION_STATUS.value_set(status)]
+        if error_code is not None:
+            marks.append(attributes.ERROR_CODE.value_set(error_code))
+        workflow.upsert_search_attributes(marks)
+        kind = self._manifest.kind.value if self._manifest else "unknown"
+        workflow.metric_meter().create_counter(
+            "pipeline_sessions", "Sessions ended, by kind and outcome"
+        ).add(1, {"kind": kind, "outcome": status})
+        info = workflow.info()
+        callback = self._manifest.callback_url if self._manifest else None
+        try:
+            await self._call(
+                NOTIFY_COMPLETION,
+                NotifyInput(
+                    session_id=request.session_id,
+                    workflow_id=info.workflow_id,
+                    message_id=f"msg_{info.run_id}",
+                    status=status,
+                    callback_url=str(callback) if callback else None,
+                    record_key=record_key,
+                ),
+                summary=f"callback: {status}",
+            )
+        except ActivityError as failure:
+            workflow.logger.warning("completion callback given up: %s", failure.cause or failure)
 
 
 def _detail(error: ApplicationError) -> dict[str, Any]:

@@ -29,11 +29,15 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from pipeline.domain.contracts import (
+    CancellationInput,
     ExtractedFrames,
     ExtractFramesInput,
     FailureInput,
     FailureRecorded,
     GenerateSegmentInput,
+    LoadSessionInput,
+    NotifyInput,
+    NotifyOutput,
     PadAudioInput,
     PaddedAudio,
     PlanInput,
@@ -46,6 +50,8 @@ from pipeline.domain.contracts import (
     ReconcileReport,
     ReconcileRequest,
     SegmentOutput,
+    Selected,
+    Selection,
     SeparationInput,
     SeparationOutput,
     StitchInput,
@@ -105,6 +111,18 @@ GPU_POLICY = ActivityPolicy(
         non_retryable_error_types=sorted(NON_RETRYABLE_CODES | REROUTE_CODES),
     ),
 )
+NOTIFY_POLICY = ActivityPolicy(
+    start_to_close=timedelta(seconds=30),
+    heartbeat=timedelta(seconds=30),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=5),
+        maximum_attempts=10,
+    ),
+)
+"""A completion callback: ten tries over about 25 minutes, then given up (and logged)."""
+
 STICKY_RETRY = RetryPolicy(maximum_attempts=1)
 """On a worker's own queue a failed attempt is not retried there: the workflow sends the
 task back to the preset's queue, where any worker that serves it may take it."""
@@ -130,6 +148,9 @@ class ActivitySpec(Generic[InputT, OutputT]):
     output_type: type[OutputT]
     queue: QueueKind
     policy: ActivityPolicy
+    cancellation: workflow.ActivityCancellationType = workflow.ActivityCancellationType.TRY_CANCEL
+    """GPU work waits for its cancel to complete (the ComfyUI prompt interrupted), so a
+    cancelled session ends with no worker still busy for it."""
 
 
 TAKE_DROP = ActivitySpec("take_drop", TakeDropInput, TakenDrop, QueueKind.CPU, CPU_POLICY)
@@ -141,11 +162,21 @@ PREPARE_AUDIO = ActivitySpec(
 )
 PLAN_FRAMES = ActivitySpec("plan_frames", PlanInput, FramePlan, QueueKind.CPU, CPU_POLICY)
 SEPARATE_VOCALS = ActivitySpec(
-    "separate_vocals", SeparationInput, SeparationOutput, QueueKind.GPU, GPU_POLICY
+    "separate_vocals",
+    SeparationInput,
+    SeparationOutput,
+    QueueKind.GPU,
+    GPU_POLICY,
+    workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )
 PAD_AUDIO = ActivitySpec("pad_audio", PadAudioInput, PaddedAudio, QueueKind.CPU, CPU_POLICY)
 GENERATE_SEGMENT = ActivitySpec(
-    "generate_segment", GenerateSegmentInput, SegmentOutput, QueueKind.GPU, GPU_POLICY
+    "generate_segment",
+    GenerateSegmentInput,
+    SegmentOutput,
+    QueueKind.GPU,
+    GPU_POLICY,
+    workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )
 EXTRACT_LAST_FRAMES = ActivitySpec(
     "extract_last_frames", ExtractFramesInput, ExtractedFrames, QueueKind.CPU, CPU_POLICY
@@ -156,6 +187,16 @@ PUBLISH_RESULT = ActivitySpec(
 )
 RECORD_FAILURE = ActivitySpec(
     "record_failure", FailureInput, FailureRecorded, QueueKind.CPU, CPU_POLICY
+)
+RECORD_CANCELLATION = ActivitySpec(
+    "record_cancellation", CancellationInput, FailureRecorded, QueueKind.CPU, CPU_POLICY
+)
+NOTIFY_COMPLETION = ActivitySpec(
+    "notify_completion", NotifyInput, NotifyOutput, QueueKind.CPU, NOTIFY_POLICY
+)
+LOAD_SESSION = ActivitySpec("load_session", LoadSessionInput, TakenDrop, QueueKind.CPU, CPU_POLICY)
+SELECT_SESSIONS = ActivitySpec(
+    "select_sessions", Selection, Selected, QueueKind.CPU, RECONCILE_POLICY
 )
 RECONCILE_INBOX = ActivitySpec(
     "reconcile_inbox", ReconcileRequest, ReconcileReport, QueueKind.CPU, RECONCILE_POLICY
@@ -173,6 +214,10 @@ ALL: tuple[ActivitySpec[Any, Any], ...] = (
     STITCH,
     PUBLISH_RESULT,
     RECORD_FAILURE,
+    RECORD_CANCELLATION,
+    NOTIFY_COMPLETION,
+    LOAD_SESSION,
+    SELECT_SESSIONS,
     RECONCILE_INBOX,
 )
 """Every activity, in the order a session first calls it."""
@@ -185,6 +230,7 @@ async def execute(
     gpu_task_queue: str | None = None,
     schedule_to_close: timedelta | None = None,
     sticky_timeout: timedelta | None = None,
+    summary: str | None = None,
 ) -> OutputT:
     """Run ``spec`` from a workflow with its policy, on its queue.
 
@@ -192,7 +238,8 @@ async def execute(
     one); ``QueueKind.CPU`` specs run on the calling workflow's own task queue.
     ``schedule_to_close`` bounds all attempts together (the caller's deadline).
     ``sticky_timeout`` marks a worker's own queue: the task fails with a schedule-to-start
-    timeout if that worker does not start it in time, and is not retried there.
+    timeout if that worker does not start it in time, and is not retried there. ``summary``
+    labels the call in the Temporal UI ("segment 2/4", "stitch 279 frames").
     """
     task_queue = None
     if spec.queue is QueueKind.GPU:
@@ -210,5 +257,7 @@ async def execute(
         schedule_to_close_timeout=schedule_to_close,
         heartbeat_timeout=spec.policy.heartbeat,
         retry_policy=STICKY_RETRY if sticky_timeout is not None else spec.policy.retry,
+        cancellation_type=spec.cancellation,
+        summary=summary,
     )
     return result

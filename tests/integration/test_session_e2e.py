@@ -193,6 +193,7 @@ async def test_cli_drop_runs_to_a_stitched_video_with_every_artifact(
         layout.segment(run, 1),
         layout.segment_last_frame(run, 0),
         layout.combined(run),
+        layout.generation(run) + "plan.json",
         layout.result,
     }
     assert keys_under(stack, "inbox/") == set()
@@ -246,8 +247,9 @@ async def test_a_manifest_naming_a_missing_image_fails_once_with_error_json(
     started = [
         e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
     ]
-    # Taken once while the media may still arrive, once after MEDIA_GRACE_S; never retried.
-    assert [e.activity_task_started_event_attributes.attempt for e in started] == [1, 1, 1]
+    # Taken once while the media may still arrive, once after MEDIA_GRACE_S, then the
+    # failure recorded and the callback sent: each once, never retried.
+    assert [e.activity_task_started_event_attributes.attempt for e in started] == [1, 1, 1, 1]
     assert keys_under(stack, f"inbox/{drop.manifest_key.split('/')[1]}/") == set()
     await record_history(client, drop.workflow_id, "missing_image")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,8 +19,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio import activity
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Worker
@@ -28,11 +35,14 @@ from activities.edge import edge
 from pipeline.cli.session_view import session_status
 from pipeline.config import load_settings
 from pipeline.domain.contracts import (
+    CancellationInput,
     ExtractedFrames,
     ExtractFramesInput,
     FailureInput,
     FailureRecorded,
     GenerateSegmentInput,
+    NotifyInput,
+    NotifyOutput,
     PadAudioInput,
     PaddedAudio,
     PlanInput,
@@ -43,10 +53,12 @@ from pipeline.domain.contracts import (
     PublishInput,
     PublishOutput,
     SegmentOutput,
+    SegmentProgress,
     SeparationInput,
     SeparationOutput,
     SessionRequest,
     SessionResult,
+    SignalName,
     StitchInput,
     StitchOutput,
     TakeDropInput,
@@ -64,8 +76,12 @@ from pipeline.domain.frames.plan import FramePlan, plan_for
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Manifest, parse_manifest
 from pipeline.domain.queues import preset_queue, worker_queue
-from pipeline.workflows import specs
+from pipeline.ingest import summary
+from pipeline.stack.process import free_port
+from pipeline.temporal_client import connect, metrics_runtime
+from pipeline.workflows import attributes, specs
 from pipeline.workflows.session import SessionWorkflow
+from tests.conftest import TemporalServer
 from workflows_comfy.presets import preset_for
 
 pytestmark = pytest.mark.integration
@@ -95,6 +111,8 @@ class Stubs:
     segments: list[GenerateSegmentInput] = field(default_factory=list)
     takes: list[TakeDropInput] = field(default_factory=list)
     recorded: list[FailureInput] = field(default_factory=list)
+    cancellations: list[CancellationInput] = field(default_factory=list)
+    notified: list[NotifyInput] = field(default_factory=list)
     segment_started: asyncio.Event = field(default_factory=asyncio.Event)
     segment_cancelled: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -117,7 +135,10 @@ class Stubs:
         layout = SessionLayout(request.session_id)
         inputs = {role: layout.input(relative) for role, relative in self.manifest.media().items()}
         return TakenDrop(
-            manifest=self.manifest, inputs=inputs, preset=preset_for(self.manifest).name
+            manifest=self.manifest,
+            inputs=inputs,
+            preset=summary.preset_name(self.manifest),
+            steps=summary.sampling_steps(self.manifest),
         )
 
     @activity.defn(name=specs.PREPARE_IMAGE.name)
@@ -211,6 +232,20 @@ class Stubs:
         self.recorded.append(request)
         return FailureRecorded(key=SessionLayout(request.session_id).error)
 
+    @activity.defn(name=specs.RECORD_CANCELLATION.name)
+    @edge
+    async def record_cancellation(self, request: CancellationInput) -> FailureRecorded:
+        self._enter(specs.RECORD_CANCELLATION)
+        self.cancellations.append(request)
+        return FailureRecorded(key=SessionLayout(request.session_id).error)
+
+    @activity.defn(name=specs.NOTIFY_COMPLETION.name)
+    @edge
+    async def notify_completion(self, request: NotifyInput) -> NotifyOutput:
+        self._enter(specs.NOTIFY_COMPLETION)
+        self.notified.append(request)
+        return NotifyOutput(delivered=True, status_code=200)
+
     def for_queue(self, queue: specs.QueueKind) -> list[Callable[..., Any]]:
         methods: list[Callable[..., Any]] = [
             self.take_drop,
@@ -224,6 +259,8 @@ class Stubs:
             self.stitch,
             self.publish_result,
             self.record_failure,
+            self.record_cancellation,
+            self.notify_completion,
         ]
         queues: dict[str | None, specs.QueueKind] = {spec.name: spec.queue for spec in specs.ALL}
         return [
@@ -250,7 +287,7 @@ def manifest(**fields: object) -> Manifest:
 def segments_then_stitch(plan: FramePlan) -> list[str]:
     """Each segment renders from the last frames of the one before it."""
     middle = ["generate_segment", "extract_last_frames"] * (len(plan.segments) - 1)
-    return [*middle, "generate_segment", "stitch", "publish_result"]
+    return [*middle, "generate_segment", "stitch", "publish_result", "notify_completion"]
 
 
 @asynccontextmanager
@@ -350,11 +387,12 @@ async def test_infinitetalk_windows_each_continue_the_previous_windows_video(
     plan = plan_for(drop, 6.0)
     assert len(plan.segments) == 2
     # No last-frame extraction: the next window is given the previous window's video.
-    assert stubs.names()[-4:] == [
+    assert stubs.names()[-5:] == [
         "generate_segment",
         "generate_segment",
         "stitch",
         "publish_result",
+        "notify_completion",
     ]
     first, second = stubs.segments
     assert first.previous_key is None
@@ -374,7 +412,7 @@ async def test_a_storage_failure_is_retried_and_the_session_succeeds(
     attempts = [call.attempt for call in stubs.calls if call.name == "prepare_image"]
     assert attempts == [1, 2]
     assert stubs.recorded == []
-    assert stubs.names()[-1] == "publish_result"
+    assert stubs.names()[-2:] == ["publish_result", "notify_completion"]
 
 
 async def test_bad_media_is_recorded_once_and_fails_the_session_without_retries(
@@ -393,7 +431,7 @@ async def test_bad_media_is_recorded_once_and_fails_the_session_without_retries(
     assert isinstance(cause, ApplicationError)
     assert (cause.type, cause.message, cause.non_retryable) == ("bad_media", message, True)
     assert [c.attempt for c in stubs.calls if c.name == "prepare_image"] == [1]
-    assert stubs.names() == ["take_drop", "prepare_image", "record_failure"]
+    assert stubs.names() == ["take_drop", "prepare_image", "record_failure", "notify_completion"]
     [recorded] = stubs.recorded
     assert (recorded.stage, recorded.code, recorded.message) == (
         "preparing_image",
@@ -441,7 +479,7 @@ async def test_media_still_uploading_are_waited_for_and_the_session_runs(
     assert (progress.stage, progress.waiting_for) == ("waiting_for_media", ["speech.wav"])
     assert [take.media_may_arrive for take in stubs.takes] == [True, True]
     assert stubs.recorded == []
-    assert stubs.names()[-1] == "publish_result"
+    assert stubs.names()[-2:] == ["publish_result", "notify_completion"]
 
 
 async def test_media_missing_after_the_grace_fail_once_as_missing_media(
@@ -494,6 +532,133 @@ async def test_status_says_when_no_worker_polls_the_queue_a_stage_waits_on(
         f"queue '{gpu_prefix}.wan22-i2v-fp8' (start 'pipeline worker gpu' beside a ComfyUI "
         "with the preset's models)"
     )
+
+
+async def summaries(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    """The summary each scheduled activity carries in the history (what the UI labels)."""
+    labels = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            labels.append(json.loads(event.user_metadata.summary.data or b'""'))
+    return labels
+
+
+async def current_details(handle: WorkflowHandle[Any, Any]) -> str:
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert isinstance(metadata, WorkflowMetadata)
+    return metadata.current_details
+
+
+async def test_a_session_reads_at_a_glance_in_the_ui(temporal_client: Client) -> None:
+    drop = manifest(kind="i2v", image="face.png", extensions=1)
+    async with running(temporal_client, Stubs(drop)) as session:
+        result = await session.handle.result()
+        details = await current_details(session.handle)
+    found = (await session.handle.describe()).typed_search_attributes
+    assert found.get(attributes.SESSION_STATUS) == "succeeded"
+    assert found.get(attributes.PIPELINE_STAGE) == "succeeded"
+    assert found.get(attributes.DROP_KIND) == "i2v"
+    assert found.get(attributes.DROP_PRESET) == summary.preset_name(drop)
+    plan = plan_for(drop, None)
+    labels = await summaries(session.handle)
+    assert {"segment 1/2", "segment 2/2", f"stitch {plan.final_frames} frames"} <= set(labels)
+    assert details.startswith("succeeded · 2/2 segments")
+    [notified] = session.stubs.notified
+    run_id = (await session.handle.describe()).run_id
+    assert (notified.status, notified.record_key, notified.message_id) == (
+        "succeeded",
+        result.result_key,
+        f"msg_{run_id}",
+    )
+
+
+async def test_progress_from_the_gpu_worker_reaches_query_details_and_attributes(
+    temporal_client: Client,
+) -> None:
+    stubs = Stubs(manifest(kind="i2v", image="face.png", extensions=2), hold_segments=True)
+    async with running(temporal_client, stubs) as session:
+        await asyncio.wait_for(stubs.segment_started.wait(), 30)
+        report = SegmentProgress(
+            segment=0,
+            node="KSamplerAdvanced",
+            step=3,
+            steps=4,
+            seconds_per_step=2.0,
+            eta_s=2.0,
+            worker="gpu-7@box",
+        )
+        await session.handle.signal(SignalName.REPORT_PROGRESS, report)
+        stale = report.model_copy(update={"segment": 5, "step": 1})
+        await session.handle.signal(SignalName.REPORT_PROGRESS, stale)
+        progress = await session.handle.query(SessionWorkflow.progress)
+        details = await current_details(session.handle)
+        found = (await session.handle.describe()).typed_search_attributes
+        await session.handle.cancel()
+    assert (progress.stage, progress.segment, progress.node) == (
+        "generating",
+        1,
+        "KSamplerAdvanced",
+    )
+    assert (progress.step, progress.steps, progress.segments_total) == (3, 4, 3)
+    assert progress.eta_s == 2.0 + 2 * 4 * 2.0  # This segment's rest, then two more.
+    assert progress.frames_total == plan_for(stubs.manifest, None).final_frames
+    assert details == "segment 1/3 · KSamplerAdvanced step 3/4 · ETA 18 s"
+    assert found.get(attributes.GPU_WORKER) == "gpu-7@box"
+
+
+async def test_a_cancelled_session_records_who_and_why_and_keeps_what_it_made(
+    temporal_client: Client,
+) -> None:
+    stubs = Stubs(manifest(kind="i2v", image="face.png"), hold_segments=True)
+    async with running(temporal_client, stubs) as session:
+        await asyncio.wait_for(stubs.segment_started.wait(), 30)
+        await session.handle.cancel(reason="wrong prompt")
+        with pytest.raises(WorkflowFailureError):
+            await session.handle.result()
+        description = await session.handle.describe()
+    [cancelled] = stubs.cancellations
+    assert (cancelled.reason, cancelled.stage) == ("wrong prompt", "generating")
+    layout = SessionLayout(cancelled.session_id)
+    assert cancelled.kept == {"prepared_image": layout.prepared_image, "plan": layout.plan}
+    assert [n.status for n in stubs.notified] == ["cancelled"]
+    assert description.status is WorkflowExecutionStatus.CANCELED
+    assert description.typed_search_attributes.get(attributes.SESSION_STATUS) == "cancelled"
+
+
+async def test_a_worker_serves_sdk_and_pipeline_metrics_on_metrics_port(
+    temporal_server: TemporalServer,
+) -> None:
+    port = free_port()
+    settings = load_settings(TEMPORAL_ADDRESS=temporal_server.address, METRICS_PORT=str(port))
+    client = await connect(settings, runtime=metrics_runtime(settings, "cpu"))
+    async with running(client, Stubs(manifest(kind="i2v", image="face.png"))) as session:
+        await session.handle.result()
+        async with httpx.AsyncClient() as http:
+            scraped = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    assert re.search(r'pipeline_sessions\{[^}]*kind="i2v"[^}]*outcome="succeeded"', scraped)
+    assert re.search(r'pipeline_stage_duration_bucket\{[^}]*activity="generate_segment"', scraped)
+    assert 'role="cpu"' in scraped
+    assert "temporal_workflow_completed" in scraped  # The SDK's own.
+
+
+async def test_otel_tracing_spans_the_session_and_its_activities(
+    temporal_server: TemporalServer,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    settings = load_settings(TEMPORAL_ADDRESS=temporal_server.address, OTEL_TRACING="true")
+    client = await connect(settings)
+    async with running(client, Stubs(manifest(kind="i2v", image="face.png"))) as session:
+        await session.handle.result()
+    names = {span.name for span in exporter.get_finished_spans()}
+    assert {
+        "StartWorkflow:SessionWorkflow",
+        "RunWorkflow:SessionWorkflow",
+        "StartActivity:generate_segment",
+        "RunActivity:generate_segment",
+    } <= names
 
 
 def gpu_calls(session: Session) -> list[tuple[str, str, int]]:

@@ -12,12 +12,21 @@ from temporalio import activity
 from activities.comfy import ComfyActivities
 from activities.intake import IntakeActivities
 from activities.media import MediaActivities
+from activities.notify import NotifyActivities
 from activities.reconcile import ReconcileActivities
 from activities.records import RecordActivities
+from activities.reprocess import ReprocessActivities
 from activities.separation import SeparationActivities
 from pipeline.workflows import specs
 
-CPU_WORKER = (IntakeActivities, RecordActivities, MediaActivities, ReconcileActivities)
+CPU_WORKER = (
+    IntakeActivities,
+    RecordActivities,
+    MediaActivities,
+    NotifyActivities,
+    ReprocessActivities,
+    ReconcileActivities,
+)
 GPU_WORKER = (ComfyActivities, SeparationActivities)
 
 

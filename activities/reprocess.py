@@ -1,0 +1,65 @@
+"""Reprocessing: choose the sessions a batch reruns, and load a session for its rerun."""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import ValidationError
+from temporalio import activity
+
+from activities.edge import edge
+from pipeline import reprocess
+from pipeline.domain.contracts import LoadSessionInput, Selected, Selection, TakenDrop
+from pipeline.domain.errors import ManifestError, MissingMediaError
+from pipeline.domain.layout import SessionLayout
+from pipeline.domain.manifest import Manifest
+from pipeline.ingest import summary
+from pipeline.logging import get_logger
+from pipeline.storage import ObjectStore
+from pipeline.workflows.specs import LOAD_SESSION, SELECT_SESSIONS
+
+log = get_logger()
+
+
+class ReprocessActivities:
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    @activity.defn(name=SELECT_SESSIONS.name)
+    @edge
+    async def select_sessions(self, selection: Selection) -> Selected:
+        selected = await reprocess.select(activity.client(), self.store, selection)
+        return selected.model_copy(update={"bucket": self.store.bucket})
+
+    @activity.defn(name=LOAD_SESSION.name)
+    @edge
+    async def load_session(self, request: LoadSessionInput) -> TakenDrop:
+        """The session's own manifest with the rerun's overrides, and its inputs.
+
+        Raises ``ManifestError`` when an override makes the manifest invalid and
+        ``MissingMediaError`` when an input is gone from ``sessions/{id}/inputs/``.
+        """
+        layout = SessionLayout(request.session_id)
+        raw = await self.store.get_bytes(layout.manifest)
+        if raw is None:
+            raise MissingMediaError(f"{layout.manifest} is gone: the session cannot be rerun")
+        try:
+            manifest = Manifest.model_validate({**json.loads(raw), **request.overrides})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'manifest'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ManifestError(
+                f"the overrides {request.overrides} make the manifest invalid: {problems}"
+            ) from None
+        inputs = {role: layout.input(relative) for role, relative in manifest.media().items()}
+        missing = [key for key in inputs.values() if await self.store.head(key) is None]
+        if missing:
+            raise MissingMediaError(f"inputs gone from the session: {', '.join(missing)}")
+        log.info("session_loaded", overrides=request.overrides)
+        return TakenDrop(
+            manifest=manifest,
+            inputs=inputs,
+            preset=summary.preset_name(manifest),
+            steps=summary.sampling_steps(manifest),
+        )

@@ -1,0 +1,255 @@
+"""``pipeline tail``, ``pipeline ls`` and ``pipeline cancel``: follow, find and stop sessions.
+
+Exit codes scripts can trust: 0 the session succeeded (``tail``) or the command did what
+was asked; 1 the session failed or was cancelled (``tail``); 2 bad input (a one-line error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import re
+import socket
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from pipeline.cli.context import App
+from pipeline.cli.drop import POLL_S, print_outcome, progress_line
+from pipeline.cli.session_view import (
+    TERMINAL,
+    SessionStatus,
+    session_status,
+    status_name,
+)
+from pipeline.config import Settings
+from pipeline.domain.drop import session_id_of_workflow
+from pipeline.temporal_client import connect
+from pipeline.workflows import attributes
+from pipeline.workflows.attributes import sessions_query
+
+BAR_WIDTH = 28
+CANCEL_WAIT_S = 30.0
+_SINCE = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@click.command()
+@click.argument("session_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the final status as one JSON object.")
+@click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
+@click.pass_obj
+def tail(app: App, session_id: str, as_json: bool, timeout: float | None) -> None:
+    """Follow SESSION_ID with live bars (stage, segment, sampler step) until it ends.
+
+    Exits 0 if it succeeded, 1 if it failed or was cancelled.
+    """
+    final = asyncio.run(_tail(app.settings, session_id, timeout, quiet=as_json))
+    if as_json:
+        click.echo(final.model_dump_json(indent=2))
+    else:
+        print_outcome(final)
+    sys.exit(0 if final.status == "succeeded" else 1)
+
+
+async def _tail(
+    settings: Settings, session_id: str, limit_s: float | None, *, quiet: bool
+) -> SessionStatus:
+    client = await connect(settings)
+    deadline = None if limit_s is None else time.monotonic() + limit_s
+    board = Board(live=sys.stderr.isatty() and not quiet, quiet=quiet)
+    while True:
+        view = await session_status(client, settings, session_id)
+        if view.finished:
+            board.clear()
+            return view
+        board.show(render(view))
+        if deadline is not None and time.monotonic() > deadline:
+            board.clear()
+            raise click.ClickException(f"session {session_id} still {view.stage}; it keeps running")
+        await asyncio.sleep(POLL_S)
+
+
+def bar(done: float, total: float, width: int = BAR_WIDTH) -> str:
+    filled = 0 if total <= 0 else round(width * min(done / total, 1.0))
+    return "█" * filled + "░" * (width - filled)
+
+
+def render(view: SessionStatus) -> list[str]:
+    """Three lines: the stage with its ETA, the segment bar, the sampler-step bar."""
+    progress = view.progress
+    if progress is None:
+        return [progress_line(view)]
+    lines = [progress_line(view)]
+    if progress.segments_total:
+        lines.append(
+            f"segments {bar(progress.segments_done, progress.segments_total)} "
+            f"{progress.segments_done}/{progress.segments_total}"
+        )
+    if progress.stage == "generating" and progress.steps:
+        lines.append(
+            f"steps    {bar(progress.step, progress.steps)} {progress.step}/{progress.steps}"
+            + (f" · {progress.node}" if progress.node else "")
+        )
+    return lines
+
+
+class Board:
+    """Lines redrawn in place on a terminal; elsewhere each changed line printed once."""
+
+    def __init__(self, *, live: bool, quiet: bool) -> None:
+        self.live, self.quiet = live, quiet
+        self.shown: list[str] = []
+
+    def show(self, lines: list[str]) -> None:
+        if self.quiet or lines == self.shown:
+            return
+        if self.live:
+            self.clear()
+            click.echo("\n".join(lines), err=True)
+        else:
+            click.echo(lines[0], err=True)
+        self.shown = lines
+
+    def clear(self) -> None:
+        if self.live and self.shown:
+            click.echo(f"\x1b[{len(self.shown)}F\x1b[J", err=True, nl=False)
+        self.shown = []
+
+
+@click.command(name="ls")
+@click.option(
+    "--status",
+    type=click.Choice(["running", "succeeded", "failed", "cancelled"]),
+    help="Only sessions in this state.",
+)
+@click.option("--kind", help="Only this kind (i2v, s2v, infinitetalk).")
+@click.option("--preset", help="Only this model preset.")
+@click.option("--since", help="Started within this long (30m, 24h, 7d) or since a date.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def ls(
+    app: App,
+    status: str | None,
+    kind: str | None,
+    preset: str | None,
+    since: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List sessions, newest first, through Temporal's visibility."""
+    query = sessions_query(status=status, kind=kind, preset=preset, since=parse_since(since))
+
+    async def fetch() -> list[dict[str, Any]]:
+        return await list_sessions(await connect(app.settings), query, limit)
+
+    rows = asyncio.run(fetch())
+    if as_json:
+        click.echo(json.dumps({"query": query, "sessions": rows}, indent=2))
+        return
+    if not rows:
+        click.echo(f"no sessions match: {query}", err=True)
+        return
+    for row in rows:
+        click.echo(
+            f"{row['session_id']:<44} {row['status']:<10} {row['stage'] or '-':<17} "
+            f"{row['kind'] or '-':<13} {row['preset'] or '-':<20} {row['started_at'][:19]}"
+        )
+
+
+def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
+    """``30m``, ``24h``, ``7d``, ``2w`` ago, or an ISO date/time (UTC unless it says)."""
+    if text is None:
+        return None
+    now = now or datetime.now(UTC)
+    match = _SINCE.match(text.strip())
+    if match:
+        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: use 30m, 24h, 7d or an ISO date", param_hint="--since"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def list_sessions(client: Client, query: str, limit: int) -> list[dict[str, Any]]:
+    rows = []
+    async for execution in client.list_workflows(query, limit=limit):
+        found = execution.typed_search_attributes
+        rows.append(
+            {
+                "session_id": session_id_of_workflow(execution.id),
+                "workflow_id": execution.id,
+                "status": found.get(attributes.SESSION_STATUS)
+                or status_name(execution.status or WorkflowExecutionStatus.RUNNING),
+                "stage": found.get(attributes.PIPELINE_STAGE),
+                "kind": found.get(attributes.DROP_KIND),
+                "preset": found.get(attributes.DROP_PRESET),
+                "drop_key": found.get(attributes.DROP_KEY),
+                "gpu_worker": found.get(attributes.GPU_WORKER),
+                "started_at": execution.start_time.isoformat(),
+                "closed_at": execution.close_time.isoformat() if execution.close_time else None,
+            }
+        )
+    return rows
+
+
+@click.command()
+@click.argument("session_id")
+@click.option("--reason", default="", help="Why; recorded in error.json and the history.")
+@click.option("--no-wait", is_flag=True, help="Return once the cancel is requested.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def cancel(app: App, session_id: str, reason: str, no_wait: bool, as_json: bool) -> None:
+    """Cancel a running session: its ComfyUI prompt is interrupted, what it made is kept,
+    and error.json says who cancelled and why. A finished session is left as it is."""
+
+    async def run() -> tuple[bool, SessionStatus]:
+        client = await connect(app.settings, identity=operator_identity("pipeline cancel"))
+        view = await session_status(client, app.settings, session_id)
+        if view.finished or view.status == "pending":
+            return False, view
+        try:
+            await client.get_workflow_handle(view.workflow_id).cancel(reason=reason)
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise
+        if no_wait:
+            return True, view
+        deadline = time.monotonic() + CANCEL_WAIT_S
+        while time.monotonic() < deadline:
+            view = await session_status(client, app.settings, session_id)
+            if view.finished:
+                break
+            await asyncio.sleep(POLL_S)
+        return True, view
+
+    requested, view = asyncio.run(run())
+    if as_json:
+        click.echo(json.dumps({"cancel_requested": requested, **view.model_dump(mode="json")}))
+    elif not requested:
+        state = "has no workflow yet" if view.status == "pending" else f"already {view.status}"
+        click.echo(f"session {view.session_id} {state}: nothing to cancel", err=True)
+    elif view.finished:
+        click.echo(f"session {view.session_id} {view.status}")
+    else:
+        click.echo(f"session {view.session_id}: cancel requested ({view.stage})")
+    if requested and not no_wait and view.status not in TERMINAL:
+        sys.exit(1)
+
+
+def operator_identity(tool: str) -> str:
+    """Who is acting, as Temporal records it: ``user@host (tool)``."""
+    return f"{getpass.getuser()}@{socket.gethostname()} ({tool})"
+
+
+COMMANDS = [tail, ls, cancel]

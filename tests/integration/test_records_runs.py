@@ -1,0 +1,78 @@
+"""Every run of a session in its records: a rerun's outcome never replaces an earlier one."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.records import RecordActivities
+from pipeline.domain.contracts import FailureInput, PublishInput
+from pipeline.domain.layout import SessionLayout
+from pipeline.domain.manifest import Kind, Manifest
+from pipeline.storage import ObjectStore
+from tests.conftest import S3Bucket
+
+pytestmark = pytest.mark.integration
+
+
+def publish(session_id: str, run: str, changed: dict[str, object]) -> PublishInput:
+    layout = SessionLayout(session_id)
+    return PublishInput(
+        session_id=session_id,
+        workflow_id=f"w-{run}",
+        run=run,
+        manifest=Manifest(kind=Kind.I2V, image="a.png"),
+        inputs={"image": layout.input("a.png")},
+        artifacts={"combined": layout.combined(run), "plan": layout.plan},
+        timings_s={},
+        frames=81,
+        duration_s=5.06,
+        changed=changed,
+    )
+
+
+async def test_runs_accumulate_and_a_failed_rerun_leaves_the_result_in_place(
+    s3_bucket: S3Bucket,
+) -> None:
+    session_id = f"runs-{uuid.uuid4().hex[:8]}"
+    layout = SessionLayout(session_id)
+    async with ObjectStore(s3_bucket.settings()) as store:
+        for key in (layout.input("a.png"), layout.plan, layout.combined("r1")):
+            await store.put_bytes(key, b"x")
+        await store.put_bytes(layout.combined("r2-b1"), b"y")
+        records = RecordActivities(store)
+        env = ActivityEnvironment()
+
+        await env.run(records.publish_result, publish(session_id, "r1", {}))
+        await store.put_bytes(layout.plan, b"replanned by the rerun")
+        await env.run(records.publish_result, publish(session_id, "r2-b1", {"steps": 6}))
+        failed = await env.run(
+            records.record_failure,
+            FailureInput(
+                session_id=session_id,
+                workflow_id="w-r3",
+                stage="generating",
+                code="comfy_timeout",
+                message="ComfyUI prompt did not finish",
+                retryable=True,
+                run="r3-b2",
+                changed={"steps": 8},
+            ),
+        )
+        result = await store.get_json(layout.result)
+        error = await store.get_json(layout.error)
+        kept_plan = await store.get_bytes(layout.generation("r1") + "plan.json")
+
+    assert failed.key == layout.result
+    assert error is None
+    assert isinstance(result, dict)
+    assert (result["status"], result["run"]) == ("succeeded", "r2-b1")
+    assert [(r["run"], r["status"], r["changed"]) for r in result["runs"]] == [
+        ("r1", "succeeded", {}),
+        ("r2-b1", "succeeded", {"steps": 6}),
+        ("r3-b2", "failed", {"steps": 8}),
+    ]
+    assert result["runs"][1]["combined"] == layout.combined("r2-b1")
+    assert kept_plan == b"x"  # The first run's plan, as it rendered it.

@@ -1,0 +1,51 @@
+"""How sessions read in the Temporal UI (pipeline.ingest.summary, pipeline.workflows.describe)."""
+
+from __future__ import annotations
+
+from pipeline.domain.contracts import SessionProgress
+from pipeline.domain.drop import DropRef
+from pipeline.domain.manifest import Kind, Manifest
+from pipeline.ingest import summary as describe
+from pipeline.workflows.describe import live_line
+
+DROP = DropRef.of("bucket", "inbox/abc/manifest.json", "etag")
+
+
+def test_summary_names_kind_preset_frames_and_drop() -> None:
+    manifest = Manifest(kind=Kind.I2V, image="a.png", extensions=1)
+    line = describe.summary(DROP, manifest)
+    kind, preset, frames, key = line.split(" · ")
+    assert (kind, key) == ("i2v", "inbox/abc/manifest.json")
+    assert preset == describe.preset_name(manifest) != "?"
+    assert frames == f"{describe.planned_frames(manifest)} frames"
+
+
+def test_audio_kinds_leave_frames_to_the_audio_and_unreadable_drops_show_their_key() -> None:
+    manifest = Manifest(kind=Kind.INFINITETALK, image="a.png", audio="v.wav")
+    assert "frames from audio" in describe.summary(DROP, manifest)
+    assert describe.summary(DROP, None) == "inbox/abc/manifest.json"
+
+
+def test_details_and_memo_carry_the_prompt_and_the_inputs() -> None:
+    manifest = Manifest(kind=Kind.I2V, image="a.png", prompt="a cat " * 60)
+    text = describe.details(DROP, manifest, {"image": "http://x/sessions/s/inputs/a.png?sig=1"})
+    assert "- image: [a.png](http://x/sessions/s/inputs/a.png?sig=1)" in text
+    memo = describe.memo(DROP, manifest, {"image": "sessions/s/inputs/a.png"})
+    assert memo["inputs"] == {"image": "sessions/s/inputs/a.png"}
+    assert len(memo["prompt"]) == describe.PROMPT_CHARS
+    assert memo["drop"] == "s3://bucket/inbox/abc/manifest.json"
+
+
+def test_live_line_while_generating_and_after() -> None:
+    generating = SessionProgress(
+        stage="generating",
+        segments_done=1,
+        segments_total=4,
+        node="KSamplerAdvanced",
+        step=3,
+        steps=4,
+        eta_s=40.2,
+    )
+    assert live_line(generating) == "segment 2/4 · KSamplerAdvanced step 3/4 · ETA 40 s"
+    stitching = generating.model_copy(update={"stage": "stitching", "segments_done": 4})
+    assert live_line(stitching).startswith("stitching · 4/4 segments")

@@ -1,0 +1,69 @@
+"""Reprocessing selection: visibility queries and record matching (pipeline.reprocess)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pipeline.domain.contracts import ReprocessRequest, Selection
+from pipeline.reprocess import describe_batch, record_matches, visibility_query, window
+
+NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+
+
+def test_a_nightly_retryable_selection_queries_failed_sessions_of_the_last_day() -> None:
+    query = visibility_query(Selection(retryable_only=True, within_s=86_400), NOW)
+    assert query.startswith("PipelineRole = 'session' AND SessionStatus = 'failed' AND ")
+    assert "ErrorCode NOT IN ('bad_input', " in query
+    assert "StartTime >= '2026-11-29T02:00:00+00:00'" in query
+
+
+def test_filters_become_clauses_and_quotes_are_escaped() -> None:
+    selection = Selection(
+        status="succeeded",
+        kind="i2v",
+        preset="wan22-i2v-fp8",
+        key_prefix="inbox/it's/",
+        until=NOW,
+        error_codes=("comfy_timeout", "oom"),
+    )
+    query = visibility_query(selection, NOW)
+    assert "SessionStatus = 'failed'" in query  # An error code implies a failure.
+    assert "DropKind = 'i2v' AND DropPreset = 'wan22-i2v-fp8'" in query
+    assert "ErrorCode IN ('comfy_timeout', 'oom')" in query
+    assert "DropKey STARTS_WITH 'inbox/it\\'s/'" in query
+    assert "StartTime < '2026-11-30T02:00:00+00:00'" in query
+
+
+def test_the_moving_window_never_widens_a_fixed_start() -> None:
+    fixed = NOW - timedelta(hours=1)
+    assert window(Selection(since=fixed, within_s=86_400), NOW) == (fixed, None)
+    assert window(Selection(within_s=60), NOW) == (NOW - timedelta(seconds=60), None)
+
+
+def test_records_match_like_the_query_for_sessions_past_retention() -> None:
+    failed = {
+        "status": "failed",
+        "code": "comfy_timeout",
+        "kind": "s2v",
+        "drop_key": "inbox/a/manifest.json",
+        "failed_at": "2026-11-29T12:00:00+00:00",
+    }
+    assert record_matches(Selection(retryable_only=True, within_s=86_400), failed, NOW)
+    assert record_matches(Selection(kind="s2v", key_prefix="inbox/a"), failed, NOW)
+    assert not record_matches(Selection(kind="i2v"), failed, NOW)
+    assert not record_matches(Selection(error_codes=("oom",)), failed, NOW)
+    assert not record_matches(Selection(within_s=3600), failed, NOW)
+    bad_input = {**failed, "code": "bad_media"}
+    assert not record_matches(Selection(retryable_only=True), bad_input, NOW)
+    succeeded = {"status": "succeeded", "manifest": {"kind": "i2v"}, "preset": "p"}
+    assert record_matches(Selection(status="succeeded", kind="i2v", preset="p"), succeeded, NOW)
+    assert not record_matches(Selection(status="failed"), succeeded, NOW)
+
+
+def test_a_batch_describes_its_selection_and_overrides() -> None:
+    request = ReprocessRequest(
+        batch_id="b1", selection=Selection(status="failed", kind="i2v"), overrides={"steps": 6}
+    )
+    assert describe_batch(request.selection, request.overrides) == (
+        "reprocess status=failed kind=i2v · set steps=6"
+    )
