@@ -168,7 +168,12 @@ def progress_line(status: SessionStatus) -> str:
         parts.append(f"segments {status.segments_done}/{status.segments_total}")
     beat = (status.activity or {}).get("heartbeat")
     if isinstance(beat, dict) and "value" in beat and "max" in beat:
-        parts.append(f"{beat.get('class_type', 'node')} {beat['value']}/{beat['max']}")
+        node = str(beat.get("class_type", "node"))
+        # A node without steps (a loader, a decode) reports 0/1 then 1/1: only its name says
+        # anything; a sampler's value/max are its steps, floats once they cross Temporal.
+        if beat["max"] > 1:
+            node += f" step {beat['value']:g}/{beat['max']:g}"
+        parts.append(node)
     return " · ".join(parts)
 
 

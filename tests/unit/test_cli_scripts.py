@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from pipeline.cli.app import cli
 from pipeline.cli.context import ExitCode
+from pipeline.cli.drop import progress_line
 from pipeline.cli.session_view import SessionStatus
 from pipeline.cli.status import status_exit_code
 from pipeline.cli.upload import classify_media
@@ -60,3 +61,50 @@ def test_an_unreachable_stack_is_one_line_and_exit_code_4(tmp_path: Path) -> Non
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith("error: Temporal at 127.0.0.1:1 is unreachable")
     assert "pipeline up" in done.stderr
+
+
+def test_a_typod_manifest_field_is_one_line_naming_the_field_it_resembles(
+    tmp_path: Path,
+) -> None:
+    image = tmp_path / "face.png"
+    image.write_bytes(b"png")
+    refused = subprocess.run(
+        [sys.executable, "-m", "pipeline", "drop", str(image), "--set", "promt=a cat"],
+        env={"PIPELINE_STATE_DIR": str(tmp_path), "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == ExitCode.USAGE
+    assert refused.stderr == (
+        "error: invalid manifest: promt: unknown field; did you mean 'prompt'?\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("heartbeat", "line"),
+    [
+        (
+            {"class_type": "KSamplerAdvanced", "value": 2.0, "max": 4.0},
+            "generating · segments 1/3 · KSamplerAdvanced step 2/4",
+        ),
+        (
+            {"class_type": "LoadAudio", "value": 0.0, "max": 1.0},
+            "generating · segments 1/3 · LoadAudio",
+        ),
+    ],
+)
+def test_progress_shows_sampler_steps_as_whole_numbers_and_stepless_nodes_by_name(
+    heartbeat: dict[str, object], line: str
+) -> None:
+    view = SessionStatus(
+        session_id="s",
+        workflow_id="session-s",
+        status="running",
+        stage="generating",
+        segments_done=1,
+        segments_total=3,
+        activity={"name": "generate_segment", "heartbeat": heartbeat},
+    )
+    assert progress_line(view) == line
