@@ -138,11 +138,22 @@ async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus
             urls["result"] = await store.url_for(layout.result)
         if error is not None:
             urls["error"] = await store.url_for(layout.error)
+    segments = _segments_in(result, layout) if result is not None else view.segments_done
     return view.model_copy(
         update={
             "result": result,
             "error": error,
             "urls": urls,
             "stage": "succeeded" if result else ("failed" if error else view.stage),
+            "segments_done": segments,
+            "segments_total": segments if result is not None else view.segments_total,
         }
     )
+
+
+def _segments_in(result: dict[str, Any], layout: SessionLayout) -> int:
+    """How many segments ``result.json`` lists (``segment_000.mp4`` ... of its run)."""
+    run, keys = result.get("run"), set(result.get("objects", {}).values())
+    if not isinstance(run, str):
+        return 0
+    return sum(1 for index in range(len(keys)) if layout.segment(run, index) in keys)
