@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,20 @@ def test_progress_shows_sampler_steps_as_whole_numbers_and_stepless_nodes_by_nam
         activity={"name": "generate_segment", "heartbeat": heartbeat},
     )
     assert progress_line(view) == line
+
+
+def test_down_without_a_stack_here_names_the_port_another_stack_holds(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        shown = CliRunner().invoke(
+            cli,
+            ["down"],
+            env={"PIPELINE_STATE_DIR": str(tmp_path), "TEMPORAL_ADDRESS": f"127.0.0.1:{port}"},
+        )
+    assert shown.exit_code == 0
+    assert shown.output.startswith(
+        f"no stack runs from this state dir, but port {port} for Temporal (TEMPORAL_ADDRESS)"
+    )
+    assert f"another PIPELINE_STATE_DIR than {tmp_path.resolve()}?" in shown.output
