@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from pipeline.cli import drop as drop_command
 from pipeline.cli.app import cli
 from pipeline.cli.context import ExitCode
 from pipeline.cli.drop import progress_line
 from pipeline.cli.session_view import SessionStatus
 from pipeline.cli.status import status_exit_code
 from pipeline.cli.upload import classify_media
+from pipeline.config import load_settings
 from pipeline.domain.manifest import Manifest
 
 
@@ -126,3 +128,18 @@ def test_down_without_a_stack_here_names_the_port_another_stack_holds(tmp_path: 
         f"no stack runs from this state dir, but port {port} for Temporal (TEMPORAL_ADDRESS)"
     )
     assert f"another PIPELINE_STATE_DIR than {tmp_path.resolve()}?" in shown.output
+
+
+def test_ctrl_c_while_following_leaves_the_session_running_and_says_how_to_find_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def interrupted(*_args: object, **_kwargs: object) -> SessionStatus:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(drop_command, "follow", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        drop_command._report(load_settings(), "s-1", wait=True, as_json=True, timeout=60.0)
+    assert stopped.value.code == drop_command.INTERRUPTED
+    assert capsys.readouterr().err == (
+        "stopped following; the session goes on ('pipeline status s-1')\n"
+    )
