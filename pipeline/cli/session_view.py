@@ -14,6 +14,7 @@ from pipeline.config import Settings
 from pipeline.domain.drop import WORKFLOW_ID_PREFIX, session_id_of_workflow
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.queues import preset_queue
+from pipeline.stack.state import child_running
 from pipeline.storage import ObjectStore
 from pipeline.worker.registry import pollers
 from pipeline.workflows import specs
@@ -123,6 +124,14 @@ async def _nobody_polls(
         who, start = "a CPU worker", "start 'pipeline worker cpu'"
     if await pollers(client, queue):
         return ""
+    if child_running(settings.state_dir, "worker-gpu" if gpu else "worker-cpu"):
+        # 'pipeline up --detach' returns before its workers poll: not a missing worker.
+        if not gpu:
+            return " · the stack's CPU worker is starting"
+        return (
+            f" · waiting for {who}: the stack's GPU worker is starting, or cannot serve it "
+            "('pipeline workers' lists what it serves)"
+        )
     return f" · waiting for {who}: none polls task queue {queue!r} ({start})"
 
 
