@@ -52,7 +52,7 @@ def up(app: App, detach: bool, no_comfy_sim: bool, reuse: bool) -> None:
     try:
         check_ports_free(config.public_ports())
     except PortInUse as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(f"{exc}{_another_state_dir(app)}") from None
     if detach:
         log_path = supervisor_log_path(state_dir)
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,8 +97,21 @@ def down(app: App) -> None:
     """Stop the stack of this state dir, also one whose supervisor died."""
     if asyncio.run(stop_detached(app.settings.state_dir)):
         click.echo("stack stopped")
-    else:
-        click.echo("no stack was running")
+        return
+    try:
+        check_ports_free(stack_config_for(app.settings, comfy_sim=True).public_ports())
+    except PortInUse as exc:
+        click.echo(f"no stack runs from this state dir, but {exc}{_another_state_dir(app)}")
+        return
+    click.echo("no stack was running")
+
+
+def _another_state_dir(app: App) -> str:
+    """The likely cause of a held port when this state dir has no stack: another one has."""
+    return (
+        f" (a stack started with another PIPELINE_STATE_DIR than {app.settings.state_dir.resolve()}"
+        "? run 'pipeline down' there)"
+    )
 
 
 COMMANDS = [up, down]

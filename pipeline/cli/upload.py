@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from pipeline.domain.drop import DropRef
 from pipeline.domain.errors import ManifestError
 from pipeline.domain.layout import INBOX_PREFIX, MANIFEST_NAME
-from pipeline.domain.manifest import Kind, Manifest
+from pipeline.domain.manifest import Kind, Manifest, describe_validation_error
 from pipeline.storage import content_type_for
 
 if TYPE_CHECKING:
@@ -74,8 +74,7 @@ def build_manifest(kind: Kind, media: dict[str, Path], fields: dict[str, Any]) -
     try:
         return Manifest.model_validate(document)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ManifestError(f"invalid manifest: {problems}") from None
+        raise ManifestError(f"invalid manifest: {describe_validation_error(exc)}") from None
 
 
 def new_drop_name(stem: str) -> str:

@@ -22,7 +22,8 @@ def stack_checks(settings: Settings) -> list[Check]:
     down = [name for name, record in table.processes.items() if not group_alive(record.pid)]
     restarted = {name: r for name, r in table.processes.items() if r.restarts}
     restarts = ", ".join(
-        f"{name} restarted {r.restarts} times (last exit code {r.last_exit})"
+        f"{name} restarted {'once' if r.restarts == 1 else f'{r.restarts} times'}"
+        f" (last exit code {r.last_exit})"
         for name, r in restarted.items()
     )
     detail = f"{len(table.processes) - len(down)} of {len(table.processes)} processes running"

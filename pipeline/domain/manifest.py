@@ -6,6 +6,7 @@ Media are named relative to that folder.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -280,9 +281,9 @@ def _parse_manifest(raw: bytes) -> Manifest:
     try:
         return Manifest.model_validate(document)
     except ValidationError as exc:
-        problems = "; ".join(_describe(error) for error in exc.errors())
         raise ManifestError(
-            f"manifest.json is invalid: {problems}", detail={"errors": _jsonable(exc)}
+            f"manifest.json is invalid: {describe_validation_error(exc)}",
+            detail={"errors": _jsonable(exc)},
         ) from None
 
 
@@ -338,8 +339,21 @@ def named_media(raw: bytes) -> dict[str, str]:
     return named
 
 
+def describe_validation_error(exc: ValidationError) -> str:
+    """Every problem of a manifest's ``ValidationError`` as ``field: problem``, ``; ``-joined.
+
+    An unknown field is named with the closest known one (``promt: unknown field; did you
+    mean 'prompt'?``) instead of pydantic's "Extra inputs are not permitted".
+    """
+    return "; ".join(_describe(error) for error in exc.errors())
+
+
 def _describe(error: Any) -> str:
     where = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(where, Manifest.model_fields, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "'pipeline schema' lists the fields"
+        return f"{where}: unknown field; {hint}"
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{where}: {message}" if where else message
 

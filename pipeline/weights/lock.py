@@ -151,7 +151,10 @@ def load_lock(path: Path) -> ModelsLock:
     try:
         text = path.read_text("utf-8")
     except OSError as exc:
-        raise LockError(f"cannot read the models lockfile {path}: {exc.strerror}") from None
+        raise LockError(
+            f"cannot read the models lockfile {path.absolute()}: {exc.strerror}; "
+            "set MODELS_LOCK to its path (default: deploy/models.lock of the working directory)"
+        ) from None
     return parse_lock(text, str(path))
 
 

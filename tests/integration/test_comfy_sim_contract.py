@@ -281,6 +281,14 @@ def assert_like_capture(frames: list[Frame], history: dict[str, Any], name: str)
     ]
 
 
+async def test_the_root_a_user_opens_says_what_the_server_is(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with http.get("/") as response:
+        assert response.status == 200
+        assert (await response.text()).startswith("comfy-sim: a stand-in for ComfyUI's")
+
+
 async def test_fresh_run_reports_like_the_real_server(http: aiohttp.ClientSession) -> None:
     await warm_up(http)
 

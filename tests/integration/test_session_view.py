@@ -43,6 +43,25 @@ async def test_succeeded_session_gets_its_result_and_presigned_urls(s3_bucket: S
     assert "X-Amz-Signature" in view.urls["video"]
 
 
+async def test_a_succeeded_session_counts_the_segments_its_result_lists(
+    s3_bucket: S3Bucket,
+) -> None:
+    session_id = f"view-{uuid.uuid4().hex[:8]}"
+    layout = SessionLayout(session_id)
+    objects = {f"segment_{i:03d}": layout.segment("r1", i) for i in range(3)}
+    objects["combined"] = f"{layout.generation('r1')}combined.mp4"
+    s3 = s3_bucket.session().client("s3", endpoint_url=s3_bucket.endpoint)
+    s3.put_object(
+        Bucket=s3_bucket.bucket,
+        Key=layout.result,
+        Body=json.dumps({"run": "r1", "objects": objects}),
+    )
+
+    view = await with_records(_finished(session_id, "succeeded"), s3_bucket.settings())
+
+    assert (view.segments_done, view.segments_total) == (3, 3)
+
+
 async def test_failed_session_links_its_error_under_the_public_url(s3_bucket: S3Bucket) -> None:
     session_id = f"view-{uuid.uuid4().hex[:8]}"
     layout = SessionLayout(session_id)

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -500,12 +501,17 @@ async def test_media_missing_after_the_grace_fail_once_as_missing_media(
 
 
 async def test_status_says_when_no_worker_polls_the_queue_a_stage_waits_on(
-    temporal_client: Client,
+    temporal_client: Client, tmp_path: Path
 ) -> None:
     stubs = Stubs(manifest(kind="i2v", image="face.png"))
     run_id = uuid.uuid4().hex[:12]
     cpu_queue, gpu_prefix = f"cpu-{run_id}", f"nobody-{run_id}"
-    settings = load_settings(TEMPORAL_TASK_QUEUE=cpu_queue, TEMPORAL_GPU_TASK_QUEUE=gpu_prefix)
+    # A state dir of its own: a demo stack running from the checkout has a GPU worker.
+    settings = load_settings(
+        TEMPORAL_TASK_QUEUE=cpu_queue,
+        TEMPORAL_GPU_TASK_QUEUE=gpu_prefix,
+        PIPELINE_STATE_DIR=tmp_path,
+    )
     drop = DropRef.of("bucket", f"inbox/no-gpu-{run_id}/manifest.json", run_id)
     async with Worker(
         temporal_client,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -9,11 +10,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from pipeline.cli import drop as drop_command
 from pipeline.cli.app import cli
 from pipeline.cli.context import ExitCode
+from pipeline.cli.drop import progress_line
 from pipeline.cli.session_view import SessionStatus
 from pipeline.cli.status import status_exit_code
 from pipeline.cli.upload import classify_media
+from pipeline.config import load_settings
 from pipeline.domain.manifest import Manifest
 
 
@@ -60,3 +64,82 @@ def test_an_unreachable_stack_is_one_line_and_exit_code_4(tmp_path: Path) -> Non
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith("error: Temporal at 127.0.0.1:1 is unreachable")
     assert "pipeline up" in done.stderr
+
+
+def test_a_typod_manifest_field_is_one_line_naming_the_field_it_resembles(
+    tmp_path: Path,
+) -> None:
+    image = tmp_path / "face.png"
+    image.write_bytes(b"png")
+    refused = subprocess.run(
+        [sys.executable, "-m", "pipeline", "drop", str(image), "--set", "promt=a cat"],
+        env={"PIPELINE_STATE_DIR": str(tmp_path), "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == ExitCode.USAGE
+    assert refused.stderr == (
+        "error: invalid manifest: promt: unknown field; did you mean 'prompt'?\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("heartbeat", "line"),
+    [
+        (
+            {"class_type": "KSamplerAdvanced", "value": 2.0, "max": 4.0},
+            "generating · segments 1/3 · KSamplerAdvanced step 2/4",
+        ),
+        (
+            {"class_type": "LoadAudio", "value": 0.0, "max": 1.0},
+            "generating · segments 1/3 · LoadAudio",
+        ),
+    ],
+)
+def test_progress_shows_sampler_steps_as_whole_numbers_and_stepless_nodes_by_name(
+    heartbeat: dict[str, object], line: str
+) -> None:
+    view = SessionStatus(
+        session_id="s",
+        workflow_id="session-s",
+        status="running",
+        stage="generating",
+        segments_done=1,
+        segments_total=3,
+        activity={"name": "generate_segment", "heartbeat": heartbeat},
+    )
+    assert progress_line(view) == line
+
+
+def test_down_without_a_stack_here_names_the_port_another_stack_holds(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        shown = CliRunner().invoke(
+            cli,
+            ["down"],
+            env={"PIPELINE_STATE_DIR": str(tmp_path), "TEMPORAL_ADDRESS": f"127.0.0.1:{port}"},
+        )
+    assert shown.exit_code == 0
+    assert shown.output.startswith(
+        f"no stack runs from this state dir, but port {port} for Temporal (TEMPORAL_ADDRESS)"
+    )
+    assert f"another PIPELINE_STATE_DIR than {tmp_path.resolve()}?" in shown.output
+
+
+def test_ctrl_c_while_following_leaves_the_session_running_and_says_how_to_find_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def interrupted(*_args: object, **_kwargs: object) -> SessionStatus:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(drop_command, "follow", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        drop_command._report(load_settings(), "s-1", wait=True, as_json=True, timeout=60.0)
+    assert stopped.value.code == drop_command.INTERRUPTED
+    assert capsys.readouterr().err == (
+        "stopped following; the session goes on ('pipeline status s-1')\n"
+    )

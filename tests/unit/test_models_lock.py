@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.weights.lock import LockError, dump_lock, json_schema, parse_lock
+from pipeline.weights.lock import LockError, dump_lock, json_schema, load_lock, parse_lock
 from pipeline.weights.presets import refreshed, required_files
 from workflows_comfy.presets import PRESETS
 
@@ -109,3 +109,16 @@ def test_refresh_follows_the_presets_and_keeps_pins_mirrors_and_separation() -> 
     assert fresh.files[0] == pinned
     assert fresh.files[1] == dropped  # back, unpinned
     assert refreshed(fresh) == fresh
+
+
+def test_a_missing_lockfile_is_named_in_full_with_the_variable_that_moves_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(LockError) as refused:
+        load_lock(Path("deploy/models.lock"))
+    assert refused.value.message == (
+        f"cannot read the models lockfile {tmp_path}/deploy/models.lock: No such file or "
+        "directory; set MODELS_LOCK to its path (default: deploy/models.lock of the working "
+        "directory)"
+    )

@@ -1,5 +1,6 @@
 """comfy-sim's own routes, outside ComfyUI's API (so not under ``/api``): faults and records.
 
+- ``GET /`` says what the server is (where ComfyUI serves its web UI).
 - ``POST /sim/faults {"faults": [...]}`` queues faults (``faults.Fault``); 400 says why not.
 - ``GET /sim/faults`` lists the faults still queued.
 - ``GET /sim/record`` lists the bodies of every ``POST /free`` and ``POST /interrupt``.
@@ -17,6 +18,16 @@ from aiohttp import web
 from pipeline.standins.comfy_sim.faults import Fault
 from pipeline.standins.comfy_sim.files import Route
 from pipeline.standins.comfy_sim.sim import Sim
+
+INDEX = (
+    "comfy-sim: a stand-in for ComfyUI's HTTP + WebSocket API (it has no web UI).\n"
+    "It validates graphs against the real /object_info and renders numbered frames.\n"
+    "  GET /object_info  the node types it accepts\n"
+    "  GET /queue        prompts running and pending\n"
+    "  GET /history      finished prompts and their outputs\n"
+    "  GET /sim/record   the /free and /interrupt requests it received\n"
+)
+"""``GET /``: what this server is, where ComfyUI would serve its web UI."""
 
 
 def control_routes(sim: Sim) -> list[Route]:
@@ -54,7 +65,13 @@ def control_routes(sim: Sim) -> list[Route]:
     async def get_models(request: web.Request) -> web.StreamResponse:
         return web.json_response({"hidden": sorted(sim.hidden_models)})
 
+    async def get_index(request: web.Request) -> web.StreamResponse:
+        # The real server serves its web UI here; the stand-in has none, and a link the
+        # stack prints must not end in a 404.
+        return web.Response(text=INDEX)
+
     return [
+        ("GET", "/", get_index),
         ("POST", "/sim/models", post_models),
         ("GET", "/sim/models", get_models),
         ("POST", "/sim/faults", post_faults),
