@@ -28,6 +28,8 @@ from pipeline.workflows.describe import live_line
 
 START_GRACE_S = 60.0
 POLL_S = 0.5
+INTERRUPTED = 130
+"""Exit code after Ctrl-C (128 + SIGINT, as shells report it)."""
 
 
 def manifest_fields_help() -> str:
@@ -124,7 +126,13 @@ def _report(
             f"/workflows/session-{session_id}",
             err=True,
         )
-    status = asyncio.run(follow(settings, session_id, timeout, quiet=as_json))
+    try:
+        status = asyncio.run(follow(settings, session_id, timeout, quiet=as_json))
+    except KeyboardInterrupt:
+        click.echo(
+            f"stopped following; the session goes on ('pipeline status {session_id}')", err=True
+        )
+        sys.exit(INTERRUPTED)
     if as_json:
         click.echo(status.model_dump_json(indent=2))
     else:

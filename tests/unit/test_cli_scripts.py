@@ -18,6 +18,7 @@ from pipeline.cli.session_view import SessionStatus
 from pipeline.cli.status import status_exit_code
 from pipeline.cli.upload import classify_media
 from pipeline.config import load_settings
+from pipeline.domain.contracts import SessionProgress
 from pipeline.domain.manifest import Manifest
 
 
@@ -86,20 +87,14 @@ def test_a_typod_manifest_field_is_one_line_naming_the_field_it_resembles(
 
 
 @pytest.mark.parametrize(
-    ("heartbeat", "line"),
+    ("node", "step", "steps", "line"),
     [
-        (
-            {"class_type": "KSamplerAdvanced", "value": 2.0, "max": 4.0},
-            "generating · segments 1/3 · KSamplerAdvanced step 2/4",
-        ),
-        (
-            {"class_type": "LoadAudio", "value": 0.0, "max": 1.0},
-            "generating · segments 1/3 · LoadAudio",
-        ),
+        ("KSamplerAdvanced", 2, 4, "segment 2/3 · KSamplerAdvanced step 2/4"),
+        ("LoadAudio", 0, 0, "segment 2/3 · LoadAudio"),
     ],
 )
 def test_progress_shows_sampler_steps_as_whole_numbers_and_stepless_nodes_by_name(
-    heartbeat: dict[str, object], line: str
+    node: str, step: int, steps: int, line: str
 ) -> None:
     view = SessionStatus(
         session_id="s",
@@ -108,7 +103,14 @@ def test_progress_shows_sampler_steps_as_whole_numbers_and_stepless_nodes_by_nam
         stage="generating",
         segments_done=1,
         segments_total=3,
-        activity={"name": "generate_segment", "heartbeat": heartbeat},
+        progress=SessionProgress(
+            stage="generating",
+            segments_done=1,
+            segments_total=3,
+            node=node,
+            step=step,
+            steps=steps,
+        ),
     )
     assert progress_line(view) == line
 
