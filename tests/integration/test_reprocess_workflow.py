@@ -32,7 +32,6 @@ from pipeline.domain.contracts import (
     TakenDrop,
 )
 from pipeline.domain.drop import DropRef
-from pipeline.domain.layout import SessionLayout
 from pipeline.domain.queues import preset_queue
 from pipeline.ingest import summary
 from pipeline.workflows import specs
@@ -65,14 +64,7 @@ class BatchStubs(Stubs):
     async def load_session(self, request: LoadSessionInput) -> TakenDrop:
         self._enter(specs.LOAD_SESSION)
         self.loads.append(request.session_id)
-        layout = SessionLayout(request.session_id)
-        inputs = {role: layout.input(relative) for role, relative in self.manifest.media().items()}
-        return TakenDrop(
-            manifest=self.manifest,
-            inputs=inputs,
-            preset=summary.preset_name(self.manifest),
-            steps=summary.sampling_steps(self.manifest),
-        )
+        return self.taken(request.session_id)
 
     @activity.defn(name=specs.GENERATE_SEGMENT.name)
     @edge

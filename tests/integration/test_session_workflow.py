@@ -128,12 +128,9 @@ class Stubs:
         """Activity names in call order, each retried call once."""
         return [call.name for call in self.calls if call.attempt == 1]
 
-    @activity.defn(name=specs.TAKE_DROP.name)
-    @edge
-    async def take_drop(self, request: TakeDropInput) -> TakenDrop:
-        self.takes.append(request)
-        self._enter(specs.TAKE_DROP)
-        layout = SessionLayout(request.session_id)
+    def taken(self, session_id: str) -> TakenDrop:
+        """The stub manifest as ``take_drop`` hands it on: inputs under the session's layout."""
+        layout = SessionLayout(session_id)
         inputs = {role: layout.input(relative) for role, relative in self.manifest.media().items()}
         return TakenDrop(
             manifest=self.manifest,
@@ -141,6 +138,13 @@ class Stubs:
             preset=summary.preset_name(self.manifest),
             steps=summary.sampling_steps(self.manifest),
         )
+
+    @activity.defn(name=specs.TAKE_DROP.name)
+    @edge
+    async def take_drop(self, request: TakeDropInput) -> TakenDrop:
+        self.takes.append(request)
+        self._enter(specs.TAKE_DROP)
+        return self.taken(request.session_id)
 
     @activity.defn(name=specs.PREPARE_IMAGE.name)
     @edge
