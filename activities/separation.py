@@ -16,7 +16,9 @@ from activities.heartbeat import heartbeating
 from activities.scratch import input_path, scratch_dir
 from pipeline.config import Settings
 from pipeline.domain.contracts import SeparationInput, SeparationOutput
+from pipeline.domain.errors import SeparationElsewhere
 from pipeline.domain.layout import SessionLayout
+from pipeline.domain.queues import is_separation_queue
 from pipeline.logging import get_logger
 from pipeline.media.separation import (
     SeparationUnavailable,
@@ -49,8 +51,8 @@ class SeparationActivities:
     def capability(self) -> str:
         """What this worker can do for ``separate_vocals``, announced in its worker record.
 
-        ``demucs: {file}``, ``stand-in: {label}`` or ``unavailable: {why}`` (then sessions
-        that separate vocals fail here with ``misconfigured``), checked without loading.
+        ``demucs: {file}``, ``stand-in: {label}`` or ``unavailable: {why}`` (then the
+        worker polls no separation queue), checked without loading.
         """
         path = self.settings.demucs_model_path
         if path is None:
@@ -75,6 +77,28 @@ class SeparationActivities:
                 log.info("demucs_loaded", path=str(path), device=self._separator.device)
         return self._separator
 
+    async def _separator_here(self) -> VocalSeparator:
+        """The loaded model; if this worker cannot separate, send the task elsewhere.
+
+        A task from a separation queue or this worker's own queue goes back to the
+        preset's separation queue (``SeparationElsewhere``), and the worker stops polling
+        those queues first. One from the preset's plain queue came from a session started
+        before separation had queues of its own: that still fails as ``misconfigured``,
+        since rerouting it would bring it straight back to the same workers.
+        """
+        queue = activity.info().task_queue
+        elsewhere = is_separation_queue(queue) or queue == self.admission.worker_task_queue
+        try:
+            return await self._loaded()
+        except SeparationUnavailable as exc:
+            if not elsewhere:
+                raise
+            await self.admission.set_separation(f"unavailable: {exc.message}")
+            log.warning("separation_unavailable", reason=exc.message)
+            raise SeparationElsewhere(
+                f"this worker cannot separate vocals ({exc.message}); another worker will"
+            ) from exc
+
     @activity.defn(name=SEPARATE_VOCALS.name)
     @edge
     async def separate_vocals(self, request: SeparationInput) -> SeparationOutput:
@@ -92,7 +116,7 @@ class SeparationActivities:
                 beat.update(stage="waiting_for_gpu")
                 async with turn.gpu():
                     beat.update(stage="separating")
-                    separator = await self._loaded()
+                    separator = await self._separator_here()
                     separated = await asyncio.to_thread(
                         separator.separate, mix, scratch / VOCALS_NAME
                     )

@@ -3,10 +3,12 @@
     python deploy/k8s/render_gpu_workers.py > deploy/k8s/gpu-workers.yaml    (make manifests)
 
 Each preset gets its own Deployment, scaled from zero by KEDA's ``temporal`` scaler on the
-activity backlog of the preset's task queue (``gpu.{preset}``: the GPU worker polls one queue
-per preset its ComfyUI can run). Its pod syncs only that preset's files from the lockfile
-(init container), runs ComfyUI as a native sidecar (an init container that keeps running:
-up before the worker, stopped after it) holding the GPU, and the worker beside it.
+activity backlogs of the preset's task queues (``gpu.{preset}``: the GPU worker polls one queue
+per preset its ComfyUI can run, and ``gpu.{preset}.separation`` too when it can separate
+vocals, which a session needing separation sends its first GPU task to). Its pod syncs only
+that preset's files from the lockfile (init container), runs ComfyUI as a native sidecar (an
+init container that keeps running: up before the worker, stopped after it) holding the GPU,
+and the worker beside it.
 ``tests/unit/test_deploy.py`` fails when this file and the presets disagree.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import sys
 
 from pipeline.config import Settings
-from pipeline.domain.queues import preset_queue
+from pipeline.domain.queues import preset_queue, separation_queue
 from workflows_comfy.presets import PRESETS
 
 GPU_QUEUE_PREFIX: str = Settings.model_fields["temporal_gpu_task_queue"].default
@@ -143,6 +145,14 @@ spec:
         queueTypes: activity
         targetQueueSize: "1"
         activationTargetQueueSize: "0"
+    - type: temporal
+      metadata:
+        endpointFromEnv: TEMPORAL_ADDRESS
+        namespace: default
+        taskQueue: {separation}
+        queueTypes: activity
+        targetQueueSize: "1"
+        activationTargetQueueSize: "0"
 """
 
 
@@ -152,6 +162,7 @@ def render() -> str:
         TEMPLATE.format(
             preset=name,
             queue=preset_queue(GPU_QUEUE_PREFIX, name),
+            separation=separation_queue(GPU_QUEUE_PREFIX, name),
             grace=grace,
             drain=DRAIN_GRACE_S,
         )

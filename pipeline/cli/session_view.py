@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -14,7 +15,7 @@ from pipeline.config import Settings
 from pipeline.domain.contracts import SessionProgress
 from pipeline.domain.drop import WORKFLOW_ID_PREFIX, session_id_of_workflow
 from pipeline.domain.layout import SessionLayout
-from pipeline.domain.queues import preset_queue
+from pipeline.domain.queues import is_separation_queue, is_worker_queue, preset_queue
 from pipeline.storage import ObjectStore
 from pipeline.worker.registry import pollers
 from pipeline.workflows import specs
@@ -98,9 +99,7 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
             else progress.stage
         )
         if pending and pending[0].state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
-            stage += await _nobody_polls(
-                client, settings, pending[0].activity_type.name, progress.preset
-            )
+            stage += await _nobody_polls(client, settings, pending[0], progress.preset)
         return view.model_copy(
             update={
                 "stage": stage,
@@ -116,22 +115,36 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
 
 
 async def _nobody_polls(
-    client: Client, settings: Settings, activity_name: str, preset: str | None
+    client: Client, settings: Settings, pending: PendingActivityInfo, preset: str | None
 ) -> str:
     """`` · waiting for ...`` when no worker polls the queue the scheduled activity is on.
 
     GPU work waits on its preset's queue (``gpu.{preset}``), which only workers whose
-    ComfyUI can run the preset poll: the session waits, never fails, until one comes up.
+    ComfyUI can run the preset poll, and vocal separation on the preset's separation queue
+    (``gpu.{preset}.separation``), which only those of them with a Demucs model poll: the
+    session waits, never fails, until one comes up. The queue is the one Temporal reports
+    for the activity, else the one its spec implies.
     """
+    activity_name = pending.activity_type.name
     gpu = any(spec.name == activity_name and spec.queue is QueueKind.GPU for spec in specs.ALL)
-    if gpu:
-        queue = preset_queue(settings.temporal_gpu_task_queue, preset or "")
+    prefix = settings.temporal_gpu_task_queue
+    queue = pending.activity_options.task_queue.name or (
+        preset_queue(prefix, preset or "") if gpu else settings.temporal_task_queue
+    )
+    if is_worker_queue(prefix, queue):
+        return ""  # a sticky task: back to the shared queue after its schedule-to-start bound
+    if is_separation_queue(queue):
+        who, start = (
+            f"a worker that serves preset {preset} and can separate vocals",
+            "set DEMUCS_MODEL_PATH on a GPU worker that serves it, or drop with "
+            '"separate_vocals": false for clean speech',
+        )
+    elif gpu:
         who, start = (
             f"a worker that serves preset {preset}",
             "start 'pipeline worker gpu' beside a ComfyUI with the preset's models",
         )
     else:
-        queue = settings.temporal_task_queue
         who, start = "a CPU worker", "start 'pipeline worker cpu'"
     if await pollers(client, queue):
         return ""

@@ -14,10 +14,11 @@ from temporalio.client import Client
 from pipeline.config import Settings
 from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
 from pipeline.domain.errors import ConfigError
+from pipeline.domain.manifest import Kind
 from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID
 from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect, connect_config
-from pipeline.worker.registry import LiveWorker, live_workers
+from pipeline.worker.registry import LiveWorker, WorkerRecord, live_workers
 from pipeline.workflows import attributes
 from workflows_comfy.presets import PRESETS
 
@@ -152,24 +153,51 @@ async def _separation(client: Client, settings: Settings) -> Check:
         return failed(
             "vocal separation", f"not checked: worker records unreadable ({type(exc).__name__})"
         )
-    if not workers:
-        return passed("vocal separation", "no GPU worker has announced what it can do yet")
-    cannot = [w.record for w in workers if w.record.separation.startswith("unavailable")]
-    stand_ins = [w.record for w in workers if w.record.separation.startswith("stand-in")]
-    if cannot:
+    return separation_check([worker.record for worker in workers])
+
+
+def separation_check(records: list[WorkerRecord]) -> Check:
+    """Whether every audio preset a live worker serves is served by one that can separate.
+
+    Separation goes only to workers that serve the session's preset and have a Demucs
+    model (``gpu.{preset}.separation``), so a worker without one is fine while another
+    covers its presets; an audio preset none of them covers leaves such sessions waiting.
+    """
+    name = "vocal separation"
+    if not records:
+        return passed(name, "no GPU worker has announced what it can do yet")
+    audio_kinds = {Kind.S2V.value, Kind.INFINITETALK.value}
+
+    def audio_presets(record: WorkerRecord) -> set[str]:
+        served = record.serving.items()
+        return {preset for kind, presets in served if kind in audio_kinds for preset in presets}
+
+    cannot = [r for r in records if r.separation.startswith("unavailable")]
+    covered = set().union(*(audio_presets(r) for r in records if r not in cannot))
+    uncovered = sorted(set().union(*(audio_presets(r) for r in cannot)) - covered)
+    if uncovered:
+        example = cannot[0]
         return failed(
-            "vocal separation",
-            f"{len(cannot)} of {len(workers)} GPU workers cannot separate "
-            f"({cannot[0].identity}: {cannot[0].separation.removeprefix('unavailable: ')})",
-            "set DEMUCS_MODEL_PATH on every GPU worker, or drop with separate_vocals=false",
+            name,
+            f"no live worker that serves {', '.join(uncovered)} can separate vocals "
+            f"({example.identity}: {example.separation.removeprefix('unavailable: ')}); "
+            "sessions with separate_vocals wait",
+            "set DEMUCS_MODEL_PATH on a GPU worker that serves them, "
+            "or drop with separate_vocals=false",
+        )
+    stand_ins = [r for r in records if r.separation.startswith("stand-in")]
+    notes = []
+    if cannot:
+        notes.append(
+            f"{len(cannot)} of {len(records)} GPU workers cannot separate "
+            "(separation goes to the others)"
         )
     if stand_ins:
-        return passed(
-            "vocal separation",
-            f"{len(stand_ins)} of {len(workers)} GPU workers use the stand-in model "
-            "(not real separation; set DEMUCS_MODEL_PATH)",
+        notes.append(
+            f"{len(stand_ins)} of {len(records)} use the stand-in model "
+            "(not real separation; set DEMUCS_MODEL_PATH)"
         )
-    return passed("vocal separation", f"all {len(workers)} GPU workers load a Demucs model")
+    return passed(name, "; ".join(notes) or f"all {len(records)} GPU workers load a Demucs model")
 
 
 async def _schedule(client: Client, settings: Settings) -> Check:

@@ -23,6 +23,7 @@ foreign reaches Temporal or the CLI::
     │   ├── ExecutionFailed
     │   ├── ComfyTimeout
     │   └── MessageError         a WebSocket frame or /history record of the wrong shape
+    ├── SeparationElsewhere      (retryable: this worker cannot separate vocals; another can)
     ├── StorageError             (retryable: the object store misbehaved or is unreachable)
     │   └── SourceError          (pipeline.weights.fetch) a model file's source failed
     ├── EventError               (ingest: storage events and the queues that carry them)
@@ -115,9 +116,19 @@ class PresetUnavailable(ComfyError):
     code = "preset_unavailable"
 
 
-REROUTE_CODES: frozenset[str] = frozenset({WorkerBusy.code, PresetUnavailable.code})
+class SeparationElsewhere(PipelineError):
+    """This worker cannot separate vocals (no usable Demucs model): a worker that polls the
+    preset's separation queue can, so the task goes back there."""
+
+    code = "separation_elsewhere"
+
+
+REROUTE_CODES: frozenset[str] = frozenset(
+    {WorkerBusy.code, PresetUnavailable.code, SeparationElsewhere.code}
+)
 """Failures that say "not this worker": the workflow sends the task back to the preset's
-queue at once, without spending a retry attempt."""
+queue at once, without spending a retry attempt. The worker stops polling the queues it
+cannot serve first, so the task cannot come straight back to it."""
 
 
 class OutOfMemory(ComfyError):

@@ -10,7 +10,8 @@ polls a queue only after the worker's slot supplier hands out a slot, so ``Queue
   worker holds one prompt on the GPU and at most one task ready to follow it (inputs
   uploaded, graph checked), so the GPU never waits on the network or on Temporal, and
   tasks that only store their outputs do not count;
-- a preset's queue polls only while the preset is served and fewer than
+- a preset's queue (and its separation queue, while the worker can separate vocals) polls
+  only while the preset is served and fewer than
   ``MAX_OPEN_SESSIONS`` sessions expect more GPU work here. Two keep the GPU busy (one
   renders while the other's next segment is prepared on a CPU worker); more would make a
   session's next segment wait behind others' instead of going to an idle worker. The own
@@ -59,6 +60,9 @@ class Admission:
         self.draining = False
         self.serving: frozenset[str] = frozenset()
         """Presets this worker's ComfyUI can run now."""
+        self.separation = "unavailable: not checked yet"
+        """What it can do for vocal separation: ``demucs: {file}``, ``stand-in: {label}``
+        or ``unavailable: {why}`` (``SeparationActivities.capability``)."""
         self.tasks = 0
         """Activity tasks this worker holds (Temporal's used slots)."""
         self.finishing = 0
@@ -81,6 +85,15 @@ class Admission:
         self.serving = presets
         await self._update()
 
+    @property
+    def separates(self) -> bool:
+        """Whether this worker can separate vocals (its Demucs model is usable)."""
+        return not self.separation.startswith("unavailable")
+
+    async def set_separation(self, capability: str) -> None:
+        self.separation = capability
+        await self._update()
+
     async def drain(self) -> None:
         """Stop every queue from polling; tasks already held run on."""
         self.draining = True
@@ -97,15 +110,18 @@ class Admission:
         """Held tasks whose prompt has not started (the running one and finishing ones aside)."""
         return self.tasks - self.finishing - (1 if self._gpu.locked() else 0)
 
-    def admits(self, preset: str | None) -> bool:
-        """Whether the queue of ``preset`` (``None``: the worker's own queue) may poll now."""
+    def admits(self, preset: str | None, *, separation: bool = False) -> bool:
+        """Whether the queue of ``preset`` (``None``: the worker's own queue) may poll now;
+        ``separation``: the preset's separation queue."""
         if not self.ready or self.draining or self.lined_up > 0:
+            return False
+        if separation and not self.separates:
             return False
         return preset is None or (preset in self.serving and self.open_sessions < MAX_OPEN_SESSIONS)
 
-    async def wait_admits(self, preset: str | None) -> None:
+    async def wait_admits(self, preset: str | None, *, separation: bool = False) -> None:
         async with self._changed:
-            await self._changed.wait_for(lambda: self.admits(preset))
+            await self._changed.wait_for(lambda: self.admits(preset, separation=separation))
 
     def task_taken(self) -> None:
         self.tasks += 1
@@ -165,10 +181,14 @@ class GpuTurn:
 class QueueSlots(CustomSlotSupplier):
     """The activity slot supplier of one task queue: one poll at a time, when admitted."""
 
-    def __init__(self, admission: Admission, preset: str | None) -> None:
+    def __init__(
+        self, admission: Admission, preset: str | None, *, separation: bool = False
+    ) -> None:
         self.admission = admission
         self.preset = preset
         """The preset whose queue this is; ``None`` for the worker's own queue."""
+        self.separation = separation
+        """Whether it is the preset's separation queue."""
         self._polled = asyncio.Event()
         """Set while no reservation of this queue waits for a task."""
         self._polled.set()
@@ -176,8 +196,10 @@ class QueueSlots(CustomSlotSupplier):
     async def reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit:
         while True:
             await self._polled.wait()
-            await self.admission.wait_admits(self.preset)
-            if self._polled.is_set() and self.admission.admits(self.preset):
+            await self.admission.wait_admits(self.preset, separation=self.separation)
+            if self._polled.is_set() and self.admission.admits(
+                self.preset, separation=self.separation
+            ):
                 self._polled.clear()
                 return SlotPermit()
 

@@ -2,9 +2,11 @@
 
 It runs one Temporal ``Worker`` per task queue, all with the same activities: its own
 queue (``gpu.worker.{identity}``, where sessions it already runs send their later GPU
-tasks) and one per known preset (``gpu.{preset}``); ``Admission`` lets a preset's queue
-poll only while its ComfyUI can run that preset and the GPU is idle, and nothing poll
-while ComfyUI does not answer or the worker drains. On stop it drains: no new polls, the
+tasks), one per known preset (``gpu.{preset}``) and, when it can separate vocals, one per
+preset's separation queue (``gpu.{preset}.separation``); ``Admission`` lets a preset's
+queues poll only while its ComfyUI can run that preset and the GPU is idle, a separation
+queue only while the Demucs model is usable, and nothing poll while ComfyUI does not
+answer or the worker drains. On stop it drains: no new polls, the
 running task gets ``GPU_DRAIN_GRACE_S`` to finish, then it is cancelled (ComfyUI is
 interrupted) and Temporal retries it on another worker.
 """
@@ -29,7 +31,12 @@ from activities.separation import SeparationActivities
 from pipeline.comfy.client import ComfyClient
 from pipeline.config import Settings
 from pipeline.domain.errors import ComfyError, PipelineError
-from pipeline.domain.queues import preset_queue, worker_queue
+from pipeline.domain.queues import (
+    polled_queues,
+    preset_queue,
+    separation_queue,
+    worker_queue,
+)
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect, metrics_runtime
@@ -41,11 +48,11 @@ from workflows_comfy.presets import PRESETS
 log = get_logger()
 
 
-def _tuner(admission: Admission, preset: str | None) -> WorkerTuner:
+def _tuner(admission: Admission, preset: str | None, separation: bool) -> WorkerTuner:
     unused = FixedSizeSlotSupplier(1)
     return WorkerTuner.create_composite(
         workflow_supplier=unused,
-        activity_supplier=QueueSlots(admission, preset),
+        activity_supplier=QueueSlots(admission, preset, separation=separation),
         local_activity_supplier=unused,
         nexus_supplier=unused,
     )
@@ -56,23 +63,28 @@ def queue_workers(
     settings: Settings,
     admission: Admission,
     activities: list[Any],
+    *,
+    separation: bool,
 ) -> list[Worker]:
-    """One ``Worker`` for the worker's own queue and one per known preset's queue."""
+    """One ``Worker`` for the worker's own queue, one per known preset's queue and, when
+    the worker can ``separation`` (separate vocals), one per preset's separation queue."""
     prefix = settings.temporal_gpu_task_queue
-    queues: dict[str | None, str] = {None: admission.worker_task_queue}
-    queues |= {name: preset_queue(prefix, name) for name in sorted(PRESETS)}
+    queues: dict[str, tuple[str | None, bool]] = {admission.worker_task_queue: (None, False)}
+    queues |= {preset_queue(prefix, name): (name, False) for name in sorted(PRESETS)}
+    if separation:
+        queues |= {separation_queue(prefix, name): (name, True) for name in sorted(PRESETS)}
     return [
         Worker(
             client,
             task_queue=queue,
             activities=activities,
-            tuner=_tuner(admission, preset),
+            tuner=_tuner(admission, preset, separates),
             activity_task_poller_behavior=PollerBehaviorSimpleMaximum(1),
             graceful_shutdown_timeout=timedelta(seconds=settings.gpu_drain_grace_s),
             # A cancel reaches a segment in its heartbeat's answer: send them promptly.
             max_heartbeat_throttle_interval=timedelta(seconds=BEAT_S),
         )
-        for preset, queue in queues.items()
+        for queue, (preset, separates) in queues.items()
     ]
 
 
@@ -106,9 +118,9 @@ async def run_gpu_worker(settings: Settings, stop: asyncio.Event) -> None:
         store = await stack.enter_async_context(ObjectStore(settings))
         comfy = await ComfyActivities.connect(store, settings, admission, client)
         separation = SeparationActivities(store, settings, admission)
-        can_separate = separation.capability()
-        if can_separate.startswith("unavailable"):
-            log.warning("separation_unavailable", reason=can_separate)
+        await admission.set_separation(separation.capability())
+        if not admission.separates:
+            log.warning("separation_unavailable", reason=admission.separation)
         warm_up = settings.gpu_warmup_preset
         if warm_up is not None:
             if warm_up in comfy.capabilities.presets:
@@ -124,11 +136,14 @@ async def run_gpu_worker(settings: Settings, stop: asyncio.Event) -> None:
                 identity=client.identity,
                 task_queue=prefix,
                 capabilities=comfy.capabilities,
-                separation=can_separate,
             )
         )
         workers = queue_workers(
-            client, settings, admission, [comfy.generate_segment, separation.separate_vocals]
+            client,
+            settings,
+            admission,
+            [comfy.generate_segment, separation.separate_vocals],
+            separation=admission.separates,
         )
         running = [asyncio.create_task(worker.run()) for worker in workers]
         health = asyncio.create_task(
@@ -139,7 +154,7 @@ async def run_gpu_worker(settings: Settings, stop: asyncio.Event) -> None:
             "worker_started",
             role="gpu",
             worker_task_queue=admission.worker_task_queue,
-            polling=sorted(preset_queue(prefix, name) for name in admission.serving),
+            polling=polled_queues(prefix, admission.serving, separates=admission.separates),
             **settings.safe_summary(),
         )
         try:

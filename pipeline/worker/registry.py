@@ -26,7 +26,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from pipeline.domain.errors import ComfyError
-from pipeline.domain.queues import preset_queue
+from pipeline.domain.queues import polled_queues
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.worker.capabilities import Capabilities
@@ -59,7 +59,8 @@ class WorkerRecord(BaseModel):
     worker_task_queue: str
     """This worker's own queue (sticky sessions); Temporal lists its pollers."""
     polling: list[str] = []
-    """The preset queues this worker polls."""
+    """The shared queues this worker polls: its presets' and, if it separates, their
+    separation queues."""
     comfyui_url: str
     serving: dict[str, list[str]]
     """Kind → presets whose graphs this worker's ComfyUI accepts."""
@@ -92,13 +93,16 @@ async def publish(store: ObjectStore, record: WorkerRecord) -> None:
 
 def _describe(capabilities: Capabilities, prefix: str) -> dict[str, Any]:
     return {
-        "polling": sorted(preset_queue(prefix, name) for name in capabilities.presets),
+        "polling": polled_queues(
+            prefix, capabilities.presets, separates=capabilities.admission.separates
+        ),
         "serving": capabilities.serving,
         "missing": {
             name: MissingRecord(nodes=list(found.nodes), models=found.model_paths())
             for name, found in capabilities.missing.items()
         },
         "ready": capabilities.admission.ready,
+        "separation": capabilities.admission.separation,
         "nodes": len(capabilities.object_info),
     }
 
@@ -110,7 +114,6 @@ async def announce(
     identity: str,
     task_queue: str,
     capabilities: Capabilities,
-    separation: str = "unknown",
     refresh_s: float = REFRESH_S,
 ) -> AsyncIterator[WorkerRecord]:
     """Keep this worker's record in the bucket while the block runs; delete it afterwards."""
@@ -120,7 +123,6 @@ async def announce(
         task_queue=task_queue,
         worker_task_queue=capabilities.admission.worker_task_queue,
         comfyui_url=capabilities.comfy_url,
-        separation=separation,
         started_at=started,
         updated_at=started,
         **_describe(capabilities, task_queue),

@@ -11,12 +11,15 @@ that ran it answers with its own queue, and the session's later GPU tasks go the
 its models are already loaded. If that worker does not start such a task within
 ``sticky_schedule_to_start_s`` (dead, drained, or busy too long), or the attempt fails,
 the task goes back to the preset's queue: Temporal's worker-specific task queue pattern.
+Vocal separation, when the manifest asks for it, is a session's first GPU task and goes to
+the preset's separation queue, which only workers that also have a Demucs model poll.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -60,7 +63,7 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.domain.frames.plan import FramePlan
     from pipeline.domain.layout import SessionLayout
     from pipeline.domain.manifest import Manifest
-    from pipeline.domain.queues import preset_queue
+    from pipeline.domain.queues import preset_queue, separation_queue
     from pipeline.workflows import attributes, describe
     from pipeline.workflows.specs import (
         EXTRACT_LAST_FRAMES,
@@ -93,6 +96,8 @@ MEDIA_POLL_MAX = timedelta(seconds=60)
 LAST_WINDOW = timedelta(minutes=5)
 OPERATE_PATCH = "operate-v1"
 """Sessions started before it end without a status attribute, callback or cancel record."""
+SEPARATION_QUEUE = "separation-queue"
+"""Patch id: sessions started before it sent vocal separation to the preset's own queue."""
 
 
 def derive_seed(session_id: str) -> int:
@@ -338,9 +343,15 @@ class SessionWorkflow:
         source = audio.mix_key
         if manifest.separate_vocals:
             self._set_stage("separating_vocals")
+            shared = (
+                separation_queue
+                if workflow.patched(SEPARATION_QUEUE)
+                else preset_queue  # sessions started before separation had its own queues
+            )
             vocals = await self._gpu(
                 SEPARATE_VOCALS,
                 SeparationInput(session_id=session_id, audio_key=audio.mix_key),
+                shared=shared,
             )
             source = vocals.vocals_key
             if vocals.stand_in:
@@ -411,9 +422,16 @@ class SessionWorkflow:
         return result
 
     async def _gpu(
-        self, spec: ActivitySpec[InputT, PlacedT], argument: InputT, *, summary: str | None = None
+        self,
+        spec: ActivitySpec[InputT, PlacedT],
+        argument: InputT,
+        *,
+        shared: Callable[[str, str], str] = preset_queue,
+        summary: str | None = None,
     ) -> PlacedT:
-        """Run a GPU activity where the session's models are loaded, else on its preset's queue."""
+        """Run a GPU activity where the session's models are loaded, else on the preset's
+        ``shared`` queue (``preset_queue``, or ``separation_queue`` for the workers that
+        serve the preset and can separate vocals)."""
         started = workflow.now()
         summary = summary or self._stage_summary()
         while True:
@@ -438,7 +456,7 @@ class SessionWorkflow:
                         _code(failure),
                     )
                     self._sticky_queue = None
-            queue = preset_queue(self._gpu_queues, self._progress.preset or "")
+            queue = shared(self._gpu_queues, self._progress.preset or "")
             try:
                 result = await execute(
                     spec,

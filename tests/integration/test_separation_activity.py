@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.conftest import S3Bucket
 pytestmark = pytest.mark.integration
 
 MIX_KEY = "sessions/sep-test/prepared/mix.wav"
+OWN_QUEUE = "gpu.worker.test"
 
 
 def _settings(bucket: S3Bucket, work: Path, model: Path | None) -> Settings:
@@ -41,11 +43,36 @@ async def uploaded_mix(s3_bucket: S3Bucket, tmp_path: Path) -> AsyncIterator[str
     yield MIX_KEY
 
 
-async def _separate(settings: Settings, audio_key: str) -> SeparationOutput:
+async def _separate(
+    settings: Settings,
+    audio_key: str,
+    task_queue: str = "gpu.wan22-s2v-fp8",
+    admission: Admission | None = None,
+) -> SeparationOutput:
     async with ObjectStore(settings) as store:
-        activities = SeparationActivities(store, settings, Admission("gpu.worker.test"))
+        admission = admission or Admission(OWN_QUEUE)
+        activities = SeparationActivities(store, settings, admission)
         request = SeparationInput(session_id="sep-test", audio_key=audio_key)
-        return await ActivityEnvironment().run(activities.separate_vocals, request)
+        environment = ActivityEnvironment()
+        environment.info = dataclasses.replace(environment.info, task_queue=task_queue)
+        return await environment.run(activities.separate_vocals, request)
+
+
+@pytest.mark.parametrize("task_queue", [OWN_QUEUE, "gpu.wan22-s2v-fp8.separation"])
+async def test_a_worker_that_cannot_separate_sends_the_task_elsewhere_and_stops_polling_for_it(
+    s3_bucket: S3Bucket, tmp_path: Path, uploaded_mix: str, task_queue: str
+) -> None:
+    admission = Admission(OWN_QUEUE)
+    await admission.set_separation("demucs: htdemucs.safetensors")
+    settings = _settings(s3_bucket, tmp_path, tmp_path / "vanished.safetensors")
+
+    with pytest.raises(ApplicationError) as caught:
+        await _separate(settings, uploaded_mix, task_queue, admission)
+
+    assert caught.value.type == "separation_elsewhere"
+    assert "vanished.safetensors is not a file" in caught.value.message
+    assert not admission.separates
+    assert admission.separation.startswith("unavailable: DEMUCS_MODEL_PATH")
 
 
 async def test_unset_model_path_fails_non_retryably_naming_the_variable(

@@ -70,13 +70,14 @@ from pipeline.domain.errors import (
     MediaError,
     MissingMediaError,
     PipelineError,
+    SeparationElsewhere,
     StorageError,
     WorkerBusy,
 )
 from pipeline.domain.frames.plan import FramePlan, plan_for
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Manifest, parse_manifest
-from pipeline.domain.queues import preset_queue, worker_queue
+from pipeline.domain.queues import preset_queue, separation_queue, worker_queue
 from pipeline.ingest import summary
 from pipeline.stack.process import free_port
 from pipeline.temporal_client import connect, metrics_runtime
@@ -281,6 +282,8 @@ class Session:
     stubs: Stubs
     gpu_queue: str
     """The session's preset's queue."""
+    separation_queue: str
+    """The preset's separation queue."""
     own_queue: str
     """The queue of the one stub GPU worker (``Stubs.worker_task_queue`` names it or not)."""
 
@@ -299,11 +302,13 @@ def segments_then_stitch(plan: FramePlan) -> list[str]:
 async def running(
     client: Client, stubs: Stubs, *, sticky_s: float = 600.0, **request: Any
 ) -> AsyncIterator[Session]:
-    """A CPU worker, a GPU worker polling this session's preset's queue and its own queue,
-    all on queues of this test's own, and the session started."""
+    """A CPU worker, a GPU worker polling this session's preset's queue, its separation
+    queue and its own queue, all on queues of this test's own, and the session started."""
     run_id = uuid.uuid4().hex[:12]
     cpu_queue, gpu_prefix = f"cpu-{run_id}", f"gpu-{run_id}"
-    gpu_queue = preset_queue(gpu_prefix, preset_for(stubs.manifest).name)
+    preset = preset_for(stubs.manifest).name
+    gpu_queue = preset_queue(gpu_prefix, preset)
+    vocals_queue = separation_queue(gpu_prefix, preset)
     own_queue = worker_queue(gpu_prefix, "stub")
     cpu = Worker(
         client,
@@ -311,7 +316,7 @@ async def running(
         workflows=[SessionWorkflow],
         activities=stubs.for_queue(specs.QueueKind.CPU),
     )
-    gpu, own = (
+    gpu, vocals, own = (
         Worker(
             client,
             task_queue=queue,
@@ -320,9 +325,9 @@ async def running(
             max_heartbeat_throttle_interval=timedelta(milliseconds=50),
             default_heartbeat_throttle_interval=timedelta(milliseconds=50),
         )
-        for queue in (gpu_queue, own_queue)
+        for queue in (gpu_queue, vocals_queue, own_queue)
     )
-    async with cpu, gpu, own:
+    async with cpu, gpu, vocals, own:
         drop = DropRef.of("bucket", f"inbox/logic-{run_id}/manifest.json", run_id)
         handle = await client.start_workflow(
             SessionWorkflow.run,
@@ -337,7 +342,7 @@ async def running(
             task_queue=cpu_queue,
             execution_timeout=timedelta(minutes=1),
         )
-        yield Session(handle, stubs, gpu_queue, own_queue)
+        yield Session(handle, stubs, gpu_queue, vocals_queue, own_queue)
 
 
 async def test_an_i2v_session_runs_each_stage_in_order_on_its_queue(
@@ -378,8 +383,9 @@ async def test_a_separated_audio_session_takes_vocals_on_the_gpu_then_pads_them(
         "pad_audio",
         *segments_then_stitch(plan_for(drop, AUDIO_S)),
     ]
-    gpu = {call.name for call in stubs.calls if call.task_queue == session.gpu_queue}
-    assert gpu == {"separate_vocals", "generate_segment"}
+    gpu = {(call.name, call.task_queue) for call in stubs.calls}
+    assert ("separate_vocals", session.separation_queue) in gpu
+    assert ("generate_segment", session.gpu_queue) in gpu
 
 
 async def test_infinitetalk_windows_each_continue_the_previous_windows_video(
@@ -504,10 +510,31 @@ async def test_media_missing_after_the_grace_fail_once_as_missing_media(
     assert (recorded.stage, recorded.code) == ("taking_drop", "missing_media")
 
 
+@pytest.mark.parametrize(
+    ("drop", "activity", "waiting_for"),
+    [
+        (
+            manifest(kind="i2v", image="face.png"),
+            "generate_segment",
+            "generating · waiting for a worker that serves preset wan22-i2v-fp8: none polls "
+            "task queue '{gpu}.wan22-i2v-fp8' (start 'pipeline worker gpu' beside a ComfyUI "
+            "with the preset's models)",
+        ),
+        (
+            manifest(kind="s2v", image="face.png", audio="voice.wav"),
+            "separate_vocals",
+            "separating_vocals · waiting for a worker that serves preset wan22-s2v-fp8 and can "
+            "separate vocals: none polls task queue '{gpu}.wan22-s2v-fp8.separation' (set "
+            "DEMUCS_MODEL_PATH on a GPU worker that serves it, or drop with "
+            '"separate_vocals": false for clean speech)',
+        ),
+    ],
+    ids=["preset", "separation"],
+)
 async def test_status_says_when_no_worker_polls_the_queue_a_stage_waits_on(
-    temporal_client: Client, tmp_path: Path
+    temporal_client: Client, tmp_path: Path, drop: Manifest, activity: str, waiting_for: str
 ) -> None:
-    stubs = Stubs(manifest(kind="i2v", image="face.png"))
+    stubs = Stubs(drop)
     run_id = uuid.uuid4().hex[:12]
     cpu_queue, gpu_prefix = f"cpu-{run_id}", f"nobody-{run_id}"
     # A state dir of its own: a demo stack running from the checkout has a GPU worker.
@@ -516,7 +543,7 @@ async def test_status_says_when_no_worker_polls_the_queue_a_stage_waits_on(
         TEMPORAL_GPU_TASK_QUEUE=gpu_prefix,
         PIPELINE_STATE_DIR=tmp_path,
     )
-    drop = DropRef.of("bucket", f"inbox/no-gpu-{run_id}/manifest.json", run_id)
+    ref = DropRef.of("bucket", f"inbox/no-gpu-{run_id}/manifest.json", run_id)
     async with Worker(
         temporal_client,
         task_queue=cpu_queue,
@@ -525,23 +552,19 @@ async def test_status_says_when_no_worker_polls_the_queue_a_stage_waits_on(
     ):
         handle = await temporal_client.start_workflow(
             SessionWorkflow.run,
-            SessionRequest(drop=drop, session_id=drop.session_id, gpu_task_queue=gpu_prefix),
-            id=drop.workflow_id,
+            SessionRequest(drop=ref, session_id=ref.session_id, gpu_task_queue=gpu_prefix),
+            id=ref.workflow_id,
             task_queue=cpu_queue,
         )
         try:
             for _ in range(200):
-                view = await session_status(temporal_client, settings, drop.session_id)
-                if view.activity and view.activity["name"] == "generate_segment":
+                view = await session_status(temporal_client, settings, ref.session_id)
+                if view.activity and view.activity["name"] == activity:
                     break
                 await asyncio.sleep(0.05)
         finally:
             await handle.terminate("test done")
-    assert view.stage == (
-        "generating · waiting for a worker that serves preset wan22-i2v-fp8: none polls task "
-        f"queue '{gpu_prefix}.wan22-i2v-fp8' (start 'pipeline worker gpu' beside a ComfyUI "
-        "with the preset's models)"
-    )
+    assert view.stage == waiting_for.format(gpu=gpu_prefix)
 
 
 async def summaries(handle: WorkflowHandle[Any, Any]) -> list[str]:
@@ -672,8 +695,12 @@ async def test_otel_tracing_spans_the_session_and_its_activities(
 
 
 def gpu_calls(session: Session) -> list[tuple[str, str, int]]:
-    """GPU calls as (name, "preset" or "own" queue, attempt), in order."""
-    where = {session.gpu_queue: "preset", session.own_queue: "own"}
+    """GPU calls as (name, "preset", "separation" or "own" queue, attempt), in order."""
+    where = {
+        session.gpu_queue: "preset",
+        session.separation_queue: "separation",
+        session.own_queue: "own",
+    }
     return [
         (call.name, where[call.task_queue], call.attempt)
         for call in session.stubs.calls
@@ -703,8 +730,22 @@ async def test_a_separated_session_sticks_to_the_worker_that_separated_its_vocal
         stubs.worker_task_queue = session.own_queue
         await session.handle.result()
     calls = gpu_calls(session)
-    assert calls[0] == ("separate_vocals", "preset", 1)
+    assert calls[0] == ("separate_vocals", "separation", 1)
     assert {where for name, where, _ in calls[1:]} == {"own"}
+
+
+async def test_a_worker_that_cannot_separate_hands_the_vocals_back_to_one_that_can(
+    temporal_client: Client,
+) -> None:
+    failures: dict[str, list[PipelineError]] = {
+        "separate_vocals": [SeparationElsewhere("no Demucs model here")]
+    }
+    stubs = Stubs(manifest(kind="s2v", image="face.png", audio="voice.wav"), failures)
+    async with running(temporal_client, stubs) as session:
+        await session.handle.result()
+    # Rerouted at once, without spending an attempt, and never to the preset's plain queue.
+    assert gpu_calls(session)[:2] == [("separate_vocals", "separation", 1)] * 2
+    assert stubs.recorded == []
 
 
 async def test_a_sticky_task_its_worker_does_not_start_goes_back_to_the_preset_queue(

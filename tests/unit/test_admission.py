@@ -68,6 +68,21 @@ async def test_a_preset_the_comfyui_cannot_run_is_not_polled() -> None:
     assert await _reserves(QueueSlots(admission, "gguf"))
 
 
+async def test_a_separation_queue_polls_only_while_the_worker_can_separate() -> None:
+    admission = await _ready({"fp8"})
+    vocals = QueueSlots(admission, "fp8", separation=True)
+    assert not await _reserves(vocals)  # not checked yet: unavailable
+
+    await admission.set_separation("stand-in: tiny demucs")
+    assert await _reserves(vocals)
+    assert not await _reserves(QueueSlots(admission, "gguf", separation=True))
+
+    # The model failed to load: the separation queue stops, the preset's queue goes on.
+    await admission.set_separation("unavailable: cannot load the Demucs model")
+    assert not await _reserves(vocals)
+    assert await _reserves(QueueSlots(admission, "fp8"))
+
+
 async def _take(slots: QueueSlots) -> None:
     """A poll of ``slots`` answered with a task."""
     permit = await slots.reserve_slot(None)  # type: ignore[arg-type]

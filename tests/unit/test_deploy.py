@@ -196,9 +196,14 @@ def test_each_preset_scales_from_zero_on_its_activity_backlog(preset: str) -> No
     assert scaled["scaleTargetRef"]["name"] in of_kind("Deployment")
     assert scaled["scaleTargetRef"]["name"] == f"gpu-{preset}"
     assert scaled["minReplicaCount"] == 0
-    [trigger] = scaled["triggers"]
-    assert trigger["type"] == "temporal"
-    assert trigger["metadata"]["taskQueue"] == f"gpu.{preset}"
-    assert trigger["metadata"]["queueTypes"] == "activity"
-    assert trigger["metadata"]["endpointFromEnv"] == "TEMPORAL_ADDRESS"
+    # The preset's queue and its separation queue (a session that separates starts there).
+    triggers = scaled["triggers"]
+    assert [t["metadata"]["taskQueue"] for t in triggers] == [
+        f"gpu.{preset}",
+        f"gpu.{preset}.separation",
+    ]
+    for trigger in triggers:
+        assert trigger["type"] == "temporal"
+        assert trigger["metadata"]["queueTypes"] == "activity"
+        assert trigger["metadata"]["endpointFromEnv"] == "TEMPORAL_ADDRESS"
     assert "TEMPORAL_ADDRESS" in of_kind("ConfigMap")["pipeline-config"]["data"]
