@@ -22,8 +22,13 @@ Figures (one JSON line at the end):
 - ``sticky_hit_rate``: later segments rendered by the worker that rendered the session's
   first one (Temporal's history: the identity that completed each ``generate_segment``);
   target 1.0 when no worker dies.
+- With ``--audio-sessions A``, A s2v sessions that separate vocals are dropped beside the
+  i2v ones, and only the last ``--separating N`` workers have a (stand-in) Demucs model:
+  ``audio_completed`` (target A) and ``separated_where_able``, the share of separations
+  completed by a worker that announced it can separate (target 1.0).
 
     .venv/bin/python -m bench.fleet --workers 3 --sessions 12 --missing-preset wan22-i2v-fp8:1
+    .venv/bin/python -m bench.fleet --workers 3 --sessions 6 --audio-sessions 6 --separating 1
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ffmpeg
 import httpx
 from PIL import Image
 from temporalio.api.enums.v1 import EventType
@@ -54,6 +60,7 @@ from pipeline.ingest.starter import Starter
 from pipeline.stack.embedded import private_settings, settings_env, stack_config_for
 from pipeline.stack.process import free_port
 from pipeline.stack.supervisor import ChildSpec, Stack
+from pipeline.standins.tiny_demucs import ensure_stand_in
 from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect
 from pipeline.worker.registry import live_workers
@@ -65,6 +72,8 @@ STICKY_S = 20.0
 """Sticky wait in the bench: above one segment (a worker busy with another session), well
 under the default, so sessions of the killed worker move on within the run."""
 SESSION_LIMIT_S = 900.0
+AUDIO_S = 1.5
+"""Length of an s2v session's speech: one window at 16 fps."""
 
 
 @dataclass
@@ -99,8 +108,18 @@ def own_files(preset: str) -> frozenset[str]:
 
 
 def boxes(
-    settings: Settings, state: Path, workers: int, missing: dict[str, int], step_delay: float
+    settings: Settings,
+    state: Path,
+    workers: int,
+    missing: dict[str, int],
+    step_delay: float,
+    separating: int = 0,
 ) -> list[GpuBox]:
+    """K boxes; the first ones lack ``missing`` presets' files, the last ``separating`` ones
+    have the stand-in Demucs model (the others cannot separate vocals)."""
+    demucs = ensure_stand_in(state / "models") if separating else None
+    if separating and demucs is None:
+        raise RuntimeError("--separating needs torch and demucs (the 'separation' extra)")
     env = {
         **settings_env(settings),
         "LOG_LEVEL": "warning",
@@ -137,6 +156,7 @@ def boxes(
                     **env,
                     "COMFYUI_URL": box.comfy_url,
                     "PIPELINE_WORK_DIR": str(state / f"work-{index}"),
+                    "DEMUCS_MODEL_PATH": str(demucs) if index >= workers - separating else "",
                 },
             ),
         ]
@@ -150,31 +170,44 @@ def png() -> bytes:
     return buffer.getvalue()
 
 
+def wav(seconds: float) -> bytes:
+    """A stereo 44.1 kHz tone, as a speech track stands in for here."""
+    source = ffmpeg.input(f"sine=frequency=220:sample_rate=44100:duration={seconds}", f="lavfi")
+    out, _ = source.output("pipe:", f="wav", ac=2).run(capture_stdout=True, quiet=True)
+    return bytes(out)
+
+
 async def drop_sessions(
-    settings: Settings, starter: Starter, round_name: str, sessions: int, extensions: int
+    settings: Settings,
+    starter: Starter,
+    round_name: str,
+    sessions: int,
+    extensions: int,
+    audio_sessions: int = 0,
 ) -> list[str]:
-    """Upload M drops (image, then manifest) and start each session; their workflow ids."""
+    """Upload M i2v drops and ``audio_sessions`` s2v drops that separate vocals (media, then
+    manifest) and start each session; their workflow ids, the i2v ones first."""
     presets = presets_of("i2v")
     image = png()
+    speech = wav(AUDIO_S) if audio_sessions else b""
     async with ObjectStore(settings) as store:
 
         async def one(index: int) -> str:
             folder = f"inbox/fleet-{round_name}-{index:03d}"
             await store.put_bytes(f"{folder}/face.png", image, "image/png")
-            manifest = {
-                "kind": "i2v",
-                "image": "face.png",
-                "preset": presets[index % len(presets)],
-                "extensions": extensions,
-                **SIZE,
-            }
+            manifest: dict[str, Any] = {"kind": "i2v", "image": "face.png", **SIZE}
+            if index < sessions:
+                manifest |= {"preset": presets[index % len(presets)], "extensions": extensions}
+            else:
+                await store.put_bytes(f"{folder}/speech.wav", speech, "audio/wav")
+                manifest |= {"kind": "s2v", "audio": "speech.wav", "separate_vocals": True}
             key = f"{folder}/manifest.json"
             etag = await store.put_bytes(key, json.dumps(manifest).encode(), "application/json")
             drop = DropRef.of(store.bucket, key, etag)
             await starter.start(drop, source="bench")
             return drop.workflow_id
 
-        return list(await asyncio.gather(*(one(i) for i in range(sessions))))
+        return list(await asyncio.gather(*(one(i) for i in range(sessions + audio_sessions))))
 
 
 async def outcomes(client: Client, workflow_ids: list[str]) -> tuple[int, int]:
@@ -190,8 +223,8 @@ async def outcomes(client: Client, workflow_ids: list[str]) -> tuple[int, int]:
     return sum(done), len(done) - sum(done)
 
 
-async def segment_workers(client: Client, workflow_id: str) -> list[str]:
-    """Identity of the worker that completed each ``generate_segment``, in order."""
+async def completed_by(client: Client, workflow_id: str, activity: str) -> list[str]:
+    """Identity of the worker that completed each ``activity`` of the session, in order."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     events = {event.event_id: event for event in history.events}
     found = []
@@ -200,7 +233,7 @@ async def segment_workers(client: Client, workflow_id: str) -> list[str]:
             continue
         completed = event.activity_task_completed_event_attributes
         scheduled = events[completed.scheduled_event_id].activity_task_scheduled_event_attributes
-        if scheduled.activity_type.name == "generate_segment":
+        if scheduled.activity_type.name == activity:
             found.append(completed.identity)
     return found
 
@@ -208,7 +241,7 @@ async def segment_workers(client: Client, workflow_id: str) -> list[str]:
 async def sticky_hit_rate(client: Client, workflow_ids: list[str]) -> float:
     hits = later = 0
     for workflow_id in workflow_ids:
-        identities = await segment_workers(client, workflow_id)
+        identities = await completed_by(client, workflow_id, "generate_segment")
         later += len(identities) - 1
         hits += sum(identity == identities[0] for identity in identities[1:])
     return hits / later if later else 1.0
@@ -239,13 +272,18 @@ def busy_ratio(per_worker: list[list[tuple[float, float]]]) -> tuple[float, floa
     return busy / (len(worked) * (end - start)), end - start
 
 
-async def wait_for_fleet(client: Client, settings: Settings, workers: int) -> None:
+async def wait_for_fleet(client: Client, settings: Settings, workers: int) -> set[str]:
+    """Wait until all ``workers`` poll; the identities of those that can separate vocals."""
     deadline = time.monotonic() + 120
     async with ObjectStore(settings) as store:
         while True:
             live = await live_workers(client, store, settings.temporal_gpu_task_queue)
             if len(live) == workers and all(w.status == "polling" for w in live):
-                return
+                return {
+                    w.record.identity
+                    for w in live
+                    if not w.record.separation.startswith("unavailable")
+                }
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(live)} of {workers} GPU workers came up in 120 s")
             await asyncio.sleep(0.5)
@@ -264,6 +302,14 @@ async def kill_after(stack: Stack, box: GpuBox, comfy_urls: list[str], prompts: 
     return time.time()
 
 
+async def separated_where_able(
+    client: Client, workflow_ids: list[str], able: set[str]
+) -> float | None:
+    """The share of the sessions' separations completed by a worker in ``able``."""
+    done = [w for wid in workflow_ids for w in await completed_by(client, wid, "separate_vocals")]
+    return round(sum(w in able for w in done) / len(done), 4) if done else None
+
+
 async def run_fleet(
     *,
     workers: int,
@@ -272,19 +318,21 @@ async def run_fleet(
     step_delay: float,
     extensions: int,
     kill: bool,
+    audio_sessions: int = 0,
+    separating: int = 0,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
         state = Path(tmp)
         settings = private_settings(state, LOG_LEVEL="warning")
         config = stack_config_for(settings, comfy_sim=False)
-        fleet = boxes(settings, state, workers, missing, step_delay)
+        fleet = boxes(settings, state, workers, missing, step_delay, separating)
         children = [c for c in config.children if c.name == "worker-cpu"]
         children += [spec for box in fleet for spec in box.specs]
         stack = Stack(dataclasses.replace(config, children=children))
         await stack.start()
         try:
             client = await connect(settings)
-            await wait_for_fleet(client, settings, workers)
+            able = await wait_for_fleet(client, settings, workers)
             starter = Starter(
                 client,
                 task_queue=settings.temporal_task_queue,
@@ -293,8 +341,13 @@ async def run_fleet(
             )
             urls = [box.comfy_url for box in fleet]
             began = time.time()
-            first = await drop_sessions(settings, starter, "a", sessions, extensions)
-            completed, failed = await outcomes(client, first)
+            dropped = await drop_sessions(
+                settings, starter, "a", sessions, extensions, audio_sessions
+            )
+            first, audio = dropped[:sessions], dropped[sessions:]
+            (completed, failed), (audio_completed, audio_failed) = await asyncio.gather(
+                outcomes(client, first), outcomes(client, audio)
+            )
             wall = time.time() - began
             spans = [await executions(url) for url in urls]
             ratio, window = busy_ratio(spans)
@@ -314,6 +367,14 @@ async def run_fleet(
                 "baseline_segment_s": round(sum(flat) / len(flat), 3) if flat else None,
                 "sticky_hit_rate": round(await sticky_hit_rate(client, first), 4),
             }
+            if audio_sessions:
+                figures |= {
+                    "audio_sessions": audio_sessions,
+                    "separating_workers": separating,
+                    "audio_completed": audio_completed,
+                    "audio_failed": audio_failed,
+                    "separated_where_able": await separated_where_able(client, audio, able),
+                }
             if kill:
                 victim = fleet[-1]
                 before = sum(len(s) for s in spans)
@@ -352,11 +413,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-kill", action="store_true", help="skip the round with a worker killed"
     )
+    parser.add_argument(
+        "--audio-sessions", type=int, default=0, help="s2v sessions that separate vocals"
+    )
+    parser.add_argument(
+        "--separating",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the last N workers have a (stand-in) Demucs model; the others cannot separate",
+    )
     args = parser.parse_args(argv)
     try:
         missing = parse_missing(args.missing_preset, args.workers)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.audio_sessions and not 0 < args.separating <= args.workers:
+        parser.error(f"--audio-sessions needs --separating 1..{args.workers} (someone separates)")
     figures = asyncio.run(
         run_fleet(
             workers=args.workers,
@@ -365,6 +438,8 @@ def main(argv: list[str] | None = None) -> None:
             step_delay=args.step_delay,
             extensions=args.extensions,
             kill=not args.no_kill,
+            audio_sessions=args.audio_sessions,
+            separating=args.separating,
         )
     )
     for name, value in figures.items():
@@ -375,6 +450,8 @@ def main(argv: list[str] | None = None) -> None:
         and figures["gpu_busy_ratio"] >= 0.97
         and figures["sticky_hit_rate"] == 1.0
         and figures.get("killed_run_completed", args.sessions) == args.sessions
+        and figures.get("audio_completed", 0) == args.audio_sessions
+        and figures.get("separated_where_able", 1.0) == 1.0
     )
     print("targets (M/0, busy >= 0.97, sticky 1.0, M with a kill):", "met" if met else "MISSED")
     print(json.dumps(figures))

@@ -157,3 +157,18 @@ async def test_a_heterogeneous_fleet_completes_every_session_each_on_one_worker(
     )
     assert (figures["completed"], figures["failed"]) == (4, 0)
     assert figures["sticky_hit_rate"] == 1.0
+
+
+async def test_separation_goes_only_to_workers_that_can_separate() -> None:
+    figures = await run_fleet(
+        workers=2,
+        sessions=1,
+        missing={},
+        step_delay=0.01,
+        extensions=0,
+        kill=False,
+        audio_sessions=3,
+        separating=1,
+    )
+    assert (figures["audio_completed"], figures["audio_failed"]) == (3, 0)
+    assert figures["separated_where_able"] == 1.0
