@@ -10,10 +10,10 @@ inference.
 
 On a machine where torch sees a GPU the full architecture also runs on ``cuda`` (after a
 5 s warm-up clip, not timed), with torch's peak allocation, and the tiny model separates
-one clip on both devices with the same random time shift: ``tiny_cpu_vs_cuda_max_abs`` is
-the largest sample difference (the same model must give the same vocals wherever the worker
-runs it, up to float rounding: cuDNN convolutions use TF32 by default). Needs the
-``separation`` extra. Ends with one JSON line of the figures.
+one clip on both devices: ``tiny_cpu_vs_cuda_max_abs`` is the largest sample difference
+(the same model must give the same vocals wherever the worker runs it, up to float
+rounding: cuDNN convolutions use TF32 by default). Needs the ``separation`` extra. Ends
+with one JSON line of the figures.
 
     .venv/bin/python -m bench.separation [--seconds 30] [--full-seconds 10] [--gpu-seconds 60]
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -88,7 +87,6 @@ def gpu_figures(scratch: Path, full: Path, tiny: Path, seconds: float) -> dict[s
     wall = separation_s(full, mix, scratch / "vocals.wav", "cuda")
     on_cpu, on_gpu = scratch / "tiny-cpu.wav", scratch / "tiny-cuda.wav"
     for device, out in (("cpu", on_cpu), ("cuda", on_gpu)):
-        random.seed(0)  # Demucs's time shift (shifts=1) is random: the same one on both
         load_separator(tiny, device).separate(mix, out)
     return {
         "gpu": torch.cuda.get_device_name(),

@@ -69,6 +69,17 @@ def test_vocals_come_out_at_the_models_rate_and_the_mixs_length(
     assert float(np.abs(vocals - original).mean()) > 1e-3
 
 
+def test_the_same_mix_gives_the_same_vocals_every_time(tmp_path: Path, tiny_model: Path) -> None:
+    # A retried activity or a rerun must hear what the first attempt heard.
+    mix = _mix(tmp_path / "mix.wav", 1.0)
+    separator = load_separator(tiny_model, device="cpu")
+
+    first = separator.separate(mix, tmp_path / "first.wav")
+    again = separator.separate(mix, tmp_path / "again.wav")
+
+    assert np.array_equal(_samples(first.path), _samples(again.path))
+
+
 def test_a_mono_mix_at_another_rate_is_converted_for_the_model(
     tmp_path: Path, tiny_model: Path
 ) -> None:
