@@ -130,6 +130,9 @@ async def run_gpu_worker(settings: Settings, stop: asyncio.Event) -> None:
                     log.warning("warm_up_failed", preset=warm_up, error=exc.message)
             else:
                 log.warning("warm_up_skipped", preset=warm_up, serving=comfy.capabilities.serving)
+        # Ready before the record goes out, which otherwise says "ComfyUI not answering"
+        # until its first refresh; nothing polls before the workers below run.
+        await admission.set_ready(True)
         await stack.enter_async_context(
             announce(
                 store,
@@ -149,7 +152,6 @@ async def run_gpu_worker(settings: Settings, stop: asyncio.Event) -> None:
         health = asyncio.create_task(
             watch_health(comfy.capabilities, settings.gpu_health_interval_s)
         )
-        await admission.set_ready(True)
         log.info(
             "worker_started",
             role="gpu",

@@ -87,6 +87,7 @@ async def test_a_running_gpu_worker_is_listed_with_what_it_serves_until_it_stops
         (live,) = found
         assert live.record.serving == servable(contract_object_info())
         assert live.record.comfyui_url == settings.comfy_url
+        assert live.record.ready  # from the first record on, not from its first refresh
         # No DEMUCS_MODEL_PATH: the worker says it cannot separate, before any session asks.
         assert live.record.separation.startswith("unavailable: DEMUCS_MODEL_PATH is not set")
         assert live.record.worker_task_queue == worker_queue(queue, live.record.identity)
