@@ -50,7 +50,7 @@ from pipeline.storage import ObjectStore
 from pipeline.worker.admission import Admission, GpuTurn
 from pipeline.worker.capabilities import Capabilities
 from pipeline.workflows.specs import GENERATE_SEGMENT
-from workflows_comfy.build import SegmentGraphRequest, build_graph
+from workflows_comfy.build import SegmentGraphRequest, build_graph, output_node
 from workflows_comfy.presets import PRESETS, preset_for
 from workflows_comfy.servable import probe_graph
 from workflows_comfy.validate import validate_graph
@@ -201,10 +201,16 @@ class ComfyActivities:
                 if preset not in self.capabilities.presets:
                     raise self._unavailable(preset) from None
                 raise
-            videos = [o for o in result.outputs if o.filename.endswith(VIDEO_SUFFIXES)]
+            saver = output_node(preset)
+            videos = [
+                o
+                for o in result.outputs
+                if o.filename.endswith(VIDEO_SUFFIXES) and saver in (None, o.node_id)
+            ]
             if not videos:
                 raise ExecutionFailed(
                     f"ComfyUI finished prompt {result.prompt_id} without a video output"
+                    + (f" from node {saver}" if saver else "")
                 )
             beat.update(stage="downloading")
             key = SessionLayout(request.session_id).segment(request.run, segment.index)

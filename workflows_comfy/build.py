@@ -3,7 +3,8 @@
 ``build_graph`` maps a ``SegmentGraphRequest`` (what the GPU activity knows after uploading
 the inputs) onto the family's parameters and checks that the graph renders exactly the
 frames the plan gave the segment. Anything that cannot be built is a ``GraphError``: a bug
-in the plan or the request, never worth retrying.
+in the plan or the request, never worth retrying. A preset of an operator's own graph
+(``workflows_comfy.bound``) has the segment's values bound into that graph instead.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from typing import Any
 from pipeline.domain.errors import GraphError, PipelineError
 from pipeline.domain.frames.plan import WindowPlan
 from pipeline.domain.manifest import Kind
+from workflows_comfy.bound import BoundGraphPreset, bind, without_previous
+from workflows_comfy.graph import check_sampling, check_size, resolve
 from workflows_comfy.i2v import I2VParams, build_i2v
 from workflows_comfy.infinitetalk import InfiniteTalkParams, build_infinitetalk
+from workflows_comfy.presets import PRESETS, preset_of_type
 from workflows_comfy.s2v import S2VParams, build_s2v
 
 Graph = dict[str, dict[str, Any]]
@@ -56,6 +60,13 @@ def build_graph(kind: Kind | str, request: SegmentGraphRequest) -> Graph:
         build = _BUILDERS[Kind(kind)]
     except (ValueError, KeyError):
         raise GraphError(f"no graph builder for kind {kind!r}") from None
+    chosen = PRESETS.get(request.preset)
+    if isinstance(chosen, BoundGraphPreset):
+        if chosen.kind != Kind(kind).value:
+            raise GraphError(
+                f"preset {chosen.name!r} is for {chosen.kind!r}, not {Kind(kind).value}"
+            )
+        build = _bound
     try:
         graph, frames = build(request)
     except PipelineError:
@@ -69,6 +80,13 @@ def build_graph(kind: Kind | str, request: SegmentGraphRequest) -> Graph:
             detail={"graph_frames": frames, "planned_frames": request.length},
         )
     return graph
+
+
+def output_node(preset: str) -> str | None:
+    """The node whose video is the segment: a bound graph's ``output``; ``None`` for the
+    built-in graphs, which save one video."""
+    chosen = PRESETS.get(preset)
+    return chosen.output if isinstance(chosen, BoundGraphPreset) else None
 
 
 def _audio(request: SegmentGraphRequest, kind: str) -> str:
@@ -125,15 +143,15 @@ def _s2v(request: SegmentGraphRequest) -> tuple[Graph, int]:
     return build_s2v(params), params.output_frames
 
 
-def _infinitetalk(request: SegmentGraphRequest) -> tuple[Graph, int]:
-    """One window per segment: the plan's window ``segment_index``, continuing the one before."""
+def _window(request: SegmentGraphRequest) -> InfiniteTalkParams:
+    """The plan's InfiniteTalk window ``segment_index``, continuing the one before."""
     windows = _windows(request, "infinitetalk")
     if not 0 <= request.segment_index < len(windows.frame_offsets):
         raise ValueError(
             f"segment {request.segment_index} is not one of the plan's "
             f"{len(windows.frame_offsets)} window(s)"
         )
-    params = InfiniteTalkParams(
+    return InfiniteTalkParams(
         image_name=request.image_name,
         audio_name=_audio(request, "infinitetalk"),
         **_shared(request),
@@ -143,7 +161,55 @@ def _infinitetalk(request: SegmentGraphRequest) -> tuple[Graph, int]:
         length=windows.length,
         motion_frames=windows.motion_frames,
     )
+
+
+def _infinitetalk(request: SegmentGraphRequest) -> tuple[Graph, int]:
+    """One window per segment (``_window``)."""
+    params = _window(request)
     return build_infinitetalk(params), params.length
+
+
+def _bound(request: SegmentGraphRequest) -> tuple[Graph, int]:
+    """An operator's graph (``workflows_comfy.bound``) with the segment's values bound.
+
+    Values are checked as the built-in builders check theirs; the graph renders ``length``
+    frames (an InfiniteTalk window's, else the segment's).
+    """
+    chosen = preset_of_type(request.preset, BoundGraphPreset, "a bound graph")
+    steps, cfg = resolve(request.steps, chosen.steps), resolve(request.cfg, chosen.cfg)
+    check_size(request.width, request.height)
+    check_sampling(seed=request.seed, cfg=cfg, filename_prefix=request.filename_prefix)
+    if request.length < 1:
+        raise ValueError(f"length must be >= 1 frame, got {request.length}")
+    values: dict[str, Any] = {
+        "image": request.image_name,
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt or None,
+        "seed": request.seed,
+        "steps": steps,
+        "cfg": float(cfg),
+        "width": request.width,
+        "height": request.height,
+        "length": request.length,
+        "fps": float(request.fps),
+        "filename_prefix": request.filename_prefix,
+    }
+    if chosen.kind != Kind.I2V.value:
+        values["audio"] = _audio(request, chosen.kind)
+    graph = chosen.graph
+    if chosen.kind == Kind.INFINITETALK.value:
+        window = _window(request)
+        window.check(steps, cfg)
+        values |= {
+            "length": window.length,
+            "previous_video": window.previous_video_name,
+            "motion_frames": window.motion_frames,
+            "audio_start": window.audio_start_frame / window.fps,
+            "audio_duration": window.audio_frames / window.fps,
+        }
+        if window.previous_video_name is None:
+            graph = without_previous(graph, chosen.bindings)
+    return bind(graph, chosen, values), values["length"]
 
 
 _BUILDERS: dict[Kind, Callable[[SegmentGraphRequest], tuple[Graph, int]]] = {

@@ -12,9 +12,11 @@ defaults, does not edit code: it writes a TOML file and points ``PRESETS_FILE`` 
     "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors" = "wan22_high_fp8.safetensors"
 
 A renamed file keeps the shipped file's ComfyUI folder (``models.toml``), so
-``pipeline workers`` and ``doctor`` still say where it belongs. Anything unknown (a key, a
-base preset, a file the base does not load) is refused when the process starts, naming the
-file and the line of the preset it is in.
+``pipeline workers`` and ``doctor`` still say where it belongs. An entry may instead bring
+its own graph: ``kind``, ``workflow`` (an API-format JSON, relative to the presets file)
+and a ``[preset.bind]`` table (``workflows_comfy.bound``). Anything unknown or wrong (a key,
+a base preset, a file the base does not load, a binding) is refused when the process
+starts, naming the file and the line of the preset it is in.
 """
 
 from __future__ import annotations
@@ -22,13 +24,19 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
 
 from pipeline.domain.errors import ConfigError
+from workflows_comfy.bound import ROLES, load_bound
 from workflows_comfy.models import ModelFile, model_files
 from workflows_comfy.presets import PRESETS, Preset
+
+Target = str | dict[str, str]
+Binding = Target | int | list[Target]
+"""``"12.image"``, ``{node = "12", input = "image"}``, a list of them, or (``output``) a
+node id."""
 
 
 class PresetEntry(BaseModel):
@@ -49,6 +57,26 @@ class PresetEntry(BaseModel):
     files: dict[str, str] = Field(
         default_factory=dict,
         description="Shipped file name -> the name this ComfyUI offers (same models/ folder).",
+    )
+    kind: Literal["i2v", "s2v", "infinitetalk"] | None = Field(
+        default=None, description="Bring your own graph: the kind the workflow renders."
+    )
+    workflow: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Bring your own graph: an API-format workflow JSON ('Export (API)' in the "
+        "ComfyUI editor), relative to the presets file.",
+    )
+    bind: dict[str, Binding] = Field(
+        default_factory=dict,
+        description="Bring your own graph: role -> the node input(s) that receive it "
+        "('node_id.input_name', {node, input} or a list); 'output' -> the id of the node "
+        f"saving the video. Roles: {', '.join(ROLES)}.",
+    )
+    folders: dict[str, str] = Field(
+        default_factory=dict,
+        description="Bring your own graph: model file -> its ComfyUI models/ folder, for "
+        "loaders whose folder is not known.",
     )
 
 
@@ -107,6 +135,11 @@ def read_presets_file(path: Path) -> tuple[dict[str, Preset], dict[str, ModelFil
     for index, raw in enumerate(document.get("preset", [])):
         where = f"{path}:{lines[index] if index < len(lines) else '?'}"
         entry = _entry(raw, where)
+        if entry.workflow is not None or entry.kind is not None or entry.bind:
+            found, graph_rows = _bound(entry, path, where, table)
+            presets[found.name] = found
+            rows.update(graph_rows)
+            continue
         found = _derive(entry, where)
         presets[found.name] = found
         base = PRESETS[entry.base or entry.name]
@@ -131,7 +164,37 @@ def _entry(raw: Any, where: str) -> PresetEntry:
         raise ConfigError(f"{where}: {problems}") from None
 
 
+def _bound(
+    entry: PresetEntry, path: Path, where: str, table: dict[str, ModelFile]
+) -> tuple[Preset, dict[str, ModelFile]]:
+    """A bring-your-own-graph entry's preset; ``ConfigError`` at ``where`` naming the workflow."""
+    given = [key for key in ("base", "files") if getattr(entry, key)]
+    if given or entry.kind is None or entry.workflow is None or not entry.bind:
+        lacking = [k for k in ("kind", "workflow", "bind") if not getattr(entry, k)]
+        raise ConfigError(
+            f"{where}: a preset with its own graph sets kind, workflow and [preset.bind]"
+            + (f"; missing {', '.join(lacking)}" if lacking else "")
+            + (f"; {', '.join(given)} only derive shipped presets" if given else "")
+        )
+    workflow = path.parent / entry.workflow
+    try:
+        return load_bound(
+            name=entry.name,
+            kind=entry.kind,
+            workflow=workflow,
+            bind_table=entry.bind,
+            steps=entry.steps,
+            cfg=entry.cfg,
+            folders=entry.folders,
+            known=table,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{where}: workflow {workflow}: {exc}") from None
+
+
 def _derive(entry: PresetEntry, where: str) -> Preset:
+    if entry.folders:
+        raise ConfigError(f"{where}: folders only name the files of a preset's own workflow")
     base_name = entry.base or entry.name
     if base_name not in PRESETS:
         shipped = ", ".join(sorted(PRESETS))

@@ -3,7 +3,8 @@
 A preset is servable when a small graph of its kind passes ``validate_graph`` against the
 server's object_info: every node installed, every model file offered by its loader. When
 it is not, ``missing`` names what the server lacks: node classes, and model files with the
-ComfyUI ``models/`` folder they go in (``models.toml``).
+ComfyUI ``models/`` folder they go in (``models.toml``). A preset of an operator's own graph
+must also have its bindings fit the server's node classes (``bound.binding_problems``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from pipeline.domain.frames.plan import WindowPlan
 from pipeline.domain.manifest import Kind
+from workflows_comfy.bound import BoundGraphPreset, binding_problems
 from workflows_comfy.build import SegmentGraphRequest, build_graph
 from workflows_comfy.infinitetalk import MOTION_FRAMES, WINDOW_FRAMES
 from workflows_comfy.models import ModelFile, model_file, model_files
@@ -52,9 +54,11 @@ class Missing:
     """Node classes not in ``/object_info`` (a node pack is missing or failed to import)."""
     models: tuple[ModelFile, ...] = ()
     """Model files no loader offers."""
+    bindings: tuple[str, ...] = ()
+    """An operator graph's bindings the server's node classes do not accept."""
 
     def __bool__(self) -> bool:
-        return bool(self.nodes or self.models)
+        return bool(self.nodes or self.models or self.bindings)
 
     def model_paths(self) -> list[str]:
         """``folder/name`` of each missing file, as under ``ComfyUI/models``."""
@@ -63,6 +67,7 @@ class Missing:
     def describe(self) -> str:
         parts = [f"node {name}" for name in self.nodes]
         parts += [f"model {path}" for path in self.model_paths()]
+        parts += [f"binding {problem}" for problem in self.bindings]
         return ", ".join(parts)
 
 
@@ -93,7 +98,10 @@ def servable(object_info: Mapping[str, Any]) -> dict[str, list[str]]:
     """Kind → the presets of that kind this server accepts (kinds with none are left out)."""
     found: dict[str, list[str]] = {}
     for name, chosen in sorted(PRESETS.items()):
-        if validate_graph(probe_graph(Kind(chosen.kind), name), object_info).ok:
+        if (
+            _bindings_fit(chosen, object_info)
+            and validate_graph(probe_graph(Kind(chosen.kind), name), object_info).ok
+        ):
             found.setdefault(chosen.kind, []).append(name)
     return found
 
@@ -123,7 +131,13 @@ def missing(object_info: Mapping[str, Any], preset: str) -> Missing:
             if offered is None or value not in offered:
                 models[value] = known[value]
     ordered = sorted(models.values(), key=lambda m: (m.folder, m.name))
-    return Missing(tuple(nodes), tuple(ordered))
+    chosen = PRESETS[preset]
+    bindings = binding_problems(chosen, object_info) if isinstance(chosen, BoundGraphPreset) else []
+    return Missing(tuple(nodes), tuple(ordered), tuple(bindings))
+
+
+def _bindings_fit(chosen: object, object_info: Mapping[str, Any]) -> bool:
+    return not isinstance(chosen, BoundGraphPreset) or not binding_problems(chosen, object_info)
 
 
 def missing_by_preset(object_info: Mapping[str, Any]) -> dict[str, Missing]:
