@@ -417,6 +417,9 @@ def load_bound(
         if given is not None and role not in bindings:
             problems.append(f"{role} = {given} does nothing: the binding table has no {role!r}")
     rows, unknown = graph_models(graph, known, folders, str(workflow))
+    unused = sorted(folders.keys() - rows.keys())
+    if unused:
+        problems.append(f"folders names {', '.join(unused)}, which the workflow does not load")
     if unknown:
         problems.append(
             f"the models/ folder of {', '.join(unknown)} is unknown; "

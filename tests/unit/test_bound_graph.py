@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import tomllib
 from pathlib import Path
@@ -20,7 +21,7 @@ from pipeline.domain.errors import ConfigError, GraphError
 from pipeline.domain.frames.plan import plan_infinitetalk, plan_s2v
 from pipeline.domain.manifest import Kind
 from pipeline.standins.comfy_sim.object_info import contract_object_info
-from workflows_comfy.bound import BoundGraphPreset, binding_problems
+from workflows_comfy.bound import BoundGraphPreset, Target, binding_problems
 from workflows_comfy.build import SegmentGraphRequest, build_graph, output_node
 from workflows_comfy.preset_file import install_presets_file, read_presets_file
 from workflows_comfy.presets import PRESETS
@@ -144,6 +145,7 @@ I2V = example_entry("studio-i2v")
         ({**I2V, "base": "wan22-i2v-fp8"}, "base only derive shipped presets"),
         ({**I2V, "kind": None}, "missing kind"),
         ({**I2V, "workflow": "nope.json"}, "cannot read the workflow"),
+        ({**I2V, "folders": {"x.pth": "loras"}}, "folders names x.pth, which the workflow does"),
     ],
 )
 def test_a_bad_binding_is_refused_at_load_with_file_line_and_workflow(
@@ -302,3 +304,18 @@ def test_infinitetalk_windows_continue_the_previous_one(examples: None) -> None:
 def test_a_bound_preset_of_another_kind_is_a_graph_error(examples: None) -> None:
     with pytest.raises(GraphError, match="is for 'i2v', not s2v"):
         build_graph(Kind.S2V, request("studio-i2v", audio_name="a.wav"))
+
+
+def test_the_readme_example_binds_the_shipped_i2v_workflow(studio: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    example = re.search(
+        r"```toml\n(\[\[preset\]\]\nname = \"studio-i2v\".*?)```", readme, re.DOTALL
+    )
+    assert example is not None
+    path = studio / "readme.toml"
+    path.write_text(example.group(1))
+    (found,) = read_presets_file(path)[0].values()
+    assert isinstance(found, BoundGraphPreset)
+    assert found.bindings["width"] == (Target("12", "width"),)
+    assert found.bindings["seed"] == (Target("13", "noise_seed"), Target("14", "noise_seed"))
+    assert (found.kind, found.steps, found.output) == ("i2v", 4, "17")
