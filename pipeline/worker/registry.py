@@ -47,9 +47,15 @@ class MissingRecord(BaseModel):
     """Node classes the ComfyUI lacks (a node pack missing or failing to import)."""
     models: list[str] = []
     """Model files no loader offers, as ``folder/file name`` under ``ComfyUI/models``."""
+    bindings: list[str] = []
+    """Bindings of an operator graph that the node classes refuse (``workflows_comfy.bound``)."""
 
     def describe(self) -> str:
-        return ", ".join([f"node {n}" for n in self.nodes] + [f"model {m}" for m in self.models])
+        return ", ".join(
+            [f"node {n}" for n in self.nodes]
+            + [f"model {m}" for m in self.models]
+            + [f"binding {b}" for b in self.bindings]
+        )
 
 
 class WorkerRecord(BaseModel):
@@ -98,7 +104,9 @@ def _describe(capabilities: Capabilities, prefix: str) -> dict[str, Any]:
         ),
         "serving": capabilities.serving,
         "missing": {
-            name: MissingRecord(nodes=list(found.nodes), models=found.model_paths())
+            name: MissingRecord(
+                nodes=list(found.nodes), models=found.model_paths(), bindings=list(found.bindings)
+            )
             for name, found in capabilities.missing.items()
         },
         "ready": capabilities.admission.ready,

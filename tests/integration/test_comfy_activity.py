@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from pipeline.storage import ObjectStore
 from pipeline.worker.admission import Admission
 from tests.conftest import S3Bucket
 from tests.integration.test_comfy_sim_kinds import wav
+from workflows_comfy.preset_file import install_presets_file
 
 pytestmark = pytest.mark.integration
 
@@ -284,3 +286,32 @@ async def test_heartbeats_keep_coming_while_a_node_makes_no_progress(
     silent = beats[seen:]
     assert len(silent) >= 5
     assert all(b["class_type"] == "VAEDecode" and b["stage"] == "rendering" for b in silent)
+
+
+async def test_a_bound_graphs_segment_is_the_video_of_its_output_node(
+    store: ObjectStore, settings: Settings, tmp_path: Path, restored_presets: None
+) -> None:
+    examples = Path(__file__).parents[2] / "deploy" / "presets" / "examples"
+    graph = json.loads((examples / "i2v.json").read_text())
+    # A one-frame preview of the start image, saved before the bound output.
+    graph = {
+        "0": {"class_type": "SaveVideo", "inputs": {**graph["17"]["inputs"], "video": ["00", 0]}},
+        "00": {"class_type": "CreateVideo", "inputs": {"images": ["1", 0], "fps": 16.0}},
+        **graph,
+    }
+    (tmp_path / "preview.json").write_text(json.dumps(graph))
+    presets = (examples / "presets.toml").read_text().split('\n[[preset]]\nname = "studio-s2v')[0]
+    presets = presets.replace('"studio-i2v"', '"studio-preview"').replace(
+        "i2v.json", "preview.json"
+    )
+    (tmp_path / "presets.toml").write_text(presets)
+    install_presets_file(tmp_path / "presets.toml")
+    comfy = await ComfyActivities.connect(store, settings, Admission("gpu.worker.bound"))
+    request = await segment_request(store, Kind.I2V, I2V_PLAN)
+    request = request.model_copy(
+        update={"manifest": request.manifest.model_copy(update={"preset": "studio-preview"})}
+    )
+
+    output = await ActivityEnvironment().run(comfy.generate_segment, request)
+
+    assert await segment_frames(store, output.key, tmp_path) == (17, False)
