@@ -5,7 +5,9 @@ Every file a preset names (``Preset.files()``) becomes one entry in its folder o
 table's URL. ``refreshed`` rebuilds a lock's entries from that, keeping what only the lock
 knows: each file's measured size and sha256 and any extra sources (a mirror, an ``s3://``
 copy) after the table's URL. Files no preset names any more are dropped; the separation
-files, the ComfyUI commit and the node packs are the lock's own and stay as they are.
+files, the ComfyUI commit and the node packs are the lock's own and stay as they are. A file
+with no known source (one only an operator's own workflow loads, ``workflows_comfy.bound``)
+is the operator's to provide and stays out of the lock.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ def required_files() -> list[LockedFile]:
     for name, preset in sorted(PRESETS.items()):
         for file_name in preset.files():
             row = model_file(file_name)
+            if not row.url:
+                continue
             entry = entries.get(file_name) or LockedFile(
                 folder=row.folder, name=row.name, size=None, sha256=None, urls=[row.url]
             )

@@ -21,6 +21,7 @@ from pipeline.domain.errors import ConfigError, GraphError
 from pipeline.domain.frames.plan import plan_infinitetalk, plan_s2v
 from pipeline.domain.manifest import Kind
 from pipeline.standins.comfy_sim.object_info import contract_object_info
+from pipeline.weights.presets import required_files
 from workflows_comfy.bound import BoundGraphPreset, Target, binding_problems
 from workflows_comfy.build import SegmentGraphRequest, build_graph, output_node
 from workflows_comfy.preset_file import install_presets_file, read_presets_file
@@ -172,7 +173,9 @@ def test_the_editors_ui_format_is_refused_with_how_to_export(studio: Path) -> No
         read_presets_file(path)
 
 
-def test_a_loader_of_unknown_folder_needs_the_folder_named(studio: Path) -> None:
+def test_a_loader_of_unknown_folder_needs_the_folder_named(
+    studio: Path, restored_presets: None
+) -> None:
     graph = json.loads((studio / "i2v.json").read_text())
     graph["30"] = {"class_type": "StudioUpscaler", "inputs": {"model": "studio_up.pth"}}
     (studio / "i2v.json").write_text(json.dumps(graph))
@@ -183,6 +186,12 @@ def test_a_loader_of_unknown_folder_needs_the_folder_named(studio: Path) -> None
     presets, rows = read_presets_file(path)
     assert rows["studio_up.pth"].folder == "upscale_models"
     assert "studio_up.pth" in presets["studio-i2v"].files()
+    install_presets_file(path)
+    assert missing(contract_object_info(), "studio-i2v").nodes == ("StudioUpscaler",)
+    # No source is known for it: the operator provides it, the lockfile leaves it out.
+    locked = {f.name: f.presets for f in required_files()}
+    assert "studio_up.pth" not in locked
+    assert "studio-i2v" in locked["wan_2.1_vae.safetensors"]
 
 
 def test_an_infinitetalk_graph_must_survive_losing_its_previous_window(studio: Path) -> None:
