@@ -188,8 +188,8 @@ def parse_targets(role: str, raw: Any) -> tuple[Target, ...]:
     items = raw if isinstance(raw, list) else [raw]
     targets: list[Target] = []
     for item in items:
-        if isinstance(item, str) and "." in item.strip(".") and not item.startswith("."):
-            node, name = item.split(".", 1)
+        node, dot, name = item.partition(".") if isinstance(item, str) else ("", "", "")
+        if node and dot and name:
             targets.append(Target(node, name))
         elif (
             isinstance(item, dict)
