@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from temporalio.api.enums.v1 import TaskQueueType
+
 from pipeline.config import Settings, load_settings
+from pipeline.domain.queues import preset_queue
 from pipeline.stack.process import free_port
 from pipeline.stack.seaweedfs import parse_filer_address
+from pipeline.stack.services import polled_since
 from pipeline.stack.supervisor import ChildSpec, StackConfig
 from pipeline.standins.tiny_demucs import ensure_stand_in
 from pipeline.workflows import attributes
+from workflows_comfy.presets import PRESETS
+
+_WORKFLOW = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
+_ACTIVITY = TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -68,8 +78,42 @@ def _port(url: str) -> int:
     return port
 
 
+def cpu_worker_polls(settings: Settings) -> Callable[[datetime], Awaitable[bool]]:
+    """Whether the CPU worker polled workflow and activity tasks on its queue since then."""
+    queue = settings.temporal_task_queue
+
+    async def ready(since: datetime) -> bool:
+        return await polled_since(
+            settings.temporal_address,
+            settings.temporal_namespace,
+            [(queue, _WORKFLOW), (queue, _ACTIVITY)],
+            since,
+        )
+
+    return ready
+
+
+def gpu_worker_polls(settings: Settings) -> Callable[[datetime], Awaitable[bool]]:
+    """Whether the GPU worker polled the queue of some preset (``gpu.{preset}``) since then,
+    which it does once its ComfyUI answers and it knows what that ComfyUI can run."""
+    queues = [preset_queue(settings.temporal_gpu_task_queue, name) for name in sorted(PRESETS)]
+
+    async def ready(since: datetime) -> bool:
+        for queue in queues:
+            if await polled_since(
+                settings.temporal_address, settings.temporal_namespace, [(queue, _ACTIVITY)], since
+            ):
+                return True
+        return False
+
+    return ready
+
+
 def stack_config_for(settings: Settings, *, comfy_sim: bool = True) -> StackConfig:
     """Services on the ports the settings name; workers and ingest as child processes.
+
+    The stack is ready once both workers poll their task queues, so a drop made right
+    after ``pipeline up --detach`` finds them.
 
     Without ``DEMUCS_MODEL_PATH`` the GPU worker separates vocals with the stand-in model
     (``pipeline.standins.tiny_demucs``), built under the state dir at first start, so every
@@ -96,8 +140,12 @@ def stack_config_for(settings: Settings, *, comfy_sim: bool = True) -> StackConf
         secret_access_key=settings.r2_secret_access_key.get_secret_value(),
         search_attributes=attributes.ALL,
         children=[
-            ChildSpec("worker-cpu", [*python, "worker", "cpu"], env),
-            ChildSpec("worker-gpu", [*python, "worker", "gpu"], env),
+            ChildSpec(
+                "worker-cpu", [*python, "worker", "cpu"], env, polls=cpu_worker_polls(settings)
+            ),
+            ChildSpec(
+                "worker-gpu", [*python, "worker", "gpu"], env, polls=gpu_worker_polls(settings)
+            ),
             # SeaweedFS plays the bucket, so its filer's metadata stream is the event source.
             ChildSpec(
                 "ingest",

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from pipeline.stack.process import ManagedProcess, free_port
@@ -90,6 +93,33 @@ async def temporal_ready(address: str) -> bool:
     """The frontend accepts a connection and reports the workflow service healthy."""
     client = await Client.connect(address, connect_timeout=_PROBE_TIMEOUT)
     return await client.service_client.check_health(timeout=_PROBE_TIMEOUT)
+
+
+async def polled_since(
+    address: str,
+    namespace: str,
+    queues: Sequence[tuple[str, TaskQueueType.ValueType]],
+    since: datetime,
+) -> bool:
+    """Whether a worker polled each ``(task queue, task type)`` at or after ``since``.
+
+    Temporal lists a worker among a queue's pollers for minutes after it died, so only a
+    poll that arrived since ``since`` (the worker's start) counts: a worker polls at once
+    when it starts, then again as each long poll (up to a minute) ends.
+    """
+    client = await Client.connect(address, namespace=namespace, connect_timeout=_PROBE_TIMEOUT)
+    for name, task_type in queues:
+        response = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=namespace,
+                task_queue=TaskQueue(name=name, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+                task_queue_type=task_type,
+            ),
+            timeout=_PROBE_TIMEOUT,
+        )
+        if not any(p.last_access_time.ToDatetime(tzinfo=UTC) >= since for p in response.pollers):
+            return False
+    return True
 
 
 async def http_ready(url: str) -> bool:

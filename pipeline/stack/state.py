@@ -177,9 +177,12 @@ def _still_ours(record: ProcessRecord) -> bool:
 async def wait_until_ready(
     state_dir: Path,
     pid: int,
-    timeout: float = 120.0,  # noqa: ASYNC109 - on timeout it raises with the log tail
+    timeout: float = 240.0,  # noqa: ASYNC109 - on timeout it raises with the log tail
 ) -> StackEndpoints:
     """Wait for the supervisor ``pid`` to report its stack ready; for ``pipeline up --detach``.
+
+    The default outlasts the supervisor's own bounds (services answering, then workers
+    polling: ``StackConfig.ready_timeout`` + ``poll_timeout``), so its error is the one seen.
 
     Raises ``StartupError`` with the tail of ``logs/supervisor.log`` if the supervisor
     exits first or the timeout passes.

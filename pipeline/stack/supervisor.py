@@ -1,12 +1,12 @@
 """``Stack``: the embedded services plus the caller's workers, started, kept and stopped as one.
 
 Start order: Temporal, SeaweedFS and comfy-sim in parallel; once all answer, the bucket is
-provisioned; then the children (workers, ingest consumer). A process that exits on its own is
-restarted after a backoff (1 s doubling to 30 s, reset after a minute of good health); a
-restarted store is provisioned again before the children that read its events (``ChildSpec.
-restart_with_store``) start again. Stop order is the reverse of start, each process by its
-process group. ``processes.json`` records every process group from its start, so ``pipeline
-down`` finds children whose supervisor died.
+provisioned; then the children (workers, ingest consumer); ready once the workers poll. A
+process that exits on its own is restarted after a backoff (1 s doubling to 30 s, reset
+after a minute of good health); a restarted store is provisioned again before the children
+that read its events (``ChildSpec.restart_with_store``) start again. Stop order is the
+reverse of start, each process by its process group. ``processes.json`` records every
+process group from its start, so ``pipeline down`` finds children whose supervisor died.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import boto3
@@ -77,13 +79,16 @@ class ChildSpec:
 
     ``env`` is added to the supervisor's own environment. ``restart_with_store`` children
     (the event consumer) are stopped while a crashed store restarts and started again once it
-    is provisioned, so they never read a store without its bucket.
+    is provisioned, so they never read a store without its bucket. ``polls`` (for a
+    worker), given the moment the child was started, answers whether its polls reached
+    Temporal since then; ``Stack.start`` returns only once they did.
     """
 
     name: str
     argv: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)
     restart_with_store: bool = False
+    polls: Callable[[datetime], Awaitable[bool]] | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,9 @@ class StackConfig:
     """Name → type, e.g. ``{"SessionId": "Keyword"}``."""
     children: Sequence[ChildSpec] = ()
     ready_timeout: float = 60.0
+    poll_timeout: float = 120.0
+    """How long a worker (a child with ``polls``) gets to poll: it imports torch, and the
+    GPU worker polls once its ComfyUI answers."""
     stop_timeout: float = 10.0
 
     def __post_init__(self) -> None:
@@ -167,8 +175,11 @@ class Stack:
     async def start(self) -> StackEndpoints:
         """Start everything; on any failure (or cancellation) stop what was started.
 
-        Raises ``PortInUse`` before starting anything when a port is taken. A ``Stack``
-        runs once: create a new one to start again.
+        Returns once every service answers and every worker (a child with ``polls``)
+        polls, so work submitted next finds them. Raises ``PortInUse`` before
+        starting anything when a port is taken, ``StartupError`` (naming the process, with
+        its log tail) when one exits early or is not ready in time. A ``Stack`` runs once:
+        create a new one to start again.
         """
         if self._services:
             raise RuntimeError("this Stack was already started")
@@ -179,6 +190,7 @@ class Stack:
         try:
             await self._start_services()
             await self._provision()
+            children_started = datetime.now(UTC)
             for spec in config.children:
                 child = ManagedProcess(
                     spec.name,
@@ -189,6 +201,7 @@ class Stack:
                 self._children.append(child)
                 self._launch(child)
                 log.info("child started", name=spec.name, pid=child.pid, log=str(child.log_path))
+            await self._workers_polling(children_started)
         except BaseException:
             await self.stop()
             raise
@@ -462,6 +475,46 @@ class Stack:
             for wait in waits:
                 wait.cancel()
             await asyncio.gather(*waits, return_exceptions=True)
+
+    async def _workers_polling(self, started: datetime) -> None:
+        """Wait until every worker (a child with ``polls``) polled since ``started``.
+
+        Raises ``StartupError`` for the first that exits or does not poll in time.
+        """
+        timeout = self.config.poll_timeout
+        workers = [
+            (child, spec.polls)
+            for child, spec in zip(self._children, self.config.children, strict=True)
+            if spec.polls is not None
+        ]
+        waits = [
+            asyncio.ensure_future(self._polling(child, polls, started, timeout))
+            for child, polls in workers
+        ]
+        try:
+            await asyncio.gather(*waits)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        if workers:
+            log.info("workers polling", workers=[child.name for child, _ in workers])
+
+    @staticmethod
+    async def _polling(
+        child: ManagedProcess,
+        polls: Callable[[datetime], Awaitable[bool]],
+        started: datetime,
+        timeout: float,  # noqa: ASYNC109 - on timeout it raises with the log tail
+    ) -> None:
+        try:
+            await child.wait_ready(partial(polls, started), timeout)
+        except StartupError as exc:
+            if child.returncode is not None:
+                raise
+            raise StartupError(
+                child.name, f"started but polled no task queue within {timeout:g} s", exc.log_tail
+            ) from None
 
     async def _provision(self) -> None:
         """Create the bucket; the store's event stream needs nothing else."""

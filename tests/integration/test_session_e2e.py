@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,13 @@ from pipeline.config import Settings
 from pipeline.domain.drop import DropRef
 from pipeline.domain.layout import SessionLayout
 from pipeline.media import probe
-from pipeline.stack.embedded import private_settings, settings_env, stack_config_for
+from pipeline.stack.embedded import (
+    cpu_worker_polls,
+    gpu_worker_polls,
+    private_settings,
+    settings_env,
+    stack_config_for,
+)
 from pipeline.stack.supervisor import Stack
 from pipeline.standins import framecode
 from pipeline.standins.tiny_demucs import STAND_IN_LABEL
@@ -151,6 +158,17 @@ async def record_history(client: Client, workflow_id: str, case: str) -> None:
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     HISTORIES.mkdir(parents=True, exist_ok=True)
     (HISTORIES / f"{case}.json").write_text(history.to_json())
+
+
+async def test_the_stack_is_ready_with_both_workers_polling(stack: Settings) -> None:
+    """What ``Stack.start`` waits for: polls since the workers started, not stale pollers."""
+    a_while_ago = datetime.now(UTC) - timedelta(minutes=30)
+    later = datetime.now(UTC) + timedelta(hours=1)
+
+    assert await cpu_worker_polls(stack)(a_while_ago)
+    assert await gpu_worker_polls(stack)(a_while_ago)
+    assert not await cpu_worker_polls(stack)(later)
+    assert not await gpu_worker_polls(stack)(later)
 
 
 async def test_cli_drop_runs_to_a_stitched_video_with_every_artifact(

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import boto3
@@ -47,7 +48,12 @@ raise SystemExit(asyncio.run(Stack(config).run_foreground()))
 """
 
 
-def _config(state_dir: Path, children: list[ChildSpec], s3_port: int | None = None) -> StackConfig:
+def _config(
+    state_dir: Path,
+    children: list[ChildSpec],
+    s3_port: int | None = None,
+    poll_timeout: float = StackConfig.poll_timeout,
+) -> StackConfig:
     return StackConfig(
         state_dir=state_dir,
         temporal_port=free_port(),
@@ -59,6 +65,7 @@ def _config(state_dir: Path, children: list[ChildSpec], s3_port: int | None = No
         bucket="stack-test",
         search_attributes=attributes.ALL,
         children=children,
+        poll_timeout=poll_timeout,
     )
 
 
@@ -282,3 +289,53 @@ async def test_a_held_process_stays_down_until_released_and_is_not_counted_a_cra
         stop.set()
         await supervising
         await stack.stop()
+
+
+async def test_start_returns_only_once_every_worker_polls(tmp_path: Path) -> None:
+    """``pipeline up --detach`` says ready, then a drop: its worker must poll by then."""
+    polled = tmp_path / "polled"
+    seen: list[datetime] = []
+
+    async def polls(since: datetime) -> bool:
+        seen.append(since)
+        return polled.exists()
+
+    worker = ChildSpec(
+        "worker",
+        _python(
+            f"import pathlib, time; time.sleep(1.5); pathlib.Path({str(polled)!r}).touch(); "
+            "time.sleep(300)"
+        ),
+        polls=polls,
+    )
+    before = datetime.now().astimezone()
+    stack = Stack(_config(tmp_path, [worker]))
+    try:
+        await stack.start()
+        assert polled.exists()
+        assert seen
+        assert all(since >= before for since in seen)
+    finally:
+        await stack.stop()
+
+
+async def test_a_worker_that_never_polls_fails_the_start_naming_it(tmp_path: Path) -> None:
+    async def never(since: datetime) -> bool:
+        return False
+
+    worker = ChildSpec(
+        "worker-gpu",
+        _python("print('waiting for ComfyUI', flush=True); import time; time.sleep(300)"),
+        polls=never,
+    )
+    stack = Stack(_config(tmp_path, [worker], poll_timeout=1.5))
+    with pytest.raises(StartupError) as failed:
+        await stack.start()
+
+    assert failed.value.name == "worker-gpu"
+    assert str(failed.value).startswith(
+        "worker-gpu started but polled no task queue within 1.5 s; last log lines:\n"
+    )
+    assert "waiting for ComfyUI" in failed.value.log_tail
+    assert [p.name for p in stack.processes if p.returncode is None] == []
+    assert not ready_file_path(tmp_path).exists()
