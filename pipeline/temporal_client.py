@@ -13,13 +13,22 @@ certificate (mTLS), a server CA or ``TEMPORAL_TLS=true``.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS, ClientConnectConfig
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
 from pipeline.config import Settings
 from pipeline.domain.errors import ConfigError
@@ -74,13 +83,14 @@ async def connect(
 ) -> Client:
     """A client of the configured server; ``connect_timeout`` bounds the first RPC (doctor);
     ``identity``: who Temporal records as acting (default: the SDK's ``pid@host``);
-    ``runtime``: a worker's, serving its metrics (``metrics_runtime``)."""
+    ``runtime``: a worker's, serving its metrics (``metrics_runtime``); by default one
+    whose Core log lines go through Python logging (``core_logging``)."""
     return await Client.connect(
         **connect_config(settings),
         data_converter=pydantic_data_converter,
         connect_timeout=connect_timeout,
         identity=identity,
-        runtime=runtime,
+        runtime=runtime or default_runtime(),
         interceptors=tracing(settings),
     )
 
@@ -101,6 +111,26 @@ def tracing(settings: Settings) -> list[Interceptor]:
     return [TracingInterceptor()]
 
 
+CORE_LOGGER = "temporalio.core"
+
+
+def core_logging() -> LoggingConfig:
+    """The SDK Core's log lines (warnings and up, e.g. RPC retries while the server is
+    down), forwarded to the ``temporalio.core`` Python logger, so they are rendered like
+    every other line and go to stderr. Core's own default writes them to stdout, which
+    would break the one JSON object a ``--json`` command prints there."""
+    return LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger(CORE_LOGGER)),
+    )
+
+
+@functools.cache
+def default_runtime() -> Runtime:
+    """The process's runtime when no worker asked for metrics: Core logs forwarded."""
+    return Runtime(telemetry=TelemetryConfig(logging=core_logging()))
+
+
 def metrics_runtime(settings: Settings, role: str) -> Runtime | None:
     """A runtime serving Prometheus ``/metrics`` on ``METRICS_PORT`` (None when 0).
 
@@ -113,6 +143,7 @@ def metrics_runtime(settings: Settings, role: str) -> Runtime | None:
         return None
     return Runtime(
         telemetry=TelemetryConfig(
+            logging=core_logging(),
             metrics=PrometheusConfig(
                 bind_address=f"0.0.0.0:{settings.metrics_port}",
                 durations_as_seconds=True,

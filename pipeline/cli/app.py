@@ -13,7 +13,7 @@ import sys
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from pipeline.cli import (
     doctor,
@@ -90,6 +90,8 @@ def _run() -> int:
     except PipelineError as exc:
         return _fail(exc.message, ExitCode.USAGE if exc.retryable is False else ExitCode.FAILED)
     except RPCError as exc:
+        if exc.status is RPCStatusCode.UNAVAILABLE:  # lost while the command ran
+            return _fail(_temporal_unreachable(), ExitCode.UNREACHABLE)
         problem = f"Temporal answered: {exc.message}"
         if "search attribute" in exc.message:
             problem += " (run: pipeline setup temporal)"

@@ -11,6 +11,7 @@ from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from pipeline.cli.context import NotFound
 from pipeline.config import Settings
 from pipeline.domain.contracts import SessionProgress
 from pipeline.domain.drop import WORKFLOW_ID_PREFIX, session_id_of_workflow
@@ -65,6 +66,14 @@ def status_name(status: WorkflowExecutionStatus) -> str:
     return _STATUS_NAMES.get(status, "running")
 
 
+def no_such_session(session_id: str) -> NotFound:
+    """What ``status``, ``tail`` and ``cancel`` say (exit 3) when Temporal has no workflow."""
+    return NotFound(
+        f"no session {session_id}: Temporal knows no such workflow; check the id "
+        "('pipeline drop' prints it), or retry if its manifest was uploaded just now"
+    )
+
+
 def workflow_id_for(session_or_workflow_id: str) -> str:
     if session_or_workflow_id.startswith(WORKFLOW_ID_PREFIX):
         return session_or_workflow_id
@@ -86,7 +95,9 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
     if status == "running":
         try:
             progress = await handle.query(SessionWorkflow.progress)
-        except RPCError:
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.UNAVAILABLE:  # Temporal itself is gone
+                raise
             # No worker answered the query (all busy or down): report what Temporal knows.
             return view.model_copy(update={"stage": "waiting for a worker"})
         pending = description.raw_description.pending_activities

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from types_boto3_s3.client import S3Client
 from types_boto3_sqs.client import SQSClient
 
+from pipeline.cli.context import ExitCode
 from pipeline.domain.errors import StartupError
 from pipeline.stack import services
 from pipeline.stack.process import ManagedProcess, free_port, group_members, pid_alive
@@ -222,3 +224,27 @@ def test_provisioning_outside_us_east_1_sets_the_bucket_location(moto_server: st
     provision_bucket_events(s3, sqs, bucket=bucket, queue_name=f"{bucket}-events")
 
     assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == "eu-west-1"
+
+
+async def test_a_command_that_loses_temporal_exits_4_with_nothing_but_json_on_stdout(
+    tmp_path: Path,
+) -> None:
+    """The SDK Core's retry warnings go to stderr as log lines, never into ``--json``."""
+    server, client = await _start_temporal(tmp_path)
+    address = client.service_client.config.target_host
+    try:
+        following = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pipeline", "tail", "not-started-yet", "--json",
+            env={"TEMPORAL_ADDRESS": address, "PIPELINE_STATE_DIR": str(tmp_path / "cli"),
+                 "PATH": ""},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        await asyncio.sleep(4)  # it polls Temporal for the session to start
+    finally:
+        await server.stop()
+    out, err = await asyncio.wait_for(following.communicate(), timeout=120)
+
+    assert following.returncode == ExitCode.UNREACHABLE
+    assert out == b""
+    assert err.decode().splitlines()[-1].startswith(f"error: Temporal at {address} is unreachable")
