@@ -1,7 +1,8 @@
 """``pipeline tail``, ``pipeline ls`` and ``pipeline cancel``: follow, find and stop sessions.
 
 Exit codes scripts can trust: 0 the session succeeded (``tail``) or the command did what
-was asked; 1 the session failed or was cancelled (``tail``); 2 bad input (a one-line error).
+was asked; 1 the session failed or was cancelled (``tail``); 2 bad input (a one-line error);
+3 no such session (``tail`` gives a just-uploaded manifest ``START_GRACE_S`` to start one).
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import click
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from pipeline.cli.context import App
-from pipeline.cli.drop import POLL_S, print_outcome, progress_line
+from pipeline.cli.context import App, ExitCode
+from pipeline.cli.drop import POLL_S, START_GRACE_S, print_outcome, progress_line
 from pipeline.cli.session_view import (
     TERMINAL,
     SessionStatus,
+    no_such_session,
     session_status,
     status_name,
 )
@@ -48,7 +50,8 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 def tail(app: App, session_id: str, as_json: bool, timeout: float | None) -> None:
     """Follow SESSION_ID with live bars (stage, segment, sampler step) until it ends.
 
-    Exits 0 if it succeeded, 1 if it failed or was cancelled.
+    Exits 0 if it succeeded, 1 if it failed or was cancelled, 3 if no session by that id
+    started within a minute.
     """
     final = asyncio.run(_tail(app.settings, session_id, timeout, quiet=as_json))
     if as_json:
@@ -63,12 +66,16 @@ async def _tail(
 ) -> SessionStatus:
     client = await connect(settings)
     deadline = None if limit_s is None else time.monotonic() + limit_s
+    start_deadline = time.monotonic() + START_GRACE_S
     board = Board(live=sys.stderr.isatty() and not quiet, quiet=quiet)
     while True:
         view = await session_status(client, settings, session_id)
         if view.finished:
             board.clear()
             return view
+        if view.status == "pending" and time.monotonic() > start_deadline:
+            board.clear()
+            raise no_such_session(session_id)
         board.show(render(view))
         if deadline is not None and time.monotonic() > deadline:
             board.clear()
@@ -236,15 +243,18 @@ def cancel(app: App, session_id: str, reason: str, no_wait: bool, as_json: bool)
     requested, view = asyncio.run(run())
     if as_json:
         click.echo(json.dumps({"cancel_requested": requested, **view.model_dump(mode="json")}))
+    elif view.status == "pending":
+        raise no_such_session(view.session_id)
     elif not requested:
-        state = "has no workflow yet" if view.status == "pending" else f"already {view.status}"
-        click.echo(f"session {view.session_id} {state}: nothing to cancel", err=True)
+        click.echo(f"session {view.session_id} already {view.status}: nothing to cancel", err=True)
     elif view.finished:
         click.echo(f"session {view.session_id} {view.status}")
     else:
         click.echo(f"session {view.session_id}: cancel requested ({view.stage})")
+    if view.status == "pending":
+        sys.exit(ExitCode.NOT_FOUND)
     if requested and not no_wait and view.status not in TERMINAL:
-        sys.exit(1)
+        sys.exit(ExitCode.FAILED)
 
 
 def operator_identity(tool: str) -> str:

@@ -8,9 +8,9 @@ import sys
 
 import click
 
-from pipeline.cli.context import App, ExitCode, NotFound
+from pipeline.cli.context import App, ExitCode
 from pipeline.cli.drop import print_outcome, progress_line
-from pipeline.cli.session_view import SessionStatus, session_status
+from pipeline.cli.session_view import SessionStatus, no_such_session, session_status
 from pipeline.domain.manifest import json_schema
 from pipeline.temporal_client import connect
 from workflows_comfy.preset_file import json_schema as presets_schema
@@ -30,10 +30,7 @@ def status(app: App, session_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(view.model_dump_json(indent=2))
     elif view.status == "pending":
-        raise NotFound(
-            f"no session {session_id}: Temporal knows no such workflow; check the id "
-            "('pipeline drop' prints it), or retry if its manifest was uploaded just now"
-        )
+        raise no_such_session(session_id)
     elif view.finished:
         print_outcome(view)
     else:

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import drop as drop_command
+from pipeline.cli import sessions as sessions_command
 from pipeline.cli.app import cli
 from pipeline.cli.context import ExitCode
 from pipeline.cli.drop import progress_line
@@ -145,3 +146,25 @@ def test_ctrl_c_while_following_leaves_the_session_running_and_says_how_to_find_
     assert capsys.readouterr().err == (
         "stopped following; the session goes on ('pipeline status s-1')\n"
     )
+
+
+@pytest.mark.parametrize("command", [["tail", "s-1"], ["tail", "s-1", "--json"], ["cancel", "s-1"]])
+def test_tail_and_cancel_of_a_session_that_never_started_exit_3(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: list[str]
+) -> None:
+    async def no_client(*_args: object, **_kwargs: object) -> None:
+        return None
+
+    async def never_started(_client: object, _settings: object, session_id: str) -> SessionStatus:
+        return SessionStatus(
+            session_id=session_id, workflow_id=f"session-{session_id}", status="pending"
+        )
+
+    monkeypatch.setattr(sessions_command, "connect", no_client)
+    monkeypatch.setattr(sessions_command, "session_status", never_started)
+    monkeypatch.setattr(sessions_command, "START_GRACE_S", 0.0)
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(tmp_path))
+    shown = CliRunner().invoke(cli, command)
+
+    assert shown.exit_code == ExitCode.NOT_FOUND
+    assert shown.output.startswith("Error: no session s-1: Temporal knows no such workflow")
