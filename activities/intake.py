@@ -29,7 +29,12 @@ from pipeline.domain.errors import (
 )
 from pipeline.domain.layout import SessionLayout, drop_folder
 from pipeline.domain.manifest import Kind, Manifest, named_media, parse_manifest
-from pipeline.domain.media_names import describe_folder, folder_names, resolve_name
+from pipeline.domain.media_names import (
+    describe_folder,
+    did_you_mean,
+    folder_names,
+    resolve_name,
+)
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectChanged, ObjectMeta, ObjectStore
 from pipeline.workflows.specs import TAKE_DROP
@@ -75,17 +80,19 @@ class IntakeActivities:
                 await self._take(request, raw if in_inbox else None, moves)
             raise
         moves, unresolved = self._resolve(folder, manifest.media(), present, listed, layout)
-        missing = [
-            f"{role} '{name}'"
+        missing = {
+            role: name
             for role, name in unresolved.items()
             if await self.store.head(layout.input(name)) is None  # else taken by a retry
-        ]
+        }
         if missing:
             if not request.media_may_arrive:
                 await self._take(request, raw if in_inbox else None, moves)
+            named = ", ".join(f"{role} '{name}'" for role, name in missing.items())
             raise MissingMediaError(
-                f"the manifest names {', '.join(missing)}, but {folder} "
-                f"{describe_folder(present)}; upload the media, then the manifest again",
+                f"the manifest names {named}, but {folder} {describe_folder(present)}"
+                f"{did_you_mean(list(missing.values()), present)}; "
+                "upload the media, then the manifest again",
                 detail={"missing": sorted(unresolved.values()), "folder": present[:100]},
             )
         await self._take(request, raw if in_inbox else None, moves)

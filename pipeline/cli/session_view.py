@@ -16,6 +16,7 @@ from pipeline.config import Settings
 from pipeline.domain.contracts import SessionProgress
 from pipeline.domain.drop import WORKFLOW_ID_PREFIX, session_id_of_workflow
 from pipeline.domain.layout import SessionLayout
+from pipeline.domain.media_names import waiting_for_media
 from pipeline.domain.queues import is_separation_queue, is_worker_queue, preset_queue
 from pipeline.storage import ObjectStore
 from pipeline.worker.registry import pollers
@@ -105,7 +106,7 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
         if pending and pending[0].heartbeat_details.payloads:
             heartbeat = json.loads(pending[0].heartbeat_details.payloads[0].data or b"null")
         stage = (
-            f"waiting for {', '.join(progress.waiting_for)}"
+            waiting_for_media(progress.waiting_for, progress.drop_folder)
             if progress.waiting_for
             else progress.stage
         )

@@ -24,7 +24,9 @@ from pipeline.stack.supervisor import Stack, check_ports_free
 
 
 @click.command()
-@click.option("--detach", is_flag=True, help="Return once every service answers.")
+@click.option(
+    "--detach", is_flag=True, help="Return once every service answers and the workers poll."
+)
 @click.option("--no-comfy-sim", is_flag=True, help="Use the real ComfyUI at COMFYUI_URL.")
 @click.option("--reuse", is_flag=True, help="If this stack already runs, print it and succeed.")
 @click.pass_obj

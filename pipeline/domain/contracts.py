@@ -322,6 +322,10 @@ class SessionProgress(Contract):
     waiting_for: list[str] = Field(
         default_factory=list, description="Media named but not uploaded yet (still arriving)."
     )
+    drop_folder: list[str] = Field(
+        default_factory=list,
+        description="While waiting for media: what the drop's folder holds (up to 100 names).",
+    )
     segment: int | None = Field(default=None, description="1-based segment rendering now.")
     node: str | None = None
     step: int = 0

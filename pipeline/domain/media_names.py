@@ -4,11 +4,12 @@ Users write names as their system spells them: macOS uploads keys in NFD while a
 typed elsewhere is NFC, Windows users differ in case. A name resolves to the object it
 names exactly, else to the one object equal to it in Unicode NFC, else (only when
 exactly one object matches) to the one equal ignoring case. Anything else is refused
-with a message listing what the folder really holds.
+with a message listing what the folder really holds, and the name it most resembles.
 """
 
 from __future__ import annotations
 
+import difflib
 import unicodedata
 from collections.abc import Iterable, Sequence
 
@@ -16,6 +17,10 @@ from pipeline.domain.layout import MANIFEST_NAME
 
 LISTED_NAMES = 20
 """Names a "not found" message lists before it says how many more there are."""
+RESEMBLANCE = 0.7
+"""``difflib`` ratio from which a present name is offered for a missing one: one wrong
+letter in ``face.png`` (0.875) or another extension (``face.jpg``: 0.75) is a typo;
+``voice.wav`` for ``face.png`` (0.47) is not."""
 
 
 def is_folder_marker(key: str, size: int) -> bool:
@@ -61,3 +66,37 @@ def describe_folder(present: Sequence[str]) -> str:
     shown = ", ".join(repr(name) for name in present[:LISTED_NAMES])
     more = len(present) - LISTED_NAMES
     return f"holds {shown}" + (f" and {more} more" if more > 0 else "")
+
+
+def closest_name(wanted: str, present: Sequence[str]) -> str | None:
+    """The name in ``present`` that ``wanted`` most resembles (a typo), or ``None``.
+
+    Compared in NFC, ignoring case, from ``RESEMBLANCE`` up.
+    """
+    folded = {_nfc(name).casefold(): name for name in present}
+    close = difflib.get_close_matches(_nfc(wanted).casefold(), folded, n=1, cutoff=RESEMBLANCE)
+    return folded[close[0]] if close else None
+
+
+def did_you_mean(missing: Sequence[str], present: Sequence[str]) -> str:
+    """`` (did you mean 'face.png'?)`` for missing names that resemble present ones, else ``""``.
+
+    With several missing names each guess says which one it stands for.
+    """
+    guesses = {name: closest_name(name, present) for name in missing}
+    found = {name: guess for name, guess in guesses.items() if guess is not None}
+    if not found:
+        return ""
+    if len(missing) == 1:
+        return f" (did you mean {next(iter(found.values()))!r}?)"
+    pairs = ", ".join(f"{guess!r} for {name!r}" for name, guess in found.items())
+    return f" (did you mean {pairs}?)"
+
+
+def waiting_for_media(missing: Sequence[str], present: Sequence[str]) -> str:
+    """What a session waiting for media shows, with what its folder really holds:
+    ``waiting for fase.png; the drop folder holds 'face.png' (did you mean 'face.png'?)``."""
+    return (
+        f"waiting for {', '.join(missing)}; the drop folder {describe_folder(present)}"
+        + did_you_mean(missing, present)
+    )

@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.domain.frames.plan import FramePlan
     from pipeline.domain.layout import SessionLayout
     from pipeline.domain.manifest import Manifest
+    from pipeline.domain.media_names import waiting_for_media
     from pipeline.domain.queues import preset_queue, separation_queue
     from pipeline.workflows import attributes, describe
     from pipeline.workflows.specs import (
@@ -391,15 +392,19 @@ class SessionWorkflow:
                     isinstance(cause, ApplicationError) and cause.type == MissingMediaError.code
                 ):
                     raise
-                missing = _detail(cause).get("missing", [])
+                detail = _detail(cause)
+                missing = [str(name) for name in detail.get("missing", [])]
+                folder = [str(name) for name in detail.get("folder", [])]
                 self._progress = self._progress.model_copy(
-                    update={"waiting_for": [str(name) for name in missing]}
+                    update={"waiting_for": missing, "drop_folder": folder}
                 )
                 self._set_stage("waiting_for_media")
-                workflow.set_current_details(f"waiting for {', '.join(map(str, missing))}")
+                workflow.set_current_details(waiting_for_media(missing, folder))
             await workflow.sleep(poll)
             poll = min(poll * 2, MEDIA_POLL_MAX)
-            self._progress = self._progress.model_copy(update={"waiting_for": []})
+            self._progress = self._progress.model_copy(
+                update={"waiting_for": [], "drop_folder": []}
+            )
             self._set_stage("taking_drop")
 
     async def _call(

@@ -170,7 +170,7 @@ async def test_media_names_resolve_as_users_mean_them_and_misses_list_the_folder
         await take(store, drop, media_may_arrive=True)
     assert refused.value.type == "missing_media"
     assert "audio 'speech.wav'" in refused.value.message
-    assert "holds 'face.png', 'speach.wav'" in refused.value.message
+    assert "holds 'face.png', 'speach.wav' (did you mean 'speach.wav'?)" in refused.value.message
     assert len(keys(ingest, folder)) == 3  # nothing moved while the media may still arrive
 
 

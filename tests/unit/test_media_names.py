@@ -4,10 +4,13 @@ import pytest
 
 from pipeline.domain.media_names import (
     LISTED_NAMES,
+    closest_name,
     describe_folder,
+    did_you_mean,
     folder_names,
     is_folder_marker,
     resolve_name,
+    waiting_for_media,
 )
 
 CAFE_NFC = unicodedata.normalize("NFC", "café.png")
@@ -51,3 +54,32 @@ def test_the_folder_description_lists_names_and_counts_the_rest() -> None:
     assert describe_folder(["a.png", "b.wav"]) == "holds 'a.png', 'b.wav'"
     many = [f"{i:03d}.png" for i in range(LISTED_NAMES + 5)]
     assert describe_folder(many).endswith("and 5 more")
+
+
+@pytest.mark.parametrize(
+    ("wanted", "present", "guess"),
+    [
+        ("fase.png", ["face.png", "speech.wav"], "face.png"),
+        ("Speach.WAV", ["face.png", "speech.wav"], "speech.wav"),
+        ("face.jpg", ["face.png"], "face.png"),
+        ("voice.wav", ["face.png"], None),
+        ("face.png", [], None),
+    ],
+)
+def test_a_missing_name_is_offered_the_present_name_it_resembles(
+    wanted: str, present: list[str], guess: str | None
+) -> None:
+    assert closest_name(wanted, present) == guess
+
+
+def test_a_session_waiting_for_media_says_what_the_folder_holds_and_guesses_typos() -> None:
+    assert waiting_for_media(["fase.png"], ["face.png"]) == (
+        "waiting for fase.png; the drop folder holds 'face.png' (did you mean 'face.png'?)"
+    )
+    assert waiting_for_media(["voice.wav"], ["face.png"]) == (
+        "waiting for voice.wav; the drop folder holds 'face.png'"
+    )
+    assert waiting_for_media(["face.png"], []) == "waiting for face.png; the drop folder is empty"
+    assert did_you_mean(["fase.png", "speach.wav"], ["face.png", "speech.wav"]) == (
+        " (did you mean 'face.png' for 'fase.png', 'speech.wav' for 'speach.wav'?)"
+    )
