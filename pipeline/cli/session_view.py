@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,9 +18,14 @@ from pipeline.domain.contracts import SessionProgress
 from pipeline.domain.drop import WORKFLOW_ID_PREFIX, session_id_of_workflow
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.media_names import waiting_for_media
-from pipeline.domain.queues import is_separation_queue, is_worker_queue, preset_queue
+from pipeline.domain.queues import (
+    WORKER_INFIX,
+    is_separation_queue,
+    is_worker_queue,
+    preset_queue,
+)
 from pipeline.storage import ObjectStore
-from pipeline.worker.registry import pollers
+from pipeline.worker.registry import POLL_FRESH, pollers
 from pipeline.workflows import specs
 from pipeline.workflows.session import SessionWorkflow
 from pipeline.workflows.specs import QueueKind
@@ -144,7 +150,7 @@ async def _nobody_polls(
         preset_queue(prefix, preset or "") if gpu else settings.temporal_task_queue
     )
     if is_worker_queue(prefix, queue):
-        return ""  # a sticky task: back to the shared queue after its schedule-to-start bound
+        return await _sticky_worker_gone(client, settings, pending, queue, preset)
     if is_separation_queue(queue):
         who, start = (
             f"a worker that serves preset {preset} and can separate vocals",
@@ -161,6 +167,33 @@ async def _nobody_polls(
     if await pollers(client, queue):
         return ""
     return f" · waiting for {who}: none polls task queue {queue!r} ({start})"
+
+
+async def _sticky_worker_gone(
+    client: Client,
+    settings: Settings,
+    pending: PendingActivityInfo,
+    queue: str,
+    preset: str | None,
+) -> str:
+    """`` · waiting for worker X, which stopped polling ...`` for a sticky task whose worker
+    is gone (killed, drained, or a restarted stack's old process), else ``""``.
+
+    A session's later GPU tasks go to the worker that ran its first; Temporal lists a dead
+    worker among the pollers for minutes, so only a poll within ``POLL_FRESH`` counts. The
+    task returns to the preset's queue ``STICKY_SCHEDULE_TO_START_S`` after it was
+    scheduled.
+    """
+    now = datetime.now(UTC)
+    if any(now - last < POLL_FRESH for last in (await pollers(client, queue)).values()):
+        return ""
+    waited = (now - pending.scheduled_time.ToDatetime(tzinfo=UTC)).total_seconds()
+    left = max(settings.sticky_schedule_to_start_s - waited, 0.0)
+    return (
+        f" · waiting for worker {queue.split(WORKER_INFIX, 1)[1]}, which stopped polling; "
+        f"the task goes back to preset {preset}'s queue in {left:.0f} s "
+        "(STICKY_SCHEDULE_TO_START_S)"
+    )
 
 
 async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus:

@@ -5,12 +5,20 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from click.testing import CliRunner
+from temporalio.api.activity.v1 import ActivityOptions
+from temporalio.api.common.v1 import ActivityType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflow.v1 import PendingActivityInfo
+from temporalio.client import Client
 
 from pipeline.cli import drop as drop_command
+from pipeline.cli import session_view
 from pipeline.cli import sessions as sessions_command
 from pipeline.cli.app import cli
 from pipeline.cli.context import ExitCode
@@ -168,3 +176,37 @@ def test_tail_and_cancel_of_a_session_that_never_started_exit_3(
 
     assert shown.exit_code == ExitCode.NOT_FOUND
     assert shown.output.startswith("Error: no session s-1: Temporal knows no such workflow")
+
+
+@pytest.mark.parametrize(
+    ("last_poll_s_ago", "shown"),
+    [
+        (5.0, ""),
+        (
+            300.0,
+            " · waiting for worker 42@box-1, which stopped polling; the task goes back to "
+            "preset wan22-i2v-fp8's queue in 480 s (STICKY_SCHEDULE_TO_START_S)",
+        ),
+    ],
+)
+async def test_a_sticky_task_whose_worker_is_gone_says_when_it_moves_on(
+    monkeypatch: pytest.MonkeyPatch, last_poll_s_ago: float, shown: str
+) -> None:
+    """After a stack restart a session's next segment waits for the old worker's queue."""
+    now = datetime.now(UTC)
+
+    async def listed(_client: object, queue: str) -> dict[str, datetime]:
+        assert queue == "gpu.worker.42@box-1"
+        return {"42@box-1": now - timedelta(seconds=last_poll_s_ago)}
+
+    monkeypatch.setattr(session_view, "pollers", listed)
+    pending = PendingActivityInfo(
+        activity_type=ActivityType(name="generate_segment"),
+        activity_options=ActivityOptions(task_queue=TaskQueue(name="gpu.worker.42@box-1")),
+    )
+    pending.scheduled_time.FromDatetime(now - timedelta(seconds=119.6))  # rounds to 480
+    settings = load_settings(STICKY_SCHEDULE_TO_START_S="600")
+
+    said = await session_view._nobody_polls(cast(Client, None), settings, pending, "wan22-i2v-fp8")
+
+    assert said == shown
