@@ -210,3 +210,31 @@ async def test_a_sticky_task_whose_worker_is_gone_says_when_it_moves_on(
     said = await session_view._nobody_polls(cast(Client, None), settings, pending, "wan22-i2v-fp8")
 
     assert said == shown
+
+
+@pytest.mark.parametrize(
+    ("variables", "said"),
+    [
+        ({"MEDIA_GRACE_S": "-1"}, "error: invalid configuration: MEDIA_GRACE_S: "),
+        ({"PRESETS_FILE": "missing.toml"}, "error: invalid configuration: PRESETS_FILE: "),
+        ({"PRESETS_FILE": "presets.toml"}, "error: presets.toml:"),
+    ],
+)
+def test_bad_configuration_is_one_line_and_exit_code_2(
+    tmp_path: Path, variables: dict[str, str], said: str
+) -> None:
+    (tmp_path / "presets.toml").write_text(
+        '[[preset]]\nname = "x"\nbase = "wan22-i2v-fp8"\nstep = 3\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "status", "some-session"],
+        env={"PIPELINE_STATE_DIR": str(tmp_path), "PATH": "", **variables},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == ExitCode.USAGE
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith(said)
