@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -17,7 +17,9 @@ from temporalio.client import (
     Client,
     ScheduleAlreadyRunningError,
     ScheduleBackfill,
+    ScheduleCalendarSpec,
     ScheduleOverlapPolicy,
+    ScheduleRange,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -298,7 +300,7 @@ def describe_schedule(app: App, name: str) -> None:
         spec = described.schedule.spec
         return {
             "name": name,
-            "cron": list(spec.cron_expressions),
+            "cron": [*spec.cron_expressions, *map(cron_of, spec.calendars)],
             "every_s": [i.every.total_seconds() for i in spec.intervals],
             "overlap": described.schedule.policy.overlap.name.lower(),
             "catchup_window_s": described.schedule.policy.catchup_window.total_seconds(),
@@ -316,6 +318,39 @@ def describe_schedule(app: App, name: str) -> None:
         }
 
     click.echo(json.dumps(_rpc(lambda: asyncio.run(run())), indent=2))
+
+
+_CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day_of_month", 1, 31),
+    ("month", 1, 12),
+    ("day_of_week", 0, 6),
+)
+"""A cron line's five fields: the calendar's attribute and the range ``*`` stands for."""
+
+
+def cron_of(calendar: ScheduleCalendarSpec) -> str:
+    """A calendar as the cron line it came from: Temporal keeps ``--cron "0 2 * * *"`` as
+    structured ranges (``hour=2``, ``minute=0``, ...), so ``describe`` writes them back.
+    Seconds other than 0 lead the line (six fields), as Temporal's own cron accepts."""
+    fields = [_cron_field(getattr(calendar, name), low, high) for name, low, high in _CRON_FIELDS]
+    seconds = _cron_field(calendar.second, 0, 59)
+    return " ".join(fields if seconds == "0" else [seconds, *fields])
+
+
+def _cron_field(ranges: Sequence[ScheduleRange], low: int, high: int) -> str:
+    parts = []
+    for each in ranges or [ScheduleRange(low, high)]:
+        end, step = max(each.end, each.start), max(each.step, 1)
+        every = f"/{step}" if step > 1 else ""
+        if (each.start, end) == (low, high):
+            parts.append(f"*{every}")
+        elif end == each.start:
+            parts.append(str(each.start))
+        else:
+            parts.append(f"{each.start}-{end}{every}")
+    return ",".join(parts)
 
 
 @schedule.command(name="pause", help="Pause schedule NAME (running batches go on).")

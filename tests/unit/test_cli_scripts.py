@@ -15,7 +15,7 @@ from temporalio.api.activity.v1 import ActivityOptions
 from temporalio.api.common.v1 import ActivityType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflow.v1 import PendingActivityInfo
-from temporalio.client import Client
+from temporalio.client import Client, ScheduleCalendarSpec, ScheduleRange
 
 from pipeline.cli import drop as drop_command
 from pipeline.cli import session_view
@@ -23,6 +23,7 @@ from pipeline.cli import sessions as sessions_command
 from pipeline.cli.app import cli
 from pipeline.cli.context import ExitCode
 from pipeline.cli.drop import progress_line
+from pipeline.cli.reprocess import cron_of
 from pipeline.cli.session_view import SessionStatus
 from pipeline.cli.status import status_exit_code
 from pipeline.cli.upload import classify_media
@@ -238,3 +239,32 @@ def test_bad_configuration_is_one_line_and_exit_code_2(
     assert done.returncode == ExitCode.USAGE
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith(said)
+
+
+@pytest.mark.parametrize(
+    ("calendar", "cron"),
+    [
+        (ScheduleCalendarSpec(hour=[ScheduleRange(2)]), "0 2 * * *"),
+        (
+            ScheduleCalendarSpec(
+                minute=[ScheduleRange(0, 59, 15)],
+                hour=[ScheduleRange(9, 17)],
+                day_of_week=[ScheduleRange(1, 5)],
+            ),
+            "*/15 9-17 * * 1-5",
+        ),
+        (
+            ScheduleCalendarSpec(
+                second=[ScheduleRange(30)],
+                hour=[ScheduleRange(1), ScheduleRange(13)],
+                day_of_month=[ScheduleRange(1, 31, 2)],
+            ),
+            "30 0 1,13 */2 * *",
+        ),
+    ],
+)
+def test_schedule_describe_writes_a_calendar_back_as_its_cron_line(
+    calendar: ScheduleCalendarSpec, cron: str
+) -> None:
+    """Temporal answers ``--cron "0 2 * * *"`` with ranges; describe showed "cron": []."""
+    assert cron_of(calendar) == cron
