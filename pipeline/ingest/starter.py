@@ -3,8 +3,9 @@
 The workflow id is derived from the drop (bucket + manifest key + ETag). A duplicate event
 for a running session attaches to it (``USE_EXISTING``); one for a finished session is
 refused by the server (``REJECT_DUPLICATE``) and counts as handled, unless the manifest
-is back in the inbox with the same ETag: then the same bytes were uploaded again, and
-they start a session of their own (``DropRef.uploaded_again``). Either way the caller
+is back in the inbox with the same ETag, put after that session started: then the same
+bytes were uploaded again, and they start a session of their own
+(``DropRef.uploaded_again``). Either way the caller
 may ack its event once ``start`` returns.
 
 Given the inbox, the starter reads the manifest first, so the session is readable in the
@@ -21,7 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.common import (
     Priority,
     SearchAttributePair,
@@ -101,7 +102,9 @@ class Starter:
         outcome = await self._start(drop, source=source)
         if outcome is StartOutcome.STARTED or drop.uploaded_at:
             return outcome
-        return await self._start_uploaded_again(drop, source=source) or outcome
+        earlier = await self._describe(drop)
+        started_at = earlier.start_time if earlier is not None else None
+        return await self._start_uploaded_again(drop, started_at, source=source) or outcome
 
     async def start_if_uploaded_again(self, drop: DropRef, *, source: str) -> StartOutcome | None:
         """For a drop whose session already ran (reconcile): start the same bytes' new upload.
@@ -109,17 +112,31 @@ class Starter:
         ``None`` while that session still runs (it has yet to take its manifest) or when
         the inbox holds no such upload. Works after the first workflow's history expired.
         """
+        earlier = await self._describe(drop)
+        if earlier is not None and earlier.status is WorkflowExecutionStatus.RUNNING:
+            return None
+        started_at = earlier.start_time if earlier is not None else None
+        return await self._start_uploaded_again(drop, started_at, source=source)
+
+    async def _describe(self, drop: DropRef) -> WorkflowExecutionDescription | None:
+        """The drop's session workflow, ``None`` if Temporal has none (or forgot it)."""
         try:
-            described = await self.client.get_workflow_handle(drop.workflow_id).describe()
+            return await self.client.get_workflow_handle(drop.workflow_id).describe()
         except RPCError as exc:
             if exc.status is not RPCStatusCode.NOT_FOUND:
                 raise
-        else:
-            if described.status is WorkflowExecutionStatus.RUNNING:
-                return None
-        return await self._start_uploaded_again(drop, source=source)
+        return None
 
-    async def _start_uploaded_again(self, drop: DropRef, *, source: str) -> StartOutcome | None:
+    async def _start_uploaded_again(
+        self, drop: DropRef, earlier_start: datetime | None, *, source: str
+    ) -> StartOutcome | None:
+        """Start the manifest in the inbox as a new upload if it has ``drop``'s bytes and was
+        put after the earlier session started (``earlier_start``; ``None``: unknown).
+
+        A session that ended without taking its manifest (cancelled or terminated while it
+        waited for media) leaves the very upload it started for in the inbox: that one is
+        not uploaded again, and restarting it would undo the cancel.
+        """
         if self.inbox is None:
             return None
         current = await self.inbox.head(drop.manifest_key)
@@ -128,6 +145,8 @@ class Starter:
             or current.last_modified is None
             or normalize_etag(current.etag) != drop.etag
         ):
+            return None
+        if earlier_start is not None and current.last_modified <= earlier_start:
             return None
         again = drop.uploaded_again(current.last_modified)
         log.info(

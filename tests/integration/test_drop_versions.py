@@ -7,6 +7,7 @@ manifest must survive the empty upload's session whatever the order.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import unicodedata
 import uuid
@@ -191,6 +192,7 @@ async def test_the_same_manifest_uploaded_again_after_its_session_starts_a_new_o
     assert await starter.start(drop, source="replay") is StartOutcome.ALREADY_FINISHED
     assert await session_workflows(ingest) == 1
 
+    await asyncio.sleep(1.1)  # Last-Modified has whole seconds: put after the session started
     assert DropRef.of(ingest.bucket, key, put(ingest, key, REAL)).etag == drop.etag
     assert await starter.start(drop, source="upload again") is StartOutcome.STARTED
     assert await starter.start(drop, source="replay") is StartOutcome.STARTED  # attaches
@@ -220,7 +222,15 @@ async def test_reconcile_starts_a_re_upload_only_once_its_first_session_ended(
     # Running, its manifest not taken yet: not a re-upload.
     assert await starter.start_if_uploaded_again(drop, source="reconcile") is None
 
+    # Cancelled while it waited for media: the manifest it never took is no new upload,
+    # for reconcile nor for a replayed event (that would undo the cancel).
     await ingest.client.get_workflow_handle(drop.workflow_id).terminate("the session ended")
+    assert await starter.start_if_uploaded_again(drop, source="reconcile") is None
+    assert await starter.start(drop, source="replay") is StartOutcome.ALREADY_FINISHED
+    assert await session_workflows(ingest) == 1
+
+    await asyncio.sleep(1.1)  # Last-Modified has whole seconds
+    assert DropRef.of(ingest.bucket, key, put(ingest, key, REAL)).etag == drop.etag
     assert await starter.start_if_uploaded_again(drop, source="reconcile") is StartOutcome.STARTED
     assert await starter.start_if_uploaded_again(drop, source="reconcile") is StartOutcome.STARTED
     assert await session_workflows(ingest) == 2
