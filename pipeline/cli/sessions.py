@@ -164,9 +164,10 @@ def ls(
     if not rows:
         click.echo(f"no sessions match: {query}", err=True)
         return
+    width = max(len(row["session_id"]) for row in rows)
     for row in rows:
         click.echo(
-            f"{row['session_id']:<44} {row['status']:<10} {row['stage'] or '-':<17} "
+            f"{row['session_id']:<{width}} {row['status']:<10} {row['stage'] or '-':<17} "
             f"{row['kind'] or '-':<13} {row['preset'] or '-':<20} {row['started_at'][:19]}"
         )
 

@@ -268,3 +268,25 @@ def test_schedule_describe_writes_a_calendar_back_as_its_cron_line(
 ) -> None:
     """Temporal answers ``--cron "0 2 * * *"`` with ranges; describe showed "cron": []."""
     assert cron_of(calendar) == cron
+
+
+def test_ls_lines_up_its_columns_whatever_the_session_ids(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    async def no_client(*_args: object, **_kwargs: object) -> None:
+        return None
+
+    async def listed(_client: object, _query: str, _limit: int) -> list[dict[str, object]]:
+        row = {"status": "succeeded", "stage": "succeeded", "kind": "i2v", "preset": "p"}
+        ids = ["demo-20261130t232716z-1d89-8a1", "portrait-20261130t232749z-b136-45e26f73556c9c21"]
+        return [{**row, "session_id": id_, "started_at": "2026-11-30T23:27:17"} for id_ in ids]
+
+    monkeypatch.setattr(sessions_command, "connect", no_client)
+    monkeypatch.setattr(sessions_command, "list_sessions", listed)
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(tmp_path))
+    shown = CliRunner().invoke(cli, ["ls"])
+
+    assert shown.exit_code == 0
+    lines = shown.output.splitlines()
+    assert len(lines) == 2
+    assert len({line.index("succeeded") for line in lines}) == 1
