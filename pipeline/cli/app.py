@@ -39,12 +39,10 @@ from workflows_comfy.preset_file import install_presets_file
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Bucket drops in, Wan videos out: a Temporal pipeline around ComfyUI."""
-    try:
-        settings = load_settings()
-        if settings.presets_file is not None:
-            install_presets_file(settings.presets_file)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    # A ConfigError goes up to ``_run``: one "error:" line, exit code 2 (usage).
+    settings = load_settings()
+    if settings.presets_file is not None:
+        install_presets_file(settings.presets_file)
     configure_logging(settings.log_format, settings.log_level)
     ctx.obj = App(settings)
 
