@@ -47,14 +47,20 @@ def toml_value(value: Any) -> str:
     return json.dumps(value)
 
 
-def write_entry(path: Path, entry: dict[str, Any], *, blank_lines: int = 0) -> Path:
-    """``entry`` as the file's one ``[[preset]]``, after ``blank_lines`` empty lines."""
-    lines = ["" for _ in range(blank_lines)] + ["[[preset]]"]
+def entry_lines(entry: dict[str, Any], header: str = "[[preset]]") -> list[str]:
+    """``entry`` as one ``[[preset]]`` of a presets file, its header spelled ``header``."""
+    lines = [header]
     tables = {k: v for k, v in entry.items() if k in ("bind", "folders")}
     lines += [f"{k} = {toml_value(v)}" for k, v in entry.items() if k not in tables]
     for table, rows in tables.items():
         lines.append(f"[preset.{table}]")
         lines += [f"{json.dumps(k)} = {toml_value(v)}" for k, v in rows.items()]
+    return lines
+
+
+def write_entry(path: Path, entry: dict[str, Any], *, blank_lines: int = 0) -> Path:
+    """``entry`` as the file's one ``[[preset]]``, after ``blank_lines`` empty lines."""
+    lines = ["" for _ in range(blank_lines)] + entry_lines(entry)
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -328,3 +334,52 @@ def test_the_readme_example_binds_the_shipped_i2v_workflow(studio: Path) -> None
     assert found.bindings["width"] == (Target("12", "width"),)
     assert found.bindings["seed"] == (Target("13", "noise_seed"), Target("14", "noise_seed"))
     assert (found.kind, found.steps, found.output) == ("i2v", 4, "17")
+
+
+@pytest.mark.parametrize("header", ["[[preset]]  # the studio's", "[[ preset ]]"])
+def test_the_line_named_counts_headers_with_comments_and_spaces(studio: Path, header: str) -> None:
+    good = entry_lines(I2V, header)
+    bad = entry_lines({**edit(I2V, width="12.widht"), "name": "b"})
+    path = studio / "presets.toml"
+    path.write_text("\n".join([*good, "", *bad]) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        read_presets_file(path)
+    assert caught.value.message.startswith(f"{path}:{len(good) + 2}: workflow ")
+    assert "has no input 'widht'" in caught.value.message
+
+
+def test_a_name_defined_twice_is_refused_naming_both_lines(studio: Path) -> None:
+    first = entry_lines(I2V)
+    path = studio / "presets.toml"
+    path.write_text("\n".join([*first, *entry_lines(I2V)]) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        read_presets_file(path)
+    assert caught.value.message == (
+        f"{path}:{len(first) + 1}: preset 'studio-i2v' is already defined at line 1; "
+        "give each [[preset]] its own name"
+    )
+
+
+def test_a_graph_may_replace_a_shipped_preset_of_its_kind_only(
+    studio: Path, restored_presets: None
+) -> None:
+    path = write_entry(studio / "presets.toml", {**I2V, "name": "wan22-s2v-fp8"})
+    with pytest.raises(ConfigError) as caught:
+        read_presets_file(path)
+    assert caught.value.message == (
+        f"{path}:1: 'wan22-s2v-fp8' is the name of a shipped s2v preset (the default of s2v "
+        "drops); an i2v preset cannot replace it: give it another name"
+    )
+    write_entry(path, {**I2V, "name": "wan22-i2v-fp8"})
+    install_presets_file(path)
+    assert isinstance(PRESETS["wan22-i2v-fp8"], BoundGraphPreset)
+
+
+def test_a_missing_relative_workflow_says_where_it_was_looked_for(studio: Path) -> None:
+    path = write_entry(studio / "presets.toml", {**I2V, "workflow": "studio/i2v.json"})
+    with pytest.raises(ConfigError) as caught:
+        read_presets_file(path)
+    assert caught.value.message.endswith(
+        "cannot read the workflow: No such file or directory (a relative workflow is read "
+        f"from the presets file's folder, {studio.resolve()})"
+    )

@@ -76,6 +76,11 @@ name = "wan22-i2v-fp8"
         ('[[preset]]\nname = "wan22-i2v-fp8"\n\n[[preset]]\nname = "b"\nlora = 1\n', 4, "lora"),
         ('[[preset]]\nname = "a"\nbase = "wan22-i2v-fp8"\nsteps = "6"\n', 1, "steps"),
         (
+            '[[preset]]\nname = "wan22-i2v-fp8"\nbase = "wan22-s2v-fp8"\n',
+            1,
+            "shipped i2v preset (the default of i2v drops); an s2v preset cannot replace it",
+        ),
+        (
             '[[preset]]\nname = "wan22-i2v-gguf"\n[preset.files]\n"x.safetensors" = "y"\n',
             1,
             "loads no file 'x.safetensors'",
