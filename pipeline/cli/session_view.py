@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -14,10 +15,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from pipeline.config import Settings
 from pipeline.domain.contracts import SessionProgress
 from pipeline.domain.drop import WORKFLOW_ID_PREFIX, session_id_of_workflow
+from pipeline.domain.errors import StorageError
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.queues import is_separation_queue, is_worker_queue, preset_queue
 from pipeline.storage import ObjectStore
-from pipeline.worker.registry import pollers
+from pipeline.worker.registry import POLL_FRESH, live_workers, pollers
 from pipeline.workflows import specs
 from pipeline.workflows.session import SessionWorkflow
 from pipeline.workflows.specs import QueueKind
@@ -124,6 +126,11 @@ async def _nobody_polls(
     (``gpu.{preset}.separation``), which only those of them with a Demucs model poll: the
     session waits, never fails, until one comes up. The queue is the one Temporal reports
     for the activity, else the one its spec implies.
+
+    Temporal lists a worker among a queue's pollers for minutes after its last poll, so
+    only a poll within ``POLL_FRESH`` counts; a GPU worker whose last poll is older is
+    still counted while its record says it polls the queue (a busy worker pauses polling
+    while it holds work), not once it stopped (its Demucs model failed to load, it died).
     """
     activity_name = pending.activity_type.name
     gpu = any(spec.name == activity_name and spec.queue is QueueKind.GPU for spec in specs.ALL)
@@ -146,9 +153,23 @@ async def _nobody_polls(
         )
     else:
         who, start = "a CPU worker", "start 'pipeline worker cpu'"
-    if await pollers(client, queue):
+    polled = (await pollers(client, queue)).values()
+    now = datetime.now(UTC)
+    if any(now - last < POLL_FRESH for last in polled):
+        return ""
+    if polled and gpu and await _recorded_as_polling(client, settings, queue):
         return ""
     return f" · waiting for {who}: none polls task queue {queue!r} ({start})"
+
+
+async def _recorded_as_polling(client: Client, settings: Settings, queue: str) -> bool:
+    """Whether a live GPU worker's record says it polls ``queue`` (yes if unreadable)."""
+    try:
+        async with ObjectStore(settings) as store:
+            workers = await live_workers(client, store, settings.temporal_gpu_task_queue)
+    except StorageError:
+        return True  # no claim that nobody polls without the records to show it
+    return any(w.record.ready and queue in w.record.polling for w in workers)
 
 
 async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus:
