@@ -150,6 +150,9 @@ class BoundGraphPreset(Preset):
     def files(self) -> tuple[str, ...]:
         return self.models
 
+    def takes(self, setting: str) -> bool:
+        return setting in self.bindings
+
 
 def read_workflow(path: Path) -> Graph:
     """The API-format graph in ``path``; ``ValueError`` saying what is wrong with the file."""

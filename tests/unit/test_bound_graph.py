@@ -19,13 +19,14 @@ import pytest
 
 from pipeline.domain.errors import ConfigError, GraphError
 from pipeline.domain.frames.plan import plan_infinitetalk, plan_s2v
-from pipeline.domain.manifest import Kind
+from pipeline.domain.manifest import Kind, Manifest
+from pipeline.ingest.summary import sampling_steps
 from pipeline.standins.comfy_sim.object_info import contract_object_info
 from pipeline.weights.presets import required_files
 from workflows_comfy.bound import BoundGraphPreset, Target, binding_problems
 from workflows_comfy.build import SegmentGraphRequest, build_graph, output_node
 from workflows_comfy.preset_file import install_presets_file, read_presets_file
-from workflows_comfy.presets import PRESETS
+from workflows_comfy.presets import PRESETS, unused_settings
 from workflows_comfy.servable import missing, preset_models, probe_graph, servable
 from workflows_comfy.validate import validate_graph
 
@@ -383,3 +384,28 @@ def test_a_missing_relative_workflow_says_where_it_was_looked_for(studio: Path) 
         "cannot read the workflow: No such file or directory (a relative workflow is read "
         f"from the presets file's folder, {studio.resolve()})"
     )
+
+
+def test_manifest_settings_a_graph_does_not_bind_are_noted_and_its_own_steps_counted(
+    studio: Path, restored_presets: None
+) -> None:
+    graph = json.loads((studio / "i2v.json").read_text())
+    for sampler in ("13", "14"):
+        graph[sampler]["inputs"]["steps"] = 20
+    (studio / "i2v.json").write_text(json.dumps(graph))
+    fixed = {**edit(I2V, steps=None, cfg=None, negative_prompt=None), "name": "studio-fixed"}
+    path = studio / "presets.toml"
+    path.write_text("\n".join([*entry_lines(I2V), *entry_lines(fixed)]) + "\n")
+    install_presets_file(path)
+    given: dict[str, Any] = {"kind": "i2v", "image": "a.png", "prompt": "p", "steps": 7, "cfg": 3.5}
+    ignored = Manifest.model_validate(
+        {**given, "negative_prompt": "blur", "preset": "studio-fixed"}
+    )
+    assert unused_settings(ignored) == [
+        f"{name} = {value!r} is not used: preset 'studio-fixed' binds no {name}, "
+        "so its workflow's own value applies"
+        for name, value in (("steps", 7), ("cfg", 3.5), ("negative_prompt", "blur"))
+    ]
+    assert sampling_steps(ignored) == 20
+    taken = Manifest.model_validate({**given, "preset": "studio-i2v"})
+    assert (unused_settings(taken), sampling_steps(taken)) == ([], 7)
