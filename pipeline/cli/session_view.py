@@ -143,7 +143,8 @@ async def _nobody_polls(
     if is_separation_queue(queue):
         who, start = (
             f"a worker that serves preset {preset} and can separate vocals",
-            "set DEMUCS_MODEL_PATH on a GPU worker that serves it, or drop with "
+            "point DEMUCS_MODEL_PATH of a GPU worker that serves it at a usable Demucs "
+            "model, or drop with "
             '"separate_vocals": false for clean speech',
         )
     elif gpu:
