@@ -127,10 +127,9 @@ async def _nobody_polls(
     session waits, never fails, until one comes up. The queue is the one Temporal reports
     for the activity, else the one its spec implies.
 
-    Temporal lists a worker among a queue's pollers for minutes after its last poll, so
-    only a poll within ``POLL_FRESH`` counts; a GPU worker whose last poll is older is
-    still counted while its record says it polls the queue (a busy worker pauses polling
-    while it holds work), not once it stopped (its Demucs model failed to load, it died).
+    Temporal lists a worker among a queue's pollers for minutes after its last poll, so a
+    listed GPU worker counts while its record says it polls the queue (a busy worker pauses
+    polling while it holds work; one whose Demucs model failed to load stops at once).
     """
     activity_name = pending.activity_type.name
     gpu = any(spec.name == activity_name and spec.queue is QueueKind.GPU for spec in specs.ALL)
@@ -154,23 +153,30 @@ async def _nobody_polls(
         )
     else:
         who, start = "a CPU worker", "start 'pipeline worker cpu'"
-    polled = (await pollers(client, queue)).values()
-    now = datetime.now(UTC)
-    if any(now - last < POLL_FRESH for last in polled):
-        return ""
-    if polled and gpu and await _recorded_as_polling(client, settings, queue):
+    polled = await pollers(client, queue)
+    if polled and await _someone_polls(client, settings, queue, polled, gpu=gpu):
         return ""
     return f" · waiting for {who}: none polls task queue {queue!r} ({start})"
 
 
-async def _recorded_as_polling(client: Client, settings: Settings, queue: str) -> bool:
-    """Whether a live GPU worker's record says it polls ``queue`` (yes if unreadable)."""
-    try:
-        async with ObjectStore(settings) as store:
-            workers = await live_workers(client, store, settings.temporal_gpu_task_queue)
-    except StorageError:
-        return True  # no claim that nobody polls without the records to show it
-    return any(w.record.ready and queue in w.record.polling for w in workers)
+async def _someone_polls(
+    client: Client, settings: Settings, queue: str, polled: dict[str, datetime], *, gpu: bool
+) -> bool:
+    """Whether a worker Temporal lists among ``queue``'s pollers still polls it.
+
+    A GPU worker does while its record says so (when the records cannot be read: while it
+    polled within ``POLL_FRESH``), any other worker while it polled within ``POLL_FRESH``.
+    """
+    if gpu:
+        try:
+            async with ObjectStore(settings) as store:
+                workers = await live_workers(client, store, settings.temporal_gpu_task_queue)
+        except StorageError:
+            pass
+        else:
+            return any(w.record.ready and queue in w.record.polling for w in workers)
+    now = datetime.now(UTC)
+    return any(now - last < POLL_FRESH for last in polled.values())
 
 
 async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus:
