@@ -35,6 +35,7 @@ from pipeline.domain.media_names import (
     folder_names,
     resolve_name,
 )
+from pipeline.ingest.summary import sampling_steps
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectChanged, ObjectMeta, ObjectStore
 from pipeline.workflows.specs import TAKE_DROP
@@ -102,7 +103,7 @@ class IntakeActivities:
             manifest=manifest,
             inputs={role: layout.input(name) for role, name in manifest.media().items()},
             preset=preset.name,
-            steps=manifest.steps or preset.steps,
+            steps=sampling_steps(manifest),
         )
 
     async def _manifest_bytes(self, request: TakeDropInput) -> tuple[bytes, bool]:

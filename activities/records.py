@@ -28,6 +28,7 @@ from pipeline.workflows.specs import (
     RECORD_CANCELLATION,
     RECORD_FAILURE,
 )
+from workflows_comfy.presets import unused_settings
 
 log = get_logger()
 
@@ -40,6 +41,10 @@ class RecordActivities:
     @edge
     async def plan_frames(self, request: PlanInput) -> FramePlan:
         plan = plan_for(request.manifest, request.audio_s)
+        unused = unused_settings(request.manifest)
+        if unused:
+            plan = plan.model_copy(update={"notes": (*plan.notes, *unused)})
+            log.warning("settings_unused", notes=unused)
         document = plan.model_dump(mode="json")
         if request.image is not None:
             document["image"] = request.image.model_dump(mode="json")

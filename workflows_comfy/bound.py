@@ -150,6 +150,9 @@ class BoundGraphPreset(Preset):
     def files(self) -> tuple[str, ...]:
         return self.models
 
+    def takes(self, setting: str) -> bool:
+        return setting in self.bindings
+
 
 def read_workflow(path: Path) -> Graph:
     """The API-format graph in ``path``; ``ValueError`` saying what is wrong with the file."""
@@ -224,9 +227,9 @@ def binding_problems_static(
         problems.append(f"unknown role {role!r}; roles: output, {', '.join(ROLES)}")
     for role, spec in ROLES.items():
         if kind in spec.required and role not in bindings:
-            problems.append(f"a {kind} graph must bind {role!r} ({spec.doc})")
+            problems.append(f"an {kind} graph must bind {role!r} ({spec.doc})")
         elif role in bindings and kind not in spec.kinds:
-            problems.append(f"a {kind} graph has no {role!r} ({spec.doc}) to bind")
+            problems.append(f"an {kind} graph has no {role!r} ({spec.doc}) to bind")
     for role, targets in bindings.items():
         if role not in ROLES:
             continue
@@ -266,7 +269,8 @@ def _target_problem(graph: Mapping[str, Any], role: str, spec: Role, target: Tar
             loader = ".".join(spec.loader)
             return f"{where} input {target.input!r}: {role} must bind {loader}"
     elif not _holds(spec.type, value):
-        return f"{where} input {target.input!r} holds {value!r}, not a {spec.type} ({role})"
+        article = "an" if spec.type == "INT" else "a"
+        return f"{where} input {target.input!r} holds {value!r}, not {article} {spec.type} ({role})"
     return ""
 
 

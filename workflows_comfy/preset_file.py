@@ -15,13 +15,15 @@ A renamed file keeps the shipped file's ComfyUI folder (``models.toml``), so
 ``pipeline workers`` and ``doctor`` still say where it belongs. An entry may instead bring
 its own graph: ``kind``, ``workflow`` (an API-format JSON, relative to the presets file)
 and a ``[preset.bind]`` table (``workflows_comfy.bound``). Anything unknown or wrong (a key,
-a base preset, a file the base does not load, a binding) is refused when the process
-starts, naming the file and the line of the preset it is in.
+a base preset, a file the base does not load, a binding, a name given twice, a shipped name
+given another kind) is refused when the process starts, naming the file and the line of
+the preset it is in.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Valid
 from pipeline.domain.errors import ConfigError
 from workflows_comfy.bound import ROLES, load_bound
 from workflows_comfy.models import ModelFile, model_files
-from workflows_comfy.presets import PRESETS, Preset
+from workflows_comfy.presets import DEFAULT_PRESET, PRESETS, Preset
 
 Target = str | dict[str, str]
 Binding = Target | int | list[Target]
@@ -108,9 +110,13 @@ def _renamed(value: Any, names: dict[str, str]) -> Any:
     return value
 
 
+_HEADER = re.compile(r"\s*\[\[\s*preset\s*\]\]\s*(#.*)?")
+"""A ``[[preset]]`` header line, as TOML allows it: spaces inside the brackets, a comment."""
+
+
 def _header_lines(text: str) -> list[int]:
     """Line number (1-based) of each ``[[preset]]`` header, in order."""
-    return [i for i, line in enumerate(text.splitlines(), 1) if line.strip() == "[[preset]]"]
+    return [i for i, line in enumerate(text.splitlines(), 1) if _HEADER.fullmatch(line)]
 
 
 def read_presets_file(path: Path) -> tuple[dict[str, Preset], dict[str, ModelFile]]:
@@ -132,16 +138,24 @@ def read_presets_file(path: Path) -> tuple[dict[str, Preset], dict[str, ModelFil
     table = model_files()
     presets: dict[str, Preset] = {}
     rows: dict[str, ModelFile] = {}
+    defined: dict[str, str] = {}
     for index, raw in enumerate(document.get("preset", [])):
-        where = f"{path}:{lines[index] if index < len(lines) else '?'}"
+        line = str(lines[index]) if index < len(lines) else "?"
+        where = f"{path}:{line}"
         entry = _entry(raw, where)
+        if entry.name in defined:
+            raise ConfigError(
+                f"{where}: preset {entry.name!r} is already defined at line "
+                f"{defined[entry.name]}; give each [[preset]] its own name"
+            )
+        defined[entry.name] = line
         if entry.workflow is not None or entry.kind is not None or entry.bind:
             found, graph_rows = _bound(entry, path, where, table)
-            presets[found.name] = found
+            presets[found.name] = _same_kind(found, where)
             rows.update(graph_rows)
             continue
         found = _derive(entry, where)
-        presets[found.name] = found
+        presets[found.name] = _same_kind(found, where)
         base = PRESETS[entry.base or entry.name]
         for old, new in entry.files.items():
             if old not in base.files():
@@ -151,6 +165,22 @@ def read_presets_file(path: Path) -> tuple[dict[str, Preset], dict[str, ModelFil
                 )
             rows[new] = dataclasses.replace(table[old], name=new, template=f"renamed in {path}")
     return presets, rows
+
+
+def _same_kind(found: Preset, where: str) -> Preset:
+    """``found``, unless it would replace a shipped preset of another kind.
+
+    A manifest naming that preset (or, for a kind's default, naming none) expects its kind.
+    """
+    replaced = PRESETS.get(found.name)
+    if replaced is None or replaced.kind == found.kind:
+        return found
+    default = [k for k, name in DEFAULT_PRESET.items() if name == found.name]
+    role = f" (the default of {default[0]} drops)" if default else ""
+    raise ConfigError(
+        f"{where}: {found.name!r} is the name of a shipped {replaced.kind} preset{role}; "
+        f"an {found.kind} preset cannot replace it: give it another name"
+    )
 
 
 def _entry(raw: Any, where: str) -> PresetEntry:
@@ -176,6 +206,7 @@ def _bound(
             + (f"; missing {', '.join(lacking)}" if lacking else "")
             + (f"; {', '.join(given)} only derive shipped presets" if given else "")
         )
+    folder = path.parent.resolve()
     workflow = path.parent / entry.workflow
     try:
         return load_bound(
@@ -189,7 +220,10 @@ def _bound(
             known=table,
         )
     except ValueError as exc:
-        raise ConfigError(f"{where}: workflow {workflow}: {exc}") from None
+        hint = ""
+        if not Path(entry.workflow).is_absolute() and not workflow.is_file():
+            hint = f" (a relative workflow is read from the presets file's folder, {folder})"
+        raise ConfigError(f"{where}: workflow {workflow}: {exc}{hint}") from None
 
 
 def _derive(entry: PresetEntry, where: str) -> Preset:

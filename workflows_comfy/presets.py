@@ -49,6 +49,11 @@ class Preset:
     cfg: float
     """Classifier-free guidance when the manifest sets none (1.0 = off, for distilled LoRAs)."""
 
+    def takes(self, setting: str) -> bool:
+        """Whether the manifest's ``setting`` (``steps``, ``cfg``, ``negative_prompt``)
+        reaches the graph; an operator's graph takes only what it binds."""
+        return True
+
     def files(self) -> tuple[str, ...]:
         """Every model file the preset names, in field order (rows of ``models.toml``)."""
         found: list[str] = []
@@ -255,3 +260,24 @@ def preset_for(manifest: Manifest) -> Preset:
             f"preset {chosen.name!r} is for kind {chosen.kind!r}, not {manifest.kind.value!r}"
         )
     return chosen
+
+
+def unused_settings(manifest: Manifest) -> list[str]:
+    """A note for each of the manifest's sampling settings its preset's graph does not take.
+
+    An operator's graph keeps its own value of a role it does not bind (README, "Bring
+    your own graph"), so a manifest's ``steps = 7`` for it changes nothing; the plan's
+    notes say so. Raises what ``preset_for`` raises.
+    """
+    chosen = preset_for(manifest)
+    given: dict[str, object] = {
+        "steps": manifest.steps,
+        "cfg": manifest.cfg,
+        "negative_prompt": manifest.negative_prompt or None,
+    }
+    return [
+        f"{name} = {value!r} is not used: preset {chosen.name!r} binds no {name}, "
+        "so its workflow's own value applies"
+        for name, value in given.items()
+        if value is not None and not chosen.takes(name)
+    ]

@@ -39,7 +39,7 @@ from workflows_comfy.preset_file import install_presets_file
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Bucket drops in, Wan videos out: a Temporal pipeline around ComfyUI."""
-    # A ConfigError (a bad variable, a bad PRESETS_FILE) reaches ``_run``: one line, exit 2.
+    # A ConfigError goes up to ``_run``: one "error:" line, exit code 2 (usage).
     settings = load_settings()
     if settings.presets_file is not None:
         install_presets_file(settings.presets_file)

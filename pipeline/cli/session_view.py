@@ -16,6 +16,7 @@ from pipeline.cli.context import NotFound
 from pipeline.config import Settings
 from pipeline.domain.contracts import SessionProgress
 from pipeline.domain.drop import WORKFLOW_ID_PREFIX, session_id_of_workflow
+from pipeline.domain.errors import StorageError
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.media_names import waiting_for_media
 from pipeline.domain.queues import (
@@ -25,7 +26,7 @@ from pipeline.domain.queues import (
     preset_queue,
 )
 from pipeline.storage import ObjectStore
-from pipeline.worker.registry import POLL_FRESH, pollers
+from pipeline.worker.registry import POLL_FRESH, live_workers, pollers
 from pipeline.workflows import specs
 from pipeline.workflows.session import SessionWorkflow
 from pipeline.workflows.specs import QueueKind
@@ -142,6 +143,10 @@ async def _nobody_polls(
     (``gpu.{preset}.separation``), which only those of them with a Demucs model poll: the
     session waits, never fails, until one comes up. The queue is the one Temporal reports
     for the activity, else the one its spec implies.
+
+    Temporal lists a worker among a queue's pollers for minutes after its last poll, so a
+    listed GPU worker counts while its record says it polls the queue (a busy worker pauses
+    polling while it holds work; one whose Demucs model failed to load stops at once).
     """
     activity_name = pending.activity_type.name
     gpu = any(spec.name == activity_name and spec.queue is QueueKind.GPU for spec in specs.ALL)
@@ -154,7 +159,8 @@ async def _nobody_polls(
     if is_separation_queue(queue):
         who, start = (
             f"a worker that serves preset {preset} and can separate vocals",
-            "set DEMUCS_MODEL_PATH on a GPU worker that serves it, or drop with "
+            "point DEMUCS_MODEL_PATH of a GPU worker that serves it at a usable Demucs "
+            "model, or drop with "
             '"separate_vocals": false for clean speech',
         )
     elif gpu:
@@ -164,7 +170,8 @@ async def _nobody_polls(
         )
     else:
         who, start = "a CPU worker", "start 'pipeline worker cpu'"
-    if await pollers(client, queue):
+    polled = await pollers(client, queue)
+    if polled and await _someone_polls(client, settings, queue, polled, gpu=gpu):
         return ""
     return f" · waiting for {who}: none polls task queue {queue!r} ({start})"
 
@@ -194,6 +201,26 @@ async def _sticky_worker_gone(
         f"the task goes back to preset {preset}'s queue in {left:.0f} s "
         "(STICKY_SCHEDULE_TO_START_S)"
     )
+
+
+async def _someone_polls(
+    client: Client, settings: Settings, queue: str, polled: dict[str, datetime], *, gpu: bool
+) -> bool:
+    """Whether a worker Temporal lists among ``queue``'s pollers still polls it.
+
+    A GPU worker does while its record says so (when the records cannot be read: while it
+    polled within ``POLL_FRESH``), any other worker while it polled within ``POLL_FRESH``.
+    """
+    if gpu:
+        try:
+            async with ObjectStore(settings) as store:
+                workers = await live_workers(client, store, settings.temporal_gpu_task_queue)
+        except StorageError:
+            pass
+        else:
+            return any(w.record.ready and queue in w.record.polling for w in workers)
+    now = datetime.now(UTC)
+    return any(now - last < POLL_FRESH for last in polled.values())
 
 
 async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus:

@@ -182,7 +182,8 @@ def separation_check(records: list[WorkerRecord]) -> Check:
             f"no live worker that serves {', '.join(uncovered)} can separate vocals "
             f"({example.identity}: {example.separation.removeprefix('unavailable: ')}); "
             "sessions with separate_vocals wait",
-            "set DEMUCS_MODEL_PATH on a GPU worker that serves them, "
+            "point DEMUCS_MODEL_PATH of a GPU worker that serves them at a usable Demucs "
+            "model ('pipeline models sync' puts htdemucs at demucs/htdemucs.yaml), "
             "or drop with separate_vocals=false",
         )
     stand_ins = [r for r in records if r.separation.startswith("stand-in")]

@@ -27,13 +27,18 @@ def preset_name(manifest: Manifest) -> str:
 
 
 def sampling_steps(manifest: Manifest) -> int:
-    """The manifest's steps, else its preset's default (0 when the preset is unknown)."""
-    if manifest.steps is not None:
-        return manifest.steps
+    """The manifest's steps, else its preset's default (0 when the preset is unknown).
+
+    A preset whose graph binds no ``steps`` runs its graph's own: that count, whatever the
+    manifest says.
+    """
     try:
-        return preset_for(manifest).steps
+        chosen = preset_for(manifest)
     except PipelineError:
-        return 0
+        return manifest.steps or 0
+    if manifest.steps is not None and chosen.takes("steps"):
+        return manifest.steps
+    return chosen.steps
 
 
 def planned_frames(manifest: Manifest) -> int | None:

@@ -94,6 +94,11 @@ class Admission:
         self.separation = capability
         await self._update()
 
+    async def separation_changed(self, since: str) -> None:
+        """Return once ``separation`` is no longer ``since`` (a model that failed to load)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.separation != since)
+
     async def drain(self) -> None:
         """Stop every queue from polling; tasks already held run on."""
         self.draining = True

@@ -4,7 +4,8 @@ A GPU worker writes ``_pipeline/workers/{identity}.json`` (its Temporal identity
 task queue, ComfyUI URL, the kinds and presets its ComfyUI accepts and, per preset it
 cannot run, the node classes and model files it lacks) when it starts, rewrites it every
 ``REFRESH_S`` (re-reading ``/object_info``, so models added later show up and its preset
-queues follow) and deletes it when it stops. A record alone does not prove a worker alive:
+queues follow), at once when what it can do for vocal separation changes (a Demucs model
+that failed to load), and deletes it when it stops. A record alone does not prove a worker alive:
 a killed worker leaves its record behind. So a worker is listed only if Temporal reports
 its identity among its own queue's pollers, or if its record is fresh (a worker whose one
 slot is busy does not poll, and Temporal forgets pollers after five minutes).
@@ -150,7 +151,10 @@ async def _refresh_forever(
     store: ObjectStore, record: WorkerRecord, capabilities: Capabilities, refresh_s: float
 ) -> None:
     while True:
-        await asyncio.sleep(refresh_s)
+        # At once when separation becomes unavailable: doctor and status read the record.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(refresh_s):
+                await capabilities.admission.separation_changed(record.separation)
         try:
             await capabilities.refresh()
         except ComfyError as exc:

@@ -524,9 +524,9 @@ async def test_media_missing_after_the_grace_fail_once_as_missing_media(
             manifest(kind="s2v", image="face.png", audio="voice.wav"),
             "separate_vocals",
             "separating_vocals · waiting for a worker that serves preset wan22-s2v-fp8 and can "
-            "separate vocals: none polls task queue '{gpu}.wan22-s2v-fp8.separation' (set "
-            "DEMUCS_MODEL_PATH on a GPU worker that serves it, or drop with "
-            '"separate_vocals": false for clean speech)',
+            "separate vocals: none polls task queue '{gpu}.wan22-s2v-fp8.separation' (point "
+            "DEMUCS_MODEL_PATH of a GPU worker that serves it at a usable Demucs model, or "
+            'drop with "separate_vocals": false for clean speech)',
         ),
     ],
     ids=["preset", "separation"],

@@ -161,3 +161,27 @@ async def test_the_record_is_refreshed_from_comfyuis_object_info(
     assert admission.serving == {name for names in stored.serving.values() for name in names}
     assert stored.updated_at > first.updated_at
     assert await store.head(record_key(identity)) is None
+
+
+async def test_a_separation_that_became_unavailable_is_in_the_record_at_once(
+    settings: Settings, store: ObjectStore
+) -> None:
+    identity = f"separation-{uuid.uuid4().hex[:6]}@test"
+    admission = Admission(worker_queue(settings.temporal_gpu_task_queue, identity))
+    await admission.set_separation("demucs: htdemucs.safetensors")
+    async with announce(
+        store,
+        identity=identity,
+        task_queue=settings.temporal_gpu_task_queue,
+        capabilities=Capabilities(settings.comfy_url, admission, {}),
+        refresh_s=3600,
+    ) as first:
+        assert first.separation == "demucs: htdemucs.safetensors"
+        await admission.set_separation("unavailable: cannot load the Demucs model")
+        async with asyncio.timeout(10):
+            while True:
+                stored = WorkerRecord.model_validate(await store.get_json(record_key(identity)))
+                if stored.separation != first.separation:
+                    break
+                await asyncio.sleep(0.05)
+    assert stored.separation == "unavailable: cannot load the Demucs model"

@@ -19,13 +19,14 @@ import pytest
 
 from pipeline.domain.errors import ConfigError, GraphError
 from pipeline.domain.frames.plan import plan_infinitetalk, plan_s2v
-from pipeline.domain.manifest import Kind
+from pipeline.domain.manifest import Kind, Manifest
+from pipeline.ingest.summary import sampling_steps
 from pipeline.standins.comfy_sim.object_info import contract_object_info
 from pipeline.weights.presets import required_files
 from workflows_comfy.bound import BoundGraphPreset, Target, binding_problems
 from workflows_comfy.build import SegmentGraphRequest, build_graph, output_node
 from workflows_comfy.preset_file import install_presets_file, read_presets_file
-from workflows_comfy.presets import PRESETS
+from workflows_comfy.presets import PRESETS, unused_settings
 from workflows_comfy.servable import missing, preset_models, probe_graph, servable
 from workflows_comfy.validate import validate_graph
 
@@ -47,14 +48,20 @@ def toml_value(value: Any) -> str:
     return json.dumps(value)
 
 
-def write_entry(path: Path, entry: dict[str, Any], *, blank_lines: int = 0) -> Path:
-    """``entry`` as the file's one ``[[preset]]``, after ``blank_lines`` empty lines."""
-    lines = ["" for _ in range(blank_lines)] + ["[[preset]]"]
+def entry_lines(entry: dict[str, Any], header: str = "[[preset]]") -> list[str]:
+    """``entry`` as one ``[[preset]]`` of a presets file, its header spelled ``header``."""
+    lines = [header]
     tables = {k: v for k, v in entry.items() if k in ("bind", "folders")}
     lines += [f"{k} = {toml_value(v)}" for k, v in entry.items() if k not in tables]
     for table, rows in tables.items():
         lines.append(f"[preset.{table}]")
         lines += [f"{json.dumps(k)} = {toml_value(v)}" for k, v in rows.items()]
+    return lines
+
+
+def write_entry(path: Path, entry: dict[str, Any], *, blank_lines: int = 0) -> Path:
+    """``entry`` as the file's one ``[[preset]]``, after ``blank_lines`` empty lines."""
+    lines = ["" for _ in range(blank_lines)] + entry_lines(entry)
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -129,14 +136,14 @@ I2V = example_entry("studio-i2v")
         (edit(I2V, image="99.image"), "bind.image: node 99 is not in the workflow"),
         (edit(I2V, image="1.imag"), "node 1 (LoadImage) has no input 'imag'; it has image"),
         (edit(I2V, seed="10.text"), "input 'text' holds"),
-        (edit(I2V, seed="10.text"), "not a INT (seed)"),
+        (edit(I2V, seed="10.text"), "not an INT (seed)"),
         (edit(I2V, cfg="10.text"), "not a FLOAT (cfg)"),
         (edit(I2V, prompt="12.width"), "holds 832, not a STRING (prompt)"),
         (edit(I2V, image="13.noise_seed"), "image must bind LoadImage.image"),
         (edit(I2V, width="13.model"), "input 'model' is linked from node 6; bind a value"),
-        (edit(I2V, prompt=None), "a i2v graph must bind 'prompt'"),
-        (edit(I2V, fps=None), "a i2v graph must bind 'fps'"),
-        (edit(I2V, audio="1.image"), "a i2v graph has no 'audio'"),
+        (edit(I2V, prompt=None), "an i2v graph must bind 'prompt'"),
+        (edit(I2V, fps=None), "an i2v graph must bind 'fps'"),
+        (edit(I2V, audio="1.image"), "an i2v graph has no 'audio'"),
         (edit(I2V, colour="1.image"), "unknown role 'colour'"),
         (edit(I2V, image="image"), "bind.image: 'image' is not 'node_id.input_name'"),
         (edit(I2V, output="99"), "output node 99 is not in the workflow"),
@@ -328,3 +335,77 @@ def test_the_readme_example_binds_the_shipped_i2v_workflow(studio: Path) -> None
     assert found.bindings["width"] == (Target("12", "width"),)
     assert found.bindings["seed"] == (Target("13", "noise_seed"), Target("14", "noise_seed"))
     assert (found.kind, found.steps, found.output) == ("i2v", 4, "17")
+
+
+@pytest.mark.parametrize("header", ["[[preset]]  # the studio's", "[[ preset ]]"])
+def test_the_line_named_counts_headers_with_comments_and_spaces(studio: Path, header: str) -> None:
+    good = entry_lines(I2V, header)
+    bad = entry_lines({**edit(I2V, width="12.widht"), "name": "b"})
+    path = studio / "presets.toml"
+    path.write_text("\n".join([*good, "", *bad]) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        read_presets_file(path)
+    assert caught.value.message.startswith(f"{path}:{len(good) + 2}: workflow ")
+    assert "has no input 'widht'" in caught.value.message
+
+
+def test_a_name_defined_twice_is_refused_naming_both_lines(studio: Path) -> None:
+    first = entry_lines(I2V)
+    path = studio / "presets.toml"
+    path.write_text("\n".join([*first, *entry_lines(I2V)]) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        read_presets_file(path)
+    assert caught.value.message == (
+        f"{path}:{len(first) + 1}: preset 'studio-i2v' is already defined at line 1; "
+        "give each [[preset]] its own name"
+    )
+
+
+def test_a_graph_may_replace_a_shipped_preset_of_its_kind_only(
+    studio: Path, restored_presets: None
+) -> None:
+    path = write_entry(studio / "presets.toml", {**I2V, "name": "wan22-s2v-fp8"})
+    with pytest.raises(ConfigError) as caught:
+        read_presets_file(path)
+    assert caught.value.message == (
+        f"{path}:1: 'wan22-s2v-fp8' is the name of a shipped s2v preset (the default of s2v "
+        "drops); an i2v preset cannot replace it: give it another name"
+    )
+    write_entry(path, {**I2V, "name": "wan22-i2v-fp8"})
+    install_presets_file(path)
+    assert isinstance(PRESETS["wan22-i2v-fp8"], BoundGraphPreset)
+
+
+def test_a_missing_relative_workflow_says_where_it_was_looked_for(studio: Path) -> None:
+    path = write_entry(studio / "presets.toml", {**I2V, "workflow": "studio/i2v.json"})
+    with pytest.raises(ConfigError) as caught:
+        read_presets_file(path)
+    assert caught.value.message.endswith(
+        "cannot read the workflow: No such file or directory (a relative workflow is read "
+        f"from the presets file's folder, {studio.resolve()})"
+    )
+
+
+def test_manifest_settings_a_graph_does_not_bind_are_noted_and_its_own_steps_counted(
+    studio: Path, restored_presets: None
+) -> None:
+    graph = json.loads((studio / "i2v.json").read_text())
+    for sampler in ("13", "14"):
+        graph[sampler]["inputs"]["steps"] = 20
+    (studio / "i2v.json").write_text(json.dumps(graph))
+    fixed = {**edit(I2V, steps=None, cfg=None, negative_prompt=None), "name": "studio-fixed"}
+    path = studio / "presets.toml"
+    path.write_text("\n".join([*entry_lines(I2V), *entry_lines(fixed)]) + "\n")
+    install_presets_file(path)
+    given: dict[str, Any] = {"kind": "i2v", "image": "a.png", "prompt": "p", "steps": 7, "cfg": 3.5}
+    ignored = Manifest.model_validate(
+        {**given, "negative_prompt": "blur", "preset": "studio-fixed"}
+    )
+    assert unused_settings(ignored) == [
+        f"{name} = {value!r} is not used: preset 'studio-fixed' binds no {name}, "
+        "so its workflow's own value applies"
+        for name, value in (("steps", 7), ("cfg", 3.5), ("negative_prompt", "blur"))
+    ]
+    assert sampling_steps(ignored) == 20
+    taken = Manifest.model_validate({**given, "preset": "studio-i2v"})
+    assert (unused_settings(taken), sampling_steps(taken)) == ([], 7)

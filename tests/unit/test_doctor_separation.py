@@ -58,3 +58,13 @@ def test_the_stand_in_is_named_as_not_real_separation() -> None:
     check = separation_check([record("a", "stand-in: tiny", s2v=["wan22-s2v-fp8"])])
     assert check.ok
     assert "stand-in model (not real separation" in check.detail
+
+
+def test_a_model_that_is_set_but_unreadable_is_not_told_to_be_set() -> None:
+    unreadable = "unavailable: cannot read htdemucs.safetensors: SafetensorError"
+    check = separation_check([record("a", unreadable, s2v=["wan22-s2v-fp8"])])
+    assert not check.ok
+    assert "a: cannot read htdemucs.safetensors: SafetensorError" in check.detail
+    assert check.fix.startswith(
+        "point DEMUCS_MODEL_PATH of a GPU worker that serves them at a usable Demucs model"
+    )

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from pipeline.cli.context import ExitCode
 from pipeline.domain.errors import ConfigError
 from pipeline.standins.comfy_sim.object_info import contract_object_info
 from workflows_comfy.preset_file import install_presets_file, json_schema, read_presets_file
@@ -73,6 +76,11 @@ name = "wan22-i2v-fp8"
         ('[[preset]]\nname = "wan22-i2v-fp8"\n\n[[preset]]\nname = "b"\nlora = 1\n', 4, "lora"),
         ('[[preset]]\nname = "a"\nbase = "wan22-i2v-fp8"\nsteps = "6"\n', 1, "steps"),
         (
+            '[[preset]]\nname = "wan22-i2v-fp8"\nbase = "wan22-s2v-fp8"\n',
+            1,
+            "shipped i2v preset (the default of i2v drops); an s2v preset cannot replace it",
+        ),
+        (
             '[[preset]]\nname = "wan22-i2v-gguf"\n[preset.files]\n"x.safetensors" = "y"\n',
             1,
             "loads no file 'x.safetensors'",
@@ -106,3 +114,20 @@ def test_the_readme_example_is_a_valid_presets_file(tmp_path: Path) -> None:
     path = write(tmp_path, example.group(1))
     presets, _ = read_presets_file(path)
     assert "studio-i2v-6step" in presets
+
+
+def test_a_bad_presets_file_stops_any_command_with_one_line_and_exit_code_2(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, '[[preset]]\nname = "a"\nbase = "nope"\n')
+    refused = subprocess.run(
+        [sys.executable, "-m", "pipeline", "workers"],
+        env={"PRESETS_FILE": str(path), "PIPELINE_STATE_DIR": str(tmp_path), "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == ExitCode.USAGE
+    assert refused.stderr.startswith(f"error: {path}:1: base preset 'nope' is not shipped")
+    assert refused.stderr.count("\n") == 1
