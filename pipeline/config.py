@@ -169,6 +169,14 @@ class Settings(BaseSettings):
         alias="GPU_WARMUP_PRESET",
         description="A preset whose probe graph the worker runs once before it polls.",
     )
+    gpu_worker_name: str | None = Field(
+        default=None,
+        alias="GPU_WORKER_NAME",
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description="This GPU worker's name, unique per ComfyUI: its own task queue is "
+        "{TEMPORAL_GPU_TASK_QUEUE}.worker.{name}, so a restarted worker takes back the "
+        "sessions it ran. Default: the host and the ComfyUI's host and port.",
+    )
     sticky_schedule_to_start_s: float = Field(
         default=STICKY_SCHEDULE_TO_START_S,
         alias="STICKY_SCHEDULE_TO_START_S",

@@ -1,20 +1,21 @@
 """The GPU worker: one ComfyUI, one task at a time, polling the queues of what it can run.
 
 It runs one Temporal ``Worker`` per task queue, all with the same activities: its own
-queue (``gpu.worker.{identity}``, where sessions it already runs send their later GPU
-tasks), one per known preset (``gpu.{preset}``) and, when it can separate vocals, one per
-preset's separation queue (``gpu.{preset}.separation``); ``Admission`` lets a preset's
-queues poll only while its ComfyUI can run that preset and the GPU is idle, a separation
-queue only while the Demucs model is usable, and nothing poll while ComfyUI does not
-answer or the worker drains. On stop it drains: no new polls, the
-running task gets ``GPU_DRAIN_GRACE_S`` to finish, then it is cancelled (ComfyUI is
-interrupted) and Temporal retries it on another worker.
+queue (``gpu.worker.{name}``, where sessions it already runs send their later GPU tasks;
+the name outlives the process, see ``pipeline.domain.queues``), one per known preset
+(``gpu.{preset}``) and, when it can separate vocals, one per preset's separation queue
+(``gpu.{preset}.separation``); ``Admission`` lets a preset's queues poll only while its
+ComfyUI can run that preset and the GPU is idle, a separation queue only while the Demucs
+model is usable, and nothing poll while ComfyUI does not answer or the worker drains. On
+stop it drains: no new polls, the running task gets ``GPU_DRAIN_GRACE_S`` to finish, then
+it is cancelled (ComfyUI is interrupted) and Temporal retries it on another worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from datetime import timedelta
 from typing import Any
 
@@ -35,6 +36,7 @@ from pipeline.domain.queues import (
     polled_queues,
     preset_queue,
     separation_queue,
+    worker_name,
     worker_queue,
 )
 from pipeline.logging import get_logger
@@ -111,8 +113,9 @@ async def watch_health(capabilities: Capabilities, interval_s: float) -> None:
 async def run_gpu_worker(settings: Settings, stop: asyncio.Event) -> None:
     client = await connect(settings, runtime=metrics_runtime(settings, "gpu"))
     prefix = settings.temporal_gpu_task_queue
+    name = settings.gpu_worker_name or worker_name(socket.gethostname(), settings.comfy_url)
     admission = Admission(
-        worker_queue(prefix, client.identity), keep_open_s=settings.sticky_schedule_to_start_s
+        worker_queue(prefix, name), keep_open_s=settings.sticky_schedule_to_start_s
     )
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(ObjectStore(settings))

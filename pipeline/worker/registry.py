@@ -5,8 +5,9 @@ task queue, ComfyUI URL, the kinds and presets its ComfyUI accepts and, per pres
 cannot run, the node classes and model files it lacks) when it starts, rewrites it every
 ``REFRESH_S`` (re-reading ``/object_info``, so models added later show up and its preset
 queues follow), at once when what it can do for vocal separation changes (a Demucs model
-that failed to load), and deletes it when it stops. A record alone does not prove a worker alive:
-a killed worker leaves its record behind. So a worker is listed only if Temporal reports
+that failed to load), and deletes it when it stops. A record alone does not prove a worker
+alive: a killed worker leaves its record behind (deleted when a worker of the same name,
+``pipeline.domain.queues``, starts again). So a worker is listed only if Temporal reports
 its identity among its own queue's pollers, or if its record is fresh (a worker whose one
 slot is busy does not poll, and Temporal forgets pollers after five minutes).
 """
@@ -136,6 +137,7 @@ async def announce(
         updated_at=started,
         **_describe(capabilities, task_queue),
     )
+    await _retire_predecessors(store, record)
     await publish(store, record)
     refresher = asyncio.create_task(_refresh_forever(store, record, capabilities, refresh_s))
     try:
@@ -145,6 +147,22 @@ async def announce(
         with contextlib.suppress(asyncio.CancelledError):
             await refresher
         await store.delete(record_key(identity))
+
+
+async def _retire_predecessors(store: ObjectStore, record: WorkerRecord) -> None:
+    """Delete the records an earlier process of this worker left (killed, so it could not):
+    same own queue, other identity. ``pipeline workers`` would list them for minutes."""
+    async for meta in store.list_keys(WORKERS_PREFIX):
+        try:
+            earlier = WorkerRecord.model_validate(await store.get_json(meta.key))
+        except ValidationError:
+            continue
+        if (
+            earlier.worker_task_queue == record.worker_task_queue
+            and earlier.identity != record.identity
+        ):
+            log.info("worker_record_retired", identity=earlier.identity, by=record.identity)
+            await store.delete(meta.key)
 
 
 async def _refresh_forever(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -16,7 +18,7 @@ import pytest_asyncio
 from temporalio.client import Client
 
 from pipeline.config import Settings
-from pipeline.domain.queues import preset_queue, worker_queue
+from pipeline.domain.queues import preset_queue, worker_name, worker_queue
 from pipeline.stack.embedded import settings_env
 from pipeline.standins.comfy_sim import run_sim
 from pipeline.standins.comfy_sim.object_info import contract_object_info
@@ -27,6 +29,7 @@ from pipeline.worker.registry import (
     WorkerRecord,
     announce,
     live_workers,
+    pollers,
     publish,
     record_key,
 )
@@ -90,7 +93,8 @@ async def test_a_running_gpu_worker_is_listed_with_what_it_serves_until_it_stops
         assert live.record.ready  # from the first record on, not from its first refresh
         # No DEMUCS_MODEL_PATH: the worker says it cannot separate, before any session asks.
         assert live.record.separation.startswith("unavailable: DEMUCS_MODEL_PATH is not set")
-        assert live.record.worker_task_queue == worker_queue(queue, live.record.identity)
+        own = worker_queue(queue, worker_name(socket.gethostname(), settings.comfy_url))
+        assert live.record.worker_task_queue == own
         assert live.record.polling == sorted(
             preset_queue(queue, name) for names in live.record.serving.values() for name in names
         )
@@ -104,6 +108,52 @@ async def test_a_running_gpu_worker_is_listed_with_what_it_serves_until_it_stops
 
     assert await live_workers(temporal_client, store, queue) == []
     assert await store.head(record_key(live.record.identity)) is None
+
+
+async def test_a_restarted_worker_polls_the_queue_its_sessions_send_their_later_tasks_to(
+    settings: Settings, store: ObjectStore, temporal_client: Client
+) -> None:
+    """A GPU worker killed and started again beside the same ComfyUI is a new Temporal
+    identity (``pid@host``) but the same worker: its own queue is the same, so the next
+    task of a session it ran is taken at once, not after ``STICKY_SCHEDULE_TO_START_S``."""
+    queue = settings.temporal_gpu_task_queue
+
+    async def started() -> tuple[asyncio.subprocess.Process, WorkerRecord]:
+        process = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "pipeline", "worker", "gpu"],
+            env={**os.environ, **settings_env(settings)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        async with asyncio.timeout(60):
+            while True:
+                polling = [
+                    w.record
+                    for w in await live_workers(temporal_client, store, queue)
+                    if w.record.identity.startswith(f"{process.pid}@") and w.status == "polling"
+                ]
+                if polling:
+                    return process, polling[0]
+                assert process.returncode is None, "the GPU worker exited"
+                await asyncio.sleep(0.2)
+
+    first, before = await started()
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    second, after = await started()
+    try:
+        assert after.identity != before.identity
+        assert after.worker_task_queue == before.worker_task_queue
+        own = after.worker_task_queue
+        assert own == worker_queue(queue, worker_name(socket.gethostname(), settings.comfy_url))
+        assert f"{second.pid}@" in "".join(await pollers(temporal_client, own))
+        # The killed process's record is gone, so it is not listed beside its successor.
+        assert await store.head(record_key(before.identity)) is None
+        listed = [w.record.identity for w in await live_workers(temporal_client, store, queue)]
+        assert listed == [after.identity]
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 60)
 
 
 async def test_records_without_a_live_worker_behind_them_are_not_listed(
