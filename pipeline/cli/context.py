@@ -21,6 +21,10 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3
     UNREACHABLE = 4
     """The stack (Temporal) or the object store did not answer."""
+    STILL_RUNNING = 5
+    """``--wait`` / ``tail``: ``--timeout`` ran out before the session ended; it goes on."""
+    INTERRUPTED = 130
+    """Ctrl-C (128 + SIGINT, as shells report it) while following; the session goes on."""
 
 
 class NotFound(click.ClickException):

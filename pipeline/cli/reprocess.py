@@ -24,7 +24,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from pipeline.cli.context import App, NotFound
-from pipeline.cli.sessions import bar, parse_since
+from pipeline.cli.follow import bar
+from pipeline.cli.sessions import parse_since
 from pipeline.cli.upload import parse_assignments
 from pipeline.config import Settings
 from pipeline.domain.contracts import BatchCounts, ReprocessRequest, Selection

@@ -2,7 +2,8 @@
 
 Exit codes scripts can trust: 0 the session succeeded (``tail``) or the command did what
 was asked; 1 the session failed or was cancelled (``tail``); 2 bad input (a one-line error);
-3 no such session (``tail`` gives a just-uploaded manifest ``START_GRACE_S`` to start one).
+3 no such session (``tail`` gives a just-uploaded manifest ``START_GRACE_S`` to start one);
+5 ``tail --timeout`` ran out first (``pipeline.cli.follow``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from pipeline.cli.context import App, ExitCode
-from pipeline.cli.drop import POLL_S, START_GRACE_S, print_outcome, progress_line
+from pipeline.cli.follow import POLL_S, follow_to_end
 from pipeline.cli.session_view import (
     TERMINAL,
     SessionStatus,
@@ -30,7 +31,6 @@ from pipeline.cli.session_view import (
     session_status,
     status_name,
 )
-from pipeline.config import Settings
 from pipeline.domain.drop import session_id_of_workflow
 from pipeline.temporal_client import connect
 from pipeline.workflows import attributes
@@ -51,83 +51,9 @@ def tail(app: App, session_id: str, as_json: bool, timeout: float | None) -> Non
     """Follow SESSION_ID with live bars (stage, segment, sampler step) until it ends.
 
     Exits 0 if it succeeded, 1 if it failed or was cancelled, 3 if no session by that id
-    started within a minute.
+    started within a minute, 5 if --timeout ran out first (it keeps running).
     """
-    final = asyncio.run(_tail(app.settings, session_id, timeout, quiet=as_json))
-    if as_json:
-        click.echo(final.model_dump_json(indent=2))
-    else:
-        print_outcome(final)
-    sys.exit(0 if final.status == "succeeded" else 1)
-
-
-async def _tail(
-    settings: Settings, session_id: str, limit_s: float | None, *, quiet: bool
-) -> SessionStatus:
-    client = await connect(settings)
-    deadline = None if limit_s is None else time.monotonic() + limit_s
-    start_deadline = time.monotonic() + START_GRACE_S
-    board = Board(live=sys.stderr.isatty() and not quiet, quiet=quiet)
-    while True:
-        view = await session_status(client, settings, session_id)
-        if view.finished:
-            board.clear()
-            return view
-        if view.status == "pending" and time.monotonic() > start_deadline:
-            board.clear()
-            raise no_such_session(session_id)
-        board.show(render(view))
-        if deadline is not None and time.monotonic() > deadline:
-            board.clear()
-            raise click.ClickException(f"session {session_id} still {view.stage}; it keeps running")
-        await asyncio.sleep(POLL_S)
-
-
-def bar(done: float, total: float, width: int = BAR_WIDTH) -> str:
-    filled = 0 if total <= 0 else round(width * min(done / total, 1.0))
-    return "█" * filled + "░" * (width - filled)
-
-
-def render(view: SessionStatus) -> list[str]:
-    """Three lines: the stage with its ETA, the segment bar, the sampler-step bar."""
-    progress = view.progress
-    if progress is None:
-        return [progress_line(view)]
-    lines = [progress_line(view)]
-    if progress.segments_total:
-        lines.append(
-            f"segments {bar(progress.segments_done, progress.segments_total)} "
-            f"{progress.segments_done}/{progress.segments_total}"
-        )
-    if progress.stage == "generating" and progress.steps:
-        lines.append(
-            f"steps    {bar(progress.step, progress.steps)} {progress.step}/{progress.steps}"
-            + (f" · {progress.node}" if progress.node else "")
-        )
-    return lines
-
-
-class Board:
-    """Lines redrawn in place on a terminal; elsewhere each changed line printed once."""
-
-    def __init__(self, *, live: bool, quiet: bool) -> None:
-        self.live, self.quiet = live, quiet
-        self.shown: list[str] = []
-
-    def show(self, lines: list[str]) -> None:
-        if self.quiet or lines == self.shown:
-            return
-        if self.live:
-            self.clear()
-            click.echo("\n".join(lines), err=True)
-        else:
-            click.echo(lines[0], err=True)
-        self.shown = lines
-
-    def clear(self) -> None:
-        if self.live and self.shown:
-            click.echo(f"\x1b[{len(self.shown)}F\x1b[J", err=True, nl=False)
-        self.shown = []
+    follow_to_end(app.settings, session_id, limit_s=timeout, as_json=as_json)
 
 
 @click.command(name="ls")

@@ -9,7 +9,7 @@ import sys
 import click
 
 from pipeline.cli.context import App, ExitCode
-from pipeline.cli.drop import print_outcome, progress_line
+from pipeline.cli.follow import print_outcome, progress_line
 from pipeline.cli.session_view import SessionStatus, no_such_session, session_status
 from pipeline.domain.manifest import json_schema
 from pipeline.temporal_client import connect

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -17,12 +18,12 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, ScheduleCalendarSpec, ScheduleRange
 
-from pipeline.cli import drop as drop_command
+from pipeline.cli import follow as follow_module
 from pipeline.cli import session_view
 from pipeline.cli import sessions as sessions_command
 from pipeline.cli.app import cli
 from pipeline.cli.context import ExitCode
-from pipeline.cli.drop import progress_line
+from pipeline.cli.follow import progress_line
 from pipeline.cli.reprocess import cron_of
 from pipeline.cli.session_view import SessionStatus
 from pipeline.cli.status import status_exit_code
@@ -148,13 +149,68 @@ def test_ctrl_c_while_following_leaves_the_session_running_and_says_how_to_find_
     async def interrupted(*_args: object, **_kwargs: object) -> SessionStatus:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(drop_command, "follow", interrupted)
+    monkeypatch.setattr(follow_module, "follow", interrupted)
     with pytest.raises(SystemExit) as stopped:
-        drop_command._report(load_settings(), "s-1", wait=True, as_json=True, timeout=60.0)
-    assert stopped.value.code == drop_command.INTERRUPTED
+        follow_module.follow_to_end(load_settings(), "s-1", limit_s=60.0, as_json=True)
+    assert stopped.value.code == ExitCode.INTERRUPTED
     assert capsys.readouterr().err == (
         "stopped following; the session goes on ('pipeline status s-1')\n"
     )
+
+
+def running_for(monkeypatch: pytest.MonkeyPatch, status: str) -> None:
+    """Make every ``session_status`` answer ``status`` (generating, 1 of 3 segments)."""
+
+    async def no_client(*_args: object, **_kwargs: object) -> None:
+        return None
+
+    async def answered(_client: object, _settings: object, session_id: str) -> SessionStatus:
+        return SessionStatus(
+            session_id=session_id,
+            workflow_id=f"session-{session_id}",
+            status=status,
+            stage="generating" if status == "running" else status,
+            segments_done=1,
+            segments_total=3,
+        )
+
+    monkeypatch.setattr(follow_module, "connect", no_client)
+    monkeypatch.setattr(follow_module, "session_status", answered)
+    monkeypatch.setattr(follow_module, "POLL_S", 0.01)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_wait_that_runs_out_exits_5_and_says_the_session_goes_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, as_json: bool
+) -> None:
+    running_for(monkeypatch, "running")
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(tmp_path))
+    shown = CliRunner().invoke(
+        cli, ["tail", "s-1", "--timeout", "0.05", *(["--json"] if as_json else [])]
+    )
+
+    assert shown.exit_code == ExitCode.STILL_RUNNING
+    assert shown.stderr.splitlines()[-1] == (
+        "session s-1 still generating after 0 s; it keeps running "
+        "('pipeline tail s-1' follows it again)"
+    )
+    if as_json:
+        assert json.loads(shown.stdout)["status"] == "running"
+    else:
+        assert shown.stdout == ""
+        assert "generating · segments 1/3" in shown.stderr
+
+
+@pytest.mark.parametrize(("status", "code"), [("succeeded", 0), ("failed", 1), ("cancelled", 1)])
+def test_following_exits_with_how_the_session_ended(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, status: str, code: int
+) -> None:
+    running_for(monkeypatch, status)
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(tmp_path))
+    shown = CliRunner().invoke(cli, ["tail", "s-1", "--json"])
+
+    assert shown.exit_code == code
+    assert json.loads(shown.stdout)["status"] == status
 
 
 @pytest.mark.parametrize("command", [["tail", "s-1"], ["tail", "s-1", "--json"], ["cancel", "s-1"]])
@@ -169,9 +225,10 @@ def test_tail_and_cancel_of_a_session_that_never_started_exit_3(
             session_id=session_id, workflow_id=f"session-{session_id}", status="pending"
         )
 
-    monkeypatch.setattr(sessions_command, "connect", no_client)
-    monkeypatch.setattr(sessions_command, "session_status", never_started)
-    monkeypatch.setattr(sessions_command, "START_GRACE_S", 0.0)
+    for module in (follow_module, sessions_command):  # tail follows; cancel looks once
+        monkeypatch.setattr(module, "connect", no_client)
+        monkeypatch.setattr(module, "session_status", never_started)
+    monkeypatch.setattr(follow_module, "START_GRACE_S", 0.0)
     monkeypatch.setenv("PIPELINE_STATE_DIR", str(tmp_path))
     shown = CliRunner().invoke(cli, command)
 

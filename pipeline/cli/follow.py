@@ -1,0 +1,170 @@
+"""Following a session to its end, for ``drop --wait``, ``demo`` and ``tail``.
+
+On a terminal the stage, segment and sampler-step bars are redrawn in place on stderr;
+elsewhere (a pipe, a CI log) each changed stage line is printed once. The outcome then
+goes to stdout (or one JSON object with ``--json``) and the exit code says how it ended:
+``ExitCode.OK`` succeeded, ``FAILED`` failed or cancelled, ``NOT_FOUND`` no session
+started within ``START_GRACE_S`` of the upload, ``STILL_RUNNING`` ``--timeout`` ran out
+first, ``INTERRUPTED`` Ctrl-C (the session goes on in every case but the first two).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import NoReturn
+
+import click
+
+from pipeline.cli.context import ExitCode, NotFound
+from pipeline.cli.session_view import SessionStatus, no_such_session, session_status
+from pipeline.config import Settings
+from pipeline.temporal_client import connect
+from pipeline.workflows.describe import live_line
+
+START_GRACE_S = 60.0
+"""How long after an upload a session may take to start (ingest delivers the event)."""
+POLL_S = 0.5
+BAR_WIDTH = 28
+
+
+def follow_to_end(
+    settings: Settings,
+    session_id: str,
+    *,
+    limit_s: float | None,
+    as_json: bool,
+    uploaded: bool = False,
+) -> NoReturn:
+    """Follow ``session_id`` until it ends or ``limit_s`` runs out, print how it ended and
+    exit with the matching ``ExitCode``. ``uploaded``: its manifest was just put by this
+    command, so a session that does not start points at the ingest consumer."""
+    try:
+        final = asyncio.run(follow(settings, session_id, limit_s, quiet=as_json, uploaded=uploaded))
+    except KeyboardInterrupt:
+        click.echo(
+            f"stopped following; the session goes on ('pipeline status {session_id}')", err=True
+        )
+        sys.exit(ExitCode.INTERRUPTED)
+    if as_json:
+        click.echo(final.model_dump_json(indent=2))
+    elif final.finished:
+        print_outcome(final)
+    if not final.finished:
+        click.echo(
+            f"session {session_id} still {final.stage} after {limit_s:.0f} s; it keeps running "
+            f"('pipeline tail {session_id}' follows it again)",
+            err=True,
+        )
+        sys.exit(ExitCode.STILL_RUNNING)
+    sys.exit(ExitCode.OK if final.status == "succeeded" else ExitCode.FAILED)
+
+
+async def follow(
+    settings: Settings,
+    session_id: str,
+    limit_s: float | None,
+    *,
+    quiet: bool,
+    uploaded: bool = False,
+) -> SessionStatus:
+    """Poll the session every ``POLL_S`` until it ends (its final status) or ``limit_s``
+    seconds pass (its status then, not finished), showing progress on stderr unless
+    ``quiet``. Raises ``NotFound`` if no session starts within ``START_GRACE_S``."""
+    client = await connect(settings)
+    deadline = None if limit_s is None else time.monotonic() + limit_s
+    start_deadline = time.monotonic() + START_GRACE_S
+    board = Board(live=sys.stderr.isatty() and not quiet, quiet=quiet)
+    while True:
+        view = await session_status(client, settings, session_id)
+        if view.finished or (deadline is not None and time.monotonic() > deadline):
+            board.clear()
+            return view
+        if view.status == "pending" and time.monotonic() > start_deadline:
+            board.clear()
+            if uploaded:
+                raise NotFound(
+                    f"no session started within {START_GRACE_S:.0f} s of the upload: "
+                    "is the ingest consumer running (pipeline up)?"
+                )
+            raise no_such_session(session_id)
+        board.show(render(view))
+        await asyncio.sleep(POLL_S)
+
+
+def progress_line(status: SessionStatus) -> str:
+    """One line: the stage, segment and step, and what the session waits for."""
+    if status.status == "pending":
+        return "waiting for the session to start…"
+    if status.progress is not None:
+        line = live_line(status.progress)
+        # What the workflow cannot know: media still uploading, no worker polling its queue.
+        waiting = str(status.stage).partition("waiting for ")[2]
+        return f"{line} · waiting for {waiting}" if waiting and waiting not in line else line
+    parts = [str(status.stage)]
+    if status.segments_total:
+        parts.append(f"segments {status.segments_done}/{status.segments_total}")
+    return " · ".join(parts)
+
+
+def print_outcome(status: SessionStatus) -> None:
+    """A finished session: frames, duration and URLs on stdout, or the error on stderr."""
+    if status.status == "succeeded" and status.result:
+        click.echo(
+            f"succeeded: {status.result['frames']} frames, {status.result['duration_s']:.2f} s"
+        )
+        for label, url in status.urls.items():
+            click.echo(f"  {label}: {url}")
+    else:
+        error = status.error or {}
+        click.echo(f"{status.status}: {error.get('message', 'see the Temporal UI')}", err=True)
+        if "error" in status.urls:
+            click.echo(f"  error.json: {status.urls['error']}", err=True)
+
+
+def bar(done: float, total: float, width: int = BAR_WIDTH) -> str:
+    filled = 0 if total <= 0 else round(width * min(done / total, 1.0))
+    return "█" * filled + "░" * (width - filled)
+
+
+def render(view: SessionStatus) -> list[str]:
+    """Three lines: the stage with its ETA, the segment bar, the sampler-step bar."""
+    progress = view.progress
+    if progress is None:
+        return [progress_line(view)]
+    lines = [progress_line(view)]
+    if progress.segments_total:
+        lines.append(
+            f"segments {bar(progress.segments_done, progress.segments_total)} "
+            f"{progress.segments_done}/{progress.segments_total}"
+        )
+    if progress.stage == "generating" and progress.steps:
+        lines.append(
+            f"steps    {bar(progress.step, progress.steps)} {progress.step}/{progress.steps}"
+            + (f" · {progress.node}" if progress.node else "")
+        )
+    return lines
+
+
+class Board:
+    """Lines redrawn in place on a terminal; elsewhere each changed line printed once."""
+
+    def __init__(self, *, live: bool, quiet: bool) -> None:
+        self.live, self.quiet = live, quiet
+        self.shown: list[str] = []
+
+    def show(self, lines: list[str]) -> None:
+        if self.quiet or lines == self.shown:
+            return
+        if self.live:
+            self.clear()
+            click.echo("\n".join(lines), err=True)
+        elif lines[0] != (self.shown or [""])[0]:
+            click.echo(lines[0], err=True)
+        self.shown = lines
+
+    def clear(self) -> None:
+        if self.live and self.shown:
+            click.echo(f"\x1b[{len(self.shown)}F\x1b[J", err=True, nl=False)
+        self.shown = []
