@@ -176,12 +176,15 @@ def separation_check(records: list[WorkerRecord]) -> Check:
     covered = set().union(*(audio_presets(r) for r in records if r not in cannot))
     uncovered = sorted(set().union(*(audio_presets(r) for r in cannot)) - covered)
     if uncovered:
-        example = cannot[0]
+        reasons = "; ".join(
+            f"{r.identity}: {r.separation.removeprefix('unavailable: ')}"
+            for r in cannot
+            if audio_presets(r) & set(uncovered)
+        )
         return failed(
             name,
             f"no live worker that serves {', '.join(uncovered)} can separate vocals "
-            f"({example.identity}: {example.separation.removeprefix('unavailable: ')}); "
-            "sessions with separate_vocals wait",
+            f"({reasons}); sessions with separate_vocals wait",
             "point DEMUCS_MODEL_PATH of a GPU worker that serves them at a usable Demucs "
             "model ('pipeline models sync' puts htdemucs at demucs/htdemucs.yaml), "
             "or drop with separate_vocals=false",

@@ -68,3 +68,20 @@ def test_a_model_that_is_set_but_unreadable_is_not_told_to_be_set() -> None:
     assert check.fix.startswith(
         "point DEMUCS_MODEL_PATH of a GPU worker that serves them at a usable Demucs model"
     )
+
+
+def test_every_worker_that_could_have_separated_is_named_with_its_own_reason() -> None:
+    unreadable = "unavailable: cannot load the Demucs model: bad zip"
+    check = separation_check(
+        [
+            record("a", CANNOT, s2v=["wan22-s2v-fp8"]),
+            record("b", unreadable, s2v=["wan22-s2v-fp8"]),
+            record("c", CANNOT, i2v=["wan22-i2v-fp8"]),  # serves no audio preset: not named
+        ]
+    )
+    assert not check.ok
+    assert (
+        "(a: DEMUCS_MODEL_PATH is not set on this worker; "
+        "b: cannot load the Demucs model: bad zip)" in check.detail
+    )
+    assert "c:" not in check.detail
