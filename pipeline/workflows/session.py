@@ -231,6 +231,7 @@ class SessionWorkflow:
                     session_id=session_id, audio_key=taken.inputs["audio"], manifest=manifest
                 ),
             )
+            self._made["prepared_audio"] = audio.mix_key
 
         self._set_stage("planning")
         plan = await self._call(
@@ -307,8 +308,8 @@ class SessionWorkflow:
         self._made["combined"] = stitched.key
 
         self._set_stage("publishing")
-        artifacts = {f"segment_{i:03d}": key for i, key in enumerate(segment_keys)}
-        artifacts |= {"combined": stitched.key, "plan": layout.plan, "prepared_image": prepared.key}
+        # Everything the run made: prepared image and audio, vocals, plan, segments, video.
+        artifacts = dict(self._made)
         published = await self._call(
             PUBLISH_RESULT,
             PublishInput(
@@ -354,7 +355,7 @@ class SessionWorkflow:
                 SeparationInput(session_id=session_id, audio_key=audio.mix_key),
                 shared=shared,
             )
-            source = vocals.vocals_key
+            source = self._made["vocals"] = vocals.vocals_key
             if vocals.stand_in:
                 self._stand_ins["separating_vocals"] = vocals.stand_in
         padded = await self._call(
@@ -365,6 +366,7 @@ class SessionWorkflow:
                 duration_s=plan.audio_padded_s or audio.duration_s,
             ),
         )
+        self._made["drive_audio"] = padded.key
         return padded.key
 
     async def _take_drop(self, request: SessionRequest) -> TakenDrop:

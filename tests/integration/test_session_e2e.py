@@ -374,6 +374,14 @@ async def test_infinitetalk_drop_separates_vocals_and_trims_to_the_audio(
     assert {layout.prepared_audio, layout.vocals, layout.drive_audio} <= keys_under(
         stack, layout.root
     )
+    # result.json lists them too, each with a URL: what separation heard and what it kept.
+    objects = status["result"]["objects"]
+    assert {name: objects.get(name) for name in ("prepared_audio", "vocals", "drive_audio")} == {
+        "prepared_audio": layout.prepared_audio,
+        "vocals": layout.vocals,
+        "drive_audio": layout.drive_audio,
+    }
+    assert {"prepared_audio", "vocals", "drive_audio"} <= set(status["urls"])
     plan = json.loads(sync_s3(stack).get_object(
         Bucket=stack.r2_bucket_name, Key=layout.plan)["Body"].read())  # fmt: skip
     assert plan["total_frames"] == 153
@@ -396,6 +404,8 @@ async def test_s2v_drop_without_separation_plays_the_cropped_audio(
     )  # fmt: skip
     layout = SessionLayout(status["session_id"])
     assert layout.vocals not in keys_under(stack, layout.root)
+    assert "vocals" not in status["result"]["objects"]
+    assert status["result"]["objects"]["drive_audio"] == layout.drive_audio
     assert_trimmed_to_the_audio(status, combined, tmp_path, fps=16, seconds=2.5)
     await record_history(client, "session-" + status["session_id"], "s2v_cropped_audio")
 
