@@ -35,8 +35,8 @@ log = get_logger()
 VOCALS_NAME = "vocals.wav"
 NO_MODEL = (
     "DEMUCS_MODEL_PATH is not set on this worker: point it at a local htdemucs "
-    '.safetensors file (or a bag\'s .yaml), or set "separate_vocals": false in the manifest '
-    "for clean speech"
+    '.safetensors file (or a bag\'s .yaml or .yml), or set "separate_vocals": false in the '
+    "manifest for clean speech"
 )
 
 

@@ -52,19 +52,27 @@ def pick_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+BAG_SUFFIXES = (".yaml", ".yml")
+"""A bag of models is a YAML file naming ``{signature}.safetensors`` files beside it."""
+
+
+def _bag(path: Path) -> tuple[list[Path], dict[str, Any]]:
+    """A bag's model files and its whole document (``models``, ``weights``, ``segment``)."""
+    import yaml
+
+    bag = yaml.safe_load(path.read_text())
+    return [path.parent / f"{sig}.safetensors" for sig in bag.get("models", [])], bag
+
+
 def _load_model(path: Path) -> Any:
     from demucs.apply import BagOfModels
     from demucs.hf import load_safetensors_model
 
     if path.suffix == ".safetensors":
         return load_safetensors_model(path)
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        bag = yaml.safe_load(path.read_text())
-        models = [
-            load_safetensors_model(path.parent / f"{sig}.safetensors") for sig in bag["models"]
-        ]
+    if path.suffix in BAG_SUFFIXES:
+        files, bag = _bag(path)
+        models = [load_safetensors_model(file) for file in files]
         return BagOfModels(models, bag.get("weights"), bag.get("segment"))
     raise SeparationUnavailable(
         f"DEMUCS_MODEL_PATH {path} is neither a .safetensors model nor a .yaml bag of models"
@@ -100,13 +108,11 @@ def stand_in_label(path: Path) -> str | None:
     """The ``stand_in`` metadata of a ``.safetensors`` model (or a bag's first model)."""
     from safetensors import safe_open
 
-    if path.suffix == ".yaml":
-        import yaml
-
-        signatures = yaml.safe_load(path.read_text()).get("models", [])
-        if not signatures:
+    if path.suffix in BAG_SUFFIXES:
+        files, _ = _bag(path)
+        if not files:
             return None
-        path = path.parent / f"{signatures[0]}.safetensors"
+        path = files[0]
     with safe_open(str(path), framework="pt") as weights:
         metadata = weights.metadata() or {}
     return metadata.get("stand_in")

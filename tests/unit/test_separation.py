@@ -101,14 +101,17 @@ def test_silence_separates_to_finite_samples(tmp_path: Path, tiny_model: Path) -
     assert np.isfinite(_samples(separated.path)).all()
 
 
-def test_a_bag_of_models_loads_from_its_yaml(tmp_path: Path) -> None:
-    bag = save_bag([build_tiny_htdemucs(1), build_tiny_htdemucs(2)], tmp_path / "bag")
+@pytest.mark.parametrize("suffix", [".yaml", ".yml"])
+def test_a_bag_of_models_loads_from_its_yaml(tmp_path: Path, suffix: str) -> None:
+    saved = save_bag([build_tiny_htdemucs(1), build_tiny_htdemucs(2)], tmp_path / "bag")
+    bag = saved.rename(saved.with_suffix(suffix))
 
     separator = load_separator(bag, device="cpu")
     separated = separator.separate(_mix(tmp_path / "mix.wav", 0.5), tmp_path / "vocals.wav")
 
     assert len(separator.model.models) == 2
     assert separated.duration_s == pytest.approx(0.5)
+    assert separator.stand_in is None  # read from the bag's first model, either spelling
 
 
 def test_weights_are_the_saved_ones_not_fresh_ones(tiny_model: Path) -> None:
