@@ -3,8 +3,9 @@
 Every file a preset names (``Preset.files()``) becomes one entry in its folder of
 ``workflows_comfy/models.toml``, tagged with the presets that name it and sourced from the
 table's URL. ``refreshed`` rebuilds a lock's entries from that, keeping what only the lock
-knows: each file's measured size and sha256 and any extra sources (a mirror, an ``s3://``
-copy) after the table's URL. Files no preset names any more are dropped; the separation
+knows: each file's measured size and sha256 and its sources in the order the operator put
+them (a mirror or an ``s3://`` copy before the hub is tried first; the table's URL is added
+at the end when the lock lacks it). Files no preset names any more are dropped; the separation
 files, the ComfyUI commit and the node packs are the lock's own and stay as they are. A file
 with no known source (one only an operator's own workflow loads, ``workflows_comfy.bound``)
 is the operator's to provide and stays out of the lock.
@@ -41,9 +42,9 @@ def refreshed(lock: ModelsLock) -> ModelsLock:
     for wanted in required_files():
         old = known.get(wanted.path)
         if old is not None:
-            mirrors = [url for url in old.urls if url not in wanted.urls]
+            urls = old.urls + [url for url in wanted.urls if url not in old.urls]
             wanted = wanted.model_copy(
-                update={"size": old.size, "sha256": old.sha256, "urls": wanted.urls + mirrors}
+                update={"size": old.size, "sha256": old.sha256, "urls": urls}
             )
         files.append(wanted)
     files += [entry for entry in lock.files if entry.use == SEPARATION]

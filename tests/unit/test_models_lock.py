@@ -111,6 +111,16 @@ def test_refresh_follows_the_presets_and_keeps_pins_mirrors_and_separation() -> 
     assert refreshed(fresh) == fresh
 
 
+def test_refresh_keeps_a_mirror_the_operator_put_first_and_adds_a_missing_table_url() -> None:
+    first, second, *_ = required_files()
+    preferred = first.model_copy(update={"urls": ["s3://mirror/a", *first.urls]})
+    bare = second.model_copy(update={"urls": ["https://mirror.example/b"]})
+    lock = parse_lock(json.dumps(document())).model_copy(update={"files": [preferred, bare]})
+    fresh = refreshed(lock)
+    assert fresh.files[0].urls == ["s3://mirror/a", *first.urls]
+    assert fresh.files[1].urls == ["https://mirror.example/b", *second.urls]
+
+
 def test_a_missing_lockfile_is_named_in_full_with_the_variable_that_moves_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
