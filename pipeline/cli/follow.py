@@ -4,8 +4,9 @@ On a terminal the stage, segment and sampler-step bars are redrawn in place on s
 elsewhere (a pipe, a CI log) each changed stage line is printed once. The outcome then
 goes to stdout (or one JSON object with ``--json``) and the exit code says how it ended:
 ``ExitCode.OK`` succeeded, ``FAILED`` failed or cancelled, ``NOT_FOUND`` no session
-started within ``START_GRACE_S`` of the upload, ``STILL_RUNNING`` ``--timeout`` ran out
-first, ``INTERRUPTED`` Ctrl-C (the session goes on in every case but the first two).
+started within ``START_GRACE_S`` of the upload (``tail``: nor before ``--timeout`` ran out),
+``STILL_RUNNING`` ``--timeout`` ran out first, ``INTERRUPTED`` Ctrl-C (the session goes on
+in every case but the first two).
 """
 
 from __future__ import annotations
@@ -52,9 +53,13 @@ def follow_to_end(
     elif final.finished:
         print_outcome(final)
     if not final.finished:
+        how = (
+            f"has not started after {limit_s:.0f} s; ingest starts it from the upload"
+            if final.status == "pending"
+            else f"still {final.stage} after {limit_s:.0f} s; it keeps running"
+        )
         click.echo(
-            f"session {session_id} still {final.stage} after {limit_s:.0f} s; it keeps running "
-            f"('pipeline tail {session_id}' follows it again)",
+            f"session {session_id} {how} ('pipeline tail {session_id}' follows it again)",
             err=True,
         )
         sys.exit(ExitCode.STILL_RUNNING)
@@ -71,17 +76,19 @@ async def follow(
 ) -> SessionStatus:
     """Poll the session every ``POLL_S`` until it ends (its final status) or ``limit_s``
     seconds pass (its status then, not finished), showing progress on stderr unless
-    ``quiet``. Raises ``NotFound`` if no session starts within ``START_GRACE_S``."""
+    ``quiet``. Raises ``NotFound`` if no session starts within ``START_GRACE_S`` or, unless
+    this command just ``uploaded`` its manifest, before ``limit_s`` runs out."""
     client = await connect(settings)
     deadline = None if limit_s is None else time.monotonic() + limit_s
     start_deadline = time.monotonic() + START_GRACE_S
     board = Board(live=sys.stderr.isatty() and not quiet, quiet=quiet)
     while True:
         view = await session_status(client, settings, session_id)
-        if view.finished or (deadline is not None and time.monotonic() > deadline):
+        out_of_time = deadline is not None and time.monotonic() > deadline
+        if view.finished or (out_of_time and (uploaded or view.status != "pending")):
             board.clear()
             return view
-        if view.status == "pending" and time.monotonic() > start_deadline:
+        if view.status == "pending" and (out_of_time or time.monotonic() > start_deadline):
             board.clear()
             if uploaded:
                 raise NotFound(

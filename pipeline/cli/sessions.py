@@ -51,7 +51,8 @@ def tail(app: App, session_id: str, as_json: bool, timeout: float | None) -> Non
     """Follow SESSION_ID with live bars (stage, segment, sampler step) until it ends.
 
     Exits 0 if it succeeded, 1 if it failed or was cancelled, 3 if no session by that id
-    started within a minute, 5 if --timeout ran out first (it keeps running).
+    started within a minute (or before --timeout ran out), 5 if --timeout ran out first
+    (it keeps running).
     """
     follow_to_end(app.settings, session_id, limit_s=timeout, as_json=as_json)
 

@@ -347,3 +347,48 @@ def test_ls_lines_up_its_columns_whatever_the_session_ids(
     lines = shown.output.splitlines()
     assert len(lines) == 2
     assert len({line.index("succeeded") for line in lines}) == 1
+
+
+def never_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every ``session_status`` answer that no workflow has started yet."""
+
+    async def no_client(*_args: object, **_kwargs: object) -> None:
+        return None
+
+    async def pending(_client: object, _settings: object, session_id: str) -> SessionStatus:
+        return SessionStatus(
+            session_id=session_id, workflow_id=f"session-{session_id}", status="pending"
+        )
+
+    monkeypatch.setattr(follow_module, "connect", no_client)
+    monkeypatch.setattr(follow_module, "session_status", pending)
+    monkeypatch.setattr(follow_module, "POLL_S", 0.01)
+
+
+def test_tail_of_a_session_that_has_not_started_when_its_timeout_runs_out_exits_3(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    never_started(monkeypatch)
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(tmp_path))
+    shown = CliRunner().invoke(cli, ["tail", "s-1", "--timeout", "0.05"])
+
+    assert shown.exit_code == ExitCode.NOT_FOUND
+    assert shown.stderr.splitlines()[-1].startswith(
+        "Error: no session s-1: Temporal knows no such workflow"
+    )
+
+
+def test_a_wait_that_runs_out_before_the_upload_started_a_session_says_it_has_not_started(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    never_started(monkeypatch)
+    with pytest.raises(SystemExit) as stopped:
+        follow_module.follow_to_end(
+            load_settings(), "s-1", limit_s=0.05, as_json=False, uploaded=True
+        )
+
+    assert stopped.value.code == ExitCode.STILL_RUNNING
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "session s-1 has not started after 0 s; ingest starts it from the upload "
+        "('pipeline tail s-1' follows it again)"
+    )
