@@ -54,7 +54,7 @@ def manifest_fields_help() -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option(
     "--timeout",
-    type=float,
+    type=click.FloatRange(min=0),
     default=3600.0,
     show_default=True,
     help="Seconds --wait follows the session; then it exits 5 and the session goes on.",

@@ -45,7 +45,9 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 @click.command()
 @click.argument("session_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the final status as one JSON object.")
-@click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0), default=None, help="Give up after this many seconds."
+)
 @click.pass_obj
 def tail(app: App, session_id: str, as_json: bool, timeout: float | None) -> None:
     """Follow SESSION_ID with live bars (stage, segment, sampler step) until it ends.

@@ -392,3 +392,17 @@ def test_a_wait_that_runs_out_before_the_upload_started_a_session_says_it_has_no
         "session s-1 has not started after 0 s; ingest starts it from the upload "
         "('pipeline tail s-1' follows it again)"
     )
+
+
+@pytest.mark.parametrize("command", [["tail", "s-1"], ["drop", "face.png", "--wait"]])
+def test_a_negative_timeout_is_a_usage_error_before_anything_is_uploaded(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: list[str]
+) -> None:
+    running_for(monkeypatch, "running")
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "face.png").write_bytes(b"not looked at")
+    shown = CliRunner().invoke(cli, [*command, "--timeout", "-1"])
+
+    assert shown.exit_code == ExitCode.USAGE
+    assert "Invalid value for '--timeout': -1.0 is not in the range x>=0." in shown.stderr
