@@ -15,10 +15,17 @@ from pipeline.domain.queues import preset_queue
 from pipeline.stack.process import free_port
 from pipeline.stack.seaweedfs import parse_filer_address
 from pipeline.stack.services import polled_since
-from pipeline.stack.supervisor import ChildSpec, StackConfig
+from pipeline.stack.supervisor import STOP_TIMEOUT_S, ChildSpec, StackConfig
 from pipeline.standins.tiny_demucs import ensure_stand_in
 from pipeline.workflows import attributes
 from workflows_comfy.presets import PRESETS
+
+EMBEDDED_DRAIN_GRACE_S = STOP_TIMEOUT_S / 2
+"""The embedded GPU worker's ``GPU_DRAIN_GRACE_S`` at most. The supervisor SIGKILLs a child
+still running ``STOP_TIMEOUT_S`` after ``pipeline down`` asked it to stop, and a segment the
+killed worker held would wait out its heartbeat timeout (30 s) after ``pipeline up``; within
+the grace the worker cancels the segment (ComfyUI interrupted) and hands it back, so the
+next stack's worker starts it at once."""
 
 _WORKFLOW = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
 _ACTIVITY = TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
@@ -113,7 +120,8 @@ def stack_config_for(settings: Settings, *, comfy_sim: bool = True) -> StackConf
     """Services on the ports the settings name; workers and ingest as child processes.
 
     The stack is ready once both workers poll their task queues, so a drop made right
-    after ``pipeline up --detach`` finds them.
+    after ``pipeline up --detach`` finds them. The GPU worker drains for at most
+    ``EMBEDDED_DRAIN_GRACE_S`` when the stack stops.
 
     Without ``DEMUCS_MODEL_PATH`` the GPU worker separates vocals with the stand-in model
     (``pipeline.standins.tiny_demucs``), built under the state dir at first start, so every
@@ -124,6 +132,9 @@ def stack_config_for(settings: Settings, *, comfy_sim: bool = True) -> StackConf
         stand_in = ensure_stand_in(settings.state_dir / "models")
         if stand_in is not None:
             env["DEMUCS_MODEL_PATH"] = str(stand_in)
+    gpu_env = env | {
+        "GPU_DRAIN_GRACE_S": str(min(settings.gpu_drain_grace_s, EMBEDDED_DRAIN_GRACE_S))
+    }
     python = [sys.executable, "-m", "pipeline"]
     _host, filer_port, filer_grpc_port = parse_filer_address(settings.seaweedfs_filer)
     return StackConfig(
@@ -144,7 +155,7 @@ def stack_config_for(settings: Settings, *, comfy_sim: bool = True) -> StackConf
                 "worker-cpu", [*python, "worker", "cpu"], env, polls=cpu_worker_polls(settings)
             ),
             ChildSpec(
-                "worker-gpu", [*python, "worker", "gpu"], env, polls=gpu_worker_polls(settings)
+                "worker-gpu", [*python, "worker", "gpu"], gpu_env, polls=gpu_worker_polls(settings)
             ),
             # SeaweedFS plays the bucket, so its filer's metadata stream is the event source.
             ChildSpec(

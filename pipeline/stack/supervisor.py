@@ -65,6 +65,8 @@ from pipeline.stack.state import (
 _WATCH_S = 0.5
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
+STOP_TIMEOUT_S = 10.0
+"""How long a child gets after SIGTERM before its process group is SIGKILLed."""
 HEALTHY_AFTER_S = 60.0
 """A process that ran this long before exiting restarts after ``BACKOFF_FIRST_S`` again."""
 STORE = "seaweedfs"
@@ -112,7 +114,7 @@ class StackConfig:
     poll_timeout: float = 120.0
     """How long a worker (a child with ``polls``) gets to poll: it imports torch, and the
     GPU worker polls once its ComfyUI answers."""
-    stop_timeout: float = 10.0
+    stop_timeout: float = STOP_TIMEOUT_S
 
     def __post_init__(self) -> None:
         # Names are log file names, so two processes must never share one.
