@@ -78,9 +78,17 @@ def main() -> None:
 
 def _run() -> int:
     try:
-        cli.main(standalone_mode=True)
+        # Not standalone: click's own errors come here too, to be one "error:" line.
+        returned = cli.main(prog_name="pipeline", standalone_mode=False)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else ExitCode.FAILED
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "pipeline"
+        return _fail(f"{exc.format_message().rstrip('.')} (see '{where} --help')", ExitCode.USAGE)
+    except click.ClickException as exc:
+        return _fail(exc.format_message(), exc.exit_code)
+    except click.Abort:  # Ctrl-C outside a command's own handling
+        return _fail("interrupted", ExitCode.INTERRUPTED)
     except ConfigError as exc:
         return _fail(str(exc), ExitCode.USAGE)
     except (StorageError, BotoCoreError, ClientError) as exc:
@@ -100,7 +108,8 @@ def _run() -> int:
         return _fail(f"{type(exc).__name__}: {exc}", ExitCode.FAILED)
     except Exception as exc:  # one line, never a traceback
         return _fail(f"{type(exc).__name__}: {exc}", ExitCode.FAILED)
-    return ExitCode.OK
+    # ``--help`` and the like end in click's ``Exit``, whose code ``main`` returns.
+    return returned if isinstance(returned, int) else ExitCode.OK
 
 
 def _fail(message: str, code: int) -> int:

@@ -22,6 +22,9 @@ from pipeline.config import Settings
 from pipeline.domain.manifest import Kind, Manifest
 from pipeline.storage import sync_s3
 
+WAIT_S = 3600.0
+"""How long ``drop --wait`` follows a session unless ``--timeout`` says otherwise."""
+
 
 def manifest_fields_help() -> str:
     """The ``drop --help`` epilog: every manifest field, its meaning and its default."""
@@ -55,9 +58,8 @@ def manifest_fields_help() -> str:
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0),
-    default=3600.0,
-    show_default=True,
-    help="Seconds --wait follows the session; then it exits 5 and the session goes on.",
+    help=f"Seconds --wait follows the session (default {WAIT_S:.0f}); then it exits 5 and "
+    "the session goes on.",
 )
 @click.pass_obj
 def drop(
@@ -68,9 +70,11 @@ def drop(
     name: str | None,
     wait: bool,
     as_json: bool,
-    timeout: float,
+    timeout: float | None,
 ) -> None:
     """Upload MEDIA to inbox/{name}/, then its manifest; prints the session id."""
+    if timeout is not None and not wait:
+        raise click.UsageError("--timeout applies only with --wait")
     files = classify_media(list(media))
     manifest = build_manifest(Kind(kind), files, parse_assignments(list(assignments)))
     drop_name = name or new_drop_name(files["image"].stem)
@@ -78,7 +82,8 @@ def drop(
         sync_s3(app.settings), app.settings.r2_bucket_name, drop_name, files, manifest
     )
     if wait:
-        _follow(app.settings, ref.session_id, as_json=as_json, timeout=timeout)
+        limit_s = WAIT_S if timeout is None else timeout
+        _follow(app.settings, ref.session_id, as_json=as_json, timeout=limit_s)
     click.echo(json.dumps({"session_id": ref.session_id}) if as_json else ref.session_id)
 
 

@@ -334,4 +334,4 @@ async def test_reprocess_reruns_exactly_the_selection_into_new_generations_and_o
         await asyncio.to_thread(pipeline_cli, stack, "schedule", "delete", name)
     ).returncode == 0
     gone = await asyncio.to_thread(pipeline_cli, stack, "schedule", "describe", name)
-    assert (gone.returncode, gone.stderr.strip()) == (3, "Error: no such schedule")
+    assert (gone.returncode, gone.stderr.strip()) == (3, "error: no such schedule")

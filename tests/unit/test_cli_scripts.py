@@ -63,6 +63,43 @@ def test_drop_help_lists_every_manifest_field() -> None:
         assert f"  {name} " in shown.output
 
 
+@pytest.mark.parametrize(
+    ("args", "code", "line"),
+    [
+        (
+            ["drop", "--kind", "bad", "x.png"],
+            ExitCode.USAGE,
+            "error: Invalid value for '--kind': 'bad' is not one of 'i2v', 's2v', "
+            "'infinitetalk' (see 'pipeline drop --help')",
+        ),
+        (["nosuch"], ExitCode.USAGE, "error: No such command 'nosuch' (see 'pipeline --help')"),
+        (
+            ["drop", "--timeout", "5", "/dev/null"],
+            ExitCode.USAGE,
+            "error: --timeout applies only with --wait (see 'pipeline drop --help')",
+        ),
+        (
+            ["tail", "s-1", "--timeout", "-1"],
+            ExitCode.USAGE,
+            "error: Invalid value for '--timeout': -1.0 is not in the range x>=0 "
+            "(see 'pipeline tail --help')",
+        ),
+    ],
+)
+def test_click_s_own_errors_are_one_error_line_like_every_other(
+    tmp_path: Path, args: list[str], code: int, line: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        env={"PIPELINE_STATE_DIR": str(tmp_path), "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr, done.stdout) == (code, line + "\n", "")
+
+
 def test_an_unreachable_stack_is_one_line_and_exit_code_4(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "pipeline", "status", "some-session"],
