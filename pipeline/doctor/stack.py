@@ -14,11 +14,22 @@ from pipeline.stack.state import read_process_table
 def stack_checks(settings: Settings) -> list[Check]:
     """The processes of a stack run from ``PIPELINE_STATE_DIR`` and their restarts.
 
-    Nothing when no stack ever ran from there (a deployment without the embedded stack).
+    When none runs from there: nothing for a deployment (``R2_ENDPOINT_URL`` set), else a
+    failure saying to start it, since every other check then fails for that one reason.
     """
     table = read_process_table(settings.state_dir)
     if table is None:
-        return []
+        if "r2_endpoint_url" in settings.model_fields_set:
+            return []
+        return [
+            failed(
+                "embedded stack",
+                f"none runs from {settings.state_dir} (PIPELINE_STATE_DIR), and with "
+                "R2_ENDPOINT_URL unset the checks below are of the embedded stack",
+                "start it with 'pipeline up --detach', or set R2_ENDPOINT_URL, "
+                "TEMPORAL_ADDRESS and COMFYUI_URL for a deployment",
+            )
+        ]
     down = [name for name, record in table.processes.items() if not group_alive(record.pid)]
     restarted = {name: r for name, r in table.processes.items() if r.restarts}
     restarts = ", ".join(
