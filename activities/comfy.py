@@ -136,6 +136,7 @@ class ComfyActivities:
                 activity.info().task_queue,
                 request.session_id,
                 more_to_come=segment.index + 1 < len(request.plan.segments),
+                task_token=activity.info().task_token,
             ) as turn,
         ):
             try:

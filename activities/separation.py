@@ -107,7 +107,10 @@ class SeparationActivities:
             heartbeating(self.settings.gpu_heartbeat_s, stage="downloading") as beat,
             # Segments follow: they come to this worker.
             self.admission.task(
-                activity.info().task_queue, request.session_id, more_to_come=True
+                activity.info().task_queue,
+                request.session_id,
+                more_to_come=True,
+                task_token=activity.info().task_token,
             ) as turn,
         ):
             with scratch_dir(self.settings.work_dir, "separation-") as scratch:

@@ -123,8 +123,15 @@ class SeparationElsewhere(PipelineError):
     code = "separation_elsewhere"
 
 
+class WorkerRestarted(PipelineError):
+    """The worker running this attempt was killed and has started again (same name): its
+    successor ends the attempt at once instead of leaving it to the heartbeat timeout."""
+
+    code = "worker_restarted"
+
+
 REROUTE_CODES: frozenset[str] = frozenset(
-    {WorkerBusy.code, PresetUnavailable.code, SeparationElsewhere.code}
+    {WorkerBusy.code, PresetUnavailable.code, SeparationElsewhere.code, WorkerRestarted.code}
 )
 """Failures that say "not this worker": the workflow sends the task back to the preset's
 queue at once, without spending a retry attempt. The worker stops polling the queues it

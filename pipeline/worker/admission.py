@@ -69,6 +69,9 @@ class Admission:
         """Held tasks whose prompt already ran (storing their outputs)."""
         self._open: dict[str, float] = {}
         """Session id → until when its next GPU task is expected on the own queue."""
+        self.held: frozenset[bytes] = frozenset()
+        """Task tokens of the activity attempts this worker holds, announced in its record
+        so a successor of the same name can end them if this process is killed."""
 
     async def _update(self) -> None:
         async with self._changed:
@@ -94,10 +97,11 @@ class Admission:
         self.separation = capability
         await self._update()
 
-    async def separation_changed(self, since: str) -> None:
-        """Return once ``separation`` is no longer ``since`` (a model that failed to load)."""
+    async def announced_changed(self, separation: str, held: frozenset[bytes]) -> None:
+        """Return once ``separation`` (a model that failed to load) or ``held`` differ from
+        what the worker record says."""
         async with self._changed:
-            await self._changed.wait_for(lambda: self.separation != since)
+            await self._changed.wait_for(lambda: self.separation != separation or self.held != held)
 
     async def drain(self) -> None:
         """Stop every queue from polling; tasks already held run on."""
@@ -137,23 +141,28 @@ class Admission:
 
     @contextlib.asynccontextmanager
     async def task(
-        self, task_queue: str, session_id: str, *, more_to_come: bool
+        self, task_queue: str, session_id: str, *, more_to_come: bool, task_token: bytes = b""
     ) -> AsyncIterator[GpuTurn]:
         """One activity task that came from ``task_queue``; its ``GpuTurn`` runs the prompt.
 
         A task of this worker's own queue waits for the GPU; one from a preset queue is
         refused with ``WorkerBusy`` if another task is lined up already, as another worker
         can start it sooner. ``more_to_come``: the session has further GPU tasks, which
-        will come to this worker's own queue if this one succeeds.
+        will come to this worker's own queue if this one succeeds. ``task_token``: the
+        attempt's, held in ``held`` while it runs.
         """
         if task_queue != self.worker_task_queue and self.lined_up > 1:
             raise WorkerBusy("this worker has a task lined up already; try another worker")
         turn = GpuTurn(self)
         succeeded = False
+        if task_token:
+            self.held |= {task_token}
+            await self._update()
         try:
             yield turn
             succeeded = True
         finally:
+            self.held -= {task_token}
             if succeeded and more_to_come:
                 self._open[session_id] = self.loop.time() + self.keep_open_s
                 self.loop.call_later(self.keep_open_s, self._notify_soon)

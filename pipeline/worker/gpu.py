@@ -44,7 +44,7 @@ from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect, metrics_runtime
 from pipeline.worker.admission import Admission, QueueSlots
 from pipeline.worker.capabilities import Capabilities
-from pipeline.worker.registry import announce
+from pipeline.worker.registry import announce, retire_predecessors
 from workflows_comfy.presets import PRESETS
 
 log = get_logger()
@@ -136,6 +136,7 @@ async def run_gpu_worker(settings: Settings, stop: asyncio.Event) -> None:
         # Ready before the record goes out, which otherwise says "ComfyUI not answering"
         # until its first refresh; nothing polls before the workers below run.
         await admission.set_ready(True)
+        await retire_predecessors(client, store, admission.worker_task_queue, client.identity)
         await stack.enter_async_context(
             announce(
                 store,

@@ -6,15 +6,17 @@ cannot run, the node classes and model files it lacks) when it starts, rewrites 
 ``REFRESH_S`` (re-reading ``/object_info``, so models added later show up and its preset
 queues follow), at once when what it can do for vocal separation changes (a Demucs model
 that failed to load), and deletes it when it stops. A record alone does not prove a worker
-alive: a killed worker leaves its record behind (deleted when a worker of the same name,
-``pipeline.domain.queues``, starts again). So a worker is listed only if Temporal reports
-its identity among its own queue's pollers, or if its record is fresh (a worker whose one
-slot is busy does not poll, and Temporal forgets pollers after five minutes).
+alive: a killed worker leaves its record behind (deleted, and the attempts it held
+failed, when a worker of the same name, ``pipeline.domain.queues``, starts again). So a
+worker is listed only if Temporal reports its identity among its own queue's pollers, or if
+its record is fresh (a worker whose one slot is busy does not poll, and Temporal forgets
+pollers after five minutes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -26,8 +28,10 @@ from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
-from pipeline.domain.errors import ComfyError
+from pipeline.domain.errors import ComfyError, WorkerRestarted
 from pipeline.domain.queues import polled_queues
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
@@ -80,6 +84,8 @@ class WorkerRecord(BaseModel):
     """How many node types the ComfyUI reported."""
     separation: str = "unknown"
     """``demucs: {file}``, ``stand-in: {label}`` or ``unavailable: {why}``."""
+    held: list[str] = []
+    """Base64 task tokens of the activity attempts it runs (``retire_predecessors``)."""
     started_at: datetime
     updated_at: datetime
 
@@ -113,6 +119,7 @@ def _describe(capabilities: Capabilities, prefix: str) -> dict[str, Any]:
         },
         "ready": capabilities.admission.ready,
         "separation": capabilities.admission.separation,
+        "held": sorted(base64.b64encode(token).decode() for token in capabilities.admission.held),
         "nodes": len(capabilities.object_info),
     }
 
@@ -137,7 +144,6 @@ async def announce(
         updated_at=started,
         **_describe(capabilities, task_queue),
     )
-    await _retire_predecessors(store, record)
     await publish(store, record)
     refresher = asyncio.create_task(_refresh_forever(store, record, capabilities, refresh_s))
     try:
@@ -149,35 +155,55 @@ async def announce(
         await store.delete(record_key(identity))
 
 
-async def _retire_predecessors(store: ObjectStore, record: WorkerRecord) -> None:
-    """Delete the records an earlier process of this worker left (killed, so it could not):
-    same own queue, other identity. ``pipeline workers`` would list them for minutes."""
+async def retire_predecessors(
+    client: Client, store: ObjectStore, worker_task_queue: str, identity: str
+) -> None:
+    """End what an earlier process of this worker (same own queue, other identity) left.
+
+    It was killed, so it could neither delete its record (``pipeline workers`` would list it
+    for minutes) nor finish the attempts it held: each is failed with ``WorkerRestarted``,
+    which the workflow reroutes at once, instead of waiting out the heartbeat timeout.
+    Call it before this worker polls, so nothing of its own is taken for a predecessor's.
+    """
     async for meta in store.list_keys(WORKERS_PREFIX):
         try:
             earlier = WorkerRecord.model_validate(await store.get_json(meta.key))
         except ValidationError:
             continue
-        if (
-            earlier.worker_task_queue == record.worker_task_queue
-            and earlier.identity != record.identity
-        ):
-            log.info("worker_record_retired", identity=earlier.identity, by=record.identity)
-            await store.delete(meta.key)
+        if earlier.worker_task_queue != worker_task_queue or earlier.identity == identity:
+            continue
+        for token in earlier.held:
+            handle = client.get_async_activity_handle(task_token=base64.b64decode(token))
+            failure = WorkerRestarted(f"worker {earlier.identity} was killed; {identity} took over")
+            try:
+                await handle.fail(ApplicationError(failure.message, type=failure.code))
+            except RPCError as exc:  # the attempt ended already (timed out, rerouted)
+                log.info("predecessor_attempt_gone", identity=earlier.identity, error=exc.message)
+            else:
+                log.warning("predecessor_attempt_failed", identity=earlier.identity)
+        log.info("worker_record_retired", identity=earlier.identity, by=identity)
+        await store.delete(meta.key)
 
 
 async def _refresh_forever(
     store: ObjectStore, record: WorkerRecord, capabilities: Capabilities, refresh_s: float
 ) -> None:
+    """Rewrite the record every ``refresh_s`` with what ComfyUI offers now, and at once when
+    the attempts held or the separation capability change (doctor and status read it)."""
+    admission = capabilities.admission
+    due = asyncio.get_running_loop().time() + refresh_s
     while True:
-        # At once when separation becomes unavailable: doctor and status read the record.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(refresh_s):
-                await capabilities.admission.separation_changed(record.separation)
+        held = frozenset(base64.b64decode(token) for token in record.held)
         try:
-            await capabilities.refresh()
-        except ComfyError as exc:
-            # The record keeps what ComfyUI offered last; the health check stops polling.
-            log.warning("worker_record_comfy_unreadable", error=exc.message)
+            async with asyncio.timeout_at(due):
+                await admission.announced_changed(record.separation, held)
+        except TimeoutError:
+            due += refresh_s
+            try:
+                await capabilities.refresh()
+            except ComfyError as exc:
+                # The record keeps what ComfyUI offered last; the health check stops polling.
+                log.warning("worker_record_comfy_unreadable", error=exc.message)
         record = record.model_copy(
             update={"updated_at": datetime.now(UTC), **_describe(capabilities, record.task_queue)}
         )

@@ -9,15 +9,22 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from temporalio import workflow
 from temporalio.client import Client
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.worker import Worker
 
 from pipeline.config import Settings
+from pipeline.domain.contracts import GenerateSegmentInput
+from pipeline.domain.manifest import Kind
 from pipeline.domain.queues import preset_queue, worker_name, worker_queue
 from pipeline.stack.embedded import settings_env
 from pipeline.standins.comfy_sim import run_sim
@@ -34,7 +41,10 @@ from pipeline.worker.registry import (
     record_key,
 )
 from pipeline.worker.run import Role, run_worker
+from pipeline.workflows import specs
 from tests.conftest import S3Bucket, TemporalServer
+from tests.integration.test_comfy_activity import I2V_PLAN, segment_request
+from workflows_comfy.presets import preset_for
 from workflows_comfy.servable import servable
 
 pytestmark = pytest.mark.integration
@@ -154,6 +164,80 @@ async def test_a_restarted_worker_polls_the_queue_its_sessions_send_their_later_
     finally:
         second.send_signal(signal.SIGTERM)
         await asyncio.wait_for(second.wait(), 60)
+
+
+@workflow.defn(sandboxed=False)
+class AttemptProbe:
+    """Runs one GPU segment through its spec; answers how it ended."""
+
+    @workflow.run
+    async def run(self, request: GenerateSegmentInput, queue: str) -> str:
+        try:
+            await specs.execute(
+                specs.GENERATE_SEGMENT,
+                request,
+                gpu_task_queue=queue,
+                schedule_to_close=timedelta(minutes=5),
+            )
+        except ActivityError as failure:
+            cause = failure.cause
+            return cause.type or "" if isinstance(cause, ApplicationError) else repr(cause)
+        return "completed"
+
+
+async def test_a_restarted_worker_ends_the_attempt_its_killed_predecessor_held_at_once(
+    settings: Settings, store: ObjectStore, temporal_client: Client, tmp_path: Path
+) -> None:
+    """The killed process cannot heartbeat; without its successor the attempt would wait out
+    the 30 s heartbeat timeout. The successor fails it as ``worker_restarted`` (a reroute:
+    no retry attempt spent), so the session's segment runs again within seconds."""
+    queue = settings.temporal_gpu_task_queue
+    request = await segment_request(store, Kind.I2V, I2V_PLAN)
+    preset_task_queue = preset_queue(queue, preset_for(request.manifest).name)
+    async with run_sim("127.0.0.1", 0, tmp_path / "slow-comfy", 2.0) as slow:
+        env = {**os.environ, **settings_env(settings), "COMFYUI_URL": slow}
+
+        async def gpu_worker() -> asyncio.subprocess.Process:
+            return await asyncio.create_subprocess_exec(
+                *[sys.executable, "-m", "pipeline", "worker", "gpu"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+        async def holding(process: asyncio.subprocess.Process) -> WorkerRecord:
+            async with asyncio.timeout(60):
+                while True:
+                    for worker in await live_workers(temporal_client, store, queue):
+                        mine = worker.record.identity.startswith(f"{process.pid}@")
+                        if mine and worker.record.held:
+                            return worker.record
+                    assert process.returncode is None, "the GPU worker exited"
+                    await asyncio.sleep(0.1)
+
+        first = await gpu_worker()
+        probe_queue = f"probe-{uuid.uuid4().hex[:8]}"
+        async with Worker(temporal_client, task_queue=probe_queue, workflows=[AttemptProbe]):
+            handle = await temporal_client.start_workflow(
+                AttemptProbe.run,
+                args=[request, preset_task_queue],
+                id=f"probe-{uuid.uuid4().hex[:8]}",
+                task_queue=probe_queue,
+            )
+            await holding(first)  # the attempt runs on the first process
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+            killed = time.monotonic()
+            second = await gpu_worker()
+            try:
+                async with asyncio.timeout(25):  # under the 30 s heartbeat timeout
+                    ended = await handle.result()
+                took_s = time.monotonic() - killed
+            finally:
+                second.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(second.wait(), 60)
+    assert ended == "worker_restarted", ended
+    assert took_s < 25
 
 
 async def test_records_without_a_live_worker_behind_them_are_not_listed(
