@@ -119,6 +119,8 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
         )
         if pending and pending[0].state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
             stage += await _nobody_polls(client, settings, pending[0], progress.preset)
+        elif pending and pending[0].state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
+            stage += silent_worker(pending[0], datetime.now(UTC))
         return view.model_copy(
             update={
                 "stage": stage,
@@ -131,6 +133,33 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
             }
         )
     return await with_records(view, settings)
+
+
+def silent_worker(pending: PendingActivityInfo, now: datetime) -> str:
+    """`` · waiting for worker X, silent for N s ...`` for a started attempt whose worker has
+    been silent for over half its heartbeat timeout (it beats every ``GPU_HEARTBEAT_S``, 10
+    s, at the least, so it is most likely dead), else ``""``. The step and ETA shown are
+    that attempt's last; Temporal retries it once the timeout has passed."""
+    timeout = next(
+        (spec.policy.heartbeat for spec in specs.ALL if spec.name == pending.activity_type.name),
+        None,
+    )
+    beats = [
+        stamp.ToDatetime(tzinfo=UTC)
+        for stamp in (pending.last_heartbeat_time, pending.last_started_time)
+        if stamp.seconds
+    ]
+    if timeout is None or not beats:
+        return ""
+    silent_s = (now - max(beats)).total_seconds()
+    if silent_s <= timeout.total_seconds() / 2:
+        return ""
+    left_s = max(timeout.total_seconds() - silent_s, 0.0)
+    return (
+        f" · waiting for worker {pending.last_worker_identity or '?'}, silent for "
+        f"{silent_s:.0f} s: the attempt is retried elsewhere in {left_s:.0f} s "
+        "(heartbeat timeout)"
+    )
 
 
 async def _nobody_polls(

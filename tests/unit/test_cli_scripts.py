@@ -308,6 +308,38 @@ async def test_a_sticky_task_whose_worker_is_gone_says_when_it_moves_on(
 
 
 @pytest.mark.parametrize(
+    ("activity", "silent_s", "shown"),
+    [
+        ("generate_segment", 5.0, ""),  # beats every 10 s: not late yet
+        (
+            "generate_segment",
+            18.0,
+            " · waiting for worker 42@box-1, silent for 18 s: the attempt is retried "
+            "elsewhere in 12 s (heartbeat timeout)",
+        ),
+        ("generate_segment", 45.0, " · waiting for worker 42@box-1, silent for 45 s: the"),
+        ("stitch", 18.0, ""),  # CPU activities: a 60 s timeout, late only after 30 s
+    ],
+)
+def test_a_started_attempt_whose_worker_went_silent_says_when_it_is_retried(
+    activity: str, silent_s: float, shown: str
+) -> None:
+    """A killed worker's attempt shows its last step and ETA until the heartbeat timeout."""
+    now = datetime.now(UTC)
+    pending = PendingActivityInfo(
+        activity_type=ActivityType(name=activity), last_worker_identity="42@box-1"
+    )
+    pending.last_started_time.FromDatetime(now - timedelta(seconds=60))
+    pending.last_heartbeat_time.FromDatetime(now - timedelta(seconds=silent_s))
+
+    said = session_view.silent_worker(pending, now)
+
+    assert said.startswith(shown) if shown else said == ""
+    if silent_s > 30:
+        assert said.endswith("retried elsewhere in 0 s (heartbeat timeout)")
+
+
+@pytest.mark.parametrize(
     ("variables", "said"),
     [
         ({"MEDIA_GRACE_S": "-1"}, "error: invalid configuration: MEDIA_GRACE_S: "),
