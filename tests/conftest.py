@@ -24,7 +24,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from pipeline.config import Settings, load_settings
 from pipeline.stack import services
-from pipeline.stack.process import ManagedProcess, free_port
+from pipeline.stack.process import ManagedProcess, free_port, start_ready
 from pipeline.stack.seaweedfs import S3Identity, SeaweedPorts, running_seaweedfs
 from pipeline.stack.temporal_setup import ensure_search_attributes
 from pipeline.workflows import attributes
@@ -87,9 +87,8 @@ async def _running(
     process: ManagedProcess, ready: Callable[[], Awaitable[bool]]
 ) -> AsyncIterator[ManagedProcess]:
     """Start ``process``, wait for ``ready``, and stop its whole process group afterwards."""
-    process.start()
     try:
-        await process.wait_ready(ready, READY_TIMEOUT_S)
+        await start_ready(process, ready, READY_TIMEOUT_S)
         yield process
     finally:
         await process.stop()

@@ -32,6 +32,51 @@ def free_port() -> int:
         return port
 
 
+PORT_RACE_TRIES = 3
+"""Starts of a process that keeps losing the race for a port it picked itself."""
+
+
+def lost_port_race(error: StartupError) -> bool:
+    """Whether ``error`` is an early exit on a port taken between being picked and bound.
+
+    The Temporal dev server picks free ports for its internal services (history, matching)
+    itself and binds them moments later; another process can take one in between (seen
+    under the test suite's load: ``bind: address already in use``, then a panic). A new
+    start picks new ports. Ports the stack configures are checked before it starts
+    (``PortInUse``), so this is the only way an early bind failure happens.
+    """
+    return "exited early" in str(error) and "address already in use" in error.log_tail
+
+
+async def start_ready(
+    process: ManagedProcess,
+    check: Callable[[], Awaitable[bool]],
+    timeout: float,  # noqa: ASYNC109 - passed on to wait_ready
+    *,
+    launch: Callable[[ManagedProcess], None] | None = None,
+) -> None:
+    """Start ``process`` (through ``launch``, which may record it, else ``start``/``restart``)
+    and wait for ``check``; start it again, up to ``PORT_RACE_TRIES`` times in all, while it
+    exits having lost a port race. Raises the last ``StartupError`` otherwise."""
+
+    def plain(process: ManagedProcess) -> None:
+        if process.pid is None:
+            process.start()
+        else:
+            process.restart()
+
+    start = launch or plain
+    for attempt in range(1, PORT_RACE_TRIES + 1):
+        start(process)
+        try:
+            await process.wait_ready(check, timeout)
+            return
+        except StartupError as exc:
+            if attempt == PORT_RACE_TRIES or not lost_port_race(exc):
+                raise
+        await process.stop()  # the whole group: a half-started server may hold ports
+
+
 class ManagedProcess:
     """``argv`` run in a new session, stdout and stderr appended to ``log_dir/{name}.log``.
 

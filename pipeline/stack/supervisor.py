@@ -38,7 +38,7 @@ from pipeline.domain.errors import PortInUse, StartupError
 from pipeline.logging import get_logger
 from pipeline.shutdown import stop_on_signals
 from pipeline.stack import services
-from pipeline.stack.process import ManagedProcess
+from pipeline.stack.process import ManagedProcess, start_ready
 from pipeline.stack.provision import ensure_bucket
 from pipeline.stack.seaweedfs import (
     STOP_GRACE_S,
@@ -458,16 +458,17 @@ class Stack:
                 services.comfy_sim(state_dir, config.comfy_port),
                 lambda: services.http_ready(f"{comfy}/system_stats"),
             )
-        for service in self._services.values():
-            self._launch(service.process)
+
+        def launch(process: ManagedProcess) -> None:
+            self._launch(process)
             log.info(
-                "service started",
-                name=service.process.name,
-                pid=service.process.pid,
-                log=str(service.process.log_path),
+                "service started", name=process.name, pid=process.pid, log=str(process.log_path)
             )
+
         waits = [
-            asyncio.ensure_future(service.process.wait_ready(service.ready, config.ready_timeout))
+            asyncio.ensure_future(
+                start_ready(service.process, service.ready, config.ready_timeout, launch=launch)
+            )
             for service in self._services.values()
         ]
         try:

@@ -24,7 +24,14 @@ from types_boto3_sqs.client import SQSClient
 from pipeline.cli.context import ExitCode
 from pipeline.domain.errors import StartupError
 from pipeline.stack import services
-from pipeline.stack.process import ManagedProcess, free_port, group_members, pid_alive
+from pipeline.stack.process import (
+    PORT_RACE_TRIES,
+    ManagedProcess,
+    free_port,
+    group_members,
+    pid_alive,
+    start_ready,
+)
 from pipeline.stack.provision import NOTIFICATION_ID, provision_bucket_events
 from pipeline.workflows import attributes
 from tests.conftest import TEST_ACCESS_KEY, TEST_REGION
@@ -90,6 +97,47 @@ async def test_wait_ready_reports_an_early_exit_with_the_log_tail(tmp_path: Path
     assert time.monotonic() - started < 5
     assert "cannot bind port 1234" in error.value.log_tail
     assert failing.returncode == 3
+
+
+def _loses_port_races(tmp_path: Path, losses: int) -> tuple[ManagedProcess, Path]:
+    """A server that loses the race for an internal port ``losses`` times, as the Temporal
+    dev server does under load, then comes up (writes ``up``)."""
+    tries = tmp_path / "tries"
+    script = (
+        f"n=$(( $(cat {tries} 2>/dev/null || echo 0) + 1 )); echo $n > {tries}; "
+        f"if [ $n -le {losses} ]; then "
+        'echo \'msg="Failed to start gRPC listener" error="listen tcp 127.0.0.1:39167: '
+        "bind: address already in use'; echo panic; exit 2; fi; "
+        f"touch {tmp_path / 'up'}; sleep 300"
+    )
+    return ManagedProcess("racer", ["bash", "-c", script], log_dir=tmp_path), tries
+
+
+async def test_a_server_that_lost_a_port_race_is_started_again(tmp_path: Path) -> None:
+    racer, tries = _loses_port_races(tmp_path, losses=PORT_RACE_TRIES - 1)
+
+    async def up() -> bool:
+        return (tmp_path / "up").exists()
+
+    try:
+        await start_ready(racer, up, timeout=30)
+        assert tries.read_text().strip() == str(PORT_RACE_TRIES)
+    finally:
+        await racer.stop()
+
+
+async def test_a_server_that_keeps_losing_port_races_fails_and_other_exits_are_not_retried(
+    tmp_path: Path,
+) -> None:
+    racer, tries = _loses_port_races(tmp_path, losses=PORT_RACE_TRIES)
+    with pytest.raises(StartupError, match="exited early with code 2"):
+        await start_ready(racer, _never_ready, timeout=30)
+    assert tries.read_text().strip() == str(PORT_RACE_TRIES)
+
+    other = ManagedProcess("other", ["bash", "-c", "echo no config >&2; exit 3"], log_dir=tmp_path)
+    with pytest.raises(StartupError, match="exited early with code 3"):
+        await start_ready(other, _never_ready, timeout=30)
+    assert other.log_tail().count("no config") == 1  # started once: not a port race
 
 
 async def test_wait_ready_times_out_with_the_log_tail(tmp_path: Path) -> None:
