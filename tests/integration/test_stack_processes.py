@@ -154,10 +154,9 @@ async def test_wait_ready_times_out_with_the_log_tail(tmp_path: Path) -> None:
 async def _start_temporal(state_dir: Path) -> tuple[ManagedProcess, Client]:
     port = free_port()
     server = services.temporal_dev_server(state_dir, port, free_port(), attributes.ALL)
-    server.start()
     address = f"127.0.0.1:{port}"
     try:
-        await server.wait_ready(partial(services.temporal_ready, address), timeout=60)
+        await start_ready(server, partial(services.temporal_ready, address), timeout=60)
         return server, await Client.connect(address)
     except BaseException:
         await server.stop()
