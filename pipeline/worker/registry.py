@@ -190,20 +190,20 @@ async def _refresh_forever(
 ) -> None:
     """Rewrite the record every ``refresh_s`` with what ComfyUI offers now, and at once when
     the attempts held or the separation capability change (doctor and status read it)."""
-    admission = capabilities.admission
-    due = asyncio.get_running_loop().time() + refresh_s
+    admission, loop = capabilities.admission, asyncio.get_running_loop()
+    due = loop.time() + refresh_s
     while True:
         held = frozenset(base64.b64decode(token) for token in record.held)
         try:
             async with asyncio.timeout_at(due):
                 await admission.announced_changed(record.separation, held)
         except TimeoutError:
-            due += refresh_s
             try:
                 await capabilities.refresh()
             except ComfyError as exc:
                 # The record keeps what ComfyUI offered last; the health check stops polling.
                 log.warning("worker_record_comfy_unreadable", error=exc.message)
+            due = loop.time() + refresh_s
         record = record.model_copy(
             update={"updated_at": datetime.now(UTC), **_describe(capabilities, record.task_queue)}
         )

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -270,6 +270,18 @@ async def test_records_without_a_live_worker_behind_them_are_not_listed(
     assert [(w.record.identity, w.status) for w in found] == [("busy@gpu-2", "busy")]
 
 
+async def stored_record(
+    store: ObjectStore, identity: str, wanted: Callable[[WorkerRecord], bool]
+) -> WorkerRecord:
+    """The worker's record in the bucket once ``wanted`` holds for it (within 10 s)."""
+    async with asyncio.timeout(10):
+        while True:
+            stored = WorkerRecord.model_validate(await store.get_json(record_key(identity)))
+            if wanted(stored):
+                return stored
+            await asyncio.sleep(0.05)
+
+
 async def test_the_record_is_refreshed_from_comfyuis_object_info(
     settings: Settings, store: ObjectStore
 ) -> None:
@@ -284,12 +296,7 @@ async def test_the_record_is_refreshed_from_comfyuis_object_info(
     ) as first:
         assert first.serving == {}
         assert set(first.missing["wan22-i2v-fp8"].nodes) >= {"UNETLoader", "WanImageToVideo"}
-        async with asyncio.timeout(10):
-            while True:
-                stored = WorkerRecord.model_validate(await store.get_json(record_key(identity)))
-                if stored.serving:
-                    break
-                await asyncio.sleep(0.05)
+        stored = await stored_record(store, identity, lambda record: bool(record.serving))
     assert stored.serving == servable(contract_object_info())
     assert stored.missing == {}
     assert admission.serving == {name for names in stored.serving.values() for name in names}
@@ -312,10 +319,7 @@ async def test_a_separation_that_became_unavailable_is_in_the_record_at_once(
     ) as first:
         assert first.separation == "demucs: htdemucs.safetensors"
         await admission.set_separation("unavailable: cannot load the Demucs model")
-        async with asyncio.timeout(10):
-            while True:
-                stored = WorkerRecord.model_validate(await store.get_json(record_key(identity)))
-                if stored.separation != first.separation:
-                    break
-                await asyncio.sleep(0.05)
+        stored = await stored_record(
+            store, identity, lambda record: record.separation != first.separation
+        )
     assert stored.separation == "unavailable: cannot load the Demucs model"
