@@ -33,6 +33,22 @@ from pipeline.domain.contracts import SessionProgress
 from pipeline.domain.manifest import Manifest
 
 
+def pipeline(
+    args: list[str], state_dir: Path, **variables: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -m pipeline ARGS`` as a script runs it: a bare environment (``variables``
+    added), ``state_dir`` as its state and working directory, its own exit code."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        env={"PIPELINE_STATE_DIR": str(state_dir), "PATH": "", **variables},
+        cwd=state_dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize("name", ["voice.mka", "voice.aiff", "voice.wma", "clip.avi", "v.ts"])
 def test_every_decodable_audio_container_is_accepted(tmp_path: Path, name: str) -> None:
     (tmp_path / "face.png").write_bytes(b"png")
@@ -89,26 +105,12 @@ def test_drop_help_lists_every_manifest_field() -> None:
 def test_click_s_own_errors_are_one_error_line_like_every_other(
     tmp_path: Path, args: list[str], code: int, line: str
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        env={"PIPELINE_STATE_DIR": str(tmp_path), "PATH": ""},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = pipeline(args, tmp_path)
     assert (done.returncode, done.stderr, done.stdout) == (code, line + "\n", "")
 
 
 def test_an_unreachable_stack_is_one_line_and_exit_code_4(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "status", "some-session"],
-        env={"TEMPORAL_ADDRESS": "127.0.0.1:1", "PIPELINE_STATE_DIR": str(tmp_path), "PATH": ""},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = pipeline(["status", "some-session"], tmp_path, TEMPORAL_ADDRESS="127.0.0.1:1")
     assert done.returncode == ExitCode.UNREACHABLE
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith("error: Temporal at 127.0.0.1:1 is unreachable")
@@ -120,14 +122,7 @@ def test_a_typod_manifest_field_is_one_line_naming_the_field_it_resembles(
 ) -> None:
     image = tmp_path / "face.png"
     image.write_bytes(b"png")
-    refused = subprocess.run(
-        [sys.executable, "-m", "pipeline", "drop", str(image), "--set", "promt=a cat"],
-        env={"PIPELINE_STATE_DIR": str(tmp_path), "PATH": ""},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    refused = pipeline(["drop", str(image), "--set", "promt=a cat"], tmp_path)
     assert refused.returncode == ExitCode.USAGE
     assert refused.stderr == (
         "error: invalid manifest: promt: unknown field; did you mean 'prompt'?\n"
@@ -353,15 +348,7 @@ def test_bad_configuration_is_one_line_and_exit_code_2(
     (tmp_path / "presets.toml").write_text(
         '[[preset]]\nname = "x"\nbase = "wan22-i2v-fp8"\nstep = 3\n'
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "status", "some-session"],
-        env={"PIPELINE_STATE_DIR": str(tmp_path), "PATH": "", **variables},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = pipeline(["status", "some-session"], tmp_path, **variables)
     assert done.returncode == ExitCode.USAGE
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith(said)
