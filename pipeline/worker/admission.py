@@ -141,7 +141,7 @@ class Admission:
 
     @contextlib.asynccontextmanager
     async def task(
-        self, task_queue: str, session_id: str, *, more_to_come: bool, task_token: bytes = b""
+        self, task_queue: str, session_id: str, *, more_to_come: bool, task_token: bytes
     ) -> AsyncIterator[GpuTurn]:
         """One activity task that came from ``task_queue``; its ``GpuTurn`` runs the prompt.
 
@@ -155,9 +155,8 @@ class Admission:
             raise WorkerBusy("this worker has a task lined up already; try another worker")
         turn = GpuTurn(self)
         succeeded = False
-        if task_token:
-            self.held |= {task_token}
-            await self._update()
+        self.held |= {task_token}
+        await self._update()
         try:
             yield turn
             succeeded = True

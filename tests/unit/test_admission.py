@@ -11,6 +11,8 @@ from temporalio.worker import SlotPermit, SlotReleaseContext
 from pipeline.domain.errors import WorkerBusy
 from pipeline.worker.admission import Admission, QueueSlots
 
+TOKEN = b"attempt-1"
+"""An activity attempt's task token."""
 OWN = "gpu.worker.box-1"
 
 
@@ -115,12 +117,15 @@ async def test_a_worker_takes_on_two_sessions_until_one_has_no_more_gpu_work() -
     admission = await _ready({"fp8"})
     fp8 = QueueSlots(admission, "fp8")
     for session in ("s1", "s2"):
-        async with admission.task("gpu.fp8", session, more_to_come=True) as turn, turn.gpu():
+        async with (
+            admission.task("gpu.fp8", session, more_to_come=True, task_token=TOKEN) as turn,
+            turn.gpu(),
+        ):
             pass
 
     assert admission.open_sessions == 2
     assert not await _reserves(fp8)
-    async with admission.task(OWN, "s1", more_to_come=False) as turn, turn.gpu():
+    async with admission.task(OWN, "s1", more_to_come=False, task_token=TOKEN) as turn, turn.gpu():
         pass
     assert await _reserves(fp8)
 
@@ -130,7 +135,10 @@ async def test_a_session_whose_next_task_never_came_stops_counting() -> None:
     await admission.set_serving(frozenset({"fp8"}))
     await admission.set_ready(True)
     for session in ("s1", "s2"):
-        async with admission.task("gpu.fp8", session, more_to_come=True) as turn, turn.gpu():
+        async with (
+            admission.task("gpu.fp8", session, more_to_come=True, task_token=TOKEN) as turn,
+            turn.gpu(),
+        ):
             pass
 
     assert not await _reserves(QueueSlots(admission, "fp8"), within=0.01)
@@ -152,12 +160,18 @@ async def test_while_a_prompt_runs_one_task_is_lined_up_and_a_second_refused() -
     release = asyncio.Event()
 
     async def running() -> None:
-        async with admission.task("gpu.fp8", "s1", more_to_come=False) as turn, turn.gpu():
+        async with (
+            admission.task("gpu.fp8", "s1", more_to_come=False, task_token=TOKEN) as turn,
+            turn.gpu(),
+        ):
             order.append("first")
             await release.wait()
 
     async def sticky() -> None:
-        async with admission.task(OWN, "s2", more_to_come=False) as turn, turn.gpu():
+        async with (
+            admission.task(OWN, "s2", more_to_come=False, task_token=TOKEN) as turn,
+            turn.gpu(),
+        ):
             order.append("sticky")
 
     await _take(fp8)
@@ -171,7 +185,7 @@ async def test_while_a_prompt_runs_one_task_is_lined_up_and_a_second_refused() -
     gguf.mark_slot_used(_Used(_Info(), late))  # type: ignore[arg-type]  # answered late
     await _settle()
     with pytest.raises(WorkerBusy):
-        async with admission.task("gpu.gguf", "s3", more_to_come=False):
+        async with admission.task("gpu.gguf", "s3", more_to_come=False, task_token=TOKEN):
             order.append("never")
     release.set()
     await asyncio.gather(first, second)
@@ -185,10 +199,12 @@ async def test_a_task_storing_its_output_does_not_hold_back_the_next() -> None:
     await _take(fp8)
     polls: list[bool] = []
 
-    async with admission.task("gpu.fp8", "s1", more_to_come=False) as turn:
+    async with admission.task("gpu.fp8", "s1", more_to_come=False, task_token=TOKEN) as turn:
+        assert admission.held == {TOKEN}  # announced, for a successor to end if killed
         polls.append(await _reserves(gguf))  # lined up: uploading its inputs
         async with turn.gpu():
             polls.append(await _reserves(gguf))  # on the GPU
         polls.append(await _reserves(gguf))  # storing its output
 
     assert polls == [False, True, True]
+    assert admission.held == frozenset()
