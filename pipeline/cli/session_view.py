@@ -220,10 +220,9 @@ async def _sticky_worker_gone(
     task returns to the preset's queue ``STICKY_SCHEDULE_TO_START_S`` after it was
     scheduled.
     """
-    now = datetime.now(UTC)
-    if any(now - last < POLL_FRESH for last in (await pollers(client, queue)).values()):
+    if _polled_recently(await pollers(client, queue)):
         return ""
-    waited = (now - pending.scheduled_time.ToDatetime(tzinfo=UTC)).total_seconds()
+    waited = (datetime.now(UTC) - pending.scheduled_time.ToDatetime(tzinfo=UTC)).total_seconds()
     left = max(settings.sticky_schedule_to_start_s - waited, 0.0)
     return (
         f" · waiting for worker {queue.split(WORKER_INFIX, 1)[1]}, which stopped polling; "
@@ -248,6 +247,12 @@ async def _someone_polls(
             pass
         else:
             return any(w.record.ready and queue in w.record.polling for w in workers)
+    return _polled_recently(polled)
+
+
+def _polled_recently(polled: dict[str, datetime]) -> bool:
+    """Whether any of these pollers polled within ``POLL_FRESH`` (Temporal lists a worker
+    for minutes after its last poll)."""
     now = datetime.now(UTC)
     return any(now - last < POLL_FRESH for last in polled.values())
 
