@@ -44,14 +44,13 @@ from pipeline.domain.errors import (
 )
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Kind
-from pipeline.ingest.summary import sampling_steps
+from pipeline.fleet.admission import Admission, GpuTurn
+from pipeline.fleet.capabilities import Capabilities
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
-from pipeline.worker.admission import Admission, GpuTurn
-from pipeline.worker.capabilities import Capabilities
 from pipeline.workflows.specs import GENERATE_SEGMENT
 from workflows_comfy.build import SegmentGraphRequest, build_graph, output_node
-from workflows_comfy.presets import PRESETS, preset_for
+from workflows_comfy.presets import PRESETS, preset_for, sampling_steps
 from workflows_comfy.servable import probe_graph
 from workflows_comfy.validate import validate_graph
 

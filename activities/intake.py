@@ -35,11 +35,10 @@ from pipeline.domain.media_names import (
     folder_names,
     resolve_name,
 )
-from pipeline.ingest.summary import sampling_steps
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectChanged, ObjectMeta, ObjectStore
 from pipeline.workflows.specs import TAKE_DROP
-from workflows_comfy.presets import Preset, preset_for
+from workflows_comfy.presets import Preset, preset_for, sampling_steps
 
 SUPPORTED_KINDS = frozenset(Kind)
 

@@ -13,10 +13,10 @@ from pipeline.domain.contracts import LoadSessionInput, Selected, Selection, Tak
 from pipeline.domain.errors import ManifestError, MissingMediaError
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Manifest
-from pipeline.ingest import summary
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import LOAD_SESSION, SELECT_SESSIONS
+from workflows_comfy import presets
 
 log = get_logger()
 
@@ -60,6 +60,6 @@ class ReprocessActivities:
         return TakenDrop(
             manifest=manifest,
             inputs=inputs,
-            preset=summary.preset_name(manifest),
-            steps=summary.sampling_steps(manifest),
+            preset=presets.preset_name(manifest),
+            steps=presets.sampling_steps(manifest),
         )

@@ -19,6 +19,7 @@ from pipeline.domain.contracts import SeparationInput, SeparationOutput
 from pipeline.domain.errors import SeparationElsewhere
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.queues import is_separation_queue
+from pipeline.fleet.admission import Admission
 from pipeline.logging import get_logger
 from pipeline.media.separation import (
     SeparationUnavailable,
@@ -27,7 +28,6 @@ from pipeline.media.separation import (
     stand_in_label,
 )
 from pipeline.storage import ObjectStore
-from pipeline.worker.admission import Admission
 from pipeline.workflows.specs import SEPARATE_VOCALS
 
 log = get_logger()

@@ -56,6 +56,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from pipeline.config import Settings
 from pipeline.domain.drop import DropRef
+from pipeline.fleet.registry import live_workers
 from pipeline.ingest.starter import Starter
 from pipeline.stack.embedded import private_settings, settings_env, stack_config_for
 from pipeline.stack.process import free_port
@@ -63,7 +64,6 @@ from pipeline.stack.supervisor import ChildSpec, Stack
 from pipeline.standins.tiny_demucs import ensure_stand_in
 from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect
-from pipeline.worker.registry import live_workers
 from workflows_comfy.presets import PRESETS, presets_of
 from workflows_comfy.servable import preset_models
 

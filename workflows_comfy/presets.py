@@ -23,8 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TypeVar
 
-from pipeline.domain.errors import ManifestError
-from pipeline.domain.manifest import Manifest
+from pipeline.domain.errors import ManifestError, PipelineError
+from pipeline.domain.frames.plan import plan_for
+from pipeline.domain.manifest import Kind, Manifest
 
 # The template's Chinese text, full-width commas included.
 WAN_NEGATIVE_PROMPT = (
@@ -281,3 +282,36 @@ def unused_settings(manifest: Manifest) -> list[str]:
         for name, value in given.items()
         if value is not None and not chosen.takes(name)
     ]
+
+
+def preset_name(manifest: Manifest) -> str:
+    """The preset the session renders with; the manifest's own word if it names none known."""
+    try:
+        return preset_for(manifest).name
+    except PipelineError:
+        return manifest.preset or "?"
+
+
+def sampling_steps(manifest: Manifest) -> int:
+    """The manifest's steps, else its preset's default (0 when the preset is unknown).
+
+    A preset whose graph binds no ``steps`` runs its graph's own: that count, whatever the
+    manifest says.
+    """
+    try:
+        chosen = preset_for(manifest)
+    except PipelineError:
+        return manifest.steps or 0
+    if manifest.steps is not None and chosen.takes("steps"):
+        return manifest.steps
+    return chosen.steps
+
+
+def planned_frames(manifest: Manifest) -> int | None:
+    """Frames the session will render, when the manifest alone decides it (i2v)."""
+    if manifest.kind is not Kind.I2V:
+        return None  # Audio kinds: the cropped audio's length decides, known after planning.
+    try:
+        return plan_for(manifest, None).total_frames
+    except PipelineError:
+        return None

@@ -25,8 +25,8 @@ from pipeline.domain.queues import (
     is_worker_queue,
     preset_queue,
 )
+from pipeline.fleet.registry import POLL_FRESH, live_workers, pollers
 from pipeline.storage import ObjectStore
-from pipeline.worker.registry import POLL_FRESH, live_workers, pollers
 from pipeline.workflows import specs
 from pipeline.workflows.session import SessionWorkflow
 from pipeline.workflows.specs import QueueKind

@@ -11,9 +11,9 @@ import click
 
 from pipeline.cli.context import App
 from pipeline.config import Settings
+from pipeline.fleet.registry import LiveWorker, live_workers
 from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect
-from pipeline.worker.registry import LiveWorker, live_workers
 
 
 async def _fetch(settings: Settings) -> list[LiveWorker]:

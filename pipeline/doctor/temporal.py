@@ -15,10 +15,10 @@ from pipeline.config import Settings
 from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
 from pipeline.domain.errors import ConfigError
 from pipeline.domain.manifest import Kind
+from pipeline.fleet.registry import LiveWorker, WorkerRecord, live_workers
 from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID
 from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect, connect_config
-from pipeline.worker.registry import LiveWorker, WorkerRecord, live_workers
 from pipeline.workflows import attributes
 from workflows_comfy.presets import PRESETS
 

@@ -49,6 +49,7 @@ from pipeline.logging import get_logger
 from pipeline.workflows import attributes
 from pipeline.workflows.priorities import FRESH_PRIORITY
 from pipeline.workflows.session import SessionWorkflow
+from workflows_comfy.presets import preset_name
 
 log = get_logger()
 
@@ -171,7 +172,7 @@ class Starter:
         if manifest is not None and self.inbox is not None:
             pairs += [
                 SearchAttributePair(attributes.DROP_KIND, manifest.kind.value),
-                SearchAttributePair(attributes.DROP_PRESET, summary.preset_name(manifest)),
+                SearchAttributePair(attributes.DROP_PRESET, preset_name(manifest)),
             ]
             inputs = {
                 role: SessionLayout(session_id).input(relative)

@@ -1,7 +1,7 @@
 """How a session reads in the Temporal UI at start: summary, details and memo. Pure.
 
-Also the manifest's resolved preset name and sampling steps, which ``take_drop`` hands the
-workflow (workflows import no preset tables).
+The preset rules it shows (``preset_name``, ``sampling_steps``, ``planned_frames``) live with
+the presets, in ``workflows_comfy.presets``.
 """
 
 from __future__ import annotations
@@ -9,46 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.domain.drop import DropRef
-from pipeline.domain.errors import PipelineError
-from pipeline.domain.frames.plan import plan_for
-from pipeline.domain.manifest import Kind, Manifest
-from workflows_comfy.presets import preset_for
+from pipeline.domain.manifest import Manifest
+from workflows_comfy.presets import planned_frames, preset_name, sampling_steps
 
 SEPARATOR = " · "
 PROMPT_CHARS = 200
-
-
-def preset_name(manifest: Manifest) -> str:
-    """The preset the session renders with; the manifest's own word if it names none known."""
-    try:
-        return preset_for(manifest).name
-    except PipelineError:
-        return manifest.preset or "?"
-
-
-def sampling_steps(manifest: Manifest) -> int:
-    """The manifest's steps, else its preset's default (0 when the preset is unknown).
-
-    A preset whose graph binds no ``steps`` runs its graph's own: that count, whatever the
-    manifest says.
-    """
-    try:
-        chosen = preset_for(manifest)
-    except PipelineError:
-        return manifest.steps or 0
-    if manifest.steps is not None and chosen.takes("steps"):
-        return manifest.steps
-    return chosen.steps
-
-
-def planned_frames(manifest: Manifest) -> int | None:
-    """Frames the session will render, when the manifest alone decides it (i2v)."""
-    if manifest.kind is not Kind.I2V:
-        return None  # Audio kinds: the cropped audio's length decides, known after planning.
-    try:
-        return plan_for(manifest, None).total_frames
-    except PipelineError:
-        return None
 
 
 def summary(drop: DropRef, manifest: Manifest | None, frames: int | None = None) -> str:

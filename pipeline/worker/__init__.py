@@ -1,2 +1,2 @@
-"""Worker processes: ``run`` starts a cpu or gpu Temporal worker, ``registry`` announces
-what a GPU worker's ComfyUI can serve."""
+"""Worker processes: ``run`` starts a cpu or gpu Temporal worker, ``gpu`` the GPU worker's
+queues, admission and announcements (the fleet they rely on is ``pipeline.fleet``)."""

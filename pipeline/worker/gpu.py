@@ -39,12 +39,12 @@ from pipeline.domain.queues import (
     worker_name,
     worker_queue,
 )
+from pipeline.fleet.admission import Admission, QueueSlots
+from pipeline.fleet.capabilities import Capabilities
+from pipeline.fleet.registry import announce, retire_predecessors
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect, metrics_runtime
-from pipeline.worker.admission import Admission, QueueSlots
-from pipeline.worker.capabilities import Capabilities
-from pipeline.worker.registry import announce, retire_predecessors
 from workflows_comfy.presets import PRESETS
 
 log = get_logger()

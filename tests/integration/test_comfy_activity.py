@@ -24,11 +24,11 @@ from pipeline.domain.errors import WorkerUnavailable
 from pipeline.domain.frames.plan import FramePlan, plan_i2v, plan_infinitetalk, plan_s2v
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Kind, Manifest
+from pipeline.fleet.admission import Admission
 from pipeline.media import probe
 from pipeline.stack.process import free_port
 from pipeline.standins.comfy_sim import run_sim
 from pipeline.storage import ObjectStore
-from pipeline.worker.admission import Admission
 from tests.conftest import S3Bucket
 from tests.integration.test_comfy_sim_kinds import wav
 from workflows_comfy.preset_file import install_presets_file

@@ -33,12 +33,12 @@ from pipeline.domain.contracts import (
 )
 from pipeline.domain.drop import DropRef
 from pipeline.domain.queues import preset_queue
-from pipeline.ingest import summary
 from pipeline.workflows import specs
 from pipeline.workflows.priorities import FRESH_PRIORITY
 from pipeline.workflows.reprocess import ReprocessWorkflow
 from pipeline.workflows.session import SessionWorkflow
 from tests.integration.test_session_workflow import Stubs, manifest
+from workflows_comfy import presets
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +92,7 @@ async def workers(
     )
     gpu = Worker(
         client,
-        task_queue=preset_queue(gpu_prefix, summary.preset_name(stubs.manifest)),
+        task_queue=preset_queue(gpu_prefix, presets.preset_name(stubs.manifest)),
         activities=stubs.for_queue(specs.QueueKind.GPU),
         max_concurrent_activities=1,  # One GPU: what waits shows the queue's order.
     )

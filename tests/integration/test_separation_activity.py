@@ -16,8 +16,8 @@ from temporalio.testing import ActivityEnvironment
 from activities.separation import SeparationActivities
 from pipeline.config import Settings
 from pipeline.domain.contracts import SeparationInput, SeparationOutput
+from pipeline.fleet.admission import Admission
 from pipeline.storage import ObjectStore
-from pipeline.worker.admission import Admission
 from tests.conftest import S3Bucket
 
 pytestmark = pytest.mark.integration

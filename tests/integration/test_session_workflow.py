@@ -78,12 +78,12 @@ from pipeline.domain.frames.plan import FramePlan, plan_for
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Manifest, parse_manifest
 from pipeline.domain.queues import preset_queue, separation_queue, worker_queue
-from pipeline.ingest import summary
 from pipeline.stack.process import free_port
 from pipeline.temporal_client import connect, metrics_runtime
 from pipeline.workflows import attributes, specs
 from pipeline.workflows.session import SessionWorkflow
 from tests.conftest import TemporalServer
+from workflows_comfy import presets
 from workflows_comfy.presets import preset_for
 
 pytestmark = pytest.mark.integration
@@ -136,8 +136,8 @@ class Stubs:
         return TakenDrop(
             manifest=self.manifest,
             inputs=inputs,
-            preset=summary.preset_name(self.manifest),
-            steps=summary.sampling_steps(self.manifest),
+            preset=presets.preset_name(self.manifest),
+            steps=presets.sampling_steps(self.manifest),
         )
 
     @activity.defn(name=specs.TAKE_DROP.name)
@@ -591,7 +591,7 @@ async def test_a_session_reads_at_a_glance_in_the_ui(temporal_client: Client) ->
     assert found.get(attributes.SESSION_STATUS) == "succeeded"
     assert found.get(attributes.PIPELINE_STAGE) == "succeeded"
     assert found.get(attributes.DROP_KIND) == "i2v"
-    assert found.get(attributes.DROP_PRESET) == summary.preset_name(drop)
+    assert found.get(attributes.DROP_PRESET) == presets.preset_name(drop)
     plan = plan_for(drop, None)
     labels = await summaries(session.handle)
     assert {"segment 1/2", "segment 2/2", f"stitch {plan.final_frames} frames"} <= set(labels)

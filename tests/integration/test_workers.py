@@ -26,13 +26,9 @@ from pipeline.config import Settings
 from pipeline.domain.contracts import GenerateSegmentInput
 from pipeline.domain.manifest import Kind
 from pipeline.domain.queues import preset_queue, worker_name, worker_queue
-from pipeline.stack.embedded import settings_env
-from pipeline.standins.comfy_sim import run_sim
-from pipeline.standins.comfy_sim.object_info import contract_object_info
-from pipeline.storage import ObjectStore
-from pipeline.worker.admission import Admission
-from pipeline.worker.capabilities import Capabilities
-from pipeline.worker.registry import (
+from pipeline.fleet.admission import Admission
+from pipeline.fleet.capabilities import Capabilities
+from pipeline.fleet.registry import (
     WorkerRecord,
     announce,
     live_workers,
@@ -40,6 +36,10 @@ from pipeline.worker.registry import (
     publish,
     record_key,
 )
+from pipeline.stack.embedded import settings_env
+from pipeline.standins.comfy_sim import run_sim
+from pipeline.standins.comfy_sim.object_info import contract_object_info
+from pipeline.storage import ObjectStore
 from pipeline.worker.run import Role, run_worker
 from pipeline.workflows import specs
 from tests.conftest import S3Bucket, TemporalServer

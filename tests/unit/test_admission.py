@@ -9,7 +9,7 @@ import pytest
 from temporalio.worker import SlotPermit, SlotReleaseContext
 
 from pipeline.domain.errors import WorkerBusy
-from pipeline.worker.admission import Admission, QueueSlots
+from pipeline.fleet.admission import Admission, QueueSlots
 
 TOKEN = b"attempt-1"
 """An activity attempt's task token."""

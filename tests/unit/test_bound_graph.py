@@ -20,13 +20,12 @@ import pytest
 from pipeline.domain.errors import ConfigError, GraphError
 from pipeline.domain.frames.plan import plan_infinitetalk, plan_s2v
 from pipeline.domain.manifest import Kind, Manifest
-from pipeline.ingest.summary import sampling_steps
 from pipeline.standins.comfy_sim.object_info import contract_object_info
 from pipeline.weights.presets import required_files
 from workflows_comfy.bound import BoundGraphPreset, Target, binding_problems
 from workflows_comfy.build import SegmentGraphRequest, build_graph, output_node
 from workflows_comfy.preset_file import install_presets_file, read_presets_file
-from workflows_comfy.presets import PRESETS, unused_settings
+from workflows_comfy.presets import PRESETS, sampling_steps, unused_settings
 from workflows_comfy.servable import missing, preset_models, probe_graph, servable
 from workflows_comfy.validate import validate_graph
 

@@ -7,6 +7,7 @@ from pipeline.domain.drop import DropRef
 from pipeline.domain.manifest import Kind, Manifest
 from pipeline.ingest import summary as describe
 from pipeline.workflows.describe import live_line
+from workflows_comfy.presets import planned_frames, preset_name
 
 DROP = DropRef.of("bucket", "inbox/abc/manifest.json", "etag")
 
@@ -16,8 +17,8 @@ def test_summary_names_kind_preset_frames_and_drop() -> None:
     line = describe.summary(DROP, manifest)
     kind, preset, frames, key = line.split(" · ")
     assert (kind, key) == ("i2v", "inbox/abc/manifest.json")
-    assert preset == describe.preset_name(manifest) != "?"
-    assert frames == f"{describe.planned_frames(manifest)} frames"
+    assert preset == preset_name(manifest) != "?"
+    assert frames == f"{planned_frames(manifest)} frames"
 
 
 def test_audio_kinds_leave_frames_to_the_audio_and_unreadable_drops_show_their_key() -> None:

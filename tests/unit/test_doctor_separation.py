@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from pipeline.doctor.temporal import separation_check
 from pipeline.domain.queues import worker_queue
-from pipeline.worker.registry import WorkerRecord
+from pipeline.fleet.registry import WorkerRecord
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
 CANNOT = "unavailable: DEMUCS_MODEL_PATH is not set on this worker"

@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from pipeline.cli import session_view
 from pipeline.config import load_settings
-from pipeline.worker.registry import LiveWorker, WorkerRecord
+from pipeline.fleet.registry import LiveWorker, WorkerRecord
 
 SEPARATION_QUEUE = "gpu.wan22-s2v-fp8.separation"
 

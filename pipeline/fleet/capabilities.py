@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.comfy.client import ComfyClient
+from pipeline.fleet.admission import Admission
 from pipeline.logging import get_logger
-from pipeline.worker.admission import Admission
 from workflows_comfy.servable import Missing, missing_by_preset, servable
 
 log = get_logger()

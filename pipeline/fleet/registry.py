@@ -33,9 +33,9 @@ from temporalio.service import RPCError
 
 from pipeline.domain.errors import ComfyError, WorkerRestarted
 from pipeline.domain.queues import polled_queues
+from pipeline.fleet.capabilities import Capabilities
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
-from pipeline.worker.capabilities import Capabilities
 
 log = get_logger()
 
