@@ -21,14 +21,9 @@ from temporalio import activity
 from activities.edge import edge
 from pipeline.domain.contracts import TakeDropInput, TakenDrop
 from pipeline.domain.drop import normalize_etag
-from pipeline.domain.errors import (
-    InternalError,
-    ManifestError,
-    MissingMediaError,
-    UnsupportedKindError,
-)
+from pipeline.domain.errors import InternalError, ManifestError, MissingMediaError, ObjectChanged
 from pipeline.domain.layout import SessionLayout, drop_folder
-from pipeline.domain.manifest import Kind, Manifest, named_media, parse_manifest
+from pipeline.domain.manifest import named_media, parse_manifest
 from pipeline.domain.media_names import (
     describe_folder,
     did_you_mean,
@@ -36,11 +31,9 @@ from pipeline.domain.media_names import (
     resolve_name,
 )
 from pipeline.logging import get_logger
-from pipeline.storage import ObjectChanged, ObjectMeta, ObjectStore
+from pipeline.storage import ObjectMeta, ObjectStore
 from pipeline.workflows.specs import TAKE_DROP
-from workflows_comfy.presets import Preset, preset_for, sampling_steps
-
-SUPPORTED_KINDS = frozenset(Kind)
+from workflows_comfy.presets import preset_for, sampling_steps
 
 log = get_logger()
 
@@ -96,7 +89,7 @@ class IntakeActivities:
                 detail={"missing": sorted(unresolved.values()), "folder": present[:100]},
             )
         await self._take(request, raw if in_inbox else None, moves)
-        preset = _check_supported(manifest)
+        preset = preset_for(manifest)
         log.info("drop_taken", kind=manifest.kind.value, media=len(moves), preset=preset.name)
         return TakenDrop(
             manifest=manifest,
@@ -168,13 +161,3 @@ class IntakeActivities:
             await self.store.delete_version(move.source, move.etag)
         # The manifest last, so a retry after a crash still finds the drop where it was.
         await self.store.delete_version(drop.manifest_key, drop.etag)
-
-
-def _check_supported(manifest: Manifest) -> Preset:
-    """The manifest's preset, once its kind is served."""
-    if manifest.kind not in SUPPORTED_KINDS:
-        raise UnsupportedKindError(
-            f"kind {manifest.kind.value!r} is not yet supported by this pipeline; "
-            f"supported: {', '.join(sorted(k.value for k in SUPPORTED_KINDS))}"
-        )
-    return preset_for(manifest)

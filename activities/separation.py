@@ -16,17 +16,12 @@ from activities.heartbeat import heartbeating
 from activities.scratch import input_path, scratch_dir
 from pipeline.config import Settings
 from pipeline.domain.contracts import SeparationInput, SeparationOutput
-from pipeline.domain.errors import SeparationElsewhere
+from pipeline.domain.errors import SeparationElsewhere, SeparationUnavailable
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.queues import is_separation_queue
 from pipeline.fleet.admission import Admission
 from pipeline.logging import get_logger
-from pipeline.media.separation import (
-    SeparationUnavailable,
-    VocalSeparator,
-    load_separator,
-    stand_in_label,
-)
+from pipeline.media.separation import VocalSeparator, load_separator, stand_in_label
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import SEPARATE_VOCALS
 
@@ -83,7 +78,7 @@ class SeparationActivities:
         A task from a separation queue or this worker's own queue goes back to the
         preset's separation queue (``SeparationElsewhere``), and the worker stops polling
         those queues first. One from the preset's plain queue came from a session started
-        before separation had queues of its own: that still fails as ``misconfigured``,
+        before separation had queues of its own: that still fails as ``separation_unavailable``,
         since rerouting it would bring it straight back to the same workers.
         """
         queue = activity.info().task_queue

@@ -49,7 +49,6 @@ from temporalio.service import RPCError
 
 from pipeline.config import Settings
 from pipeline.domain.drop import DropRef
-from pipeline.domain.errors import NON_RETRYABLE_CODES
 from pipeline.domain.layout import SessionLayout
 from pipeline.ingest.seaweedfs import cursor_path
 from pipeline.media.probe import probe
@@ -205,8 +204,7 @@ class Bench:
         error = json.loads(raw)
         message = str(error.get("message", ""))
         return (
-            error.get("code") in NON_RETRYABLE_CODES
-            and error.get("retryable") is False
+            error.get("retryable") is False
             and bool(message)
             and not any(marker in message for marker in INTERNAL_MARKERS)
         )

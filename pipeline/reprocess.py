@@ -84,7 +84,7 @@ def record_matches(selection: Selection, record: dict[str, Any], now: datetime) 
     checks = [
         wanted_status is None or status == wanted_status,
         not selection.error_codes or code in selection.error_codes,
-        not selection.retryable_only or (code is not None and code not in NON_RETRYABLE_CODES),
+        not selection.retryable_only or record.get("retryable") is True,
         selection.kind is None or kind == selection.kind,
         selection.preset is None or record.get("preset") == selection.preset,
         selection.key_prefix is None

@@ -44,7 +44,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config import Settings
-from pipeline.domain.errors import StorageError
+from pipeline.domain.errors import ObjectChanged, StorageError
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client as AsyncS3Client
@@ -116,17 +116,6 @@ def is_changed(exc: ClientError) -> bool:
     error = exc.response.get("Error", {})
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return str(error.get("Code")) in _CHANGED or status == 412
-
-
-class ObjectChanged(StorageError):
-    """The object at a key is not the version (ETag) an operation was made conditional on.
-
-    Not retryable by itself: the caller decides whether a newer object means "someone
-    else's upload" (leave it) or "look again" (its own retry).
-    """
-
-    code = "object_changed"
-    retryable = False
 
 
 def _quoted(etag: str) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TypeVar
 
-from pipeline.domain.errors import ManifestError, PipelineError
+from pipeline.domain.errors import ManifestError, PipelineError, UnknownPreset
 from pipeline.domain.frames.plan import plan_for
 from pipeline.domain.manifest import Kind, Manifest
 
@@ -216,10 +216,6 @@ DEFAULT_PRESET: dict[str, str] = {
     "infinitetalk": "infinitetalk-fp8",
 }
 """The preset each kind uses when the manifest names none."""
-
-
-class UnknownPreset(ManifestError):
-    """The manifest names a preset this deployment does not have."""
 
 
 PresetT = TypeVar("PresetT", bound=Preset)

@@ -1,42 +1,52 @@
-"""The pipeline's one error hierarchy.
+"""The pipeline's one error hierarchy: every ``PipelineError`` subclass is defined here.
 
 Every failure the pipeline raises on purpose is a ``PipelineError`` subclass carrying a
-stable ``code`` (used as the Temporal ``ApplicationError`` type, in retry policies and in
-``error.json``) and whether retrying can help. Errors of the libraries underneath (botocore,
-httpx, websockets) are caught where they happen and re-raised as one of these, so nothing
-foreign reaches Temporal or the CLI::
+stable ``code`` and whether retrying can help (``retryable``). At an activity's edge
+(``activities.edge``) the code becomes the Temporal ``ApplicationError`` type and
+``retryable`` its ``non_retryable`` flag; ``error.json`` records both. That flag is the one
+rule: Temporal stops retrying on it, the session workflow's sticky reroute reads it, and
+``reprocess --retryable`` reads the recorded ``retryable``. Only a query that can name codes
+alone (Temporal visibility) uses ``NON_RETRYABLE_CODES``, which is derived from the classes.
+Errors of the libraries underneath (botocore, httpx, websockets) are caught where they
+happen and re-raised as one of these, so nothing foreign reaches Temporal or the CLI::
 
-    PipelineError
-    ├── InputError               (not retryable: the drop itself is wrong)
-    │   ├── ManifestError        manifest missing, not JSON, or fails the schema
-    │   │   └── UnknownPreset    (workflows_comfy.presets) a preset no graph builder has
-    │   ├── MissingMediaError    the manifest names an object that is not there
-    │   ├── UnsupportedKindError a kind this deployment cannot run yet
-    │   └── MediaError           media that cannot be decoded or is out of bounds
-    ├── GraphError               (not retryable: a ComfyUI graph the worker rejects)
-    ├── ComfyError               (ComfyUI failures; retryable unless stated)
+    PipelineError                 (retryable unless stated)
+    ├── InputError                (not retryable: the drop itself is wrong)
+    │   ├── ManifestError         manifest missing, not JSON, or fails the schema
+    │   │   └── UnknownPreset     a preset this deployment lacks (code ``bad_manifest``)
+    │   ├── MissingMediaError     the manifest names an object that is not there
+    │   └── MediaError            media that cannot be decoded or is out of bounds
+    ├── GraphError                (not retryable: a ComfyUI graph the worker rejects)
+    ├── ComfyError                (retryable: ComfyUI failed or could not be reached)
     │   ├── WorkerUnavailable
-    │   ├── WorkerBusy        this worker's GPU is taken: route the task elsewhere
-    │   ├── PresetUnavailable this worker's ComfyUI can no longer run the preset
+    │   ├── WorkerBusy            this worker's GPU is taken: rerouted
+    │   ├── PresetUnavailable     this worker's ComfyUI can no longer run the preset: rerouted
     │   ├── OutOfMemory
     │   ├── Interrupted
     │   ├── ExecutionFailed
     │   ├── ComfyTimeout
-    │   └── MessageError         a WebSocket frame or /history record of the wrong shape
-    ├── SeparationElsewhere      (retryable: this worker cannot separate vocals; another can)
-    ├── StorageError             (retryable: the object store misbehaved or is unreachable)
-    │   └── SourceError          (pipeline.weights.fetch) a model file's source failed
-    ├── EventError               (ingest: storage events and the queues that carry them)
-    │   ├── MalformedEvent       not retryable: a body no parser understands; logged, acked
-    │   └── QueueApiError        retryable: the Cloudflare Queues API answered an error
-    │       └── RateLimited      retryable after ``retry_after_s``
-    ├── DeploymentError          (not retryable: configuration an operator must fix)
-    │   ├── ConfigError          an environment variable is missing or invalid
-    │   ├── StartupError         a stack process exited or never became ready
-    │   ├── PortInUse            a port the embedded stack needs is held by another process
-    │   ├── SeparationUnavailable (pipeline.media.separation) no Demucs model or library
-    │   └── LockError            (pipeline.weights.lock) deploy/models.lock unreadable or invalid
-    └── InternalError            (retryable: a bug or an unexpected state)
+    │   └── MessageError          a WebSocket frame or /history record of the wrong shape
+    ├── SeparationElsewhere       (retryable: this worker cannot separate vocals): rerouted
+    ├── WorkerRestarted           (retryable: its worker was killed and restarted): rerouted
+    ├── StorageError              (retryable: the object store misbehaved or is unreachable)
+    │   ├── ObjectChanged         (not retryable: not the version the operation named)
+    │   └── SourceError           a model file's source failed or refused the file
+    ├── EventError                ingest: storage events and the queues that carry them
+    │   ├── MalformedEvent        (not retryable: a body no parser understands; logged, acked)
+    │   └── QueueApiError         the Cloudflare Queues API answered an error
+    │       └── RateLimited       HTTP 429: again after ``retry_after_s``
+    ├── DeploymentError           (not retryable: configuration an operator must fix)
+    │   ├── ConfigError           an environment variable is missing or invalid
+    │   ├── StartupError          a stack process exited or never became ready
+    │   ├── PortInUse             a port the embedded stack needs is held by another process
+    │   ├── SeparationUnavailable no Demucs model or library on this worker
+    │   └── LockError             deploy/models.lock unreadable or invalid
+    ├── CallbackRejected          (retryable: a completion callback's receiver failed)
+    └── InternalError             (retryable: a bug or an unexpected state)
+
+"rerouted": the failure says "not this worker" (``REROUTE_CODES``). A subclass without a
+``code`` of its own is the same failure on the wire as its parent. ``tests/unit/
+test_error_tree.py`` pins this tree to the classes.
 
 Plain ``ValueError`` s remain what they are in Python: a caller breaking a function's
 documented preconditions (a negative duration, a frame count that is not 4·n + 1), never a
@@ -76,12 +86,12 @@ class ManifestError(InputError):
     code = "bad_manifest"
 
 
+class UnknownPreset(ManifestError):
+    """The manifest names a preset this deployment does not have."""
+
+
 class MissingMediaError(InputError):
     code = "missing_media"
-
-
-class UnsupportedKindError(InputError):
-    code = "unsupported_kind"
 
 
 class MediaError(InputError):
@@ -167,6 +177,31 @@ class StorageError(PipelineError):
     code = "storage"
 
 
+class ObjectChanged(StorageError):
+    """The object at a key is not the version (ETag) an operation was made conditional on.
+
+    Not retryable by itself: the caller decides whether a newer object means "someone
+    else's upload" (leave it) or "look again" (its own retry).
+    """
+
+    code = "object_changed"
+    retryable = False
+
+
+class SourceError(StorageError):
+    """A model file's source (``pipeline.weights.fetch``) failed, refused the file or ended
+    the transfer early.
+
+    ``permanent``: this source will answer the same again (404, 403...): try the next one.
+    """
+
+    code = "model_source_failed"
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
 class EventError(PipelineError):
     """A storage event, or the queue that delivers it, misbehaved."""
 
@@ -226,6 +261,20 @@ class PortInUse(DeploymentError):
     code = "port_in_use"
 
 
+class SeparationUnavailable(DeploymentError):
+    """This worker cannot separate vocals (``pipeline.media.separation``): no model
+    configured, an unusable model file, no torch."""
+
+    code = "separation_unavailable"
+
+
+class LockError(DeploymentError):
+    """The models lockfile (``pipeline.weights.lock``) is missing, not JSON, or breaks its
+    schema; says where."""
+
+    code = "bad_models_lock"
+
+
 class InternalError(PipelineError):
     code = "internal"
 
@@ -237,19 +286,18 @@ class CallbackRejected(PipelineError):
     code = "callback_rejected"
 
 
+def _subclasses(cls: type[PipelineError]) -> Iterator[type[PipelineError]]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
 NON_RETRYABLE_CODES: frozenset[str] = frozenset(
-    cls.code
-    for cls in (
-        InputError,
-        ManifestError,
-        MissingMediaError,
-        UnsupportedKindError,
-        MediaError,
-        GraphError,
-        DeploymentError,
-    )
+    cls.code for cls in _subclasses(PipelineError) if not cls.retryable
 )
-"""Error types that a Temporal retry policy must never retry."""
+"""The codes of every ``retryable = False`` class, for the one reader that can only ask by
+code: a Temporal visibility query (``reprocess --retryable``). Everything else reads the
+flag itself (``ApplicationError.non_retryable``, ``error.json``'s ``retryable``)."""
 
 
 _INPUT_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ})

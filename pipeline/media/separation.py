@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.domain.errors import DeploymentError, InternalError
+from pipeline.domain.errors import InternalError, SeparationUnavailable
 from pipeline.media.process import FFMPEG, FFMPEG_GLOBAL_ARGS, stderr_tail
 
 VOCALS = "vocals"
@@ -28,12 +28,6 @@ OVERLAP = 0.25
 """Overlap between the model's segments: the demucs command line's default."""
 _SILENT_STD = 1e-8
 """Below this the mix is silence: normalizing by its spread would divide by zero."""
-
-
-class SeparationUnavailable(DeploymentError):
-    """This worker cannot separate: no model configured, an unusable model file, no torch."""
-
-    code = "separation_unavailable"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline.domain.errors import StorageError
+from pipeline.domain.errors import SourceError
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
@@ -34,19 +34,6 @@ if TYPE_CHECKING:
 CHUNK = 1024 * 1024
 ProgressFn = Callable[[int], None]
 """Called with the number of bytes just written."""
-
-
-class SourceError(StorageError):
-    """A source failed, refused the file or ended the transfer early.
-
-    ``permanent``: this source will answer the same again (404, 403...): try the next one.
-    """
-
-    code = "model_source_failed"
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 _TRANSIENT_STATUS = frozenset({408, 425, 429})

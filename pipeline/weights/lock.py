@@ -25,18 +25,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.domain.errors import DeploymentError
+from pipeline.domain.errors import LockError
 
 SEPARATION = "separation"
 """The ``use`` of files the GPU worker's vocal separation (Demucs) loads, not ComfyUI."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _FOLDER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
-
-
-class LockError(DeploymentError):
-    """The lockfile is missing, not JSON, or breaks its schema; says where."""
-
-    code = "bad_models_lock"
 
 
 class _Strict(BaseModel):

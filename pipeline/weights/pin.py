@@ -12,8 +12,9 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.weights.fetch import ProgressFn, SourceError, Sources, hash_file
-from pipeline.weights.lock import LockedFile, LockError, ModelsLock
+from pipeline.domain.errors import LockError, SourceError
+from pipeline.weights.fetch import ProgressFn, Sources, hash_file
+from pipeline.weights.lock import LockedFile, ModelsLock
 
 
 def is_url(mirror: str) -> bool:

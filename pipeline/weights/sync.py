@@ -29,8 +29,9 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from pipeline.domain.errors import SourceError
 from pipeline.logging import get_logger
-from pipeline.weights.fetch import SourceError, Sources, fetch_part, hash_file
+from pipeline.weights.fetch import Sources, fetch_part, hash_file
 from pipeline.weights.lock import LockedFile
 
 log = get_logger()

@@ -59,7 +59,7 @@ with workflow.unsafe.imports_passed_through():
         TakeDropInput,
         TakenDrop,
     )
-    from pipeline.domain.errors import NON_RETRYABLE_CODES, REROUTE_CODES, MissingMediaError
+    from pipeline.domain.errors import REROUTE_CODES, MissingMediaError
     from pipeline.domain.frames.plan import FramePlan
     from pipeline.domain.layout import SessionLayout
     from pipeline.domain.manifest import Manifest
@@ -99,6 +99,24 @@ OPERATE_PATCH = "operate-v1"
 """Sessions started before it end without a status attribute, callback or cancel record."""
 SEPARATION_QUEUE = "separation-queue"
 """Patch id: sessions started before it sent vocal separation to the preset's own queue."""
+RETRYABLE_FLAG = "retryable-flag"
+"""Patch id: sessions started before it sent a failed sticky task back to the shared queue
+unless its code was one of ``_LISTED_FINAL_CODES``; since, the failure's ``non_retryable``
+flag (its error class's ``retryable``) decides."""
+_LISTED_FINAL_CODES = frozenset(
+    {
+        "bad_input",
+        "bad_manifest",
+        "missing_media",
+        "unsupported_kind",
+        "bad_media",
+        "invalid_graph",
+        "misconfigured",
+    }
+)
+"""The hand-kept list sessions started before ``RETRYABLE_FLAG`` decided by, as they ran:
+it missed ``separation_unavailable``, ``object_changed`` and other non-retryable codes.
+Only replay reads it; drop it with the patch once no such session is open."""
 
 
 def derive_seed(session_id: str) -> int:
@@ -454,7 +472,7 @@ class SessionWorkflow:
                     )
                     break
                 except ActivityError as failure:
-                    if is_cancelled_exception(failure) or _code(failure) in NON_RETRYABLE_CODES:
+                    if is_cancelled_exception(failure) or _is_final(failure):
                         raise
                     workflow.logger.info(
                         "%s not run by worker queue %s (%s): back to the preset's queue",
@@ -574,6 +592,19 @@ def _code(failure: ActivityError) -> str:
     if isinstance(cause, ApplicationError):
         return cause.type or "internal"
     return "timeout" if isinstance(cause, TimeoutError) else "internal"
+
+
+def _is_final(failure: ActivityError) -> bool:
+    """Whether a task's failure on its worker's own queue fails the stage instead of going
+    back to the shared queue: it is not retryable (``ApplicationError.non_retryable``, set by
+    the error class at the activity's edge). Sessions started before ``RETRYABLE_FLAG``
+    replay the code list's answer where the two differ."""
+    cause = failure.cause
+    final = isinstance(cause, ApplicationError) and cause.non_retryable
+    listed = _code(failure) in _LISTED_FINAL_CODES
+    if final != listed and not workflow.patched(RETRYABLE_FLAG):
+        return listed
+    return final
 
 
 def _describe_failure(failure: ActivityError) -> tuple[str, str, bool, dict[str, Any]]:

@@ -13,8 +13,9 @@ workflows depend on them); timeouts and retry policies may, as Temporal does not
 
 Session activities retry without an attempt limit, with backoff capped at
 ``maximum_interval``, until the session's deadline (``execute(schedule_to_close=...)``,
-``SessionRequest.deadline_s``): outages are outlived, while bad input (the
-non-retryable codes) fails at once.
+``SessionRequest.deadline_s``): outages are outlived, while a failure that is not
+retryable (bad input: an ``ApplicationError`` with ``non_retryable``, set by its error
+class) fails at once.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ from pipeline.domain.contracts import (
     TakeDropInput,
     TakenDrop,
 )
-from pipeline.domain.errors import NON_RETRYABLE_CODES, REROUTE_CODES
+from pipeline.domain.errors import REROUTE_CODES
 from pipeline.domain.frames.plan import FramePlan
 
 InputT = TypeVar("InputT", bound=BaseModel)
@@ -93,7 +94,6 @@ CPU_POLICY = ActivityPolicy(
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=30),
         maximum_attempts=0,
-        non_retryable_error_types=sorted(NON_RETRYABLE_CODES),
     ),
 )
 GPU_POLICY = ActivityPolicy(
@@ -107,8 +107,9 @@ GPU_POLICY = ActivityPolicy(
         maximum_interval=timedelta(minutes=1),
         maximum_attempts=0,
         # A rerouted task ("not this worker") goes back to its queue at once, from the
-        # workflow, without spending an attempt.
-        non_retryable_error_types=sorted(NON_RETRYABLE_CODES | REROUTE_CODES),
+        # workflow, without spending an attempt. (Failures that are not retryable at all
+        # say so themselves: ``ApplicationError.non_retryable``.)
+        non_retryable_error_types=sorted(REROUTE_CODES),
     ),
 )
 NOTIFY_POLICY = ActivityPolicy(

@@ -22,9 +22,10 @@ from temporalio.testing import ActivityEnvironment
 from activities.intake import IntakeActivities
 from pipeline.domain.contracts import TakeDropInput, TakenDrop
 from pipeline.domain.drop import DropRef
+from pipeline.domain.errors import ObjectChanged
 from pipeline.domain.layout import SessionLayout
 from pipeline.ingest.starter import StartOutcome
-from pipeline.storage import ObjectChanged, ObjectStore
+from pipeline.storage import ObjectStore
 from tests.conftest import TemporalServer
 from tests.integration.ingest_support import IngestEnv, ingest_env, session_workflows
 

@@ -69,6 +69,7 @@ from pipeline.domain.drop import DropRef
 from pipeline.domain.errors import (
     MediaError,
     MissingMediaError,
+    ObjectChanged,
     PipelineError,
     SeparationElsewhere,
     StorageError,
@@ -760,6 +761,27 @@ async def test_a_sticky_task_its_worker_does_not_start_goes_back_to_the_preset_q
         ("generate_segment", "preset", 1),
     ]
     assert stubs.recorded == []
+
+
+async def test_a_failure_on_the_own_queue_that_is_not_retryable_fails_the_session(
+    temporal_client: Client,
+) -> None:
+    # ``object_changed`` was missing from the hand-kept code list, so the task went back to
+    # the shared queue and ran again. Now the error class's flag decides, as for retries.
+    failures: dict[str, list[PipelineError]] = {
+        "generate_segment": [ObjectChanged("the start frame is no longer version e1")]
+    }
+    stubs = Stubs(manifest(kind="s2v", image="face.png", audio="voice.wav"), failures)
+    async with running(temporal_client, stubs) as session:
+        stubs.worker_task_queue = session.own_queue
+        with pytest.raises(WorkflowFailureError):
+            await session.handle.result()
+    assert gpu_calls(session) == [
+        ("separate_vocals", "separation", 1),
+        ("generate_segment", "own", 1),
+    ]
+    [recorded] = stubs.recorded
+    assert (recorded.code, recorded.retryable) == ("object_changed", False)
 
 
 async def test_a_busy_worker_hands_the_task_back_without_spending_an_attempt(

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from pipeline.domain.errors import ManifestError
+from pipeline.domain.errors import ManifestError, UnknownPreset
 from pipeline.standins.comfy_sim.object_info import contract_object_info
 from workflows_comfy.graph import Graph, Link
 from workflows_comfy.i2v import I2VParams, build_i2v
-from workflows_comfy.presets import DEFAULT_PRESET, UnknownPreset, preset, presets_of
+from workflows_comfy.presets import DEFAULT_PRESET, preset, presets_of
 from workflows_comfy.validate import validate_graph
 
 Api = dict[str, dict[str, Any]]

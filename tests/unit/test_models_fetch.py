@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline.weights.fetch import HttpSource, SourceError, fetch_part
+from pipeline.domain.errors import SourceError
+from pipeline.weights.fetch import HttpSource, fetch_part
 
 TOKEN = "hf_secret"
 BODY = bytes(range(256)) * 40

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.weights.lock import LockError, dump_lock, json_schema, load_lock, parse_lock
+from pipeline.domain.errors import LockError
+from pipeline.weights.lock import dump_lock, json_schema, load_lock, parse_lock
 from pipeline.weights.presets import refreshed, required_files
 from workflows_comfy.presets import PRESETS
 

@@ -13,7 +13,8 @@ NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 def test_a_nightly_retryable_selection_queries_failed_sessions_of_the_last_day() -> None:
     query = visibility_query(Selection(retryable_only=True, within_s=86_400), NOW)
     assert query.startswith("PipelineRole = 'session' AND SessionStatus = 'failed' AND ")
-    assert "ErrorCode NOT IN ('bad_input', " in query
+    assert "ErrorCode NOT IN ('bad_config', 'bad_input', " in query
+    assert "'separation_unavailable'" in query
     assert "StartTime >= '2026-11-29T02:00:00+00:00'" in query
 
 
@@ -44,6 +45,7 @@ def test_records_match_like_the_query_for_sessions_past_retention() -> None:
     failed = {
         "status": "failed",
         "code": "comfy_timeout",
+        "retryable": True,
         "kind": "s2v",
         "drop_key": "inbox/a/manifest.json",
         "failed_at": "2026-11-29T12:00:00+00:00",
@@ -53,8 +55,11 @@ def test_records_match_like_the_query_for_sessions_past_retention() -> None:
     assert not record_matches(Selection(kind="i2v"), failed, NOW)
     assert not record_matches(Selection(error_codes=("oom",)), failed, NOW)
     assert not record_matches(Selection(within_s=3600), failed, NOW)
-    bad_input = {**failed, "code": "bad_media"}
-    assert not record_matches(Selection(retryable_only=True), bad_input, NOW)
+    for refused in (
+        {**failed, "code": "bad_media", "retryable": False},
+        {**failed, "retryable": False},
+    ):
+        assert not record_matches(Selection(retryable_only=True), refused, NOW)
     succeeded = {"status": "succeeded", "manifest": {"kind": "i2v"}, "preset": "p"}
     assert record_matches(Selection(status="succeeded", kind="i2v", preset="p"), succeeded, NOW)
     assert not record_matches(Selection(status="failed"), succeeded, NOW)

@@ -13,7 +13,8 @@ torch = pytest.importorskip(
 )
 np = pytest.importorskip("numpy", reason="vocal separation needs the 'separation' extra")
 
-from pipeline.media.separation import SeparationUnavailable, load_separator  # noqa: E402
+from pipeline.domain.errors import SeparationUnavailable  # noqa: E402
+from pipeline.media.separation import load_separator  # noqa: E402
 from pipeline.standins.tiny_demucs import (  # noqa: E402
     build_tiny_htdemucs,
     save_bag,
