@@ -38,7 +38,7 @@ from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.workflows import attributes
 from pipeline.workflows.priorities import BATCH_PRIORITY
-from pipeline.workflows.reprocess import BATCH_WORKFLOW_PREFIX
+from pipeline.workflows.reprocess import BATCH_WORKFLOW_PREFIX, ReprocessWorkflow
 
 log = get_logger()
 
@@ -203,12 +203,11 @@ class BatchStart:
 
 async def start_batch(
     client: Client, settings: Settings, request: ReprocessRequest
-) -> WorkflowHandle[Any, BatchCounts]:
+) -> WorkflowHandle[ReprocessWorkflow, BatchCounts]:
     start = BatchStart.of(settings, request, BATCH_WORKFLOW_PREFIX + request.batch_id)
     return await client.start_workflow(
-        "ReprocessWorkflow",
+        ReprocessWorkflow.run,
         request,
-        result_type=BatchCounts,
         id=start.workflow_id,
         task_queue=start.task_queue,
         search_attributes=start.search_attributes,
@@ -232,7 +231,7 @@ def batch_schedule(
     start = BatchStart.of(settings, request, BATCH_WORKFLOW_PREFIX + name)
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            "ReprocessWorkflow",
+            ReprocessWorkflow.run,
             request,
             id=start.workflow_id,
             task_queue=start.task_queue,

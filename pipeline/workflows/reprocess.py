@@ -25,13 +25,14 @@ from temporalio.common import (
 )
 from temporalio.exceptions import ChildWorkflowError
 
+from pipeline.workflows.session import SessionWorkflow
+
 with workflow.unsafe.imports_passed_through():
     from pipeline.domain.contracts import (
         BatchCounts,
         ReprocessRequest,
         Rerun,
         SessionRequest,
-        SessionResult,
     )
     from pipeline.domain.drop import DropRef
     from pipeline.domain.layout import SessionLayout
@@ -83,7 +84,7 @@ class ReprocessWorkflow:
             outcome = "done"
             try:
                 await workflow.execute_child_workflow(
-                    "SessionWorkflow",
+                    SessionWorkflow.run,
                     SessionRequest(
                         # A rerun's drop is the session's own manifest: the inbox was emptied.
                         drop=DropRef(
@@ -96,7 +97,6 @@ class ReprocessWorkflow:
                         rerun=Rerun(batch_id=request.batch_id, overrides=request.overrides),
                     ),
                     id=f"rerun-{request.batch_id}-{session_id}",
-                    result_type=SessionResult,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     priority=Priority(
                         priority_key=BATCH_PRIORITY, fairness_key=request.batch_id[:64]

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from temporalio.client import ScheduleActionStartWorkflow, ScheduleOverlapPolicy
+
+from pipeline.config import load_settings
 from pipeline.domain.contracts import ReprocessRequest, Selection
-from pipeline.reprocess import describe_batch, record_matches, visibility_query, window
+from pipeline.reprocess import (
+    batch_schedule,
+    describe_batch,
+    record_matches,
+    visibility_query,
+    window,
+)
 
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 
@@ -72,3 +81,20 @@ def test_a_batch_describes_its_selection_and_overrides() -> None:
     assert describe_batch(request.selection, request.overrides) == (
         "reprocess status=failed kind=i2v · set steps=6"
     )
+
+
+def test_a_schedule_starts_the_batch_workflow_with_the_request() -> None:
+    request = ReprocessRequest(batch_id="", selection=Selection(retryable_only=True))
+    schedule = batch_schedule(
+        load_settings(),
+        "nightly",
+        request,
+        cron="0 2 * * *",
+        every=None,
+        overlap=ScheduleOverlapPolicy.SKIP,
+        catchup_window=timedelta(hours=1),
+    )
+    action = schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    assert (action.workflow, action.id) == ("ReprocessWorkflow", "reprocess-nightly")
+    assert action.args == [request]
