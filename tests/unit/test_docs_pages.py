@@ -1,8 +1,9 @@
 """The documents that must follow the code: the generated docs pages and the package map.
 
-``docs/configuration/variables.md`` is rendered from ``Settings`` (``make docs``), and every
-package's docstring names each of its modules, so the tree the docstrings describe is the
-tree on disk (the review's defect 28: ``ingest`` and ``workflows`` had drifted).
+``docs/configuration/variables.md`` is rendered from ``Settings`` (``make docs``); the README
+stays a landing page whose links resolve; every package's docstring names each of its
+modules, so the tree the docstrings describe is the tree on disk (the review's defect 28:
+``ingest`` and ``workflows`` had drifted).
 """
 
 from __future__ import annotations
@@ -51,3 +52,12 @@ def test_the_package_docstring_names_every_module(package: Path) -> None:
         if not re.search(rf"``(?:[\w.]+\.)?{name}(?:\.py)?``", docstring)
     ]
     assert not missing, f"{package.relative_to(ROOT)}/__init__.py does not name {missing}"
+
+
+def test_the_readme_is_a_landing_page_with_the_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150, "the README is a landing page: move detail to docs/"
+    assert "make demo" in readme
+    assert "make test" in readme
+    for page in re.findall(r"\]\((docs/[^)#]+)", readme):
+        assert (ROOT / page).exists(), f"README links to {page}, which does not exist"
