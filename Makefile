@@ -4,14 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit lint typecheck imports install ffmpeg up down schema manifests clean
+.PHONY: demo test unit lint typecheck imports docs docs-check install ffmpeg up down schema manifests clean
 
 demo: install ffmpeg
 	$(BIN)/pipeline up --detach --reuse
 	$(BIN)/pipeline demo
 	@echo "The stack keeps running for you to explore; stop it with: $(BIN)/pipeline down"
 
-test: install ffmpeg lint typecheck imports
+test: install ffmpeg lint typecheck imports docs-check
 	$(BIN)/pytest -q
 
 # The fast tier: pure tests only (no ffmpeg, torch, Temporal, moto or comfy-sim), seconds.
@@ -28,6 +28,15 @@ imports: install
 
 typecheck: install
 	$(BIN)/mypy pipeline activities workflows_comfy tests bench
+
+# The generated docs pages: the variables table from Settings' descriptions (the CLI
+# reference, docs/cli.md, is rendered from the click commands at build time).
+docs: install
+	$(BIN)/python -m pipeline.config > docs/configuration/variables.md
+
+# The docs site, built offline with every warning an error (into the gitignored site/).
+docs-check: install
+	$(BIN)/mkdocs build --strict --quiet
 
 install: $(STAMP)
 
@@ -61,4 +70,4 @@ manifests: install
 	$(BIN)/python deploy/k8s/render_gpu_workers.py > deploy/k8s/gpu-workers.yaml
 
 clean:
-	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache site

@@ -1,8 +1,17 @@
 """Temporal activities: the I/O edge of
 ``inbox/ → ingest → SessionWorkflow → activities → sessions/{id}/``.
 
-Each takes one contract model and returns one (``pipeline.domain.contracts``): ``intake``
-takes the drop out of ``inbox/``, ``media`` and ``separation`` prepare image and audio on CPU
-workers, ``comfy`` generates segments on GPU workers, ``records`` writes ``sessions/{id}/``,
-``reconcile`` lists the inbox; ``edge`` turns pipeline errors into Temporal's.
+Each takes one contract model and returns one (``pipeline.domain.contracts``), registered
+under its spec's name (``pipeline.workflows.specs``):
+
+- ``intake``: takes the drop out of ``inbox/`` into ``sessions/{id}/inputs/``;
+- ``media`` and ``separation``: prepare image and audio (ffmpeg on CPU workers, Demucs on GPU
+  workers), extract last frames, stitch;
+- ``comfy``: generates segments on GPU workers;
+- ``records``: writes ``plan.json``, ``result.json`` and ``error.json``;
+- ``notify``: the signed completion callback;
+- ``reprocess``: selects a batch's sessions and loads one for its rerun;
+- ``reconcile``: lists the inbox for drops without a workflow;
+- ``edge`` turns pipeline errors into Temporal's, ``heartbeat`` beats on a timer,
+  ``scratch`` gives each attempt a local folder removed afterwards.
 """

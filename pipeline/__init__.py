@@ -7,7 +7,13 @@ The flow, one package per step::
 A drop (media + ``manifest.json``) lands in ``inbox/``; ``ingest`` turns the storage event
 into one ``SessionWorkflow`` (``workflows``) per drop; the workflow plans the frames
 (``domain``) and calls the ``activities`` package, which runs ``media`` (ffmpeg, Demucs) on
-CPU workers and ``comfy`` (ComfyUI) on GPU workers (``worker``), writing every artifact to
-``sessions/{id}/`` through ``storage``. ``cli``, ``doctor`` and ``stack`` operate it;
-``standins`` play the services that cannot run here (ComfyUI, Cloudflare Queues).
+CPU workers and ``comfy`` (ComfyUI) on GPU workers (``worker``, admitted by ``fleet``),
+writing every artifact to ``sessions/{id}/`` through ``storage``. ``cli``, ``doctor`` and
+``stack`` operate it; ``standins`` play the services that cannot run here (ComfyUI,
+Cloudflare Queues); ``weights`` keeps a models directory to ``deploy/models.lock``.
+
+Shared modules: ``config`` (``Settings``, built once in ``main``), ``logging`` (structlog),
+``temporal_client`` (the one way to connect), ``shutdown`` (SIGINT/SIGTERM as an event),
+``callbacks`` (Standard Webhooks signing, pure) and ``reprocess`` (which sessions a batch
+reruns: visibility, then the bucket's records). ``schemas/`` holds the published JSON Schemas.
 """

@@ -9,7 +9,8 @@ Build ``Settings`` once in ``main`` and pass it down; nothing reads the environm
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, get_args
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -47,96 +48,239 @@ EVENT_SOURCES: tuple[EventSourceName, ...] = get_args(EventSourceName)
 
 
 class Settings(BaseSettings):
+    """Every variable, its default and its meaning (``Field(description=)``).
+
+    ``docs/configuration/variables.md`` is rendered from these fields by
+    ``variables_markdown`` (``make docs``); ``tests/unit/test_docs_pages.py`` fails when the
+    committed page is stale.
+    """
+
     model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     # Object storage: R2 in production, any S3-compatible endpoint works.
     r2_endpoint_url: AnyHttpUrl = Field(
-        default=AnyHttpUrl(f"http://127.0.0.1:{EMBEDDED_S3_PORT}"), alias="R2_ENDPOINT_URL"
+        default=AnyHttpUrl(f"http://127.0.0.1:{EMBEDDED_S3_PORT}"),
+        alias="R2_ENDPOINT_URL",
+        description="The S3 endpoint (R2: https://<account>.r2.cloudflarestorage.com).",
     )
-    r2_access_key_id: str = Field(default="embedded", alias="R2_ACCESS_KEY_ID", min_length=1)
+    r2_access_key_id: str = Field(
+        default="embedded",
+        alias="R2_ACCESS_KEY_ID",
+        min_length=1,
+        description="The store's access key id.",
+    )
     r2_secret_access_key: SecretStr = Field(
-        default=SecretStr("embedded"), alias="R2_SECRET_ACCESS_KEY"
+        default=SecretStr("embedded"),
+        alias="R2_SECRET_ACCESS_KEY",
+        description="The store's secret access key (never logged).",
     )
     r2_bucket_name: str = Field(
         default="wan-pipeline",
         alias="R2_BUCKET_NAME",
         pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        description="The bucket: drops arrive in its inbox/, sessions are written to its "
+        "sessions/.",
     )
-    r2_public_url: AnyHttpUrl | None = Field(default=None, alias="R2_PUBLIC_URL")
-    r2_region: str = Field(default="us-east-1", alias="R2_REGION")
-    presign_expiry_s: int = Field(default=7 * 24 * 3600, alias="PRESIGN_EXPIRY_S", ge=60)
+    r2_public_url: AnyHttpUrl | None = Field(
+        default=None,
+        alias="R2_PUBLIC_URL",
+        description="A public base URL for the bucket's objects; unset, outputs get presigned "
+        "URLs.",
+    )
+    r2_region: str = Field(
+        default="us-east-1", alias="R2_REGION", description="The store's region (auto for R2)."
+    )
+    presign_expiry_s: int = Field(
+        default=7 * 24 * 3600,
+        alias="PRESIGN_EXPIRY_S",
+        ge=60,
+        description="How long a presigned output URL stays valid, in seconds.",
+    )
 
     # Events: the S3 -> SQS queue the ingest consumer long-polls.
-    sqs_queue_url: AnyHttpUrl | None = Field(default=None, alias="SQS_QUEUE_URL")
-    sqs_queue_name: str = Field(default="wan-pipeline-events", alias="SQS_QUEUE_NAME")
-    event_source: EventSourceName = Field(default="seaweedfs", alias="EVENT_SOURCE")
+    sqs_queue_url: AnyHttpUrl | None = Field(
+        default=None,
+        alias="SQS_QUEUE_URL",
+        description="The bucket's event queue (sqs source); unset, the queue named "
+        "SQS_QUEUE_NAME on the store's endpoint.",
+    )
+    sqs_queue_name: str = Field(
+        default="wan-pipeline-events",
+        alias="SQS_QUEUE_NAME",
+        description="The event queue's name when SQS_QUEUE_URL is unset (sqs source).",
+    )
+    event_source: EventSourceName = Field(
+        default="seaweedfs",
+        alias="EVENT_SOURCE",
+        description="How bucket events arrive: SeaweedFS's filer metadata stream, S3 → SQS, "
+        "R2 → Cloudflare Queue, or webhook POSTs.",
+    )
 
     # SeaweedFS's filer, whose metadata stream is the `seaweedfs` source: host:port.grpcport.
     seaweedfs_filer: str = Field(
         default=f"127.0.0.1:{EMBEDDED_FILER_PORT}.{EMBEDDED_FILER_GRPC_PORT}",
         alias="SEAWEEDFS_FILER",
         pattern=r"^[^:\s]+:\d+(\.\d+)?$",
+        description="The filer as host:port.grpcport (seaweedfs source).",
     )
 
     # R2 event notifications arrive on a Cloudflare Queue read with the HTTP pull API.
-    cf_account_id: str | None = Field(default=None, alias="CF_ACCOUNT_ID")
-    cf_queue_id: str | None = Field(default=None, alias="CF_QUEUE_ID")
-    cf_api_token: SecretStr | None = Field(default=None, alias="CF_API_TOKEN")
-    cf_api_base_url: AnyHttpUrl = Field(
-        default=AnyHttpUrl("https://api.cloudflare.com/client/v4"), alias="CF_API_BASE_URL"
+    cf_account_id: str | None = Field(
+        default=None,
+        alias="CF_ACCOUNT_ID",
+        description="The Cloudflare account of the queue R2 notifies (r2 source).",
     )
-    r2_poll_interval_s: float = Field(default=1.0, alias="R2_POLL_INTERVAL_S", gt=0)
+    cf_queue_id: str | None = Field(
+        default=None,
+        alias="CF_QUEUE_ID",
+        description="The Cloudflare Queue R2 notifies (r2 source).",
+    )
+    cf_api_token: SecretStr | None = Field(
+        default=None,
+        alias="CF_API_TOKEN",
+        description="A Cloudflare API token with Queues Edit (r2 source; never logged).",
+    )
+    cf_api_base_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://api.cloudflare.com/client/v4"),
+        alias="CF_API_BASE_URL",
+        description="The Cloudflare API (r2 source).",
+    )
+    r2_poll_interval_s: float = Field(
+        default=1.0,
+        alias="R2_POLL_INTERVAL_S",
+        gt=0,
+        description="Seconds between pulls of an empty queue (r2 source).",
+    )
 
     # MinIO/S3-style event POSTs, authenticated with a shared secret.
-    webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
-    webhook_host: str = Field(default="0.0.0.0", alias="WEBHOOK_HOST")
-    webhook_port: int = Field(default=8090, alias="WEBHOOK_PORT", ge=1, le=65535)
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        alias="WEBHOOK_SECRET",
+        description="The bearer token event POSTs must carry (webhook source; never logged).",
+    )
+    webhook_host: str = Field(
+        default="0.0.0.0",
+        alias="WEBHOOK_HOST",
+        description="The address the webhook source listens on.",
+    )
+    webhook_port: int = Field(
+        default=8090,
+        alias="WEBHOOK_PORT",
+        ge=1,
+        le=65535,
+        description="The port the webhook source serves /events on.",
+    )
 
     # The reconcile schedule: the safety net for events that never arrived.
-    reconcile_interval_s: int = Field(default=300, alias="RECONCILE_INTERVAL_S", ge=10)
-    orphan_grace_s: int = Field(default=900, alias="ORPHAN_GRACE_S", ge=0)
+    reconcile_interval_s: int = Field(
+        default=300,
+        alias="RECONCILE_INTERVAL_S",
+        ge=10,
+        description="Seconds between reconcile passes over inbox/ (the reconcile schedule).",
+    )
+    orphan_grace_s: int = Field(
+        default=900,
+        alias="ORPHAN_GRACE_S",
+        ge=0,
+        description="Seconds before reconcile logs media that still have no manifest.",
+    )
 
     # Sessions: infrastructure failures retry until the deadline; bad input fails at once.
     session_deadline_s: float = Field(
-        default=DEFAULT_SESSION_DEADLINE_S, alias="SESSION_DEADLINE_S", ge=60
+        default=DEFAULT_SESSION_DEADLINE_S,
+        alias="SESSION_DEADLINE_S",
+        ge=60,
+        description="Seconds a session retries infrastructure failures before it fails.",
     )
-    media_grace_s: float = Field(default=DEFAULT_MEDIA_GRACE_S, alias="MEDIA_GRACE_S", ge=0)
-    """How long a session waits for named media still uploading before ``missing_media``."""
+    media_grace_s: float = Field(
+        default=DEFAULT_MEDIA_GRACE_S,
+        alias="MEDIA_GRACE_S",
+        ge=0,
+        description="Seconds a session waits for named media still uploading before it fails "
+        "with missing_media.",
+    )
 
     # Temporal. A TOML profile (temporalio.envconfig: TEMPORAL_CONFIG_FILE, default
     # ~/.config/temporalio/temporal.toml; TEMPORAL_PROFILE) is read first, these variables
     # override it, and TEMPORAL_ADDRESS/NAMESPACE fall back to the embedded dev server.
-    temporal_profile: str | None = Field(default=None, alias="TEMPORAL_PROFILE")
-    temporal_config_file: FilePath | None = Field(default=None, alias="TEMPORAL_CONFIG_FILE")
-    temporal_api_key: SecretStr | None = Field(
-        default=None, alias="TEMPORAL_API_KEY", description="Temporal Cloud API key (TLS on)."
+    temporal_profile: str | None = Field(
+        default=None,
+        alias="TEMPORAL_PROFILE",
+        description="The Temporal client profile to read (unset: the file's default).",
     )
-    temporal_tls: bool | None = Field(default=None, alias="TEMPORAL_TLS")
+    temporal_config_file: FilePath | None = Field(
+        default=None,
+        alias="TEMPORAL_CONFIG_FILE",
+        description="The Temporal client TOML file (unset: ~/.config/temporalio/temporal.toml).",
+    )
+    temporal_api_key: SecretStr | None = Field(
+        default=None,
+        alias="TEMPORAL_API_KEY",
+        description="Temporal Cloud API key (TLS on; never logged).",
+    )
+    temporal_tls: bool | None = Field(
+        default=None,
+        alias="TEMPORAL_TLS",
+        description="TLS to Temporal on or off (unset: as the profile says; an API key turns "
+        "it on).",
+    )
     temporal_tls_client_cert_path: FilePath | None = Field(
-        default=None, alias="TEMPORAL_TLS_CLIENT_CERT_PATH"
+        default=None,
+        alias="TEMPORAL_TLS_CLIENT_CERT_PATH",
+        description="mTLS client certificate (with TEMPORAL_TLS_CLIENT_KEY_PATH).",
     )
     temporal_tls_client_key_path: FilePath | None = Field(
-        default=None, alias="TEMPORAL_TLS_CLIENT_KEY_PATH"
+        default=None,
+        alias="TEMPORAL_TLS_CLIENT_KEY_PATH",
+        description="mTLS client key (with TEMPORAL_TLS_CLIENT_CERT_PATH).",
     )
     temporal_tls_server_ca_cert_path: FilePath | None = Field(
-        default=None, alias="TEMPORAL_TLS_SERVER_CA_CERT_PATH"
+        default=None,
+        alias="TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+        description="A private CA that signed Temporal's server certificate.",
     )
-    temporal_tls_server_name: str | None = Field(default=None, alias="TEMPORAL_TLS_SERVER_NAME")
+    temporal_tls_server_name: str | None = Field(
+        default=None,
+        alias="TEMPORAL_TLS_SERVER_NAME",
+        description="The server name to check Temporal's certificate against.",
+    )
     temporal_address: str = Field(
-        default=f"127.0.0.1:{EMBEDDED_TEMPORAL_PORT}", alias="TEMPORAL_ADDRESS"
+        default=f"127.0.0.1:{EMBEDDED_TEMPORAL_PORT}",
+        alias="TEMPORAL_ADDRESS",
+        description="The Temporal frontend, host:port.",
     )
-    temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
-    temporal_task_queue: str = Field(default="pipeline", alias="TEMPORAL_TASK_QUEUE")
-    temporal_gpu_task_queue: str = Field(default="gpu", alias="TEMPORAL_GPU_TASK_QUEUE")
+    temporal_namespace: str = Field(
+        default="default", alias="TEMPORAL_NAMESPACE", description="The Temporal namespace."
+    )
+    temporal_task_queue: str = Field(
+        default="pipeline",
+        alias="TEMPORAL_TASK_QUEUE",
+        description="The CPU task queue: workflows and media activities.",
+    )
+    temporal_gpu_task_queue: str = Field(
+        default="gpu",
+        alias="TEMPORAL_GPU_TASK_QUEUE",
+        description="The prefix of the GPU task queues: {prefix}.{preset}, "
+        "{prefix}.{preset}.separation and {prefix}.worker.{name}.",
+    )
     temporal_ui_url: AnyHttpUrl = Field(
-        default=AnyHttpUrl(f"http://127.0.0.1:{EMBEDDED_UI_PORT}"), alias="TEMPORAL_UI_URL"
+        default=AnyHttpUrl(f"http://127.0.0.1:{EMBEDDED_UI_PORT}"),
+        alias="TEMPORAL_UI_URL",
+        description="The Temporal UI, for the links the CLI prints.",
     )
 
     # ComfyUI: the one server this GPU worker owns.
     comfyui_url: AnyHttpUrl = Field(
-        default=AnyHttpUrl(f"http://127.0.0.1:{EMBEDDED_COMFY_PORT}"), alias="COMFYUI_URL"
+        default=AnyHttpUrl(f"http://127.0.0.1:{EMBEDDED_COMFY_PORT}"),
+        alias="COMFYUI_URL",
+        description="The ComfyUI a GPU worker owns.",
     )
-    comfyui_timeout_s: float = Field(default=1800.0, alias="COMFYUI_TIMEOUT_S", gt=0)
+    comfyui_timeout_s: float = Field(
+        default=1800.0,
+        alias="COMFYUI_TIMEOUT_S",
+        gt=0,
+        description="The longest a single graph may run, in seconds.",
+    )
     comfyui_start_timeout_s: float = Field(
         default=300.0,
         alias="COMFYUI_START_TIMEOUT_S",
@@ -186,27 +330,61 @@ class Settings(BaseSettings):
     )
 
     # An operator's presets, derived from the shipped ones (workflows_comfy.preset_file).
-    presets_file: FilePath | None = Field(default=None, alias="PRESETS_FILE")
+    presets_file: FilePath | None = Field(
+        default=None,
+        alias="PRESETS_FILE",
+        description="An operator's presets file (TOML): shipped presets with renamed files, "
+        "steps or cfg, or exported graphs of their own.",
+    )
 
     # Vocal separation: a local htdemucs file (never downloaded); unset, separation fails.
-    demucs_model_path: Path | None = Field(default=None, alias="DEMUCS_MODEL_PATH")
+    demucs_model_path: Path | None = Field(
+        default=None,
+        alias="DEMUCS_MODEL_PATH",
+        description="GPU workers: a local Demucs model (htdemucs.safetensors or a bag's "
+        ".yaml), never downloaded at run time; unset, the worker does not separate vocals.",
+    )
 
     # Model weights: the lockfile `pipeline models sync/verify` read, and a Hugging Face
     # token for gated repositories (sent to huggingface.co only).
-    models_lock: Path = Field(default=Path("deploy/models.lock"), alias="MODELS_LOCK")
-    hf_token: SecretStr | None = Field(default=None, alias="HF_TOKEN")
+    models_lock: Path = Field(
+        default=Path("deploy/models.lock"),
+        alias="MODELS_LOCK",
+        description="The lockfile pipeline models reads.",
+    )
+    hf_token: SecretStr | None = Field(
+        default=None,
+        alias="HF_TOKEN",
+        description="A Hugging Face read token for gated repositories (sent to huggingface.co "
+        "only; never logged).",
+    )
 
     # Completion callbacks (Standard Webhooks): a manifest's callback_url, else this one.
-    callback_url: AnyHttpUrl | None = Field(default=None, alias="CALLBACK_URL")
+    callback_url: AnyHttpUrl | None = Field(
+        default=None,
+        alias="CALLBACK_URL",
+        description="The completion callback for manifests that name none.",
+    )
     callback_secret: SecretStr | None = Field(
         default=None,
         alias="CALLBACK_SECRET",
         description="whsec_ + base64 key; unset, callbacks go unsigned.",
     )
-    callback_timeout_s: float = Field(default=10.0, alias="CALLBACK_TIMEOUT_S", gt=0)
+    callback_timeout_s: float = Field(
+        default=10.0,
+        alias="CALLBACK_TIMEOUT_S",
+        gt=0,
+        description="Seconds per callback attempt.",
+    )
 
     # Observability: each worker serves Prometheus metrics here (0: none).
-    metrics_port: int = Field(default=0, alias="METRICS_PORT", ge=0, le=65535)
+    metrics_port: int = Field(
+        default=0,
+        alias="METRICS_PORT",
+        ge=0,
+        le=65535,
+        description="The port of a worker's Prometheus /metrics (0: off).",
+    )
     otel_tracing: bool = Field(
         default=False,
         alias="OTEL_TRACING",
@@ -215,11 +393,24 @@ class Settings(BaseSettings):
     )
 
     # Local scratch space for media work.
-    work_dir: Path = Field(default=Path("/tmp/wan-pipeline"), alias="PIPELINE_WORK_DIR")
-    state_dir: Path = Field(default=Path(".state"), alias="PIPELINE_STATE_DIR")
-    log_format: Literal["auto", "json", "console"] = Field(default="auto", alias="LOG_FORMAT")
+    work_dir: Path = Field(
+        default=Path("/tmp/wan-pipeline"),
+        alias="PIPELINE_WORK_DIR",
+        description="Scratch space for media work; a starting worker removes what killed "
+        "workers left there.",
+    )
+    state_dir: Path = Field(
+        default=Path(".state"),
+        alias="PIPELINE_STATE_DIR",
+        description="The embedded stack's state and logs, and the seaweedfs source's cursor.",
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        alias="LOG_FORMAT",
+        description="Log lines as JSON or for a console (auto: console on a terminal).",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
-        default="info", alias="LOG_LEVEL"
+        default="info", alias="LOG_LEVEL", description="The lowest level logged."
     )
 
     @field_validator("callback_secret")
@@ -308,3 +499,84 @@ def load_settings(**overrides: Any) -> Settings:
             variable = field.alias if field and field.alias else name
             problems.append(f"{variable}: {error['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+VARIABLES_PAGE = "docs/configuration/variables.md"
+"""Where ``make docs`` writes ``variables_markdown()``, relative to the repository root."""
+
+
+def variables_markdown() -> str:
+    """The variables page: one table row per ``Settings`` field, in declaration order.
+
+    Columns: the variable (the field's alias), its default (``—`` for none; secrets' shipped
+    defaults shown as they are, since they are the embedded stack's), the values it takes
+    (from the annotation and its ``ge``/``gt``/``le`` bounds) and its ``description``.
+    ``python -m pipeline.config`` prints it; ``make docs`` writes it to ``VARIABLES_PAGE``.
+    """
+    lines = [
+        "# Variables",
+        "",
+        "<!-- Generated from pipeline/config.py (Settings) by `make docs`; do not edit. -->",
+        "",
+        "Every variable `pipeline` reads, validated at start-up: a bad value stops the process",
+        "with one line naming every bad variable (exit code 2). Unset ones default to the",
+        "embedded stack.",
+        "",
+        "| variable | default | values | meaning |",
+        "|---|---|---|---|",
+    ]
+    for field in Settings.model_fields.values():
+        cells = (
+            f"`{field.alias}`",
+            _default_cell(field.default),
+            _values_cell(field.annotation, field.metadata),
+            _escape(field.description or ""),
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _default_cell(default: Any) -> str:
+    if default is None:
+        return "—"
+    if isinstance(default, SecretStr):
+        default = default.get_secret_value()
+    elif isinstance(default, bool):
+        default = str(default).lower()
+    elif isinstance(default, float) and default.is_integer():
+        default = int(default)
+    elif isinstance(default, AnyHttpUrl):
+        default = str(default).rstrip("/")
+    return f"`{default}`"
+
+
+def _values_cell(annotation: Any, metadata: list[Any]) -> str:
+    if get_origin(annotation) in (Union, UnionType):  # X | None: None is the unset default
+        (annotation,) = (arg for arg in get_args(annotation) if arg is not type(None))
+    if get_origin(annotation) is Literal:
+        return " · ".join(f"`{value}`" for value in get_args(annotation))
+    names = {
+        bool: "`true` · `false`",
+        int: "integer",
+        float: "number",
+        str: "text",
+        SecretStr: "secret",
+        AnyHttpUrl: "URL",
+        Path: "path",
+    }
+    described = "an existing file" if annotation == FilePath else names[annotation]
+    bounds = [
+        f"{sign} {getattr(rule, attr)}"
+        for rule in metadata
+        for attr, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
+        if getattr(rule, attr, None) is not None
+    ]
+    return ", ".join([described, *bounds])
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+if __name__ == "__main__":
+    print(variables_markdown(), end="")

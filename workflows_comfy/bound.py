@@ -99,7 +99,8 @@ ROLES: dict[str, Role] = {
     ),
     "audio_duration": Role("FLOAT", _TALK, _NONE, "seconds of audio the window needs"),
 }
-"""Every role a binding table may name besides ``output`` (README, "Bring your own graph")."""
+"""Every role a binding table may name besides ``output`` (``docs/presets.md``, "Bring your
+own graph")."""
 
 LOADER_FOLDERS: dict[tuple[str, str], str] = {
     ("UNETLoader", "unet_name"): "diffusion_models",

@@ -262,7 +262,7 @@ def preset_for(manifest: Manifest) -> Preset:
 def unused_settings(manifest: Manifest) -> list[str]:
     """A note for each of the manifest's sampling settings its preset's graph does not take.
 
-    An operator's graph keeps its own value of a role it does not bind (README, "Bring
+    An operator's graph keeps its own value of a role it does not bind (``docs/presets.md``, "Bring
     your own graph"), so a manifest's ``steps = 7`` for it changes nothing; the plan's
     notes say so. Raises what ``preset_for`` raises.
     """

@@ -2,7 +2,16 @@
 
 Operators and scripts drive the flow
 ``inbox/ → ingest → SessionWorkflow → activities → sessions/{id}/`` from here:
-``drop`` puts a drop in ``inbox/``, ``ingest`` and ``worker`` run the services, ``status``
-joins Temporal's view with ``sessions/{id}/`` (``session_view``), ``up``/``down`` run the
-embedded stack, ``doctor`` checks a deployment.
+
+- ``app``: the root group ``cli``, settings and logging built once, one ``error:`` line per
+  failure; ``context``: the ``App`` every subcommand receives, and the exit codes;
+- ``drop`` (``drop``, ``demo``) with ``upload`` (media first, the manifest last) and
+  ``sample`` (the demo's image); ``follow``: the progress loop of ``drop --wait``, ``demo``
+  and ``tail``;
+- ``status`` (``status``, ``schema``) and ``sessions`` (``tail``, ``ls``, ``cancel``), which
+  read ``session_view`` (Temporal's view joined with ``sessions/{id}/``);
+- ``reprocess`` (``reprocess``, ``schedule …``), ``schedules`` (``schedules apply``) and
+  ``setup`` (``setup temporal``);
+- ``services`` (``worker cpu|gpu``, ``ingest``), ``stack`` (``up``/``down``), ``workers``,
+  ``doctor`` and ``models`` (the weights of ``deploy/models.lock``).
 """

@@ -1,4 +1,11 @@
-"""The ComfyUI protocol: typed messages, /history records and an async client."""
+"""The ComfyUI protocol: typed messages, /history records and an async client.
+
+``client`` (``ComfyClient``: upload, submit, run to completion, download), ``messages`` (one
+class per WebSocket message type), ``watch`` (one prompt followed over the WebSocket),
+``history`` (``GET /history``, the source of truth for how a prompt ended), ``steps``
+(sampler steps and an ETA), ``rejection`` (``POST /prompt`` refusals in words), ``multipart``
+(streamed uploads) and ``fields`` (typed reads of decoded JSON).
+"""
 
 from pipeline.comfy.client import ComfyClient, RunResult
 from pipeline.comfy.history import HistoryEntry, OutputFile

@@ -4,6 +4,9 @@ The embedded stack's processes and their restarts (when one ran from ``PIPELINE_
 storage credentials and bucket, the event transport (SeaweedFS's filer, queue and notification
 rule, or the webhook secret), Temporal (namespace, search attributes, workers polling both task
 queues, the reconcile schedule) and ComfyUI's readiness. Every failing line says what to do.
+
+``check`` is one line; ``stack``, ``storage`` (bucket, S3 → SQS), ``cloudflare`` (R2 →
+Cloudflare Queue) and ``temporal`` hold the checks of each part.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The domain: pure, sandbox-safe rules and records with no I/O.
 
-A drop (``drop``) carries a manifest (``manifest``); the frame plan (``frames``) turns it
-into segment lengths aligned to the model's windows; ``layout`` names every object a session
-writes; ``contracts`` are the typed payloads between the workflow and its activities;
-``errors`` is the one error hierarchy, each error knowing whether it is retryable.
-Workflows import only this package.
+A drop (``drop``) carries a manifest (``manifest``) whose media names resolve to the drop
+folder's objects (``media_names``); the frame plan (``frames``) turns it into segment lengths
+aligned to the model's windows; ``layout`` names every object a session writes; ``queues``
+names the GPU task queues (per preset, per preset for separation, per worker); ``contracts``
+are the typed payloads between the workflow and its activities; ``errors`` is the one error
+hierarchy, each error knowing whether it is retryable. Workflows import only this package.
 """

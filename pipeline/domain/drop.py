@@ -4,7 +4,7 @@ The session id (and so the workflow id) is derived from bucket + manifest key + 
 every event source that sees the same upload computes the same id, a replayed event maps
 onto the session it already started, and a changed manifest (new ETag) is a new session.
 
-The same bytes uploaded again after their session finished (the README's "fix the media,
+The same bytes uploaded again after their session finished (``docs/manifest.md``'s "fix the media,
 upload the manifest again") are a new upload, not a replay: the finished session took
 its manifest out of the inbox, so a manifest with that ETag back in the inbox was put
 there since. That upload is identified by the object's own ``LastModified`` as well

@@ -1,5 +1,10 @@
 """The media layer: pure functions over local files, ffmpeg and Pillow underneath.
 
+``probe`` (ffprobe, exact frame counts), ``image`` (the start image), ``audio`` (decode,
+crop, pad), ``separation`` (Demucs vocals), ``frames`` (last frames of a segment), ``stitch``
+(one encode of all segments), ``sniff`` (what an undecodable file looks like) and
+``process`` (running ffmpeg/ffprobe without a shell).
+
 User media that cannot be used raises ``MediaError``; ffmpeg failing on files the
 pipeline made itself raises ``InternalError`` with the tail of ffmpeg's stderr.
 """

@@ -2,8 +2,8 @@
 
 Sessions carry all of them, kept current as the session moves; system workflows (the
 reconcile pass, reprocessing batches) carry only ``PipelineRole``, so the default session
-list is the query ``PipelineRole = 'session'``. The README's "Operating it" section lists
-the saved views built from these.
+list is the query ``PipelineRole = 'session'``. ``docs/operating.md`` ("Search attributes")
+lists the saved views built from these.
 """
 
 from __future__ import annotations

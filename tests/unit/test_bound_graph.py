@@ -322,7 +322,7 @@ def test_a_bound_preset_of_another_kind_is_a_graph_error(examples: None) -> None
 
 
 def test_the_readme_example_binds_the_shipped_i2v_workflow(studio: Path) -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "docs" / "presets.md").read_text()
     example = re.search(
         r"```toml\n(\[\[preset\]\]\nname = \"studio-i2v\".*?)```", readme, re.DOTALL
     )

@@ -108,7 +108,7 @@ def test_published_schema_is_the_model_schema() -> None:
 
 
 def test_the_readme_example_is_a_valid_presets_file(tmp_path: Path) -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "presets.md").read_text()
     example = re.search(r"```toml\n(\[\[preset\]\].*?)```", readme, re.DOTALL)
     assert example is not None
     path = write(tmp_path, example.group(1))
