@@ -25,16 +25,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from pipeline.config import Settings
 from pipeline.domain.drop import DropRef
 from pipeline.domain.layout import INBOX_PREFIX
+from pipeline.host.binaries import bundled_binary
 from pipeline.ingest.events import FilerEvent, parse_filer_events
 from pipeline.ingest.starter import Starter
-from pipeline.stack.seaweedfs import weed_binary
+from pipeline.logging import get_logger
 
-log: Any = structlog.get_logger()
+log = get_logger()
 
 SOURCE = "seaweedfs"
 REPLAY_OVERLAP_S = 5.0
@@ -90,7 +89,8 @@ class SeaweedFSSource:
         *,
         on_stream_start: OnStreamStart | None = None,
     ) -> None:
-        self.weed = weed_binary()  # fails at once, with the install hint, when it is missing
+        # Fails at once, with the install hint, when it is missing.
+        self.weed = bundled_binary("weed", "embedded")
         self.filer = settings.seaweedfs_filer
         self.bucket = settings.r2_bucket_name
         self.starter = starter
