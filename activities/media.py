@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +46,23 @@ class MediaActivities:
         self.store = store
         self.work_dir = work_dir
 
+    async def _fetch(self, scratch: Path, key: str) -> Path:
+        """Download ``key`` into ``scratch`` under its own file name; the local path."""
+        path = input_path(scratch, key)
+        await self.store.download(key, path)
+        return path
+
+    @asynccontextmanager
+    async def _local(self, key: str) -> AsyncIterator[tuple[Path, Path]]:
+        """A scratch folder holding ``key``, removed on exit: yields ``(scratch, path)``."""
+        with scratch_dir(self.work_dir, "activity-") as scratch:
+            yield scratch, await self._fetch(scratch, key)
+
     @activity.defn(name=PREPARE_IMAGE.name)
     @edge
     async def prepare_image(self, request: PrepareImageInput) -> PreparedImage:
         layout = SessionLayout(request.session_id)
-        with scratch_dir(self.work_dir, "activity-") as scratch:
-            source = input_path(scratch, request.image_key)
-            await self.store.download(request.image_key, source)
+        async with self._local(request.image_key) as (scratch, source):
             target = scratch / "image.jpg"
             with refusing(MediaError, file_name(request.image_key)):
                 try:
@@ -89,9 +101,7 @@ class MediaActivities:
     async def prepare_audio(self, request: PrepareAudioInput) -> PreparedAudio:
         """Decode and crop the user's audio to a full-quality WAV of the real length."""
         manifest, layout = request.manifest, SessionLayout(request.session_id)
-        with scratch_dir(self.work_dir, "activity-") as scratch:
-            source = input_path(scratch, request.audio_key)
-            await self.store.download(request.audio_key, source)
+        async with self._local(request.audio_key) as (scratch, source):
             with refusing(MediaError, file_name(request.audio_key)):
                 mix = await asyncio.to_thread(
                     prepare_audio,
@@ -110,9 +120,7 @@ class MediaActivities:
     async def pad_audio(self, request: PadAudioInput) -> PaddedAudio:
         """The model's audio: padded with silence so every planned frame hears something."""
         layout = SessionLayout(request.session_id)
-        with scratch_dir(self.work_dir, "activity-") as scratch:
-            source = input_path(scratch, request.audio_key)
-            await self.store.download(request.audio_key, source)
+        async with self._local(request.audio_key) as (scratch, source):
             padded = await asyncio.to_thread(
                 pad_audio, source, scratch / "drive.wav", request.duration_s
             )
@@ -122,9 +130,7 @@ class MediaActivities:
     @activity.defn(name=EXTRACT_LAST_FRAMES.name)
     @edge
     async def extract_last_frames(self, request: ExtractFramesInput) -> ExtractedFrames:
-        with scratch_dir(self.work_dir, "activity-") as scratch:
-            video = input_path(scratch, request.video_key)
-            await self.store.download(request.video_key, video)
+        async with self._local(request.video_key) as (scratch, video):
             (frame,) = await asyncio.to_thread(extract_last_frames, video, scratch / "frames", 1)
             await self.store.upload(frame, request.output_key, "image/png")
         return ExtractedFrames(key=request.output_key)
@@ -136,14 +142,12 @@ class MediaActivities:
         with scratch_dir(self.work_dir, "activity-") as scratch:
             segments = []
             for segment, key in zip(plan.segments, request.segment_keys, strict=True):
-                path = input_path(scratch, key)
-                await self.store.download(key, path)
+                path = await self._fetch(scratch, key)
                 segments.append(StitchSegment(path=path, drop_leading=segment.drop_leading))
                 activity.heartbeat({"downloaded": segment.index + 1})
             audio = None
             if request.audio_key is not None:
-                audio = input_path(scratch, request.audio_key)
-                await self.store.download(request.audio_key, audio)
+                audio = await self._fetch(scratch, request.audio_key)
             combined = scratch / "combined.mp4"
             await _with_heartbeat(
                 asyncio.to_thread(

@@ -19,15 +19,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
-import structlog
-
-from pipeline.stack.process import pid_alive
+from pipeline.host.processes import pid_alive
+from pipeline.logging import get_logger
 
 INPUTS = "in"
 SCRATCH_PREFIXES = ("activity-", "separation-")
 _OWNER = re.compile(r"^[a-z]+-(\d+)-")
 
-log = structlog.get_logger()
+log = get_logger()
 
 
 @contextmanager

@@ -44,11 +44,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from workflows_comfy.graph import ApiGraph
 from workflows_comfy.models import ModelFile
 from workflows_comfy.object_info import ObjectInfo, input_spec, is_output_node, node_info
 from workflows_comfy.presets import Preset
 
-Graph = dict[str, dict[str, Any]]
 ValueType = Literal["file", "STRING", "INT", "FLOAT"]
 
 _ALL = frozenset({"i2v", "s2v", "infinitetalk"})
@@ -155,7 +155,7 @@ class BoundGraphPreset(Preset):
         return setting in self.bindings
 
 
-def read_workflow(path: Path) -> Graph:
+def read_workflow(path: Path) -> ApiGraph:
     """The API-format graph in ``path``; ``ValueError`` saying what is wrong with the file."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -303,13 +303,15 @@ def binding_problems(preset: BoundGraphPreset, object_info: ObjectInfo) -> list[
     return problems
 
 
-def without_previous(graph: Mapping[str, Any], bindings: Mapping[str, tuple[Target, ...]]) -> Graph:
+def without_previous(
+    graph: Mapping[str, Any], bindings: Mapping[str, tuple[Target, ...]]
+) -> ApiGraph:
     """``graph`` for a first window: without the ``previous_video`` nodes and what only they feed.
 
     A node reading a removed node loses that input when it has other links (the optional
     ``previous_frames`` of ``WanInfiniteTalkToVideo``), else it is removed too.
     """
-    pruned: Graph = copy.deepcopy(dict(graph))
+    pruned: ApiGraph = copy.deepcopy(dict(graph))
     removed = {t.node for t in bindings.get("previous_video", ())}
     while removed:
         for node_id in removed:
@@ -363,13 +365,13 @@ def _string_inputs(graph: Mapping[str, Any]) -> Iterator[tuple[str, str, str, st
                 yield node_id, node["class_type"], name, value
 
 
-def bind(graph: Mapping[str, Any], preset: BoundGraphPreset, values: Mapping[str, Any]) -> Graph:
+def bind(graph: Mapping[str, Any], preset: BoundGraphPreset, values: Mapping[str, Any]) -> ApiGraph:
     """A copy of ``graph`` with each bound role in ``values`` written to its inputs.
 
     Roles missing from ``values`` (or ``None``) keep the graph's values; the output node's
     ``filename_prefix``, if it has one, is set from ``values["filename_prefix"]``.
     """
-    built: Graph = copy.deepcopy(dict(graph))
+    built: ApiGraph = copy.deepcopy(dict(graph))
     for role, targets in preset.bindings.items():
         value = values.get(role)
         if value is None:

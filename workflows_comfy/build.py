@@ -17,13 +17,11 @@ from pipeline.domain.errors import GraphError, PipelineError
 from pipeline.domain.frames.plan import WindowPlan
 from pipeline.domain.manifest import Kind
 from workflows_comfy.bound import BoundGraphPreset, bind, without_previous
-from workflows_comfy.graph import check_sampling, check_size, resolve
+from workflows_comfy.graph import ApiGraph, check_sampling, check_size, resolve
 from workflows_comfy.i2v import I2VParams, build_i2v
 from workflows_comfy.infinitetalk import InfiniteTalkParams, build_infinitetalk
 from workflows_comfy.presets import PRESETS, preset_of_type
 from workflows_comfy.s2v import S2VParams, build_s2v
-
-Graph = dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,7 @@ class SegmentGraphRequest:
     """The previous segment's video as uploaded, for kinds that continue from its frames."""
 
 
-def build_graph(kind: Kind | str, request: SegmentGraphRequest) -> Graph:
+def build_graph(kind: Kind | str, request: SegmentGraphRequest) -> ApiGraph:
     """The API-format graph rendering ``request`` for ``kind``; ``GraphError`` if impossible."""
     try:
         build = _BUILDERS[Kind(kind)]
@@ -117,7 +115,7 @@ def _shared(request: SegmentGraphRequest) -> dict[str, Any]:
     }
 
 
-def _i2v(request: SegmentGraphRequest) -> tuple[Graph, int]:
+def _i2v(request: SegmentGraphRequest) -> tuple[ApiGraph, int]:
     params = I2VParams(
         image_name=request.image_name,
         **_shared(request),
@@ -126,7 +124,7 @@ def _i2v(request: SegmentGraphRequest) -> tuple[Graph, int]:
     return build_i2v(params), params.length
 
 
-def _s2v(request: SegmentGraphRequest) -> tuple[Graph, int]:
+def _s2v(request: SegmentGraphRequest) -> tuple[ApiGraph, int]:
     windows = _windows(request, "s2v")
     if windows.overlap:
         raise ValueError(
@@ -163,13 +161,13 @@ def _window(request: SegmentGraphRequest) -> InfiniteTalkParams:
     )
 
 
-def _infinitetalk(request: SegmentGraphRequest) -> tuple[Graph, int]:
+def _infinitetalk(request: SegmentGraphRequest) -> tuple[ApiGraph, int]:
     """One window per segment (``_window``)."""
     params = _window(request)
     return build_infinitetalk(params), params.length
 
 
-def _bound(request: SegmentGraphRequest) -> tuple[Graph, int]:
+def _bound(request: SegmentGraphRequest) -> tuple[ApiGraph, int]:
     """An operator's graph (``workflows_comfy.bound``) with the segment's values bound.
 
     Values are checked as the built-in builders check theirs; the graph renders ``length``
@@ -212,7 +210,7 @@ def _bound(request: SegmentGraphRequest) -> tuple[Graph, int]:
     return bind(graph, chosen, values), values["length"]
 
 
-_BUILDERS: dict[Kind, Callable[[SegmentGraphRequest], tuple[Graph, int]]] = {
+_BUILDERS: dict[Kind, Callable[[SegmentGraphRequest], tuple[ApiGraph, int]]] = {
     Kind.I2V: _i2v,
     Kind.S2V: _s2v,
     Kind.INFINITETALK: _infinitetalk,

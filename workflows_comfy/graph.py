@@ -16,6 +16,9 @@ _T = TypeVar("_T")
 
 Scalar = str | int | float | bool
 
+ApiGraph = dict[str, dict[str, Any]]
+"""A graph in API format, what ``POST /prompt`` takes as ``prompt`` and ``Graph.to_api`` returns."""
+
 
 @dataclass(frozen=True)
 class Link:
@@ -77,8 +80,8 @@ class Graph:
     def __len__(self) -> int:
         return len(self._nodes)
 
-    def to_api(self) -> dict[str, dict[str, Any]]:
-        api: dict[str, dict[str, Any]] = {}
+    def to_api(self) -> ApiGraph:
+        api: ApiGraph = {}
         for node_id, node in self._nodes.items():
             entry: dict[str, Any] = {
                 "class_type": node.class_type,

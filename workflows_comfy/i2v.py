@@ -14,9 +14,10 @@ Steps, cfg and shift default to the preset's (``workflows_comfy.presets``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from workflows_comfy.graph import (
+    ApiGraph,
     Graph,
     InputValue,
     Link,
@@ -81,7 +82,7 @@ class I2VParams:
         check_sampling(seed=self.seed, cfg=cfg, filename_prefix=self.filename_prefix)
 
 
-def build_i2v(params: I2VParams) -> dict[str, dict[str, Any]]:
+def build_i2v(params: I2VParams) -> ApiGraph:
     """The API-format graph for ``params``; ``UnknownPreset`` or ``ValueError`` if invalid."""
     models = preset_of_type(params.preset, I2VPreset, "i2v")
     steps, cfg = resolve(params.steps, models.steps), resolve(params.cfg, models.cfg)

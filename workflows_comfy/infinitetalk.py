@@ -36,10 +36,10 @@ audio track and a mask per speaker.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pipeline.domain.frames.rules import INFINITETALK_MOTION_FRAMES, INFINITETALK_WINDOW_FRAMES
 from workflows_comfy.graph import (
+    ApiGraph,
     Graph,
     InputValue,
     check_sampling,
@@ -135,7 +135,7 @@ class InfiniteTalkParams:
         check_sampling(seed=self.seed, cfg=cfg, filename_prefix=self.filename_prefix)
 
 
-def build_infinitetalk(params: InfiniteTalkParams) -> dict[str, dict[str, Any]]:
+def build_infinitetalk(params: InfiniteTalkParams) -> ApiGraph:
     """The API-format graph for ``params``; ``UnknownPreset`` or ``ValueError`` if invalid."""
     models = preset_of_type(params.preset, InfiniteTalkPreset, "infinitetalk")
     steps, cfg = resolve(params.steps, models.steps), resolve(params.cfg, models.cfg)

@@ -31,10 +31,10 @@ out here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from workflows_comfy.graph import (
     MAX_SEED,
+    ApiGraph,
     Graph,
     InputValue,
     Link,
@@ -105,7 +105,7 @@ class S2VParams:
         check_sampling(seed=self.seed, cfg=cfg, filename_prefix=self.filename_prefix)
 
 
-def build_s2v(params: S2VParams) -> dict[str, dict[str, Any]]:
+def build_s2v(params: S2VParams) -> ApiGraph:
     """The API-format graph for ``params``; ``UnknownPreset`` or ``ValueError`` if invalid."""
     models = preset_of_type(params.preset, S2VPreset, "s2v")
     sampling = _Sampling(

@@ -6,7 +6,7 @@ import httpx
 
 from pipeline.config import Settings
 from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
-from pipeline.stack.process import group_alive
+from pipeline.host.processes import group_alive
 from pipeline.stack.seaweedfs import parse_filer_address
 from pipeline.stack.state import read_process_table
 

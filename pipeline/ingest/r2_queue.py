@@ -182,7 +182,7 @@ class R2QueueConsumer:
             )
             return None
         try:
-            await self.starter.start_all(parsed.drops, source=SOURCE)
+            await self.starter.handle(parsed, source=SOURCE)
         except Exception as exc:
             delay = min(MAX_RETRY_DELAY_S, self.retry_base_s * attempts * attempts)
             log.warning(
@@ -193,8 +193,6 @@ class R2QueueConsumer:
                 retry_in_s=delay,
             )
             return delay
-        for reason in parsed.refused:
-            log.warning("drop_refused", reason=reason)
         if parsed.ignored:
             log.debug("r2_events_ignored", ignored=parsed.ignored)
         return None

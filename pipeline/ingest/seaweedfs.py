@@ -25,16 +25,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from pipeline.config import Settings
-from pipeline.domain.drop import DropRef
 from pipeline.domain.layout import INBOX_PREFIX
-from pipeline.ingest.events import FilerEvent, parse_filer_events
+from pipeline.host.binaries import bundled_binary
+from pipeline.ingest.events import FilerEvent, ParsedEvents, parse_filer_events
 from pipeline.ingest.starter import Starter
-from pipeline.stack.seaweedfs import weed_binary
+from pipeline.logging import get_logger
 
-log: Any = structlog.get_logger()
+log = get_logger()
 
 SOURCE = "seaweedfs"
 REPLAY_OVERLAP_S = 5.0
@@ -90,7 +88,8 @@ class SeaweedFSSource:
         *,
         on_stream_start: OnStreamStart | None = None,
     ) -> None:
-        self.weed = weed_binary()  # fails at once, with the install hint, when it is missing
+        # Fails at once, with the install hint, when it is missing.
+        self.weed = bundled_binary("weed", "embedded")
         self.filer = settings.seaweedfs_filer
         self.bucket = settings.r2_bucket_name
         self.starter = starter
@@ -176,21 +175,25 @@ class SeaweedFSSource:
             while batch[-1] is not None and not events.empty() and len(batch) < BATCH:
                 batch.append(events.get_nowait())
             handled = [event for event in batch if event is not None and self._is_new(event)]
-            drops = list({e.drop.workflow_id: e.drop for e in handled if e.drop}.values())
-            if drops and not await self._start(drops, stop):
-                return
             if handled:
+                parsed = ParsedEvents(
+                    drops=list({e.drop.workflow_id: e.drop for e in handled if e.drop}.values()),
+                    refused=[event.refused for event in handled if event.refused],
+                )
+                if not await self._start(parsed, stop):
+                    return
                 self.cursor.advance(max(event.ts_ns for event in handled))
             if batch[-1] is None:
                 return
 
-    async def _start(self, drops: list[DropRef], stop: asyncio.Event) -> bool:
-        """Start every drop, retrying until it works; False if ``stop`` came first."""
+    async def _start(self, parsed: ParsedEvents, stop: asyncio.Event) -> bool:
+        """Hand the batch to the starter, retrying until it works; False if ``stop`` came
+        first."""
         while True:
             try:
-                await self.starter.start_all(drops, source=SOURCE)
+                await self.starter.handle(parsed, source=SOURCE)
             except Exception as exc:
-                log.warning("seaweedfs_start_failed", error=str(exc), drops=len(drops))
+                log.warning("seaweedfs_start_failed", error=str(exc), drops=len(parsed.drops))
             else:
                 return True
             with contextlib.suppress(TimeoutError):
@@ -201,9 +204,7 @@ class SeaweedFSSource:
     def _is_new(self, event: FilerEvent) -> bool:
         if self.cursor.ts_ns is not None and event.ts_ns <= self.cursor.ts_ns:
             return False
-        if event.refused:
-            log.warning("drop_refused", reason=event.refused)
-        elif event.drop is None:
+        if event.drop is None and not event.refused:
             log.debug("seaweedfs_event_ignored", reason=event.ignored)
         return True
 

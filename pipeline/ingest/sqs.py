@@ -85,14 +85,11 @@ class SqsConsumer:
             log.warning("sqs_message_malformed", error=str(exc), body=body[:500])
             return receipt
         try:
-            for drop in parsed.drops:
-                await self.starter.start(drop, source=SOURCE)
+            await self.starter.handle(parsed, source=SOURCE)
         except Exception as exc:
             # Leave the message: it becomes visible again and is retried after the timeout.
             log.warning("sqs_start_failed", error=str(exc), drops=len(parsed.drops))
             return None
-        for reason in parsed.refused:
-            log.warning("drop_refused", reason=reason)
         if parsed.ignored:
             log.debug("sqs_records_ignored", ignored=parsed.ignored)
         return receipt

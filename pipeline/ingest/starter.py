@@ -45,6 +45,7 @@ from pipeline.domain.errors import PipelineError
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Manifest, parse_manifest
 from pipeline.ingest import summary
+from pipeline.ingest.events import ParsedEvents
 from pipeline.logging import get_logger
 from pipeline.workflows import attributes
 from pipeline.workflows.priorities import FRESH_PRIORITY
@@ -232,6 +233,15 @@ class Starter:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+
+    async def handle(self, parsed: ParsedEvents, *, source: str) -> None:
+        """What every event source does with a parsed event: start its drops (``start_all``),
+        then warn ``drop_refused`` once per refusal. Raises as ``start_all`` does, before any
+        warning, so a message the caller retries is warned about once, when it gets through.
+        """
+        await self.start_all(parsed.drops, source=source)
+        for reason in parsed.refused:
+            log.warning("drop_refused", reason=reason)
 
 
 def session_options(settings: Settings) -> dict[str, Any]:

@@ -91,12 +91,10 @@ class WebhookReceiver:
             )
             return web.json_response({"error": str(exc)}, status=400)
         try:
-            await self.starter.start_all(parsed.drops, source=SOURCE)
+            await self.starter.handle(parsed, source=SOURCE)
         except Exception as exc:
             log.warning("webhook_start_failed", error=str(exc), drops=len(parsed.drops))
             return web.json_response({"error": "could not start; retry"}, status=503)
-        for reason in parsed.refused:
-            log.warning("drop_refused", reason=reason)
         if parsed.ignored:
             log.debug("webhook_records_ignored", ignored=parsed.ignored)
         return web.json_response({"started": len(parsed.drops), "ignored": len(parsed.ignored)})

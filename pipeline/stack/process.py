@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 from pipeline.domain.errors import StartupError
+from pipeline.host.processes import group_alive
 
 _POLL_S = 0.1
 _TAIL_LINES = 40
 _KILL_WAIT_S = 5.0
-_PROC = Path("/proc")
 
 
 def free_port() -> int:
@@ -197,79 +197,3 @@ class ManagedProcess:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-
-
-def group_alive(pgid: int) -> bool:
-    """True while any process but a zombie is in group ``pgid``."""
-    if not _PROC.is_dir():
-        return _signal_zero(-pgid)
-    return bool(group_members(pgid))
-
-
-def pid_alive(pid: int) -> bool:
-    """True while ``pid`` runs; a zombie counts as gone."""
-    if not _PROC.is_dir():
-        return _signal_zero(pid)
-    try:
-        stat = (_PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return False
-    return _running(_PROC / str(pid), _stat_fields(stat)[0])
-
-
-def _signal_zero(pid: int) -> bool:
-    """Whether ``kill(pid, 0)`` finds a process (or, for a negative pid, a group)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def group_members(pgid: int) -> list[int]:
-    """Pids of the live processes in group ``pgid`` (Linux ``/proc``).
-
-    Zombies are left out because an init that does not reap (as in some containers)
-    would otherwise make a dead group look alive forever.
-    """
-    members = []
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        state, _ppid, group = _stat_fields(stat)[:3]
-        if int(group) == pgid and _running(entry, state):
-            members.append(int(entry.name))
-    return members
-
-
-def _running(entry: Path, leader_state: str) -> bool:
-    """Whether ``/proc/{pid}`` is more than a zombie.
-
-    A leader thread that exited before the others shows "Z" while the process still runs,
-    so a zombie leader is only dead once no other thread is left.
-    """
-    if leader_state != "Z":
-        return True
-    try:
-        tasks = list((entry / "task").iterdir())
-    except OSError:
-        return False
-    for task in tasks:
-        try:
-            if _stat_fields((task / "stat").read_text())[0] != "Z":
-                return True
-        except OSError:
-            continue
-    return False
-
-
-def _stat_fields(stat: str) -> list[str]:
-    """Fields of ``/proc/{pid}/stat`` after the command name, state first."""
-    # The command name may hold spaces and parentheses, so split after the last ')'.
-    return stat[stat.rindex(")") + 2 :].split()

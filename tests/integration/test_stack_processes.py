@@ -23,15 +23,9 @@ from types_boto3_sqs.client import SQSClient
 
 from pipeline.cli.context import ExitCode
 from pipeline.domain.errors import StartupError
+from pipeline.host.processes import group_members, pid_alive
 from pipeline.stack import services
-from pipeline.stack.process import (
-    PORT_RACE_TRIES,
-    ManagedProcess,
-    free_port,
-    group_members,
-    pid_alive,
-    start_ready,
-)
+from pipeline.stack.process import PORT_RACE_TRIES, ManagedProcess, free_port, start_ready
 from pipeline.stack.provision import NOTIFICATION_ID, provision_bucket_events
 from pipeline.workflows import attributes
 from tests.conftest import TEST_ACCESS_KEY, TEST_REGION

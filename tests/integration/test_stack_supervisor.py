@@ -18,8 +18,9 @@ from types_boto3_s3 import S3Client
 from pipeline.config import load_settings
 from pipeline.doctor.stack import stack_checks
 from pipeline.domain.errors import PortInUse, StartupError
+from pipeline.host.processes import group_members
 from pipeline.stack import services
-from pipeline.stack.process import ManagedProcess, free_port, group_members
+from pipeline.stack.process import ManagedProcess, free_port
 from pipeline.stack.state import (
     ProcessTable,
     pidfile_path,
