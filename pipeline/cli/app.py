@@ -10,25 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from importlib import import_module
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 from temporalio.service import RPCError, RPCStatusCode
 
-from pipeline.cli import (
-    doctor,
-    drop,
-    models,
-    reprocess,
-    schedules,
-    services,
-    sessions,
-    setup,
-    stack,
-    status,
-    workers,
-)
 from pipeline.cli.context import App, ExitCode
+from pipeline.cli.terminal import Terminal
 from pipeline.config import Settings, load_settings
 from pipeline.domain.errors import ConfigError, PipelineError, StorageError
 from pipeline.logging import configure_logging
@@ -44,24 +33,26 @@ def cli(ctx: click.Context) -> None:
     if settings.presets_file is not None:
         install_presets_file(settings.presets_file)
     configure_logging(settings.log_format, settings.log_level)
-    ctx.obj = App(settings)
+    ctx.obj = App(settings, Terminal(sys.stderr))
 
 
-_COMMAND_MODULES = (
-    doctor,
-    drop,
-    models,
-    reprocess,
-    schedules,
-    services,
-    sessions,
-    setup,
-    stack,
-    status,
-    workers,
+COMMAND_MODULES = (
+    "doctor",
+    "drop",
+    "models",
+    "reprocess",
+    "schedule",
+    "services",
+    "sessions",
+    "setup",
+    "stack",
+    "status",
+    "workers",
 )
-for _module in _COMMAND_MODULES:
-    for _command in _module.COMMANDS:
+"""The modules of ``pipeline.cli`` whose ``COMMANDS`` the ``pipeline`` group runs."""
+for _name in COMMAND_MODULES:
+    _commands: list[click.Command] = import_module(f"pipeline.cli.{_name}").COMMANDS
+    for _command in _commands:
         cli.add_command(_command)
 
 
