@@ -65,5 +65,5 @@ R2_REGION=auto
 R2_ACCESS_KEY_ID=<an R2 API token's access key id, Object Read & Write on $BUCKET>
 R2_SECRET_ACCESS_KEY=<its secret>
 
-Then: pipeline schedules apply && pipeline doctor
+Then: pipeline setup schedules && pipeline doctor
 ENV

@@ -10,8 +10,10 @@ Operators and scripts drive the flow
   and ``tail``;
 - ``status`` (``status``, ``schema``) and ``sessions`` (``tail``, ``ls``, ``cancel``), which
   read ``session_view`` (Temporal's view joined with ``sessions/{id}/``);
-- ``reprocess`` (``reprocess``, ``schedule …``), ``schedules`` (``schedules apply``) and
-  ``setup`` (``setup temporal``);
+- ``reprocess`` (``reprocess``), ``schedule`` (``schedule …``, the batches' Temporal
+  Schedules) and ``setup`` (``setup temporal``, ``setup schedules``);
 - ``services`` (``worker cpu|gpu``, ``ingest``), ``stack`` (``up``/``down``), ``workers``,
-  ``doctor`` and ``models`` (the weights of ``deploy/models.lock``).
+  ``doctor`` and ``models`` (the weights of ``deploy/models.lock``);
+- ``terminal`` (whether progress is drawn, and every bar) and ``params`` (the duration and
+  moment option types).
 """

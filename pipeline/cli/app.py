@@ -20,7 +20,7 @@ from pipeline.cli import (
     drop,
     models,
     reprocess,
-    schedules,
+    schedule,
     services,
     sessions,
     setup,
@@ -29,6 +29,7 @@ from pipeline.cli import (
     workers,
 )
 from pipeline.cli.context import App, ExitCode
+from pipeline.cli.terminal import Terminal
 from pipeline.config import Settings, load_settings
 from pipeline.domain.errors import ConfigError, PipelineError, StorageError
 from pipeline.logging import configure_logging
@@ -44,15 +45,15 @@ def cli(ctx: click.Context) -> None:
     if settings.presets_file is not None:
         install_presets_file(settings.presets_file)
     configure_logging(settings.log_format, settings.log_level)
-    ctx.obj = App(settings)
+    ctx.obj = App(settings, Terminal(sys.stderr))
 
 
-_COMMAND_MODULES = (
+COMMAND_MODULES = (
     doctor,
     drop,
     models,
     reprocess,
-    schedules,
+    schedule,
     services,
     sessions,
     setup,
@@ -60,7 +61,8 @@ _COMMAND_MODULES = (
     status,
     workers,
 )
-for _module in _COMMAND_MODULES:
+"""The modules of ``pipeline.cli`` whose ``COMMANDS`` the ``pipeline`` group runs."""
+for _module in COMMAND_MODULES:
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -7,6 +7,7 @@ from enum import IntEnum
 
 import click
 
+from pipeline.cli.terminal import Terminal
 from pipeline.config import Settings
 
 
@@ -35,3 +36,5 @@ class NotFound(click.ClickException):
 class App:
     settings: Settings
     """Read and validated once by the ``pipeline`` group before any subcommand runs."""
+    terminal: Terminal
+    """stderr, where progress is drawn; built once by the ``pipeline`` group."""

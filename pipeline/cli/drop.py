@@ -18,7 +18,6 @@ from pipeline.cli.upload import (
     parse_assignments,
     upload_drop,
 )
-from pipeline.config import Settings
 from pipeline.domain.manifest import Kind, Manifest
 from pipeline.storage import sync_s3
 
@@ -83,7 +82,7 @@ def drop(
     )
     if wait:
         limit_s = WAIT_S if timeout is None else timeout
-        _follow(app.settings, ref.session_id, as_json=as_json, timeout=limit_s)
+        _follow(app, ref.session_id, as_json=as_json, timeout=limit_s)
     click.echo(json.dumps({"session_id": ref.session_id}) if as_json else ref.session_id)
 
 
@@ -105,10 +104,11 @@ def demo(app: App, as_json: bool) -> None:
     ref = upload_drop(
         sync_s3(app.settings), app.settings.r2_bucket_name, new_drop_name("demo"), files, manifest
     )
-    _follow(app.settings, ref.session_id, as_json=as_json, timeout=1800.0)
+    _follow(app, ref.session_id, as_json=as_json, timeout=1800.0)
 
 
-def _follow(settings: Settings, session_id: str, *, as_json: bool, timeout: float) -> NoReturn:
+def _follow(app: App, session_id: str, *, as_json: bool, timeout: float) -> NoReturn:
+    settings = app.settings
     if not as_json:
         click.echo(f"session {session_id}")
         click.echo(
@@ -116,7 +116,7 @@ def _follow(settings: Settings, session_id: str, *, as_json: bool, timeout: floa
             f"/workflows/session-{session_id}",
             err=True,
         )
-    follow_to_end(settings, session_id, limit_s=timeout, as_json=as_json, uploaded=True)
+    follow_to_end(app, session_id, limit_s=timeout, as_json=as_json, uploaded=True)
 
 
 COMMANDS = [drop, demo]

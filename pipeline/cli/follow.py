@@ -1,12 +1,12 @@
 """Following a session to its end, for ``drop --wait``, ``demo`` and ``tail``.
 
 On a terminal the stage, segment and sampler-step bars are redrawn in place on stderr;
-elsewhere (a pipe, a CI log) each changed stage line is printed once. The outcome then
-goes to stdout (or one JSON object with ``--json``) and the exit code says how it ended:
-``ExitCode.OK`` succeeded, ``FAILED`` failed or cancelled, ``NOT_FOUND`` no session
-started within ``START_GRACE_S`` of the upload (``tail``: nor before ``--timeout`` ran out),
-``STILL_RUNNING`` ``--timeout`` ran out first, ``INTERRUPTED`` Ctrl-C (the session goes on
-in every case but the first two).
+elsewhere (a pipe, a CI log) each changed stage line is printed once (``terminal.Board``).
+The outcome then goes to stdout (or one JSON object with ``--json``) and the exit code
+says how it ended: ``ExitCode.OK`` succeeded, ``FAILED`` failed or cancelled,
+``NOT_FOUND`` no session started within ``START_GRACE_S`` of the upload (``tail``: nor
+before ``--timeout`` ran out), ``STILL_RUNNING`` ``--timeout`` ran out first,
+``INTERRUPTED`` Ctrl-C (the session goes on in every case but the first two).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import NoReturn
 
 import click
 
-from pipeline.cli.context import ExitCode, NotFound
+from pipeline.cli.context import App, ExitCode, NotFound
 from pipeline.cli.session_view import SessionStatus, no_such_session, session_status
+from pipeline.cli.terminal import Board, bar
 from pipeline.config import Settings
 from pipeline.temporal_client import connect
 from pipeline.workflows.describe import live_line
@@ -27,11 +28,10 @@ from pipeline.workflows.describe import live_line
 START_GRACE_S = 60.0
 """How long after an upload a session may take to start (ingest delivers the event)."""
 POLL_S = 0.5
-BAR_WIDTH = 28
 
 
 def follow_to_end(
-    settings: Settings,
+    app: App,
     session_id: str,
     *,
     limit_s: float | None,
@@ -42,7 +42,8 @@ def follow_to_end(
     exit with the matching ``ExitCode``. ``uploaded``: its manifest was just put by this
     command, so a session that does not start points at the ingest consumer."""
     try:
-        final = asyncio.run(follow(settings, session_id, limit_s, quiet=as_json, uploaded=uploaded))
+        board = app.terminal.board(as_json=as_json)
+        final = asyncio.run(follow(app.settings, session_id, limit_s, board, uploaded=uploaded))
     except KeyboardInterrupt:
         click.echo(
             f"stopped following; the session goes on ('pipeline status {session_id}')", err=True
@@ -70,18 +71,17 @@ async def follow(
     settings: Settings,
     session_id: str,
     limit_s: float | None,
+    board: Board,
     *,
-    quiet: bool,
     uploaded: bool = False,
 ) -> SessionStatus:
     """Poll the session every ``POLL_S`` until it ends (its final status) or ``limit_s``
-    seconds pass (its status then, not finished), showing progress on stderr unless
-    ``quiet``. Raises ``NotFound`` if no session starts within ``START_GRACE_S`` or, unless
-    this command just ``uploaded`` its manifest, before ``limit_s`` runs out."""
+    seconds pass (its status then, not finished), showing its progress on ``board``.
+    Raises ``NotFound`` if no session starts within ``START_GRACE_S`` or, unless this
+    command just ``uploaded`` its manifest, before ``limit_s`` runs out."""
     client = await connect(settings)
     deadline = None if limit_s is None else time.monotonic() + limit_s
     start_deadline = time.monotonic() + START_GRACE_S
-    board = Board(live=sys.stderr.isatty() and not quiet, quiet=quiet)
     while True:
         view = await session_status(client, settings, session_id)
         out_of_time = deadline is not None and time.monotonic() > deadline
@@ -130,11 +130,6 @@ def print_outcome(status: SessionStatus) -> None:
             click.echo(f"  error.json: {status.urls['error']}", err=True)
 
 
-def bar(done: float, total: float, width: int = BAR_WIDTH) -> str:
-    filled = 0 if total <= 0 else round(width * min(done / total, 1.0))
-    return "█" * filled + "░" * (width - filled)
-
-
 def render(view: SessionStatus) -> list[str]:
     """Three lines: the stage with its ETA, the segment bar, the sampler-step bar."""
     progress = view.progress
@@ -152,26 +147,3 @@ def render(view: SessionStatus) -> list[str]:
             + (f" · {progress.node}" if progress.node else "")
         )
     return lines
-
-
-class Board:
-    """Lines redrawn in place on a terminal; elsewhere each changed line printed once."""
-
-    def __init__(self, *, live: bool, quiet: bool) -> None:
-        self.live, self.quiet = live, quiet
-        self.shown: list[str] = []
-
-    def show(self, lines: list[str]) -> None:
-        if self.quiet or lines == self.shown:
-            return
-        if self.live:
-            self.clear()
-            click.echo("\n".join(lines), err=True)
-        elif lines[0] != (self.shown or [""])[0]:
-            click.echo(lines[0], err=True)
-        self.shown = lines
-
-    def clear(self) -> None:
-        if self.live and self.shown:
-            click.echo(f"\x1b[{len(self.shown)}F\x1b[J", err=True, nl=False)
-        self.shown = []

@@ -19,6 +19,7 @@ import click
 import httpx
 
 from pipeline.cli.context import App
+from pipeline.cli.terminal import NO_TRANSFER, Terminal, Transfer
 from pipeline.config import Settings
 from pipeline.storage import sync_s3
 from pipeline.weights.fetch import HttpSource, ProgressFn, S3Source, Sources
@@ -46,58 +47,37 @@ def open_sources(settings: Settings) -> Iterator[Sources]:
         yield Sources(HttpSource(client, token), lambda: S3Source(sync_s3(settings)))
 
 
-class Terminal(Listener):
-    """A progress bar per transfer on a terminal's stderr, and one line per file."""
+class SyncOutput(Listener):
+    """What a sync or a pin shows: the terminal's bar for each transfer, then one line per
+    file on stdout; with ``--json`` (``as_json``) nothing, so the report is the only output."""
 
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.interactive = not quiet and sys.stderr.isatty()
-        self._bar: Any = None
-        self._done = 0
+    def __init__(self, terminal: Terminal, *, as_json: bool) -> None:
+        self.terminal, self.as_json = terminal, as_json
+        self._transfer: Transfer = NO_TRANSFER
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.render_finish()
-            self._bar = None
+        self._transfer.close()
+        self._transfer = NO_TRANSFER
 
     def start(self, entry: LockedFile, total: int | None, verb: str = "fetching") -> None:
         self.close()
-        self._done = 0
-        if self.interactive:
-            of_total = f" of {_size(total)}" if total else ""
-            self._bar = click.progressbar(
-                length=total or 0,
-                label=f"{verb} {entry.path}",
-                file=sys.stderr,
-                show_percent=bool(total),
-                item_show_func=lambda done: f"{_size(done or 0)}{of_total}",
-            )
+        self._transfer = self.terminal.transfer(f"{verb} {entry.path}", total, as_json=self.as_json)
 
     def advance(self, n: int) -> None:
-        self._done += n
-        if self._bar is not None:
-            self._bar.update(n, self._done)
+        self._transfer.advance(n)
 
     def finish(self, report: FileReport) -> None:
         self.close()
-        if not self.quiet:
+        if not self.as_json:
             click.echo(_line(report))
 
     def waiting(self, lock_path: Path) -> None:
-        if not self.quiet:
+        if not self.as_json:
             click.echo(f"another sync holds {lock_path}; waiting for it to finish", err=True)
 
     def measuring(self, entry: LockedFile) -> ProgressFn:
         self.start(entry, entry.size, "measuring")
         return self.advance
-
-
-def _size(n: int) -> str:
-    """Bytes for people: ``812.4 MB``, ``14.3 GB`` (decimal units, as Hugging Face shows)."""
-    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
 
 
 def _line(report: FileReport) -> str:
@@ -199,10 +179,10 @@ def sync(
     """
     lock_path = lock_path or app.settings.models_lock
     entries = _selected(load_lock(lock_path), presets, separation)
-    terminal = Terminal(quiet=as_json)
+    output = SyncOutput(app.terminal, as_json=as_json)
     with open_sources(app.settings) as sources:
         reports = ModelsDir(dest).sync(
-            entries, sources, allow_unpinned=allow_unpinned, listener=terminal
+            entries, sources, allow_unpinned=allow_unpinned, listener=output
         )
     sys.exit(_report(as_json, dest, lock_path, reports))
 
@@ -231,7 +211,8 @@ def verify(
     """
     lock_path = lock_path or app.settings.models_lock
     entries = _selected(load_lock(lock_path), presets, separation)
-    reports = ModelsDir(dest).verify(entries, rehash=rehash, listener=Terminal(quiet=as_json))
+    output = SyncOutput(app.terminal, as_json=as_json)
+    reports = ModelsDir(dest).verify(entries, rehash=rehash, listener=output)
     sys.exit(_report(as_json, dest, lock_path, reports))
 
 
@@ -272,12 +253,12 @@ def lock(
         _lock_summary(as_json, summary | {"up_to_date": not stale})
         sys.exit(EXIT_BAD if stale else EXIT_OK)
     if mirror is not None:
-        terminal = Terminal(quiet=as_json)
+        output = SyncOutput(app.terminal, as_json=as_json)
         with open_sources(app.settings) as sources:
             updated, summary["pinned"] = pin_from(
-                updated, mirror, sources, rehash=rehash, on_file=terminal.measuring
+                updated, mirror, sources, rehash=rehash, on_file=output.measuring
             )
-        terminal.close()
+        output.close()
     if updated != current:
         lock_path.write_text(dump_lock(updated), "utf-8")
     summary["unpinned"] = [f.path for f in updated.files if not f.pinned]

@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-import re
 import socket
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import click
@@ -24,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from pipeline.cli.context import App, ExitCode
 from pipeline.cli.follow import POLL_S, follow_to_end
+from pipeline.cli.params import MOMENT
 from pipeline.cli.session_view import (
     TERMINAL,
     SessionStatus,
@@ -36,10 +36,7 @@ from pipeline.temporal_client import connect
 from pipeline.workflows import attributes
 from pipeline.workflows.attributes import sessions_query
 
-BAR_WIDTH = 28
 CANCEL_WAIT_S = 30.0
-_SINCE = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 @click.command()
@@ -56,7 +53,7 @@ def tail(app: App, session_id: str, as_json: bool, timeout: float | None) -> Non
     started within a minute (or before --timeout ran out), 5 if --timeout ran out first
     (it keeps running).
     """
-    follow_to_end(app.settings, session_id, limit_s=timeout, as_json=as_json)
+    follow_to_end(app, session_id, limit_s=timeout, as_json=as_json)
 
 
 @click.command(name="ls")
@@ -67,7 +64,9 @@ def tail(app: App, session_id: str, as_json: bool, timeout: float | None) -> Non
 )
 @click.option("--kind", help="Only this kind (i2v, s2v, infinitetalk).")
 @click.option("--preset", help="Only this model preset.")
-@click.option("--since", help="Started within this long (30m, 24h, 7d) or since a date.")
+@click.option(
+    "--since", type=MOMENT, help="Started within this long (30m, 24h, 7d) or since a date."
+)
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
@@ -76,12 +75,12 @@ def ls(
     status: str | None,
     kind: str | None,
     preset: str | None,
-    since: str | None,
+    since: datetime | None,
     limit: int,
     as_json: bool,
 ) -> None:
     """List sessions, newest first, through Temporal's visibility."""
-    query = sessions_query(status=status, kind=kind, preset=preset, since=parse_since(since))
+    query = sessions_query(status=status, kind=kind, preset=preset, since=since)
 
     async def fetch() -> list[dict[str, Any]]:
         return await list_sessions(await connect(app.settings), query, limit)
@@ -99,23 +98,6 @@ def ls(
             f"{row['session_id']:<{width}} {row['status']:<10} {row['stage'] or '-':<17} "
             f"{row['kind'] or '-':<13} {row['preset'] or '-':<20} {row['started_at'][:19]}"
         )
-
-
-def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
-    """``30m``, ``24h``, ``7d``, ``2w`` ago, or an ISO date/time (UTC unless it says)."""
-    if text is None:
-        return None
-    now = now or datetime.now(UTC)
-    match = _SINCE.match(text.strip())
-    if match:
-        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r}: use 30m, 24h, 7d or an ISO date", param_hint="--since"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def list_sessions(client: Client, query: str, limit: int) -> list[dict[str, Any]]:

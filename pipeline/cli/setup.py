@@ -1,4 +1,8 @@
-"""``pipeline setup temporal``: search attributes and schedules on the configured namespace."""
+"""``pipeline setup temporal`` and ``pipeline setup schedules``: what the pipeline needs on
+the configured namespace, its search attributes and its own standing schedules (reconcile).
+
+The operator's reprocessing schedules are ``pipeline schedule``'s (``pipeline.cli.schedule``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import click
 
 from pipeline.cli.context import App
 from pipeline.config import Settings
-from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID, apply_reconcile_schedule
+from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID, Applied, apply_reconcile_schedule
 from pipeline.stack.temporal_setup import SearchAttributesRefused, ensure_search_attributes
 from pipeline.temporal_client import connect
 from pipeline.workflows import attributes
@@ -45,6 +49,22 @@ def temporal(app: App, as_json: bool) -> None:
     for kind, outcomes in applied.items():
         for name, outcome in outcomes.items():
             click.echo(f"{kind.replace('_', ' ')[:-1]} {name}: {outcome}")
+
+
+@setup.command()
+@click.pass_obj
+def schedules(app: App) -> None:
+    """Create or update the reconcile schedule (every RECONCILE_INTERVAL_S), without
+    touching search attributes (for a namespace whose attributes are made elsewhere)."""
+
+    async def run() -> Applied:
+        return await apply_reconcile_schedule(await connect(app.settings), app.settings)
+
+    outcome = asyncio.run(run())
+    click.echo(
+        f"{RECONCILE_SCHEDULE_ID}: {outcome.value} "
+        f"(every {app.settings.reconcile_interval_s} s on {app.settings.temporal_task_queue})"
+    )
 
 
 COMMANDS = [setup]

@@ -211,7 +211,7 @@ async def _schedule(client: Client, settings: Settings) -> Check:
         return failed(
             "reconcile schedule",
             f"{RECONCILE_SCHEDULE_ID} does not exist",
-            "run 'pipeline schedules apply'",
+            "run 'pipeline setup schedules'",
         )
     if described.schedule.state.paused:
         return failed(

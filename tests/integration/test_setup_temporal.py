@@ -1,4 +1,5 @@
-"""``pipeline setup temporal`` on a namespace that has nothing yet, then again."""
+"""``pipeline setup temporal`` on a namespace that has nothing yet, then again; then
+``pipeline setup schedules`` alone."""
 
 from __future__ import annotations
 
@@ -24,16 +25,20 @@ from tests.integration.ingest_support import eventually
 pytestmark = pytest.mark.integration
 
 
-def setup_cli(settings: Settings) -> dict[str, dict[str, str]]:
+def setup_cli(settings: Settings, *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "setup", "temporal", "--json"],
+        [sys.executable, "-m", "pipeline", "setup", *args],
         env={**os.environ, **settings_env(settings)},
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
-    applied: dict[str, dict[str, str]] = json.loads(done.stdout)
+    return done.stdout
+
+
+def setup_temporal(settings: Settings) -> dict[str, dict[str, str]]:
+    applied: dict[str, dict[str, str]] = json.loads(setup_cli(settings, "temporal", "--json"))
     return applied
 
 
@@ -61,10 +66,12 @@ async def test_setup_creates_search_attributes_and_the_schedule_then_changes_not
         return True
 
     await eventually(registered, within_s=30)
-    first = setup_cli(settings)
-    second = setup_cli(settings)
+    first = setup_temporal(settings)
+    second = setup_temporal(settings)
+    alone = setup_cli(settings, "schedules")
 
     assert first["search_attributes"] == {name: "created" for name in attributes.ALL}
     assert second["search_attributes"] == {name: "present" for name in attributes.ALL}
     assert first["schedules"] == {RECONCILE_SCHEDULE_ID: "created"}
     assert second["schedules"] == {RECONCILE_SCHEDULE_ID: "updated"}
+    assert alone.startswith(f"{RECONCILE_SCHEDULE_ID}: updated (every ")

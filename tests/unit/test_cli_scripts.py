@@ -22,11 +22,12 @@ from pipeline.cli import follow as follow_module
 from pipeline.cli import session_view
 from pipeline.cli import sessions as sessions_command
 from pipeline.cli.app import cli
-from pipeline.cli.context import ExitCode
+from pipeline.cli.context import App, ExitCode
 from pipeline.cli.follow import progress_line
-from pipeline.cli.reprocess import cron_of
+from pipeline.cli.schedule import cron_of
 from pipeline.cli.session_view import SessionStatus
 from pipeline.cli.status import status_exit_code
+from pipeline.cli.terminal import Terminal
 from pipeline.cli.upload import classify_media
 from pipeline.config import load_settings
 from pipeline.domain.contracts import SessionProgress
@@ -183,7 +184,9 @@ def test_ctrl_c_while_following_leaves_the_session_running_and_says_how_to_find_
 
     monkeypatch.setattr(follow_module, "follow", interrupted)
     with pytest.raises(SystemExit) as stopped:
-        follow_module.follow_to_end(load_settings(), "s-1", limit_s=60.0, as_json=True)
+        follow_module.follow_to_end(
+            App(load_settings(), Terminal(sys.stderr)), "s-1", limit_s=60.0, as_json=True
+        )
     assert stopped.value.code == ExitCode.INTERRUPTED
     assert capsys.readouterr().err == (
         "stopped following; the session goes on ('pipeline status s-1')\n"
@@ -440,7 +443,11 @@ def test_a_wait_that_runs_out_before_the_upload_started_a_session_says_it_has_no
     never_started(monkeypatch)
     with pytest.raises(SystemExit) as stopped:
         follow_module.follow_to_end(
-            load_settings(), "s-1", limit_s=0.05, as_json=False, uploaded=True
+            App(load_settings(), Terminal(sys.stderr)),
+            "s-1",
+            limit_s=0.05,
+            as_json=False,
+            uploaded=True,
         )
 
     assert stopped.value.code == ExitCode.STILL_RUNNING
