@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from click.testing import CliRunner
 from pydantic import ValidationError
 
+from pipeline.cli.status import schema
 from pipeline.domain.records import (
     ErrorRecord,
     RunRecord,
@@ -130,3 +132,5 @@ def test_a_record_from_before_runs_were_listed_counts_as_one_run() -> None:
 def test_the_published_schema_is_the_models(document: Literal["result", "error"]) -> None:
     published = json.loads((SCHEMAS / f"{document}.v1.json").read_text())
     assert published == json_schema(document), "run `make schema`"
+    printed = CliRunner().invoke(schema, [document], catch_exceptions=False)
+    assert json.loads(printed.stdout) == published  # What `make schema` writes.
