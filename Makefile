@@ -64,6 +64,8 @@ schema: install
 	$(BIN)/pipeline schema > pipeline/schemas/manifest.v1.json
 	$(BIN)/pipeline models schema > pipeline/schemas/models-lock.v1.json
 	$(BIN)/pipeline schema presets > pipeline/schemas/presets.v1.json
+	$(BIN)/pipeline schema result > pipeline/schemas/result.v1.json
+	$(BIN)/pipeline schema error > pipeline/schemas/error.v1.json
 
 # The GPU worker Deployments of deploy/k8s, one per preset.
 manifests: install

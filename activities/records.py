@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import Any
 
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
@@ -20,6 +19,13 @@ from pipeline.domain.contracts import (
 )
 from pipeline.domain.frames.plan import FramePlan, plan_for
 from pipeline.domain.layout import SessionLayout
+from pipeline.domain.records import (
+    ErrorRecord,
+    RunRecord,
+    SessionRecord,
+    parse_record,
+    runs_so_far,
+)
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import (
@@ -71,36 +77,36 @@ class RecordActivities:
             **artifacts,
         }
         urls = {name: await self.store.url_for(key) for name, key in keys.items()}
-        finished = datetime.now(UTC).isoformat()
-        run = {
-            "run": request.run,
-            "status": "succeeded",
-            "workflow_id": request.workflow_id,
-            "changed": request.changed,
-            "combined": keys.get("combined"),
-            "combined_url": urls.get("combined"),
-            "finished_at": finished,
-        }
-        document = {
-            "status": "succeeded",
-            "session_id": request.session_id,
-            "workflow_id": request.workflow_id,
-            "run": request.run,
-            "kind": request.manifest.kind.value,
-            "preset": request.preset,
-            "drop_key": request.drop_key,
-            "manifest": request.manifest.model_dump(mode="json"),
-            "objects": keys,
-            "urls": urls,
-            "frames": request.frames,
-            "duration_s": request.duration_s,
-            "timings_s": request.timings_s,
-            "stand_ins": request.stand_ins,
-            "versions": versions(),
-            "finished_at": finished,
-            "runs": [*await self._runs(layout), run],
-        }
-        await self.store.put_json(layout.result, document)
+        finished = datetime.now(UTC)
+        run = RunRecord(
+            run=request.run,
+            status="succeeded",
+            workflow_id=request.workflow_id,
+            changed=request.changed,
+            combined=keys.get("combined"),
+            combined_url=urls.get("combined"),
+            finished_at=finished,
+        )
+        record = SessionRecord(
+            status="succeeded",
+            session_id=request.session_id,
+            workflow_id=request.workflow_id,
+            run=request.run,
+            kind=request.manifest.kind.value,
+            preset=request.preset,
+            drop_key=request.drop_key,
+            manifest=request.manifest.model_dump(mode="json"),
+            objects=keys,
+            urls=urls,
+            frames=request.frames,
+            duration_s=request.duration_s,
+            timings_s=request.timings_s,
+            stand_ins=request.stand_ins,
+            versions=versions(),
+            finished_at=finished,
+            runs=[*await self._runs(layout), run],
+        )
+        await self.store.put_json(layout.result, record.model_dump(mode="json"))
         if request.stand_ins:
             await self._label_plan(layout, request.stand_ins)
         urls["result"] = await self.store.url_for(layout.result)
@@ -119,62 +125,53 @@ class RecordActivities:
         """``error.json``; a failed rerun of a session that succeeded before is listed in its
         ``result.json`` runs instead, leaving that result in place."""
         layout = SessionLayout(request.session_id)
-        failed = datetime.now(UTC).isoformat()
-        run = {
-            "run": request.run,
-            "status": "failed",
-            "workflow_id": request.workflow_id,
-            "changed": request.changed,
-            "code": request.code,
-            "message": request.message,
-            "finished_at": failed,
-        }
+        failed = datetime.now(UTC)
+        run = RunRecord(
+            run=request.run,
+            status="failed",
+            workflow_id=request.workflow_id,
+            changed=request.changed,
+            code=request.code,
+            message=request.message,
+            finished_at=failed,
+        )
         runs = [*await self._runs(layout), run]
-        result = await self.store.get_json(layout.result)
-        if request.run is not None and isinstance(result, dict):
-            await self.store.put_json(layout.result, {**result, "runs": runs})
+        result = await self._read(layout.result)
+        if request.run is not None and isinstance(result, SessionRecord):
+            rerun = result.model_copy(update={"runs": runs})
+            await self.store.put_json(layout.result, rerun.model_dump(mode="json"))
             log.warning("rerun_failed", code=request.code, stage=request.stage)
             return FailureRecorded(key=layout.result)
-        await self.store.put_json(
-            layout.error,
-            {
-                "status": "failed",
-                "session_id": request.session_id,
-                "workflow_id": request.workflow_id,
-                "stage": request.stage,
-                "code": request.code,
-                "message": request.message,
-                "retryable": request.retryable,
-                "detail": request.detail,
-                "kind": request.kind,
-                "preset": request.preset,
-                "drop_key": request.drop_key,
-                "failed_at": failed,
-                "runs": runs,
-            },
+        record = ErrorRecord(
+            status="failed",
+            session_id=request.session_id,
+            workflow_id=request.workflow_id,
+            stage=request.stage,
+            code=request.code,
+            message=request.message,
+            retryable=request.retryable,
+            detail=request.detail,
+            kind=request.kind,
+            preset=request.preset,
+            drop_key=request.drop_key,
+            failed_at=failed,
+            runs=runs,
         )
+        await self.store.put_json(layout.error, record.model_dump(mode="json"))
         log.warning("session_failed", code=request.code, stage=request.stage)
         return FailureRecorded(key=layout.error)
 
-    async def _runs(self, layout: SessionLayout) -> list[dict[str, Any]]:
-        """Every run recorded so far (result.json's, else error.json's); a record from before
-        runs were listed counts as one run."""
+    async def _runs(self, layout: SessionLayout) -> list[RunRecord]:
+        """Every run recorded so far: result.json's, else error.json's."""
         for key in (layout.result, layout.error):
-            record = await self.store.get_json(key)
-            if isinstance(record, dict):
-                if "runs" in record:
-                    return list(record["runs"])
-                return [
-                    {
-                        "run": record.get("run"),
-                        "status": record.get("status"),
-                        "workflow_id": record.get("workflow_id"),
-                        "changed": {},
-                        "combined": (record.get("objects") or {}).get("combined"),
-                        "finished_at": record.get("finished_at") or record.get("failed_at"),
-                    }
-                ]
+            record = await self._read(key)
+            if record is not None:
+                return runs_so_far(record)
         return []
+
+    async def _read(self, key: str) -> SessionRecord | ErrorRecord | None:
+        document = await self.store.get_json(key)
+        return None if document is None else parse_record(document)
 
     @activity.defn(name=RECORD_CANCELLATION.name)
     @edge
@@ -184,23 +181,21 @@ class RecordActivities:
         why, at which stage, and the keys of what was made before."""
         layout = SessionLayout(request.session_id)
         by, cause = await _cancel_request(request.workflow_id)
-        await self.store.put_json(
-            layout.error,
-            {
-                "status": "cancelled",
-                "session_id": request.session_id,
-                "workflow_id": request.workflow_id,
-                "stage": request.stage,
-                "code": "cancelled",
-                "message": f"cancelled by {by or 'an unknown client'}"
-                + (f": {request.reason or cause}" if request.reason or cause else ""),
-                "cancelled_by": by,
-                "reason": request.reason or cause,
-                "retryable": True,
-                "kept": request.kept,
-                "cancelled_at": datetime.now(UTC).isoformat(),
-            },
+        reason = request.reason or cause
+        record = ErrorRecord(
+            status="cancelled",
+            session_id=request.session_id,
+            workflow_id=request.workflow_id,
+            stage=request.stage,
+            code="cancelled",
+            message=f"cancelled by {by or 'an unknown client'}" + (f": {reason}" if reason else ""),
+            cancelled_by=by,
+            reason=reason,
+            retryable=True,
+            kept=request.kept,
+            cancelled_at=datetime.now(UTC),
         )
+        await self.store.put_json(layout.error, record.model_dump(mode="json"))
         log.info("session_cancelled", stage=request.stage, by=by)
         return FailureRecorded(key=layout.error)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import (
     Client,
@@ -34,6 +35,7 @@ from pipeline.domain.contracts import BatchCounts, ReprocessRequest, Selected, S
 from pipeline.domain.drop import session_id_of_workflow
 from pipeline.domain.errors import NON_RETRYABLE_CODES
 from pipeline.domain.layout import SESSIONS_PREFIX, SessionLayout
+from pipeline.domain.records import ErrorRecord, SessionRecord, parse_record
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.workflows import attributes
@@ -69,30 +71,33 @@ def visibility_query(selection: Selection, now: datetime) -> str:
     )
 
 
-def record_matches(selection: Selection, record: dict[str, Any], now: datetime) -> bool:
+def record_matches(
+    selection: Selection, record: SessionRecord | ErrorRecord, now: datetime
+) -> bool:
     """Whether a session's latest record (result.json or error.json) fits the selection."""
-    status = record.get("status")
-    code = record.get("code")
-    manifest = record.get("manifest") or {}
+    failure = record if isinstance(record, ErrorRecord) else None
     wanted_status = (
         "failed" if selection.error_codes or selection.retryable_only else selection.status
     )
-    kind = record.get("kind") or manifest.get("kind")
-    at = record.get("started_at") or record.get("finished_at") or record.get("failed_at")
     since, until = window(selection, now)
-    when = datetime.fromisoformat(at) if isinstance(at, str) else None
+    when = _recorded_at(record)
     checks = [
-        wanted_status is None or status == wanted_status,
-        not selection.error_codes or code in selection.error_codes,
-        not selection.retryable_only or record.get("retryable") is True,
-        selection.kind is None or kind == selection.kind,
-        selection.preset is None or record.get("preset") == selection.preset,
-        selection.key_prefix is None
-        or str(record.get("drop_key") or "").startswith(selection.key_prefix),
+        wanted_status is None or record.status == wanted_status,
+        not selection.error_codes
+        or (failure is not None and failure.code in selection.error_codes),
+        not selection.retryable_only or (failure is not None and failure.retryable is True),
+        selection.kind is None or record.kind == selection.kind,
+        selection.preset is None or record.preset == selection.preset,
+        selection.key_prefix is None or (record.drop_key or "").startswith(selection.key_prefix),
         since is None or (when is not None and when >= since),
         until is None or (when is not None and when < until),
     ]
     return all(checks)
+
+
+def _recorded_at(record: SessionRecord | ErrorRecord) -> datetime | None:
+    """When a result was published or a failure recorded (a cancellation has neither)."""
+    return record.finished_at if isinstance(record, SessionRecord) else record.failed_at
 
 
 async def retention(client: Client) -> timedelta:
@@ -117,8 +122,7 @@ async def select(
         sources.append("records")
         async for session_id, record in _records(store):
             if session_id not in found and record_matches(selection, record, now):
-                at = record.get("finished_at") or record.get("failed_at") or now.isoformat()
-                found[session_id] = datetime.fromisoformat(str(at))
+                found[session_id] = _recorded_at(record) or now
     chosen: list[str] = []
     skipped: list[str] = []
     redone_matters = (
@@ -137,7 +141,7 @@ async def select(
     return Selected(session_ids=chosen, skipped=skipped, sources=sources)
 
 
-async def _records(store: ObjectStore) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+async def _records(store: ObjectStore) -> AsyncIterator[tuple[str, SessionRecord | ErrorRecord]]:
     """``(session id, latest record)`` for every session in the bucket."""
     latest: dict[str, str] = {}
     async for meta in store.list_keys(SESSIONS_PREFIX):
@@ -147,18 +151,22 @@ async def _records(store: ObjectStore) -> AsyncIterator[tuple[str, dict[str, Any
         if wins and parts[1] in RECORD_NAMES:
             latest[parts[0]] = meta.key
     for session_id, key in latest.items():
-        record = await store.get_json(key)
-        if isinstance(record, dict):
-            yield session_id, record
+        document = await store.get_json(key)
+        try:
+            record = parse_record(document)
+        except ValidationError as exc:
+            log.warning("record_unreadable", key=key, errors=exc.error_count())
+            continue
+        yield session_id, record
 
 
 async def _succeeded_since(store: ObjectStore, session_id: str) -> bool:
     """A result.json whose latest run succeeded: an earlier failure was already redone."""
-    record = await store.get_json(SessionLayout(session_id).result)
-    if not isinstance(record, dict):
+    document = await store.get_json(SessionLayout(session_id).result)
+    if document is None:
         return False
-    runs = record.get("runs") or []
-    return not runs or runs[-1].get("status") == "succeeded"
+    runs = SessionRecord.model_validate(document).runs
+    return not runs or runs[-1].status == "succeeded"
 
 
 def new_batch_id(now: datetime | None = None) -> str:

@@ -118,14 +118,12 @@ def progress_line(status: SessionStatus) -> str:
 def print_outcome(status: SessionStatus) -> None:
     """A finished session: frames, duration and URLs on stdout, or the error on stderr."""
     if status.status == "succeeded" and status.result:
-        click.echo(
-            f"succeeded: {status.result['frames']} frames, {status.result['duration_s']:.2f} s"
-        )
+        click.echo(f"succeeded: {status.result.frames} frames, {status.result.duration_s:.2f} s")
         for label, url in status.urls.items():
             click.echo(f"  {label}: {url}")
     else:
-        error = status.error or {}
-        click.echo(f"{status.status}: {error.get('message', 'see the Temporal UI')}", err=True)
+        message = status.error.message if status.error else "see the Temporal UI"
+        click.echo(f"{status.status}: {message}", err=True)
         if "error" in status.urls:
             click.echo(f"  error.json: {status.urls['error']}", err=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio.api.enums.v1 import PendingActivityState
@@ -25,11 +25,14 @@ from pipeline.domain.queues import (
     is_worker_queue,
     preset_queue,
 )
+from pipeline.domain.records import ErrorRecord, RunRecord, SessionRecord
 from pipeline.fleet.registry import POLL_FRESH, live_workers, pollers
 from pipeline.storage import ObjectStore
 from pipeline.workflows import specs
 from pipeline.workflows.session import SessionWorkflow
 from pipeline.workflows.specs import QueueKind
+
+R = TypeVar("R", SessionRecord, ErrorRecord)
 
 TERMINAL = {"succeeded", "failed", "cancelled", "terminated", "timed_out"}
 
@@ -46,12 +49,14 @@ class SessionStatus(BaseModel):
     """The running activity's latest heartbeat (node, step/total), when there is one."""
     progress: SessionProgress | None = None
     """The workflow's ``progress`` query: segment, node, sampler step/total, frames, ETA."""
-    error: dict[str, Any] | None = None
+    error: ErrorRecord | None = None
+    """``error.json``, as stored."""
     urls: dict[str, str] = {}
-    result: dict[str, Any] | None = None
-    runs: list[dict[str, Any]] = []
+    result: SessionRecord | None = None
+    """``result.json``, as stored."""
+    runs: list[RunRecord] = []
     """Every run of the session, reruns included: run id, status, parameters changed, and
-    the combined video's key and URL."""
+    the combined video's key and a fresh URL."""
 
     @property
     def finished(self) -> bool:
@@ -250,6 +255,12 @@ async def _someone_polls(
     return _polled_recently(polled)
 
 
+async def _record(store: ObjectStore, key: str, model: type[R]) -> R | None:
+    """The record stored under ``key``; ``pydantic.ValidationError`` if it is not one."""
+    document = await store.get_json(key)
+    return None if document is None else model.model_validate(document)
+
+
 def _polled_recently(polled: dict[str, datetime]) -> bool:
     """Whether any of these pollers polled within ``POLL_FRESH`` (Temporal lists a worker
     for minutes after its last poll)."""
@@ -261,29 +272,31 @@ async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus
     """Attach ``result.json`` / ``error.json`` and fresh URLs for every output."""
     layout = SessionLayout(view.session_id)
     async with ObjectStore(settings) as store:
-        result, error = await store.get_json(layout.result), await store.get_json(layout.error)
+        result = await _record(store, layout.result, SessionRecord)
+        error = await _record(store, layout.error, ErrorRecord)
         urls: dict[str, str] = {}
         segments = 0
         if result is not None:
-            objects = result.get("objects", {})
-            urls = {name: await store.url_for(key) for name, key in objects.items()}
+            urls = {name: await store.url_for(key) for name, key in result.objects.items()}
             urls["result"] = await store.url_for(layout.result)
-            segments = sum(1 for name in objects if name.startswith("segment_"))
+            segments = sum(1 for name in result.objects if name.startswith("segment_"))
         if error is not None:
             urls["error"] = await store.url_for(layout.error)
+        record = result if result is not None else error
+        listed = record.runs if record is not None else None
         runs = [
-            {**run, "combined_url": await store.url_for(run["combined"])}
-            if run.get("combined")
+            run.model_copy(update={"combined_url": await store.url_for(run.combined)})
+            if run.combined
             else run
-            for run in (result or error or {}).get("runs", [])
+            for run in listed or []
         ]
     stage = view.stage
-    if result:
+    if result is not None:
         stage = "succeeded"
-    elif error:
-        stage = str(error.get("status", "failed"))
+    elif error is not None:
+        stage = error.status
     # A session's status is its latest run's: a failure a rerun fixed reads succeeded.
-    latest = runs[-1].get("status") if runs else None
+    latest = runs[-1].status if runs else None
     status = latest if latest in TERMINAL else view.status
     return view.model_copy(
         update={

@@ -11,6 +11,7 @@ import click
 from pipeline.cli.context import App, ExitCode
 from pipeline.cli.follow import print_outcome, progress_line
 from pipeline.cli.session_view import SessionStatus, no_such_session, session_status
+from pipeline.domain import records
 from pipeline.domain.manifest import json_schema
 from pipeline.temporal_client import connect
 from workflows_comfy.preset_file import json_schema as presets_schema
@@ -48,10 +49,21 @@ def status_exit_code(view: SessionStatus) -> int:
 
 
 @click.command()
-@click.argument("document", type=click.Choice(["manifest", "presets"]), default="manifest")
+@click.argument(
+    "document",
+    type=click.Choice(["manifest", "presets", "result", "error"]),
+    default="manifest",
+)
 def schema(document: str) -> None:
-    """Print the JSON Schema of the manifest (default) or of a presets file."""
-    click.echo(json.dumps(json_schema() if document == "manifest" else presets_schema(), indent=2))
+    """Print a JSON Schema: the manifest's (default), a presets file's, or a session's
+    ``result.json`` / ``error.json``."""
+    if document == "manifest":
+        published = json_schema()
+    elif document == "presets":
+        published = presets_schema()
+    else:
+        published = records.json_schema("result" if document == "result" else "error")
+    click.echo(json.dumps(published, indent=2))
 
 
 COMMANDS = [status, schema]

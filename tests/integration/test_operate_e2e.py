@@ -27,6 +27,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from pipeline.config import Settings
 from pipeline.domain.contracts import SessionProgress
 from pipeline.domain.layout import SessionLayout
+from pipeline.domain.records import ErrorRecord
 from pipeline.stack.embedded import private_settings, stack_config_for
 from pipeline.stack.process import free_port
 from pipeline.stack.supervisor import Stack
@@ -198,15 +199,15 @@ async def test_cancel_interrupts_comfyui_and_ends_the_session_within_seconds(
     assert took < 10, f"cancel took {took:.1f} s"
     print(f"\ncancel: session ended CANCELED {took:.1f} s after 'pipeline cancel' started")
     assert (await handle.describe()).status is WorkflowExecutionStatus.CANCELED
-    error = view["error"]
-    assert (error["status"], error["reason"], error["stage"]) == (
+    error = ErrorRecord.model_validate(view["error"])
+    assert (error.status, error.reason, error.stage) == (
         "cancelled",
         "wrong prompt",
         "generating",
     )
-    assert error["cancelled_by"].endswith("(pipeline cancel)")
+    assert (error.cancelled_by or "").endswith("(pipeline cancel)")
     layout = SessionLayout(drop.session_id)
-    assert error["kept"]["prepared_image"] == layout.prepared_image
+    assert error.kept["prepared_image"] == layout.prepared_image
     assert layout.prepared_image in {
         item["Key"]
         for item in sync_s3(stack)

@@ -11,6 +11,7 @@ from activities.records import RecordActivities
 from pipeline.domain.contracts import FailureInput, PublishInput
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Kind, Manifest
+from pipeline.domain.records import SessionRecord
 from pipeline.storage import ObjectStore
 from tests.conftest import S3Bucket
 
@@ -61,18 +62,20 @@ async def test_runs_accumulate_and_a_failed_rerun_leaves_the_result_in_place(
                 changed={"steps": 8},
             ),
         )
-        result = await store.get_json(layout.result)
+        stored = await store.get_json(layout.result)
         error = await store.get_json(layout.error)
         kept_plan = await store.get_bytes(layout.generation("r1") + "plan.json")
 
     assert failed.key == layout.result
     assert error is None
-    assert isinstance(result, dict)
-    assert (result["status"], result["run"]) == ("succeeded", "r2-b1")
-    assert [(r["run"], r["status"], r["changed"]) for r in result["runs"]] == [
+    result = SessionRecord.model_validate(stored)
+    assert result.model_dump(mode="json") == stored  # What is written is the record, whole.
+    assert (result.status, result.run) == ("succeeded", "r2-b1")
+    assert result.runs is not None
+    assert [(r.run, r.status, r.changed) for r in result.runs] == [
         ("r1", "succeeded", {}),
         ("r2-b1", "succeeded", {"steps": 6}),
         ("r3-b2", "failed", {"steps": 8}),
     ]
-    assert result["runs"][1]["combined"] == layout.combined("r2-b1")
+    assert result.runs[1].combined == layout.combined("r2-b1")
     assert kept_plan == b"x"  # The first run's plan, as it rendered it.

@@ -29,6 +29,7 @@ from temporalio.service import RPCError
 from pipeline.config import Settings
 from pipeline.domain.drop import DropRef
 from pipeline.domain.layout import SessionLayout
+from pipeline.domain.records import ErrorRecord, SessionRecord
 from pipeline.media import probe
 from pipeline.stack.embedded import (
     cpu_worker_polls,
@@ -196,8 +197,8 @@ async def test_cli_drop_runs_to_a_stitched_video_with_every_artifact(
     assert status["status"] == "succeeded"
     session_id = status["session_id"]
     layout = SessionLayout(session_id)
-    result = status["result"]
-    run = result["run"]
+    result = SessionRecord.model_validate(status["result"])
+    run = result.run
     plan = json.loads(
         sync_s3(stack).get_object(Bucket=stack.r2_bucket_name, Key=layout.plan)["Body"].read()
     )
@@ -220,7 +221,7 @@ async def test_cli_drop_runs_to_a_stitched_video_with_every_artifact(
     combined = tmp_path / "combined.mp4"
     sync_s3(stack).download_file(stack.r2_bucket_name, layout.combined(run), str(combined))
     info = probe(combined)
-    assert info.frame_count == plan["total_frames"] == 81 + 80 == result["frames"]
+    assert info.frame_count == plan["total_frames"] == 81 + 80 == result.frames
     assert (info.width, info.height) == (256, 144)
     # A picture taller than 16:9 is cropped near its top (faces), and plan.json says how.
     assert (plan["image"]["fit"], plan["image"]["crop"]) == ("cover", [0, 4, 320, 184])
@@ -229,7 +230,7 @@ async def test_cli_drop_runs_to_a_stitched_video_with_every_artifact(
     async with httpx.AsyncClient() as http:
         for name, url in status["urls"].items():
             assert (await http.get(url)).status_code == 200, name
-    assert set(result["timings_s"]) >= {"take_drop", "generate_segment", "stitch"}
+    assert set(result.timings_s) >= {"take_drop", "generate_segment", "stitch"}
     await record_history(client, "session-" + session_id, "i2v_one_extension")
 
 
@@ -252,14 +253,14 @@ async def test_a_manifest_naming_a_missing_image_fails_once_with_error_json(
     assert await finished(client, drop.workflow_id) is WorkflowExecutionStatus.FAILED
 
     layout = SessionLayout(drop.session_id)
-    error = json.loads(
+    error = ErrorRecord.model_validate_json(
         sync_s3(stack).get_object(Bucket=stack.r2_bucket_name, Key=layout.error)["Body"].read()
     )
-    assert error["code"] == "missing_media"
-    assert error["stage"] == "taking_drop"
-    assert "image 'nowhere.png'" in error["message"]
-    assert "upload the media, then the manifest again" in error["message"]
-    assert error["retryable"] is False
+    assert error.code == "missing_media"
+    assert error.stage == "taking_drop"
+    assert "image 'nowhere.png'" in error.message
+    assert "upload the media, then the manifest again" in error.message
+    assert error.retryable is False
 
     history = await client.get_workflow_handle(drop.workflow_id).fetch_history()
     started = [

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from pipeline.cli.session_view import SessionStatus, with_records, workflow_id_for
 from pipeline.domain.layout import SessionLayout
+from pipeline.domain.records import ErrorRecord, SessionRecord
 from tests.conftest import S3Bucket
 
 pytestmark = pytest.mark.integration
@@ -21,19 +23,38 @@ def _finished(session_id: str, status: str) -> SessionStatus:
     )
 
 
+def _result(session_id: str, objects: dict[str, str]) -> SessionRecord:
+    return SessionRecord(
+        status="succeeded",
+        session_id=session_id,
+        workflow_id=workflow_id_for(session_id),
+        run="r1",
+        kind="i2v",
+        manifest={"kind": "i2v", "image": "a.png"},
+        objects=objects,
+        urls={},
+        frames=81,
+        duration_s=5.06,
+        timings_s={},
+        versions={},
+        finished_at=datetime.now(UTC),
+    )
+
+
 async def test_succeeded_session_gets_its_result_and_presigned_urls(s3_bucket: S3Bucket) -> None:
     session_id = f"view-{uuid.uuid4().hex[:8]}"
     layout = SessionLayout(session_id)
     video = f"sessions/{session_id}/output/final.mp4"
     s3 = s3_bucket.session().client("s3", endpoint_url=s3_bucket.endpoint)
     s3.put_object(Bucket=s3_bucket.bucket, Key=video, Body=b"not really a video")
+    result = _result(session_id, {"video": video})
     s3.put_object(
-        Bucket=s3_bucket.bucket, Key=layout.result, Body=json.dumps({"objects": {"video": video}})
+        Bucket=s3_bucket.bucket, Key=layout.result, Body=json.dumps(result.model_dump(mode="json"))
     )
 
     view = await with_records(_finished(session_id, "succeeded"), s3_bucket.settings())
 
-    assert view.result == {"objects": {"video": video}}
+    assert view.result == result
     assert view.error is None
     assert view.stage == "succeeded"
     assert set(view.urls) == {"video", "result"}
@@ -54,7 +75,7 @@ async def test_a_succeeded_session_counts_the_segments_its_result_lists(
     s3.put_object(
         Bucket=s3_bucket.bucket,
         Key=layout.result,
-        Body=json.dumps({"run": "r1", "objects": objects}),
+        Body=json.dumps(_result(session_id, objects).model_dump(mode="json")),
     )
 
     view = await with_records(_finished(session_id, "succeeded"), s3_bucket.settings())
@@ -66,12 +87,23 @@ async def test_failed_session_links_its_error_under_the_public_url(s3_bucket: S3
     session_id = f"view-{uuid.uuid4().hex[:8]}"
     layout = SessionLayout(session_id)
     s3 = s3_bucket.session().client("s3", endpoint_url=s3_bucket.endpoint)
-    s3.put_object(Bucket=s3_bucket.bucket, Key=layout.error, Body=b'{"code": "bad_manifest"}')
+    error = ErrorRecord(
+        status="failed",
+        session_id=session_id,
+        workflow_id=workflow_id_for(session_id),
+        stage="intake",
+        code="bad_manifest",
+        message="manifest.json: kind is required",
+        retryable=False,
+    )
+    s3.put_object(
+        Bucket=s3_bucket.bucket, Key=layout.error, Body=json.dumps(error.model_dump(mode="json"))
+    )
     settings = s3_bucket.settings(R2_PUBLIC_URL="https://media.example.com/")
 
     view = await with_records(_finished(session_id, "failed"), settings)
 
-    assert view.error == {"code": "bad_manifest"}
+    assert view.error == error
     assert view.result is None
     assert view.stage == "failed"
     assert view.urls == {"error": f"https://media.example.com/{layout.error}"}

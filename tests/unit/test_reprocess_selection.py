@@ -8,6 +8,7 @@ from temporalio.client import ScheduleActionStartWorkflow, ScheduleOverlapPolicy
 
 from pipeline.config import load_settings
 from pipeline.domain.contracts import ReprocessRequest, Selection
+from pipeline.domain.records import ErrorRecord, SessionRecord
 from pipeline.reprocess import (
     batch_schedule,
     describe_batch,
@@ -51,27 +52,46 @@ def test_the_moving_window_never_widens_a_fixed_start() -> None:
 
 
 def test_records_match_like_the_query_for_sessions_past_retention() -> None:
-    failed = {
-        "status": "failed",
-        "code": "comfy_timeout",
-        "retryable": True,
-        "kind": "s2v",
-        "drop_key": "inbox/a/manifest.json",
-        "failed_at": "2026-11-29T12:00:00+00:00",
-    }
+    failed = ErrorRecord(
+        status="failed",
+        session_id="a",
+        workflow_id="session-a",
+        stage="generating",
+        code="comfy_timeout",
+        message="ComfyUI prompt did not finish",
+        retryable=True,
+        kind="s2v",
+        drop_key="inbox/a/manifest.json",
+        failed_at=datetime(2026, 11, 29, 12, 0, tzinfo=UTC),
+    )
     assert record_matches(Selection(retryable_only=True, within_s=86_400), failed, NOW)
     assert record_matches(Selection(kind="s2v", key_prefix="inbox/a"), failed, NOW)
     assert not record_matches(Selection(kind="i2v"), failed, NOW)
     assert not record_matches(Selection(error_codes=("oom",)), failed, NOW)
     assert not record_matches(Selection(within_s=3600), failed, NOW)
-    for refused in (
-        {**failed, "code": "bad_media", "retryable": False},
-        {**failed, "retryable": False},
-    ):
-        assert not record_matches(Selection(retryable_only=True), refused, NOW)
-    succeeded = {"status": "succeeded", "manifest": {"kind": "i2v"}, "preset": "p"}
+    # --retryable reads the recorded flag, whatever the code.
+    unavailable = failed.model_copy(update={"code": "separation_unavailable", "retryable": False})
+    assert not record_matches(Selection(retryable_only=True), unavailable, NOW)
+    assert record_matches(Selection(error_codes=("separation_unavailable",)), unavailable, NOW)
+    succeeded = SessionRecord(
+        status="succeeded",
+        session_id="b",
+        workflow_id="session-b",
+        run="r1",
+        kind="i2v",
+        preset="p",
+        manifest={"kind": "i2v"},
+        objects={},
+        urls={},
+        frames=81,
+        duration_s=5.06,
+        timings_s={},
+        versions={},
+        finished_at=NOW,
+    )
     assert record_matches(Selection(status="succeeded", kind="i2v", preset="p"), succeeded, NOW)
     assert not record_matches(Selection(status="failed"), succeeded, NOW)
+    assert not record_matches(Selection(retryable_only=True), succeeded, NOW)
 
 
 def test_a_batch_describes_its_selection_and_overrides() -> None:
