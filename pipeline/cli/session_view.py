@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -16,7 +16,7 @@ from pipeline.cli.context import NotFound
 from pipeline.config import Settings
 from pipeline.domain.contracts import SessionProgress
 from pipeline.domain.drop import WORKFLOW_ID_PREFIX, session_id_of_workflow
-from pipeline.domain.errors import StorageError
+from pipeline.domain.errors import InternalError, StorageError
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.media_names import waiting_for_media
 from pipeline.domain.queues import (
@@ -256,9 +256,17 @@ async def _someone_polls(
 
 
 async def _record(store: ObjectStore, key: str, model: type[R]) -> R | None:
-    """The record stored under ``key``; ``pydantic.ValidationError`` if it is not one."""
+    """The record stored under ``key``, None when there is none; ``InternalError`` naming the
+    key and the first wrong field when what is stored is not one (``schema result|error``)."""
     document = await store.get_json(key)
-    return None if document is None else model.model_validate(document)
+    if document is None:
+        return None
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the document"
+        raise InternalError(f"{key} does not match its schema: {where}: {first['msg']}") from exc
 
 
 def _polled_recently(polled: dict[str, datetime]) -> bool:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from pipeline.cli.session_view import SessionStatus, with_records, workflow_id_for
+from pipeline.domain.errors import InternalError
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.records import ErrorRecord, SessionRecord
 from tests.conftest import S3Bucket
@@ -62,6 +63,20 @@ async def test_succeeded_session_gets_its_result_and_presigned_urls(s3_bucket: S
         fetched = await http.get(view.urls["video"])
     assert fetched.content == b"not really a video"
     assert "X-Amz-Signature" in view.urls["video"]
+
+
+async def test_a_stored_record_off_its_schema_is_one_error_naming_key_and_field(
+    s3_bucket: S3Bucket,
+) -> None:
+    session_id = f"view-{uuid.uuid4().hex[:8]}"
+    layout = SessionLayout(session_id)
+    stored = _result(session_id, {}).model_dump(mode="json")
+    del stored["frames"]
+    s3 = s3_bucket.session().client("s3", endpoint_url=s3_bucket.endpoint)
+    s3.put_object(Bucket=s3_bucket.bucket, Key=layout.result, Body=json.dumps(stored))
+
+    with pytest.raises(InternalError, match=rf"^{layout.result} does not match .*: frames: "):
+        await with_records(_finished(session_id, "succeeded"), s3_bucket.settings())
 
 
 async def test_a_succeeded_session_counts_the_segments_its_result_lists(
