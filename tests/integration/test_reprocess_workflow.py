@@ -37,7 +37,8 @@ from pipeline.workflows import specs
 from pipeline.workflows.priorities import FRESH_PRIORITY
 from pipeline.workflows.reprocess import ReprocessWorkflow
 from pipeline.workflows.session import SessionWorkflow
-from tests.integration.test_session_workflow import Stubs, manifest
+from tests.helpers import eventually, fresh_queue
+from tests.integration.session_stubs import Stubs, manifest
 from workflows_comfy import presets
 
 pytestmark = pytest.mark.integration
@@ -110,19 +111,6 @@ def batch(sessions: list[str], gpu_queue: str, **fields: Any) -> ReprocessReques
     )
 
 
-async def eventually(check: Callable[[], Any], within_s: float = 60) -> None:
-    """Until ``check()`` (a bool, or an awaitable of one) holds."""
-    deadline = time.monotonic() + within_s
-    while True:
-        outcome = check()
-        if asyncio.iscoroutine(outcome):
-            outcome = await outcome
-        if outcome:
-            return
-        assert time.monotonic() < deadline, f"condition not met in time: {check}"
-        await asyncio.sleep(0.05)
-
-
 async def done_at_least(handle: WorkflowHandle[Any, Any], done: int) -> bool:
     return (await handle.query(ReprocessWorkflow.counts)).done >= done
 
@@ -142,7 +130,7 @@ async def reruns(client: Client, batch_id: str) -> dict[str, int]:
 async def test_a_batch_of_100_reruns_each_session_once_with_bounded_concurrency(
     temporal_client: Client,
 ) -> None:
-    queues = f"cpu-{uuid.uuid4().hex[:8]}", f"gpu-{uuid.uuid4().hex[:8]}"
+    queues = fresh_queue("cpu"), fresh_queue("gpu")
     sessions = [f"s{i:03d}-{uuid.uuid4().hex[:6]}" for i in range(100)]
     stubs = BatchStubs(manifest(kind="i2v", image="face.png"), selected=sessions)
     request = batch(sessions, queues[1], concurrency=8, chunk=40)
@@ -175,7 +163,7 @@ async def test_a_batch_of_100_reruns_each_session_once_with_bounded_concurrency(
 async def test_a_batch_resumed_after_its_worker_is_killed_does_not_redo_finished_reruns(
     temporal_client: Client,
 ) -> None:
-    queues = f"cpu-{uuid.uuid4().hex[:8]}", f"gpu-{uuid.uuid4().hex[:8]}"
+    queues = fresh_queue("cpu"), fresh_queue("gpu")
     sessions = [f"r{i:02d}-{uuid.uuid4().hex[:6]}" for i in range(12)]
     stubs = BatchStubs(manifest(kind="i2v", image="face.png"), selected=sessions, segment_s=0.2)
     request = batch(sessions, queues[1], concurrency=2)
@@ -183,7 +171,7 @@ async def test_a_batch_resumed_after_its_worker_is_killed_does_not_redo_finished
         handle = await temporal_client.start_workflow(
             ReprocessWorkflow.run, request, id=f"reprocess-{request.batch_id}", task_queue=queues[0]
         )
-        await eventually(lambda: done_at_least(handle, 4))
+        await eventually(lambda: done_at_least(handle, 4), 60)
     done_before = len(stubs.loads)  # The workers are gone: the batch waits, mid-way.
 
     async with workers(temporal_client, stubs, *queues):
@@ -198,7 +186,7 @@ async def test_a_batch_resumed_after_its_worker_is_killed_does_not_redo_finished
 async def test_a_fresh_drop_renders_on_the_next_free_gpu_ahead_of_a_batch(
     temporal_client: Client,
 ) -> None:
-    queues = f"cpu-{uuid.uuid4().hex[:8]}", f"gpu-{uuid.uuid4().hex[:8]}"
+    queues = fresh_queue("cpu"), fresh_queue("gpu")
     sessions = [f"p{i:02d}-{uuid.uuid4().hex[:6]}" for i in range(6)]
     stubs = BatchStubs(manifest(kind="i2v", image="face.png"), selected=sessions, segment_s=2.0)
     request = batch(sessions, queues[1], concurrency=6)
@@ -216,7 +204,7 @@ async def test_a_fresh_drop_renders_on_the_next_free_gpu_ahead_of_a_batch(
             priority=Priority(priority_key=FRESH_PRIORITY),
         )
         # Its segment is queued behind five of the batch's while the first still renders.
-        await eventually(lambda: generating(fresh))
+        await eventually(lambda: generating(fresh), 60)
         assert len(stubs.rendered) == 1
         await fresh.result()
         await handle.result()
