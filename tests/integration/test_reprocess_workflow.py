@@ -5,19 +5,22 @@ continue-as-new, no duplicated runs across a worker restart, and batches behind 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import Priority
-from temporalio.worker import Worker
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, Worker
 
 from activities.edge import edge
 from pipeline.domain.contracts import (
@@ -37,11 +40,14 @@ from pipeline.workflows import specs
 from pipeline.workflows.priorities import FRESH_PRIORITY
 from pipeline.workflows.reprocess import ReprocessWorkflow
 from pipeline.workflows.session import SessionWorkflow
-from tests.helpers import eventually, fresh_queue
+from tests.helpers import eventually, executions, fresh_queue
 from tests.integration.session_stubs import Stubs, manifest
 from workflows_comfy import presets
 
 pytestmark = pytest.mark.integration
+
+HISTORIES = Path(__file__).parents[1] / "replay" / "histories" / "reprocess"
+"""Where ``tests/replay/test_replay_reprocess.py`` reads the recorded runs of one batch."""
 
 
 @dataclass
@@ -158,6 +164,49 @@ async def test_a_batch_of_100_reruns_each_session_once_with_bounded_concurrency(
         f"\nreprocess batch: 100 sessions in {wall:.1f} s, peak {counts.peak_running} "
         f"concurrent, {sum(children.values()) - len(children)} duplicated runs"
     )
+
+
+async def test_a_batch_continues_as_new_with_what_is_left_and_each_run_replays(
+    temporal_client: Client,
+) -> None:
+    """Three sessions in chunks of two: a first run reruns two and continues as new with the
+    third. Refresh the committed histories: PIPELINE_RECORD_HISTORIES=1 pytest ..."""
+    queues = fresh_queue("cpu"), fresh_queue("gpu")
+    sessions = [f"c{i}-{uuid.uuid4().hex[:6]}" for i in range(3)]
+    stubs = BatchStubs(manifest(kind="i2v", image="face.png"), selected=sessions)
+    request = batch(sessions, queues[1], concurrency=2, chunk=2)
+    workflow_id = f"reprocess-{request.batch_id}"
+    async with workers(temporal_client, stubs, *queues):
+        handle = await temporal_client.start_workflow(
+            ReprocessWorkflow.run, request, id=workflow_id, task_queue=queues[0]
+        )
+        counts = await handle.result()
+
+        async def both_runs_listed() -> bool:  # Visibility lags the result a little.
+            return await executions(temporal_client, workflow_id) == 2
+
+        await eventually(both_runs_listed)
+        runs = sorted(
+            [e async for e in temporal_client.list_workflows(f"WorkflowId = '{workflow_id}'")],
+            key=lambda e: e.start_time,
+        )
+        histories = [
+            await temporal_client.get_workflow_handle(workflow_id, run_id=r.run_id).fetch_history()
+            for r in runs
+        ]
+
+    assert counts == BatchCounts(selected=3, done=3, peak_running=2)
+    assert [run.status for run in runs] == [
+        WorkflowExecutionStatus.CONTINUED_AS_NEW,
+        WorkflowExecutionStatus.COMPLETED,
+    ]
+    replayer = Replayer(workflows=[ReprocessWorkflow], data_converter=pydantic_data_converter)
+    for history in histories:
+        await replayer.replay_workflow(history)
+    if os.environ.get("PIPELINE_RECORD_HISTORIES") == "1":
+        HISTORIES.mkdir(parents=True, exist_ok=True)
+        for name, history in zip(("first_chunk", "continued"), histories, strict=True):
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
 async def test_a_batch_resumed_after_its_worker_is_killed_does_not_redo_finished_reruns(

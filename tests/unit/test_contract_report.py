@@ -19,9 +19,7 @@ def test_every_captured_scenario_has_a_row() -> None:
 def test_every_test_the_report_relies_on_exists() -> None:
     tree = ast.parse(CONTRACT_TESTS.read_text())  # read, not imported: no test imports a test
     defined = {
-        node.name
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     }
     for scenario in SCENARIOS:
         for test in scenario.tests:
