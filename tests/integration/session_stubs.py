@@ -44,9 +44,7 @@ from pipeline.domain.contracts import (
     TakeDropInput,
     TakenDrop,
 )
-from pipeline.domain.errors import (
-    PipelineError,
-)
+from pipeline.domain.errors import PipelineError
 from pipeline.domain.frames.plan import FramePlan, plan_for
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Manifest, parse_manifest
@@ -54,10 +52,13 @@ from pipeline.workflows import specs
 from workflows_comfy import presets
 
 AUDIO_S = 3.0
+"""Seconds of audio the stubs' ``prepare_audio`` and ``separate_vocals`` report."""
 
 
 @dataclass
 class Call:
+    """One activity attempt the stubs ran: its name, task queue and attempt number."""
+
     name: str
     task_queue: str
     attempt: int
@@ -242,4 +243,5 @@ class Stubs:
 
 
 def manifest(**fields: object) -> Manifest:
+    """``fields`` parsed as a drop's ``manifest.json`` would be (``ManifestError`` if invalid)."""
     return parse_manifest(json.dumps(fields).encode())
