@@ -1,16 +1,15 @@
 """ComfyUI WebSocket messages, typed: one class per message type.
 
 Text frames are ``{"type": ..., "data": {...}}``; types this module does not know become
-``Unknown`` so a newer server cannot break a client. Binary frames start with a big-endian
-u32 event type: 1 is a preview (u32 image format, then the image), 4 is a preview with a
-JSON metadata block (u32 length, JSON, image). Other binary types become ``UnknownBinary``.
+``Unknown`` so a newer server cannot break a client. Binary frames (sampler previews) are
+not parsed: nothing in a run's outcome depends on them, so ``pipeline/comfy/watch.py`` skips
+them.
 See ``tests/data/comfyui_contract/README.md`` ("Protocol notes") for the observed order.
 """
 
 from __future__ import annotations
 
 import json
-import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,57 +204,3 @@ def parse_text(raw: str) -> Message:
     if not isinstance(data, dict):
         return Unknown(kind, data)
     return parse_data(kind, data)
-
-
-PREVIEW_IMAGE = 1
-PREVIEW_IMAGE_WITH_METADATA = 4
-_IMAGE_FORMATS = {1: "image/jpeg", 2: "image/png"}
-
-
-@dataclass(frozen=True)
-class PreviewFrame:
-    """A sampler preview. Only type 4 frames say which prompt and node they belong to."""
-
-    event_type: int
-    image_type: str
-    image: bytes
-    prompt_id: str | None = None
-    node_id: str | None = None
-
-
-@dataclass(frozen=True)
-class UnknownBinary:
-    event_type: int
-    payload: bytes
-
-
-def parse_binary(data: bytes) -> PreviewFrame | UnknownBinary:
-    """Parse one binary frame; ``MessageError`` if it is too short for its header."""
-    if len(data) < 4:
-        raise MessageError(f"binary frame of {len(data)} bytes has no event type")
-    (event_type,) = struct.unpack_from(">I", data)
-    if event_type == PREVIEW_IMAGE:
-        if len(data) < 8:
-            raise MessageError("preview frame has no image format")
-        (image_format,) = struct.unpack_from(">I", data, 4)
-        return PreviewFrame(
-            event_type, _IMAGE_FORMATS.get(image_format, "application/octet-stream"), data[8:]
-        )
-    if event_type == PREVIEW_IMAGE_WITH_METADATA:
-        if len(data) < 8:
-            raise MessageError("preview frame has no metadata length")
-        (length,) = struct.unpack_from(">I", data, 4)
-        if len(data) < 8 + length:
-            raise MessageError(f"preview metadata of {length} bytes overruns the frame")
-        try:
-            meta = obj(json.loads(data[8 : 8 + length]), "preview metadata")
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MessageError(f"preview metadata is not JSON: {exc}") from None
-        return PreviewFrame(
-            event_type,
-            opt_str(meta, "image_type") or "application/octet-stream",
-            data[8 + length :],
-            opt_str(meta, "prompt_id"),
-            opt_str(meta, "node_id"),
-        )
-    return UnknownBinary(event_type, data[4:])

@@ -38,8 +38,6 @@ class AudioTarget:
 
 SPEECH_16K_MONO = AudioTarget(16_000, 1)
 """wav2vec2, the audio encoder of InfiniteTalk and Wan S2V, takes 16 kHz mono."""
-DEMUCS_STEREO = AudioTarget(44_100, 2, "pcm_f32le")
-"""htdemucs is trained on 44.1 kHz stereo; float, so nothing clips before separation."""
 FULL_QUALITY = AudioTarget(codec="pcm_s24le")
 """The cropped mix kept for the final video: the source's rate and channels, lossless."""
 

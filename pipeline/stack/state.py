@@ -151,14 +151,6 @@ def leftover_processes(state_dir: Path) -> dict[str, int]:
     return {name: p.pid for name, p in table.processes.items() if _still_ours(p)}
 
 
-def child_running(state_dir: Path, name: str) -> bool:
-    """Whether the stack of ``state_dir`` runs its child ``name`` (e.g. ``worker-gpu``)."""
-    table = read_process_table(state_dir)
-    if table is None or not pid_alive(table.supervisor) or name not in table.processes:
-        return False
-    return _still_ours(table.processes[name])
-
-
 def _still_ours(record: ProcessRecord) -> bool:
     """Whether the group lives and its leader, if alive, still runs the recorded command.
 

@@ -8,10 +8,9 @@ worker polls: the tests count workflows, they do not run them.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -28,6 +27,7 @@ from pipeline.ingest.source import EventSource
 from pipeline.ingest.starter import Starter
 from pipeline.stack.provision import provision_bucket_events
 from tests.conftest import TEST_ACCESS_KEY, TEST_REGION, TemporalServer
+from tests.helpers import eventually, executions
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
@@ -141,28 +141,12 @@ def queue_depth(env: IngestEnv) -> int:
     return sum(int(value) for value in attributes.values())
 
 
-async def executions(client: Client, workflow_id: str) -> int:
-    return len([w async for w in client.list_workflows(f"WorkflowId = '{workflow_id}'")])
-
-
 async def exists(client: Client, workflow_id: str) -> bool:
     try:
         await client.get_workflow_handle(workflow_id).describe()
     except RPCError:
         return False
     return True
-
-
-async def eventually(check: Callable[[], Awaitable[bool] | bool], within_s: float = 20.0) -> None:
-    """Wait until ``check`` (sync or async) holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while True:
-        result = check()
-        if await result if inspect.isawaitable(result) else result:
-            return
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def one_workflow(client: Client, workflow_id: str) -> int:

@@ -21,7 +21,7 @@ from pipeline.media import probe
 from pipeline.stack.embedded import private_settings, stack_config_for
 from pipeline.stack.supervisor import Stack
 from pipeline.storage import sync_s3
-from tests.integration.test_session_e2e import (
+from tests.integration.stack_support import (
     assert_trimmed_to_the_audio,
     frame_numbers,
     pipeline_cli,

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,29 +11,24 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from PIL import Image
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.comfy import ComfyActivities
 from pipeline.config import Settings
-from pipeline.domain.contracts import GenerateSegmentInput
 from pipeline.domain.errors import WorkerUnavailable
-from pipeline.domain.frames.plan import FramePlan, plan_i2v, plan_infinitetalk, plan_s2v
-from pipeline.domain.layout import SessionLayout
-from pipeline.domain.manifest import Kind, Manifest
+from pipeline.domain.frames.plan import FramePlan, plan_infinitetalk, plan_s2v
+from pipeline.domain.manifest import Kind
 from pipeline.fleet.admission import Admission
 from pipeline.media import probe
 from pipeline.stack.process import free_port
 from pipeline.standins.comfy_sim import run_sim
 from pipeline.storage import ObjectStore
 from tests.conftest import S3Bucket
-from tests.integration.test_comfy_sim_kinds import wav
+from tests.integration.comfy_support import I2V_PLAN, SIZE, segment_request
 from workflows_comfy.preset_file import install_presets_file
 
 pytestmark = pytest.mark.integration
-
-SIZE = 128
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -63,33 +56,6 @@ async def comfy(store: ObjectStore, settings: Settings) -> ComfyActivities:
     return await ComfyActivities.connect(store, settings, Admission("gpu.worker.test"))
 
 
-def png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (160, 120), (90, 30, 160)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-async def segment_request(store: ObjectStore, kind: Kind, plan: FramePlan) -> GenerateSegmentInput:
-    session = uuid.uuid4().hex[:12]
-    layout = SessionLayout(session)
-    image_key = layout.input("face.png")
-    await store.put_bytes(image_key, png())
-    audio = audio_key = None
-    if kind is not Kind.I2V:
-        audio, audio_key = "voice.wav", layout.input("voice.wav")
-        await store.put_bytes(audio_key, wav(plan.audio_padded_s or 1.0))
-    return GenerateSegmentInput(
-        session_id=session,
-        run="r1",
-        segment=plan.segments[0],
-        plan=plan,
-        manifest=Manifest(kind=kind, image="face.png", width=SIZE, height=SIZE, audio=audio),
-        conditioning_key=image_key,
-        audio_key=audio_key,
-        seed=5,
-    )
-
-
 async def sim_record(sim: str) -> dict[str, list[Any]]:
     async with httpx.AsyncClient() as raw:
         record: dict[str, list[Any]] = (await raw.get(f"{sim}/sim/record")).json()
@@ -107,9 +73,6 @@ async def segment_frames(store: ObjectStore, key: str, tmp_path: Path) -> tuple[
     await store.download(key, path)
     info = await asyncio.to_thread(probe, path)
     return info.frame_count, info.has_audio
-
-
-I2V_PLAN = plan_i2v(fps=16, segment_length=17, width=SIZE, height=SIZE)
 
 
 @pytest.mark.parametrize(

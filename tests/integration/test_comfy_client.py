@@ -28,6 +28,7 @@ from pipeline.domain.errors import (
 )
 from pipeline.stack.process import free_port
 from pipeline.standins.comfy_sim import run_sim
+from tests.helpers import png
 from workflows_comfy.i2v import I2VParams, build_i2v
 
 pytestmark = pytest.mark.integration
@@ -49,12 +50,6 @@ async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
 async def comfy(sim: str) -> AsyncIterator[ComfyClient]:
     async with ComfyClient(sim, poll_interval=POLL) as client:
         yield client
-
-
-def png(width: int = 64, height: int = 48, colour: tuple[int, int, int] = (200, 40, 40)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def slow_graph(image: str, steps: int, *, middle: str = "ContractSlowProgress") -> dict[str, Any]:

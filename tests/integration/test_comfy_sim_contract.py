@@ -10,12 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import io
 import json
-import math
 import struct
 import uuid
-import wave
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,7 @@ from PIL import Image
 
 from pipeline.standins.comfy_sim import run_sim
 from pipeline.standins.comfy_sim.object_info import contract_object_info
+from tests.helpers import png_bytes, wav
 from workflows_comfy.models import model_files
 from workflows_comfy.object_info import input_spec
 
@@ -183,24 +181,7 @@ async def http(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[aiohtt
 def png(shade: int = 0) -> bytes:
     image = Image.new("RGB", (64, 48))
     image.putdata([((x * 4 + shade) % 256, y * 5, 128) for y in range(48) for x in range(64)])
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def wav(seconds: float = 1.0, rate: int = 16000) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(
-            b"".join(
-                struct.pack("<h", int(12000 * math.sin(2 * math.pi * 440 * i / rate)))
-                for i in range(int(seconds * rate))
-            )
-        )
-    return buffer.getvalue()
+    return png_bytes(image)
 
 
 async def upload(

@@ -21,7 +21,7 @@ from pipeline.stack import services
 from pipeline.stack.process import free_port
 from pipeline.standins.comfy_sim import run_sim
 from pipeline.standins.comfy_sim.prompt_run import CRASH_EXIT_CODE
-from tests.integration.test_comfy_client import png
+from tests.helpers import png
 
 pytestmark = pytest.mark.integration
 

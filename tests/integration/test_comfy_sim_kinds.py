@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import io
-import math
-import struct
-import wave
 from collections.abc import AsyncIterator
 from fractions import Fraction
 from pathlib import Path
@@ -24,7 +20,8 @@ from pipeline.standins.comfy_sim import run_sim
 from pipeline.standins.comfy_sim.node_api import NodeContext
 from pipeline.standins.comfy_sim.paths import DataDirs
 from pipeline.standins.comfy_sim.sound_nodes import load_audio
-from tests.integration.test_comfy_sim_render import frame_codes
+from tests.helpers import png_bytes, wav
+from tests.integration.comfy_support import frame_codes
 from workflows_comfy.infinitetalk import InfiniteTalkParams, build_infinitetalk
 from workflows_comfy.s2v import S2VParams, build_s2v
 
@@ -46,22 +43,7 @@ async def comfy(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Comfy
 
 def stamped_face() -> bytes:
     image = Image.linear_gradient("L").resize((SIZE, SIZE)).convert("RGB")
-    buffer = io.BytesIO()
-    framecode.stamp(image, START_CODE).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def wav(seconds: float, rate: int = 16000) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        samples = (
-            int(8000 * math.sin(2 * math.pi * 220 * i / rate)) for i in range(int(seconds * rate))
-        )
-        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
-    return buffer.getvalue()
+    return png_bytes(framecode.stamp(image, START_CODE))
 
 
 async def download(comfy: ComfyClient, output: OutputFile, out: Path) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +15,8 @@ from PIL import Image
 
 from pipeline.standins import framecode
 from pipeline.standins.comfy_sim import run_sim
+from tests.helpers import png_bytes
+from tests.integration.comfy_support import frame_codes, run
 
 pytestmark = pytest.mark.integration
 
@@ -37,12 +38,6 @@ def wan_graph() -> dict[str, Any]:
     capture = json.loads(path.read_text())
     graph: dict[str, Any] = capture["request"]["json"]["prompt"]
     return graph
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def photo(width: int = 320, height: int = 240) -> Image.Image:
@@ -79,15 +74,6 @@ async def render(http: aiohttp.ClientSession, graph: dict[str, Any], out: Path) 
     return out
 
 
-async def run(*args: str) -> bytes:
-    proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    stdout, stderr = await proc.communicate()
-    assert proc.returncode == 0, stderr.decode()
-    return stdout
-
-
 async def probe(video: Path) -> dict[str, dict[str, Any]]:
     """Each stream's facts by codec type, with frames counted by decoding."""
     found = json.loads(
@@ -104,17 +90,6 @@ async def probe(video: Path) -> dict[str, dict[str, Any]]:
         )
     )
     return {stream["codec_type"]: stream for stream in found["streams"]}
-
-
-async def frame_codes(video: Path, width: int, height: int) -> list[int | None]:
-    raw = await run(
-        "ffmpeg", "-v", "error", "-i", str(video), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"
-    )
-    size = width * height * 3
-    return [
-        framecode.read(Image.frombytes("RGB", (width, height), raw[i : i + size]))
-        for i in range(0, len(raw), size)
-    ]
 
 
 async def test_wan_i2v_graph_renders_the_requested_video(

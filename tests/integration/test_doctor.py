@@ -31,7 +31,8 @@ from pipeline.storage import ObjectStore
 from pipeline.worker.run import Role, run_worker
 from pipeline.workflows.reconcile import ReconcileWorkflow
 from tests.conftest import TemporalServer
-from tests.integration.ingest_support import eventually, ingest_env
+from tests.helpers import eventually
+from tests.integration.ingest_support import ingest_env
 from workflows_comfy.presets import PRESETS
 
 pytestmark = pytest.mark.integration

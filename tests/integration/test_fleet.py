@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 from temporalio.client import Client
 
 from bench.fleet import own_files, run_fleet
@@ -30,7 +28,7 @@ from pipeline.standins.comfy_sim import run_sim
 from pipeline.storage import ObjectStore
 from pipeline.worker.run import Role, run_worker
 from tests.conftest import S3Bucket, TemporalServer
-from tests.integration.ingest_support import eventually
+from tests.helpers import eventually, png
 from workflows_comfy.preset_file import install_presets_file
 from workflows_comfy.servable import missing_by_preset
 
@@ -71,11 +69,9 @@ def fleet(
 
 async def drop_i2v(settings: Settings, starter: Starter, preset: str) -> str:
     folder = f"inbox/fleet-{uuid.uuid4().hex[:10]}"
-    image = io.BytesIO()
-    Image.new("RGB", (160, 128), (20, 120, 60)).save(image, format="PNG")
     manifest = {"kind": "i2v", "image": "face.png", "preset": preset, "width": 160, "height": 128}
     async with ObjectStore(settings) as store:
-        await store.put_bytes(f"{folder}/face.png", image.getvalue(), "image/png")
+        await store.put_bytes(f"{folder}/face.png", png(160, 128, (20, 120, 60)), "image/png")
         key = f"{folder}/manifest.json"
         etag = await store.put_bytes(key, json.dumps(manifest).encode(), "application/json")
     drop = DropRef.of(settings.r2_bucket_name, key, etag)

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from pipeline.stack.embedded import settings_env
 from pipeline.stack.process import free_port
 from pipeline.weights.lock import LockedFile, ModelsLock, RepoPin, dump_lock
 from tests.conftest import S3Bucket, TemporalServer
+from tests.helpers import eventually
 from tests.integration.weights_support import FileServer, file_server, sha256
 
 pytestmark = pytest.mark.integration
@@ -94,15 +94,21 @@ def health(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def eventually(check: Callable[[], bool], timeout_s: float, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
+async def until(
+    check: Callable[[], bool], timeout_s: float, process: subprocess.Popen[str]
+) -> None:
+    """``eventually(check)``, failing at once when the entrypoint exits; its output on failure."""
+
+    def up_and_checked() -> bool:
         if process.poll() is not None:
             pytest.fail(f"the entrypoint exited {process.returncode}:\n{process.communicate()[0]}")
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"timed out; the entrypoint said:\n{process.communicate()[0]}")
-        time.sleep(0.3)
+        return check()
+
+    def output() -> str:
+        process.kill()
+        return process.communicate()[0]
+
+    await eventually(up_and_checked, timeout_s, every_s=0.3, explain=output)
 
 
 def alive(pid: int) -> bool:
@@ -130,17 +136,17 @@ def live_comfyui_urls(env: dict[str, str]) -> list[str]:
     return [w["record"]["comfyui_url"] for w in json.loads(listed.stdout)]
 
 
-def test_models_then_comfyui_then_the_worker_and_a_clean_drain_on_sigterm(
+async def test_models_then_comfyui_then_the_worker_and_a_clean_drain_on_sigterm(
     environment: dict[str, str], server: FileServer, tmp_path: Path
 ) -> None:
     write_lock(tmp_path / "models.lock", f"{server.base}/hf/lora.safetensors")
     assert health(environment).returncode == 1
     process = start(environment)
-    eventually(lambda: health(environment).returncode == 0, 90, process)
+    await until(lambda: health(environment).returncode == 0, 90, process)
 
     assert (tmp_path / "models" / "loras" / "lora.safetensors").read_bytes() == LORA
     expected = [f"http://127.0.0.1:{environment['COMFYUI_PORT']}"]
-    eventually(lambda: live_comfyui_urls(environment) == expected, 60, process)
+    await until(lambda: live_comfyui_urls(environment) == expected, 60, process)
 
     running = pids(environment)
     process.send_signal(signal.SIGTERM)
@@ -150,12 +156,12 @@ def test_models_then_comfyui_then_the_worker_and_a_clean_drain_on_sigterm(
     assert not any(alive(pid) for pid in running.values())
 
 
-def test_comfyui_dying_stops_the_worker_and_the_container(
+async def test_comfyui_dying_stops_the_worker_and_the_container(
     environment: dict[str, str], server: FileServer, tmp_path: Path
 ) -> None:
     write_lock(tmp_path / "models.lock", f"{server.base}/hf/lora.safetensors")
     process = start(environment)
-    eventually(lambda: health(environment).returncode == 0, 90, process)
+    await until(lambda: health(environment).returncode == 0, 90, process)
     running = pids(environment)
     os.kill(running["comfyui"], signal.SIGKILL)
     output, _ = process.communicate(timeout=60)

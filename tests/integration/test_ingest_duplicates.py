@@ -14,11 +14,10 @@ from pipeline.ingest.sqs import SqsConsumer
 from pipeline.ingest.webhook import WebhookReceiver
 from pipeline.standins.cf_queues_sim import CloudflareQueuesSim
 from tests.conftest import TemporalServer
+from tests.helpers import eventually, executions
 from tests.integration.ingest_support import (
     IngestEnv,
     drop_event,
-    eventually,
-    executions,
     ingest_env,
     one_workflow,
     put_manifest,

@@ -20,9 +20,9 @@ from pipeline.ingest.starter import Starter
 from pipeline.stack.seaweedfs import SeaweedPorts
 from pipeline.standins.cf_queues_sim import CloudflareQueuesSim
 from tests.conftest import TemporalServer
+from tests.helpers import eventually
 from tests.integration.ingest_support import (
     IngestEnv,
-    eventually,
     exists,
     ingest_env,
     one_workflow,

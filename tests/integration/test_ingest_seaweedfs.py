@@ -12,9 +12,9 @@ from pipeline.ingest.seaweedfs import SeaweedFSSource, cursor_path
 from pipeline.ingest.starter import Starter, StartOutcome
 from pipeline.stack.seaweedfs import SeaweedPorts
 from tests.conftest import TemporalServer
+from tests.helpers import eventually
 from tests.integration.ingest_support import (
     IngestEnv,
-    eventually,
     ingest_env,
     one_workflow,
     put_manifest,

@@ -11,8 +11,8 @@ from temporalio.client import Client
 from pipeline.ingest.events import parse_s3_notification
 from pipeline.ingest.sqs import SqsConsumer
 from tests.conftest import TemporalServer
+from tests.helpers import eventually
 from tests.integration.ingest_support import (
-    eventually,
     exists,
     ingest_env,
     one_workflow,

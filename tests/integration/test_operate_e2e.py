@@ -13,14 +13,12 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from io import BytesIO
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from PIL import Image
 from standardwebhooks import Webhook
 from temporalio.client import Client, WorkflowExecutionStatus
 
@@ -35,7 +33,8 @@ from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
 from pipeline.workflows import attributes
 from pipeline.workflows.session import SessionWorkflow
-from tests.integration.test_session_e2e import eventually, finished, pipeline_cli, put_drop
+from tests.helpers import eventually, png, put_drop
+from tests.integration.stack_support import finished, pipeline_cli
 
 pytestmark = pytest.mark.integration
 
@@ -84,12 +83,6 @@ async def receiver() -> AsyncIterator[tuple[str, list[object]]]:
         yield f"http://127.0.0.1:{port}/done", verified
     finally:
         await runner.cleanup()
-
-
-def png() -> bytes:
-    buffer = BytesIO()
-    Image.new("RGB", (256, 160), (40, 90, 200)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 async def test_progress_reports_real_sampler_steps_and_the_ui_and_cli_follow(

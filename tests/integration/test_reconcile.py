@@ -15,7 +15,6 @@ import pytest
 import pytest_asyncio
 import structlog
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
-from temporalio.worker import Worker
 
 from activities.reconcile import ReconcileActivities
 from pipeline.domain.contracts import ReconcileReport, ReconcileRequest
@@ -30,10 +29,9 @@ from pipeline.stack.seaweedfs import SeaweedPorts
 from pipeline.storage import ObjectStore, sync_s3
 from pipeline.workflows.reconcile import ReconcileWorkflow
 from tests.conftest import TemporalServer
+from tests.helpers import eventually, executions, fresh_queue, new_worker
 from tests.integration.ingest_support import (
     IngestEnv,
-    eventually,
-    executions,
     exists,
     ingest_env,
     one_workflow,
@@ -51,16 +49,16 @@ async def reconciler(
 ) -> AsyncIterator[tuple[IngestEnv, str]]:
     """A bucket nobody sends events for, and a worker running reconcile on its own queue."""
     env = ingest_env(seaweedfs.s3_endpoint, temporal_server, temporal_client, with_queue=False)
-    queue = f"reconcile-{uuid.uuid4().hex[:8]}"
     async with ObjectStore(env.settings) as store:
         activities = ReconcileActivities(store, env.starter)
-        async with Worker(
+        worker = new_worker(
             temporal_client,
-            task_queue=queue,
-            workflows=[ReconcileWorkflow],
+            ReconcileWorkflow,
             activities=[activities.reconcile_inbox],
-        ):
-            yield env, queue
+            task_queue=fresh_queue("reconcile"),
+        )
+        async with worker:
+            yield env, worker.task_queue
 
 
 async def reconcile(

@@ -5,19 +5,22 @@ continue-as-new, no duplicated runs across a worker restart, and batches behind 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import Priority
-from temporalio.worker import Worker
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, Worker
 
 from activities.edge import edge
 from pipeline.domain.contracts import (
@@ -37,10 +40,14 @@ from pipeline.workflows import specs
 from pipeline.workflows.priorities import FRESH_PRIORITY
 from pipeline.workflows.reprocess import ReprocessWorkflow
 from pipeline.workflows.session import SessionWorkflow
-from tests.integration.test_session_workflow import Stubs, manifest
+from tests.helpers import eventually, executions, fresh_queue
+from tests.integration.session_stubs import Stubs, manifest
 from workflows_comfy import presets
 
 pytestmark = pytest.mark.integration
+
+HISTORIES = Path(__file__).parents[1] / "replay" / "histories" / "reprocess"
+"""Where ``tests/replay/test_replay_reprocess.py`` reads the recorded runs of one batch."""
 
 
 @dataclass
@@ -110,19 +117,6 @@ def batch(sessions: list[str], gpu_queue: str, **fields: Any) -> ReprocessReques
     )
 
 
-async def eventually(check: Callable[[], Any], within_s: float = 60) -> None:
-    """Until ``check()`` (a bool, or an awaitable of one) holds."""
-    deadline = time.monotonic() + within_s
-    while True:
-        outcome = check()
-        if asyncio.iscoroutine(outcome):
-            outcome = await outcome
-        if outcome:
-            return
-        assert time.monotonic() < deadline, f"condition not met in time: {check}"
-        await asyncio.sleep(0.05)
-
-
 async def done_at_least(handle: WorkflowHandle[Any, Any], done: int) -> bool:
     return (await handle.query(ReprocessWorkflow.counts)).done >= done
 
@@ -142,7 +136,7 @@ async def reruns(client: Client, batch_id: str) -> dict[str, int]:
 async def test_a_batch_of_100_reruns_each_session_once_with_bounded_concurrency(
     temporal_client: Client,
 ) -> None:
-    queues = f"cpu-{uuid.uuid4().hex[:8]}", f"gpu-{uuid.uuid4().hex[:8]}"
+    queues = fresh_queue("cpu"), fresh_queue("gpu")
     sessions = [f"s{i:03d}-{uuid.uuid4().hex[:6]}" for i in range(100)]
     stubs = BatchStubs(manifest(kind="i2v", image="face.png"), selected=sessions)
     request = batch(sessions, queues[1], concurrency=8, chunk=40)
@@ -172,10 +166,53 @@ async def test_a_batch_of_100_reruns_each_session_once_with_bounded_concurrency(
     )
 
 
+async def test_a_batch_continues_as_new_with_what_is_left_and_each_run_replays(
+    temporal_client: Client,
+) -> None:
+    """Three sessions in chunks of two: a first run reruns two and continues as new with the
+    third. Refresh the committed histories: PIPELINE_RECORD_HISTORIES=1 pytest ..."""
+    queues = fresh_queue("cpu"), fresh_queue("gpu")
+    sessions = [f"c{i}-{uuid.uuid4().hex[:6]}" for i in range(3)]
+    stubs = BatchStubs(manifest(kind="i2v", image="face.png"), selected=sessions)
+    request = batch(sessions, queues[1], concurrency=2, chunk=2)
+    workflow_id = f"reprocess-{request.batch_id}"
+    async with workers(temporal_client, stubs, *queues):
+        handle = await temporal_client.start_workflow(
+            ReprocessWorkflow.run, request, id=workflow_id, task_queue=queues[0]
+        )
+        counts = await handle.result()
+
+        async def both_runs_listed() -> bool:  # Visibility lags the result a little.
+            return await executions(temporal_client, workflow_id) == 2
+
+        await eventually(both_runs_listed)
+        runs = sorted(
+            [e async for e in temporal_client.list_workflows(f"WorkflowId = '{workflow_id}'")],
+            key=lambda e: e.start_time,
+        )
+        histories = [
+            await temporal_client.get_workflow_handle(workflow_id, run_id=r.run_id).fetch_history()
+            for r in runs
+        ]
+
+    assert counts == BatchCounts(selected=3, done=3, peak_running=2)
+    assert [run.status for run in runs] == [
+        WorkflowExecutionStatus.CONTINUED_AS_NEW,
+        WorkflowExecutionStatus.COMPLETED,
+    ]
+    replayer = Replayer(workflows=[ReprocessWorkflow], data_converter=pydantic_data_converter)
+    for history in histories:
+        await replayer.replay_workflow(history)
+    if os.environ.get("PIPELINE_RECORD_HISTORIES") == "1":
+        HISTORIES.mkdir(parents=True, exist_ok=True)
+        for name, history in zip(("first_chunk", "continued"), histories, strict=True):
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
 async def test_a_batch_resumed_after_its_worker_is_killed_does_not_redo_finished_reruns(
     temporal_client: Client,
 ) -> None:
-    queues = f"cpu-{uuid.uuid4().hex[:8]}", f"gpu-{uuid.uuid4().hex[:8]}"
+    queues = fresh_queue("cpu"), fresh_queue("gpu")
     sessions = [f"r{i:02d}-{uuid.uuid4().hex[:6]}" for i in range(12)]
     stubs = BatchStubs(manifest(kind="i2v", image="face.png"), selected=sessions, segment_s=0.2)
     request = batch(sessions, queues[1], concurrency=2)
@@ -183,7 +220,7 @@ async def test_a_batch_resumed_after_its_worker_is_killed_does_not_redo_finished
         handle = await temporal_client.start_workflow(
             ReprocessWorkflow.run, request, id=f"reprocess-{request.batch_id}", task_queue=queues[0]
         )
-        await eventually(lambda: done_at_least(handle, 4))
+        await eventually(lambda: done_at_least(handle, 4), 60)
     done_before = len(stubs.loads)  # The workers are gone: the batch waits, mid-way.
 
     async with workers(temporal_client, stubs, *queues):
@@ -198,7 +235,7 @@ async def test_a_batch_resumed_after_its_worker_is_killed_does_not_redo_finished
 async def test_a_fresh_drop_renders_on_the_next_free_gpu_ahead_of_a_batch(
     temporal_client: Client,
 ) -> None:
-    queues = f"cpu-{uuid.uuid4().hex[:8]}", f"gpu-{uuid.uuid4().hex[:8]}"
+    queues = fresh_queue("cpu"), fresh_queue("gpu")
     sessions = [f"p{i:02d}-{uuid.uuid4().hex[:6]}" for i in range(6)]
     stubs = BatchStubs(manifest(kind="i2v", image="face.png"), selected=sessions, segment_s=2.0)
     request = batch(sessions, queues[1], concurrency=6)
@@ -216,7 +253,7 @@ async def test_a_fresh_drop_renders_on_the_next_free_gpu_ahead_of_a_batch(
             priority=Priority(priority_key=FRESH_PRIORITY),
         )
         # Its segment is queued behind five of the batch's while the first still renders.
-        await eventually(lambda: generating(fresh))
+        await eventually(lambda: generating(fresh), 60)
         assert len(stubs.rendered) == 1
         await fresh.result()
         await handle.result()

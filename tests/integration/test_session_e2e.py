@@ -10,13 +10,9 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from io import BytesIO
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -24,10 +20,8 @@ import pytest_asyncio
 from PIL import Image
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError
 
 from pipeline.config import Settings
-from pipeline.domain.drop import DropRef
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.records import ErrorRecord, SessionRecord
 from pipeline.media import probe
@@ -35,14 +29,22 @@ from pipeline.stack.embedded import (
     cpu_worker_polls,
     gpu_worker_polls,
     private_settings,
-    settings_env,
     stack_config_for,
 )
 from pipeline.stack.supervisor import Stack
-from pipeline.standins import framecode
 from pipeline.standins.tiny_demucs import STAND_IN_LABEL
 from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
+from tests.helpers import eventually, executions, png_bytes, put_drop
+from tests.integration.stack_support import (
+    assert_trimmed_to_the_audio,
+    finished,
+    frame_numbers,
+    pipeline_cli,
+    run_audio_drop,
+    sample_image,
+    tone,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -74,82 +76,9 @@ async def client(stack: Settings) -> Client:
     return await connect(stack)
 
 
-def pipeline_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        env={**os.environ, **settings_env(settings)},
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-
-
-def sample_image(path: Path) -> Path:
-    Image.new("RGB", (320, 200), (30, 120, 200)).save(path)
-    return path
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def put_drop(
-    settings: Settings,
-    name: str,
-    manifest: dict[str, Any],
-    media: dict[str, bytes],
-    *,
-    manifest_puts: int = 1,
-) -> DropRef:
-    s3, bucket = sync_s3(settings), settings.r2_bucket_name
-    for file_name, body in media.items():
-        s3.put_object(Bucket=bucket, Key=f"inbox/{name}/{file_name}", Body=body)
-    key = f"inbox/{name}/manifest.json"
-    etag = ""
-    for _ in range(manifest_puts):
-        etag = s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())["ETag"]
-    return DropRef.of(bucket, key, etag)
-
-
 def keys_under(settings: Settings, prefix: str) -> set[str]:
     listing = sync_s3(settings).list_objects_v2(Bucket=settings.r2_bucket_name, Prefix=prefix)
     return {item["Key"] for item in listing.get("Contents", [])}
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 120) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.2)
-
-
-async def finished(client: Client, workflow_id: str) -> WorkflowExecutionStatus:
-    async def done() -> bool:
-        try:
-            status = (await client.get_workflow_handle(workflow_id).describe()).status
-        except RPCError:
-            return False
-        return status is not WorkflowExecutionStatus.RUNNING
-
-    await eventually(done)
-    status = (await client.get_workflow_handle(workflow_id).describe()).status
-    assert status is not None
-    return status
-
-
-async def executions(client: Client, workflow_id: str) -> int:
-    return len([w async for w in client.list_workflows(f"WorkflowId = '{workflow_id}'")])
-
-
-def frame_numbers(video: Path, out_dir: Path) -> list[int | None]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(video), str(out_dir / "%05d.png")], check=True
-    )
-    return [framecode.read(Image.open(frame)) for frame in sorted(out_dir.glob("*.png"))]
 
 
 async def record_history(client: Client, workflow_id: str, case: str) -> None:
@@ -317,52 +246,6 @@ async def test_a_corrupt_audio_file_fails_with_a_clear_message_in_status(
     assert "voice.wav" in view["error"]["message"]
     async with httpx.AsyncClient() as http:
         assert (await http.get(view["urls"]["error"])).status_code == 200
-
-
-def tone(path: Path, seconds: float) -> Path:
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-         f"sine=frequency=220:duration={seconds}", "-ac", "2", "-ar", "44100", str(path)],
-        check=True,
-    )  # fmt: skip
-    return path
-
-
-async def run_audio_drop(
-    settings: Settings,
-    tmp_path: Path,
-    kind: str,
-    seconds: float,
-    *extra: str,
-    audio: Path | None = None,
-) -> tuple[dict[str, Any], Path]:
-    """Drop a picture and ``audio`` (default: a tone of ``seconds``) and wait for success."""
-    image = sample_image(tmp_path / "face.png")
-    audio = audio or tone(tmp_path / "voice.wav", seconds)
-    done = await asyncio.to_thread(
-        pipeline_cli, settings, "drop", str(image), str(audio), "--kind", kind,
-        "--set", "width=256", "--set", "height=144", *extra, "--wait", "--json",
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    status = json.loads(done.stdout)
-    combined = tmp_path / "combined.mp4"
-    sync_s3(settings).download_file(
-        settings.r2_bucket_name, status["result"]["objects"]["combined"], str(combined)
-    )
-    return status, combined
-
-
-def assert_trimmed_to_the_audio(
-    status: dict[str, Any], combined: Path, tmp_path: Path, *, fps: int, seconds: float
-) -> None:
-    info = probe(combined)
-    frames = round(seconds * fps)
-    assert info.fps == fps
-    assert info.frame_count == status["result"]["frames"]
-    assert abs((info.frame_count or 0) - frames) <= 1
-    assert info.has_audio
-    assert abs((info.audio_duration_s or 0) - (info.frame_count or 0) / fps) <= 1 / fps
-    assert frame_numbers(combined, tmp_path / "frames") == list(range(info.frame_count or 0))
 
 
 async def test_infinitetalk_drop_separates_vocals_and_trims_to_the_audio(

@@ -13,9 +13,9 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,44 +26,18 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from temporalio import activity
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Worker
 
-from activities.edge import edge
 from pipeline.cli.session_view import session_status
 from pipeline.config import load_settings
 from pipeline.domain.contracts import (
-    CancellationInput,
-    ExtractedFrames,
-    ExtractFramesInput,
-    FailureInput,
-    FailureRecorded,
-    GenerateSegmentInput,
-    NotifyInput,
-    NotifyOutput,
-    PadAudioInput,
-    PaddedAudio,
-    PlanInput,
-    PrepareAudioInput,
-    PreparedAudio,
-    PreparedImage,
-    PrepareImageInput,
-    PublishInput,
-    PublishOutput,
-    SegmentOutput,
     SegmentProgress,
-    SeparationInput,
-    SeparationOutput,
     SessionRequest,
     SessionResult,
     SignalName,
-    StitchInput,
-    StitchOutput,
-    TakeDropInput,
-    TakenDrop,
 )
 from pipeline.domain.drop import DropRef
 from pipeline.domain.errors import (
@@ -77,204 +51,18 @@ from pipeline.domain.errors import (
 )
 from pipeline.domain.frames.plan import FramePlan, plan_for
 from pipeline.domain.layout import SessionLayout
-from pipeline.domain.manifest import Manifest, parse_manifest
+from pipeline.domain.manifest import Manifest
 from pipeline.domain.queues import preset_queue, separation_queue, worker_queue
 from pipeline.stack.process import free_port
 from pipeline.temporal_client import connect, metrics_runtime
 from pipeline.workflows import attributes, specs
 from pipeline.workflows.session import SessionWorkflow
 from tests.conftest import TemporalServer
+from tests.integration.session_stubs import AUDIO_S, Stubs, manifest
 from workflows_comfy import presets
 from workflows_comfy.presets import preset_for
 
 pytestmark = pytest.mark.integration
-
-AUDIO_S = 3.0
-
-
-@dataclass
-class Call:
-    name: str
-    task_queue: str
-    attempt: int
-
-
-@dataclass
-class Stubs:
-    """Activities under the real names. ``failures[name]`` are raised on the first attempts,
-    in order; ``hold_segments`` makes ``generate_segment`` wait until it is cancelled."""
-
-    manifest: Manifest
-    failures: dict[str, list[PipelineError]] = field(default_factory=dict)
-    hold_segments: bool = False
-    audio_s: float = AUDIO_S
-    worker_task_queue: str | None = None
-    """What GPU stubs answer as the queue of the worker that ran them (sticky sessions)."""
-    calls: list[Call] = field(default_factory=list)
-    segments: list[GenerateSegmentInput] = field(default_factory=list)
-    takes: list[TakeDropInput] = field(default_factory=list)
-    recorded: list[FailureInput] = field(default_factory=list)
-    cancellations: list[CancellationInput] = field(default_factory=list)
-    notified: list[NotifyInput] = field(default_factory=list)
-    segment_started: asyncio.Event = field(default_factory=asyncio.Event)
-    segment_cancelled: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def _enter(self, spec: specs.ActivitySpec[Any, Any]) -> None:
-        info = activity.info()
-        self.calls.append(Call(spec.name, info.task_queue, info.attempt))
-        pending = self.failures.get(spec.name)
-        if pending:
-            raise pending.pop(0)
-
-    def names(self) -> list[str]:
-        """Activity names in call order, each retried call once."""
-        return [call.name for call in self.calls if call.attempt == 1]
-
-    def taken(self, session_id: str) -> TakenDrop:
-        """The stub manifest as ``take_drop`` hands it on: inputs under the session's layout."""
-        layout = SessionLayout(session_id)
-        inputs = {role: layout.input(relative) for role, relative in self.manifest.media().items()}
-        return TakenDrop(
-            manifest=self.manifest,
-            inputs=inputs,
-            preset=presets.preset_name(self.manifest),
-            steps=presets.sampling_steps(self.manifest),
-        )
-
-    @activity.defn(name=specs.TAKE_DROP.name)
-    @edge
-    async def take_drop(self, request: TakeDropInput) -> TakenDrop:
-        self.takes.append(request)
-        self._enter(specs.TAKE_DROP)
-        return self.taken(request.session_id)
-
-    @activity.defn(name=specs.PREPARE_IMAGE.name)
-    @edge
-    async def prepare_image(self, request: PrepareImageInput) -> PreparedImage:
-        self._enter(specs.PREPARE_IMAGE)
-        key = SessionLayout(request.session_id).prepared_image
-        return PreparedImage(key=key, source_format="PNG", source_width=64, source_height=36)
-
-    @activity.defn(name=specs.PREPARE_AUDIO.name)
-    @edge
-    async def prepare_audio(self, request: PrepareAudioInput) -> PreparedAudio:
-        self._enter(specs.PREPARE_AUDIO)
-        key = SessionLayout(request.session_id).prepared_audio
-        return PreparedAudio(mix_key=key, duration_s=self.audio_s)
-
-    @activity.defn(name=specs.PLAN_FRAMES.name)
-    @edge
-    async def plan_frames(self, request: PlanInput) -> FramePlan:
-        self._enter(specs.PLAN_FRAMES)
-        return plan_for(request.manifest, request.audio_s)
-
-    @activity.defn(name=specs.SEPARATE_VOCALS.name)
-    @edge
-    async def separate_vocals(self, request: SeparationInput) -> SeparationOutput:
-        self._enter(specs.SEPARATE_VOCALS)
-        key = SessionLayout(request.session_id).vocals
-        return SeparationOutput(
-            vocals_key=key,
-            sample_rate=44100,
-            duration_s=AUDIO_S,
-            device="cpu",
-            worker_task_queue=self.worker_task_queue,
-        )
-
-    @activity.defn(name=specs.PAD_AUDIO.name)
-    @edge
-    async def pad_audio(self, request: PadAudioInput) -> PaddedAudio:
-        self._enter(specs.PAD_AUDIO)
-        return PaddedAudio(key=SessionLayout(request.session_id).drive_audio)
-
-    @activity.defn(name=specs.GENERATE_SEGMENT.name)
-    @edge
-    async def generate_segment(self, request: GenerateSegmentInput) -> SegmentOutput:
-        self._enter(specs.GENERATE_SEGMENT)
-        self.segments.append(request)
-        if self.hold_segments:
-            self.segment_started.set()
-            try:
-                while True:
-                    activity.heartbeat()
-                    await asyncio.sleep(0.05)
-            except asyncio.CancelledError:
-                self.segment_cancelled.set()
-                raise
-        key = SessionLayout(request.session_id).segment(request.run, request.segment.index)
-        return SegmentOutput(
-            key=key,
-            frames=request.segment.length,
-            prompt_id=f"prompt-{request.seed}",
-            worker_task_queue=self.worker_task_queue,
-        )
-
-    @activity.defn(name=specs.EXTRACT_LAST_FRAMES.name)
-    @edge
-    async def extract_last_frames(self, request: ExtractFramesInput) -> ExtractedFrames:
-        self._enter(specs.EXTRACT_LAST_FRAMES)
-        return ExtractedFrames(key=request.output_key)
-
-    @activity.defn(name=specs.STITCH.name)
-    @edge
-    async def stitch(self, request: StitchInput) -> StitchOutput:
-        self._enter(specs.STITCH)
-        return StitchOutput(
-            key=SessionLayout(request.session_id).combined(request.run),
-            frames=request.plan.final_frames,
-            duration_s=request.plan.duration_s,
-        )
-
-    @activity.defn(name=specs.PUBLISH_RESULT.name)
-    @edge
-    async def publish_result(self, request: PublishInput) -> PublishOutput:
-        self._enter(specs.PUBLISH_RESULT)
-        result_key = SessionLayout(request.session_id).result
-        return PublishOutput(result_key=result_key, urls={"combined": "http://example/c.mp4"})
-
-    @activity.defn(name=specs.RECORD_FAILURE.name)
-    @edge
-    async def record_failure(self, request: FailureInput) -> FailureRecorded:
-        self._enter(specs.RECORD_FAILURE)
-        self.recorded.append(request)
-        return FailureRecorded(key=SessionLayout(request.session_id).error)
-
-    @activity.defn(name=specs.RECORD_CANCELLATION.name)
-    @edge
-    async def record_cancellation(self, request: CancellationInput) -> FailureRecorded:
-        self._enter(specs.RECORD_CANCELLATION)
-        self.cancellations.append(request)
-        return FailureRecorded(key=SessionLayout(request.session_id).error)
-
-    @activity.defn(name=specs.NOTIFY_COMPLETION.name)
-    @edge
-    async def notify_completion(self, request: NotifyInput) -> NotifyOutput:
-        self._enter(specs.NOTIFY_COMPLETION)
-        self.notified.append(request)
-        return NotifyOutput(delivered=True, status_code=200)
-
-    def for_queue(self, queue: specs.QueueKind) -> list[Callable[..., Any]]:
-        methods: list[Callable[..., Any]] = [
-            self.take_drop,
-            self.prepare_image,
-            self.prepare_audio,
-            self.plan_frames,
-            self.separate_vocals,
-            self.pad_audio,
-            self.generate_segment,
-            self.extract_last_frames,
-            self.stitch,
-            self.publish_result,
-            self.record_failure,
-            self.record_cancellation,
-            self.notify_completion,
-        ]
-        queues: dict[str | None, specs.QueueKind] = {spec.name: spec.queue for spec in specs.ALL}
-        return [
-            method
-            for method in methods
-            if queues[activity._Definition.must_from_callable(method).name] is queue
-        ]
 
 
 @dataclass
@@ -287,10 +75,6 @@ class Session:
     """The preset's separation queue."""
     own_queue: str
     """The queue of the one stub GPU worker (``Stubs.worker_task_queue`` names it or not)."""
-
-
-def manifest(**fields: object) -> Manifest:
-    return parse_manifest(json.dumps(fields).encode())
 
 
 def segments_then_stitch(plan: FramePlan) -> list[str]:

@@ -20,7 +20,7 @@ from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID
 from pipeline.stack.embedded import settings_env
 from pipeline.workflows import attributes
 from tests.conftest import S3Bucket, TemporalServer
-from tests.integration.ingest_support import eventually
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,7 @@ from pipeline.domain.layout import SessionLayout
 from pipeline.stack.embedded import private_settings, settings_env
 from pipeline.stack.state import read_process_table
 from pipeline.storage import sync_s3
-from tests.integration.ingest_support import eventually
-from tests.integration.test_session_e2e import png_bytes, put_drop
+from tests.helpers import eventually, png_bytes, put_drop
 
 pytestmark = pytest.mark.integration
 

@@ -33,7 +33,7 @@ from pipeline.stack.state import (
 )
 from pipeline.stack.supervisor import ChildSpec, Stack, StackConfig, check_ports_free
 from pipeline.workflows import attributes
-from tests.integration.ingest_support import eventually
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
 

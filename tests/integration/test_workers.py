@@ -20,7 +20,6 @@ import pytest_asyncio
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.worker import Worker
 
 from pipeline.config import Settings
 from pipeline.domain.contracts import GenerateSegmentInput
@@ -43,7 +42,8 @@ from pipeline.storage import ObjectStore
 from pipeline.worker.run import Role, run_worker
 from pipeline.workflows import specs
 from tests.conftest import S3Bucket, TemporalServer
-from tests.integration.test_comfy_activity import I2V_PLAN, segment_request
+from tests.helpers import new_worker
+from tests.integration.comfy_support import I2V_PLAN, segment_request
 from workflows_comfy.presets import preset_for
 from workflows_comfy.servable import servable
 
@@ -216,13 +216,12 @@ async def test_a_restarted_worker_ends_the_attempt_its_killed_predecessor_held_a
                     await asyncio.sleep(0.1)
 
         first = await gpu_worker()
-        probe_queue = f"probe-{uuid.uuid4().hex[:8]}"
-        async with Worker(temporal_client, task_queue=probe_queue, workflows=[AttemptProbe]):
+        async with new_worker(temporal_client, AttemptProbe) as probe:
             handle = await temporal_client.start_workflow(
                 AttemptProbe.run,
                 args=[request, preset_task_queue],
                 id=f"probe-{uuid.uuid4().hex[:8]}",
-                task_queue=probe_queue,
+                task_queue=probe.task_queue,
             )
             await holding(first)  # the attempt runs on the first process
             first.send_signal(signal.SIGKILL)

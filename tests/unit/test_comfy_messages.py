@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,9 @@ from pipeline.comfy.messages import (
     ExecutionSuccess,
     FeatureFlags,
     NodeProgress,
-    PreviewFrame,
     ProgressState,
     Status,
     Unknown,
-    UnknownBinary,
-    parse_binary,
     parse_text,
 )
 from pipeline.domain.errors import MessageError
@@ -137,36 +133,3 @@ def test_unknown_message_types_are_tolerated() -> None:
 def test_malformed_frames_raise_message_error(raw: str) -> None:
     with pytest.raises(MessageError):
         parse_text(raw)
-
-
-def captured_binary(name: str) -> list[dict[str, Any]]:
-    return [f["data"] for f in frames(WS / name) if f["kind"] == "binary"]
-
-
-def test_legacy_preview_frame_is_type_1_with_image_format() -> None:
-    (first, *_) = captured_binary("d2_progress_preview_legacy_client.jsonl")
-    header = bytes.fromhex(first["first8_hex"])
-    frame = parse_binary(header + b"\xff\xd8\xff\xe0jpeg")
-    assert frame == PreviewFrame(1, "image/jpeg", b"\xff\xd8\xff\xe0jpeg")
-
-
-def test_preview_with_metadata_names_prompt_and_node() -> None:
-    (first, *_) = captured_binary("d3_progress_preview_feature_flags.jsonl")
-    meta = json.dumps(first["metadata"]).encode()
-    data = struct.pack(">II", 4, len(meta)) + meta + bytes.fromhex(first["image_first4_hex"])
-    frame = parse_binary(data)
-    assert isinstance(frame, PreviewFrame)
-    assert (frame.prompt_id, frame.node_id) == (first["metadata"]["prompt_id"], "2")
-    assert (frame.image_type, frame.image) == ("image/jpeg", b"\xff\xd8\xff\xe0")
-
-
-def test_unknown_binary_types_are_tolerated() -> None:
-    assert parse_binary(struct.pack(">I", 3) + b"text") == UnknownBinary(3, b"text")
-
-
-@pytest.mark.parametrize(
-    "data", [b"\x00\x00", struct.pack(">I", 1), struct.pack(">II", 4, 99) + b"{}"]
-)
-def test_truncated_binary_frames_raise_message_error(data: bytes) -> None:
-    with pytest.raises(MessageError):
-        parse_binary(data)

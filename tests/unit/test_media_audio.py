@@ -12,9 +12,9 @@ from PIL import Image
 
 from pipeline.domain.errors import MediaError
 from pipeline.media.audio import (
-    DEMUCS_STEREO,
     FULL_QUALITY,
     SPEECH_16K_MONO,
+    AudioTarget,
     build_audio_command,
     pad_audio,
     prepare_audio,
@@ -124,10 +124,11 @@ def test_crop_without_end_runs_to_the_end_of_the_file(tmp_path: Path, late_tone_
     assert made.duration_s == pytest.approx(2.5, abs=1 / 48_000)
 
 
-def test_demucs_gets_44_1_khz_stereo_float_from_a_mono_file(tmp_path: Path) -> None:
+def test_a_44_1_khz_stereo_float_target_upmixes_a_mono_file(tmp_path: Path) -> None:
     src = _make(tmp_path / "mono.wav", TONE, 1.0, rate=22_050, channel_layout="mono")
+    target = AudioTarget(44_100, 2, "pcm_f32le")
 
-    made = prepare_audio(src, tmp_path / "for-demucs.wav", fps=FPS, target=DEMUCS_STEREO)
+    made = prepare_audio(src, tmp_path / "stereo.wav", fps=FPS, target=target)
 
     assert (made.sample_rate, made.channels) == (44_100, 2)
     codec = ffmpeg.probe(str(made.path))["streams"][0]["codec_name"]
