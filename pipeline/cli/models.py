@@ -36,6 +36,7 @@ from pipeline.weights.sync import (
     Status,
     exit_code,
 )
+from pipeline.weights.tiny import tiny_specs, write_file
 
 HTTP_TIMEOUT = httpx.Timeout(60.0, connect=30.0)
 
@@ -284,6 +285,37 @@ def _lock_summary(as_json: bool, summary: dict[str, Any]) -> None:
 def schema() -> None:
     """Print the lockfile's JSON Schema."""
     click.echo(json.dumps(json_schema(), indent=2))
+
+
+@models.command()
+@click.option(
+    "--dest",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The models directory (ComfyUI's models/); created if missing.",
+)
+@_preset_option
+@_json_option
+def tiny(dest: Path, presets: tuple[str, ...], as_json: bool) -> None:
+    """Write tiny stand-ins of the presets' model files, for a real ComfyUI on a CPU.
+
+    Same names and folders as the real files, keys ComfyUI detects as the real models,
+    seeded values (same bytes every run), under 1 GB for every preset. For tests and
+    demos only: what the models generate is noise.
+    """
+    written: list[tuple[str, str, int]] = []
+    for spec in tiny_specs(presets or None):
+        size = write_file(spec, dest).stat().st_size
+        written.append((spec.path, spec.architecture, size))
+        if not as_json:
+            click.echo(f"{'written':<10} {spec.path}  {_size(size)}")
+    total = sum(size for _, _, size in written)
+    if as_json:
+        files = [{"path": p, "architecture": a, "bytes": n} for p, a, n in written]
+        document = {"dest": str(dest), "files": files, "total_bytes": total}
+        click.echo(json.dumps(document, indent=2))
+    else:
+        click.echo(f"{dest}: {len(written)} tiny file(s), {_size(total)}")
 
 
 COMMANDS = [models]
