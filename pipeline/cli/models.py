@@ -19,7 +19,7 @@ import click
 import httpx
 
 from pipeline.cli.context import App
-from pipeline.cli.terminal import NO_TRANSFER, Terminal, Transfer
+from pipeline.cli.terminal import NO_TRANSFER, Terminal, Transfer, size
 from pipeline.config import Settings
 from pipeline.storage import sync_s3
 from pipeline.weights.fetch import HttpSource, ProgressFn, S3Source, Sources
@@ -305,17 +305,17 @@ def tiny(dest: Path, presets: tuple[str, ...], as_json: bool) -> None:
     """
     written: list[tuple[str, str, int]] = []
     for spec in tiny_specs(presets or None):
-        size = write_file(spec, dest).stat().st_size
-        written.append((spec.path, spec.architecture, size))
+        n_bytes = write_file(spec, dest).stat().st_size
+        written.append((spec.path, spec.architecture, n_bytes))
         if not as_json:
-            click.echo(f"{'written':<10} {spec.path}  {_size(size)}")
-    total = sum(size for _, _, size in written)
+            click.echo(f"{'written':<10} {spec.path}  {size(n_bytes)}")
+    total = sum(n for _, _, n in written)
     if as_json:
         files = [{"path": p, "architecture": a, "bytes": n} for p, a, n in written]
         document = {"dest": str(dest), "files": files, "total_bytes": total}
         click.echo(json.dumps(document, indent=2))
     else:
-        click.echo(f"{dest}: {len(written)} tiny file(s), {_size(total)}")
+        click.echo(f"{dest}: {len(written)} tiny file(s), {size(total)}")
 
 
 COMMANDS = [models]
