@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 from temporalio.client import Client
 
 from pipeline.domain.drop import DropRef
+from pipeline.ingest import starter as starter_module
 from pipeline.ingest.events import ParsedEvents
 from pipeline.ingest.starter import Starter, StartOutcome
 
@@ -27,6 +29,13 @@ class RecordingStarter(Starter):
             raise RuntimeError(f"cannot start {drop.manifest_key}")
         self.started.append((drop.manifest_key, source))
         return StartOutcome.STARTED
+
+
+@pytest.fixture(autouse=True)
+def fresh_logger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A logger not yet bound, so ``capture_logs`` sees it even after an earlier test's
+    ``configure_logging`` cached the module's own (``cache_logger_on_first_use``)."""
+    monkeypatch.setattr(starter_module, "log", structlog.get_logger())
 
 
 async def _client() -> Client:
