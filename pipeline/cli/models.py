@@ -132,6 +132,12 @@ _separation_option = click.option(
     default=True,
     help="Include the Demucs model GPU workers separate vocals with (default: yes).",
 )
+_dest_option = click.option(
+    "--dest",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The models directory (ComfyUI's models/); created if missing.",
+)
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 
 
@@ -148,12 +154,7 @@ def models() -> None:
 
 
 @models.command()
-@click.option(
-    "--dest",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The models directory (ComfyUI's models/); created if missing.",
-)
+@_dest_option
 @_lock_option
 @_preset_option
 @_separation_option
@@ -288,12 +289,7 @@ def schema() -> None:
 
 
 @models.command()
-@click.option(
-    "--dest",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The models directory (ComfyUI's models/); created if missing.",
-)
+@_dest_option
 @_preset_option
 @_json_option
 def tiny(dest: Path, presets: tuple[str, ...], as_json: bool) -> None:
