@@ -6,9 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test unit lint typecheck imports docs docs-check install ffmpeg up down schema manifests clean
 
+# With COMFYUI_DIR=… (and COMFYUI_PYTHON, COMFYUI_MODELS_DIR: pipeline.config) the stack runs
+# that ComfyUI instead of comfy-sim, and the sample is rendered at 128×128 for a CPU box.
+DEMO_ARGS ?= $(if $(COMFYUI_DIR),--set width=128 --set height=128)
+
 demo: install ffmpeg
 	$(BIN)/pipeline up --detach --reuse
-	$(BIN)/pipeline demo
+	$(BIN)/pipeline demo $(DEMO_ARGS)
 	@echo "The stack keeps running for you to explore; stop it with: $(BIN)/pipeline down"
 
 test: install ffmpeg lint typecheck imports docs-check

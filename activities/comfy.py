@@ -95,11 +95,14 @@ class ComfyActivities:
         then polls no preset queue, and says per preset what the server lacks.
         """
         object_info = await _object_info_when_up(settings)
-        capabilities = Capabilities(settings.comfy_url, admission, object_info)
+        async with ComfyClient(settings.comfy_url) as comfy:
+            server = await comfy.server_info()
+        capabilities = Capabilities(settings.comfy_url, admission, object_info, server)
         await admission.set_serving(capabilities.presets)
         log.info(
             "comfyui_ready",
             url=settings.comfy_url,
+            comfyui=server.describe(),
             nodes=len(object_info),
             serving=capabilities.serving,
         )

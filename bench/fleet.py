@@ -324,7 +324,7 @@ async def run_fleet(
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
         state = Path(tmp)
         settings = private_settings(state, LOG_LEVEL="warning")
-        config = stack_config_for(settings, comfy_sim=False)
+        config = stack_config_for(settings, run_comfy=False)
         fleet = boxes(settings, state, workers, missing, step_delay, separating)
         children = [c for c in config.children if c.name == "worker-cpu"]
         children += [spec for box in fleet for spec in box.specs]

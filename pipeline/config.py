@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     AnyHttpUrl,
+    DirectoryPath,
     Field,
     FilePath,
     SecretStr,
@@ -288,6 +289,26 @@ class Settings(BaseSettings):
         description="How long a GPU worker waits for its ComfyUI to answer at start.",
     )
 
+    # A real ComfyUI for the embedded stack (``pipeline up --comfyui-dir``).
+    comfyui_dir: DirectoryPath | None = Field(
+        default=None,
+        alias="COMFYUI_DIR",
+        description="A ComfyUI checkout (its main.py) the embedded stack runs instead of "
+        "comfy-sim; the GPU image's ComfyUI.",
+    )
+    comfyui_python: FilePath | None = Field(
+        default=None,
+        alias="COMFYUI_PYTHON",
+        description="The Python that runs COMFYUI_DIR's main.py (default: its venv/ or .venv/, "
+        "else python3 on PATH).",
+    )
+    comfyui_models_dir: DirectoryPath | None = Field(
+        default=None,
+        alias="COMFYUI_MODELS_DIR",
+        description="The models folder the embedded stack's ComfyUI reads (default: "
+        "COMFYUI_DIR/models).",
+    )
+
     # GPU workers: routing by preset, sticky sessions, heartbeats, drain, warm-up.
     gpu_heartbeat_s: float = Field(
         default=10.0,
@@ -437,6 +458,15 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _comfyui_checkout(self) -> Settings:
+        if self.comfyui_dir is None:
+            if self.comfyui_python is not None or self.comfyui_models_dir is not None:
+                raise ValueError("COMFYUI_PYTHON and COMFYUI_MODELS_DIR need COMFYUI_DIR")
+        elif not (self.comfyui_dir / "main.py").is_file():
+            raise ValueError(f"COMFYUI_DIR: {self.comfyui_dir} has no main.py (not ComfyUI)")
+        return self
+
     @property
     def s3_endpoint(self) -> str:
         return str(self.r2_endpoint_url).rstrip("/")
@@ -564,7 +594,8 @@ def _values_cell(annotation: Any, metadata: list[Any]) -> str:
         AnyHttpUrl: "URL",
         Path: "path",
     }
-    described = "an existing file" if annotation == FilePath else names[annotation]
+    existing = {FilePath: "an existing file", DirectoryPath: "an existing folder"}
+    described = existing.get(annotation) or names[annotation]
     bounds = [
         f"{sign} {getattr(rule, attr)}"
         for rule in metadata

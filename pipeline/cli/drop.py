@@ -37,6 +37,15 @@ def manifest_fields_help() -> str:
     return "\n".join(lines)
 
 
+_set_option = click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A manifest field, e.g. --set prompt='a cat' --set extensions=2.",
+)
+
+
 @click.command(epilog=manifest_fields_help())
 @click.argument(
     "media", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -44,13 +53,7 @@ def manifest_fields_help() -> str:
 @click.option(
     "--kind", type=click.Choice([k.value for k in Kind]), default=Kind.I2V.value, show_default=True
 )
-@click.option(
-    "--set",
-    "assignments",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A manifest field, e.g. --set prompt='a cat' --set extensions=2.",
-)
+@_set_option
 @click.option("--name", help="Drop folder name under inbox/ (default: derived, unique).")
 @click.option("--wait", is_flag=True, help="Follow the session until it ends.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
@@ -86,21 +89,23 @@ def drop(
     click.echo(json.dumps({"session_id": ref.session_id}) if as_json else ref.session_id)
 
 
-@click.command()
+@click.command(epilog=manifest_fields_help())
+@_set_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.pass_obj
-def demo(app: App, as_json: bool) -> None:
-    """Drop the bundled sample (an image, one extension) and follow it to the end."""
+def demo(app: App, assignments: tuple[str, ...], as_json: bool) -> None:
+    """Drop the bundled sample (an image, one extension) and follow it to the end.
+
+    ``--set`` changes its manifest, e.g. ``--set width=128 --set height=128`` for a real
+    ComfyUI on a CPU (``make demo COMFYUI_DIR=…`` does that).
+    """
     image = make_sample_image(app.settings.state_dir / "sample" / "sunset.png")
     files = {"image": image}
-    manifest = build_manifest(
-        Kind.I2V,
-        files,
-        {
-            "prompt": "a calm sunset over rolling hills, clouds drifting",
-            "extensions": 1,
-        },
-    )
+    fields: dict[str, object] = {
+        "prompt": "a calm sunset over rolling hills, clouds drifting",
+        "extensions": 1,
+    }
+    manifest = build_manifest(Kind.I2V, files, fields | parse_assignments(list(assignments)))
     ref = upload_drop(
         sync_s3(app.settings), app.settings.r2_bucket_name, new_drop_name("demo"), files, manifest
     )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 
 from pipeline.cli.context import App
-from pipeline.domain.errors import PortInUse, StartupError
+from pipeline.config import Settings, load_settings
+from pipeline.domain.errors import ConfigError, PortInUse, StartupError
 from pipeline.stack.embedded import stack_config_for
 from pipeline.stack.state import (
     StackEndpoints,
@@ -27,12 +30,47 @@ from pipeline.stack.supervisor import Stack, check_ports_free
 @click.option(
     "--detach", is_flag=True, help="Return once every service answers and the workers poll."
 )
-@click.option("--no-comfy-sim", is_flag=True, help="Use the real ComfyUI at COMFYUI_URL.")
+@click.option(
+    "--comfyui-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Run this ComfyUI checkout instead of comfy-sim (COMFYUI_DIR).",
+)
+@click.option(
+    "--comfyui-python",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The Python that runs it (COMFYUI_PYTHON; default: its venv, else python3).",
+)
+@click.option(
+    "--comfyui-models-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Its models folder (COMFYUI_MODELS_DIR; default: the checkout's models/).",
+)
+@click.option(
+    "--no-comfy-sim", is_flag=True, help="Run no ComfyUI: use the one at COMFYUI_URL."
+)
 @click.option("--reuse", is_flag=True, help="If this stack already runs, print it and succeed.")
 @click.pass_obj
-def up(app: App, detach: bool, no_comfy_sim: bool, reuse: bool) -> None:
-    """Start Temporal, SeaweedFS (as R2), comfy-sim, the workers and the ingest consumer."""
-    state_dir = app.settings.state_dir
+def up(
+    app: App,
+    detach: bool,
+    comfyui_dir: Path | None,
+    comfyui_python: Path | None,
+    comfyui_models_dir: Path | None,
+    no_comfy_sim: bool,
+    reuse: bool,
+) -> None:
+    """Start Temporal, SeaweedFS (as R2), ComfyUI (comfy-sim unless --comfyui-dir), the
+    workers and the ingest consumer."""
+    checkout = {
+        "COMFYUI_DIR": comfyui_dir,
+        "COMFYUI_PYTHON": comfyui_python,
+        "COMFYUI_MODELS_DIR": comfyui_models_dir,
+    }
+    overrides = {name: str(value) for name, value in checkout.items() if value is not None}
+    settings = _with(app.settings, overrides)
+    if no_comfy_sim and settings.comfyui_dir is not None:
+        raise click.UsageError("--no-comfy-sim runs no ComfyUI; it cannot go with COMFYUI_DIR")
+    state_dir = settings.state_dir
     running = read_pidfile(state_dir)
     if running is not None:
         endpoints = read_ready_file(state_dir)
@@ -50,7 +88,7 @@ def up(app: App, detach: bool, no_comfy_sim: bool, reuse: bool) -> None:
             f"an earlier stack's processes still run without their supervisor: {names}; "
             "stop them with 'pipeline down'"
         )
-    config = stack_config_for(app.settings, comfy_sim=not no_comfy_sim)
+    config = stack_config_for(settings, run_comfy=not no_comfy_sim)
     try:
         check_ports_free(config.public_ports())
     except PortInUse as exc:
@@ -68,6 +106,7 @@ def up(app: App, detach: bool, no_comfy_sim: bool, reuse: bool) -> None:
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
+                env={**os.environ, **overrides},
             )
         try:
             endpoints = asyncio.run(wait_until_ready(state_dir, supervisor.pid))
@@ -83,6 +122,16 @@ def up(app: App, detach: bool, no_comfy_sim: bool, reuse: bool) -> None:
     sys.exit(code)
 
 
+def _with(settings: Settings, overrides: dict[str, str]) -> Settings:
+    """``settings`` with the command line's variables on top, validated as at start-up."""
+    if not overrides:
+        return settings
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        raise click.UsageError(exc.message) from None
+
+
 def _print_endpoints(endpoints: StackEndpoints) -> None:
     click.echo("stack ready")
     click.echo(f"  Temporal UI : {endpoints.ui_url}")
@@ -90,7 +139,8 @@ def _print_endpoints(endpoints: StackEndpoints) -> None:
     click.echo(f"  S3 (as R2)  : {endpoints.s3_endpoint}  bucket {endpoints.bucket}")
     click.echo(f"  events      : {endpoints.events}")
     if endpoints.comfy_url:
-        click.echo(f"  ComfyUI     : {endpoints.comfy_url} (comfy-sim)")
+        source = endpoints.comfy_source or "comfy-sim"
+        click.echo(f"  ComfyUI     : {endpoints.comfy_url} ({source})")
 
 
 @click.command()
@@ -101,7 +151,7 @@ def down(app: App) -> None:
         click.echo("stack stopped")
         return
     try:
-        check_ports_free(stack_config_for(app.settings, comfy_sim=True).public_ports())
+        check_ports_free(stack_config_for(app.settings).public_ports())
     except PortInUse as exc:
         click.echo(f"no stack runs from this state dir, but {exc}{_another_state_dir(app)}")
         return

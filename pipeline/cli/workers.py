@@ -34,7 +34,7 @@ def _line(worker: LiveWorker, now: datetime) -> str:
         f"{kind}: {', '.join(presets)}" for kind, presets in sorted(record.serving.items())
     )
     lines = [
-        f"{record.identity}  {record.comfyui_url}  ({seen})",
+        f"{record.identity}  {record.comfyui.describe()} at {record.comfyui_url}  ({seen})",
         f"    serves {serving or 'nothing'}",
         f"    vocal separation: {record.separation}",
     ]

@@ -4,7 +4,8 @@
 class per WebSocket message type), ``watch`` (one prompt followed over the WebSocket),
 ``history`` (``GET /history``, the source of truth for how a prompt ended), ``steps``
 (sampler steps and an ETA), ``rejection`` (``POST /prompt`` refusals in words), ``multipart``
-(streamed uploads) and ``fields`` (typed reads of decoded JSON).
+(streamed uploads), ``system`` (``/system_stats``: version and devices) and ``fields``
+(typed reads of decoded JSON).
 """
 
 from pipeline.comfy.client import ComfyClient, RunResult

@@ -25,6 +25,7 @@ import httpx
 from pipeline.comfy.history import HistoryEntry, OutputFile, failure_error, parse_history
 from pipeline.comfy.multipart import MultipartStream
 from pipeline.comfy.rejection import describe_rejection
+from pipeline.comfy.system import ServerInfo
 from pipeline.comfy.watch import OnProgress, PromptWatch, stop
 from pipeline.domain.errors import (
     ComfyError,
@@ -108,12 +109,13 @@ class ComfyClient:
             raise ComfyError("GET /object_info did not return an object")
         return body
 
-    async def system_stats(self) -> dict[str, Any]:
+    async def server_info(self) -> ServerInfo:
         """The server's version and devices (``GET /system_stats``): a cheap liveness check."""
         body = (await self._request("GET", "/system_stats")).json()
-        if not isinstance(body, dict):
-            raise ComfyError("GET /system_stats did not return an object")
-        return body
+        try:
+            return ServerInfo.parse(body if isinstance(body, dict) else {})
+        except ValueError as exc:
+            raise ComfyError(f"GET /system_stats: {exc}") from None
 
     async def upload(
         self,

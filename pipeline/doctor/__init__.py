@@ -15,13 +15,16 @@ import asyncio
 
 import httpx
 
+from pipeline.comfy.client import ComfyClient
 from pipeline.config import Settings
 from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
 from pipeline.doctor.cloudflare import r2_checks
 from pipeline.doctor.stack import filer_check, stack_checks
 from pipeline.doctor.storage import sqs_checks, storage_checks
 from pipeline.doctor.temporal import temporal_checks
+from pipeline.domain.errors import PipelineError
 from pipeline.domain.layout import INBOX_PREFIX, MANIFEST_NAME
+from workflows_comfy.servable import servable
 
 __all__ = ["Check", "run_checks"]
 
@@ -59,17 +62,19 @@ def webhook_checks(settings: Settings) -> list[Check]:
 
 
 async def comfy_check(settings: Settings) -> Check:
-    url = f"{settings.comfy_url}/system_stats"
+    """Which ComfyUI answers at ``COMFYUI_URL`` and the presets its nodes and models serve."""
     fix = "check COMFYUI_URL and that ComfyUI has finished starting"
     try:
-        async with httpx.AsyncClient(timeout=TIMEOUT_S) as http:
-            response = await http.get(url)
-        stats = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        return failed("comfyui", f"{url}: {exc!r}", fix)
-    system = stats.get("system") if isinstance(stats, dict) else None
-    if response.status_code != httpx.codes.OK or not isinstance(system, dict):
-        return failed("comfyui", f"{url} answered {response.status_code}", fix)
-    devices = ", ".join(str(d.get("name")) for d in stats.get("devices") or []) or "no devices"
-    version = system.get("comfyui_version", "?")
-    return passed("comfyui", f"ComfyUI {version} at {settings.comfy_url} ({devices})")
+        async with (
+            httpx.AsyncClient(timeout=TIMEOUT_S) as http,
+            ComfyClient(settings.comfy_url, http=http) as comfy,
+        ):
+            server = await comfy.server_info()
+            serving = servable(await comfy.object_info())
+    except PipelineError as exc:
+        return failed("comfyui", f"{settings.comfy_url}: {exc.message}", fix)
+    presets = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in sorted(serving.items()))
+    return passed(
+        "comfyui",
+        f"{server.describe()} at {settings.comfy_url}, serves {presets or 'no preset'}",
+    )

@@ -1,4 +1,5 @@
-"""What a GPU worker's ComfyUI can run now, from its ``/object_info``, kept current.
+"""What a GPU worker's ComfyUI can run now, from its ``/object_info``, kept current, and
+which ComfyUI it is (``/system_stats``).
 
 A worker reads ``/object_info`` at start, again whenever a graph it was handed fails
 validation (models may have been removed), and on the registry's refresh (models may have
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.comfy.client import ComfyClient
+from pipeline.comfy.system import ServerInfo
 from pipeline.fleet.admission import Admission
 from pipeline.logging import get_logger
 from workflows_comfy.servable import Missing, missing_by_preset, servable
@@ -19,9 +21,17 @@ log = get_logger()
 
 
 class Capabilities:
-    def __init__(self, comfy_url: str, admission: Admission, object_info: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        comfy_url: str,
+        admission: Admission,
+        object_info: dict[str, Any],
+        server: ServerInfo | None = None,
+    ) -> None:
         self.comfy_url = comfy_url
         self.admission = admission
+        self.server = server or ServerInfo()
+        """Its version and devices, as ``/system_stats`` said at the last read."""
         self.object_info: dict[str, Any] = {}
         self.serving: dict[str, list[str]] = {}
         """Kind → presets whose graphs the server accepts."""
@@ -39,9 +49,11 @@ class Capabilities:
         self.missing = missing_by_preset(object_info)
 
     async def refresh(self) -> None:
-        """Re-read ``/object_info``; ``WorkerUnavailable`` if ComfyUI does not answer."""
+        """Re-read ``/object_info`` and ``/system_stats``; ``WorkerUnavailable`` if ComfyUI
+        does not answer."""
         async with ComfyClient(self.comfy_url) as comfy:
             object_info = await comfy.object_info()
+            self.server = await comfy.server_info()
         before = self.presets
         self._set(object_info)
         if self.presets != before:

@@ -31,6 +31,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from pipeline.comfy.system import ServerInfo
 from pipeline.domain.errors import ComfyError, WorkerRestarted
 from pipeline.domain.queues import polled_queues
 from pipeline.fleet.capabilities import Capabilities
@@ -74,6 +75,8 @@ class WorkerRecord(BaseModel):
     """The shared queues this worker polls: its presets' and, if it separates, their
     separation queues."""
     comfyui_url: str
+    comfyui: ServerInfo = ServerInfo()
+    """Which ComfyUI answers there (version, devices), as its ``/system_stats`` says."""
     serving: dict[str, list[str]]
     """Kind → presets whose graphs this worker's ComfyUI accepts."""
     missing: dict[str, MissingRecord] = {}
@@ -110,6 +113,7 @@ def _describe(capabilities: Capabilities, prefix: str) -> dict[str, Any]:
         "polling": polled_queues(
             prefix, capabilities.presets, separates=capabilities.admission.separates
         ),
+        "comfyui": capabilities.server,
         "serving": capabilities.serving,
         "missing": {
             name: MissingRecord(

@@ -14,7 +14,7 @@ from pipeline.config import Settings, load_settings
 from pipeline.domain.queues import preset_queue
 from pipeline.stack.process import free_port
 from pipeline.stack.seaweedfs import parse_filer_address
-from pipeline.stack.services import polled_since
+from pipeline.stack.services import ComfyCheckout, has_gpu, polled_since
 from pipeline.stack.supervisor import STOP_TIMEOUT_S, ChildSpec, StackConfig
 from pipeline.standins.tiny_demucs import ensure_stand_in
 from pipeline.workflows import attributes
@@ -116,8 +116,12 @@ def gpu_worker_polls(settings: Settings) -> Callable[[datetime], Awaitable[bool]
     return ready
 
 
-def stack_config_for(settings: Settings, *, comfy_sim: bool = True) -> StackConfig:
+def stack_config_for(settings: Settings, *, run_comfy: bool = True) -> StackConfig:
     """Services on the ports the settings name; workers and ingest as child processes.
+
+    With ``run_comfy`` the stack runs the ComfyUI on ``COMFYUI_URL``'s port: the checkout
+    ``COMFYUI_DIR`` names (``comfyui_checkout``), else comfy-sim; without, the workers use
+    the ComfyUI already there.
 
     The stack is ready once both workers poll their task queues, so a drop made right
     after ``pipeline up --detach`` finds them. The GPU worker drains for at most
@@ -144,7 +148,9 @@ def stack_config_for(settings: Settings, *, comfy_sim: bool = True) -> StackConf
         s3_port=_port(settings.s3_endpoint),
         filer_port=filer_port,
         filer_grpc_port=filer_grpc_port,
-        comfy_port=_port(settings.comfy_url) if comfy_sim else None,
+        comfy_port=_port(settings.comfy_url) if run_comfy else None,
+        comfyui=comfyui_checkout(settings),
+        comfyui_ready_timeout=settings.comfyui_start_timeout_s,
         bucket=settings.r2_bucket_name,
         region=settings.r2_region,
         access_key_id=settings.r2_access_key_id,
@@ -165,6 +171,18 @@ def stack_config_for(settings: Settings, *, comfy_sim: bool = True) -> StackConf
                 restart_with_store=True,
             ),
         ],
+    )
+
+
+def comfyui_checkout(settings: Settings) -> ComfyCheckout | None:
+    """The real ComfyUI ``COMFYUI_DIR`` names, run on CPU where the host has no GPU."""
+    if settings.comfyui_dir is None:
+        return None
+    return ComfyCheckout(
+        directory=settings.comfyui_dir,
+        python=settings.comfyui_python or ComfyCheckout.python_for(settings.comfyui_dir),
+        models_dir=settings.comfyui_models_dir,
+        cpu=not has_gpu(),
     )
 
 

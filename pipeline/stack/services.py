@@ -5,8 +5,10 @@ SeaweedFS, the store, has a module of its own (``pipeline.stack.seaweedfs``).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,6 +76,72 @@ def comfy_sim(state_dir: Path, port: int) -> ManagedProcess:
         "--data-dir", str(state_dir / "comfy-sim"),
     ]  # fmt: skip
     return ManagedProcess("comfy-sim", argv, log_dir=log_dir(state_dir), cwd=state_dir)
+
+
+@dataclass(frozen=True)
+class ComfyCheckout:
+    """A real ComfyUI checkout the stack runs in comfy-sim's place (``COMFYUI_DIR``)."""
+
+    directory: Path
+    """Holds ``main.py``."""
+    python: Path | str
+    """Runs ``main.py``: a path, or a command looked up on PATH."""
+    models_dir: Path | None = None
+    """``--models-directory``; None keeps the checkout's own ``models/``."""
+    cpu: bool = False
+    """``--cpu``: for a host without a GPU (``has_gpu``)."""
+
+    @staticmethod
+    def python_for(directory: Path) -> Path | str:
+        """The checkout's own virtualenv (``venv/`` or ``.venv/``) if it has one, else
+        ``python3``, as the GPU image's entrypoint defaults (deploy/gpu/entrypoint.sh)."""
+        for venv in ("venv", ".venv"):
+            python = directory / venv / "bin" / "python"
+            if python.is_file():
+                return python
+        return "python3"
+
+
+def has_gpu() -> bool:
+    """Whether this host has a device ComfyUI could use instead of ``--cpu``: an NVIDIA
+    (``/dev/nvidia0``) or AMD ROCm (``/dev/kfd``) device node, or macOS (Metal)."""
+    return sys.platform == "darwin" or any(
+        Path(node).exists() for node in ("/dev/nvidia0", "/dev/kfd")
+    )
+
+
+COMFYUI_OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1"}
+"""Nothing is downloaded at run time: Hugging Face libraries stay offline, and ComfyUI
+sends no usage data."""
+
+
+def comfyui(state_dir: Path, port: int, checkout: ComfyCheckout) -> ManagedProcess:
+    """A real ComfyUI on 127.0.0.1:``port``, run from its checkout, with its input, output,
+    temp and user folders (its database too) under ``state_dir/comfyui``. Flags as ComfyUI
+    0.33.0's ``comfy/cli_args.py`` names them."""
+    root = state_dir.absolute() / "comfyui"
+    folders = {name: root / name for name in ("input", "output", "temp", "user")}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    argv = [
+        str(checkout.python), str(checkout.directory.absolute() / "main.py"),
+        "--listen", "127.0.0.1",
+        "--port", str(port),
+        "--disable-auto-launch",
+        *(f"--{name}-directory={folder}" for name, folder in folders.items()),
+        f"--database-url=sqlite:///{folders['user'] / 'comfyui.db'}",
+    ]  # fmt: skip
+    if checkout.models_dir is not None:
+        argv.append(f"--models-directory={checkout.models_dir.absolute()}")
+    if checkout.cpu:
+        argv.append("--cpu")
+    return ManagedProcess(
+        "comfyui",
+        argv,
+        log_dir=log_dir(state_dir),
+        cwd=checkout.directory,
+        env={**os.environ, **COMFYUI_OFFLINE_ENV},
+    )
 
 
 async def temporal_ready(address: str) -> bool:

@@ -37,7 +37,9 @@ class StackEndpoints:
     events: str
     """Where the ingest consumer reads bucket events from (for people, not parsed)."""
     comfy_url: str | None
-    """``None`` when the stack runs no comfy-sim (a real ComfyUI is used instead)."""
+    """``None`` when the stack runs no ComfyUI (the workers use one the machine has)."""
+    comfy_source: str | None = None
+    """What answers at ``comfy_url``: ``comfy-sim``, or the ComfyUI checkout it runs."""
 
 
 def pidfile_path(state_dir: Path) -> Path:

@@ -1,12 +1,13 @@
 """``Stack``: the embedded services plus the caller's workers, started, kept and stopped as one.
 
-Start order: Temporal, SeaweedFS and comfy-sim in parallel; once all answer, the bucket is
-provisioned; then the children (workers, ingest consumer); ready once the workers poll. A
-process that exits on its own is restarted after a backoff (1 s doubling to 30 s, reset
-after a minute of good health); a restarted store is provisioned again before the children
-that read its events (``ChildSpec.restart_with_store``) start again. Stop order is the
-reverse of start, each process by its process group. ``processes.json`` records every
-process group from its start, so ``pipeline down`` finds children whose supervisor died.
+Start order: Temporal, SeaweedFS and ComfyUI (comfy-sim, or a real checkout) in parallel;
+once all answer, the bucket is provisioned; then the children (workers, ingest consumer);
+ready once the workers poll. A process that exits on its own is restarted after a backoff
+(1 s doubling to 30 s, reset after a minute of good health); a restarted store is
+provisioned again before the children that read its events
+(``ChildSpec.restart_with_store``) start again. Stop order is the reverse of start, each
+process by its process group. ``processes.json`` records every process group from its
+start, so ``pipeline down`` finds children whose supervisor died.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from pipeline.stack.seaweedfs import (
     seaweedfs_ready,
     seaweedfs_server,
 )
+from pipeline.stack.services import ComfyCheckout
 from pipeline.stack.state import (
     ProcessRecord,
     ProcessTable,
@@ -70,7 +72,7 @@ STOP_TIMEOUT_S = 10.0
 HEALTHY_AFTER_S = 60.0
 """A process that ran this long before exiting restarts after ``BACKOFF_FIRST_S`` again."""
 STORE = "seaweedfs"
-RESERVED_NAMES = frozenset({"temporal", STORE, "comfy-sim", "supervisor"})
+RESERVED_NAMES = frozenset({"temporal", STORE, "comfy-sim", "comfyui", "supervisor"})
 
 log = get_logger()
 
@@ -102,7 +104,12 @@ class StackConfig:
     filer_port: int = EMBEDDED_FILER_PORT
     filer_grpc_port: int = EMBEDDED_FILER_GRPC_PORT
     comfy_port: int | None = EMBEDDED_COMFY_PORT
-    """``None`` runs no comfy-sim, for a machine that has a real ComfyUI."""
+    """``None`` runs no ComfyUI: the workers use one the machine already has."""
+    comfyui: ComfyCheckout | None = None
+    """The real ComfyUI to run on ``comfy_port``; None runs comfy-sim there."""
+    comfyui_ready_timeout: float = 300.0
+    """How long that ComfyUI gets to answer (``COMFYUI_START_TIMEOUT_S``): it imports torch
+    and its node packs."""
     bucket: str = "wan-pipeline"
     region: str = "us-east-1"
     access_key_id: str = "embedded"
@@ -135,14 +142,27 @@ class StackConfig:
             self.filer_grpc_port: "the SeaweedFS filer gRPC (SEAWEEDFS_FILER)",
         }
         if self.comfy_port is not None:
-            ports[self.comfy_port] = "comfy-sim (COMFYUI_URL)"
+            ports[self.comfy_port] = f"{self.comfy_service} (COMFYUI_URL)"
         return ports
+
+    @property
+    def comfy_service(self) -> str:
+        """The name (and log file) of the ComfyUI the stack runs: ``comfyui`` or ``comfy-sim``."""
+        return "comfy-sim" if self.comfyui is None else "comfyui"
+
+    @property
+    def comfy_source(self) -> str | None:
+        """What answers on ``comfy_port``: ``comfy-sim`` or the checkout's directory."""
+        if self.comfy_port is None:
+            return None
+        return "comfy-sim" if self.comfyui is None else str(self.comfyui.directory)
 
 
 @dataclass
 class _Service:
     process: ManagedProcess
     ready: Callable[[], Awaitable[bool]]
+    ready_timeout: float
 
 
 @dataclass
@@ -215,6 +235,7 @@ class Stack:
             bucket=config.bucket,
             events=f"SeaweedFS filer {self._store_ports.filer_address} (metadata stream)",
             comfy_url=None if config.comfy_port is None else _comfy_url(config.comfy_port),
+            comfy_source=config.comfy_source,
         )
         self.endpoints = endpoints
         write_ready_file(config.state_dir, ReadyRecord(pid=os.getpid(), endpoints=endpoints))
@@ -324,9 +345,8 @@ class Stack:
             elif process.name in self._services:
                 await process.stop(self._grace(process))
                 self._launch(process)
-                await process.wait_ready(
-                    self._services[process.name].ready, self.config.ready_timeout
-                )
+                service = self._services[process.name]
+                await process.wait_ready(service.ready, service.ready_timeout)
             else:
                 await process.stop(self.config.stop_timeout)
                 self._launch(process)
@@ -360,7 +380,7 @@ class Stack:
             assert self._store_ports is not None
             remove_stale_sockets(self._store_ports)
             self._launch(store)
-            await store.wait_ready(self._services[STORE].ready, self.config.ready_timeout)
+            await store.wait_ready(self._services[STORE].ready, self._services[STORE].ready_timeout)
             await self._provision()
             log.info("store provisioned again", bucket=self.config.bucket)
             for consumer in consumers:
@@ -392,7 +412,8 @@ class Stack:
             try:
                 self._launch(process)
                 if name in self._services:
-                    await process.wait_ready(self._services[name].ready, self.config.ready_timeout)
+                    service = self._services[name]
+                    await process.wait_ready(service.ready, service.ready_timeout)
             finally:
                 self._held.discard(name)
 
@@ -441,6 +462,7 @@ class Stack:
                     state_dir, config.temporal_port, config.ui_port, config.search_attributes
                 ),
                 lambda: services.temporal_ready(temporal_address),
+                config.ready_timeout,
             ),
             STORE: _Service(
                 seaweedfs_server(
@@ -450,13 +472,23 @@ class Stack:
                     log_dir=services.log_dir(state_dir),
                 ),
                 lambda: seaweedfs_ready(store_ports),
+                config.ready_timeout,
             ),
         }
         if config.comfy_port is not None:
             comfy = _comfy_url(config.comfy_port)
-            self._services["comfy-sim"] = _Service(
-                services.comfy_sim(state_dir, config.comfy_port),
-                lambda: services.http_ready(f"{comfy}/system_stats"),
+            self._services[config.comfy_service] = (
+                _Service(
+                    services.comfy_sim(state_dir, config.comfy_port),
+                    lambda: services.http_ready(f"{comfy}/system_stats"),
+                    config.ready_timeout,
+                )
+                if config.comfyui is None
+                else _Service(
+                    services.comfyui(state_dir, config.comfy_port, config.comfyui),
+                    lambda: services.http_ready(f"{comfy}/system_stats"),
+                    max(config.ready_timeout, config.comfyui_ready_timeout),
+                )
             )
 
         def launch(process: ManagedProcess) -> None:
@@ -467,7 +499,7 @@ class Stack:
 
         waits = [
             asyncio.ensure_future(
-                start_ready(service.process, service.ready, config.ready_timeout, launch=launch)
+                start_ready(service.process, service.ready, service.ready_timeout, launch=launch)
             )
             for service in self._services.values()
         ]

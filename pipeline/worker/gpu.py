@@ -97,7 +97,7 @@ async def watch_health(capabilities: Capabilities, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
         try:
             async with ComfyClient(capabilities.comfy_url) as comfy:
-                await comfy.system_stats()
+                await comfy.server_info()
             if not admission.ready:
                 await capabilities.refresh()
                 log.info("comfyui_back", url=capabilities.comfy_url)

@@ -21,6 +21,7 @@ from pipeline.domain.errors import PortInUse, StartupError
 from pipeline.host.processes import group_members
 from pipeline.stack import services
 from pipeline.stack.process import ManagedProcess, free_port
+from pipeline.stack.services import COMFYUI_OFFLINE_ENV, ComfyCheckout
 from pipeline.stack.state import (
     ProcessTable,
     pidfile_path,
@@ -54,6 +55,7 @@ def _config(
     children: list[ChildSpec],
     s3_port: int | None = None,
     poll_timeout: float = StackConfig.poll_timeout,
+    comfyui: ComfyCheckout | None = None,
 ) -> StackConfig:
     return StackConfig(
         state_dir=state_dir,
@@ -62,12 +64,32 @@ def _config(
         s3_port=s3_port or free_port(),
         filer_port=free_port(),
         filer_grpc_port=free_port(),
-        comfy_port=None,
+        comfy_port=None if comfyui is None else free_port(),
+        comfyui=comfyui,
         bucket="stack-test",
         search_attributes=attributes.ALL,
         children=children,
         poll_timeout=poll_timeout,
     )
+
+
+# A ComfyUI checkout whose main.py takes ComfyUI's flags and serves its protocol with
+# comfy-sim (a real one cannot run in CI), noting each launch's flags and environment.
+_CHECKOUT_MAIN = """
+import argparse, json, os, sys
+parser = argparse.ArgumentParser()
+for flag in ("--listen", "--port", "--input-directory", "--output-directory",
+             "--temp-directory", "--user-directory", "--database-url", "--models-directory"):
+    parser.add_argument(flag)
+parser.add_argument("--disable-auto-launch", action="store_true")
+parser.add_argument("--cpu", action="store_true")
+args = parser.parse_args()
+launch = {"args": vars(args), "cwd": os.getcwd(), "env": dict(os.environ)}
+with open(os.path.join(args.user_directory, "launches.jsonl"), "a") as log:
+    log.write(json.dumps(launch) + "\\n")
+os.execv(sys.executable, [sys.executable, "-m", "pipeline.standins.comfy_sim", "--host",
+         args.listen, "--port", args.port, "--data-dir", args.output_directory])
+"""
 
 
 def _detached_supervisor(config: StackConfig) -> ManagedProcess:
@@ -241,6 +263,48 @@ async def test_a_killed_store_is_restarted_and_provisioned_before_its_consumer(
         assert not await stop_detached(tmp_path)
     finally:
         await supervisor.stop(timeout=30)
+
+
+async def test_a_comfyui_checkout_runs_as_a_service_restarted_when_it_dies(tmp_path: Path) -> None:
+    checkout = tmp_path / "ComfyUI"
+    checkout.mkdir()
+    (checkout / "main.py").write_text(_CHECKOUT_MAIN)
+    models = tmp_path / "models"
+    models.mkdir()
+    state = tmp_path / "state"
+    config = _config(state, [], comfyui=ComfyCheckout(checkout, sys.executable, models, cpu=True))
+    stack = Stack(config)
+    endpoints = await stack.start()
+    stop = asyncio.Event()
+    supervising = asyncio.create_task(stack.supervise(stop))
+    launches = state / "comfyui" / "user" / "launches.jsonl"
+    try:
+        assert endpoints.comfy_url == f"http://127.0.0.1:{config.comfy_port}"
+        assert endpoints.comfy_source == str(checkout)
+        assert await services.http_ready(f"{endpoints.comfy_url}/system_stats")
+        (launch,) = [json.loads(line) for line in launches.read_text().splitlines()]
+        folders = {name: str((state / "comfyui" / name).absolute())
+                   for name in ("input", "output", "temp", "user")}  # fmt: skip
+        assert {k: launch["args"][f"{k}_directory"] for k in folders} == folders
+        assert launch["args"]["models_directory"] == str(models)
+        assert launch["args"]["listen"] == "127.0.0.1"
+        assert launch["args"]["cpu"]
+        assert launch["args"]["disable_auto_launch"]
+        assert launch["cwd"] == str(checkout)
+        assert COMFYUI_OFFLINE_ENV.items() <= launch["env"].items()
+        first = _table(state).processes["comfyui"]
+
+        os.killpg(first.pid, signal.SIGKILL)
+        await eventually(lambda: _table(state).processes["comfyui"].restarts == 1)
+
+        assert await services.http_ready(f"{endpoints.comfy_url}/system_stats")
+        assert len(launches.read_text().splitlines()) == 2
+        assert _table(state).processes["comfyui"].last_exit == -signal.SIGKILL
+    finally:
+        stop.set()
+        await supervising
+        await stack.stop()
+    assert group_members(first.pid) == []
 
 
 def test_ports_held_by_another_process_are_refused_in_one_line() -> None:
