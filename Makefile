@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit lint typecheck imports docs docs-check install ffmpeg up down schema manifests clean
+.PHONY: demo test test-real unit lint typecheck imports docs docs-check install ffmpeg up down schema manifests clean
 
 # With COMFYUI_DIR=… (and COMFYUI_PYTHON, COMFYUI_MODELS_DIR: pipeline.config) the stack runs
 # that ComfyUI instead of comfy-sim, and the sample is rendered at 128×128 for a CPU box.
@@ -17,6 +17,12 @@ demo: install ffmpeg
 
 test: install ffmpeg lint typecheck imports docs-check
 	$(BIN)/pytest -q
+
+# The real-ComfyUI tier (tests/real_comfyui): every preset, cancels, kills and ComfyUI's errors
+# through a ComfyUI checkout on tiny weights; skipped by `make test` when COMFYUI_DIR is unset.
+test-real: install ffmpeg
+	@test -n "$(COMFYUI_DIR)" || { echo "usage: make test-real COMFYUI_DIR=/path/to/ComfyUI [COMFYUI_PYTHON=...] [COMFYUI_MODELS_DIR=...]"; exit 2; }
+	$(BIN)/pytest -q -m real_comfyui -rs --durations=0 tests/real_comfyui
 
 # The fast tier: pure tests only (no ffmpeg, torch, Temporal, moto or comfy-sim), seconds.
 unit: install

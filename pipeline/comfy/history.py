@@ -17,6 +17,7 @@ from pipeline.domain.errors import (
     ExecutionFailed,
     Interrupted,
     MessageError,
+    NodeInputRejected,
     OutOfMemory,
 )
 
@@ -110,7 +111,8 @@ def failure_error(entry: HistoryEntry, seen: Message | None = None) -> ComfyErro
     """The pipeline error for a prompt that did not succeed.
 
     ``seen`` is the socket's terminal message, used when the record has no cause. Out of
-    memory is recognised by ``exception_type`` (``torch.OutOfMemoryError``), never the text.
+    memory is recognised by ``exception_type`` (``torch.OutOfMemoryError``), never the text;
+    so is a node refusing its inputs (``ValueError``: ``NodeInputRejected``, not retried).
     """
     cause = entry.failure()
     if cause is None and isinstance(seen, ExecutionError | ExecutionInterrupted):
@@ -134,6 +136,8 @@ def failure_error(entry: HistoryEntry, seen: Message | None = None) -> ComfyErro
         text = cause.exception_message.strip()
         if "OutOfMemory" in cause.exception_type:
             return OutOfMemory(f"{where} ran out of GPU memory: {text}", detail=detail)
+        if cause.exception_type == "ValueError":
+            return NodeInputRejected(f"{where} rejected its inputs: {text}", detail=detail)
         return ExecutionFailed(f"{where} raised {cause.exception_type}: {text}", detail=detail)
     return ExecutionFailed(
         f"prompt {prompt_id} ended with status {entry.status_str!r} and no error message",

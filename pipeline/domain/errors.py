@@ -24,6 +24,7 @@ happen and re-raised as one of these, so nothing foreign reaches Temporal or the
     │   ├── OutOfMemory
     │   ├── Interrupted
     │   ├── ExecutionFailed
+    │   │   └── NodeInputRejected (not retryable: a node raised ValueError on its inputs)
     │   ├── ComfyTimeout
     │   └── MessageError          a WebSocket frame or /history record of the wrong shape
     ├── SeparationElsewhere       (retryable: this worker cannot separate vocals): rerouted
@@ -158,6 +159,16 @@ class Interrupted(ComfyError):
 
 class ExecutionFailed(ComfyError):
     code = "comfy_execution_failed"
+
+
+class NodeInputRejected(ExecutionFailed):
+    """A node raised ``ValueError`` while executing: ComfyUI's nodes check their inputs that
+    way (``TrimAudioDuration: Start time must be less than end time and be within the audio
+    length.``, ``Not enough previous frames provided.``; ComfyUI 0.33.0 ``comfy_extras``), so
+    the same graph fails the same way again. A CUDA fault is a ``RuntimeError``, not this."""
+
+    code = "comfy_node_input_rejected"
+    retryable = False
 
 
 class ComfyTimeout(ComfyError):

@@ -10,7 +10,13 @@ import pytest
 
 from pipeline.comfy.history import HistoryEntry, OutputFile, failure_error, parse_history
 from pipeline.comfy.messages import ExecutionError, ExecutionInterrupted
-from pipeline.domain.errors import ExecutionFailed, Interrupted, MessageError, OutOfMemory
+from pipeline.domain.errors import (
+    ExecutionFailed,
+    Interrupted,
+    MessageError,
+    NodeInputRejected,
+    OutOfMemory,
+)
 
 CONTRACT = Path(__file__).parents[1] / "data" / "comfyui_contract"
 
@@ -105,3 +111,20 @@ def test_socket_message_explains_a_record_without_messages() -> None:
     seen = ExecutionInterrupted("p", "5", "KSamplerAdvanced")
     assert type(failure_error(bare, seen)) is Interrupted
     assert type(failure_error(bare)) is ExecutionFailed
+
+
+def test_a_node_refusing_its_inputs_on_comfyui_0_33_is_not_retried() -> None:
+    # The capture holds the record itself, the value /history/{id} keys by the prompt id.
+    path = CONTRACT.parent / "comfyui" / "edge_trim_past_end.history.json"
+    captured_record = json.loads(path.read_text())
+    prompt_id = captured_record["prompt"][1]
+    record = parse_history({prompt_id: captured_record}, prompt_id)
+    assert record is not None
+
+    error = failure_error(record)
+
+    assert isinstance(error, NodeInputRejected)
+    assert not error.retryable
+    assert error.detail["node_type"] == "TrimAudioDuration"
+    assert error.detail["exception_type"] == "ValueError"
+    assert "TrimAudioDuration: Start time must be less than end time" in error.message

@@ -1,0 +1,71 @@
+"""Every shipped preset through the whole pipeline on a real ComfyUI: drop → combined.mp4,
+with the frames, fps and audio duration the plan promised."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.integration.stack_support import sample_image, tone
+from tests.real_comfyui.real_support import TIER, RealStack
+
+pytestmark = TIER
+
+GGUF_PACK = "ComfyUI-GGUF"
+
+
+@pytest.mark.parametrize(
+    ("preset", "extensions"), [("wan22-i2v-fp8", 2), ("wan22-i2v-gguf", 1)]
+)
+async def test_an_i2v_preset_renders_its_initial_segment_and_extensions(
+    real_stack: RealStack, tmp_path: Path, preset: str, extensions: int
+) -> None:
+    if preset.endswith("gguf") and not _has_gguf_pack():
+        pytest.skip(f"the GGUF preset needs {GGUF_PACK} in COMFYUI_DIR/custom_nodes")
+    image = sample_image(tmp_path / "start.png")
+    status = await real_stack.drop(
+        [image], "i2v", f"preset={preset}", f"extensions={extensions}", wait=True
+    )
+
+    assert status["status"] == "succeeded", status
+    plan = real_stack.plan(status["session_id"])
+    video = real_stack.combined(status, tmp_path / "combined.mp4")
+    assert len(plan.segments) == extensions + 1
+    assert video.frame_count == plan.final_frames == status["result"]["frames"]
+    assert video.fps == plan.fps == 16
+    assert (video.width, video.height) == (plan.width, plan.height)
+    assert not video.has_audio
+
+
+@pytest.mark.parametrize(
+    ("preset", "kind", "seconds", "parts"),
+    [
+        ("wan22-s2v-fp8", "s2v", 6.0, 2),
+        ("wan22-s2v-fp8-nolora", "s2v", 6.0, 2),
+        ("infinitetalk-fp8", "infinitetalk", 8.5, 3),
+    ],
+)
+async def test_an_audio_preset_renders_every_window_trimmed_to_the_audio(
+    real_stack: RealStack, tmp_path: Path, preset: str, kind: str, seconds: float, parts: int
+) -> None:
+    image = sample_image(tmp_path / "face.png")
+    voice = tone(tmp_path / "voice.wav", seconds)
+    status = await real_stack.drop([image, voice], kind, f"preset={preset}", wait=True)
+
+    assert status["status"] == "succeeded", status
+    plan = real_stack.plan(status["session_id"])
+    video = real_stack.combined(status, tmp_path / "combined.mp4")
+    assert plan.windows is not None
+    assert plan.windows.count == parts
+    assert video.frame_count == plan.final_frames == status["result"]["frames"]
+    assert video.fps == plan.fps
+    assert video.has_audio
+    assert plan.audio_s is not None
+    assert abs((video.audio_duration_s or 0) - plan.final_frames / plan.fps) <= 1 / plan.fps
+    assert abs((video.audio_duration_s or 0) - plan.audio_s) <= 1 / plan.fps
+
+
+def _has_gguf_pack() -> bool:
+    return (Path(os.environ["COMFYUI_DIR"]) / "custom_nodes" / GGUF_PACK).is_dir()
