@@ -26,7 +26,7 @@ from temporalio.client import Client
 from activities.edge import edge
 from activities.heartbeat import Heartbeat, heartbeating
 from pipeline.comfy.client import ComfyClient, RunResult
-from pipeline.comfy.steps import SegmentSteps
+from pipeline.comfy.steps import SegmentSteps, graph_steps
 from pipeline.comfy.watch import Event, Progress
 from pipeline.config import Settings
 from pipeline.domain.contracts import (
@@ -188,6 +188,7 @@ class ComfyActivities:
                     filename_prefix=f"video/{request.session_id}_{segment.index:03d}",
                 ),
             )
+            steps.steps_hint = graph_steps(graph) or steps.steps_hint
             beat.update(stage="waiting_for_gpu")
             try:
                 validate_graph(graph, self.capabilities.object_info).raise_for_problems()

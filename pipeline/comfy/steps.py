@@ -4,8 +4,9 @@ ComfyUI reports each node's ProgressBar as ``progress`` messages (``value``/``ma
 sampler's bar counts its sampling steps. A segment can have more than one sampler node
 (Wan 2.2 splits the steps between a high-noise and a low-noise expert, one
 ``KSamplerAdvanced`` each), so the segment's step is the sum over its sampler nodes and
-its step count is the plan's (the manifest's ``steps``) or, when the samplers report more
-(windowed models sample once per window), their sum.
+its step count is the graph's (``graph_steps``: what its sampler nodes are told to run,
+so the two chunks of an S2V segment count 2 x 4), else the manifest's ``steps``, or, when
+the samplers report more (windowed models sample once per window), their sum.
 
 ``progress`` is not one message per step: ComfyUI 0.33.0 (comfy_execution/progress.py)
 sends at most one per 100 ms and per 0.5 % of the bar, the first and the last always, so a
@@ -27,10 +28,48 @@ Pure: the caller supplies the clock.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipeline.comfy.doing import SAMPLER, SUBMITTED, node_doing, queued
 from pipeline.comfy.watch import Event, Progress, Queued
 from pipeline.domain.contracts import SegmentProgress
+
+
+def graph_steps(graph: dict[str, Any]) -> int | None:
+    """The sampling steps ``graph`` runs: the sum over its sampler nodes, None when a sampler's
+    count cannot be read from literal inputs.
+
+    ``KSampler``: ``steps``; ``KSamplerAdvanced``: ``min(end_at_step, steps) -
+    start_at_step`` (ComfyUI 0.33.0 nodes.py ``common_ksampler``); any other sampler: the
+    ``steps`` of the scheduler node its ``sigmas`` come from (``BasicScheduler``).
+    """
+    total = 0
+    for node in graph.values():
+        class_type, inputs = str(node.get("class_type", "")), node.get("inputs", {})
+        if not SAMPLER.search(class_type):
+            continue
+        if class_type == "KSamplerAdvanced":
+            count = _literal(inputs, "steps")
+            start, end = _literal(inputs, "start_at_step"), _literal(inputs, "end_at_step")
+            if count is None or start is None or end is None:
+                return None
+            total += max(min(end, count) - start, 0)
+            continue
+        if class_type == "KSampler":
+            count = _literal(inputs, "steps")
+        else:
+            source = inputs.get("sigmas")
+            scheduler = graph.get(str(source[0]), {}) if isinstance(source, list) else {}
+            count = _literal(scheduler.get("inputs", {}), "steps")
+        if count is None:
+            return None
+        total += count
+    return total or None
+
+
+def _literal(inputs: dict[str, Any], name: str) -> int | None:
+    value = inputs.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 @dataclass
@@ -50,6 +89,8 @@ class SegmentSteps:
 
     segment: int
     steps_hint: int
+    """The segment's sampling steps as planned: ``graph_steps`` of its graph, else the
+    manifest's."""
     worker: str = ""
     updated_at: float = float("-inf")
     """When the last event came (the caller's clock)."""
