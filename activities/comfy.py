@@ -26,8 +26,8 @@ from temporalio.client import Client
 from activities.edge import edge
 from activities.heartbeat import Heartbeat, heartbeating
 from pipeline.comfy.client import ComfyClient, RunResult
-from pipeline.comfy.steps import SegmentSteps
-from pipeline.comfy.watch import Progress
+from pipeline.comfy.steps import SegmentSteps, graph_steps
+from pipeline.comfy.watch import Event, Progress
 from pipeline.config import Settings
 from pipeline.domain.contracts import (
     GenerateSegmentInput,
@@ -114,7 +114,7 @@ class ComfyActivities:
     async def warm_up(self, preset: str) -> None:
         """Run ``preset``'s probe graph once, so the first session finds its models loaded."""
         kind = Kind(PRESETS[preset].kind)
-        async with ComfyClient(self.settings.comfy_url) as comfy:
+        async with self._comfy() as comfy:
             await comfy.upload("probe.png", _probe_png())
             await comfy.upload("probe.wav", _probe_wav())
             result = await comfy.run(
@@ -158,7 +158,7 @@ class ComfyActivities:
             raise self._unavailable(preset)
         beat.update(stage="uploading")
         stem = f"{request.session_id}_{request.run}_{segment.index:03d}"
-        async with ComfyClient(self.settings.comfy_url) as comfy:
+        async with self._comfy() as comfy:
             image_name = await self._upload(comfy, request.conditioning_key, stem)
             audio_name = (
                 await self._upload(comfy, request.audio_key, f"{stem}_audio")
@@ -191,11 +191,12 @@ class ComfyActivities:
                     filename_prefix=f"video/{request.session_id}_{segment.index:03d}",
                 ),
             )
+            steps.steps_hint = graph_steps(graph) or steps.steps_hint
             beat.update(stage="waiting_for_gpu")
             try:
                 validate_graph(graph, self.capabilities.object_info).raise_for_problems()
                 async with turn.gpu():
-                    beat.update(stage="rendering")
+                    beat.update(stage="rendering", **steps.report().model_dump(mode="json"))
                     result = await self._run(comfy, graph, beat, steps)
             except GraphError:
                 # Refused here or by ComfyUI: if the server lost the preset's nodes or
@@ -231,6 +232,14 @@ class ComfyActivities:
             worker_task_queue=self.admission.worker_task_queue,
         )
 
+    def _comfy(self) -> ComfyClient:
+        """A client of this worker's ComfyUI, polling and pinging as the settings say."""
+        return ComfyClient(
+            self.settings.comfy_url,
+            poll_interval=self.settings.comfyui_poll_s,
+            ws_ping_s=self.settings.comfyui_ws_ping_s,
+        )
+
     def _unavailable(self, preset: str) -> PresetUnavailable:
         lacking = self.capabilities.missing.get(preset)
         return PresetUnavailable(
@@ -255,25 +264,30 @@ class ComfyActivities:
         submitted = time.monotonic()
         waited: list[float] = []
 
-        async def track(progress: Progress) -> None:
+        async def track(event: Event) -> None:
             now = time.monotonic()
-            if not waited:  # The first node started: the prompt left ComfyUI's queue.
+            if isinstance(event, Progress) and not waited:
+                # The first node started: the prompt left ComfyUI's queue.
                 waited.append(now - submitted)
                 activity.metric_meter().create_histogram_float(
                     "pipeline_comfy_queue_wait", "Seconds from submit to first node", "s"
                 ).record(waited[0])
-            beat.update(**steps.update(progress, now).model_dump(mode="json"))
+            beat.update(**steps.update(event, now).model_dump(mode="json"))
 
         timeout = self.settings.comfyui_timeout_s
         try:
             try:
-                return await comfy.run(graph, on_progress=track, timeout=timeout)
+                return await comfy.run(
+                    graph, on_progress=track, on_queued=track, timeout=timeout
+                )
             except OutOfMemory as oom:
                 # Models and caches of earlier prompts may be what filled the GPU; a second
                 # out-of-memory leaves the retry to Temporal (OutOfMemory is retryable).
                 log.warning("segment_out_of_memory", segment=steps.segment, error=oom.message)
                 await comfy.free()
-                return await comfy.run(graph, on_progress=track, timeout=timeout)
+                return await comfy.run(
+                    graph, on_progress=track, on_queued=track, timeout=timeout
+                )
         except asyncio.CancelledError:
             log.info("segment_interrupted", segment=steps.segment)
             raise

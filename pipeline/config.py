@@ -288,6 +288,20 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a GPU worker waits for its ComfyUI to answer at start.",
     )
+    comfyui_poll_s: float = Field(
+        default=5.0,
+        alias="COMFYUI_POLL_S",
+        gt=0,
+        description="Seconds between looks at /history and /queue while a prompt runs: "
+        "the server's word, not the socket's, says it is alive.",
+    )
+    comfyui_ws_ping_s: float = Field(
+        default=20.0,
+        alias="COMFYUI_WS_PING_S",
+        gt=0,
+        description="The ComfyUI WebSocket's keepalive: a ping this often, reopened when no "
+        "pong comes within as long (silence alone never reopens it).",
+    )
 
     # A real ComfyUI for the embedded stack (``pipeline up --comfyui-dir``).
     comfyui_dir: DirectoryPath | None = Field(

@@ -1,9 +1,13 @@
 """Async client for one ComfyUI server: upload, submit, run to completion, download.
 
 ``run`` opens the WebSocket before submitting (so no message of the prompt is missed),
-races it against slow ``/history`` polling, and polls quickly once the socket says the
-prompt ended. ``/history`` is the source of truth: outcome and outputs are always read
-from it. Every failure is a ``pipeline.domain.errors`` class; no state outlives a client.
+races it against slow polling of the server's own state, and polls quickly once the socket
+says the prompt ended. ``/history`` is the source of truth: outcome and outputs are always
+read from it. Liveness is the server's word, not the socket's: every ``poll_interval`` the
+prompt is looked up in ``/history`` and then ``/queue``; running or pending, the run waits
+however long the socket stays silent (see ``pipeline.comfy.watch``); in neither, it is
+lost (``WorkerUnavailable``); a server that does not answer HTTP is ``WorkerUnavailable``
+too. Every failure is a ``pipeline.domain.errors`` class; no state outlives a client.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pipeline.comfy.history import HistoryEntry, OutputFile, failure_error, pars
 from pipeline.comfy.multipart import MultipartStream
 from pipeline.comfy.rejection import describe_rejection
 from pipeline.comfy.system import ServerInfo
-from pipeline.comfy.watch import OnProgress, PromptWatch, stop
+from pipeline.comfy.watch import PING_S, OnProgress, OnQueued, PromptWatch, Queued, stop
 from pipeline.domain.errors import (
     ComfyError,
     ComfyTimeout,
@@ -57,11 +61,12 @@ class ComfyClient:
         client_id: str | None = None,
         ws_base_url: str | None = None,
         poll_interval: float = 5.0,
-        silence_timeout: float = 120.0,
+        ws_ping_s: float = PING_S,
     ) -> None:
         """``ws_base_url`` reaches the WebSocket through another host (a proxy); default
-        ``base_url``. ``silence_timeout``: seconds without any frame before the socket is
-        presumed dead and reopened; model loads send nothing for a while, so keep it long.
+        ``base_url``. ``poll_interval``: seconds between looks at ``/history`` and ``/queue``
+        while a prompt runs (and between attempts to reopen a closed socket). ``ws_ping_s``:
+        the socket's keepalive ping interval and pong timeout.
         """
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id or uuid.uuid4().hex
@@ -70,7 +75,7 @@ class ComfyClient:
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
         self._poll = poll_interval
-        self._silence = silence_timeout
+        self._ping = ws_ping_s
 
     async def __aenter__(self) -> Self:
         return self
@@ -183,22 +188,41 @@ class ComfyClient:
         except (ValueError, MessageError) as exc:
             raise ComfyError(f"unreadable /history record for {prompt_id}: {exc}") from exc
 
-    async def _queued(self, prompt_id: str) -> bool:
-        """Whether the prompt is running or pending (items are ``[number, id, ...]``)."""
+    async def queue_place(self, prompt_id: str) -> int | None:
+        """Where the prompt is in ``GET /queue``: 0 running, n >= 1 the n-th pending prompt to
+        run, None in neither.
+
+        Items are ``[number, prompt_id, ...]``; ComfyUI runs the pending item with the
+        lowest number next (a heap on the item, ComfyUI 0.33.0 execution.py ``PromptQueue``).
+        """
         queue = (await self._request("GET", "/queue")).json()
         if not isinstance(queue, dict):
             raise ComfyError(f"GET /queue did not return an object: {queue!r}")
-        items = [*queue.get("queue_running", []), *queue.get("queue_pending", [])]
-        return any(isinstance(item, list) and item[1:2] == [prompt_id] for item in items)
+        running = [i for i in queue.get("queue_running", []) if isinstance(i, list)]
+        pending = [i for i in queue.get("queue_pending", []) if isinstance(i, list)]
+        if any(item[1:2] == [prompt_id] for item in running):
+            return 0
+        ours = [item for item in pending if item[1:2] == [prompt_id]]
+        if not ours:
+            return None
+        number = ours[0][0]
+        return 1 + sum(
+            1 for item in pending if isinstance(item[0], int | float) and item[0] < number
+        )
 
     async def run(
         self,
         graph: dict[str, Any],
         *,
         on_progress: OnProgress | None = None,
+        on_queued: OnQueued | None = None,
         timeout: float,  # noqa: ASYNC109 - on expiry the prompt is interrupted too.
     ) -> RunResult:
         """Submit ``graph`` and wait for it; its output files, or the pipeline error for why not.
+
+        ``on_progress`` gets every node start and ProgressBar update the socket reports;
+        ``on_queued`` the prompt's place each time a poll finds it pending at a new one
+        (never once a node started).
 
         On timeout the prompt is interrupted and ``ComfyTimeout`` raised; cancelled, the
         prompt is interrupted and ``CancelledError`` re-raised.
@@ -210,14 +234,14 @@ class ComfyClient:
             f"{self._ws_base}/ws?clientId={run_id}",
             graph,
             on_progress=on_progress,
-            silence_timeout=self._silence,
+            ping_s=self._ping,
             reconnect_delay=self._poll,
         )
         try:
             async with deadline:
                 await watch.open()
                 prompt_id = await self.submit(graph, client_id=run_id)
-                entry = await self._wait(prompt_id, watch)
+                entry = await self._wait(prompt_id, watch, on_queued)
         except asyncio.CancelledError:
             # The caller gave up (the session was cancelled): stop the GPU instead of
             # finishing a render nobody will read. Shielded, so the interrupt goes out.
@@ -241,9 +265,12 @@ class ComfyClient:
             return RunResult(prompt_id, entry.output_files())
         raise failure_error(entry, watch.terminal)
 
-    async def _wait(self, prompt_id: str, watch: PromptWatch) -> HistoryEntry:
+    async def _wait(
+        self, prompt_id: str, watch: PromptWatch, on_queued: OnQueued | None
+    ) -> HistoryEntry:
         follow = asyncio.create_task(watch.follow(prompt_id))
         delay = _FIRST_POLL
+        position: int | None = None
         try:
             while True:
                 if not follow.done():
@@ -253,7 +280,8 @@ class ComfyClient:
                 entry = await self.history(prompt_id)
                 if entry is not None:
                     return entry
-                if not await self._queued(prompt_id):
+                place = await self.queue_place(prompt_id)
+                if place is None:
                     # ComfyUI moves a prompt from the queue to history in one step, so a
                     # prompt in neither place is lost.
                     entry = await self.history(prompt_id)
@@ -264,6 +292,9 @@ class ComfyClient:
                         "(ComfyUI restarted or the prompt was deleted)",
                         detail={"prompt_id": prompt_id},
                     )
+                if place and place != position and not watch.started and on_queued:
+                    position = place
+                    await on_queued(Queued(place))
                 if follow.done():
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self._poll)

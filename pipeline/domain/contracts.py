@@ -299,6 +299,12 @@ class SegmentProgress(Contract):
     segment: int
     node: str = Field(description="class_type of the node executing now.")
     class_type: str = Field(default="", description="Same as node; kept for older readers.")
+    doing: str = Field(
+        default="",
+        description="What the prompt is doing, in words: 'queued (position 2)', 'loading models', "
+        "'encoding prompt', 'sampling step 3/8', 'decoding', 'saving', 'running <class_type> "
+        "(node <id>)' (pipeline/comfy/doing.py).",
+    )
     value: float = 0.0
     max: float = 1.0
     step: int = 0
@@ -306,7 +312,9 @@ class SegmentProgress(Contract):
     nodes_done: int = 0
     nodes_total: int = 0
     seconds_per_step: float | None = Field(
-        default=None, description="Mean of the sampler steps measured so far in this segment."
+        default=None,
+        description="Sampling pace measured between the progress messages of this segment's "
+        "samplers; None until one sampler sent two (pipeline/comfy/steps.py).",
     )
     eta_s: float | None = Field(default=None, description="Sampling left in this segment, s.")
     worker: str = ""

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from structlog.testing import capture_logs
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -249,6 +250,43 @@ async def test_heartbeats_keep_coming_while_a_node_makes_no_progress(
     silent = beats[seen:]
     assert len(silent) >= 5
     assert all(b["class_type"] == "VAEDecode" and b["stage"] == "rendering" for b in silent)
+    assert all(b["doing"] == "decoding" for b in silent)
+
+
+async def test_a_long_silence_of_a_running_prompt_is_waited_out_on_one_socket(
+    comfy: ComfyActivities, store: ObjectStore, sim: str, settings: Settings
+) -> None:
+    # A real CPU text encode: `executing`, then nothing for minutes. Here 4 s, 16 polls
+    # and 8 keepalive pings long (the old client reopened a socket silent that long).
+    quiet = ComfyActivities(
+        store,
+        settings.model_copy(
+            update={"gpu_heartbeat_s": 0.1, "comfyui_poll_s": 0.25, "comfyui_ws_ping_s": 0.5}
+        ),
+        comfy.admission,
+        comfy.capabilities,
+    )
+    request = await segment_request(store, Kind.I2V, I2V_PLAN)
+    fresh = request.manifest.model_copy(update={"prompt": f"silence {request.session_id}"})
+    request = request.model_copy(update={"manifest": fresh})  # Its encode is not cached.
+    await queue_faults(
+        sim, {"kind": "silence", "step": 0, "node_type": "CLIPTextEncode", "seconds": 4.0}
+    )
+    env = ActivityEnvironment()
+    beats: list[dict[str, Any]] = []
+    env.on_heartbeat = lambda *details: beats.append(details[0])
+
+    with capture_logs() as logs:
+        output = await env.run(quiet.generate_segment, request)
+
+    assert output.frames == I2V_PLAN.segments[0].length
+    events = [entry["event"] for entry in logs]
+    assert events.count("comfy_ws_opened") == 1
+    assert "comfy_ws_closed" not in events
+    encoding = [b for b in beats if b.get("doing") == "encoding prompt"]
+    assert len(encoding) >= 20  # Heartbeats kept coming through the 4 s, saying why.
+    assert {b["class_type"] for b in encoding} == {"CLIPTextEncode"}
+    assert any(b.get("doing", "").startswith("sampling step") for b in beats)
 
 
 async def test_a_bound_graphs_segment_is_the_video_of_its_output_node(

@@ -17,7 +17,7 @@ import pytest_asyncio
 from aiohttp import web
 from PIL import Image
 
-from pipeline.comfy import ComfyClient, Progress
+from pipeline.comfy import ComfyClient, Progress, Queued
 from pipeline.domain.errors import (
     ComfyTimeout,
     ExecutionFailed,
@@ -28,7 +28,7 @@ from pipeline.domain.errors import (
 )
 from pipeline.stack.process import free_port
 from pipeline.standins.comfy_sim import run_sim
-from tests.helpers import png
+from tests.helpers import eventually, png
 from workflows_comfy.i2v import I2VParams, build_i2v
 
 pytestmark = pytest.mark.integration
@@ -262,8 +262,9 @@ async def test_object_info_lists_the_wan_nodes_and_free_succeeds(comfy: ComfyCli
 
 class WsProxy:
     """Forwards ComfyUI's socket, but the first connection misbehaves: it drops after
-    ``drop_after`` text frames, or (``mute_first``) forwards nothing. Later connections
-    are refused unless ``reconnect``.
+    ``drop_after`` text frames, or (``mute_first``) forwards nothing, or (``deaf_first``)
+    forwards everything but answers no ping. Later connections are refused unless
+    ``reconnect``.
     """
 
     def __init__(
@@ -272,10 +273,12 @@ class WsProxy:
         *,
         drop_after: int | None = None,
         mute_first: bool = False,
+        deaf_first: bool = False,
         reconnect: bool = False,
     ) -> None:
         self.upstream = "ws" + upstream.removeprefix("http")
         self.drop_after, self.mute_first, self.reconnect = drop_after, mute_first, reconnect
+        self.deaf_first = deaf_first
         self.connections = 0
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -283,7 +286,7 @@ class WsProxy:
         first = self.connections == 1
         if not first and not self.reconnect:
             return web.Response(status=503)
-        client = web.WebSocketResponse()
+        client = web.WebSocketResponse(autoping=not (first and self.deaf_first))
         await client.prepare(request)
         async with (
             aiohttp.ClientSession() as session,
@@ -347,16 +350,53 @@ async def test_reopened_socket_resumes_progress(sim: str, start_image: str) -> N
     assert any(p.value == 20 for p in recorder.seen)
 
 
-async def test_silent_socket_is_reopened(sim: str, start_image: str) -> None:
+async def test_a_silent_socket_is_kept_while_the_server_says_the_prompt_runs(
+    sim: str, start_image: str
+) -> None:
+    # The socket says nothing for the whole run (as ComfyUI does during a long text
+    # encode), for many ping and poll intervals: silence alone is no reason to reopen it.
     proxy = WsProxy(sim, mute_first=True, reconnect=True)
     recorder = Recorder()
     async with (
         proxy as ws_url,
-        ComfyClient(sim, ws_base_url=ws_url, poll_interval=POLL, silence_timeout=0.2) as c,
+        ComfyClient(sim, ws_base_url=ws_url, poll_interval=POLL, ws_ping_s=0.1) as c,
     ):
         result = await c.run(slow_graph(start_image, 40), on_progress=recorder, timeout=30)
+    assert len(result.outputs) == 1  # /history carried the run ...
+    assert proxy.connections == 1  # ... on the one socket, never reopened ...
+    assert recorder.seen == []  # ... that really said nothing.
+
+
+async def test_a_socket_that_answers_no_ping_is_reopened_and_resumes_progress(
+    sim: str, start_image: str
+) -> None:
+    proxy = WsProxy(sim, deaf_first=True, reconnect=True)
+    recorder = Recorder()
+    async with (
+        proxy as ws_url,
+        ComfyClient(sim, ws_base_url=ws_url, poll_interval=POLL, ws_ping_s=0.1) as c,
+    ):
+        result = await c.run(slow_graph(start_image, 60), on_progress=recorder, timeout=30)
     assert len(result.outputs) == 1
-    assert proxy.connections >= 2
-    sampled = [p.value for p in recorder.seen if p.max == 40]
-    assert sampled[0] > 1  # The muted socket lost the first steps ...
-    assert sampled[-1] == 40  # ... the reopened one saw the end.
+    assert proxy.connections == 2  # The keepalive closed the deaf one; one reopen.
+    assert any(p.value == 60 for p in recorder.seen)
+
+
+async def test_a_pending_prompt_reports_its_place_in_the_queue(
+    comfy: ComfyClient, sim: str, start_image: str
+) -> None:
+    places: list[int] = []
+
+    async def on_queued(queued: Queued) -> None:
+        places.append(queued.position)
+
+    ahead = asyncio.create_task(comfy.run(slow_graph(start_image, 30), timeout=30))
+    async with httpx.AsyncClient() as raw:
+
+        async def running() -> bool:
+            return bool((await raw.get(f"{sim}/queue")).json()["queue_running"])
+
+        await eventually(running, 10, every_s=0.01)
+    await comfy.run(slow_graph(start_image, 2), on_queued=on_queued, timeout=30)
+    await ahead
+    assert places[:1] == [1]

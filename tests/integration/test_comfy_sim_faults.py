@@ -21,7 +21,7 @@ from pipeline.stack import services
 from pipeline.stack.process import free_port
 from pipeline.standins.comfy_sim import run_sim
 from pipeline.standins.comfy_sim.prompt_run import CRASH_EXIT_CODE
-from tests.helpers import png
+from tests.helpers import eventually, png
 
 pytestmark = pytest.mark.integration
 
@@ -65,9 +65,12 @@ async def queue_faults(base_url: str, *faults: dict[str, Any]) -> httpx.Response
 class Recorder:
     def __init__(self) -> None:
         self.seen: list[Progress] = []
+        self.at: list[float] = []
+        """When each progress came (the loop's clock)."""
 
     async def __call__(self, progress: Progress) -> None:
         self.seen.append(progress)
+        self.at.append(asyncio.get_running_loop().time())
 
     def steps(self) -> list[float]:
         return [p.value for p in self.seen if p.class_type == "ContractSlowProgress" and p.max > 1]
@@ -78,8 +81,15 @@ async def test_faults_are_checked_queued_in_order_and_spent_by_the_next_prompt(
 ) -> None:
     refused = await queue_faults(sim, {"kind": "meteor"})
     assert refused.status_code == 400
-    assert "fault kind must be one of error, oom, drop_socket, hang, crash" in refused.text
+    assert "fault kind must be one of error, oom, drop_socket, hang, crash, silence" in refused.text
     assert (await queue_faults(sim, {"kind": "oom", "step": -1})).status_code == 400
+    for wrong in (
+        {"kind": "silence"},
+        {"kind": "silence", "seconds": -1},
+        {"kind": "silence", "seconds": "long"},
+        {"kind": "hang", "seconds": 5},
+    ):
+        assert (await queue_faults(sim, wrong)).status_code == 400, wrong
 
     queued = await queue_faults(sim, {"kind": "error", "step": 99}, {"kind": "oom", "step": 99})
     assert queued.json() == {"queued": 2}
@@ -176,6 +186,39 @@ async def test_hang_runs_into_the_timeout_and_is_interrupted(comfy: ComfyClient,
             if entry is not None:
                 break
             await asyncio.sleep(POLL)
+    assert isinstance(entry.failure(), ExecutionInterrupted)
+
+
+async def test_silence_sends_nothing_for_its_seconds_then_the_node_goes_on(
+    comfy: ComfyClient, sim: str
+) -> None:
+    seconds = 1.0
+    await queue_faults(
+        sim, {"kind": "silence", "node_type": "ContractSlowProgress", "step": 3, "seconds": seconds}
+    )
+    recorder = Recorder()
+
+    with capture_logs() as logs:
+        result = await comfy.run(slow_graph(6), on_progress=recorder, timeout=30)
+
+    assert [o.filename.endswith(".png") for o in result.outputs] == [True]
+    assert recorder.steps() == [1, 2, 3, 4, 5, 6]
+    gaps = [b - a for a, b in itertools.pairwise(recorder.at)]
+    silent = [p.value for p, gap in zip(recorder.seen[1:], gaps, strict=True) if gap >= seconds]
+    assert silent == [3]  # Nothing between step 2 and step 3, and only there.
+    assert [e["event"] for e in logs].count("comfy_ws_closed") == 0
+
+
+async def test_an_interrupt_ends_a_silence(comfy: ComfyClient, sim: str) -> None:
+    await queue_faults(sim, {"kind": "silence", "step": 0, "seconds": 60})
+
+    with pytest.raises(ComfyTimeout) as caught:
+        await comfy.run(slow_graph(5), timeout=1.0)
+
+    prompt_id = str(caught.value.detail["prompt_id"])
+    await eventually(lambda: comfy.history(prompt_id), 5)
+    entry = await comfy.history(prompt_id)
+    assert entry is not None
     assert isinstance(entry.failure(), ExecutionInterrupted)
 
 

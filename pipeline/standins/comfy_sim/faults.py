@@ -14,6 +14,11 @@ fires as the node starts, before it does any work. Kinds:
 - ``hang``: the node stops making progress and never finishes on its own; only
   ``POST /interrupt`` ends it (as ``execution_interrupted``).
 - ``crash``: the sim process exits at once (``os._exit``), as a dying ComfyUI would.
+- ``silence``: the node sends nothing for ``seconds`` (required for this kind, a number
+  >= 0; no other kind takes it), then goes on normally; an interrupt during the silence
+  ends it as ``execution_interrupted``. At step 0 this is ComfyUI 0.33.0's real silence:
+  ``executing``, then no message for the length of a CPU text encode (57-122 s) or a model
+  load from a network disk. The socket stays open and answers pings meanwhile.
 
 A fault whose node or step never comes is spent with its prompt.
 """
@@ -32,6 +37,7 @@ class FaultKind(StrEnum):
     DROP_SOCKET = "drop_socket"
     HANG = "hang"
     CRASH = "crash"
+    SILENCE = "silence"
 
 
 @dataclass(frozen=True)
@@ -41,13 +47,16 @@ class Fault:
     node_type: str | None = None
     exception_type: str | None = None
     message: str | None = None
+    seconds: float | None = None
+    """How long a ``silence`` lasts, s."""
 
     @staticmethod
     def parse(raw: Any) -> Fault:
         """A fault from its JSON form; ``ValueError`` saying what is wrong."""
         if not isinstance(raw, dict):
             raise ValueError(f"a fault must be an object, got {raw!r}")
-        unknown = raw.keys() - {"kind", "step", "node_type", "exception_type", "message"}
+        fields = {"kind", "step", "node_type", "exception_type", "message", "seconds"}
+        unknown = raw.keys() - fields
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
         try:
@@ -63,7 +72,21 @@ class Fault:
         for name, value in texts.items():
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"fault {name} must be a string, got {value!r}")
-        return Fault(kind, step, texts["node_type"], texts["exception_type"], texts["message"])
+        seconds = raw.get("seconds")
+        if (kind is FaultKind.SILENCE) != (seconds is not None):
+            raise ValueError("fault seconds is required for a silence and taken by no other kind")
+        if seconds is not None and (
+            not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0
+        ):
+            raise ValueError(f"fault seconds must be a number >= 0, got {seconds!r}")
+        return Fault(
+            kind,
+            step,
+            texts["node_type"],
+            texts["exception_type"],
+            texts["message"],
+            None if seconds is None else float(seconds),
+        )
 
     def fires(self, class_type: str, step: int) -> bool:
         """Whether the fault goes off in a ``class_type`` node that has reached ``step``."""

@@ -263,6 +263,12 @@ class PromptRun:
         elif fault.kind is FaultKind.HANG:
             await self.ex.until_interrupted()
             raise Interrupted
+        elif fault.kind is FaultKind.SILENCE:
+            try:
+                await asyncio.wait_for(self.ex.until_interrupted(), fault.seconds)
+            except TimeoutError:
+                return
+            raise Interrupted
         else:
             os._exit(CRASH_EXIT_CODE)
 
