@@ -63,25 +63,23 @@ class Sim:
         self.hub.send("status", {"status": self.queue_info()})
 
     def served_object_info(self, class_type: str | None = None) -> dict[str, Any]:
-        """``/object_info`` as the server shows it now: upload combos list the input dir.
-
-        Our ``_``-prefixed annotations (``_derived``) are not served.
-        """
+        """``/object_info`` as the server shows it now: upload combos list the input dir."""
         names = [class_type] if class_type is not None else list(self.object_info)
-        served = {
-            name: {key: value for key, value in self.object_info[name].items() if key[:1] != "_"}
-            for name in names
-            if name in self.object_info
-        }
-        for node, field in (("LoadImage", "image"), ("LoadAudio", "audio")):
+        served = {name: self.object_info[name] for name in names if name in self.object_info}
+        for node, field, listing in (
+            ("LoadImage", "image", {"images": True}),
+            ("LoadAudio", "audio", {}),
+            ("LoadVideo", "file", {"videos": True}),
+        ):
             if node in served:
                 entry = copy.deepcopy(served[node])
-                entry["input"]["required"][field][0] = self.dirs.listing(images=field == "image")
+                spec = entry["input"]["required"][field]
+                # A V1 combo is ``[[names], {...}]``; a V3 one ``["COMBO", {"options": names}]``.
+                if isinstance(spec[0], list):
+                    spec[0] = self.dirs.listing(**listing)
+                else:
+                    spec[1]["options"] = self.dirs.listing(**listing)
                 served[node] = entry
-        if "LoadVideo" in served:
-            entry = copy.deepcopy(served["LoadVideo"])
-            entry["input"]["required"]["file"][1]["options"] = self.dirs.listing(videos=True)
-            served["LoadVideo"] = entry
         return served
 
 
