@@ -12,6 +12,7 @@ import importlib.resources
 import json
 import os
 import sys
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -174,6 +175,8 @@ def api_routes(sim: Sim) -> list[Route]:
             return web.json_response(
                 {"error": checked.error, "node_errors": checked.node_errors}, status=400
             )
+        # ComfyUI 0.33.0 server.py: when the prompt was queued, in ms; /history shows it.
+        extra["create_time"] = int(time.time() * 1000)
         sim.queue.put((number, prompt_id, checked.prompt, extra, checked.outputs_to_execute))
         return web.json_response(
             {"prompt_id": prompt_id, "number": number, "node_errors": checked.node_errors}

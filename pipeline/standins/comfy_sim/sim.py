@@ -22,6 +22,12 @@ class SimConfig:
     """Holds ``input/``, ``output/`` and ``temp/`` (created if missing)."""
     step_delay: float = 0.02
     """Seconds per simulated sampling step."""
+    text_encode_s: float = 0.0
+    """Seconds each ``CLIPTextEncode`` works in silence (no message between its ``executing``
+    and its finished ``progress_state``); the real one on CPU took 57-122 s."""
+    model_load_s: float = 0.0
+    """Seconds each model loader works in silence (``nodes.MODEL_LOADERS``); a 14B model
+    from a network disk can take minutes."""
     object_info: Mapping[str, Any] | None = None
     """What the sim claims to have installed; the contract snapshot by default."""
     hidden_models: frozenset[str] = frozenset()
@@ -47,7 +53,13 @@ class Sim:
         self.hub = Hub(lambda sid: self.executor.on_connect(sid))
         self.queue = PromptQueue(self.queue_updated)
         self.executor = Executor(
-            self.queue, self.hub, self.dirs, self.object_info, config.step_delay
+            self.queue,
+            self.hub,
+            self.dirs,
+            self.object_info,
+            config.step_delay,
+            config.text_encode_s,
+            config.model_load_s,
         )
 
     def hide_models(self, names: frozenset[str]) -> None:
