@@ -609,3 +609,34 @@ async def test_queue_lists_deletes_and_clears_pending_prompts(
     assert (await history_of(http, running))["status"]["status_str"] == "error"
     async with http.get(f"/history/{pending[1]}") as response:
         assert await response.json() == {}
+
+
+async def test_job_cancel_dequeues_a_pending_prompt_and_interrupts_the_running_one(
+    http: aiohttp.ClientSession,
+) -> None:
+    # ComfyUI 0.33.0 POST /api/jobs/{id}/cancel: {"cancelled": bool}, 200 even when a no-op.
+    slow = captured_prompt("e_interrupt")
+    slow["2"]["inputs"]["steps"] = 500
+    queued = {**slow, "3": {**slow["3"], "inputs": {**slow["3"]["inputs"], "filename_prefix": "q"}}}
+    async with listening(http) as listener:
+        running = await submit(http, slow, listener.client_id)
+        await listener.wait_for(lambda f: is_text(f, "progress"))
+        pending = await submit(http, queued, None)
+
+        answers = []
+        for job in (pending, pending, running, "no-such-job"):
+            async with http.post(f"/api/jobs/{job}/cancel") as response:
+                answers.append((response.status, await response.json()))
+                if job == pending:
+                    async with http.get("/queue") as queue:
+                        left = (await queue.json())["queue_pending"]
+        await listener.wait_finished(running)
+
+    assert answers == [
+        (200, {"cancelled": True}),
+        (200, {"cancelled": False}),
+        (200, {"cancelled": True}),
+        (200, {"cancelled": False}),
+    ]
+    assert left == []
+    assert (await history_of(http, running))["status"]["status_str"] == "error"

@@ -1,4 +1,5 @@
-"""comfy-sim's JSON routes: info, models, prompt, queue, history, interrupt, free, ws.
+"""comfy-sim's JSON routes: info, models, prompt, queue, history, interrupt, job cancel,
+free, ws.
 
 Bodies and status codes follow the contract captures; a body that is not JSON makes
 aiohttp answer ``500`` text/plain, exactly as the real server (also aiohttp) does.
@@ -218,6 +219,19 @@ def api_routes(sim: Sim) -> list[Route]:
             sim.executor.interrupt()
         return web.Response(status=200)
 
+    async def cancel_job(request: web.Request) -> web.StreamResponse:
+        """ComfyUI 0.33.0 ``POST /api/jobs/{id}/cancel`` (server.py, comfy_execution/jobs.py):
+        a running prompt is interrupted, a pending one dequeued; a finished or unknown id is a
+        no-op. Answers ``{"cancelled": bool}``, always 200."""
+        job_id = request.match_info["job_id"]
+        if any(item[1] == job_id for item in sim.queue.running):
+            sim.executor.interrupt()
+            return web.json_response({"cancelled": True})
+        if any(item[1] == job_id for item in sim.queue.pending):
+            sim.queue.delete(job_id)
+            return web.json_response({"cancelled": True})
+        return web.json_response({"cancelled": False})
+
     async def post_free(request: web.Request) -> web.StreamResponse:
         data = await request.json()
         sim.record["free"].append(data)
@@ -245,5 +259,6 @@ def api_routes(sim: Sim) -> list[Route]:
         ("GET", "/history/{prompt_id}", get_history_item),
         ("POST", "/history", post_history),
         ("POST", "/interrupt", post_interrupt),
+        ("POST", "/jobs/{job_id}/cancel", cancel_job),
         ("POST", "/free", post_free),
     ]
