@@ -201,7 +201,9 @@ async def test_other_prompts_broadcast_progress_is_ignored(
     recorder = Recorder()
     await comfy.run(slow_graph(start_image, 3), on_progress=recorder, timeout=30)
     assert {p.max for p in recorder.seen} <= {1.0, 3.0}
-    assert [p.value for p in recorder.seen if p.max == 3] == [1, 2, 3]
+    own = [p.value for p in recorder.seen if p.max == 3]
+    # The first and the last step always arrive; the middle one only 100 ms after the first.
+    assert (own[0], own[-1], own) == (1, 3, sorted(set(own)))
 
 
 async def test_out_of_memory_node_raises_out_of_memory(

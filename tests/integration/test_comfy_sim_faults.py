@@ -110,7 +110,9 @@ async def test_error_fault_fails_the_node_at_the_requested_step(
     with pytest.raises(ExecutionFailed) as caught:
         await comfy.run(slow_graph(10), on_progress=recorder, timeout=30)
 
-    assert recorder.steps() == [1, 2]
+    # Step 1 is always reported; step 2 only if 100 ms passed (ComfyUI 0.33.0's throttle).
+    assert recorder.steps()[:1] == [1]
+    assert max(recorder.steps()) < 3
     assert caught.value.detail["node_type"] == "ContractSlowProgress"
     assert "comfy-sim fault in ContractSlowProgress at step 3" in caught.value.message
 

@@ -121,7 +121,8 @@ def test_widget_values_are_converted_like_comfyui_queues_them() -> None:
 
 def test_v3_combo_values_are_checked_against_their_options() -> None:
     graph = graph_of("c_video_core_savevideo")
-    graph["4"]["inputs"]["format"] = "webm"
+    # ComfyUI 0.33.0's SaveVideo offers auto, mp4, mkv and webm (a dynamic combo).
+    graph["4"]["inputs"]["format"] = "gif"
 
     result = validate_graph(graph, contract_object_info(), INPUT_FILES)
 

@@ -1,16 +1,13 @@
 """comfy-sim: a stand-in for a ComfyUI server, for tests and local runs without a GPU.
 
-It speaks ComfyUI's HTTP + WebSocket API as captured from a real server (ComfyUI 0.3.64,
-commit a125cd8) in the contract capture (``comfyui-contract/``: README.md, http/, ws/,
-history/), validates graphs like it (``workflows_comfy.validate``), and "runs" the nodes the
-pipeline uses: loaders return stand-ins, samplers spend ``step_delay`` per step, and video
-nodes write real H.264 MP4s whose frames carry frame codes (``pipeline.standins.framecode``).
+It speaks ComfyUI's HTTP + WebSocket API as captured from a real ComfyUI 0.33.0 (commit
+783545f) in ``contract/`` (README.md, object_info.json, system_stats.json, and the
+transcripts/ a replay test holds it to), validates graphs like it
+(``workflows_comfy.validate``), and "runs" the nodes the pipeline uses: loaders return
+stand-ins, samplers spend ``step_delay`` per step, and video nodes write real H.264 MP4s
+whose frames carry frame codes (``pipeline.standins.framecode``).
 
-``contract/`` holds the vendored capture data, ``object_info.json`` and ``models.json``,
-grown for the current graphs; ``contract/README.md`` lists every entry that is not the
-captured server's bytes (captured entries the trim left out, combo lists naming the presets'
-placeholder files, and ``WanInfiniteTalkToVideo``, derived from current ComfyUI source and
-marked ``_derived``).
+``contract/README.md`` says where every entry of that data came from.
 
 Faults are injected with ``POST /sim/faults`` (see ``faults``); ``GET /sim/record`` lists the
 ``/free`` and ``/interrupt`` requests the sim received.

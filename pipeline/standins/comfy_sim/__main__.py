@@ -27,6 +27,18 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--step-delay", type=float, default=0.02, help="seconds per simulated sampling step"
     )
     parser.add_argument(
+        "--text-encode-s",
+        type=float,
+        default=0.0,
+        help="seconds each CLIPTextEncode works without sending anything (real CPU: 57-122)",
+    )
+    parser.add_argument(
+        "--model-load-s",
+        type=float,
+        default=0.0,
+        help="seconds each model loader works without sending anything",
+    )
+    parser.add_argument(
         "--hide-model",
         action="append",
         default=[],
@@ -56,6 +68,8 @@ async def _serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
         args.step_delay,
         frozenset(args.hide_model),
         renamed_models=renamed,
+        text_encode_s=args.text_encode_s,
+        model_load_s=args.model_load_s,
     ) as base_url:
         print(f"comfy-sim listening on {base_url}", flush=True)
         await stop.wait()

@@ -1,4 +1,5 @@
-"""comfy-sim's JSON routes: info, models, prompt, queue, history, interrupt, free, ws.
+"""comfy-sim's JSON routes: info, models, prompt, queue, history, interrupt, job cancel,
+free, ws.
 
 Bodies and status codes follow the contract captures; a body that is not JSON makes
 aiohttp answer ``500`` text/plain, exactly as the real server (also aiohttp) does.
@@ -6,12 +7,15 @@ aiohttp answer ``500`` text/plain, exactly as the real server (also aiohttp) doe
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib.resources
 import json
 import os
 import sys
+import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -36,58 +40,74 @@ MODEL_FOLDERS = (
     "controlnet",
     "gligen",
     "upscale_models",
+    "latent_upscale_models",
     "custom_nodes",
+    "datasets",
     "hypernetworks",
     "photomaker",
     "classifiers",
     "model_patches",
     "audio_encoders",
-    "kjnodes_fonts",
+    "background_removal",
+    "frame_interpolation",
+    "geometry_estimation",
+    "optical_flow",
+    "detection",
     "unet_gguf",
     "clip_gguf",
-    "VHS_video_formats",
 )
-"""``GET /models`` as captured."""
+"""``GET /models`` of ComfyUI 0.33.0 with the ComfyUI-GGUF pack (``folder_paths``)."""
+FOLDER_OF_LOADER = {
+    "diffusion_models": ("UNETLoader", "unet_name"),
+    "loras": ("LoraLoaderModelOnly", "lora_name"),
+    "vae": ("VAELoader", "vae_name"),
+    "text_encoders": ("CLIPLoader", "clip_name"),
+    "audio_encoders": ("AudioEncoderLoader", "audio_encoder_name"),
+    "model_patches": ("ModelPatchLoader", "name"),
+    "unet_gguf": ("UnetLoaderGGUF", "unet_name"),
+}
+"""``GET /models/{folder}`` lists the files the folder's loader offers in ``/object_info``
+(one source of truth); ``VAELoader`` adds ``pixel_space``, which is no file."""
+NOT_FILES = frozenset({"pixel_space"})
+
+
+def _folder_listing(object_info: Mapping[str, Any], folder: str) -> list[str]:
+    """The files in ``folder`` as the loaders of ``object_info`` list them (``[]`` if none)."""
+    node, field = FOLDER_OF_LOADER.get(folder, ("", ""))
+    entry = object_info.get(node)
+    if entry is None:
+        return []
+    spec = entry["input"]["required"][field]
+    names = spec[0] if isinstance(spec[0], list) else spec[1].get("options", [])
+    return [name for name in names if name not in NOT_FILES]
 
 
 @functools.cache
-def _served_model_lists() -> dict[str, list[str]]:
+def _contract_system_stats() -> dict[str, Any]:
     resource = importlib.resources.files("pipeline.standins.comfy_sim").joinpath(
-        "contract/models.json"
+        "contract/system_stats.json"
     )
-    served = json.loads(resource.read_text(encoding="utf-8"))["served_by_GET_models_folder"]
-    return {folder: answer["body"] for folder, answer in served.items() if answer["status"] == 200}
+    loaded: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
+    return loaded
 
 
 def _system_stats() -> dict[str, Any]:
+    """``contract/system_stats.json`` (ComfyUI 0.33.0) with this machine's memory and argv.
+
+    Every field the real server answers is kept (``comfyui_version``,
+    ``required_frontend_version``, ``installed_templates_version``, ``comfy_package_versions``,
+    ``deploy_environment``, ``argv``...); only ``ram_*``, the device's ``*vram*`` (a CPU
+    device reports RAM there, as ComfyUI's ``--cpu`` does) and ``argv`` are the sim's own.
+    """
     page = os.sysconf("SC_PAGE_SIZE")
     total, free = os.sysconf("SC_PHYS_PAGES") * page, os.sysconf("SC_AVPHYS_PAGES") * page
-    return {
-        "system": {
-            "os": os.name,
-            "ram_total": total,
-            "ram_free": free,
-            "comfyui_version": "0.3.64",
-            "required_frontend_version": "1.27.10",
-            "installed_templates_version": "0.1.95",
-            "required_templates_version": "0.1.95",
-            "python_version": sys.version,
-            "pytorch_version": "2.11.0+cu130",
-            "embedded_python": False,
-            "argv": sys.argv,
-        },
-        "devices": [
-            {
-                "name": "cpu",
-                "type": "cpu",
-                "index": None,
-                "vram_total": total,
-                "vram_free": free,
-                "torch_vram_total": total,
-                "torch_vram_free": free,
-            }
-        ],
-    }
+    stats = copy.deepcopy(_contract_system_stats())
+    stats["system"].update(ram_total=total, ram_free=free, argv=list(sys.argv))
+    for device in stats["devices"]:
+        device.update(
+            vram_total=total, vram_free=free, torch_vram_total=total, torch_vram_free=free
+        )
+    return stats
 
 
 def _no_prompt() -> web.Response:
@@ -123,7 +143,7 @@ def api_routes(sim: Sim) -> list[Route]:
         folder = request.match_info["folder"]
         if folder not in MODEL_FOLDERS:
             return web.Response(status=404)
-        return web.json_response(_served_model_lists().get(folder, []))
+        return web.json_response(_folder_listing(sim.object_info, folder))
 
     async def get_queue(request: web.Request) -> web.StreamResponse:
         return web.json_response(
@@ -156,6 +176,8 @@ def api_routes(sim: Sim) -> list[Route]:
             return web.json_response(
                 {"error": checked.error, "node_errors": checked.node_errors}, status=400
             )
+        # ComfyUI 0.33.0 server.py: when the prompt was queued, in ms; /history shows it.
+        extra["create_time"] = int(time.time() * 1000)
         sim.queue.put((number, prompt_id, checked.prompt, extra, checked.outputs_to_execute))
         return web.json_response(
             {"prompt_id": prompt_id, "number": number, "node_errors": checked.node_errors}
@@ -197,6 +219,19 @@ def api_routes(sim: Sim) -> list[Route]:
             sim.executor.interrupt()
         return web.Response(status=200)
 
+    async def cancel_job(request: web.Request) -> web.StreamResponse:
+        """ComfyUI 0.33.0 ``POST /api/jobs/{id}/cancel`` (server.py, comfy_execution/jobs.py):
+        a running prompt is interrupted, a pending one dequeued; a finished or unknown id is a
+        no-op. Answers ``{"cancelled": bool}``, always 200."""
+        job_id = request.match_info["job_id"]
+        if any(item[1] == job_id for item in sim.queue.running):
+            sim.executor.interrupt()
+            return web.json_response({"cancelled": True})
+        if any(item[1] == job_id for item in sim.queue.pending):
+            sim.queue.delete(job_id)
+            return web.json_response({"cancelled": True})
+        return web.json_response({"cancelled": False})
+
     async def post_free(request: web.Request) -> web.StreamResponse:
         data = await request.json()
         sim.record["free"].append(data)
@@ -224,5 +259,6 @@ def api_routes(sim: Sim) -> list[Route]:
         ("GET", "/history/{prompt_id}", get_history_item),
         ("POST", "/history", post_history),
         ("POST", "/interrupt", post_interrupt),
+        ("POST", "/jobs/{job_id}/cancel", cancel_job),
         ("POST", "/free", post_free),
     ]

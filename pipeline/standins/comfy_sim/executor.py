@@ -36,10 +36,13 @@ class Executor:
         dirs: DataDirs,
         object_info: Mapping[str, Any],
         step_delay: float,
+        text_encode_s: float = 0.0,
+        model_load_s: float = 0.0,
     ) -> None:
         self.queue, self.hub, self.dirs = queue, hub, dirs
         self.object_info = object_info
         self.step_delay = step_delay
+        self.text_encode_s, self.model_load_s = text_encode_s, model_load_s
         self.cache = OutputCache()
         self.faults = FaultQueue()
         self.client_id: str | None = None

@@ -3,7 +3,8 @@
 ``WanInfiniteTalkToVideo`` follows ComfyUI's ``execute`` (``comfy_extras/nodes_wan.py``,
 Comfy-Org/ComfyUI ee54641d): it refuses fewer ``previous_frames`` than
 ``motion_frame_count``, reads audio features from frame ``previous_frames - motion`` to
-that plus ``length`` (the sim refuses audio that ends before), and the decoded window starts
+that plus ``length`` (audio that ends before is no error: ComfyUI 0.33.0 repeats the last
+feature), and the decoded window starts
 by re-rendering the last ``motion_frame_count`` previous frames, so its frame codes continue
 from there. ``LoadVideo``/``GetVideoComponents`` decode a real file, so a window chained on
 the previous window's MP4 reads that file's frame codes. The custom-sampling chain only
@@ -28,8 +29,16 @@ from pipeline.standins.comfy_sim.values import (
     Video,
 )
 
-AUDIO_FEATURE_FPS = 25.0
-"""``WanInfiniteTalkToVideo`` resamples wav2vec2's 50 Hz features to 25 per second."""
+_TRIM_FRAMES = (
+    '  File "/opt/ComfyUI/comfy_api/internal/__init__.py", line 149, in wrapped_func\n'
+    "    return method(locked_class, **inputs)\n           " + "^" * 30 + "\n",
+    '  File "/opt/ComfyUI/comfy_api/latest/_io.py", line 1990, in EXECUTE_NORMALIZED\n'
+    "    to_return = cls.execute(*args, **kwargs)\n                " + "^" * 28 + "\n",
+    '  File "/opt/ComfyUI/comfy_extras/nodes_audio.py", line 477, in execute\n    raise '
+    'ValueError("TrimAudioDuration: Start time must be less than end time and be within the '
+    'audio length.")\n',
+)
+"""The V3 node's own traceback entries, as ComfyUI 0.33.0 reported them."""
 
 
 async def trim_audio_duration(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
@@ -37,11 +46,14 @@ async def trim_audio_duration(ctx: NodeContext, inputs: dict[str, Any]) -> NodeR
     start, duration = float(inputs["start_index"]), float(inputs["duration"])
     if start < 0:
         start += audio.duration_s
-    if start >= audio.duration_s or duration <= 0:
-        # ComfyUI's own message (comfy_extras/nodes_audio.py, TrimAudioDuration.trim).
+    start = min(max(0.0, start), audio.duration_s)
+    if start >= min(start + duration, audio.duration_s):
+        # ComfyUI 0.33.0's own message and frames (comfy_extras/nodes_audio.py).
         raise NodeFailure(
-            "AudioTrim: Start time must be less than end time and be within the audio length.",
+            "TrimAudioDuration: Start time must be less than end time and be within the audio "
+            "length.",
             exception_type="ValueError",
+            frames=_TRIM_FRAMES,
         )
     return NodeResult((audio.window(start, duration),))
 
@@ -59,7 +71,7 @@ async def load_video(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
 
 async def get_video_components(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
     video: Video = inputs["video"]
-    return NodeResult((video.frames, video.audio, video.fps))
+    return NodeResult((video.frames, video.audio, video.fps, video.bit_depth, video.color_space))
 
 
 async def wan_infinite_talk_to_video(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
@@ -73,15 +85,6 @@ async def wan_infinite_talk_to_video(ctx: NodeContext, inputs: dict[str, Any]) -
         )
     if previous is not None and previous.count < motion:
         raise NodeFailure("Not enough previous frames provided.", exception_type="ValueError")
-    audio_start = previous.count - motion if previous is not None else 0
-    features: EncodedAudio = inputs["audio_encoder_output_1"]
-    needed = (audio_start + length) / AUDIO_FEATURE_FPS
-    if features.audio.duration_s + 0.5 / AUDIO_FEATURE_FPS < needed:
-        raise NodeFailure(
-            f"comfy-sim: the window reads audio features up to {needed:g} s but the encoded "
-            f"audio lasts {features.audio.duration_s:g} s",
-            exception_type="comfy_sim.AudioTooShort",
-        )
     # The window's first frame re-renders the first motion frame: it continues its code.
     first = previous.frame(previous.count - motion) if previous is not None else None
     if first is None and start is not None:

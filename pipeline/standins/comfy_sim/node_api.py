@@ -9,7 +9,7 @@ real node would (execution_error), and ``ctx.report`` raises ``Interrupted`` aft
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,11 @@ class NodeContext:
     step_delay: float
     report: Report
     """``(value, max, preview)``: send progress; raises ``Interrupted`` when asked to stop."""
+    prompt: Mapping[str, Any]
+    """The whole graph being run (``SaveVideo`` stores it as the file's ``prompt`` tag)."""
+    silence_s: float = 0.0
+    """Seconds this node works without sending anything (``SimConfig.text_encode_s`` and
+    ``model_load_s``)."""
 
     async def steps(
         self, total: int, preview: Image.Image | None = None, *, of: int | None = None

@@ -9,6 +9,7 @@ a sibling module.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from PIL import Image, ImageOps
@@ -32,7 +33,9 @@ _OOM_TEXT = "CUDA out of memory. Tried to allocate 20.00 MiB (simulated by contr
 
 
 async def opaque(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
-    """Model/CLIP/VAE loaders, LoRAs, text encoders: one stand-in per declared output."""
+    """Model/CLIP/VAE loaders, LoRAs, text encoders: one stand-in per declared output, after
+    ``ctx.silence_s`` of silence (ComfyUI sends nothing while it loads or encodes)."""
+    await asyncio.sleep(ctx.silence_s)
     return NodeResult(tuple(Opaque(kind, ctx.class_type) for kind in ctx.output_types))
 
 
@@ -108,6 +111,22 @@ async def contract_oom(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
         ),
     )
 
+
+MODEL_LOADERS = frozenset(
+    {
+        "UNETLoader",
+        "UnetLoaderGGUF",
+        "CLIPLoader",
+        "CLIPLoaderGGUF",
+        "VAELoader",
+        "CLIPVisionLoader",
+        "AudioEncoderLoader",
+        "ModelPatchLoader",
+    }
+)
+"""Nodes that load weights: silent for ``SimConfig.model_load_s``."""
+TEXT_ENCODERS = frozenset({"CLIPTextEncode"})
+"""Nodes silent for ``SimConfig.text_encode_s`` (on CPU a umt5 encode took 57-122 s)."""
 
 _OPAQUE = (
     "UNETLoader",

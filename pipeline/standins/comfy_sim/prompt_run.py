@@ -24,9 +24,9 @@ from pipeline.standins.comfy_sim.cache import Entry, OutputCache
 from pipeline.standins.comfy_sim.faults import Fault, FaultKind
 from pipeline.standins.comfy_sim.hub import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA, Hub
 from pipeline.standins.comfy_sim.node_api import Interrupted, NodeContext, NodeFailure, NodeResult
-from pipeline.standins.comfy_sim.nodes import NODES
+from pipeline.standins.comfy_sim.nodes import MODEL_LOADERS, NODES, TEXT_ENCODERS
 from pipeline.standins.comfy_sim.paths import DataDirs
-from pipeline.standins.comfy_sim.progress import Progress
+from pipeline.standins.comfy_sim.progress import Progress, Throttle
 from workflows_comfy.object_info import output_types
 from workflows_comfy.validate_inputs import full_type_name
 
@@ -37,22 +37,37 @@ _OOM_TIPS = (
     "before you might have accidentally set the batch_size to a large number."
 )
 _EXECUTE_TB = (
-    '  File "/opt/ComfyUI/execution.py", line 496, in execute\n    output_data, output_ui, '
-    "has_subgraph, has_pending_tasks = await get_output_data(prompt_id, unique_id, obj, "
-    "input_data_all, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, "
-    "hidden_inputs=hidden_inputs)\n" + " " * 62 + "^" * 163 + "\n",
-    '  File "/opt/ComfyUI/execution.py", line 315, in get_output_data\n    return_values = await '
-    "_async_map_node_over_list(prompt_id, unique_id, obj, input_data_all, obj.FUNCTION, "
-    "allow_interrupt=True, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, "
-    "hidden_inputs=hidden_inputs)\n" + " " * 20 + "^" * 209 + "\n",
-    '  File "/opt/ComfyUI/execution.py", line 289, in _async_map_node_over_list\n'
-    "    await process_inputs(input_dict, i)\n",
-    '  File "/opt/ComfyUI/execution.py", line 277, in process_inputs\n    result = f(**inputs)\n'
-    + " " * 13
-    + "^" * 11
-    + "\n",
+    (
+        "  File \"/opt/ComfyUI/execution.py\", line 545, in execute\n    output_data, output"
+        "_ui, has_subgraph, has_pending_tasks = await get_output_data(prompt_id, unique_i"
+        "d, obj, input_data_all, execution_block_cb=execution_block_cb, pre_execute_cb=pr"
+        "e_execute_cb, v3_data=v3_data)\n"
+        + " " * 62
+        + "^" * 151
+        + "\n"
+    ),
+    (
+        "  File \"/opt/ComfyUI/execution.py\", line 344, in get_output_data\n    return_valu"
+        "es = await _async_map_node_over_list(prompt_id, unique_id, obj, input_data_all, "
+        "obj.FUNCTION, allow_interrupt=True, execution_block_cb=execution_block_cb, pre_e"
+        "xecute_cb=pre_execute_cb, v3_data=v3_data)\n"
+        + " " * 20
+        + "^" * 197
+        + "\n"
+    ),
+    (
+        "  File \"/opt/ComfyUI/execution.py\", line 318, in _async_map_node_over_list\n    a"
+        "wait process_inputs(input_dict, i)\n"
+    ),
+    (
+        "  File \"/opt/ComfyUI/execution.py\", line 306, in process_inputs\n    result = f(*"
+        "*inputs)\n"
+        + " " * 13
+        + "^" * 11
+        + "\n"
+    ),
 )
-"""ComfyUI's own frames above a failing node function (as captured)."""
+"""ComfyUI 0.33.0's own frames above a failing node function (as captured)."""
 _FAULT_OOM = "CUDA out of memory. Tried to allocate 2.00 GiB (comfy-sim fault)"
 CRASH_EXIT_CODE = 70
 """Exit status of a sim killed by a ``crash`` fault."""
@@ -83,6 +98,8 @@ class RunHost(Protocol):
     dirs: DataDirs
     object_info: Mapping[str, Any]
     step_delay: float
+    text_encode_s: float
+    model_load_s: float
     client_id: str | None
     last_node_id: str | None
 
@@ -108,6 +125,7 @@ class PromptRun:
         self.progress = Progress(
             prompt_id, lambda data: executor.hub.send("progress_state", data, self.client)
         )
+        self._throttles: dict[str, Throttle] = {}
 
     def message(self, event: str, data: dict[str, Any], *, broadcast: bool) -> None:
         """``PromptExecutor.add_message``: kept for /history, sent if there is someone to tell."""
@@ -198,6 +216,13 @@ class PromptRun:
         async def report(value: int, total: int, preview: Image.Image | None) -> None:
             await self._report_progress(node_id, value, total, preview)
 
+        silence = (
+            self.ex.text_encode_s
+            if class_type in TEXT_ENCODERS
+            else self.ex.model_load_s
+            if class_type in MODEL_LOADERS
+            else 0.0
+        )
         context = NodeContext(
             node_id,
             class_type,
@@ -205,16 +230,24 @@ class PromptRun:
             self.ex.dirs,
             self.ex.step_delay,
             report,
+            self.prompt,
+            silence,
         )
         return await evaluator(context, inputs)
 
     async def _report_progress(
         self, node_id: str, value: int, total: int, preview: Image.Image | None
     ) -> None:
-        """ComfyUI's progress hook: stop if interrupted, else progress_state, progress, preview."""
+        """ComfyUI's progress hook: stop if interrupted, else, if the throttle lets the step
+        through, progress_state, progress, preview."""
         if self.ex.interrupted:
             raise Interrupted
         await self._fault(self.prompt[node_id]["class_type"], value)
+        throttle = self._throttles.setdefault(node_id, Throttle())
+        if not throttle.due(value, total, time.perf_counter(), preview=preview is not None):
+            await asyncio.sleep(0)
+            return
+        value = min(value, total)
         self.progress.update(node_id, value, total)
         hub, client = self.ex.hub, self.client
         jpeg = _jpeg(preview) if preview is not None else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from PIL import Image, ImageOps
@@ -21,6 +21,11 @@ from pipeline.standins import framecode
 from pipeline.standins.comfy_sim.values import Audio, ImageBatch
 
 FFMPEG = "ffmpeg"
+_BT709 = (
+    "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
+    "-color_range", "tv",
+)
+"""The colour tags of ComfyUI 0.33.0's SDR H.264 output."""
 ZOOM_DRIFT = 0.08
 """How much the last frame is zoomed in relative to the first."""
 
@@ -82,8 +87,9 @@ async def _run(args: list[str], feed: Callable[[asyncio.StreamWriter], Awaitable
         raise RuntimeError(f"ffmpeg exited with {code}: {stderr.decode(errors='replace').strip()}")
 
 
-def _audio_args(audio: Audio, seconds: float) -> tuple[list[str], list[str]]:
-    """Input and output args that give exactly ``seconds`` of AAC audio (cut or padded)."""
+def _audio_args(audio: Audio, seconds: float, pad: bool) -> tuple[list[str], list[str]]:
+    """Input and output args for AAC audio cut to ``seconds``, and padded to them if ``pad``
+    (VideoHelperSuite pads; ComfyUI 0.33.0's ``SaveVideo`` does not)."""
     return (
         [
             *(["-ss", f"{audio.offset_s:.6f}"] if audio.offset_s else []),
@@ -92,7 +98,7 @@ def _audio_args(audio: Audio, seconds: float) -> tuple[list[str], list[str]]:
             "-i",
             str(audio.path),
         ],
-        ["-map", "1:a:0", "-c:a", "aac", "-af", f"apad=whole_dur={seconds:.6f}"],
+        ["-map", "1:a:0", "-c:a", "aac", *(["-af", f"apad=whole_dur={seconds:.6f}"] * pad)],
     )
 
 
@@ -102,9 +108,20 @@ async def encode_mp4(
     out: Path,
     audio: Audio | None = None,
     on_frame: Callable[[int], Awaitable[None]] | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> None:
-    """Encode every frame to H.264 yuv420p at ``fps``; mux ``audio`` cut/padded to the video."""
-    audio_in, audio_out = _audio_args(audio, frames.count / fps) if audio else ([], [])
+    """Encode every frame to H.264 High yuv420p at ``fps``, tagged BT.709 / tv range, moov
+    first, with ``metadata`` as container tags; mux ``audio`` cut (never padded) to the video.
+
+    That is what ComfyUI 0.33.0's ``SaveVideo`` writes (``comfy_api/latest/_input_impl/
+    video_types.py``: the graph as a ``prompt`` tag, SDR output tagged BT.709).
+    """
+    audio_in, audio_out = _audio_args(audio, frames.count / fps, pad=False) if audio else ([], [])
+    tags = [
+        arg
+        for key, value in (metadata or {}).items()
+        for arg in ("-metadata", f"{key}={value}")
+    ]
     args = [
         FFMPEG,
         "-v",
@@ -129,11 +146,15 @@ async def encode_mp4(
         "libx264",
         "-preset",
         "veryfast",
+        "-profile:v",
+        "high",
         "-pix_fmt",
         "yuv420p",
+        *_BT709,
         *audio_out,
+        *tags,
         "-movflags",
-        "+faststart",
+        "+faststart+use_metadata_tags",
         str(out),
     ]
 
@@ -148,9 +169,9 @@ async def encode_mp4(
     await _run(args, feed)
 
 
-async def mux_audio(video: Path, audio: Audio, seconds: float, out: Path) -> None:
-    """Copy ``video``'s stream and add ``audio`` cut/padded to ``seconds``."""
-    audio_in, audio_out = _audio_args(audio, seconds)
+async def mux_audio(video: Path, audio: Audio, seconds: float, out: Path, *, pad: bool) -> None:
+    """Copy ``video``'s stream and add ``audio`` cut to ``seconds`` (padded to them if ``pad``)."""
+    audio_in, audio_out = _audio_args(audio, seconds, pad)
     args = [
         FFMPEG,
         "-v",

@@ -68,6 +68,8 @@ async def run_sim(
     step_delay: float = 0.02,
     hidden_models: frozenset[str] = frozenset(),
     renamed_models: Mapping[str, str] | None = None,
+    text_encode_s: float = 0.0,
+    model_load_s: float = 0.0,
 ) -> AsyncIterator[str]:
     """Serve comfy-sim until the block ends; yields its base URL (port 0 picks a free port).
 
@@ -83,6 +85,8 @@ async def run_sim(
                     step_delay,
                     hidden_models=hidden_models,
                     renamed_models=renamed_models or {},
+                    text_encode_s=text_encode_s,
+                    model_load_s=model_load_s,
                 )
             ),
             access_log=None,

@@ -22,6 +22,12 @@ class SimConfig:
     """Holds ``input/``, ``output/`` and ``temp/`` (created if missing)."""
     step_delay: float = 0.02
     """Seconds per simulated sampling step."""
+    text_encode_s: float = 0.0
+    """Seconds each ``CLIPTextEncode`` works in silence (no message between its ``executing``
+    and its finished ``progress_state``); the real one on CPU took 57-122 s."""
+    model_load_s: float = 0.0
+    """Seconds each model loader works in silence (``nodes.MODEL_LOADERS``); a 14B model
+    from a network disk can take minutes."""
     object_info: Mapping[str, Any] | None = None
     """What the sim claims to have installed; the contract snapshot by default."""
     hidden_models: frozenset[str] = frozenset()
@@ -47,7 +53,13 @@ class Sim:
         self.hub = Hub(lambda sid: self.executor.on_connect(sid))
         self.queue = PromptQueue(self.queue_updated)
         self.executor = Executor(
-            self.queue, self.hub, self.dirs, self.object_info, config.step_delay
+            self.queue,
+            self.hub,
+            self.dirs,
+            self.object_info,
+            config.step_delay,
+            config.text_encode_s,
+            config.model_load_s,
         )
 
     def hide_models(self, names: frozenset[str]) -> None:
@@ -63,25 +75,23 @@ class Sim:
         self.hub.send("status", {"status": self.queue_info()})
 
     def served_object_info(self, class_type: str | None = None) -> dict[str, Any]:
-        """``/object_info`` as the server shows it now: upload combos list the input dir.
-
-        Our ``_``-prefixed annotations (``_derived``) are not served.
-        """
+        """``/object_info`` as the server shows it now: upload combos list the input dir."""
         names = [class_type] if class_type is not None else list(self.object_info)
-        served = {
-            name: {key: value for key, value in self.object_info[name].items() if key[:1] != "_"}
-            for name in names
-            if name in self.object_info
-        }
-        for node, field in (("LoadImage", "image"), ("LoadAudio", "audio")):
+        served = {name: self.object_info[name] for name in names if name in self.object_info}
+        for node, field, listing in (
+            ("LoadImage", "image", {"images": True}),
+            ("LoadAudio", "audio", {}),
+            ("LoadVideo", "file", {"videos": True}),
+        ):
             if node in served:
                 entry = copy.deepcopy(served[node])
-                entry["input"]["required"][field][0] = self.dirs.listing(images=field == "image")
+                spec = entry["input"]["required"][field]
+                # A V1 combo is ``[[names], {...}]``; a V3 one ``["COMBO", {"options": names}]``.
+                if isinstance(spec[0], list):
+                    spec[0] = self.dirs.listing(**listing)
+                else:
+                    spec[1]["options"] = self.dirs.listing(**listing)
                 served[node] = entry
-        if "LoadVideo" in served:
-            entry = copy.deepcopy(served["LoadVideo"])
-            entry["input"]["required"]["file"][1]["options"] = self.dirs.listing(videos=True)
-            served["LoadVideo"] = entry
         return served
 
 

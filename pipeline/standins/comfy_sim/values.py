@@ -129,11 +129,16 @@ class Sigmas:
 
 @dataclass(frozen=True)
 class Video:
-    """VIDEO from CreateVideo."""
+    """VIDEO from CreateVideo or LoadVideo."""
 
     frames: ImageBatch
     fps: float
     audio: Audio | None
+    bit_depth: int = 8
+    """``CreateVideo.bit_depth`` (8 by default); an 8-bit H.264 file reads back as 8."""
+    color_space: str = "sRGB"
+    """What ``GetVideoComponents`` reports: ComfyUI 0.33.0 says ``sRGB`` for frames made
+    from images and for SDR files (``comfy_api/latest/_input_impl/video_types.py``)."""
 
     def __str__(self) -> str:
         return f"<VIDEO {self.frames.count} frames at {self.fps:g} fps>"

@@ -8,6 +8,7 @@ VideoHelperSuite's file names and UI shapes.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pipeline.standins.comfy_sim import render
@@ -74,16 +75,23 @@ async def latent_concat(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
 
 
 async def create_video(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
-    return NodeResult((Video(inputs["images"], float(inputs["fps"]), inputs.get("audio")),))
+    bit_depth = int(inputs.get("bit_depth", 8))
+    video = Video(inputs["images"], float(inputs["fps"]), inputs.get("audio"), bit_depth)
+    return NodeResult((video,))
 
 
 async def save_video(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
+    """ComfyUI 0.33.0's ``SaveVideo``: H.264 High MP4 with the graph as ``prompt`` metadata,
+    the audio cut to the video but never padded; its ``VIDEO`` output is what it saved."""
     video: Video = inputs["video"]
     target = ctx.dirs.save_path(str(inputs["filename_prefix"]), ctx.dirs.output)
     name = f"{target.filename}_{target.counter:05}_.mp4"
-    await render.encode_mp4(video.frames, video.fps, target.folder / name, video.audio)
+    prompt = json.dumps(ctx.prompt)
+    await render.encode_mp4(
+        video.frames, video.fps, target.folder / name, video.audio, metadata={"prompt": prompt}
+    )
     saved = {"filename": name, "subfolder": target.subfolder, "type": "output"}
-    return NodeResult((), {"images": [saved], "animated": [True]})
+    return NodeResult((video,), {"images": [saved], "animated": [True]})
 
 
 async def vhs_video_combine(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
@@ -109,7 +117,7 @@ async def vhs_video_combine(ctx: NodeContext, inputs: dict[str, Any]) -> NodeRes
     await render.encode_mp4(images, fps, written[1], on_frame=frame_done)
     if audio is not None:
         written.append(target.folder / f"{stem}-audio.mp4")
-        await render.mux_audio(written[1], audio, images.count / fps, written[2])
+        await render.mux_audio(written[1], audio, images.count / fps, written[2], pad=True)
     file = written[-1]
     preview = {
         "filename": file.name,
