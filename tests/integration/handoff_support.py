@@ -124,6 +124,7 @@ async def infinitetalk_handoff(
     tweak: Tweak = _no_tweak,
 ) -> HandOff:
     """Window 0, then window 1 from its saved motion frames (``lossless``) or from its MP4."""
+    await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
     motion = first.motion_frames
     graph = tweak(build_infinitetalk(dataclasses.replace(first, handoff_frames=motion)))
     decoded_id = watch(graph, node_of(graph, "VAEDecode"), f"debug/{work.name}_decoded")
@@ -164,6 +165,7 @@ async def i2v_handoff(
     tweak: Tweak = _no_tweak,
 ) -> HandOff:
     """A segment, then its extension from its saved last frame (``lossless``) or its MP4."""
+    await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
     graph = tweak(build_i2v(dataclasses.replace(first, handoff_frames=1)))
     decoded_id = watch(graph, node_of(graph, "VAEDecode"), f"debug/{work.name}_decoded")
     result = await comfy.run(graph, timeout=900)
