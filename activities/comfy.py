@@ -7,6 +7,14 @@ handed back (``PresetUnavailable``, retryable on a worker that has them) and the
 stops polling that preset's queue; only a graph the server would reject although it has
 everything the preset needs is a non-retryable ``GraphError``. The graph comes from
 ``workflows_comfy.build`` for the manifest's kind; this module never branches on kinds.
+
+Segments hand over without an encode in between: a segment with a successor also saves its
+last frames as PNGs (``workflows_comfy.build.handoff_frames``), which are joined into one
+file (``pipeline.media.frames.join_frames``) under the key the next segment reads. An I2V
+segment's goes to ``SessionLayout.segment_last_frame``, the extension's start image (the
+session's frame extraction keeps it); an InfiniteTalk window's to
+``SessionLayout.segment_motion_frames``, which the next window loads instead of the
+previous window's MP4 whenever it is there.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from temporalio.client import Client
 
 from activities.edge import edge
 from activities.heartbeat import Heartbeat, heartbeating
+from activities.scratch import scratch_dir
 from pipeline.comfy.client import ComfyClient, RunResult
 from pipeline.comfy.steps import SegmentSteps, graph_steps
 from pipeline.comfy.watch import Event, Progress
@@ -47,9 +56,11 @@ from pipeline.domain.manifest import Kind
 from pipeline.fleet.admission import Admission, GpuTurn
 from pipeline.fleet.capabilities import Capabilities
 from pipeline.logging import get_logger
+from pipeline.media.frames import join_frames
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import GENERATE_SEGMENT
-from workflows_comfy.build import SegmentGraphRequest, build_graph, output_node
+from workflows_comfy.build import SegmentGraphRequest, build_graph, handoff_frames, output_node
+from workflows_comfy.graph import handoff_node
 from workflows_comfy.presets import PRESETS, preset_for, sampling_steps
 from workflows_comfy.servable import probe_graph
 from workflows_comfy.validate import validate_graph
@@ -157,6 +168,7 @@ class ComfyActivities:
         if preset not in self.capabilities.presets:
             raise self._unavailable(preset)
         beat.update(stage="uploading")
+        layout = SessionLayout(request.session_id)
         stem = f"{request.session_id}_{request.run}_{segment.index:03d}"
         async with self._comfy() as comfy:
             image_name = await self._upload(comfy, request.conditioning_key, stem)
@@ -165,11 +177,16 @@ class ComfyActivities:
                 if request.audio_key is not None
                 else None
             )
-            previous_name = (
-                await self._upload(comfy, request.previous_key, f"{stem}_previous")
-                if request.previous_key is not None
-                else None
-            )
+            previous_name = previous_frames_name = None
+            if request.previous_key is not None:
+                saved = layout.segment_motion_frames(request.run, segment.index - 1)
+                if await self.store.head(saved) is not None:
+                    previous_frames_name = await self._upload(comfy, saved, f"{stem}_previous")
+                else:  # The previous window saved no frames: continue its video.
+                    previous_name = await self._upload(
+                        comfy, request.previous_key, f"{stem}_previous"
+                    )
+            handoff = handoff_frames(plan, segment.index, preset)
             graph = build_graph(
                 manifest.kind,
                 SegmentGraphRequest(
@@ -184,6 +201,8 @@ class ComfyActivities:
                     windows=plan.windows,
                     segment_index=segment.index,
                     previous_video_name=previous_name,
+                    previous_frames_name=previous_frames_name,
+                    handoff_frames=handoff,
                     seed=request.seed,
                     steps=manifest.steps,
                     cfg=manifest.cfg,
@@ -217,8 +236,15 @@ class ComfyActivities:
                     + (f" from node {saver}" if saver else "")
                 )
             beat.update(stage="downloading")
-            key = SessionLayout(request.session_id).segment(request.run, segment.index)
+            key = layout.segment(request.run, segment.index)
             await self.store.upload_stream(key, comfy.download(videos[0]), "video/mp4")
+            if handoff:
+                target = (
+                    layout.segment_motion_frames(request.run, segment.index)
+                    if plan.continuation == "previous_segment"
+                    else layout.segment_last_frame(request.run, segment.index)
+                )
+                await self._keep_handoff(comfy, result, graph, handoff, target)
         log.info(
             "segment_generated",
             segment=segment.index,
@@ -239,6 +265,30 @@ class ComfyActivities:
             poll_interval=self.settings.comfyui_poll_s,
             ws_ping_s=self.settings.comfyui_ws_ping_s,
         )
+
+    async def _keep_handoff(
+        self, comfy: ComfyClient, result: RunResult, graph: dict[str, Any], count: int, key: str
+    ) -> None:
+        """Store the ``count`` frames the prompt saved for the next segment as one PNG at
+        ``key``; fewer or more than asked for is an ``ExecutionFailed``."""
+        saver = handoff_node(graph)
+        frames = [o for o in result.outputs if o.node_id == saver and o.filename.endswith(".png")]
+        if len(frames) != count:
+            raise ExecutionFailed(
+                f"ComfyUI prompt {result.prompt_id} saved {len(frames)} hand-off frame(s), "
+                f"not {count}",
+                detail={"prompt_id": result.prompt_id, "saved": len(frames), "asked": count},
+            )
+        with scratch_dir(self.settings.work_dir, "activity-") as scratch:
+            paths = []
+            for index, frame in enumerate(frames):
+                path = scratch / f"frame_{index:03d}.png"
+                with path.open("wb") as out:
+                    async for chunk in comfy.download(frame):
+                        out.write(chunk)
+                paths.append(path)
+            joined = await asyncio.to_thread(join_frames, paths, scratch / "handoff.png")
+            await self.store.upload(joined, key, "image/png")
 
     def _unavailable(self, preset: str) -> PresetUnavailable:
         lacking = self.capabilities.missing.get(preset)

@@ -130,6 +130,11 @@ class MediaActivities:
     @activity.defn(name=EXTRACT_LAST_FRAMES.name)
     @edge
     async def extract_last_frames(self, request: ExtractFramesInput) -> ExtractedFrames:
+        """The segment's last frame at ``output_key``: kept as it is when the segment's own
+        prompt saved it there losslessly (``ComfyActivities.generate_segment``), else taken
+        from its video (segments rendered before that, or by an operator's bound graph)."""
+        if await self.store.head(request.output_key) is not None:
+            return ExtractedFrames(key=request.output_key)
         async with self._local(request.video_key) as (scratch, video):
             (frame,) = await asyncio.to_thread(extract_last_frames, video, scratch / "frames", 1)
             await self.store.upload(frame, request.output_key, "image/png")

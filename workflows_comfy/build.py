@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.domain.errors import GraphError, PipelineError
-from pipeline.domain.frames.plan import WindowPlan
+from pipeline.domain.frames.plan import FramePlan, WindowPlan
+from pipeline.domain.frames.rules import I2V_LAST_FRAME_OVERLAP
 from pipeline.domain.manifest import Kind
 from workflows_comfy.bound import BoundGraphPreset, bind, without_previous
 from workflows_comfy.graph import ApiGraph, check_sampling, check_size, resolve
@@ -22,6 +23,9 @@ from workflows_comfy.i2v import I2VParams, build_i2v
 from workflows_comfy.infinitetalk import InfiniteTalkParams, build_infinitetalk
 from workflows_comfy.presets import PRESETS, preset_of_type
 from workflows_comfy.s2v import S2VParams, build_s2v
+
+I2V_START_FRAMES = I2V_LAST_FRAME_OVERLAP
+"""An I2V extension starts from the previous segment's last frame (and re-renders it)."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,12 @@ class SegmentGraphRequest:
     segment_index: int = 0
     """Which segment of the plan this is (an InfiniteTalk window's index)."""
     previous_video_name: str | None = None
-    """The previous segment's video as uploaded, for kinds that continue from its frames."""
+    """The previous segment's video as uploaded, for kinds that continue from its frames
+    when it saved no hand-off frames."""
+    previous_frames_name: str | None = None
+    """The previous segment's hand-off frames as uploaded (one multi-frame PNG)."""
+    handoff_frames: int = 0
+    """Last frames the graph also saves losslessly for the next segment (``handoff_frames``)."""
 
 
 def build_graph(kind: Kind | str, request: SegmentGraphRequest) -> ApiGraph:
@@ -78,6 +87,23 @@ def build_graph(kind: Kind | str, request: SegmentGraphRequest) -> ApiGraph:
             detail={"graph_frames": frames, "planned_frames": request.length},
         )
     return graph
+
+
+def handoff_frames(plan: FramePlan, index: int, preset: str) -> int:
+    """Frames segment ``index``'s graph saves for the next segment to condition on.
+
+    An I2V extension starts from one frame (``WanImageToVideo.start_image``); an
+    InfiniteTalk window encodes the previous window's last ``motion_frames``
+    (``WanInfiniteTalkToVideo``, ComfyUI 0.33.0 ``comfy_extras/nodes_wan.py``). None for
+    the last segment, and none for an operator's bound graph, which continues the MP4.
+    """
+    if index + 1 >= len(plan.segments) or isinstance(PRESETS.get(preset), BoundGraphPreset):
+        return 0
+    if plan.continuation == "previous_segment":
+        if plan.windows is None:
+            raise GraphError("a plan whose segments continue each other has no windows")
+        return plan.windows.motion_frames
+    return I2V_START_FRAMES
 
 
 def output_node(preset: str) -> str | None:
@@ -120,12 +146,15 @@ def _i2v(request: SegmentGraphRequest) -> tuple[ApiGraph, int]:
         image_name=request.image_name,
         **_shared(request),
         length=request.length,
+        handoff_frames=request.handoff_frames,
     )
     return build_i2v(params), params.length
 
 
 def _s2v(request: SegmentGraphRequest) -> tuple[ApiGraph, int]:
     windows = _windows(request, "s2v")
+    if request.handoff_frames:
+        raise ValueError("an S2V segment renders every chunk; no segment continues it")
     if windows.overlap:
         raise ValueError(
             f"S2V chunks do not overlap in frames (motion comes from the latent), "
@@ -155,9 +184,14 @@ def _window(request: SegmentGraphRequest) -> InfiniteTalkParams:
         **_shared(request),
         start_frame=windows.frame_offsets[request.segment_index],
         previous_video_name=request.previous_video_name,
-        previous_frames=windows.length,
+        previous_frames_name=request.previous_frames_name,
+        # The saved hand-off holds the motion frames; a video, the whole window.
+        previous_frames=(
+            windows.motion_frames if request.previous_frames_name is not None else windows.length
+        ),
         length=windows.length,
         motion_frames=windows.motion_frames,
+        handoff_frames=request.handoff_frames,
     )
 
 
@@ -179,6 +213,8 @@ def _bound(request: SegmentGraphRequest) -> tuple[ApiGraph, int]:
     check_sampling(seed=request.seed, cfg=cfg, filename_prefix=request.filename_prefix)
     if request.length < 1:
         raise ValueError(f"length must be >= 1 frame, got {request.length}")
+    if request.handoff_frames or request.previous_frames_name is not None:
+        raise ValueError("a bound graph hands over through its video, not saved frames")
     values: dict[str, Any] = {
         "image": request.image_name,
         "prompt": request.prompt,

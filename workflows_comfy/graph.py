@@ -122,6 +122,46 @@ def resolve(value: _T | None, default: _T) -> _T:
     return default if value is None else value
 
 
+HANDOFF_TITLE = "Hand-off frames"
+"""``_meta.title`` of the ``SaveImage`` that ``save_handoff`` adds; ``handoff_node`` finds it."""
+HANDOFF_SUFFIX = "_handoff"
+"""Added to the segment's ``filename_prefix`` for the hand-off PNGs."""
+
+
+def save_handoff(
+    g: Graph, images: Link, *, decoded: int, frames: int, filename_prefix: str
+) -> NodeRef:
+    """Save the last ``frames`` of the ``decoded`` frames at ``images`` as lossless PNGs.
+
+    ``ImageFromBatch`` (``comfy_extras/nodes_images.py``, ComfyUI 0.33.0) takes
+    ``length`` frames from ``batch_index`` (a non-negative index, which 0.3.64's schema
+    also accepts); ``SaveImage`` (``nodes.py``) writes each as an 8-bit RGB PNG
+    (``clip(255·x).astype(uint8)``, no alpha, no gamma chunk), one file per frame, so no
+    frame is merged away as the animated savers merge identical neighbours. ``LoadImage``
+    reads such a PNG back as exactly those bytes over 255: the next prompt conditions on
+    the frames this one decoded, not on an H.264 re-encode of them.
+    """
+    if not 1 <= frames <= decoded:
+        raise ValueError(f"cannot hand over {frames} of {decoded} decoded frame(s)")
+    last = g.add("ImageFromBatch", image=images, batch_index=decoded - frames, length=frames)
+    return g.add(
+        "SaveImage",
+        title=HANDOFF_TITLE,
+        images=last.out(),
+        filename_prefix=filename_prefix + HANDOFF_SUFFIX,
+    )
+
+
+def handoff_node(graph: ApiGraph) -> str | None:
+    """The id of the node ``save_handoff`` added to ``graph``, or ``None`` without one."""
+    found = [
+        node_id
+        for node_id, node in graph.items()
+        if node["class_type"] == "SaveImage" and node.get("_meta", {}).get("title") == HANDOFF_TITLE
+    ]
+    return found[0] if found else None
+
+
 def save_video(g: Graph, video: Link, filename_prefix: str) -> NodeRef:
     """``SaveVideo`` as H.264 MP4, spelled so that 0.3.64 and current ComfyUI both accept it.
 

@@ -7,6 +7,13 @@
     high: loader → LoRA → ModelSamplingSD3 → KSamplerAdvanced [0, boundary), leftover noise
     low:  loader → LoRA → ModelSamplingSD3 → KSamplerAdvanced [boundary, end), no new noise
     → VAEDecode → CreateVideo(fps) → SaveVideo(mp4, h264)
+      VAEDecode → ImageFromBatch (last frame) → SaveImage (PNG)   with an extension to come
+
+The segment the user gets is the H.264 MP4. An extension starts from the previous
+segment's last frame, and an H.264 encode of it is not that frame: with ``handoff_frames``
+the graph also saves the last decoded frame losslessly (``graph.save_handoff``), and the
+extension's ``LoadImage`` reads exactly it (ComfyUI 0.33.0 ``nodes.py``), so the loss of
+one encode per hand-off never compounds over the extensions.
 
 Steps, cfg and shift default to the preset's (``workflows_comfy.presets``).
 """
@@ -24,6 +31,7 @@ from workflows_comfy.graph import (
     check_sampling,
     check_size,
     resolve,
+    save_handoff,
     save_video,
 )
 from workflows_comfy.presets import DEFAULT_PRESET, I2VPreset, preset_of_type
@@ -55,6 +63,8 @@ class I2VParams:
     filename_prefix: str = "video/wan_i2v"
     boundary_step: int | None = None
     """The step where the high-noise expert hands over to the low-noise one."""
+    handoff_frames: int = 0
+    """Last decoded frames also saved as PNGs for the next segment (1: its start image)."""
 
     def boundary(self, steps: int) -> int:
         """The hand-over step for ``steps`` sampling steps."""
@@ -72,6 +82,10 @@ class I2VParams:
             raise ValueError(f"length must be 4n+1 frames (1, 5, ..., 81), got {self.length}")
         if not 1.0 <= self.fps <= 120.0:
             raise ValueError(f"fps must be in 1..120, got {self.fps}")
+        if not 0 <= self.handoff_frames <= self.length:
+            raise ValueError(
+                f"handoff_frames must be in 0..{self.length}, got {self.handoff_frames}"
+            )
         if not 2 <= steps <= MAX_STEPS:
             raise ValueError(f"steps must be in 2..{MAX_STEPS} (one per expert at least)")
         if not 0 < self.boundary(steps) < steps:
@@ -152,6 +166,14 @@ def build_i2v(params: I2VParams) -> ApiGraph:
     frames = g.add("VAEDecode", samples=second.out(), vae=vae.out())
     video = g.add("CreateVideo", images=frames.out(), fps=float(params.fps))
     save_video(g, video.out(), params.filename_prefix)
+    if params.handoff_frames:
+        save_handoff(
+            g,
+            frames.out(),
+            decoded=params.length,
+            frames=params.handoff_frames,
+            filename_prefix=params.filename_prefix,
+        )
     return g.to_api()
 
 

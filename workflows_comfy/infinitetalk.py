@@ -8,20 +8,33 @@ Generation)" subgraph), for one window::
     ModelPatchLoader (InfiniteTalk) ─────────────────────────────────────────┤
     CLIPLoader → CLIPTextEncode → ConditioningZeroOut (negative) ────────────┤
     LoadImage (portrait, start_image) ───────────────────────────────────────┤
-    window k > 0: LoadVideo (window k-1) → GetVideoComponents (previous_frames) ┤
+    window k > 0: LoadImage (window k-1's last 9 frames, previous_frames) ────┤
                                                        WanInfiniteTalkToVideo ┘
     → KSamplerSelect / BasicScheduler / CFGGuider / RandomNoise → SamplerCustomAdvanced
     → VAEDecode → CreateVideo (25 fps, the window's stretch of audio) → SaveVideo
+      VAEDecode → ImageFromBatch (last 9) → SaveImage (9 PNGs)   when a window follows
+
+How frames hand over: the window's MP4 is H.264, and decoding it does not give back the
+frames the window decoded; re-encoding the motion frames once per window compounds into
+the long-video collapse DiffSynth-Studio PR #1126 fixed by handing them over uncompressed.
+So a window with a successor also saves its last ``motion_frames`` decoded frames as PNGs
+(``graph.save_handoff``), the GPU activity joins them into one multi-frame PNG, and the
+next window's ``LoadImage`` reads them back as one batch, byte for byte (ComfyUI 0.33.0
+``nodes.py``: every frame of a multi-frame image, 8-bit RGB over 255). A window whose
+predecessor saved no such frames (rendered before they existed, or by an operator's bound
+graph) still continues that window's MP4: ``LoadVideo → GetVideoComponents`` with all of
+its frames as ``previous_frames``.
 
 How windows chain (``WanInfiniteTalkToVideo.execute``, ``comfy_extras/nodes_wan.py`` at
 Comfy-Org/ComfyUI ee54641d): with ``previous_frames`` it encodes their last
 ``motion_frame_count`` frames as the motion latent and reads the audio features from frame
 ``previous_frames.shape[0] - motion_frame_count`` to that plus ``length``; the decoded
 window starts by re-rendering those motion frames (``trim_image``). The template chains its
-second window on the first window's 81 frames over the whole audio. Here window ``k``
-gets window ``k-1``'s 81 frames and the audio from window ``k-1``'s start, so the feature
-offset ``81 - 9 = 72`` lands exactly on window ``k``'s first frame, and every window is the
-template's second window shifted in time; a prompt never holds more than two windows.
+second window on the first window's 81 frames over the whole audio. Here window ``k`` gets
+window ``k-1``'s last 9 frames and the audio from its own first frame, so the feature
+offset ``9 - 9 = 0`` lands exactly on window ``k``'s first frame (from an MP4, all 81
+frames and the audio from window ``k-1``'s start: offset ``81 - 9 = 72``, the same frame);
+a prompt never holds more than two windows.
 
 One prompt per window (not per clip) because ``previous_frames`` must hold every frame the
 feature offset counts: a single prompt chaining N windows keeps all their frames in
@@ -45,6 +58,7 @@ from workflows_comfy.graph import (
     check_sampling,
     check_size,
     resolve,
+    save_handoff,
     save_video,
 )
 from workflows_comfy.presets import DEFAULT_PRESET, InfiniteTalkPreset, preset_of_type
@@ -72,9 +86,11 @@ class InfiniteTalkParams:
     start_frame: int = 0
     """The window's first frame in the clip (and in the audio)."""
     previous_video_name: str | None = None
-    """The previous window's video as uploaded; ``None`` for the first window."""
+    """The previous window's video as uploaded, when it saved no hand-off frames."""
+    previous_frames_name: str | None = None
+    """The previous window's last frames as uploaded (one multi-frame PNG, ``LoadImage``)."""
     previous_frames: int = WINDOW_FRAMES
-    """Frames of the previous window's video (all of them become ``previous_frames``)."""
+    """Frames in the previous window's file (all of them become ``previous_frames``)."""
     length: int = WINDOW_FRAMES
     motion_frames: int = MOTION_FRAMES
     negative_prompt: str = ""
@@ -85,11 +101,19 @@ class InfiniteTalkParams:
     """``None``: the preset's default."""
     preset: str = DEFAULT_PRESET["infinitetalk"]
     filename_prefix: str = "video/infinitetalk"
+    handoff_frames: int = 0
+    """Last decoded frames also saved as PNGs for the next window (its ``motion_frames``)."""
+
+    @property
+    def continues(self) -> bool:
+        """Whether the window continues a previous one (from its frames or its video)."""
+        return self.previous_video_name is not None or self.previous_frames_name is not None
 
     @property
     def audio_start_frame(self) -> int:
-        """Where the trimmed audio starts: the previous window's start, or this window's."""
-        if self.previous_video_name is None:
+        """Where the trimmed audio starts: ``previous_frames - motion_frames`` frames before
+        the window (the node's feature offset), or the window's first frame."""
+        if not self.continues:
             return self.start_frame
         return self.start_frame - (self.previous_frames - self.motion_frames)
 
@@ -116,12 +140,18 @@ class InfiniteTalkParams:
             )
         if self.start_frame < 0:
             raise ValueError(f"start_frame must be >= 0, got {self.start_frame}")
-        if self.previous_video_name is None and self.start_frame:
+        if self.previous_video_name is not None and self.previous_frames_name is not None:
+            raise ValueError("give previous_frames_name or previous_video_name, not both")
+        if not self.continues and self.start_frame:
             raise ValueError(
                 f"a window starting at frame {self.start_frame} continues the previous "
-                "window: previous_video_name is missing"
+                "window: previous_frames_name or previous_video_name is missing"
             )
-        if self.previous_video_name is not None and not (
+        if not 0 <= self.handoff_frames <= self.length:
+            raise ValueError(
+                f"handoff_frames must be in 0..{self.length}, got {self.handoff_frames}"
+            )
+        if self.continues and not (
             self.motion_frames <= self.previous_frames and self.audio_start_frame >= 0
         ):
             raise ValueError(
@@ -176,9 +206,12 @@ def build_infinitetalk(params: InfiniteTalkParams) -> ApiGraph:
         else g.add("ConditioningZeroOut", conditioning=positive.out())
     )
     continuation: dict[str, InputValue] = {}
-    if params.previous_video_name is not None:
-        previous = g.add("LoadVideo", title="Previous window", file=params.previous_video_name)
-        frames = g.add("GetVideoComponents", video=previous.out())
+    if params.previous_frames_name is not None:
+        previous = g.add("LoadImage", title="Previous frames", image=params.previous_frames_name)
+        continuation["previous_frames"] = previous.out(0)
+    elif params.previous_video_name is not None:
+        video_file = g.add("LoadVideo", title="Previous window", file=params.previous_video_name)
+        frames = g.add("GetVideoComponents", video=video_file.out())
         continuation["previous_frames"] = frames.out(0)
     talk = g.add(
         "WanInfiniteTalkToVideo",
@@ -225,4 +258,12 @@ def build_infinitetalk(params: InfiniteTalkParams) -> ApiGraph:
     )
     video = g.add("CreateVideo", images=decoded.out(), fps=float(params.fps), audio=sound.out())
     save_video(g, video.out(), params.filename_prefix)
+    if params.handoff_frames:
+        save_handoff(
+            g,
+            decoded.out(),
+            decoded=params.length,
+            frames=params.handoff_frames,
+            filename_prefix=params.filename_prefix,
+        )
     return g.to_api()

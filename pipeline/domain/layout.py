@@ -12,7 +12,8 @@
     sessions/{id}/prepared/drive.wav    what the model hears, padded to the plan
     sessions/{id}/plan.json             every frame count later stages use
     sessions/{id}/generations/{run}/segment_000.mp4 ...
-    sessions/{id}/generations/{run}/frames/segment_000_last.png
+    sessions/{id}/generations/{run}/frames/segment_000_last.png     an extension's start
+    sessions/{id}/generations/{run}/frames/segment_000_motion.png   the next window's frames
     sessions/{id}/generations/{run}/combined.mp4
     sessions/{id}/result.json           on success
     sessions/{id}/error.json            on failure
@@ -120,7 +121,13 @@ class SessionLayout:
         return f"{self.generation(run)}segment_{index:03d}.mp4"
 
     def segment_last_frame(self, run: str, index: int) -> str:
+        """Segment ``index``'s last frame as a PNG: the start image of the extension after it."""
         return f"{self.generation(run)}frames/segment_{index:03d}_last.png"
+
+    def segment_motion_frames(self, run: str, index: int) -> str:
+        """Window ``index``'s last motion frames as decoded, one multi-frame PNG: what the
+        next InfiniteTalk window continues (``WanInfiniteTalkToVideo.previous_frames``)."""
+        return f"{self.generation(run)}frames/segment_{index:03d}_motion.png"
 
     def combined(self, run: str) -> str:
         return f"{self.generation(run)}combined.mp4"

@@ -1,15 +1,15 @@
 """The media layer: pure functions over local files, ffmpeg and Pillow underneath.
 
 ``probe`` (ffprobe, exact frame counts), ``image`` (the start image), ``audio`` (decode,
-crop, pad), ``separation`` (Demucs vocals), ``frames`` (last frames of a segment), ``stitch``
-(one encode of all segments), ``sniff`` (what an undecodable file looks like) and
+crop, pad), ``separation`` (Demucs vocals), ``frames`` (what a segment hands to the next),
+``stitch`` (one encode of all segments), ``sniff`` (what an undecodable file looks like) and
 ``process`` (running ffmpeg/ffprobe without a shell).
 
 User media that cannot be used raises ``MediaError``; ffmpeg failing on files the
 pipeline made itself raises ``InternalError`` with the tail of ffmpeg's stderr.
 """
 
-from pipeline.media.frames import extract_last_frames
+from pipeline.media.frames import extract_last_frames, join_frames
 from pipeline.media.image import ImageInfo, normalize_image
 from pipeline.media.probe import MediaInfo, probe
 from pipeline.media.stitch import StitchSegment, build_stitch_command, stitch
@@ -20,6 +20,7 @@ __all__ = [
     "StitchSegment",
     "build_stitch_command",
     "extract_last_frames",
+    "join_frames",
     "normalize_image",
     "probe",
     "stitch",

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from PIL import Image, ImageSequence
 from structlog.testing import capture_logs
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -18,11 +19,13 @@ from temporalio.testing import ActivityEnvironment
 from activities.comfy import ComfyActivities
 from pipeline.config import Settings
 from pipeline.domain.errors import WorkerUnavailable
-from pipeline.domain.frames.plan import FramePlan, plan_infinitetalk, plan_s2v
+from pipeline.domain.frames.plan import FramePlan, plan_i2v, plan_infinitetalk, plan_s2v
+from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Kind
 from pipeline.fleet.admission import Admission
 from pipeline.media import probe
 from pipeline.stack.process import free_port
+from pipeline.standins import framecode
 from pipeline.standins.comfy_sim import run_sim
 from pipeline.storage import ObjectStore
 from tests.conftest import S3Bucket
@@ -316,3 +319,57 @@ async def test_a_bound_graphs_segment_is_the_video_of_its_output_node(
     output = await ActivityEnvironment().run(comfy.generate_segment, request)
 
     assert await segment_frames(store, output.key, tmp_path) == (17, False)
+
+
+async def submitted_graph(sim: str, prompt_id: str) -> dict[str, Any]:
+    async with httpx.AsyncClient() as raw:
+        history = (await raw.get(f"{sim}/history/{prompt_id}")).json()
+    graph: dict[str, Any] = history[prompt_id]["prompt"][2]
+    return graph
+
+
+async def test_a_window_continues_the_motion_frames_the_previous_window_stored(
+    comfy: ComfyActivities, store: ObjectStore, sim: str, tmp_path: Path
+) -> None:
+    plan = plan_infinitetalk(4.0, width=SIZE, height=SIZE)
+    first = await segment_request(store, Kind.INFINITETALK, plan)
+    layout = SessionLayout(first.session_id)
+    env = ActivityEnvironment()
+
+    window_0 = await env.run(comfy.generate_segment, first)
+    motion = tmp_path / "motion.png"
+    await store.download(layout.segment_motion_frames("r1", 0), motion)
+    second = first.model_copy(
+        update={"segment": plan.segments[1], "previous_key": window_0.key, "seed": 6}
+    )
+    window_1 = await env.run(comfy.generate_segment, second)
+
+    with Image.open(motion) as saved:
+        codes = [framecode.read(frame.convert("RGB")) for frame in ImageSequence.Iterator(saved)]
+    assert codes == list(range(72, 81))  # window 0's last 9 decoded frames
+    loaders = [
+        node for node in (await submitted_graph(sim, window_1.prompt_id)).values()
+        if node["class_type"] in ("LoadImage", "LoadVideo")
+    ]  # fmt: skip
+    assert [(n["class_type"], n["_meta"]["title"]) for n in loaders] == [
+        ("LoadImage", "Portrait"),
+        ("LoadImage", "Previous frames"),
+    ]
+    assert await segment_frames(store, window_1.key, tmp_path) == (81, True)
+    # The last window hands over nothing.
+    assert await store.head(layout.segment_motion_frames("r1", 1)) is None
+
+
+async def test_a_segment_with_an_extension_stores_its_last_decoded_frame(
+    comfy: ComfyActivities, store: ObjectStore, tmp_path: Path
+) -> None:
+    plan = plan_i2v(extensions=1, fps=16, segment_length=17, width=SIZE, height=SIZE)
+    request = await segment_request(store, Kind.I2V, plan)
+
+    await ActivityEnvironment().run(comfy.generate_segment, request)
+
+    last = tmp_path / "last.png"
+    await store.download(SessionLayout(request.session_id).segment_last_frame("r1", 0), last)
+    with Image.open(last) as frame:
+        assert (frame.format, frame.mode, frame.size) == ("PNG", "RGB", (SIZE, SIZE))
+        assert framecode.read(frame) == 16

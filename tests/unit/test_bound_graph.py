@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from pipeline.domain.errors import ConfigError, GraphError
-from pipeline.domain.frames.plan import plan_infinitetalk, plan_s2v
+from pipeline.domain.frames.plan import plan_i2v, plan_infinitetalk, plan_s2v
 from pipeline.domain.manifest import Kind, Manifest
 from pipeline.standins.comfy_sim.object_info import contract_object_info
 from pipeline.weights.presets import required_files
 from workflows_comfy.bound import BoundGraphPreset, Target, binding_problems
-from workflows_comfy.build import SegmentGraphRequest, build_graph, output_node
+from workflows_comfy.build import SegmentGraphRequest, build_graph, handoff_frames, output_node
 from workflows_comfy.preset_file import install_presets_file, read_presets_file
 from workflows_comfy.presets import PRESETS, sampling_steps, unused_settings
 from workflows_comfy.servable import missing, preset_models, probe_graph, servable
@@ -408,3 +408,10 @@ def test_manifest_settings_a_graph_does_not_bind_are_noted_and_its_own_steps_cou
     assert sampling_steps(ignored) == 20
     taken = Manifest.model_validate({**given, "preset": "studio-i2v"})
     assert (unused_settings(taken), sampling_steps(taken)) == ([], 7)
+
+
+def test_a_bound_graph_hands_over_through_its_video(examples: None) -> None:
+    plan = plan_i2v(extensions=1, fps=16, width=640, height=368)
+    assert [handoff_frames(plan, s.index, "studio-i2v") for s in plan.segments] == [0, 0]
+    with pytest.raises(GraphError, match="hands over through its video"):
+        build_graph(Kind.I2V, request("studio-i2v", handoff_frames=1))

@@ -12,7 +12,7 @@ from pipeline.domain.errors import GraphError, ManifestError
 from pipeline.domain.frames.plan import FramePlan, WindowPlan, plan_i2v, plan_infinitetalk, plan_s2v
 from pipeline.domain.manifest import Kind
 from pipeline.standins.comfy_sim.object_info import contract_object_info
-from workflows_comfy.build import SegmentGraphRequest, build_graph
+from workflows_comfy.build import SegmentGraphRequest, build_graph, handoff_frames
 from workflows_comfy.presets import DEFAULT_PRESET, PRESETS
 from workflows_comfy.servable import servable
 from workflows_comfy.validate import validate_graph
@@ -125,3 +125,23 @@ def test_a_server_without_a_models_file_does_not_serve_its_preset() -> None:
     assert found["i2v"] == ["wan22-i2v-fp8"]
     assert "s2v" not in found
     assert found["infinitetalk"] == ["infinitetalk-fp8"]
+
+
+def test_each_segment_with_a_successor_hands_over_what_the_next_graph_loads() -> None:
+    extended = plan_i2v(extensions=2, fps=16, width=WIDTH, height=HEIGHT)
+    talk, s2v = PLANS[Kind.INFINITETALK], PLANS[Kind.S2V]
+    assert talk.windows is not None
+
+    def counts(plan: FramePlan, kind: Kind) -> list[int]:
+        preset = DEFAULT_PRESET[kind.value]
+        return [handoff_frames(plan, s.index, preset) for s in plan.segments]
+
+    assert counts(extended, Kind.I2V) == [1, 1, 0]
+    assert counts(talk, Kind.INFINITETALK) == [talk.windows.motion_frames] * 2 + [0]
+    assert counts(s2v, Kind.S2V) == [0]
+
+
+def test_an_s2v_segment_has_nothing_to_hand_over() -> None:
+    request = dataclasses.replace(request_for(Kind.S2V, PLANS[Kind.S2V]), handoff_frames=1)
+    with pytest.raises(GraphError, match="no segment continues it"):
+        build_graph(Kind.S2V, request)

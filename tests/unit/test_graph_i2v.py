@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.domain.errors import ManifestError, UnknownPreset
 from pipeline.standins.comfy_sim.object_info import contract_object_info
-from workflows_comfy.graph import Graph, Link
+from workflows_comfy.graph import Graph, Link, handoff_node
 from workflows_comfy.i2v import I2VParams, build_i2v
 from workflows_comfy.presets import DEFAULT_PRESET, preset, presets_of
 from workflows_comfy.validate import validate_graph
@@ -191,3 +191,31 @@ def test_unknown_preset_is_a_manifest_error_naming_the_known_ones() -> None:
     assert "wan22-i2v-gguf" in caught.value.message
     with pytest.raises(UnknownPreset):
         build_i2v(dataclasses.replace(PARAMS, preset="wan99-magic"))
+
+
+def test_an_extended_segment_also_saves_its_last_decoded_frame_losslessly() -> None:
+    plain = build_i2v(PARAMS)
+    graph = build_i2v(dataclasses.replace(PARAMS, handoff_frames=1))
+    saver_id = handoff_node(graph)
+    assert saver_id is not None
+    saver = graph[saver_id]["inputs"]
+    picked = linked(graph, saver["images"])
+
+    assert picked["class_type"] == "ImageFromBatch"
+    assert (picked["inputs"]["batch_index"], picked["inputs"]["length"]) == (80, 1)
+    assert linked(graph, picked["inputs"]["image"])["class_type"] == "VAEDecode"
+    assert saver["filename_prefix"] == "video/session_seg000_handoff"
+    # The saver is added last: every node of the graph without it keeps its id.
+    assert {k: v for k, v in graph.items() if int(k) <= len(plain)} == plain
+    assert handoff_node(plain) is None
+    result = validate_graph(graph, contract_object_info(), input_files={"start.png"})
+    assert result.ok, result.problems
+    assert sorted(graph[n]["class_type"] for n in result.outputs_to_execute) == [
+        "SaveImage",
+        "SaveVideo",
+    ]
+
+
+def test_a_segment_cannot_hand_over_more_frames_than_it_renders() -> None:
+    with pytest.raises(ValueError, match=r"handoff_frames must be in 0\.\.81, got 82"):
+        build_i2v(dataclasses.replace(PARAMS, handoff_frames=82))

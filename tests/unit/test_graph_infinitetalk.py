@@ -12,7 +12,8 @@ from pipeline.domain.errors import GraphError
 from pipeline.domain.frames.plan import plan_infinitetalk
 from pipeline.domain.manifest import Kind
 from pipeline.standins.comfy_sim.object_info import contract_object_info
-from workflows_comfy.build import SegmentGraphRequest, build_graph
+from workflows_comfy.build import SegmentGraphRequest, build_graph, handoff_frames
+from workflows_comfy.graph import handoff_node
 from workflows_comfy.infinitetalk import InfiniteTalkParams, build_infinitetalk
 from workflows_comfy.presets import presets_of
 from workflows_comfy.validate import validate_graph
@@ -26,7 +27,10 @@ FIRST = InfiniteTalkParams(
     seed=3,
 )
 THIRD = dataclasses.replace(FIRST, start_frame=144, previous_video_name="window_1.mp4")
-INPUT_FILES = {"portrait.png", "vocals.wav", "window_1.mp4"}
+HANDED_OVER = dataclasses.replace(
+    FIRST, start_frame=144, previous_frames_name="window_1_motion.png", previous_frames=9
+)
+INPUT_FILES = {"portrait.png", "vocals.wav", "window_1.mp4", "window_1_motion.png"}
 
 
 def node(graph: dict[str, Any], class_type: str) -> tuple[str, dict[str, Any]]:
@@ -55,7 +59,9 @@ def test_the_window_video_plays_its_own_stretch_of_the_audio() -> None:
 
 
 @pytest.mark.parametrize("name", presets_of("infinitetalk"))
-@pytest.mark.parametrize("window", [FIRST, THIRD], ids=["first", "continuing"])
+@pytest.mark.parametrize(
+    "window", [FIRST, THIRD, HANDED_OVER], ids=["first", "continuing", "handed-over"]
+)
 def test_each_window_of_each_preset_is_a_graph_the_contract_accepts(
     name: str, window: InfiniteTalkParams
 ) -> None:
@@ -137,6 +143,11 @@ def test_the_models_are_the_templates_core_files() -> None:
     [
         ({"start_frame": 72}, "previous_video_name is missing"),
         ({"start_frame": 40, "previous_video_name": "w.mp4"}, "cannot continue at frame 40"),
+        (
+            {"start_frame": 72, "previous_video_name": "w.mp4", "previous_frames_name": "w.png"},
+            "not both",
+        ),
+        ({"handoff_frames": 82}, "handoff_frames must be in 0..81"),
         ({"length": 80}, r"length must be 4n\+1"),
         ({"motion_frames": 34}, "motion_frames must be in 1..33"),
         ({"width": 650}, "width must be a positive multiple of 16"),
@@ -186,3 +197,60 @@ def test_a_server_without_the_core_infinitetalk_node_is_named() -> None:
     result = validate_graph(build_infinitetalk(THIRD), object_info)
     with pytest.raises(GraphError, match="'WanInfiniteTalkToVideo' is not a node the server has"):
         result.raise_for_problems()
+
+
+def test_a_window_continues_the_motion_frames_the_previous_window_saved() -> None:
+    graph = build_infinitetalk(HANDED_OVER)
+    _, talk = node(graph, "WanInfiniteTalkToVideo")
+    trim = window_audio(graph)
+    loaders = {n["inputs"]["image"]: i for i, n in graph.items() if n["class_type"] == "LoadImage"}
+
+    assert talk["previous_frames"] == [loaders["window_1_motion.png"], 0]
+    assert source(graph, talk["start_image"]) == "LoadImage"
+    assert not [n for n in graph.values() if n["class_type"] in ("LoadVideo", "GetVideoComponents")]
+    # Nine previous frames: the node's feature offset is 9 - 9 = 0, so the audio starts at
+    # the window's own first frame and covers its 81 frames.
+    assert trim["start_index"] == pytest.approx(144 / 25)
+    assert trim["duration"] == pytest.approx(81 / 25)
+
+
+def test_a_window_with_a_successor_saves_its_last_nine_decoded_frames() -> None:
+    graph = build_infinitetalk(dataclasses.replace(HANDED_OVER, handoff_frames=9))
+    saver_id = handoff_node(graph)
+    assert saver_id is not None
+    picked = graph[graph[saver_id]["inputs"]["images"][0]]
+
+    assert picked["class_type"] == "ImageFromBatch"
+    assert (picked["inputs"]["batch_index"], picked["inputs"]["length"]) == (72, 9)
+    assert source(graph, picked["inputs"]["image"]) == "VAEDecode"
+    assert handoff_node(build_infinitetalk(HANDED_OVER)) is None
+
+
+def test_every_window_but_the_last_hands_its_motion_frames_to_the_next() -> None:
+    plan = plan_infinitetalk(7.0, width=640, height=640)
+    assert plan.windows is not None
+    assert [handoff_frames(plan, s.index, "infinitetalk-fp8") for s in plan.segments] == [9, 9, 0]
+    starts = []
+    for segment in plan.segments:
+        graph = build_graph(
+            Kind.INFINITETALK,
+            SegmentGraphRequest(
+                image_name="portrait.png",
+                audio_name="vocals.wav",
+                prompt="",
+                width=640,
+                height=640,
+                fps=25.0,
+                length=segment.length,
+                seed=1,
+                preset="infinitetalk-fp8",
+                filename_prefix="video/t",
+                windows=plan.windows,
+                segment_index=segment.index,
+                previous_frames_name=None if segment.index == 0 else "motion.png",
+                handoff_frames=handoff_frames(plan, segment.index, "infinitetalk-fp8"),
+            ),
+        )
+        starts.append(round(window_audio(graph)["start_index"] * 25))
+    # Each window's audio starts at its own first frame, where the plan puts it.
+    assert starts == list(plan.windows.frame_offsets) == [0, 72, 144]

@@ -32,6 +32,7 @@ def test_session_layout_places_every_artifact_under_the_session() -> None:
         layout.plan,
         layout.segment("r1", 0),
         layout.segment_last_frame("r1", 0),
+        layout.segment_motion_frames("r1", 0),
         layout.combined("r1"),
         layout.result,
         layout.error,

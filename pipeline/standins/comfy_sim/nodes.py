@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, ImageSequence
 
 from pipeline.standins.comfy_sim.infinitetalk_nodes import INFINITETALK_NODES
 from pipeline.standins.comfy_sim.node_api import Evaluator, NodeContext, NodeFailure, NodeResult
@@ -40,9 +40,31 @@ async def opaque(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
 
 
 async def load_image(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
+    """Every frame of the file as one batch, as ComfyUI 0.33.0's ``LoadImage`` (``nodes.py``):
+    each frame upright and RGB, frames of another size than the first left out. A PNG
+    ``SaveImage`` wrote comes back with the same 8-bit values."""
     with Image.open(ctx.dirs.input_path(str(inputs["image"]))) as opened:
-        image = ImageOps.exif_transpose(opened).convert("RGB")
-    return NodeResult((ImageBatch.of([image]), Opaque("MASK", ctx.class_type)))
+        frames = [
+            ImageOps.exif_transpose(frame).convert("RGB")
+            for frame in ImageSequence.Iterator(opened)
+        ]
+    kept = [frame for frame in frames if frame.size == frames[0].size]
+    return NodeResult((ImageBatch.of(kept), Opaque("MASK", ctx.class_type)))
+
+
+async def image_from_batch(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
+    """``length`` frames from ``batch_index``, both clamped to the batch, a negative index
+    counting from the end (``ImageFromBatch.execute``, ComfyUI 0.33.0
+    ``comfy_extras/nodes_images.py``)."""
+    images: ImageBatch = inputs["image"]
+    first = int(inputs["batch_index"])
+    if first < 0:
+        first += images.count
+    first = max(0, min(images.count - 1, first))
+    length = min(images.count - first, int(inputs["length"]))
+    return NodeResult(
+        (ImageBatch(images.width, images.height, length, lambda i: images.frame(first + i)),)
+    )
 
 
 def _scale(image: Image.Image, width: int, height: int, method: str, crop: str) -> Image.Image:
@@ -80,7 +102,7 @@ async def save_image(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
         name = f"{target.filename}_{target.counter + offset:05}_.png"
         image.save(target.folder / name, compress_level=4)
         results.append({"filename": name, "subfolder": target.subfolder, "type": "output"})
-    return NodeResult((), {"images": results})
+    return NodeResult((images,), {"images": results})
 
 
 async def contract_slow_progress(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
@@ -153,6 +175,7 @@ NODES: dict[str, Evaluator] = {
     "LoadImage": load_image,
     "ImageScale": image_scale,
     "RepeatImageBatch": repeat_image_batch,
+    "ImageFromBatch": image_from_batch,
     "SaveImage": save_image,
     "ContractSlowProgress": contract_slow_progress,
     "ContractFail": contract_fail,
