@@ -204,7 +204,11 @@ async def test_silence_sends_nothing_for_its_seconds_then_the_node_goes_on(
         result = await comfy.run(slow_graph(6), on_progress=recorder, timeout=30)
 
     assert [o.filename.endswith(".png") for o in result.outputs] == [True]
-    assert recorder.steps() == [1, 2, 3, 4, 5, 6]
+    # Throttled as ComfyUI 0.33.0 sends them: first and last, and step 3 (over 100 ms late).
+    steps = recorder.steps()
+    assert (steps[0], steps[-1]) == (1, 6)
+    assert 3 in steps
+    assert steps == sorted(set(steps))
     gaps = [b - a for a, b in itertools.pairwise(recorder.at)]
     silent = [p.value for p, gap in zip(recorder.seen[1:], gaps, strict=True) if gap >= seconds]
     assert silent == [3]  # Nothing between step 2 and step 3, and only there.
