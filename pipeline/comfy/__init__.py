@@ -4,7 +4,8 @@
 class per WebSocket message type), ``watch`` (one prompt followed over the WebSocket),
 ``history`` (``GET /history``, the source of truth for how a prompt ended), ``steps``
 (sampler steps and an ETA), ``rejection`` (``POST /prompt`` refusals in words), ``multipart``
-(streamed uploads) and ``fields`` (typed reads of decoded JSON).
+(streamed uploads), ``fields`` (typed reads of decoded JSON) and ``capture`` (re-recording
+a server's answers as comfy-sim's data).
 """
 
 from pipeline.comfy.client import ComfyClient, RunResult
