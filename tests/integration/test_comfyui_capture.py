@@ -55,7 +55,7 @@ async def captured(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tu
     yield out, code
 
 
-def check_transcript(out: Path, name: str) -> None:
+def check_transcript(out: Path, name: str, *, tokenizer_options: bool = False) -> None:
     base = out / "transcripts" / name
     graph = json.loads(base.with_suffix(".graph.json").read_text())
     history = json.loads(base.with_suffix(".history.json").read_text())
@@ -63,7 +63,8 @@ def check_transcript(out: Path, name: str) -> None:
     frames = [json.loads(line) for line in lines]
     prompt_id = history["prompt"][1]
 
-    assert graph == next(s.graph for s in scenarios() if s.name == name)
+    built = scenarios(tokenizer_options=tokenizer_options)
+    assert graph == next(s.graph for s in built if s.name == name)
     assert history["prompt"][2] == graph
     assert {"prompt", "outputs", "status"} <= history.keys()
     assert all(list(frame) == ["t", "type", "data"] for frame in frames)
@@ -173,18 +174,20 @@ def test_an_unreachable_server_is_one_line_and_exit_4(tmp_path: Path) -> None:
 
 @pytest.mark.real_comfyui
 def test_capture_of_a_real_comfyui(tmp_path: Path) -> None:
-    """The whole capture against a real ComfyUI (``COMFYUI_URL_REAL``) started from
-    ``COMFYUI_DIR`` with the tiny weights (``docs/comfyui-capture.md``)."""
-    url = os.environ.get("COMFYUI_URL_REAL")
+    """The whole capture, quick profile, against the real ComfyUI at ``COMFYUI_URL`` that
+    was started from ``COMFYUI_DIR`` with the tiny weights (``docs/comfyui-capture.md``)."""
+    url = os.environ.get("COMFYUI_URL")
     if not os.environ.get("COMFYUI_DIR") or not url:
         pytest.skip(
-            "needs a real ComfyUI: set COMFYUI_DIR to its checkout and COMFYUI_URL_REAL to the "
+            "needs a real ComfyUI: set COMFYUI_DIR to its checkout and COMFYUI_URL to the "
             "server started from it with --models-directory at `pipeline models tiny`'s folder"
         )
     args = ("comfyui", "capture", "--url", url, "--out", str(tmp_path), "--tokenizer-options")
 
-    code, _, stderr = invoke(*args, "--examples", str(EXAMPLES))
+    code, _, _ = invoke(*args, "--examples", str(EXAMPLES))
 
-    assert code == 0, stderr
+    report = json.loads((tmp_path / "capture.json").read_text())
+    assert code == 0, report["scenarios"]
+    assert report["tokenizer_options"] is True
     for name in TRANSCRIPTS:
-        assert (tmp_path / "transcripts" / f"{name}.ws.jsonl").stat().st_size > 0
+        check_transcript(tmp_path, name, tokenizer_options=True)
