@@ -66,6 +66,10 @@ def check_transcript(out: Path, name: str, *, tokenizer_options: bool = False) -
     built = scenarios(tokenizer_options=tokenizer_options)
     assert graph == next(s.graph for s in built if s.name == name)
     assert history["prompt"][2] == graph
+    # The reference capture's bytes: indented by 1, UTF-8 unescaped, no final newline.
+    assert base.with_suffix(".graph.json").read_text() == json.dumps(
+        graph, indent=1, ensure_ascii=False
+    )
     assert {"prompt", "outputs", "status"} <= history.keys()
     assert all(list(frame) == ["t", "type", "data"] for frame in frames)
     times = [frame["t"] for frame in frames]

@@ -2,9 +2,10 @@
 
 Layout under ``out`` (the one comfy-sim's ``contract/`` uses; ``docs/comfyui-capture.md``):
 ``object_info.json`` and ``system_stats.json`` (compact JSON, as the server sent them),
-``transcripts/NAME.graph.json`` / ``NAME.history.json`` (indented by 1) and ``NAME.ws.jsonl``
-(one frame a line), ``http/NAME.json`` (``record.exchange``) and ``capture.json`` (what ran,
-against what, and how each scenario ended). Scenarios run in ``graphs.scenarios`` order on
+``transcripts/NAME.graph.json`` / ``NAME.history.json`` (indented by 1, UTF-8 unescaped, as
+the reference capture wrote them) and ``NAME.ws.jsonl`` (one frame a line, ASCII-escaped),
+``http/NAME.json`` (``record.exchange``) and ``capture.json`` (what ran, against what, and
+how each scenario ended). Scenarios run in ``graphs.scenarios`` order on
 one server, a scenario's prerequisite (``Scenario.needs``) with it; then the HTTP ones.
 """
 
@@ -171,7 +172,9 @@ class _Capture:
         """Where downloaded outputs and extracted frames go (a temporary folder)."""
 
     def http_file(self, name: str, record: dict[str, Any]) -> str:
-        return "http/" + _write(self.out / "http" / f"{name}.json", json.dumps(record, indent=1))
+        return "http/" + _write(
+            self.out / "http" / f"{name}.json", json.dumps(record, indent=1, ensure_ascii=False)
+        )
 
     async def get(self, path: str) -> Any:
         record = await exchange(self.http, "GET", path)
@@ -269,8 +272,8 @@ class _Capture:
         finally:
             await transcript.close()
             outcome.seconds = time.monotonic() - started
-        graph_text = json.dumps(scenario.graph, indent=1)
-        history_text = json.dumps(history[prompt_id], indent=1)
+        graph_text = json.dumps(scenario.graph, indent=1, ensure_ascii=False)
+        history_text = json.dumps(history[prompt_id], indent=1, ensure_ascii=False)
         lines = "\n".join(json.dumps(frame) for frame in transcript.frames)
         outcome.files += [
             "transcripts/" + _write(base.with_suffix(".graph.json"), graph_text),
