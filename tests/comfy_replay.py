@@ -28,6 +28,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pipeline.comfy.capture.record import binary_frame
+
 _COUNTER = re.compile(r"_\d{5}_(\.\w+)$")
 
 
@@ -115,7 +117,8 @@ def _ids(frames: Iterable[Mapping[str, Any]], prompt_id: str) -> list[str]:
 def normalise_frames(frames: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
     """The frames as comparable messages, step reports collapsed (see the module docstring).
 
-    A binary frame becomes ``("binary", first 4 bytes as event type)`` when given as bytes.
+    A binary frame becomes ``("binary", event type)``, whether given as the bytes a live
+    socket received or as a capture stored it (``pipeline.comfy.capture.record.binary_frame``).
     Raises ``ValueError`` if a node's collapsed step values do not rise.
     """
     out: list[tuple[Any, ...]] = []
@@ -148,7 +151,8 @@ def normalise_frames(frames: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...
             continue
         flush()
         if kind == "binary":
-            out.append(("binary", data[:4] if isinstance(data, bytes) else data))
+            stored = binary_frame(data) if isinstance(data, bytes) else data
+            out.append(("binary", stored["event_type_u32be"]))
         else:
             out.append(_message(kind, data))
         index += 1

@@ -13,7 +13,8 @@ Operators and scripts drive the flow
 - ``reprocess`` (``reprocess``), ``schedule`` (``schedule …``, the batches' Temporal
   Schedules) and ``setup`` (``setup temporal``, ``setup schedules``);
 - ``services`` (``worker cpu|gpu``, ``ingest``), ``stack`` (``up``/``down``), ``workers``,
-  ``doctor`` and ``models`` (the weights of ``deploy/models.lock``);
+  ``doctor``, ``models`` (the weights of ``deploy/models.lock``) and ``comfyui``
+  (``comfyui capture``: a ComfyUI's answers recorded as comfy-sim's data);
 - ``terminal`` (whether progress is drawn, and every bar) and ``params`` (the duration and
   moment option types).
 """

@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from temporalio.service import RPCError, RPCStatusCode
 
 from pipeline.cli import (
+    comfyui,
     doctor,
     drop,
     models,
@@ -49,6 +50,7 @@ def cli(ctx: click.Context) -> None:
 
 
 COMMAND_MODULES = (
+    comfyui,
     doctor,
     drop,
     models,

@@ -5,8 +5,8 @@ class per WebSocket message type), ``watch`` (one prompt followed over the WebSo
 ``history`` (``GET /history``, the source of truth for how a prompt ended), ``steps``
 (sampler steps and an ETA), ``doing`` (what a prompt is doing, in words), ``rejection``
 (``POST /prompt`` refusals in words), ``multipart`` (streamed uploads), ``system``
-(``/system_stats``: version and devices) and ``fields``
-(typed reads of decoded JSON).
+(``/system_stats``: version and devices), ``fields`` (typed reads of decoded JSON) and
+``capture`` (re-recording a server's answers as comfy-sim's data).
 """
 
 from pipeline.comfy.client import ComfyClient, RunResult

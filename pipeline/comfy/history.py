@@ -42,6 +42,10 @@ class HistoryEntry:
     completed: bool
     outputs: dict[str, dict[str, Any]]
     messages: tuple[Message, ...]
+    execution_s: float | None = None
+    """Seconds from ``execution_start`` to the message that ended the prompt, from the
+    ``timestamp`` (ms since the epoch) ComfyUI puts on every ``status.messages`` item
+    (``execution.py``, ``PromptExecutor.add_message``); None where the record has none."""
 
     @property
     def succeeded(self) -> bool:
@@ -93,10 +97,15 @@ def parse_history(body: Any, prompt_id: str) -> HistoryEntry | None:
     if not isinstance(raw_messages, list):
         raise MessageError("status.messages must be a list")
     messages: list[Message] = []
+    stamps: list[float] = []
     for pair in raw_messages:
         if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
             raise MessageError(f"status.messages item {pair!r} is not [event, data]")
-        messages.append(parse_data(pair[0], obj(pair[1], pair[0])))
+        data = obj(pair[1], pair[0])
+        messages.append(parse_data(pair[0], data))
+        stamp = data.get("timestamp")
+        if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+            stamps.append(float(stamp))
     outputs = obj(record.get("outputs") or {}, "outputs")
     return HistoryEntry(
         prompt_id=prompt_id,
@@ -104,6 +113,7 @@ def parse_history(body: Any, prompt_id: str) -> HistoryEntry | None:
         completed=status.get("completed") is True,
         outputs={node: obj(ui, f"outputs[{node}]") for node, ui in outputs.items()},
         messages=tuple(messages),
+        execution_s=(stamps[-1] - stamps[0]) / 1000 if len(stamps) >= 2 else None,
     )
 
 

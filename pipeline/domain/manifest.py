@@ -35,6 +35,9 @@ MAX_NAME_BYTES = 255
 """One path segment of a media name: NAME_MAX of ext4/APFS/NTFS, so every worker can store it."""
 MAX_MEDIA_KEY_BYTES = 512
 """A media name in UTF-8; with ``sessions/{id}/inputs/`` it stays far below S3's 1024-byte keys."""
+MIN_SIDE = 128
+"""Pixels: the smallest width or height a manifest may ask for, a multiple of 16 like every
+side (``make demo`` renders a CPU stack's sample at it, the real tier its sessions)."""
 EMPTY_BODY_ETAG = "d41d8cd98f00b204e9800998ecf8427e"
 """MD5 of zero bytes: the ETag S3 and R2 give every empty single-part object."""
 
@@ -153,10 +156,10 @@ class Manifest(BaseModel):
         default="", max_length=4000, description="What the video must not show."
     )
     width: int = Field(
-        default=832, ge=128, le=2048, multiple_of=16, description="Pixels, a multiple of 16."
+        default=832, ge=MIN_SIDE, le=2048, multiple_of=16, description="Pixels, a multiple of 16."
     )
     height: int = Field(
-        default=480, ge=128, le=2048, multiple_of=16, description="Pixels, a multiple of 16."
+        default=480, ge=MIN_SIDE, le=2048, multiple_of=16, description="Pixels, a multiple of 16."
     )
     fit: Literal["cover", "contain"] | None = Field(
         default=None,

@@ -27,7 +27,7 @@ from pipeline.stack.state import read_process_table
 from pipeline.stack.supervisor import Stack
 from pipeline.storage import sync_s3
 from tests.helpers import eventually, png_bytes
-from tests.real_comfyui.profile import HEIGHT, PROMPT, WIDTH, with_tokenizer_options
+from tests.real_comfyui.profile import HEIGHT, MIN_SIDE, PROMPT, WIDTH, with_tokenizer_options
 from workflows_comfy.build import SegmentGraphRequest, build_graph
 from workflows_comfy.graph import ApiGraph
 
@@ -69,7 +69,7 @@ class RealStack:
     async def drop(self, media: list[Path], kind: str, *fields: str, wait: bool) -> dict[str, Any]:
         """Drop ``media`` at the profile's size and prompt; ``--wait``: its final status."""
         args = ["drop", *map(str, media), "--kind", kind, "--json", "--set", f"prompt={PROMPT}"]
-        args += [f"--set=width={WIDTH}", f"--set=height={HEIGHT}"]
+        args += [f"--set=width={MIN_SIDE}", f"--set=height={MIN_SIDE}"]
         args += [f"--set={field}" for field in fields]
         if wait:
             args += ["--wait", "--timeout", str(SESSION_LIMIT_S)]

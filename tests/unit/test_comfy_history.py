@@ -128,3 +128,25 @@ def test_a_node_refusing_its_inputs_on_comfyui_0_33_is_not_retried() -> None:
     assert error.detail["node_type"] == "TrimAudioDuration"
     assert error.detail["exception_type"] == "ValueError"
     assert "TrimAudioDuration: Start time must be less than end time" in error.message
+
+
+def test_execution_seconds_run_from_execution_start_to_the_last_message() -> None:
+    transcripts = CONTRACT.parents[2] / "pipeline" / "standins" / "comfy_sim" / "contract"
+    record = json.loads((transcripts / "transcripts" / "i2v_seg0.history.json").read_text())
+    stamps = [data["timestamp"] for _, data in record["status"]["messages"]]
+    prompt_id = record["prompt"][1]
+
+    parsed = parse_history({prompt_id: record}, prompt_id)
+
+    assert parsed is not None
+    assert parsed.execution_s == (stamps[-1] - stamps[0]) / 1000
+    assert parsed.execution_s is not None and parsed.execution_s > 0
+
+
+def test_a_record_without_timestamps_has_no_execution_seconds() -> None:
+    body = {"p": {"status": {"messages": [["execution_start", {"prompt_id": "p"}]]}}}
+
+    parsed = parse_history(body, "p")
+
+    assert parsed is not None
+    assert parsed.execution_s is None

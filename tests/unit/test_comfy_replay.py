@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pipeline.comfy.capture.record import binary_frame
 from tests.comfy_replay import differences, normalise_frames
 
 TRANSCRIPTS = (
@@ -123,3 +124,14 @@ def test_steps_that_do_not_rise_are_refused() -> None:
 
     with pytest.raises(ValueError, match="do not rise"):
         normalise_frames(backwards)
+
+
+def test_a_live_binary_frame_reads_as_a_capture_stored_it() -> None:
+    preview = (1).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"\xff\xd8jpeg"
+    text = (4).to_bytes(4, "big") + b"meta"
+
+    live = normalise_frames([{"type": "binary", "data": preview}])
+    stored = normalise_frames([{"type": "binary", "data": binary_frame(preview)}])
+
+    assert live == stored == [("binary", 1)]
+    assert normalise_frames([{"type": "binary", "data": text}]) == [("binary", 4)]
