@@ -36,6 +36,7 @@ from activities.heartbeat import Heartbeat, heartbeating
 from activities.scratch import scratch_dir
 from pipeline.comfy.client import ComfyClient, RunResult
 from pipeline.comfy.steps import SegmentSteps, graph_steps
+from pipeline.comfy.system import ServerInfo
 from pipeline.comfy.watch import Event, Progress
 from pipeline.config import Settings
 from pipeline.domain.contracts import (
@@ -105,9 +106,7 @@ class ComfyActivities:
         A server that can run no preset is kept (models may still be syncing): the worker
         then polls no preset queue, and says per preset what the server lacks.
         """
-        object_info = await _object_info_when_up(settings)
-        async with ComfyClient(settings.comfy_url) as comfy:
-            server = await comfy.server_info()
+        object_info, server = await _server_when_up(settings)
         capabilities = Capabilities(settings.comfy_url, admission, object_info, server)
         await admission.set_serving(capabilities.presets)
         log.info(
@@ -371,13 +370,14 @@ class ComfyActivities:
         return self.client.identity if self.client is not None else ""
 
 
-async def _object_info_when_up(settings: Settings) -> dict[str, Any]:
+async def _server_when_up(settings: Settings) -> tuple[dict[str, Any], ServerInfo]:
+    """``/object_info`` and ``/system_stats`` through one client, once the server answers."""
     deadline = asyncio.get_running_loop().time() + settings.comfyui_start_timeout_s
     delay = 0.5
     while True:
         try:
             async with ComfyClient(settings.comfy_url) as comfy:
-                return await comfy.object_info()
+                return await comfy.object_info(), await comfy.server_info()
         except WorkerUnavailable as exc:
             if asyncio.get_running_loop().time() + delay > deadline:
                 raise

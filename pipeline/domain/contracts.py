@@ -336,6 +336,10 @@ class SessionProgress(Contract):
     )
     segment: int | None = Field(default=None, description="1-based segment rendering now.")
     node: str | None = None
+    doing: str | None = Field(
+        default=None,
+        description="What the segment's prompt is doing, in words (SegmentProgress.doing).",
+    )
     step: int = 0
     steps: int = 0
     frames_done: int = 0

@@ -11,7 +11,8 @@ SEPARATOR = " · "
 
 
 def live_line(progress: SessionProgress) -> str:
-    """The current-details line, e.g. ``segment 2/4 · KSamplerAdvanced step 3/4 · ETA 40 s``."""
+    """The current-details line, e.g. ``segment 2/4 · sampling step 3/4 · ETA 40 s``: what
+    the prompt is doing in words where the worker says, else the node and its step."""
     parts = [progress.stage.replace("_", " ")]
     if progress.segments_total:
         current = min(progress.segments_done + 1, progress.segments_total)
@@ -19,7 +20,9 @@ def live_line(progress: SessionProgress) -> str:
             parts = [f"segment {current}/{progress.segments_total}"]
         else:
             parts.append(f"{progress.segments_done}/{progress.segments_total} segments")
-    if progress.stage == "generating" and progress.node:
+    if progress.stage == "generating" and progress.doing:
+        parts.append(progress.doing)
+    elif progress.stage == "generating" and progress.node:
         step = f" step {progress.step}/{progress.steps}" if progress.steps else ""
         parts.append(f"{progress.node}{step}")
     if progress.eta_s is not None and progress.stage not in ("succeeded", "failed", "cancelled"):

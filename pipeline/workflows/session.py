@@ -161,6 +161,7 @@ class SessionWorkflow:
         self._update(
             segment=report.segment + 1,
             node=report.node,
+            doing=report.doing or None,
             step=report.step,
             steps=report.steps,
             eta_s=eta,

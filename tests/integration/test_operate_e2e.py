@@ -120,6 +120,7 @@ async def test_progress_reports_real_sampler_steps_and_the_ui_and_cli_follow(
     assert all(p.steps == 100 for p in sampling)
     assert any(0 < p.step < 100 for p in sampling)
     assert any(p.eta_s is not None and p.eta_s > 0 for p in sampling)
+    assert any((p.doing or "").startswith("sampling step ") for p in sampling)
     assert {p.segment for p in sampling} <= {1, 2}
 
     description = await handle.describe()

@@ -399,6 +399,7 @@ async def test_progress_from_the_gpu_worker_reaches_query_details_and_attributes
         report = SegmentProgress(
             segment=0,
             node="KSamplerAdvanced",
+            doing="sampling step 3/4",
             step=3,
             steps=4,
             seconds_per_step=2.0,
@@ -420,7 +421,8 @@ async def test_progress_from_the_gpu_worker_reaches_query_details_and_attributes
     assert (progress.step, progress.steps, progress.segments_total) == (3, 4, 3)
     assert progress.eta_s == 2.0 + 2 * 4 * 2.0  # This segment's rest, then two more.
     assert progress.frames_total == plan_for(stubs.manifest, None).final_frames
-    assert details == "segment 1/3 · KSamplerAdvanced step 3/4 · ETA 18 s"
+    assert progress.doing == "sampling step 3/4"
+    assert details == "segment 1/3 · sampling step 3/4 · ETA 18 s"
     assert found.get(attributes.GPU_WORKER) == "gpu-7@box"
 
 

@@ -140,7 +140,8 @@ def test_execution_seconds_run_from_execution_start_to_the_last_message() -> Non
 
     assert parsed is not None
     assert parsed.execution_s == (stamps[-1] - stamps[0]) / 1000
-    assert parsed.execution_s is not None and parsed.execution_s > 0
+    assert parsed.execution_s is not None
+    assert parsed.execution_s > 0
 
 
 def test_a_record_without_timestamps_has_no_execution_seconds() -> None:

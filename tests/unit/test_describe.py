@@ -50,3 +50,19 @@ def test_live_line_while_generating_and_after() -> None:
     assert live_line(generating) == "segment 2/4 · KSamplerAdvanced step 3/4 · ETA 40 s"
     stitching = generating.model_copy(update={"stage": "stitching", "segments_done": 4})
     assert live_line(stitching).startswith("stitching · 4/4 segments")
+
+
+def test_live_line_says_what_the_prompt_is_doing_when_the_worker_says() -> None:
+    encoding = SessionProgress(
+        stage="generating",
+        segments_done=0,
+        segments_total=2,
+        node="CLIPTextEncode",
+        doing="encoding prompt",
+    )
+    sampling = encoding.model_copy(
+        update={"node": "KSamplerAdvanced", "doing": "sampling step 3/8", "step": 3, "steps": 8}
+    )
+
+    assert live_line(encoding) == "segment 1/2 · encoding prompt"
+    assert live_line(sampling) == "segment 1/2 · sampling step 3/8"
