@@ -1,5 +1,5 @@
-"""comfy-sim's JSON routes: info, models, prompt, queue, history, interrupt, job cancel,
-free, ws.
+"""comfy-sim's JSON routes: info, models, prompt, queue, history, interrupt, jobs (list,
+one, cancel), free, ws.
 
 Bodies and status codes follow the contract captures; a body that is not JSON makes
 aiohttp answer ``500`` text/plain, exactly as the real server (also aiohttp) does.
@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from pipeline.standins.comfy_sim.files import Route
+from pipeline.standins.comfy_sim.jobs import JOB_STATUSES, SORT_FIELDS, find_job, list_jobs
 from pipeline.standins.comfy_sim.sim import Sim
 from pipeline.standins.comfy_sim.tracebacks import validation_traceback
 from workflows_comfy.validate import validate_graph
@@ -118,6 +119,50 @@ def _no_prompt() -> web.Response:
         "extra_info": {},
     }
     return web.json_response({"error": error, "node_errors": {}}, status=400)
+
+
+def _jobs_query(query: Mapping[str, str]) -> dict[str, Any] | str:
+    """``GET /api/jobs``'s query as ``list_jobs`` arguments, or the 400's ``error`` text
+    (ComfyUI 0.33.0 ``server.py`` ``get_jobs``): ``status`` comma-separated ``JOB_STATUSES``,
+    ``sort_by`` ``created_at``/``execution_duration``, ``sort_order`` ``asc``/``desc`` (both
+    case-insensitive), ``limit`` a positive integer, ``offset`` an integer (negative is 0)."""
+    statuses = None
+    if query.get("status"):
+        statuses = [s.strip().lower() for s in query["status"].split(",") if s.strip()]
+        invalid = [s for s in statuses if s not in JOB_STATUSES]
+        if invalid:
+            return (
+                f"Invalid status value(s): {', '.join(invalid)}. "
+                f"Valid values: {', '.join(JOB_STATUSES)}"
+            )
+    sort_by = query.get("sort_by", "created_at").lower()
+    sort_order = query.get("sort_order", "desc").lower()
+    if sort_by not in SORT_FIELDS:
+        return "sort_by must be 'created_at' or 'execution_duration'"
+    if sort_order not in ("asc", "desc"):
+        return "sort_order must be 'asc' or 'desc'"
+    limit = None
+    if "limit" in query:
+        try:
+            limit = int(query["limit"])
+        except ValueError:
+            return "limit must be an integer"
+        if limit <= 0:
+            return "limit must be a positive integer"
+    offset = 0
+    if "offset" in query:
+        try:
+            offset = max(int(query["offset"]), 0)
+        except ValueError:
+            return "offset must be an integer"
+    return {
+        "statuses": statuses,
+        "workflow_id": query.get("workflow_id"),
+        "sort_by": sort_by,
+        "sort_order": sort_order,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 def api_routes(sim: Sim) -> list[Route]:
@@ -219,6 +264,37 @@ def api_routes(sim: Sim) -> list[Route]:
             sim.executor.interrupt()
         return web.Response(status=200)
 
+    async def get_jobs(request: web.Request) -> web.StreamResponse:
+        """ComfyUI 0.33.0 ``GET /api/jobs`` (server.py ``get_jobs``, comfy_execution/jobs.py
+        ``get_all_jobs``): ``{"jobs": [job...], "pagination": {"offset", "limit" (null when
+        not given), "total" (before paging), "has_more"}}``; a bad query is 400
+        ``{"error": text}`` (``_jobs_query``)."""
+        parsed = _jobs_query(request.rel_url.query)
+        if isinstance(parsed, str):
+            return web.json_response({"error": parsed}, status=400)
+        history = sim.queue.history()
+        jobs, total = list_jobs(sim.queue.running, sim.queue.pending, history, **parsed)
+        offset, limit = parsed["offset"], parsed["limit"]
+        pagination = {
+            "offset": offset,
+            "limit": limit,
+            "total": total,
+            "has_more": offset + len(jobs) < total,
+        }
+        return web.json_response({"jobs": jobs, "pagination": pagination})
+
+    async def get_job(request: web.Request) -> web.StreamResponse:
+        """ComfyUI 0.33.0 ``GET /api/jobs/{id}`` (server.py ``get_job_by_id``,
+        comfy_execution/jobs.py ``get_job``): the job with its ``outputs``,
+        ``execution_status`` and ``workflow`` once in ``/history``, else the running or
+        pending item's job; an unknown id is 404 ``{"error": "Job not found"}``."""
+        job_id = request.match_info["job_id"]
+        history = sim.queue.history(prompt_id=job_id)
+        job = find_job(job_id, sim.queue.running, sim.queue.pending, history)
+        if job is None:
+            return web.json_response({"error": "Job not found"}, status=404)
+        return web.json_response(job)
+
     async def cancel_job(request: web.Request) -> web.StreamResponse:
         """ComfyUI 0.33.0 ``POST /api/jobs/{id}/cancel`` (server.py, comfy_execution/jobs.py):
         a running prompt is interrupted, a pending one dequeued; a finished or unknown id is a
@@ -259,6 +335,10 @@ def api_routes(sim: Sim) -> list[Route]:
         ("GET", "/history/{prompt_id}", get_history_item),
         ("POST", "/history", post_history),
         ("POST", "/interrupt", post_interrupt),
-        ("POST", "/jobs/{job_id}/cancel", cancel_job),
+        # ComfyUI 0.33.0 server.py declares these under /api itself (so it also has
+        # /api/api/jobs, and no bare /jobs), as the sim's bare-and-/api doubling then does.
+        ("GET", "/api/jobs", get_jobs),
+        ("GET", "/api/jobs/{job_id}", get_job),
+        ("POST", "/api/jobs/{job_id}/cancel", cancel_job),
         ("POST", "/free", post_free),
     ]
