@@ -71,6 +71,17 @@ def temporal_context(
     return event
 
 
+def _json_default(value: object) -> object:
+    """What a log line holds for a value JSON cannot: its ``__structlog__()``, else its repr.
+
+    structlog's own fallback imports ``structlog.threadlocal`` on first use, and inside
+    Temporal's workflow sandbox that import re-runs structlog and ``rich`` and fails: the line
+    that reports a failed workflow task was lost to a "Logging error" traceback.
+    """
+    rendered = getattr(value, "__structlog__", None)
+    return rendered() if callable(rendered) else repr(value)
+
+
 def configure_logging(
     log_format: Literal["auto", "json", "console"] = "auto", level: str = "info"
 ) -> None:
@@ -82,7 +93,7 @@ def configure_logging(
         redact_secrets,
     ]
     renderer: Processor = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(default=_json_default)
         if as_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )

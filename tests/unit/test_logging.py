@@ -67,3 +67,24 @@ def test_workflow_records_name_their_session() -> None:
     )
     bound = temporal_context(None, "info", {"_record": record, "session_id": "bound"})
     assert bound["session_id"] == "bound"
+
+
+class _Opaque:
+    def __repr__(self) -> str:
+        return "<opaque 7>"
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_value_json_cannot_hold_is_logged_as_its_repr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("json", "info")
+
+    structlog.get_logger().info("odd value", value=_Opaque(), error=ValueError("bad"))
+    logging.getLogger("temporalio.worker").warning("task failed: %s", "x", extra={"o": _Opaque()})
+
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    odd = next(line for line in lines if line["event"] == "odd value")
+    assert (odd["value"], odd["error"]) == ("<opaque 7>", "ValueError('bad')")
+    assert any(line["event"] == "task failed: x" for line in lines)
+
