@@ -9,8 +9,9 @@ whose frames carry frame codes (``pipeline.standins.framecode``).
 
 ``contract/README.md`` says where every entry of that data came from.
 
-Faults are injected with ``POST /sim/faults`` (see ``faults``); ``GET /sim/record`` lists the
-``/free`` and ``/interrupt`` requests the sim received.
+Faults are injected with ``POST /sim/faults`` (see ``faults``): node faults that fail or
+stall a prompt, and defects whose prompt succeeds with black, frozen, tinted or jumping
+frames; ``GET /sim/record`` lists the ``/free`` and ``/interrupt`` requests the sim received.
 
 The modules, from the wire inwards: ``server`` (the aiohttp application, ``run_sim``) and
 ``sim`` (one instance wired together); ``api`` (ComfyUI's JSON routes), ``jobs`` (the
@@ -18,9 +19,10 @@ The modules, from the wire inwards: ``server`` (the aiohttp application, ``run_s
 ``control`` (the sim's own routes: faults, records); ``prompt_queue`` (pending, running,
 ``/history``), ``executor`` (one prompt at a time), ``prompt_run`` (one prompt's messages),
 ``schedule`` (which node runs next), ``cache`` (unchanged nodes not run again), ``progress``
-(``progress_state``), ``faults``; the nodes: ``node_api`` (the evaluator contract), ``nodes``
-(the registry), ``values`` (what flows along links), ``video_nodes``, ``sound_nodes``,
-``infinitetalk_nodes``, ``render`` (frames and real H.264 files); ``object_info`` (the
+(``progress_state``), ``faults`` (node faults and defects); the nodes: ``node_api`` (the
+evaluator contract), ``nodes`` (the registry), ``values`` (what flows along links),
+``video_nodes``, ``sound_nodes``, ``infinitetalk_nodes``, ``render`` (frames, spoiled by a
+defect, and real H.264 files); ``object_info`` (the
 contract's ``/object_info``), ``paths`` (the data dir and file-name rules) and ``tracebacks``
 (ComfyUI's validation tracebacks).
 

@@ -1,7 +1,8 @@
 """comfy-sim's own routes, outside ComfyUI's API (so not under ``/api``): faults and records.
 
 - ``GET /`` says what the server is (where ComfyUI serves its web UI).
-- ``POST /sim/faults {"faults": [...]}`` queues faults (``faults.Fault``); 400 says why not.
+- ``POST /sim/faults {"faults": [...]}`` queues faults (``faults.Fault``: node faults and
+  defects); answers ``{"queued": n}`` (all still queued), or 400 saying why not.
 - ``GET /sim/faults`` lists the faults still queued.
 - ``GET /sim/record`` lists the bodies of every ``POST /free`` and ``POST /interrupt``.
 - ``POST /sim/models {"hidden": [name, ...]}`` takes model files out of the loaders' lists

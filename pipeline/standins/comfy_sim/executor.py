@@ -5,7 +5,9 @@ Per prompt: ``execution_start``, ``execution_cached``, then per node ``progress_
 then ``execution_success`` (or ``execution_error`` / ``execution_interrupted``), the ``status``
 broadcast and a final ``executing`` with node ``null``. Everything addressed to the submitting
 client goes nowhere when the prompt had no ``client_id``; ``progress``/``progress_state`` are
-then broadcast, as on the real server.
+then broadcast, as on the real server. A prompt that takes a defect (``faults.DEFECTS``) keys
+its ``VAEDecode`` apart in the cache (and so everything fed by it): its spoiled frames never
+replay a clean result, nor a clean prompt after it the spoiled ones.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeline.standins.comfy_sim.cache import OutputCache
-from pipeline.standins.comfy_sim.faults import FaultQueue
+from pipeline.standins.comfy_sim.faults import DEFECT_NODE, FaultQueue
 from pipeline.standins.comfy_sim.hub import Hub
 from pipeline.standins.comfy_sim.paths import DataDirs
 from pipeline.standins.comfy_sim.prompt_queue import Item, PromptQueue
@@ -110,9 +112,17 @@ class Executor:
         self.client_id = extra.get("client_id")
         run = PromptRun(self, prompt_id, prompt, self.faults.take())
         run.message("execution_start", {"prompt_id": prompt_id}, broadcast=False)
+        defect = run.defect.to_json() if run.defect is not None else None
+
+        def is_changed(class_type: str, inputs: Mapping[str, Any]) -> object:
+            # A spoiled decode is keyed apart: it neither replays a clean result nor is
+            # replayed to a later prompt.
+            changed = self._is_changed(class_type, inputs)
+            return [changed, defect] if defect and class_type == DEFECT_NODE else changed
+
         self.cache.set_prompt(
             prompt,
-            self._is_changed,
+            is_changed,
             lambda class_type: "UNIQUE_ID" in hidden_inputs(self.object_info, class_type),
         )
         cached = [node_id for node_id in prompt if self.cache.get(node_id) is not None]

@@ -15,6 +15,7 @@ from typing import Any
 
 from PIL import Image
 
+from pipeline.standins.comfy_sim.faults import Fault
 from pipeline.standins.comfy_sim.paths import DataDirs
 
 Report = Callable[[int, int, Image.Image | None], Awaitable[None]]
@@ -60,6 +61,8 @@ class NodeContext:
     silence_s: float = 0.0
     """Seconds this node works without sending anything (``SimConfig.text_encode_s`` and
     ``model_load_s``)."""
+    defect: Fault | None = None
+    """The prompt's defect (``faults.DEFECTS``) if this node's frames are to be spoiled."""
 
     async def steps(
         self, total: int, preview: Image.Image | None = None, *, of: int | None = None

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from PIL import Image, ImageOps
 
 from pipeline.standins.comfy_sim.cache import Entry, OutputCache
-from pipeline.standins.comfy_sim.faults import Fault, FaultKind
+from pipeline.standins.comfy_sim.faults import DEFECT_NODE, DEFECTS, NODE_FAULTS, Fault, FaultKind
 from pipeline.standins.comfy_sim.hub import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA, Hub
 from pipeline.standins.comfy_sim.node_api import Interrupted, NodeContext, NodeFailure, NodeResult
 from pipeline.standins.comfy_sim.nodes import MODEL_LOADERS, NODES, TEXT_ENCODERS
@@ -116,7 +116,10 @@ class PromptRun:
         self, executor: RunHost, prompt_id: str, prompt: dict[str, Any], fault: Fault | None
     ) -> None:
         self.ex = executor
-        self.fault = fault
+        self.fault = fault if fault is not None and fault.kind in NODE_FAULTS else None
+        """The node fault still to go off (``_fault``)."""
+        self.defect = fault if fault is not None and fault.kind in DEFECTS else None
+        """The defect that spoils this prompt's ``DEFECT_NODE`` frames."""
         self.prompt_id = prompt_id
         self.prompt = prompt
         self.client = executor.client_id
@@ -223,6 +226,9 @@ class PromptRun:
             if class_type in MODEL_LOADERS
             else 0.0
         )
+        defect = self.defect if class_type == DEFECT_NODE else None
+        if defect is not None:
+            log.warning("comfy-sim fault %s spoils %s's frames", defect.kind.value, node_id)
         context = NodeContext(
             node_id,
             class_type,
@@ -232,6 +238,7 @@ class PromptRun:
             report,
             self.prompt,
             silence,
+            defect,
         )
         return await evaluator(context, inputs)
 

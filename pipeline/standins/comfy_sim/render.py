@@ -3,7 +3,8 @@
 Every generated frame is the start image (cover-fitted, slowly zooming so it looks like motion)
 stamped with its frame code: the start image's own code (0 if it has none) plus the frame's
 index. A segment conditioned on the previous segment's last frame therefore continues the
-numbering, which is how tests find seams, gaps and duplicates.
+numbering, which is how tests find seams, gaps and duplicates. A defect
+(``faults.DEFECTS``) spoils the frames' pixels and nothing else.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from PIL import Image, ImageOps
 
 from pipeline.media.probe import probe
 from pipeline.standins import framecode
+from pipeline.standins.comfy_sim.faults import TINT_RGB, Fault, FaultKind
 from pipeline.standins.comfy_sim.values import Audio, ImageBatch
 
 FFMPEG = "ffmpeg"
@@ -41,17 +43,33 @@ def _stampable(width: int, height: int) -> bool:
     return width >= framecode.CELLS * 4 and height >= 32
 
 
-def video_frames(width: int, height: int, length: int, start: Image.Image | None) -> ImageBatch:
-    """``length`` frames of ``width`` x ``height`` continuing ``start``'s frame code."""
+def _tinted(image: Image.Image) -> Image.Image:
+    bands = [
+        band.point([min(255, max(0, value + shift)) for value in range(256)])
+        for band, shift in zip(image.split(), TINT_RGB, strict=True)
+    ]
+    return Image.merge("RGB", bands)
+
+
+def video_frames(
+    width: int, height: int, length: int, start: Image.Image | None, defect: Fault | None = None
+) -> ImageBatch:
+    """``length`` frames of ``width`` x ``height`` continuing ``start``'s frame code, spoiled
+    as ``defect`` says (``faults``: black or frozen from a frame on, tinted, or rendered from
+    the inverted start so the first frame jumps)."""
     first = (framecode.read(start) or 0) if start is not None else 0
     base = (
         ImageOps.fit(start.convert("RGB"), (width, height), Image.Resampling.BILINEAR)
         if start is not None
         else _background(width, height)
     )
+    kind = defect.kind if defect is not None else None
+    if kind is FaultKind.JUMP:
+        base = ImageOps.invert(base)
+    spoiled_from = defect.spoiled_from(length) if defect is not None else length
     stamp = _stampable(width, height)
 
-    def render(index: int) -> Image.Image:
+    def normal(index: int) -> Image.Image:
         zoom = 1 + ZOOM_DRIFT * index / max(1, length - 1)
         crop_w, crop_h = width / zoom, height / zoom
         left, top = (width - crop_w) / 2, (height - crop_h) / 2
@@ -59,6 +77,15 @@ def video_frames(width: int, height: int, length: int, start: Image.Image | None
             (width, height), Image.Resampling.BILINEAR, box=(left, top, left + crop_w, top + crop_h)
         )
         return framecode.stamp(frame, first + index) if stamp else frame
+
+    def render(index: int) -> Image.Image:
+        if index < spoiled_from:
+            return normal(index)
+        if kind is FaultKind.BLACK:
+            return Image.new("RGB", (width, height))
+        if kind is FaultKind.FREEZE:
+            return normal(spoiled_from)
+        return _tinted(normal(index)) if kind is FaultKind.TINT else normal(index)
 
     return ImageBatch(width, height, length, render)
 

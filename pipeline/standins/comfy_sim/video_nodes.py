@@ -2,8 +2,9 @@
 
 WanImageToVideo records what to render, LatentConcat joins latents along time, the samplers
 only spend time (with progress and interrupt), VAEDecode renders the frames
-(``render.video_frames``) and the save nodes encode them with ffmpeg under ComfyUI's and
-VideoHelperSuite's file names and UI shapes.
+(``render.video_frames``, spoiled by the prompt's defect if it has one: ``faults``) and the
+save nodes encode them with ffmpeg under ComfyUI's and VideoHelperSuite's file names and UI
+shapes.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ async def vae_decode(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
             "comfy-sim decodes only Wan video latents (WanImageToVideo, WanSoundImageToVideo)",
             exception_type="comfy_sim.UnsupportedLatent",
         )
-    frames = render.video_frames(latent.width, latent.height, latent.length, latent.start)
+    frames = render.video_frames(
+        latent.width, latent.height, latent.length, latent.start, ctx.defect
+    )
     return NodeResult((frames,))
 
 
