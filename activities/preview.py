@@ -24,7 +24,8 @@ from pipeline.domain.previews import (
     SegmentPreviewInput,
 )
 from pipeline.logging import get_logger
-from pipeline.media.preview import contact_sheet, poster, seam_frames, segment_preview
+from pipeline.media.contact_sheet import contact_sheet
+from pipeline.media.preview import poster, seam_frames, segment_preview
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import MAKE_RUN_PREVIEWS, MAKE_SEGMENT_PREVIEW
 

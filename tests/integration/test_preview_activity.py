@@ -14,7 +14,7 @@ from activities.preview import PreviewActivities
 from pipeline.domain.frames.plan import plan_i2v
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.previews import RunPreviewsInput, SegmentPreviewInput
-from pipeline.media.preview import LINE_HEIGHT, MARGIN, PAIR_GAP
+from pipeline.media.contact_sheet import LINE_HEIGHT, MARGIN, PAIR_GAP
 from pipeline.media.probe import probe
 from pipeline.storage import ObjectStore
 from tests.conftest import S3Bucket

@@ -13,7 +13,7 @@ from PIL import Image, ImageChops, ImageStat
 
 from pipeline.domain.errors import InternalError
 from pipeline.domain.frames.plan import FramePlan, plan_i2v, plan_infinitetalk
-from pipeline.media.preview import (
+from pipeline.media.contact_sheet import (
     LINE_HEIGHT,
     MARGIN,
     MAX_CAPTION_LINES,
@@ -21,6 +21,8 @@ from pipeline.media.preview import (
     Sheet,
     SheetPair,
     contact_sheet,
+)
+from pipeline.media.preview import (
     extract_frames,
     poster,
     preview_size,
