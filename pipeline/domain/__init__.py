@@ -4,7 +4,8 @@ A drop (``drop``) carries a manifest (``manifest``) whose media names resolve to
 folder's objects (``media_names``); the frame plan (``frames``) turns it into segment lengths
 aligned to the model's windows; ``layout`` names every object a session writes; ``queues``
 names the GPU task queues (per preset, per preset for separation, per worker); ``contracts``
-are the typed payloads between the workflow and its activities; ``errors`` is the one error
-hierarchy, each error knowing whether it is retryable; ``records`` are ``result.json`` and
-``error.json`` as models. Workflows import only this package.
+are the typed payloads between the workflow and its activities (``previews`` those of the
+preview activities); ``errors`` is the one error hierarchy, each error knowing whether it is
+retryable; ``records`` are ``result.json`` and ``error.json`` as models. Workflows import
+only this package.
 """

@@ -15,6 +15,9 @@
     sessions/{id}/generations/{run}/frames/segment_000_last.png     an extension's start
     sessions/{id}/generations/{run}/frames/segment_000_motion.png   the next window's frames
     sessions/{id}/generations/{run}/combined.mp4
+    sessions/{id}/generations/{run}/preview/segment_000.mp4 ...  small, as each segment exists
+    sessions/{id}/generations/{run}/preview/poster.jpg             a frame of the combined video
+    sessions/{id}/generations/{run}/preview/contact_sheet.png      first, last and every seam
     sessions/{id}/result.json           on success
     sessions/{id}/error.json            on failure
 """
@@ -131,6 +134,22 @@ class SessionLayout:
 
     def combined(self, run: str) -> str:
         return f"{self.generation(run)}combined.mp4"
+
+    def preview(self, run: str) -> str:
+        """The run's previews: small files a person or a UI opens instead of the video."""
+        return f"{self.generation(run)}preview/"
+
+    def preview_segment(self, run: str, index: int) -> str:
+        """Segment ``index`` as a small MP4 (``pipeline.media.preview.segment_preview``)."""
+        return f"{self.preview(run)}segment_{index:03d}.mp4"
+
+    def preview_poster(self, run: str) -> str:
+        """One frame of the combined video as a JPEG (``pipeline.media.preview.poster``)."""
+        return f"{self.preview(run)}poster.jpg"
+
+    def preview_contact_sheet(self, run: str) -> str:
+        """First and last frame and both sides of every seam, with their QC figures."""
+        return f"{self.preview(run)}contact_sheet.png"
 
     @property
     def result(self) -> str:

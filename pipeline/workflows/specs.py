@@ -62,6 +62,12 @@ from pipeline.domain.contracts import (
 )
 from pipeline.domain.errors import REROUTE_CODES
 from pipeline.domain.frames.plan import FramePlan
+from pipeline.domain.previews import (
+    RunPreviews,
+    RunPreviewsInput,
+    SegmentPreview,
+    SegmentPreviewInput,
+)
 
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
@@ -182,7 +188,13 @@ GENERATE_SEGMENT = ActivitySpec(
 EXTRACT_LAST_FRAMES = ActivitySpec(
     "extract_last_frames", ExtractFramesInput, ExtractedFrames, QueueKind.CPU, CPU_POLICY
 )
+MAKE_SEGMENT_PREVIEW = ActivitySpec(
+    "make_segment_preview", SegmentPreviewInput, SegmentPreview, QueueKind.CPU, CPU_POLICY
+)
 STITCH = ActivitySpec("stitch", StitchInput, StitchOutput, QueueKind.CPU, CPU_POLICY)
+MAKE_RUN_PREVIEWS = ActivitySpec(
+    "make_run_previews", RunPreviewsInput, RunPreviews, QueueKind.CPU, CPU_POLICY
+)
 PUBLISH_RESULT = ActivitySpec(
     "publish_result", PublishInput, PublishOutput, QueueKind.CPU, CPU_POLICY
 )
@@ -212,7 +224,9 @@ ALL: tuple[ActivitySpec[Any, Any], ...] = (
     PAD_AUDIO,
     GENERATE_SEGMENT,
     EXTRACT_LAST_FRAMES,
+    MAKE_SEGMENT_PREVIEW,
     STITCH,
+    MAKE_RUN_PREVIEWS,
     PUBLISH_RESULT,
     RECORD_FAILURE,
     RECORD_CANCELLATION,

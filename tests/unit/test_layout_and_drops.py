@@ -43,6 +43,16 @@ def test_session_layout_places_every_artifact_under_the_session() -> None:
     assert len(set(keys)) == len(keys)
 
 
+def test_previews_live_in_their_runs_preview_folder() -> None:
+    layout = SessionLayout("s-1")
+    folder = "sessions/s-1/generations/r2/preview/"
+    assert layout.preview_segment("r2", 3) == folder + "segment_003.mp4"
+    assert layout.preview_poster("r2") == folder + "poster.jpg"
+    assert layout.preview_contact_sheet("r2") == folder + "contact_sheet.png"
+    # Beside the run's own segments, never one of them.
+    assert layout.preview_segment("r2", 3) != layout.segment("r2", 3)
+
+
 @pytest.mark.parametrize("bad", ["", "a/b", "..", "."])
 def test_session_ids_cannot_escape_the_sessions_prefix(bad: str) -> None:
     with pytest.raises(ValueError):  # noqa: PT011

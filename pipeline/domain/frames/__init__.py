@@ -1,1 +1,2 @@
-"""Frame counts: ``rules`` states what each model accepts, ``plan`` builds a session's plan."""
+"""Frame counts: ``rules`` states what each model accepts, ``plan`` builds a session's plan,
+``seams`` says where its segments join in the stitched video."""
