@@ -1,4 +1,5 @@
-"""Reprocessing: choose the sessions a batch reruns, and load a session for its rerun."""
+"""Reprocessing: choose the sessions a batch reruns, load a session for its rerun, and keep
+the segments a rerun from one segment on does not render again."""
 
 from __future__ import annotations
 
@@ -9,13 +10,20 @@ from temporalio import activity
 
 from activities.edge import edge
 from pipeline import reprocess
-from pipeline.domain.contracts import LoadSessionInput, Selected, Selection, TakenDrop
+from pipeline.domain.contracts import (
+    LoadSessionInput,
+    ReusedSegments,
+    ReuseSegmentsInput,
+    Selected,
+    Selection,
+    TakenDrop,
+)
 from pipeline.domain.errors import ManifestError, MissingMediaError
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Manifest
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
-from pipeline.workflows.specs import LOAD_SESSION, SELECT_SESSIONS
+from pipeline.workflows.specs import LOAD_SESSION, REUSE_SEGMENTS, SELECT_SESSIONS
 from workflows_comfy import presets
 
 log = get_logger()
@@ -63,3 +71,32 @@ class ReprocessActivities:
             preset=presets.preset_name(manifest),
             steps=presets.sampling_steps(manifest),
         )
+
+    @activity.defn(name=REUSE_SEGMENTS.name)
+    @edge
+    async def reuse_segments(self, request: ReuseSegmentsInput) -> ReusedSegments:
+        """Copy (server-side) the first ``count`` segments of ``source_run`` into ``run``,
+        each with the hand-off frames it saved, so the new run is whole on its own and the
+        earlier run stays as it was.
+
+        Raises ``MissingMediaError`` (not retried) when a segment is gone from the source run.
+        """
+        layout = SessionLayout(request.session_id)
+        keys: list[str] = []
+        for index in range(request.count):
+            source = layout.segment(request.source_run, index)
+            if await self.store.head(source) is None:
+                raise MissingMediaError(
+                    f"segment {index + 1} of run {request.source_run} is gone ({source}): "
+                    "rerender from an earlier segment"
+                )
+            target = layout.segment(request.run, index)
+            await self.store.copy(source, target)
+            keys.append(target)
+            for frames in (layout.segment_last_frame, layout.segment_motion_frames):
+                if await self.store.head(frames(request.source_run, index)) is not None:
+                    await self.store.copy(
+                        frames(request.source_run, index), frames(request.run, index)
+                    )
+        log.info("segments_reused", source_run=request.source_run, count=request.count)
+        return ReusedSegments(keys=tuple(keys))

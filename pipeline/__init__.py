@@ -15,6 +15,7 @@ Cloudflare Queues); ``weights`` keeps a models directory to ``deploy/models.lock
 Shared modules: ``config`` (``Settings``, built once in ``main``), ``logging`` (structlog),
 ``temporal_client`` (the one way to connect), ``shutdown`` (SIGINT/SIGTERM as an event),
 ``callbacks`` (Standard Webhooks signing, pure), ``host`` (bundled binaries, process
-liveness) and ``reprocess`` (which sessions a batch
-reruns: visibility, then the bucket's records). ``schemas/`` holds the published JSON Schemas.
+liveness), ``reprocess`` (which sessions a batch reruns: visibility, then the bucket's
+records) and ``rerender`` (one session again from a segment on, as a new run).
+``schemas/`` holds the published JSON Schemas.
 """

@@ -10,7 +10,8 @@ Operators and scripts drive the flow
   and ``tail``;
 - ``status`` (``status``, ``schema``) and ``sessions`` (``tail``, ``ls``, ``cancel``), which
   read ``session_view`` (Temporal's view joined with ``sessions/{id}/``);
-- ``reprocess`` (``reprocess``), ``schedule`` (``schedule …``, the batches' Temporal
+- ``reprocess`` (``reprocess``), ``rerender`` (one session again from a segment on),
+  ``schedule`` (``schedule …``, the batches' Temporal
   Schedules) and ``setup`` (``setup temporal``, ``setup schedules``);
 - ``services`` (``worker cpu|gpu``, ``ingest``), ``stack`` (``up``/``down``), ``workers``,
   ``doctor``, ``models`` (the weights of ``deploy/models.lock``) and ``comfyui``

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipeline.domain.drop import DropRef
 from pipeline.domain.frames.plan import FramePlan, Segment
@@ -32,12 +32,29 @@ STICKY_SCHEDULE_TO_START_S = 600.0
 
 
 class Rerun(Contract):
-    """A session run again by a reprocessing batch, from its own ``inputs/``."""
+    """A session run again from its own ``inputs/``: by a reprocessing batch, or from one
+    segment on by ``pipeline rerender`` (``from_segment`` and ``source_run`` together)."""
 
     batch_id: str
     overrides: dict[str, Any] = Field(
         default_factory=dict, description="Manifest fields changed for this run (--set)."
     )
+    from_segment: int | None = Field(
+        default=None,
+        ge=0,
+        description="0-based: the first segment rendered again; the ones before it are "
+        "copied from ``source_run`` (every later one is rendered: it continues the one "
+        "before). None renders every segment.",
+    )
+    source_run: str | None = Field(
+        default=None, description="The run whose earlier segments this one keeps."
+    )
+
+    @model_validator(mode="after")
+    def _from_a_run(self) -> Rerun:
+        if (self.from_segment is None) != (self.source_run is None):
+            raise ValueError("from_segment and source_run go together")
+        return self
 
 
 class SessionRequest(Contract):
@@ -175,6 +192,20 @@ class SegmentOutput(GpuOutput):
     key: str
     frames: int
     prompt_id: str
+
+
+class ReuseSegmentsInput(Contract):
+    """Copy segments ``0 .. count - 1`` of ``source_run`` into ``run``, with the frames
+    each hands to the next (``SessionLayout.segment_last_frame`` / ``segment_motion_frames``)."""
+
+    session_id: str
+    source_run: str
+    run: str
+    count: int = Field(ge=1)
+
+
+class ReusedSegments(Contract):
+    keys: tuple[str, ...] = Field(description="The copies in ``run``, in segment order.")
 
 
 class ExtractFramesInput(Contract):

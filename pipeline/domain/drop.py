@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict
 from pipeline.domain.layout import drop_name, is_manifest_key
 
 WORKFLOW_ID_PREFIX = "session-"
+RERENDER_ID_PREFIX = "rerender-"
+"""``rerender-{session id}-{yyyymmddHHMMSS}``: a ``pipeline rerender`` of one session."""
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
 _SLUG_MAX = 40
 _HASH_CHARS = 16
@@ -75,4 +77,12 @@ class DropRef(BaseModel):
 
 
 def session_id_of_workflow(workflow_id: str) -> str:
+    """The session a session workflow (``session-{id}``) or a rerender of it runs."""
+    if workflow_id.startswith(RERENDER_ID_PREFIX):
+        return workflow_id.removeprefix(RERENDER_ID_PREFIX).rsplit("-", 1)[0]
     return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+
+
+def rerender_workflow_id(session_id: str, at: datetime) -> str:
+    """The id of the rerender of ``session_id`` started at ``at`` (to the second, UTC)."""
+    return f"{RERENDER_ID_PREFIX}{session_id}-{at.astimezone(UTC):%Y%m%d%H%M%S}"

@@ -99,6 +99,22 @@ class MediaError(InputError):
     code = "bad_media"
 
 
+class NoSuchSession(InputError):
+    """An operator named a session the bucket has no such record of (``pipeline rerender``
+    of a session that never succeeded, or a wrong id)."""
+
+    code = "no_such_session"
+
+
+class QualityFailed(PipelineError):
+    """A segment failed the quality gate (``pipeline.domain.quality``) under the ``fail``
+    policy, or under ``rerender`` once its re-renders ran out: rendering it again the same
+    way is not expected to pass, so it is not retried."""
+
+    code = "quality_failed"
+    retryable = False
+
+
 class GraphError(PipelineError):
     """A graph the ComfyUI worker would reject: a bug or a worker without the model."""
 

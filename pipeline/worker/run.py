@@ -66,6 +66,7 @@ async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> Non
                 notify.notify_completion,
                 reprocess.select_sessions,
                 reprocess.load_session,
+                reprocess.reuse_segments,
                 media.prepare_image,
                 media.prepare_audio,
                 media.pad_audio,

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         PreparedAudio,
         PrepareImageInput,
         PublishInput,
+        ReuseSegmentsInput,
         SegmentProgress,
         SeparationInput,
         SessionProgress,
@@ -78,6 +79,7 @@ with workflow.unsafe.imports_passed_through():
         PUBLISH_RESULT,
         RECORD_CANCELLATION,
         RECORD_FAILURE,
+        REUSE_SEGMENTS,
         SEPARATE_VOCALS,
         STITCH,
         TAKE_DROP,
@@ -275,25 +277,30 @@ class SessionWorkflow:
         conditioning = prepared.key
         previous: str | None = None
         segment_keys: list[str] = []
+        reused = await self._reuse_segments(request, run, plan)
         for segment in plan.segments:
-            output = await self._gpu(
-                GENERATE_SEGMENT,
-                GenerateSegmentInput(
-                    session_id=session_id,
-                    run=run,
-                    segment=segment,
-                    plan=plan,
-                    manifest=manifest,
-                    conditioning_key=conditioning,
-                    seed=seed + segment.index,
-                    audio_key=drive_key,
-                    previous_key=previous,
-                ),
-                summary=f"segment {segment.index + 1}/{len(plan.segments)}",
-            )
-            segment_keys.append(output.key)
-            self._made[f"segment_{segment.index:03d}"] = output.key
-            self._segment_frames.append(output.frames)
+            if segment.index < len(reused):
+                key, frames_made = reused[segment.index], segment.length
+            else:
+                output = await self._gpu(
+                    GENERATE_SEGMENT,
+                    GenerateSegmentInput(
+                        session_id=session_id,
+                        run=run,
+                        segment=segment,
+                        plan=plan,
+                        manifest=manifest,
+                        conditioning_key=conditioning,
+                        seed=seed + segment.index,
+                        audio_key=drive_key,
+                        previous_key=previous,
+                    ),
+                    summary=f"segment {segment.index + 1}/{len(plan.segments)}",
+                )
+                key, frames_made = output.key, output.frames
+            segment_keys.append(key)
+            self._made[f"segment_{segment.index:03d}"] = key
+            self._segment_frames.append(frames_made)
             self._update(
                 segments_done=segment.index + 1,
                 frames_done=min(sum(self._segment_frames), plan.final_frames),
@@ -301,12 +308,12 @@ class SessionWorkflow:
                 node=None,
             )
             if plan.continuation == "previous_segment":
-                previous = output.key
+                previous = key
             elif segment.index + 1 < len(plan.segments):
                 frames = await self._call(
                     EXTRACT_LAST_FRAMES,
                     ExtractFramesInput(
-                        video_key=output.key,
+                        video_key=key,
                         output_key=layout.segment_last_frame(run, segment.index),
                     ),
                 )
@@ -356,6 +363,26 @@ class SessionWorkflow:
             frames=stitched.frames,
             duration_s=stitched.duration_s,
         )
+
+    async def _reuse_segments(
+        self, request: SessionRequest, run: str, plan: FramePlan
+    ) -> tuple[str, ...]:
+        """A rerun from segment K on (``pipeline rerender``): segments before K copied from
+        the run it starts from; nothing for any other run."""
+        rerun = request.rerun
+        if rerun is None or not rerun.from_segment or rerun.source_run is None:
+            return ()
+        reused = await self._call(
+            REUSE_SEGMENTS,
+            ReuseSegmentsInput(
+                session_id=request.session_id,
+                source_run=rerun.source_run,
+                run=run,
+                count=min(rerun.from_segment, len(plan.segments)),
+            ),
+            summary=f"keep segments 1-{rerun.from_segment} of run {rerun.source_run}",
+        )
+        return reused.keys
 
     async def _drive_audio(
         self, session_id: str, manifest: Manifest, plan: FramePlan, audio: PreparedAudio

@@ -50,6 +50,8 @@ from pipeline.domain.contracts import (
     PublishOutput,
     ReconcileReport,
     ReconcileRequest,
+    ReusedSegments,
+    ReuseSegmentsInput,
     SegmentOutput,
     Selected,
     Selection,
@@ -208,6 +210,9 @@ NOTIFY_COMPLETION = ActivitySpec(
     "notify_completion", NotifyInput, NotifyOutput, QueueKind.CPU, NOTIFY_POLICY
 )
 LOAD_SESSION = ActivitySpec("load_session", LoadSessionInput, TakenDrop, QueueKind.CPU, CPU_POLICY)
+REUSE_SEGMENTS = ActivitySpec(
+    "reuse_segments", ReuseSegmentsInput, ReusedSegments, QueueKind.CPU, CPU_POLICY
+)
 SELECT_SESSIONS = ActivitySpec(
     "select_sessions", Selection, Selected, QueueKind.CPU, RECONCILE_POLICY
 )
@@ -232,6 +237,7 @@ ALL: tuple[ActivitySpec[Any, Any], ...] = (
     RECORD_CANCELLATION,
     NOTIFY_COMPLETION,
     LOAD_SESSION,
+    REUSE_SEGMENTS,
     SELECT_SESSIONS,
     RECONCILE_INBOX,
 )
