@@ -2,7 +2,8 @@
 
 ``probe`` (ffprobe, exact frame counts), ``image`` (the start image), ``audio`` (decode,
 crop, pad), ``separation`` (Demucs vocals), ``frames`` (what a segment hands to the next),
-``stitch`` (one encode of all segments), ``sniff`` (what an undecodable file looks like) and
+``stitch`` (one encode of all segments), ``quality`` (the quality gate's measures of a
+segment and a seam), ``sniff`` (what an undecodable file looks like) and
 ``process`` (running ffmpeg/ffprobe without a shell).
 
 User media that cannot be used raises ``MediaError``; ffmpeg failing on files the
