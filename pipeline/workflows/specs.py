@@ -31,6 +31,7 @@ from temporalio.common import RetryPolicy
 
 from pipeline.domain.contracts import (
     CancellationInput,
+    CheckSegmentInput,
     ExtractedFrames,
     ExtractFramesInput,
     FailureInput,
@@ -62,6 +63,7 @@ from pipeline.domain.contracts import (
 )
 from pipeline.domain.errors import REROUTE_CODES
 from pipeline.domain.frames.plan import FramePlan
+from pipeline.domain.quality import QualityReport
 
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
@@ -179,6 +181,9 @@ GENERATE_SEGMENT = ActivitySpec(
     GPU_POLICY,
     workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )
+CHECK_SEGMENT = ActivitySpec(
+    "check_segment", CheckSegmentInput, QualityReport, QueueKind.CPU, CPU_POLICY
+)
 EXTRACT_LAST_FRAMES = ActivitySpec(
     "extract_last_frames", ExtractFramesInput, ExtractedFrames, QueueKind.CPU, CPU_POLICY
 )
@@ -211,6 +216,7 @@ ALL: tuple[ActivitySpec[Any, Any], ...] = (
     SEPARATE_VOCALS,
     PAD_AUDIO,
     GENERATE_SEGMENT,
+    CHECK_SEGMENT,
     EXTRACT_LAST_FRAMES,
     STITCH,
     PUBLISH_RESULT,
