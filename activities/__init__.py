@@ -8,6 +8,7 @@ under its spec's name (``pipeline.workflows.specs``):
 - ``media`` and ``separation``: prepare image and audio (ffmpeg on CPU workers, Demucs on GPU
   workers), extract last frames, stitch;
 - ``comfy``: generates segments on GPU workers;
+- ``quality``: the quality gate, measuring and judging each segment and its seam;
 - ``records``: writes ``plan.json``, ``result.json`` and ``error.json``;
 - ``notify``: the signed completion callback;
 - ``reprocess``: selects a batch's sessions and loads one for its rerun;

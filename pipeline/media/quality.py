@@ -268,8 +268,8 @@ def measure_seam(
     """The seam between ``before``'s last frame and ``after``'s frame ``overlap_frames``
     (``index`` is ``after``'s place in the plan).
 
-    Raises ``MediaError`` when either file cannot be probed, ``InternalError`` when ffmpeg
-    fails on them or either holds too few frames for the seam.
+    Raises ``MediaError`` when either file cannot be probed or holds too few frames for a
+    seam (a segment whose own figures fail), ``InternalError`` when ffmpeg fails on them.
     """
     first, second = probe(before, decode=False), probe(after, decode=False)
     before_frames, after_frames = first.frame_count or 0, second.frame_count or 0
@@ -277,7 +277,7 @@ def measure_seam(
         thresholds.seam_neighbours, before_frames - 1, after_frames - overlap_frames - 1
     )
     if neighbours < 0:
-        raise InternalError(
+        raise MediaError(
             f"{after.name} has {after_frames} frame(s), too few past its {overlap_frames} "
             "overlap frame(s) for a seam"
         )

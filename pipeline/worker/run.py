@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from activities.intake import IntakeActivities
 from activities.media import MediaActivities
 from activities.notify import NotifyActivities
+from activities.quality import QualityActivities
 from activities.reconcile import ReconcileActivities
 from activities.records import RecordActivities
 from activities.reprocess import ReprocessActivities
@@ -47,6 +48,7 @@ async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> Non
     async with ObjectStore(settings) as store:
         intake, records = IntakeActivities(store), RecordActivities(store)
         media = MediaActivities(store, settings.work_dir)
+        quality = QualityActivities(store, settings.work_dir)
         notify = NotifyActivities(store, settings)
         reprocess = ReprocessActivities(store)
         starter = Starter(client, inbox=store, **session_options(settings))
@@ -69,6 +71,7 @@ async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> Non
                 media.pad_audio,
                 media.extract_last_frames,
                 media.stitch,
+                quality.check_segment,
                 reconcile.reconcile_inbox,
             ],
         )

@@ -13,6 +13,7 @@ from activities.comfy import ComfyActivities
 from activities.intake import IntakeActivities
 from activities.media import MediaActivities
 from activities.notify import NotifyActivities
+from activities.quality import QualityActivities
 from activities.reconcile import ReconcileActivities
 from activities.records import RecordActivities
 from activities.reprocess import ReprocessActivities
@@ -23,6 +24,7 @@ CPU_WORKER = (
     IntakeActivities,
     RecordActivities,
     MediaActivities,
+    QualityActivities,
     NotifyActivities,
     ReprocessActivities,
     ReconcileActivities,
