@@ -9,6 +9,7 @@ under its spec's name (``pipeline.workflows.specs``):
   workers), extract last frames, stitch;
 - ``comfy``: generates segments on GPU workers;
 - ``preview``: a small MP4 per segment, and a run's poster and contact sheet;
+- ``quality``: the quality gate, measuring and judging each segment and its seam;
 - ``records``: writes ``plan.json``, ``result.json`` and ``error.json``;
 - ``notify``: the signed completion callback;
 - ``reprocess``: selects a batch's sessions and loads one for its rerun;

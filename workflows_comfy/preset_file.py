@@ -8,8 +8,11 @@ defaults, does not edit code: it writes a TOML file and points ``PRESETS_FILE`` 
     base = "wan22-i2v-fp8"       # the shipped preset whose graph it runs (default: name)
     steps = 6                    # optional: the defaults a manifest does not set
     cfg = 1.0
+    qc = "report"                # optional: the quality gate's policy (off|report|rerender|fail)
     [preset.files]               # shipped file name → the name this ComfyUI offers
     "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors" = "wan22_high_fp8.safetensors"
+    [preset.quality]             # optional: thresholds changed from the base preset's
+    max_black_ratio = 0.1
 
 A renamed file keeps the shipped file's ComfyUI folder (``models.toml``), so
 ``pipeline workers`` and ``doctor`` still say where it belongs. An entry may instead bring
@@ -31,6 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
 
 from pipeline.domain.errors import ConfigError
+from pipeline.domain.quality import QcPolicy, QualityThresholds
 from workflows_comfy.bound import ROLES, load_bound
 from workflows_comfy.models import ModelFile, model_files
 from workflows_comfy.presets import DEFAULT_PRESET, PRESETS, Preset
@@ -79,6 +83,16 @@ class PresetEntry(BaseModel):
         default_factory=dict,
         description="Bring your own graph: model file -> its ComfyUI models/ folder, for "
         "loaders whose folder is not known.",
+    )
+    qc: QcPolicy | None = Field(
+        default=None,
+        description="What a failed quality check does when a manifest sets no qc: off, "
+        "report, rerender (the shipped presets') or fail.",
+    )
+    quality: QualityThresholds | None = Field(
+        default=None,
+        description="The quality gate's thresholds; those given replace the base preset's "
+        "(the shipped defaults for an entry with its own graph).",
     )
 
 
@@ -151,11 +165,11 @@ def read_presets_file(path: Path) -> tuple[dict[str, Preset], dict[str, ModelFil
         defined[entry.name] = line
         if entry.workflow is not None or entry.kind is not None or entry.bind:
             found, graph_rows = _bound(entry, path, where, table)
-            presets[found.name] = _same_kind(found, where)
+            presets[found.name] = _same_kind(_gated(found, entry), where)
             rows.update(graph_rows)
             continue
         found = _derive(entry, where)
-        presets[found.name] = _same_kind(found, where)
+        presets[found.name] = _same_kind(_gated(found, entry), where)
         base = PRESETS[entry.base or entry.name]
         for old, new in entry.files.items():
             if old not in base.files():
@@ -165,6 +179,17 @@ def read_presets_file(path: Path) -> tuple[dict[str, Preset], dict[str, ModelFil
                 )
             rows[new] = dataclasses.replace(table[old], name=new, template=f"renamed in {path}")
     return presets, rows
+
+
+def _gated(found: Preset, entry: PresetEntry) -> Preset:
+    """``found`` with the entry's quality gate: its ``qc``, and each threshold it gives."""
+    changes: dict[str, Any] = {}
+    if entry.qc is not None:
+        changes["qc"] = entry.qc
+    if entry.quality is not None:
+        given = {name: getattr(entry.quality, name) for name in entry.quality.model_fields_set}
+        changes["quality"] = found.quality.model_copy(update=given)
+    return dataclasses.replace(found, **changes) if changes else found
 
 
 def _same_kind(found: Preset, where: str) -> Preset:

@@ -20,12 +20,13 @@ deliberate deviation and ``tests/unit/test_template_parity.py`` holds the preset
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import TypeVar
 
 from pipeline.domain.errors import ManifestError, PipelineError, UnknownPreset
 from pipeline.domain.frames.plan import plan_for
 from pipeline.domain.manifest import Kind, Manifest
+from pipeline.domain.quality import DEFAULT_QC_POLICY, QcPolicy, QualityThresholds
 
 # The template's Chinese text, full-width commas included.
 WAN_NEGATIVE_PROMPT = (
@@ -49,6 +50,11 @@ class Preset:
     """Sampling steps when the manifest sets none."""
     cfg: float
     """Classifier-free guidance when the manifest sets none (1.0 = off, for distilled LoRAs)."""
+    _: KW_ONLY
+    quality: QualityThresholds = field(default_factory=QualityThresholds)
+    """The quality gate's thresholds for this preset's segments (``pipeline.domain.quality``)."""
+    qc: QcPolicy = DEFAULT_QC_POLICY
+    """What a failed quality check does when the manifest sets no ``qc``."""
 
     def takes(self, setting: str) -> bool:
         """Whether the manifest's ``setting`` (``steps``, ``cfg``, ``negative_prompt``)
@@ -301,6 +307,11 @@ def sampling_steps(manifest: Manifest) -> int:
     if manifest.steps is not None and chosen.takes("steps"):
         return manifest.steps
     return chosen.steps
+
+
+def qc_policy(manifest: Manifest) -> QcPolicy:
+    """The manifest's ``qc``, else its preset's. Raises what ``preset_for`` raises."""
+    return manifest.qc or preset_for(manifest).qc
 
 
 def planned_frames(manifest: Manifest) -> int | None:

@@ -6,6 +6,6 @@ aligned to the model's windows; ``layout`` names every object a session writes; 
 names the GPU task queues (per preset, per preset for separation, per worker); ``contracts``
 are the typed payloads between the workflow and its activities (``previews`` those of the
 preview activities); ``errors`` is the one error hierarchy, each error knowing whether it is
-retryable; ``records`` are ``result.json`` and ``error.json`` as models. Workflows import
-only this package.
+retryable; ``records`` are ``result.json`` and ``error.json`` as models; ``quality`` is the
+quality gate's thresholds, figures and judgement. Workflows import only this package.
 """

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pipeline.domain.drop import DropRef
 from pipeline.domain.frames.plan import FramePlan, Segment
 from pipeline.domain.manifest import Manifest
+from pipeline.domain.quality import QualityThresholds
 
 
 class Contract(BaseModel):
@@ -206,6 +207,31 @@ class ReuseSegmentsInput(Contract):
 
 class ReusedSegments(Contract):
     keys: tuple[str, ...] = Field(description="The copies in ``run``, in segment order.")
+
+
+class CheckSegmentInput(Contract):
+    """One segment for the quality gate; ``check_segment`` returns its ``QualityReport``."""
+
+    session_id: str
+    run: str
+    index: int = Field(ge=0, description="The segment's place in the plan (Segment.index).")
+    segment_key: str
+    previous_key: str | None = Field(
+        default=None, description="The segment before it, for the seam; None for the first."
+    )
+    expected_frames: int = Field(gt=0, description="Frames the plan gives it (Segment.length).")
+    fps: int = Field(gt=0)
+    expect_audio: bool = Field(
+        default=False, description="Whether the kind's segments carry audio."
+    )
+    overlap_frames: int = Field(
+        default=0,
+        ge=0,
+        description="Leading frames re-rendering the previous segment (Segment.drop_leading): "
+        "the seam is measured at the first frame after them.",
+    )
+    thresholds: QualityThresholds = Field(default_factory=QualityThresholds)
+    attempt: int = Field(default=0, ge=0, description="0 for the first render, n for re-render n.")
 
 
 class ExtractFramesInput(Contract):

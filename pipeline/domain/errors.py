@@ -15,7 +15,9 @@ happen and re-raised as one of these, so nothing foreign reaches Temporal or the
     │   ├── ManifestError         manifest missing, not JSON, or fails the schema
     │   │   └── UnknownPreset     a preset this deployment lacks (code ``bad_manifest``)
     │   ├── MissingMediaError     the manifest names an object that is not there
-    │   └── MediaError            media that cannot be decoded or is out of bounds
+    │   ├── MediaError            media that cannot be decoded or is out of bounds
+    │   └── NoSuchSession         an operator named a session with no such record
+    ├── QualityFailed             (not retryable: a segment failed the quality gate for good)
     ├── GraphError                (not retryable: a ComfyUI graph the worker rejects)
     ├── ComfyError                (retryable: ComfyUI failed or could not be reached)
     │   ├── WorkerUnavailable

@@ -14,6 +14,8 @@
     sessions/{id}/generations/{run}/segment_000.mp4 ...
     sessions/{id}/generations/{run}/frames/segment_000_last.png     an extension's start
     sessions/{id}/generations/{run}/frames/segment_000_motion.png   the next window's frames
+    sessions/{id}/generations/{run}/quality/segment_000.json        the quality gate's report
+    sessions/{id}/generations/{run}/quality/segment_000.attempt_1.json   ... of re-render 1
     sessions/{id}/generations/{run}/combined.mp4
     sessions/{id}/generations/{run}/preview/segment_000.mp4 ...  small, as each segment exists
     sessions/{id}/generations/{run}/preview/poster.jpg             a frame of the combined video
@@ -131,6 +133,14 @@ class SessionLayout:
         """Window ``index``'s last motion frames as decoded, one multi-frame PNG: what the
         next InfiniteTalk window continues (``WanInfiniteTalkToVideo.previous_frames``)."""
         return f"{self.generation(run)}frames/segment_{index:03d}_motion.png"
+
+    def quality(self, run: str, index: int, attempt: int = 0) -> str:
+        """Segment ``index``'s quality report (``pipeline.domain.quality.QualityReport``);
+        a re-render's under its own key, so every attempt's figures are kept."""
+        if attempt < 0:
+            raise ValueError(f"attempt must be >= 0, not {attempt}")
+        again = f".attempt_{attempt}" if attempt else ""
+        return f"{self.generation(run)}quality/segment_{index:03d}{again}.json"
 
     def combined(self, run: str) -> str:
         return f"{self.generation(run)}combined.mp4"

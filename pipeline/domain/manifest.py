@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from pipeline.domain.errors import ManifestError, refusing
+from pipeline.domain.quality import QcPolicy
 
 MAX_MANIFEST_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
@@ -206,6 +207,13 @@ class Manifest(BaseModel):
         default=True,
         description="s2v / infinitetalk: drive the model with the vocals separated from the "
         "audio (Demucs); false for clean speech, which is used as it is.",
+    )
+    qc: QcPolicy | None = Field(
+        default=None,
+        description="What a segment failing the quality check does: 'off' (nothing "
+        "measured), 'report' (recorded; the session still succeeds), 'rerender' (that "
+        "segment rendered again with a new seed, a few times, then the session fails), "
+        "'fail'; the preset's if unset ('rerender' for the shipped presets).",
     )
 
     @field_validator("image", "audio")

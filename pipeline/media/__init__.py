@@ -2,8 +2,9 @@
 
 ``probe`` (ffprobe, exact frame counts), ``image`` (the start image), ``audio`` (decode,
 crop, pad), ``separation`` (Demucs vocals), ``frames`` (what a segment hands to the next),
-``stitch`` (one encode of all segments), ``preview`` (small MP4s, the poster, a run's seam
-frames), ``contact_sheet`` (frame pairs and their captions on one PNG), ``sniff`` (what an
+``stitch`` (one encode of all segments), ``quality`` (the quality gate's measures of a
+segment and a seam), ``preview`` (small MP4s, the poster, a run's seam frames),
+``contact_sheet`` (frame pairs and their captions on one PNG), ``sniff`` (what an
 undecodable file looks like) and ``process`` (running ffmpeg/ffprobe without a shell).
 
 User media that cannot be used raises ``MediaError``; ffmpeg failing on files the

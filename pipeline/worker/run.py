@@ -16,6 +16,7 @@ from activities.intake import IntakeActivities
 from activities.media import MediaActivities
 from activities.notify import NotifyActivities
 from activities.preview import PreviewActivities
+from activities.quality import QualityActivities
 from activities.reconcile import ReconcileActivities
 from activities.records import RecordActivities
 from activities.reprocess import ReprocessActivities
@@ -49,6 +50,7 @@ async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> Non
         intake, records = IntakeActivities(store), RecordActivities(store)
         media = MediaActivities(store, settings.work_dir)
         previews = PreviewActivities(store, settings.work_dir)
+        quality = QualityActivities(store, settings.work_dir)
         notify = NotifyActivities(store, settings)
         reprocess = ReprocessActivities(store)
         starter = Starter(client, inbox=store, **session_options(settings))
@@ -74,6 +76,7 @@ async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> Non
                 media.stitch,
                 previews.make_segment_preview,
                 previews.make_run_previews,
+                quality.check_segment,
                 reconcile.reconcile_inbox,
             ],
         )

@@ -31,6 +31,7 @@ from temporalio.common import RetryPolicy
 
 from pipeline.domain.contracts import (
     CancellationInput,
+    CheckSegmentInput,
     ExtractedFrames,
     ExtractFramesInput,
     FailureInput,
@@ -70,6 +71,7 @@ from pipeline.domain.previews import (
     SegmentPreview,
     SegmentPreviewInput,
 )
+from pipeline.domain.quality import QualityReport
 
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
@@ -187,6 +189,9 @@ GENERATE_SEGMENT = ActivitySpec(
     GPU_POLICY,
     workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )
+CHECK_SEGMENT = ActivitySpec(
+    "check_segment", CheckSegmentInput, QualityReport, QueueKind.CPU, CPU_POLICY
+)
 EXTRACT_LAST_FRAMES = ActivitySpec(
     "extract_last_frames", ExtractFramesInput, ExtractedFrames, QueueKind.CPU, CPU_POLICY
 )
@@ -228,6 +233,7 @@ ALL: tuple[ActivitySpec[Any, Any], ...] = (
     SEPARATE_VOCALS,
     PAD_AUDIO,
     GENERATE_SEGMENT,
+    CHECK_SEGMENT,
     EXTRACT_LAST_FRAMES,
     MAKE_SEGMENT_PREVIEW,
     STITCH,

@@ -14,6 +14,7 @@ from activities.intake import IntakeActivities
 from activities.media import MediaActivities
 from activities.notify import NotifyActivities
 from activities.preview import PreviewActivities
+from activities.quality import QualityActivities
 from activities.reconcile import ReconcileActivities
 from activities.records import RecordActivities
 from activities.reprocess import ReprocessActivities
@@ -25,6 +26,7 @@ CPU_WORKER = (
     RecordActivities,
     MediaActivities,
     PreviewActivities,
+    QualityActivities,
     NotifyActivities,
     ReprocessActivities,
     ReconcileActivities,

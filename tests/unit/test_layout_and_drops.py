@@ -33,6 +33,8 @@ def test_session_layout_places_every_artifact_under_the_session() -> None:
         layout.segment("r1", 0),
         layout.segment_last_frame("r1", 0),
         layout.segment_motion_frames("r1", 0),
+        layout.quality("r1", 0),
+        layout.quality("r1", 0, attempt=1),
         layout.combined("r1"),
         layout.result,
         layout.error,
@@ -40,6 +42,10 @@ def test_session_layout_places_every_artifact_under_the_session() -> None:
     assert all(key.startswith("sessions/s-1/") for key in keys)
     assert layout.segment("r1", 12) == "sessions/s-1/generations/r1/segment_012.mp4"
     assert layout.combined("r1") == "sessions/s-1/generations/r1/combined.mp4"
+    assert layout.quality("r1", 2) == "sessions/s-1/generations/r1/quality/segment_002.json"
+    assert layout.quality("r1", 2, 1) == (
+        "sessions/s-1/generations/r1/quality/segment_002.attempt_1.json"
+    )
     assert len(set(keys)) == len(keys)
 
 

@@ -57,6 +57,7 @@ def test_bad_timestamps_are_refused(value: object) -> None:
         ({"colour": "red"}, "colour: unknown field; 'pipeline schema' lists the fields"),
         ({"kind": "video"}, "kind: Input should be 'i2v', 's2v' or 'infinitetalk'"),
         ({"steps": 1}, "steps: Input should be greater than or equal to 2"),
+        ({"qc": "strict"}, "qc: Input should be 'off', 'report', 'rerender' or 'fail'"),
     ],
 )
 def test_invalid_manifests_name_the_field_and_the_problem(

@@ -12,9 +12,11 @@ import pytest
 
 from pipeline.cli.context import ExitCode
 from pipeline.domain.errors import ConfigError
+from pipeline.domain.manifest import Manifest
+from pipeline.domain.quality import QcPolicy, QualityThresholds
 from pipeline.standins.comfy_sim.object_info import contract_object_info
 from workflows_comfy.preset_file import install_presets_file, json_schema, read_presets_file
-from workflows_comfy.presets import PRESETS, I2VPreset
+from workflows_comfy.presets import PRESETS, I2VPreset, qc_policy
 from workflows_comfy.servable import missing, preset_models
 
 HIGH = "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors"
@@ -85,6 +87,12 @@ name = "wan22-i2v-fp8"
             1,
             "loads no file 'x.safetensors'",
         ),
+        (
+            '[[preset]]\nname = "wan22-i2v-fp8"\n[preset.quality]\nmax_blak_ratio = 0.1\n',
+            1,
+            "quality.max_blak_ratio: Extra inputs are not permitted",
+        ),
+        ('[[preset]]\nname = "wan22-i2v-fp8"\nqc = "strict"\n', 1, "qc: Input should be 'off'"),
     ],
 )
 def test_a_bad_preset_is_refused_with_the_file_and_its_line(
@@ -95,6 +103,40 @@ def test_a_bad_preset_is_refused_with_the_file_and_its_line(
         read_presets_file(path)
     assert f"{path}:{line}:" in caught.value.message
     assert says in caught.value.message
+
+
+def test_a_preset_changes_its_quality_gate_threshold_by_threshold(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[[preset]]
+name = "studio-i2v"
+base = "wan22-i2v-fp8"
+qc = "report"
+[preset.quality]
+max_black_ratio = 0.2
+rerender_attempts = 1
+""",
+    )
+    studio = read_presets_file(path)[0]["studio-i2v"]
+    shipped = PRESETS["wan22-i2v-fp8"].quality
+    assert studio.qc is QcPolicy.REPORT
+    assert studio.quality == shipped.model_copy(
+        update={"max_black_ratio": 0.2, "rerender_attempts": 1}
+    )
+    assert studio.quality != shipped
+
+
+def test_shipped_presets_gate_with_the_default_thresholds_and_rerender() -> None:
+    assert {(p.qc, p.quality) for p in PRESETS.values()} == {
+        (QcPolicy.RERENDER, QualityThresholds())
+    }
+
+
+def test_a_manifests_qc_overrides_its_presets() -> None:
+    base = {"kind": "i2v", "image": "a.png"}
+    assert qc_policy(Manifest.model_validate(base)) is QcPolicy.RERENDER
+    assert qc_policy(Manifest.model_validate({**base, "qc": "off"})) is QcPolicy.OFF
 
 
 def test_a_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
