@@ -33,7 +33,7 @@ from pipeline.domain.media_names import (
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectMeta, ObjectStore
 from pipeline.workflows.specs import TAKE_DROP
-from workflows_comfy.presets import preset_for, sampling_steps
+from workflows_comfy.presets import preset_for, qc_policy, sampling_steps
 
 log = get_logger()
 
@@ -96,6 +96,8 @@ class IntakeActivities:
             inputs={role: layout.input(name) for role, name in manifest.media().items()},
             preset=preset.name,
             steps=sampling_steps(manifest),
+            qc=qc_policy(manifest),
+            quality=preset.quality,
         )
 
     async def _manifest_bytes(self, request: TakeDropInput) -> tuple[bytes, bool]:

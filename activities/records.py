@@ -102,6 +102,7 @@ class RecordActivities:
             duration_s=request.duration_s,
             timings_s=request.timings_s,
             stand_ins=request.stand_ins,
+            quality=list(request.quality) if request.quality is not None else None,
             versions=versions(),
             finished_at=finished,
             runs=[*await self._runs(layout), run],

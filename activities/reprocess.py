@@ -70,6 +70,8 @@ class ReprocessActivities:
             inputs=inputs,
             preset=presets.preset_name(manifest),
             steps=presets.sampling_steps(manifest),
+            qc=presets.qc_policy(manifest),
+            quality=presets.preset_for(manifest).quality,
         )
 
     @activity.defn(name=REUSE_SEGMENTS.name)

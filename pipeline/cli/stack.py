@@ -45,9 +45,7 @@ from pipeline.stack.supervisor import Stack, check_ports_free
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="Its models folder (COMFYUI_MODELS_DIR; default: the checkout's models/).",
 )
-@click.option(
-    "--no-comfy-sim", is_flag=True, help="Run no ComfyUI: use the one at COMFYUI_URL."
-)
+@click.option("--no-comfy-sim", is_flag=True, help="Run no ComfyUI: use the one at COMFYUI_URL.")
 @click.option("--reuse", is_flag=True, help="If this stack already runs, print it and succeed.")
 @click.pass_obj
 def up(

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pipeline.domain.drop import DropRef
 from pipeline.domain.frames.plan import FramePlan, Segment
 from pipeline.domain.manifest import Manifest
-from pipeline.domain.quality import QualityThresholds
+from pipeline.domain.quality import DEFAULT_QC_POLICY, QcPolicy, QualityReport, QualityThresholds
 
 
 class Contract(BaseModel):
@@ -95,6 +95,12 @@ class TakenDrop(Contract):
         default=None, description="The model preset the session runs (its GPU queue)."
     )
     steps: int = Field(default=0, description="Sampling steps (the manifest's or the preset's).")
+    qc: QcPolicy = Field(
+        default=DEFAULT_QC_POLICY, description="The quality gate's policy (manifest's or preset's)."
+    )
+    quality: QualityThresholds = Field(
+        default_factory=QualityThresholds, description="The preset's quality thresholds."
+    )
 
 
 class PrepareImageInput(Contract):
@@ -275,6 +281,9 @@ class PublishInput(Contract):
     )
     preset: str | None = None
     drop_key: str | None = None
+    quality: tuple[QualityReport, ...] | None = Field(
+        default=None, description="Every quality check of the run (None: the gate was off)."
+    )
 
 
 class PublishOutput(Contract):
@@ -397,6 +406,11 @@ class SessionProgress(Contract):
         default=None,
         description="What the segment's prompt is doing, in words (SegmentProgress.doing).",
     )
+    previews: list[str] = Field(
+        default_factory=list,
+        description="Keys of the small preview MP4 of each segment finished so far.",
+    )
+    rerenders: int = Field(default=0, description="Segments re-rendered by the quality gate.")
     step: int = 0
     steps: int = 0
     frames_done: int = 0

@@ -33,6 +33,8 @@ from pydantic import (
     TypeAdapter,
 )
 
+from pipeline.domain.quality import QualityReport
+
 Outcome = Literal["succeeded", "failed", "cancelled"]
 
 Timestamp = Annotated[
@@ -96,6 +98,12 @@ class SessionRecord(Record):
     )
     versions: dict[str, str] = Field(description="Component → version that made the run.")
     finished_at: Timestamp = Field(description="When the result was published.")
+    quality: list[QualityReport] | None = Field(
+        default=None,
+        description="The quality gate's report of every segment and the seam before it, "
+        "each attempt in order (the last of a segment is the one kept); null when the gate "
+        "was off or the run predates it.",
+    )
     runs: list[RunRecord] | None = Field(
         default=None, description="Every run of the session, oldest first, this one included."
     )

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.domain.contracts import (
         DEFAULT_SESSION_DEADLINE_S,
         CancellationInput,
+        CheckSegmentInput,
         ExtractFramesInput,
         FailureInput,
         GenerateSegmentInput,
@@ -49,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         PrepareImageInput,
         PublishInput,
         ReuseSegmentsInput,
+        SegmentOutput,
         SegmentProgress,
         SeparationInput,
         SessionProgress,
@@ -60,17 +62,23 @@ with workflow.unsafe.imports_passed_through():
         TakeDropInput,
         TakenDrop,
     )
-    from pipeline.domain.errors import REROUTE_CODES, MissingMediaError
+    from pipeline.domain.errors import REROUTE_CODES, MissingMediaError, QualityFailed
     from pipeline.domain.frames.plan import FramePlan
     from pipeline.domain.layout import SessionLayout
     from pipeline.domain.manifest import Manifest
     from pipeline.domain.media_names import waiting_for_media
+    from pipeline.domain.previews import RunPreviewsInput, SegmentPreviewInput
+    from pipeline.domain.quality import QcPolicy, QualityReport
+    from pipeline.domain.quality.captions import run_captions, seam_captions
     from pipeline.domain.queues import preset_queue, separation_queue
     from pipeline.workflows import attributes, describe
     from pipeline.workflows.specs import (
+        CHECK_SEGMENT,
         EXTRACT_LAST_FRAMES,
         GENERATE_SEGMENT,
         LOAD_SESSION,
+        MAKE_RUN_PREVIEWS,
+        MAKE_SEGMENT_PREVIEW,
         NOTIFY_COMPLETION,
         PAD_AUDIO,
         PLAN_FRAMES,
@@ -105,6 +113,11 @@ RETRYABLE_FLAG = "retryable-flag"
 """Patch id: sessions started before it sent a failed sticky task back to the shared queue
 unless its code was one of ``_LISTED_FINAL_CODES``; since, the failure's ``non_retryable``
 flag (its error class's ``retryable``) decides."""
+QUALITY_PATCH = "quality-gate-v1"
+"""Patch id: sessions started before it publish their segments unchecked, without previews."""
+RESEED_STRIDE = 1_000_003
+"""A re-render's seed moves by this prime per attempt, so it meets no other segment's seed
+(``seed + index``) of any plan shorter than a million segments."""
 _LISTED_FINAL_CODES = frozenset(
     {
         "bad_input",
@@ -126,6 +139,13 @@ def derive_seed(session_id: str) -> int:
     return int(hashlib.sha256(session_id.encode()).hexdigest()[:12], 16)
 
 
+def attempt_seed(segment_seed: int, attempt: int) -> int:
+    """A segment's seed at quality attempt ``attempt`` (0: its first render, the segment's
+    own ``seed + index``). A Temporal retry of an attempt keeps it; a re-render after a
+    failed check does not."""
+    return segment_seed + attempt * RESEED_STRIDE
+
+
 @workflow.defn
 class SessionWorkflow:
     def __init__(self) -> None:
@@ -142,6 +162,8 @@ class SessionWorkflow:
         self._segment_frames: list[int] = []
         self._rerun_run: str | None = None
         """A rerun's generation, where its failure is recorded."""
+        self._quality: list[QualityReport] | None = None
+        """Every quality check so far, each attempt; None while the gate is off."""
 
     @workflow.query
     def progress(self) -> SessionProgress:
@@ -174,11 +196,11 @@ class SessionWorkflow:
     async def run(self, request: SessionRequest) -> SessionResult:
         try:
             result = await self._run(request)
-        except (ActivityError, asyncio.CancelledError) as failure:
+        except (ActivityError, ApplicationError, asyncio.CancelledError) as failure:
             if is_cancelled_exception(failure):
                 await self._end_cancelled(request)
                 raise  # A cancelled session ends CANCELED, with error.json saying who and why.
-            if not isinstance(failure, ActivityError):
+            if not isinstance(failure, ActivityError | ApplicationError):
                 raise
             code, message, retryable, detail = _describe_failure(failure)
             self._progress = self._progress.model_copy(update={"error": message})
@@ -282,8 +304,8 @@ class SessionWorkflow:
             if segment.index < len(reused):
                 key, frames_made = reused[segment.index], segment.length
             else:
-                output = await self._gpu(
-                    GENERATE_SEGMENT,
+                output = await self._render_checked(
+                    taken,
                     GenerateSegmentInput(
                         session_id=session_id,
                         run=run,
@@ -295,12 +317,22 @@ class SessionWorkflow:
                         audio_key=drive_key,
                         previous_key=previous,
                     ),
-                    summary=f"segment {segment.index + 1}/{len(plan.segments)}",
+                    segment_keys[-1] if segment_keys else None,
                 )
                 key, frames_made = output.key, output.frames
             segment_keys.append(key)
             self._made[f"segment_{segment.index:03d}"] = key
             self._segment_frames.append(frames_made)
+            if workflow.patched(QUALITY_PATCH):
+                preview = await self._call(
+                    MAKE_SEGMENT_PREVIEW,
+                    SegmentPreviewInput(
+                        session_id=session_id, run=run, index=segment.index, segment_key=key
+                    ),
+                    summary=f"preview of segment {segment.index + 1}",
+                )
+                self._made[f"preview_segment_{segment.index:03d}"] = preview.key
+                self._update(previews=[*self._progress.previews, preview.key])
             self._update(
                 segments_done=segment.index + 1,
                 frames_done=min(sum(self._segment_frames), plan.final_frames),
@@ -332,6 +364,21 @@ class SessionWorkflow:
             summary=f"stitch {plan.final_frames} frames",
         )
         self._made["combined"] = stitched.key
+        if workflow.patched(QUALITY_PATCH):
+            previews = await self._call(
+                MAKE_RUN_PREVIEWS,
+                RunPreviewsInput(
+                    session_id=session_id,
+                    run=run,
+                    combined_key=stitched.key,
+                    plan=plan,
+                    seam_captions=seam_captions(plan, self._quality),
+                    run_captions=run_captions(self._quality),
+                ),
+                summary="poster and contact sheet",
+            )
+            self._made["preview_poster"] = previews.poster_key
+            self._made["preview_contact_sheet"] = previews.contact_sheet_key
 
         self._set_stage("publishing")
         # Everything the run made: prepared image and audio, vocals, plan, segments, video.
@@ -352,6 +399,7 @@ class SessionWorkflow:
                 changed=request.rerun.overrides if request.rerun else {},
                 preset=taken.preset,
                 drop_key=request.drop.manifest_key,
+                quality=tuple(self._quality) if self._quality is not None else None,
             ),
         )
         self._set_stage("succeeded")
@@ -363,6 +411,82 @@ class SessionWorkflow:
             frames=stitched.frames,
             duration_s=stitched.duration_s,
         )
+
+    async def _render_checked(
+        self, taken: TakenDrop, request: GenerateSegmentInput, previous_key: str | None
+    ) -> SegmentOutput:
+        """Render one segment and, unless its policy is ``off``, check it
+        (``check_segment``): a failure is rendered again with a new seed
+        (``attempt_seed``) up to ``rerender_attempts`` times under ``rerender``, kept under
+        ``report``, and ends the session with ``quality_failed`` under ``fail`` or once the
+        re-renders run out. The segments after it are rendered only once it is kept, so
+        those that continue it never condition on a rejected one.
+        """
+        segment, plan = request.segment, request.plan
+        gate = workflow.patched(QUALITY_PATCH) and taken.qc is not QcPolicy.OFF
+        summary = f"segment {segment.index + 1}/{len(plan.segments)}"
+        attempt = 0
+        while True:
+            output = await self._gpu(
+                GENERATE_SEGMENT,
+                request.model_copy(update={"seed": attempt_seed(request.seed, attempt)}),
+                summary=summary if attempt == 0 else f"{summary}, re-render {attempt}",
+            )
+            if not gate:
+                return output
+            report = await self._call(
+                CHECK_SEGMENT,
+                CheckSegmentInput(
+                    session_id=request.session_id,
+                    run=request.run,
+                    index=segment.index,
+                    segment_key=output.key,
+                    previous_key=previous_key,
+                    expected_frames=segment.length,
+                    fps=plan.fps,
+                    expect_audio=request.audio_key is not None,
+                    overlap_frames=segment.drop_leading,
+                    thresholds=taken.quality,
+                    attempt=attempt,
+                ),
+                summary=f"check segment {segment.index + 1}",
+            )
+            self._quality = [*(self._quality or []), report]
+            if report.passed:
+                return output
+            self._count_quality("pipeline_quality_failures", report)
+            if taken.qc is QcPolicy.REPORT:
+                return output
+            if taken.qc is QcPolicy.RERENDER and attempt < taken.quality.rerender_attempts:
+                attempt += 1
+                self._count_quality("pipeline_quality_rerenders", report)
+                self._update(
+                    rerenders=self._progress.rerenders + 1,
+                    doing=f"re-rendering: {report.failures[0].message}",
+                )
+                continue
+            gave_up = f" after {attempt} re-render{'s' if attempt != 1 else ''}" if attempt else ""
+            raise ApplicationError(
+                f"quality_failed{gave_up}: {'; '.join(f.message for f in report.failures)}",
+                {
+                    "segment": segment.index + 1,
+                    "measures": [f.measure.value for f in report.failures],
+                    "attempts": attempt + 1,
+                    "report": report.model_dump(mode="json"),
+                },
+                type=QualityFailed.code,
+                non_retryable=True,
+            )
+
+    def _count_quality(self, name: str, report: QualityReport) -> None:
+        """One count per failed measure, by preset and measure (Prometheus)."""
+        counter = workflow.metric_meter().create_counter(
+            name, "Quality checks that failed, or re-renders they caused, per measure"
+        )
+        for failure in report.failures:
+            counter.with_additional_attributes(
+                {"preset": self._progress.preset or "", "measure": failure.measure.value}
+            ).add(1)
 
     async def _reuse_segments(
         self, request: SessionRequest, run: str, plan: FramePlan
@@ -635,12 +759,16 @@ def _is_final(failure: ActivityError) -> bool:
     return final
 
 
-def _describe_failure(failure: ActivityError) -> tuple[str, str, bool, dict[str, Any]]:
-    cause = failure.cause
+def _describe_failure(
+    failure: ActivityError | ApplicationError,
+) -> tuple[str, str, bool, dict[str, Any]]:
+    """Code, message, retryable and detail of an activity's failure, or of one the workflow
+    raised itself (``quality_failed``)."""
+    cause = failure.cause if isinstance(failure, ActivityError) else failure
     if isinstance(cause, ApplicationError):
         detail = _detail(cause)
         return cause.type or "internal", cause.message, not cause.non_retryable, detail
-    if isinstance(cause, TimeoutError):
+    if isinstance(cause, TimeoutError) and isinstance(failure, ActivityError):
         return (
             "timeout",
             f"{failure.activity_type} timed out ({cause.type.name if cause.type else 'unknown'})",

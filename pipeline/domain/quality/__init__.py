@@ -20,7 +20,7 @@ segments beside it, so a talking portrait that never moves passes (issue 21).
 
 Modules: ``thresholds`` (``QcPolicy``, ``QualityThresholds``), ``figures`` (what is
 measured: ``SegmentQuality``, ``SeamQuality``), ``judge`` (``Failure``, ``QualityReport``,
-``judge``).
+``judge``), ``captions`` (the figures in words, for the contact sheet).
 """
 
 from pipeline.domain.quality.figures import FrozenRun, Measure, Run, SeamQuality, SegmentQuality

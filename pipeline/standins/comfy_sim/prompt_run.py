@@ -38,33 +38,24 @@ _OOM_TIPS = (
 )
 _EXECUTE_TB = (
     (
-        "  File \"/opt/ComfyUI/execution.py\", line 545, in execute\n    output_data, output"
+        '  File "/opt/ComfyUI/execution.py", line 545, in execute\n    output_data, output'
         "_ui, has_subgraph, has_pending_tasks = await get_output_data(prompt_id, unique_i"
         "d, obj, input_data_all, execution_block_cb=execution_block_cb, pre_execute_cb=pr"
-        "e_execute_cb, v3_data=v3_data)\n"
-        + " " * 62
-        + "^" * 151
-        + "\n"
+        "e_execute_cb, v3_data=v3_data)\n" + " " * 62 + "^" * 151 + "\n"
     ),
     (
-        "  File \"/opt/ComfyUI/execution.py\", line 344, in get_output_data\n    return_valu"
+        '  File "/opt/ComfyUI/execution.py", line 344, in get_output_data\n    return_valu'
         "es = await _async_map_node_over_list(prompt_id, unique_id, obj, input_data_all, "
         "obj.FUNCTION, allow_interrupt=True, execution_block_cb=execution_block_cb, pre_e"
-        "xecute_cb=pre_execute_cb, v3_data=v3_data)\n"
-        + " " * 20
-        + "^" * 197
-        + "\n"
+        "xecute_cb=pre_execute_cb, v3_data=v3_data)\n" + " " * 20 + "^" * 197 + "\n"
     ),
     (
-        "  File \"/opt/ComfyUI/execution.py\", line 318, in _async_map_node_over_list\n    a"
+        '  File "/opt/ComfyUI/execution.py", line 318, in _async_map_node_over_list\n    a'
         "wait process_inputs(input_dict, i)\n"
     ),
     (
-        "  File \"/opt/ComfyUI/execution.py\", line 306, in process_inputs\n    result = f(*"
-        "*inputs)\n"
-        + " " * 13
-        + "^" * 11
-        + "\n"
+        '  File "/opt/ComfyUI/execution.py", line 306, in process_inputs\n    result = f(*'
+        "*inputs)\n" + " " * 13 + "^" * 11 + "\n"
     ),
 )
 """ComfyUI 0.33.0's own frames above a failing node function (as captured)."""

@@ -24,8 +24,14 @@ from pipeline.standins.comfy_sim.values import Audio, ImageBatch
 
 FFMPEG = "ffmpeg"
 _BT709 = (
-    "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
-    "-color_range", "tv",
+    "-color_primaries",
+    "bt709",
+    "-color_trc",
+    "bt709",
+    "-colorspace",
+    "bt709",
+    "-color_range",
+    "tv",
 )
 """The colour tags of ComfyUI 0.33.0's SDR H.264 output."""
 ZOOM_DRIFT = 0.08
@@ -145,9 +151,7 @@ async def encode_mp4(
     """
     audio_in, audio_out = _audio_args(audio, frames.count / fps, pad=False) if audio else ([], [])
     tags = [
-        arg
-        for key, value in (metadata or {}).items()
-        for arg in ("-metadata", f"{key}={value}")
+        arg for key, value in (metadata or {}).items() for arg in ("-metadata", f"{key}={value}")
     ]
     args = [
         FFMPEG,
