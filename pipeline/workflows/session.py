@@ -467,7 +467,8 @@ class SessionWorkflow:
                 continue
             gave_up = f" after {attempt} re-render{'s' if attempt != 1 else ''}" if attempt else ""
             raise ApplicationError(
-                f"quality_failed{gave_up}: {'; '.join(f.message for f in report.failures)}",
+                f"failed the quality gate{gave_up}: "
+                + "; ".join(f.message for f in report.failures),
                 {
                     "segment": segment.index + 1,
                     "measures": [f.measure.value for f in report.failures],

@@ -20,6 +20,7 @@ from temporalio import activity
 from activities.edge import edge
 from pipeline.domain.contracts import (
     CancellationInput,
+    CheckSegmentInput,
     ExtractedFrames,
     ExtractFramesInput,
     FailureInput,
@@ -48,6 +49,13 @@ from pipeline.domain.errors import PipelineError
 from pipeline.domain.frames.plan import FramePlan, plan_for
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Manifest, parse_manifest
+from pipeline.domain.previews import (
+    RunPreviews,
+    RunPreviewsInput,
+    SegmentPreview,
+    SegmentPreviewInput,
+)
+from pipeline.domain.quality import Failure, Measure, QualityReport, SegmentQuality
 from pipeline.workflows import specs
 from workflows_comfy import presets
 
@@ -75,8 +83,11 @@ class Stubs:
     audio_s: float = AUDIO_S
     worker_task_queue: str | None = None
     """What GPU stubs answer as the queue of the worker that ran them (sticky sessions)."""
+    black_renders: dict[int, int] = field(default_factory=dict)
+    """Segment index → how many of its first renders ``check_segment`` finds all black."""
     calls: list[Call] = field(default_factory=list)
     segments: list[GenerateSegmentInput] = field(default_factory=list)
+    checks: list[CheckSegmentInput] = field(default_factory=list)
     takes: list[TakeDropInput] = field(default_factory=list)
     recorded: list[FailureInput] = field(default_factory=list)
     cancellations: list[CancellationInput] = field(default_factory=list)
@@ -104,6 +115,8 @@ class Stubs:
             inputs=inputs,
             preset=presets.preset_name(self.manifest),
             steps=presets.sampling_steps(self.manifest),
+            qc=presets.qc_policy(self.manifest),
+            quality=presets.preset_for(self.manifest).quality,
         )
 
     @activity.defn(name=specs.TAKE_DROP.name)
@@ -174,6 +187,49 @@ class Stubs:
             worker_task_queue=self.worker_task_queue,
         )
 
+    @activity.defn(name=specs.CHECK_SEGMENT.name)
+    @edge
+    async def check_segment(self, request: CheckSegmentInput) -> QualityReport:
+        self._enter(specs.CHECK_SEGMENT)
+        self.checks.append(request)
+        black = request.attempt < self.black_renders.get(request.index, 0)
+        figures = SegmentQuality(
+            index=request.index,
+            decodable=True,
+            frames=request.expected_frames,
+            expected_frames=request.expected_frames,
+            fps=request.fps,
+            black_frames=request.expected_frames if black else 0,
+            black_ratio=1.0 if black else 0.0,
+            expected_duration_s=request.expected_frames / request.fps,
+        )
+        failures = (
+            (Failure(measure=Measure.BLACK, value=1.0, threshold=0.05, message="all black"),)
+            if black
+            else ()
+        )
+        return QualityReport(
+            segment=figures, failures=failures, passed=not black, attempt=request.attempt
+        )
+
+    @activity.defn(name=specs.MAKE_SEGMENT_PREVIEW.name)
+    @edge
+    async def make_segment_preview(self, request: SegmentPreviewInput) -> SegmentPreview:
+        self._enter(specs.MAKE_SEGMENT_PREVIEW)
+        layout = SessionLayout(request.session_id)
+        return SegmentPreview(key=layout.preview_segment(request.run, request.index), bytes=1)
+
+    @activity.defn(name=specs.MAKE_RUN_PREVIEWS.name)
+    @edge
+    async def make_run_previews(self, request: RunPreviewsInput) -> RunPreviews:
+        self._enter(specs.MAKE_RUN_PREVIEWS)
+        layout = SessionLayout(request.session_id)
+        return RunPreviews(
+            poster_key=layout.preview_poster(request.run),
+            contact_sheet_key=layout.preview_contact_sheet(request.run),
+            poster_frame=0,
+        )
+
     @activity.defn(name=specs.EXTRACT_LAST_FRAMES.name)
     @edge
     async def extract_last_frames(self, request: ExtractFramesInput) -> ExtractedFrames:
@@ -227,8 +283,11 @@ class Stubs:
             self.separate_vocals,
             self.pad_audio,
             self.generate_segment,
+            self.check_segment,
+            self.make_segment_preview,
             self.extract_last_frames,
             self.stitch,
+            self.make_run_previews,
             self.publish_result,
             self.record_failure,
             self.record_cancellation,

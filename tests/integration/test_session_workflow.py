@@ -56,7 +56,7 @@ from pipeline.domain.queues import preset_queue, separation_queue, worker_queue
 from pipeline.stack.process import free_port
 from pipeline.temporal_client import connect, metrics_runtime
 from pipeline.workflows import attributes, specs
-from pipeline.workflows.session import SessionWorkflow
+from pipeline.workflows.session import RESEED_STRIDE, SessionWorkflow
 from tests.conftest import TemporalServer
 from tests.integration.session_stubs import AUDIO_S, Stubs, manifest
 from workflows_comfy import presets
@@ -77,10 +77,15 @@ class Session:
     """The queue of the one stub GPU worker (``Stubs.worker_task_queue`` names it or not)."""
 
 
+RENDERED = ["generate_segment", "check_segment", "make_segment_preview"]
+"""One segment: rendered, checked by the quality gate, previewed."""
+FINISHED = ["stitch", "make_run_previews", "publish_result", "notify_completion"]
+
+
 def segments_then_stitch(plan: FramePlan) -> list[str]:
     """Each segment renders from the last frames of the one before it."""
-    middle = ["generate_segment", "extract_last_frames"] * (len(plan.segments) - 1)
-    return [*middle, "generate_segment", "stitch", "publish_result", "notify_completion"]
+    middle = [*RENDERED, "extract_last_frames"] * (len(plan.segments) - 1)
+    return [*middle, *RENDERED, *FINISHED]
 
 
 @asynccontextmanager
@@ -152,6 +157,56 @@ async def test_an_i2v_session_runs_each_stage_in_order_on_its_queue(
     assert (progress.stage, progress.segments_done, progress.segments_total) == ("succeeded", 2, 2)
 
 
+async def test_a_segment_failing_its_check_alone_is_rendered_again_with_a_new_seed(
+    temporal_client: Client,
+) -> None:
+    drop = manifest(kind="i2v", image="face.png", extensions=2)
+    async with running(temporal_client, Stubs(drop, black_renders={1: 1})) as session:
+        await session.handle.result()
+        progress = await session.handle.query(SessionWorkflow.progress)
+    stubs = session.stubs
+
+    rendered = [(r.segment.index, r.seed) for r in stubs.segments]
+    base = rendered[0][1]
+    assert rendered == [(0, base), (1, base + 1), (1, base + 1 + RESEED_STRIDE), (2, base + 2)]
+    assert [(c.index, c.attempt) for c in stubs.checks] == [(0, 0), (1, 0), (1, 1), (2, 0)]
+    # Segment 2 is checked against the kept segment 1 and starts from its last frame.
+    assert stubs.checks[-1].previous_key == stubs.checks[2].segment_key
+    assert progress.rerenders == 1
+    assert len(progress.previews) == 3
+
+
+@pytest.mark.parametrize(("policy", "renders"), [("fail", 1), ("rerender", 3)])
+async def test_a_segment_that_keeps_failing_ends_the_session_with_quality_failed(
+    temporal_client: Client, policy: str, renders: int
+) -> None:
+    drop = manifest(kind="i2v", image="face.png", extensions=1, qc=policy)
+    async with running(temporal_client, Stubs(drop, black_renders={0: 9})) as session:
+        with pytest.raises(WorkflowFailureError) as failed:
+            await session.handle.result()
+    stubs = session.stubs
+
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert (cause.type, cause.non_retryable) == ("quality_failed", True)
+    assert cause.message.startswith("failed the quality gate")
+    assert cause.message.endswith(": all black")
+    assert [r.segment.index for r in stubs.segments] == [0] * renders
+    [recorded] = stubs.recorded
+    assert (recorded.code, recorded.retryable) == ("quality_failed", False)
+    assert recorded.detail["segment"] == 1
+    assert recorded.detail["measures"] == ["black"]
+
+
+async def test_with_qc_off_no_segment_is_checked(temporal_client: Client) -> None:
+    drop = manifest(kind="i2v", image="face.png", extensions=1, qc="off")
+    async with running(temporal_client, Stubs(drop, black_renders={0: 9})) as session:
+        await session.handle.result()
+
+    assert session.stubs.checks == []
+    assert len(session.stubs.segments) == 2
+
+
 async def test_a_separated_audio_session_takes_vocals_on_the_gpu_then_pads_them(
     temporal_client: Client,
 ) -> None:
@@ -183,13 +238,7 @@ async def test_infinitetalk_windows_each_continue_the_previous_windows_video(
     plan = plan_for(drop, 6.0)
     assert len(plan.segments) == 2
     # No last-frame extraction: the next window is given the previous window's video.
-    assert stubs.names()[-5:] == [
-        "generate_segment",
-        "generate_segment",
-        "stitch",
-        "publish_result",
-        "notify_completion",
-    ]
+    assert stubs.names()[-10:] == [*RENDERED, *RENDERED, *FINISHED]
     first, second = stubs.segments
     assert first.previous_key is None
     assert second.previous_key == SessionLayout(first.session_id).segment(first.run, 0)
