@@ -22,6 +22,7 @@ from pipeline.cli.context import App, ExitCode, NotFound
 from pipeline.cli.session_view import SessionStatus, no_such_session, session_status
 from pipeline.cli.terminal import Board, bar
 from pipeline.config import Settings
+from pipeline.domain.quality.captions import run_captions
 from pipeline.temporal_client import connect
 from pipeline.workflows.describe import live_line
 
@@ -116,9 +117,12 @@ def progress_line(status: SessionStatus) -> str:
 
 
 def print_outcome(status: SessionStatus) -> None:
-    """A finished session: frames, duration and URLs on stdout, or the error on stderr."""
+    """A finished session: frames, duration, the quality gate's verdict and URLs on stdout,
+    or the error on stderr."""
     if status.status == "succeeded" and status.result:
         click.echo(f"succeeded: {status.result.frames} frames, {status.result.duration_s:.2f} s")
+        for line in run_captions(status.result.quality):
+            click.echo(f"  {line}")
         for label, url in status.urls.items():
             click.echo(f"  {label}: {url}")
     else:
@@ -144,4 +148,7 @@ def render(view: SessionStatus) -> list[str]:
             f"steps    {bar(progress.step, progress.steps)} {progress.step}/{progress.steps}"
             + (f" · {progress.node}" if progress.node else "")
         )
+    if progress.previews:
+        latest = f"preview_segment_{len(progress.previews) - 1:03d}"
+        lines.append(f"preview  segment {len(progress.previews)}: {view.urls.get(latest, '')}")
     return lines

@@ -126,10 +126,16 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
             stage += await _nobody_polls(client, settings, pending[0], progress.preset)
         elif pending and pending[0].state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
             stage += silent_worker(pending[0], datetime.now(UTC))
+        async with ObjectStore(settings) as store:
+            previews = {
+                f"preview_segment_{index:03d}": await store.url_for(key)
+                for index, key in enumerate(progress.previews)
+            }
         return view.model_copy(
             update={
                 "stage": stage,
                 "progress": progress,
+                "urls": previews,
                 "segments_done": progress.segments_done,
                 "segments_total": progress.segments_total,
                 "activity": {"name": pending[0].activity_type.name, "heartbeat": heartbeat}

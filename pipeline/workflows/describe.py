@@ -25,6 +25,8 @@ def live_line(progress: SessionProgress) -> str:
     elif progress.stage == "generating" and progress.node:
         step = f" step {progress.step}/{progress.steps}" if progress.steps else ""
         parts.append(f"{progress.node}{step}")
+    if progress.rerenders:
+        parts.append(f"{progress.rerenders} re-rendered by the quality gate")
     if progress.eta_s is not None and progress.stage not in ("succeeded", "failed", "cancelled"):
         parts.append(f"ETA {progress.eta_s:.0f} s")
     if progress.error:

@@ -66,3 +66,9 @@ def test_live_line_says_what_the_prompt_is_doing_when_the_worker_says() -> None:
 
     assert live_line(encoding) == "segment 1/2 · encoding prompt"
     assert live_line(sampling) == "segment 1/2 · sampling step 3/8"
+
+
+def test_live_line_counts_the_segments_the_gate_rendered_again() -> None:
+    progress = SessionProgress(stage="stitching", segments_done=3, segments_total=3, rerenders=1)
+
+    assert live_line(progress) == "stitching · 3/3 segments · 1 re-rendered by the quality gate"

@@ -1,8 +1,9 @@
 """Which ``/object_info`` entries a capture keeps: those of every node a graph of the
 project can post. Pure.
 
-The graphs are every shipped preset's (each builder, at the capture's size; InfiniteTalk as a
-first and a continuing window, since only the latter loads the previous video), every
+The graphs are every shipped preset's (each builder, at the capture's size; I2V with and
+without the hand-off of its last frame, InfiniteTalk as a first and a continuing window, each
+saving its hand-off frames, since only the latter loads the previous video), every
 operator graph a ``PRESETS_FILE`` installed (``workflows_comfy.bound``), the
 bring-your-own-graph examples (``deploy/presets/examples/*.json``), and the scenarios' own
 (``graphs``), so comfy-sim's copy has no entry a graph does not use and lacks none.
@@ -17,7 +18,7 @@ from pipeline.comfy.capture.graphs import HEIGHT, IT_W0, PORTRAIT, PROMPT, SEED,
 from workflows_comfy.bound import BoundGraphPreset
 from workflows_comfy.graph import ApiGraph
 from workflows_comfy.i2v import I2VParams, build_i2v
-from workflows_comfy.infinitetalk import InfiniteTalkParams, build_infinitetalk
+from workflows_comfy.infinitetalk import MOTION_FRAMES, InfiniteTalkParams, build_infinitetalk
 from workflows_comfy.presets import PRESETS, I2VPreset, InfiniteTalkPreset, S2VPreset
 from workflows_comfy.s2v import S2VParams, build_s2v
 
@@ -34,7 +35,14 @@ def preset_graphs() -> list[ApiGraph]:
     found: list[ApiGraph] = []
     for name, chosen in PRESETS.items():
         if isinstance(chosen, I2VPreset):
-            found.append(build_i2v(I2VParams(PORTRAIT, length=81, preset=name, **shared)))
+            for handoff in (0, 1):  # an extension's source also saves its last frame
+                found.append(
+                    build_i2v(
+                        I2VParams(
+                            PORTRAIT, length=81, preset=name, handoff_frames=handoff, **shared
+                        )
+                    )
+                )
         elif isinstance(chosen, S2VPreset):
             found.append(build_s2v(S2VParams(PORTRAIT, SPEECH, chunks=2, preset=name, **shared)))
         elif isinstance(chosen, InfiniteTalkPreset):
@@ -44,6 +52,7 @@ def preset_graphs() -> list[ApiGraph]:
                     SPEECH,
                     start_frame=start,
                     previous_video_name=previous,
+                    handoff_frames=MOTION_FRAMES,  # a window with a successor saves its last
                     preset=name,
                     **shared,
                 )
