@@ -14,7 +14,9 @@ windows, 2 prompts). For each session:
   queueing and the pipeline's own waits; ``per_prompt_s``: overhead over the prompts.
 
 The shipped graphs run as they are (no ``T5TokenizerOptions``), so a CPU text encode of 512
-tokens counts as ComfyUI's time, not the pipeline's. Ends with one JSON line of the figures.
+tokens counts as ComfyUI's time, not the pipeline's. The quality gate measures every segment
+(its cost is overhead) under ``qc=report``: tiny random weights render noise, which it would
+otherwise send back to be rendered again. Ends with one JSON line of the figures.
 
     .venv/bin/python -m bench.real_comfyui --comfyui-dir DIR [--comfyui-python PY]
         [--models-dir DIR] [--kind i2v --kind s2v --kind infinitetalk]
@@ -95,7 +97,8 @@ def media_for(kind: str, folder: Path) -> list[Path]:
 
 def drop_and_wait(settings: Settings, kind: str, media: list[Path]) -> dict[str, Any]:
     """``pipeline drop … --wait --json`` as a user runs it; its final status."""
-    fields = [f"prompt={PROMPT}", f"width={MIN_SIDE}", f"height={MIN_SIDE}", *FIELDS[kind]]
+    fields = [f"prompt={PROMPT}", f"width={MIN_SIDE}", f"height={MIN_SIDE}", "qc=report"]
+    fields += FIELDS[kind]
     argv = [sys.executable, "-m", "pipeline", "drop", *map(str, media), "--kind", kind]
     argv += ["--json", "--wait", "--timeout", str(SESSION_LIMIT_S)]
     argv += [f"--set={field}" for field in fields]

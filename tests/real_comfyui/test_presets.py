@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,7 @@ async def test_an_i2v_preset_renders_its_initial_segment_and_extensions(
     assert video.fps == plan.fps == 16
     assert (video.width, video.height) == (plan.width, plan.height)
     assert not video.has_audio
+    assert_checked(status, len(plan.segments))
 
 
 @pytest.mark.parametrize(
@@ -65,6 +67,19 @@ async def test_an_audio_preset_renders_every_window_trimmed_to_the_audio(
     assert plan.audio_s is not None
     assert abs((video.audio_duration_s or 0) - plan.final_frames / plan.fps) <= 1 / plan.fps
     assert abs((video.audio_duration_s or 0) - plan.audio_s) <= 1 / plan.fps
+    assert_checked(status, len(plan.segments))
+
+
+def assert_checked(status: dict[str, Any], segments: int) -> None:
+    """The quality gate measured every segment once (``qc=report``: none re-rendered), and
+    every seam, with figures decoded from the real output."""
+    checks = status["result"]["quality"]
+    assert [(c["segment"]["index"], c["attempt"]) for c in checks] == [
+        (index, 0) for index in range(segments)
+    ]
+    assert all(c["segment"]["decodable"] for c in checks)
+    assert all(c["segment"]["frames"] == c["segment"]["expected_frames"] for c in checks)
+    assert all((c["seam"] is None) == (c["segment"]["index"] == 0) for c in checks)
 
 
 def _has_gguf_pack() -> bool:
