@@ -9,6 +9,7 @@ that differs (empty: the runs match).
 What is dropped: times (``t``, ``timestamp``, ``create_time``'s value), ids (``sid``,
 ``prompt_id``, ``client_id``: each must only be the run's own, which is checked), the prompt's
 queue ``number``, tensors' printed values in ``current_inputs`` (their names are kept), the
+folder ComfyUI is installed in (in traceback lines), the
 counter in output file names (``capture_it_w0_00002_.mp4`` becomes ``capture_it_w0_#####_.mp4``;
 a real output folder that held earlier files counts on) and the order of
 ``current_outputs`` (a set on the real server).
@@ -30,6 +31,16 @@ from typing import Any
 
 from pipeline.comfy.capture.record import binary_frame
 
+_PACKAGE = re.compile(r'File "[^"]*?/(?=(?:comfy(?:_[a-z]+)?|custom_nodes)/)')
+_TOP_LEVEL = re.compile(r'File "[^"]*/(?=[^"/]+\.py")')
+"""Where the server was installed: the path before its own packages (``comfy/``,
+``comfy_extras/``, ``custom_nodes/``, ...) or before one of its top-level modules."""
+
+
+def _relative(line: str) -> str:
+    """A traceback line with the install folder left out (``_PACKAGE``, ``_TOP_LEVEL``)."""
+    stripped, found = _PACKAGE.subn('File "', line, count=1)
+    return stripped if found else _TOP_LEVEL.sub('File "', line, count=1)
 _COUNTER = re.compile(r"_\d{5}_(\.\w+)$")
 
 
@@ -80,7 +91,8 @@ def error_shape(data: Mapping[str, Any]) -> dict[str, Any]:
     }
     shape["keys"] = sorted(data)
     if "traceback" in data:
-        shape["raised_at"] = data["traceback"][-1].splitlines()[0] if data["traceback"] else None
+        raised = data["traceback"][-1].splitlines()[0] if data["traceback"] else None
+        shape["raised_at"] = _relative(raised) if raised else None
     if "current_inputs" in data:
         shape["current_inputs"] = sorted(data["current_inputs"])
     if "current_outputs" in data:

@@ -53,16 +53,17 @@ def test_a_transcript_matches_itself_with_other_ids_times_and_counters(name: str
 
 
 def test_a_throttled_step_between_the_first_and_the_last_is_allowed() -> None:
+    """A run that reported one step more (its timing let the throttle through) matches."""
     graph, frames, history = recorded("infinitetalk_w1")
-    fewer = copy.deepcopy(frames)
-    middle = next(
-        i
-        for i, f in enumerate(fewer)
-        if f["type"] == "progress" and 1 < f["data"]["value"] < f["data"]["max"]
-    )
-    del fewer[middle - 1 : middle + 1]
+    first = index_of(frames, "progress")
+    state, report = copy.deepcopy(frames[first - 1]), copy.deepcopy(frames[first])
+    node, top = report["data"]["node"], report["data"]["max"]
+    assert report["data"]["value"] + 1 < top, "the recording's first step is its last"
+    middle = report["data"]["value"] + 1
+    report["data"]["value"] = state["data"]["nodes"][node]["value"] = middle
+    more = [*frames[: first + 1], state, report, *frames[first + 1 :]]
 
-    assert differences(frames, history, fewer, history, graph) == []
+    assert differences(frames, history, more, history, graph) == []
 
 
 def mutations() -> list[tuple[str, str]]:
@@ -135,3 +136,13 @@ def test_a_live_binary_frame_reads_as_a_capture_stored_it() -> None:
 
     assert live == stored == [("binary", 1)]
     assert normalise_frames([{"type": "binary", "data": text}]) == [("binary", 4)]
+
+
+def test_a_server_installed_elsewhere_raises_at_the_same_place() -> None:
+    graph, frames, history = recorded("edge_trim_past_end")
+    moved = json.loads(json.dumps(frames).replace("/work/comfyui/", "/opt/ComfyUI/"))
+    elsewhere = json.loads(json.dumps(frames).replace("nodes_audio.py", "nodes_video.py"))
+
+    assert moved != frames
+    assert differences(frames, history, moved, history, graph) == []
+    assert differences(frames, history, elsewhere, history, graph) != []
