@@ -22,7 +22,7 @@ from pipeline.cli.context import App, ExitCode, NotFound
 from pipeline.cli.session_view import SessionStatus, no_such_session, session_status
 from pipeline.cli.terminal import Board, bar
 from pipeline.config import Settings
-from pipeline.domain.quality.captions import run_captions
+from pipeline.domain.quality_captions import run_captions
 from pipeline.temporal_client import connect
 from pipeline.workflows.describe import live_line
 

@@ -69,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.domain.media_names import waiting_for_media
     from pipeline.domain.previews import RunPreviewsInput, SegmentPreviewInput
     from pipeline.domain.quality import QcPolicy, QualityReport
-    from pipeline.domain.quality.captions import run_captions, seam_captions
+    from pipeline.domain.quality_captions import run_captions, seam_captions
     from pipeline.domain.queues import preset_queue, separation_queue
     from pipeline.workflows import attributes, describe
     from pipeline.workflows.specs import (

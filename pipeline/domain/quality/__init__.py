@@ -20,7 +20,9 @@ segments beside it, so a talking portrait that never moves passes (issue 21).
 
 Modules: ``thresholds`` (``QcPolicy``, ``QualityThresholds``), ``figures`` (what is
 measured: ``SegmentQuality``, ``SeamQuality``), ``judge`` (``Failure``, ``QualityReport``,
-``judge``), ``captions`` (the figures in words, for the contact sheet).
+``judge``). ``pipeline.domain.quality_captions`` puts the figures in words for the
+contact sheet (beside this package: it reads the frame plan, which reads the manifest,
+which reads ``QcPolicy`` from here).
 """
 
 from pipeline.domain.quality.figures import FrozenRun, Measure, Run, SeamQuality, SegmentQuality
