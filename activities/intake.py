@@ -33,6 +33,7 @@ from pipeline.domain.media_names import (
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectMeta, ObjectStore
 from pipeline.workflows.specs import TAKE_DROP
+from workflows_comfy.bound import BoundGraphPreset
 from workflows_comfy.presets import preset_for, qc_policy, sampling_steps
 
 log = get_logger()
@@ -98,6 +99,7 @@ class IntakeActivities:
             steps=sampling_steps(manifest),
             qc=qc_policy(manifest),
             quality=preset.quality,
+            segment_audio=not isinstance(preset, BoundGraphPreset),
         )
 
     async def _manifest_bytes(self, request: TakeDropInput) -> tuple[bytes, bool]:

@@ -25,6 +25,7 @@ from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import LOAD_SESSION, REUSE_SEGMENTS, SELECT_SESSIONS
 from workflows_comfy import presets
+from workflows_comfy.bound import BoundGraphPreset
 
 log = get_logger()
 
@@ -72,6 +73,7 @@ class ReprocessActivities:
             steps=presets.sampling_steps(manifest),
             qc=presets.qc_policy(manifest),
             quality=presets.preset_for(manifest).quality,
+            segment_audio=not isinstance(presets.preset_for(manifest), BoundGraphPreset),
         )
 
     @activity.defn(name=REUSE_SEGMENTS.name)

@@ -101,6 +101,12 @@ class TakenDrop(Contract):
     quality: QualityThresholds = Field(
         default_factory=QualityThresholds, description="The preset's quality thresholds."
     )
+    segment_audio: bool = Field(
+        default=True,
+        description="Whether an audio kind's segments carry their sound, so the gate checks "
+        "it: the shipped graphs save it; an operator's graph (PRESETS_FILE) may not, and "
+        "the stitch lays the session's audio over them either way.",
+    )
 
 
 class PrepareImageInput(Contract):

@@ -444,7 +444,7 @@ class SessionWorkflow:
                     previous_key=previous_key,
                     expected_frames=segment.length,
                     fps=plan.fps,
-                    expect_audio=request.audio_key is not None,
+                    expect_audio=request.audio_key is not None and taken.segment_audio,
                     overlap_frames=segment.drop_leading,
                     thresholds=taken.quality,
                     attempt=attempt,

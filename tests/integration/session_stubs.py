@@ -58,6 +58,7 @@ from pipeline.domain.previews import (
 from pipeline.domain.quality import Failure, Measure, QualityReport, SegmentQuality
 from pipeline.workflows import specs
 from workflows_comfy import presets
+from workflows_comfy.bound import BoundGraphPreset
 
 AUDIO_S = 3.0
 """Seconds of audio the stubs' ``prepare_audio`` and ``separate_vocals`` report."""
@@ -117,6 +118,7 @@ class Stubs:
             steps=presets.sampling_steps(self.manifest),
             qc=presets.qc_policy(self.manifest),
             quality=presets.preset_for(self.manifest).quality,
+            segment_audio=not isinstance(presets.preset_for(self.manifest), BoundGraphPreset),
         )
 
     @activity.defn(name=specs.TAKE_DROP.name)

@@ -86,7 +86,7 @@ async def run_audio_drop(
         pipeline_cli, settings, "drop", str(image), str(audio), "--kind", kind,
         "--set", "width=256", "--set", "height=144", *extra, "--wait", "--json",
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-1500:]
     status = json.loads(done.stdout)
     combined = tmp_path / "combined.mp4"
     sync_s3(settings).download_file(

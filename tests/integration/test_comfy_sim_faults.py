@@ -240,6 +240,8 @@ async def test_crash_makes_the_worker_unavailable(tmp_path: Path) -> None:
             assert (await queue_faults(url, {"kind": "crash", "step": 2})).status_code == 200
             with pytest.raises(WorkerUnavailable):
                 await comfy.run(slow_graph(5), timeout=30)
+        # The socket closes as the process dies; its exit is seen a moment later.
+        await eventually(lambda: asyncio.sleep(0, result=process.returncode is not None), 10)
         assert process.returncode == CRASH_EXIT_CODE
     finally:
         await process.stop()

@@ -140,7 +140,13 @@ async def test_cli_drop_runs_to_a_stitched_video_with_every_artifact(
         layout.segment(run, 0),
         layout.segment(run, 1),
         layout.segment_last_frame(run, 0),
+        layout.quality(run, 0),
+        layout.quality(run, 1),
+        layout.preview_segment(run, 0),
+        layout.preview_segment(run, 1),
         layout.combined(run),
+        layout.preview_poster(run),
+        layout.preview_contact_sheet(run),
         layout.generation(run) + "plan.json",
         layout.result,
     }
