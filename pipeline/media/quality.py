@@ -5,8 +5,9 @@ ffmpeg process into up to three branches:
 
 - the segment's figures: ``blackdetect``, ``freezedetect`` and ``signalstats`` (per-frame
   ``YAVG``, ``SATAVG`` and ``YDIF``, the motion measure), printed by the ``metadata``
-  filter to stdout; a packet-count ``ffprobe`` beforehand gives its size, frame count and
-  audio;
+  filter to stdout; its size and audio come from the same process, which copies the
+  streams' packets into a ``framecrc`` listing (``pipeline.media.packets``) rather than
+  starting an ffprobe;
 - the seam: the frames of the segment before it (``Before``) joined to this one's frames
   from ``overlap_frames`` on, ``seam_neighbours + 1`` of each, run through
   ``signalstats`` and, against itself one frame later, through ``ssim``. The pair across
@@ -17,7 +18,7 @@ ffmpeg process into up to three branches:
   of decoding this whole segment again. Its frames are exactly those the seam would take
   from the segment's video, so a seam measured from either gives the same figures.
 
-A file ffprobe or ffmpeg cannot read gives figures with ``decodable`` false, never an
+A file ffmpeg cannot read gives figures with ``decodable`` false, never an
 exception; a seam that cannot be measured (the segment before unreadable, or too short)
 leaves the segment's figures standing and says why (``Measured.seam_error``).
 
@@ -54,7 +55,8 @@ from pipeline.domain.quality import (
     SeamQuality,
     SegmentQuality,
 )
-from pipeline.media.probe import MediaInfo, probe
+from pipeline.media.packets import Packets, copy_args, parse_packets
+from pipeline.media.probe import probe
 from pipeline.media.process import ffmpeg_command, run, stderr_tail
 
 _STAT = "lavfi.signalstats."
@@ -88,7 +90,7 @@ class Measured:
     """What one ``measure`` pass found: the segment's figures, its seam's (None for no
     segment before, or with ``seam_error`` saying why it could not be measured) and the
     tail clip it kept (None when asked for none, or when the segment did not decode to the
-    frame count its container declares, so the last frames are not known)."""
+    plan's frame count, so the frames kept were not its last)."""
 
     segment: SegmentQuality
     seam: SeamQuality | None = None
@@ -158,14 +160,17 @@ def build_command(
     path: Path,
     thresholds: QualityThresholds,
     *,
+    listing: Path,
     seam: _Seam | None = None,
     tail: tuple[Path, int] | None = None,
 ) -> list[str]:
     """One decode of ``path`` printing every frame's black, freeze and signalstats
-    metadata to stdout; with ``seam``, that seam's signalstats and SSIM to its file; with
-    ``tail`` (a path and a first frame), the frames from there on as a lossless clip."""
+    metadata to stdout and its packets to ``listing``; with ``seam``, that seam's
+    signalstats and SSIM to its file; with ``tail`` (a path and a first frame), the frames
+    from there on as a lossless clip."""
     branches = 1 + (seam is not None) + (tail is not None)
-    scaled = _scaled(ffmpeg.input(str(path)).video)
+    source = ffmpeg.input(str(path))
+    scaled = _scaled(source.video)
     split = scaled.split() if branches > 1 else None
     streams = iter([split[i] for i in range(branches)] if split is not None else [scaled])
     analysed = (
@@ -180,7 +185,7 @@ def build_command(
         .filter("signalstats")
         .filter("metadata", mode="print", file="-")
     )
-    outputs = [analysed.output("-", f="null")]
+    outputs = [analysed.output("-", f="null"), copy_args(source, str(listing))]
     if seam is not None:
         outputs.append(_seam_branch(next(streams), seam))
     if tail is not None:
@@ -238,7 +243,7 @@ class _Plan:
         )
 
 
-def _figures(frames: list[_Frame], info: MediaInfo, plan: _Plan) -> SegmentQuality:
+def _figures(frames: list[_Frame], info: Packets, plan: _Plan) -> SegmentQuality:
     fps = plan.fps
     motion = [frame.number(_STAT + "YDIF") for frame in frames]
     black = [_run(span, fps) for span in _spans(frames, _BLACK_START, _BLACK_END, by_time=False)]
@@ -348,15 +353,10 @@ def measure(
     Raises ``InternalError`` only when ffmpeg prints metadata this module cannot read.
     """
     plan = _Plan(index, expected_frames, fps, expect_audio)
-    try:
-        info = probe(path, decode=False)
-    except MediaError as exc:
-        return Measured(plan.unreadable(exc.message))
-    if not info.has_video:
-        return Measured(plan.unreadable(f"{path.name} has no video stream"))
-    counted = info.frame_count or 0
-    tail = (keep_tail, max(counted - thresholds.seam_neighbours - 1, 0)) if keep_tail else None
-    with tempfile.TemporaryDirectory(prefix="seam-") as folder:
+    start = max(expected_frames - thresholds.seam_neighbours - 1, 0)
+    tail = (keep_tail, start) if keep_tail is not None else None
+    with tempfile.TemporaryDirectory(prefix="quality-") as folder:
+        listing = Path(folder) / "packets.txt"
         seam_error: str | None = None
         seam: _Seam | None = None
         if before is not None:
@@ -364,12 +364,12 @@ def measure(
                 seam = _seam_plan(before, overlap_frames, thresholds, Path(folder) / "seam.txt")
             except MediaError as error:
                 seam_error = error.message
-        done = run(build_command(path, thresholds, seam=seam, tail=tail))
+        done = run(build_command(path, thresholds, listing=listing, seam=seam, tail=tail))
         if done.returncode != 0 and seam is not None:
             # The segment before may be what ffmpeg cannot read: this one's figures alone.
             seam_error = stderr_tail(done.stderr, lines=1)
             seam = None
-            done = run(build_command(path, thresholds, tail=tail))
+            done = run(build_command(path, thresholds, listing=listing, tail=tail))
         frames = parse_metadata(done.stdout.decode("utf-8", errors="replace"))
         if done.returncode != 0 or not frames:
             reason = stderr_tail(done.stderr, lines=1).replace(str(path), path.name)
@@ -377,7 +377,7 @@ def measure(
                 keep_tail.unlink(missing_ok=True)
             return Measured(plan.unreadable(reason or "no frame decoded"))
         try:
-            figures = _figures(frames, info, plan)
+            figures = _figures(frames, parse_packets(listing.read_text("utf-8")), plan)
         except (KeyError, ValueError) as exc:
             raise InternalError(f"unexpected ffmpeg metadata for {path.name}: {exc}") from exc
         seam_figures: SeamQuality | None = None
@@ -393,7 +393,8 @@ def measure(
                 seam_error = error.message
             except (KeyError, ValueError) as exc:
                 raise InternalError(f"unexpected ffmpeg seam metadata: {exc}") from exc
-    kept = keep_tail if keep_tail is not None and len(frames) == counted else None
+    # The tail branch took the frames from ``start`` on: the last ones only at the plan's count.
+    kept = keep_tail if keep_tail is not None and len(frames) == expected_frames else None
     if keep_tail is not None and kept is None:
         keep_tail.unlink(missing_ok=True)
     return Measured(figures, seam_figures, seam_error, kept)
