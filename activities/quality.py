@@ -1,5 +1,6 @@
-"""The quality gate's CPU activity: fetch a segment (and the one before it), measure, judge,
-record the report under ``generations/{run}/quality/``."""
+"""The quality gate's CPU activity: fetch a segment (and the last frames of the one before
+it), measure, judge, record the report and this segment's last frames under
+``generations/{run}/quality/``."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ from temporalio import activity
 from activities.edge import edge
 from activities.scratch import input_path, scratch_dir
 from pipeline.domain.contracts import CheckSegmentInput
-from pipeline.domain.errors import MediaError
 from pipeline.domain.layout import SessionLayout, file_name
-from pipeline.domain.quality import QualityReport, SeamQuality
+from pipeline.domain.quality import QualityReport
 from pipeline.logging import get_logger
-from pipeline.media.quality import measure_seam, measure_segment
+from pipeline.media.quality import Before, measure
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import CHECK_SEGMENT
 
@@ -32,10 +32,28 @@ class QualityActivities:
         await self.store.download(key, path)
         return path
 
+    async def _before(self, folder: Path, request: CheckSegmentInput) -> Before | None:
+        """The segment before this one: its tail clip where its check kept one in this run,
+        else its whole video (a session checked before tails were kept, or a segment a
+        re-render reused from an earlier run)."""
+        if request.previous_key is None or request.index == 0:
+            return None
+        # A folder of its own: a re-render may share the earlier segment's file name.
+        folder = folder / "previous"
+        tail_key = SessionLayout(request.session_id).quality_tail(request.run, request.index - 1)
+        tail = await self.store.get_bytes(tail_key)
+        if tail is None:
+            return Before(await self._fetch(folder, request.previous_key), tail=False)
+        path = input_path(folder, tail_key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(tail)
+        return Before(path, tail=True)
+
     @activity.defn(name=CHECK_SEGMENT.name)
     @edge
     async def check_segment(self, request: CheckSegmentInput) -> QualityReport:
-        """The segment's ``QualityReport``, also written to ``SessionLayout.quality``.
+        """The segment's ``QualityReport``, also written to ``SessionLayout.quality``; its
+        last frames go to ``SessionLayout.quality_tail`` for the next segment's seam.
 
         A segment that fails a check is no error here: the report says so and the workflow
         decides (``QcPolicy``). The seam is measured when there is a segment before and this
@@ -43,38 +61,37 @@ class QualityActivities:
         under ``qc = report``) leaves the seam unmeasured.
         """
         thresholds = request.thresholds
+        layout = SessionLayout(request.session_id)
         with scratch_dir(self.work_dir, "activity-") as scratch:
             video = await self._fetch(scratch, request.segment_key)
-            segment = await asyncio.to_thread(
-                measure_segment,
+            measured = await asyncio.to_thread(
+                measure,
                 video,
                 expected_frames=request.expected_frames,
                 fps=request.fps,
                 expect_audio=request.expect_audio,
                 thresholds=thresholds,
                 index=request.index,
+                before=await self._before(scratch, request),
+                overlap_frames=request.overlap_frames,
+                keep_tail=scratch / "tail.mkv",
             )
-            seam: SeamQuality | None = None
-            if request.previous_key is not None and segment.decodable:
-                # A folder of its own: a re-render may share the earlier segment's file name.
-                before = await self._fetch(scratch / "previous", request.previous_key)
-                try:
-                    seam = await asyncio.to_thread(
-                        measure_seam,
-                        before,
-                        video,
-                        overlap_frames=request.overlap_frames,
-                        thresholds=thresholds,
-                        index=request.index,
-                    )
-                except MediaError as error:
-                    log.warning(
-                        "seam_unmeasured",
-                        previous=file_name(request.previous_key),
-                        reason=error.message,
-                    )
-        report = QualityReport.judged(segment, seam, thresholds, attempt=request.attempt)
-        key = SessionLayout(request.session_id).quality(request.run, request.index, request.attempt)
+            tail_key = layout.quality_tail(request.run, request.index)
+            if measured.tail is not None:
+                await self.store.upload(measured.tail, tail_key, "video/x-matroska")
+            else:
+                # An earlier attempt's tail is not this render's: the next seam reads the video.
+                await self.store.delete(tail_key)
+        if measured.seam_error is not None:
+            log.warning(
+                "seam_unmeasured",
+                previous=file_name(request.previous_key or ""),
+                reason=measured.seam_error,
+            )
+        report = QualityReport.judged(
+            measured.segment, measured.seam, thresholds, attempt=request.attempt
+        )
+        key = layout.quality(request.run, request.index, request.attempt)
         await self.store.put_json(key, report.model_dump(mode="json"))
         log.info(
             "segment_checked",

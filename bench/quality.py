@@ -2,9 +2,12 @@
 
 For each size (832x480 and 480x832) two Wan-sized segments of moving test pattern (81
 frames at 16 fps, the second continuing the first over one frame, as an i2v extension
-does) are made; the gate on the second (``measure_segment`` + ``measure_seam``) is timed
-against ``pipeline.media.stitch`` joining both, divided by the segments joined, in the same
-run. Target: the gate under 10 % of the segment's stitch time. Ends with one JSON line.
+does) are made; the gate on the second, as ``check_segment`` runs it (one ``measure`` of
+it and its seam, reading the tail clip the first one's check kept, and keeping its own),
+is timed against ``pipeline.media.stitch`` joining both, divided by the segments joined,
+in the same run. The activity's store transfers (the segment, a tail clip of some 50 kB
+each way) are not timed. Target: the gate under 10 % of the segment's stitch time. Ends
+with one JSON line.
 
     .venv/bin/python -m bench.quality [--repeats 3]
 """
@@ -22,7 +25,7 @@ from pathlib import Path
 import ffmpeg
 
 from pipeline.domain.quality import QualityThresholds, judge
-from pipeline.media.quality import measure_seam, measure_segment
+from pipeline.media.quality import Before, measure
 from pipeline.media.stitch import StitchSegment, stitch
 
 FPS = 16
@@ -53,18 +56,25 @@ def timed(work: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def gate(before: Path, after: Path, thresholds: QualityThresholds) -> int:
-    """The gate on ``after``, as ``check_segment`` runs it; the failures it finds."""
-    segment = measure_segment(
-        after,
+def check(path: Path, before: Path | None, thresholds: QualityThresholds, index: int) -> int:
+    """The gate on ``path``, as ``check_segment`` runs it; the failures it finds. Its tail
+    clip is kept beside it, for the next segment's seam."""
+    measured = measure(
+        path,
         expected_frames=LENGTH,
         fps=FPS,
         expect_audio=False,
         thresholds=thresholds,
-        index=1,
+        index=index,
+        before=Before(before, tail=True) if before is not None else None,
+        overlap_frames=OVERLAP if before is not None else 0,
+        keep_tail=tail_of(path),
     )
-    seam = measure_seam(before, after, overlap_frames=OVERLAP, thresholds=thresholds)
-    return len(judge(segment, seam, thresholds))
+    return len(judge(measured.segment, measured.seam, thresholds))
+
+
+def tail_of(path: Path) -> Path:
+    return path.with_name(f"{path.stem}_tail.mkv")
 
 
 def bench_size(folder: Path, width: int, height: int, repeats: int) -> dict[str, float]:
@@ -73,12 +83,13 @@ def bench_size(folder: Path, width: int, height: int, repeats: int) -> dict[str,
     segments = [StitchSegment(before, 0), StitchSegment(after, OVERLAP)]
     total = 2 * LENGTH - OVERLAP
     out = folder / f"combined_{width}x{height}.mp4"
-    gates, stitches, failures = [], [], 0
+    gates, stitches = [], []
+    failures = check(before, None, thresholds, 0)
     for _ in range(repeats):
         # Alternated, so neither side always runs on a warmer page cache.
         stitches.append(timed(lambda: stitch(segments, out, fps=FPS, total_frames=total)))
         started = time.perf_counter()
-        failures = gate(before, after, thresholds)
+        failures += check(after, tail_of(before), thresholds, 1)
         gates.append(time.perf_counter() - started)
     gate_s = statistics.median(gates)
     stitch_s = statistics.median(stitches) / len(segments)

@@ -16,6 +16,7 @@
     sessions/{id}/generations/{run}/frames/segment_000_motion.png   the next window's frames
     sessions/{id}/generations/{run}/quality/segment_000.json        the quality gate's report
     sessions/{id}/generations/{run}/quality/segment_000.attempt_1.json   ... of re-render 1
+    sessions/{id}/generations/{run}/quality/segment_000_tail.mkv    its last frames, small
     sessions/{id}/generations/{run}/combined.mp4
     sessions/{id}/generations/{run}/preview/segment_000.mp4 ...  small, as each segment exists
     sessions/{id}/generations/{run}/preview/poster.jpg             a frame of the combined video
@@ -141,6 +142,12 @@ class SessionLayout:
             raise ValueError(f"attempt must be >= 0, not {attempt}")
         again = f".attempt_{attempt}" if attempt else ""
         return f"{self.generation(run)}quality/segment_{index:03d}{again}.json"
+
+    def quality_tail(self, run: str, index: int) -> str:
+        """Segment ``index``'s last frames at the gate's analysis size, a small lossless clip
+        (``pipeline.media.quality.Measured.tail``) written by its latest check: what the next
+        segment's seam reads instead of this whole segment."""
+        return f"{self.generation(run)}quality/segment_{index:03d}_tail.mkv"
 
     def combined(self, run: str) -> str:
         return f"{self.generation(run)}combined.mp4"

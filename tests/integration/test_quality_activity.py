@@ -138,3 +138,48 @@ async def test_an_undecodable_segment_before_leaves_the_seam_unmeasured(
     assert report.seam is None
     assert report.segment.decodable
     assert report.passed
+
+
+async def test_the_next_seam_reads_the_kept_tail_not_the_video_before(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    session = f"qc-{uuid.uuid4().hex[:8]}"
+    layout = SessionLayout(session)
+    await _upload(
+        s3_bucket,
+        tmp_path,
+        {
+            layout.segment("r1", 0): _clip(tmp_path / "a.mp4", 0),
+            layout.segment("r1", 1): _clip(tmp_path / "b.mp4", FRAMES - OVERLAP),
+        },
+    )
+    await _check(s3_bucket, tmp_path, _request(session, 0, previous=False))
+    async with ObjectStore(s3_bucket.settings(PIPELINE_WORK_DIR=str(tmp_path))) as store:
+        tail = await store.head(layout.quality_tail("r1", 0))
+        # Gone: only the tail can give the seam its frames before.
+        await store.delete(layout.segment("r1", 0))
+
+    report, _ = await _check(s3_bucket, tmp_path, _request(session, 1, previous=True))
+
+    assert tail is not None
+    assert tail.size < 200_000
+    assert report.seam is not None
+    assert report.passed
+
+
+async def test_a_check_that_keeps_no_tail_removes_an_earlier_attempts(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    session = f"qc-{uuid.uuid4().hex[:8]}"
+    layout = SessionLayout(session)
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"not a video" * 100)
+    await _upload(s3_bucket, tmp_path, {layout.segment("r1", 0): _clip(tmp_path / "a.mp4", 0)})
+    await _check(s3_bucket, tmp_path, _request(session, 0, previous=False))
+    await _upload(s3_bucket, tmp_path, {layout.segment("r1", 0): garbage})
+
+    report, _ = await _check(s3_bucket, tmp_path, _request(session, 0, False, attempt=1))
+
+    async with ObjectStore(s3_bucket.settings(PIPELINE_WORK_DIR=str(tmp_path))) as store:
+        assert await store.head(layout.quality_tail("r1", 0)) is None
+    assert not report.segment.decodable

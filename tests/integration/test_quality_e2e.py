@@ -23,7 +23,7 @@ from pipeline.domain.layout import SessionLayout
 from pipeline.domain.quality import QualityThresholds
 from pipeline.domain.records import ErrorRecord, SessionRecord
 from pipeline.media import probe
-from pipeline.media.quality import measure_segment
+from pipeline.media.quality import measure as measure_video
 from pipeline.stack.embedded import private_settings, stack_config_for
 from pipeline.stack.supervisor import Stack
 from pipeline.storage import sync_s3
@@ -112,13 +112,13 @@ async def test_a_defective_second_segment_is_rendered_again_alone_and_the_run_pa
     assert measure in {f.measure.value for f in failed.failures}
     assert result.quality[2].seam is not None  # the re-render's seam was measured again
     combined = download(stack, result.objects["combined"], tmp_path / "combined.mp4")
-    whole = measure_segment(
+    whole = measure_video(
         combined,
         expected_frames=result.frames,
         fps=16,
         expect_audio=False,
         thresholds=QualityThresholds(),
-    )
+    ).segment
     assert whole.frames == result.frames == 241
     assert whole.black_frames == 0
     assert {"preview_segment_000", "preview_segment_001", "preview_segment_002"} <= set(

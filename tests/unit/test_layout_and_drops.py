@@ -35,6 +35,7 @@ def test_session_layout_places_every_artifact_under_the_session() -> None:
         layout.segment_motion_frames("r1", 0),
         layout.quality("r1", 0),
         layout.quality("r1", 0, attempt=1),
+        layout.quality_tail("r1", 0),
         layout.combined("r1"),
         layout.result,
         layout.error,
@@ -45,6 +46,9 @@ def test_session_layout_places_every_artifact_under_the_session() -> None:
     assert layout.quality("r1", 2) == "sessions/s-1/generations/r1/quality/segment_002.json"
     assert layout.quality("r1", 2, 1) == (
         "sessions/s-1/generations/r1/quality/segment_002.attempt_1.json"
+    )
+    assert layout.quality_tail("r1", 2) == (
+        "sessions/s-1/generations/r1/quality/segment_002_tail.mkv"
     )
     assert len(set(keys)) == len(keys)
 

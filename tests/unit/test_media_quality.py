@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from pipeline.domain.quality import Measure, QualityThresholds, SeamQuality, SegmentQuality, judge
-from pipeline.media.quality import measure_seam, measure_segment
+from pipeline.media.probe import probe
+from pipeline.media.quality import ANALYSIS_SCALE, Before, Measured, measure
 from pipeline.standins.comfy_sim.render import encode_mp4, video_frames
 
 pytestmark = pytest.mark.slow
@@ -53,9 +54,18 @@ def still(folder: Path) -> Path:
     return path
 
 
+def _measured(path: Path, **options: Any) -> Measured:
+    arguments: dict[str, Any] = {
+        "expected_frames": FRAMES,
+        "fps": FPS,
+        "expect_audio": False,
+        "index": 1,
+    }
+    return measure(path, thresholds=DEFAULTS, **{**arguments, **options})
+
+
 def _segment(path: Path, **options: Any) -> SegmentQuality:
-    arguments: dict[str, Any] = {"expected_frames": FRAMES, "fps": FPS, "expect_audio": False}
-    return measure_segment(path, thresholds=DEFAULTS, index=1, **{**arguments, **options})
+    return _measured(path, **options).segment
 
 
 def _measures(segment: SegmentQuality, seam: SeamQuality | None = None) -> list[Measure]:
@@ -196,8 +206,10 @@ def test_a_truncated_file_is_not_decodable(folder: Path) -> None:
     assert _measures(_segment(cut)) == [Measure.DECODABLE]
 
 
-def _seam(before: Path, after: Path, overlap: int) -> SeamQuality:
-    return measure_seam(before, after, overlap_frames=overlap, thresholds=DEFAULTS, index=1)
+def _seam(before: Path, after: Path, overlap: int, *, tail: bool = False) -> SeamQuality:
+    measured = _measured(after, before=Before(before, tail=tail), overlap_frames=overlap)
+    assert measured.seam is not None, measured.seam_error
+    return measured.seam
 
 
 def _seam_failures(seam: SeamQuality, folder: Path) -> list[Measure]:
@@ -257,3 +269,60 @@ def test_comfy_sims_clean_segments_and_their_seam_pass(folder: Path) -> None:
 
     assert [_measures(segment) for segment in segments] == [[], []]
     assert _measures(segments[1], seam) == []
+
+
+def _kept_tail(before: Path, folder: Path) -> Path:
+    """The tail clip ``measure`` keeps of ``before``, as the check of it does."""
+    measured = _measured(before, index=0, keep_tail=folder / f"{before.stem}_tail.mkv")
+    assert measured.tail is not None
+    return measured.tail
+
+
+def test_the_tail_kept_is_the_segments_last_frames_at_the_analysis_size(folder: Path) -> None:
+    tail = _kept_tail(_encode(_pattern(), folder / "first_half.mp4"), folder)
+    info = probe(tail)
+
+    assert info.frame_count == DEFAULTS.seam_neighbours + 1
+    assert (info.width, info.height) == (W // ANALYSIS_SCALE, H // ANALYSIS_SCALE)
+
+
+@pytest.mark.parametrize("overlap", [1, 9], ids=["i2v", "infinitetalk"])
+def test_a_seam_read_from_the_tail_has_the_figures_read_from_the_video(
+    folder: Path, overlap: int
+) -> None:
+    before = _encode(_pattern(), folder / "first_half.mp4")
+    after = _encode(_pattern(start=FRAMES - overlap), folder / f"second_half_{overlap}.mp4")
+
+    assert _seam(_kept_tail(before, folder), after, overlap, tail=True) == _seam(
+        before, after, overlap
+    )
+
+
+def test_a_tinted_segment_after_a_tail_fails_seam_colour(folder: Path) -> None:
+    tail = _kept_tail(_encode(_pattern(), folder / "first_half.mp4"), folder)
+    tinted = _pattern(start=FRAMES - 1).filter("lutrgb", r="val+24", b="val-24")
+    seam = _seam(tail, _encode(tinted, folder / "tinted.mp4"), 1, tail=True)
+
+    assert _seam_failures(seam, folder) == [Measure.SEAM_COLOUR]
+
+
+@pytest.mark.parametrize("tail", [False, True], ids=["video", "tail"])
+def test_an_unreadable_segment_before_leaves_the_seam_unmeasured_and_the_figures(
+    folder: Path, tail: bool
+) -> None:
+    garbage = folder / "garbage_before.mkv"
+    garbage.write_bytes(b"not a video" * 100)
+    moving = _encode(_pattern(), folder / "moving.mp4")
+    measured = _measured(moving, before=Before(garbage, tail=tail), overlap_frames=1)
+
+    assert (measured.seam, bool(measured.seam_error)) == (None, True)
+    assert measured.segment == _segment(moving)
+
+
+def test_an_undecodable_segment_keeps_no_tail(folder: Path) -> None:
+    garbage = folder / "garbage.mp4"
+    garbage.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 40)
+    kept = folder / "garbage_tail.mkv"
+    measured = _measured(garbage, keep_tail=kept)
+
+    assert (measured.segment.decodable, measured.tail, kept.exists()) == (False, None, False)
