@@ -142,6 +142,8 @@ async def test_cli_drop_runs_to_a_stitched_video_with_every_artifact(
         layout.segment_last_frame(run, 0),
         layout.quality(run, 0),
         layout.quality(run, 1),
+        layout.quality_tail(run, 0),
+        layout.quality_tail(run, 1),
         layout.preview_segment(run, 0),
         layout.preview_segment(run, 1),
         layout.combined(run),
