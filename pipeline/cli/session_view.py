@@ -126,11 +126,7 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
             stage += await _nobody_polls(client, settings, pending[0], progress.preset)
         elif pending and pending[0].state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
             stage += silent_worker(pending[0], datetime.now(UTC))
-        async with ObjectStore(settings) as store:
-            previews = {
-                f"preview_segment_{index:03d}": await store.url_for(key)
-                for index, key in enumerate(progress.previews)
-            }
+        previews = await _preview_urls(settings, progress.previews) if progress.previews else {}
         return view.model_copy(
             update={
                 "stage": stage,
@@ -144,6 +140,16 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
             }
         )
     return await with_records(view, settings)
+
+
+async def _preview_urls(settings: Settings, keys: list[str]) -> dict[str, str]:
+    """URLs of the segment previews made so far (``follow`` asks twice a second: the store
+    is opened only once there is one)."""
+    async with ObjectStore(settings) as store:
+        return {
+            f"preview_segment_{index:03d}": await store.url_for(key)
+            for index, key in enumerate(keys)
+        }
 
 
 def silent_worker(pending: PendingActivityInfo, now: datetime) -> str:
