@@ -22,6 +22,7 @@ from pipeline.config import Settings
 from pipeline.domain.drop import DropRef
 from pipeline.domain.layout import SessionLayout
 from pipeline.stack.embedded import private_settings, settings_env
+from pipeline.stack.services import log_dir
 from pipeline.stack.state import read_process_table
 from pipeline.storage import sync_s3
 from tests.helpers import eventually, png_bytes, put_drop
@@ -58,7 +59,15 @@ async def succeeded(settings: Settings, drop: DropRef) -> dict[str, Any]:
         )
         return bool(listing.get("Contents"))
 
-    await eventually(has_result, within_s=180)
+    def what_the_stack_said() -> str:
+        shown = cli(settings, "status", drop.session_id, "--json", timeout=60)
+        tails = "\n".join(
+            f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+            for log in sorted(log_dir(settings.state_dir).glob("*.log"))
+        )
+        return f"status: {shown.stdout or shown.stderr}\n{tails}"
+
+    await eventually(has_result, within_s=180, explain=what_the_stack_said)
     view = status(settings, drop.session_id)
     assert view["status"] == "succeeded", view
     return view
