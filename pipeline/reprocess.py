@@ -234,8 +234,11 @@ def batch_schedule(
     overlap: ScheduleOverlapPolicy,
     catchup_window: timedelta,
     note: str = "",
+    time_zone: str | None = None,
 ) -> Schedule:
-    """A schedule starting a batch (``reprocess-{name}-{time}``) on a cron or an interval."""
+    """A schedule starting a batch (``reprocess-{name}-{time}``) on a cron or an interval;
+    the cron counts in ``time_zone`` (an IANA name; ``None``: UTC, or the cron line's own
+    ``CRON_TZ=``)."""
     start = BatchStart.of(settings, request, BATCH_WORKFLOW_PREFIX + name)
     return Schedule(
         action=ScheduleActionStartWorkflow(
@@ -250,6 +253,7 @@ def batch_schedule(
         spec=ScheduleSpec(
             cron_expressions=[cron] if cron else [],
             intervals=[ScheduleIntervalSpec(every=every)] if every else [],
+            time_zone_name=time_zone,
         ),
         policy=SchedulePolicy(overlap=overlap, catchup_window=catchup_window),
         state=ScheduleState(note=note or describe_batch(request.selection, request.overrides)),

@@ -12,7 +12,8 @@ Operators and scripts drive the flow
   read ``session_view`` (Temporal's view joined with ``sessions/{id}/``);
 - ``reprocess`` (``reprocess``), ``rerender`` (one session again from a segment on),
   ``schedule`` (``schedule …``, the batches' Temporal
-  Schedules) and ``setup`` (``setup temporal``, ``setup schedules``);
+  Schedules) with ``schedule_spec`` (a schedule's cron lines, time zone and clock-change
+  warnings) and ``setup`` (``setup temporal``, ``setup schedules``);
 - ``services`` (``worker cpu|gpu``, ``ingest``), ``stack`` (``up``/``down``), ``workers``,
   ``doctor``, ``models`` (the weights of ``deploy/models.lock``) and ``comfyui``
   (``comfyui capture``: a ComfyUI's answers recorded as comfy-sim's data);

@@ -1,6 +1,10 @@
 """``pipeline schedule …``: Temporal Schedules that rerun a reprocess selection (ids
 ``reprocess-{NAME}``), made, listed, paused, triggered, backfilled and deleted.
 
+A cron counts in UTC unless ``--timezone`` (or the line's ``CRON_TZ=``) names a zone;
+``ls`` and ``describe`` show the zone, and ``create`` warns about cron times a clock
+change of that zone skips or repeats in the coming year (``schedule_spec``).
+
 The pipeline's own standing schedules (reconcile) are ``pipeline setup``'s.
 
 Exit codes: 0 done; 2 bad input; 3 no such schedule.
@@ -10,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -19,15 +23,21 @@ from temporalio.client import (
     Client,
     ScheduleAlreadyRunningError,
     ScheduleBackfill,
-    ScheduleCalendarSpec,
     ScheduleOverlapPolicy,
-    ScheduleRange,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
 from pipeline.cli.context import App, NotFound
 from pipeline.cli.params import DURATION, MOMENT
 from pipeline.cli.reprocess import build_request, selection_options
+from pipeline.cli.schedule_spec import (
+    TIME_ZONE,
+    UTC_NAME,
+    cron_of,
+    dst_warnings,
+    schedule_zone,
+    time_zone,
+)
 from pipeline.reprocess import batch_schedule
 from pipeline.temporal_client import connect
 from pipeline.workflows.reprocess import BATCH_WORKFLOW_PREFIX
@@ -47,7 +57,16 @@ OVERLAP = {policy.name.lower(): policy for policy in ScheduleOverlapPolicy if po
 @schedule.command()
 @click.argument("name")
 @selection_options
-@click.option("--cron", default=None, help='e.g. "0 2 * * *": every night at 02:00 UTC.')
+@click.option(
+    "--cron", default=None, help='e.g. "0 2 * * *": every night at 02:00 (UTC, or --timezone).'
+)
+@click.option(
+    "--timezone",
+    "zone",
+    type=TIME_ZONE,
+    default=None,
+    help="The IANA zone --cron counts in, e.g. Europe/Berlin (default UTC, or CRON_TZ=).",
+)
 @click.option("--every", type=DURATION, default=None, help="Or an interval: 30m, 6h, 1d.")
 @click.option(
     "--overlap",
@@ -63,24 +82,33 @@ OVERLAP = {policy.name.lower(): policy for policy in ScheduleOverlapPolicy if po
     show_default=True,
     help="Runs missed while the cluster was down are still taken within this.",
 )
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, warnings included.")
 @click.pass_obj
 def create(
     app: App,
     /,
     name: str,
     cron: str | None,
+    zone: str | None,
     every: timedelta | None,
     overlap: str,
     catchup_window: timedelta,
+    as_json: bool,
     **chosen: Any,
 ) -> None:
-    """Create (or replace) schedule NAME, e.g. every night at 02:00, rerun the sessions
-    that failed with a retryable error in the last 24 h:
+    """Create (or replace) schedule NAME, e.g. every night at 02:00 Berlin time, rerun the
+    sessions that failed with a retryable error in the last 24 h:
 
-      pipeline schedule create nightly --cron "0 2 * * *" --retryable --within 24h
+    \b
+      pipeline schedule create nightly --cron "0 2 * * *" \\
+          --timezone Europe/Berlin --retryable --within 24h
+
+    Cron times that a clock change of the zone skips or repeats in the coming year are
+    warned about (stderr; with --json, the object's "warnings").
     """
     if (cron is None) == (every is None):
         raise click.UsageError("give exactly one of --cron and --every")
+    zone = schedule_zone(cron, zone)
     request = build_request(app.settings, "", **chosen)
     built = batch_schedule(
         app.settings,
@@ -90,19 +118,31 @@ def create(
         every=every,
         overlap=OVERLAP[overlap],
         catchup_window=catchup_window,
+        time_zone=zone,
     )
+    schedule_id = BATCH_WORKFLOW_PREFIX + name
 
-    async def run() -> str:
+    async def run() -> tuple[str, str, list[str]]:
         client = await connect(app.settings)
+        outcome = "created"
         try:
-            await client.create_schedule(BATCH_WORKFLOW_PREFIX + name, built)
+            await client.create_schedule(schedule_id, built)
         except ScheduleAlreadyRunningError:
-            await client.get_schedule_handle(BATCH_WORKFLOW_PREFIX + name).delete()
-            await client.create_schedule(BATCH_WORKFLOW_PREFIX + name, built)
-            return "replaced"
-        return "created"
+            await client.get_schedule_handle(schedule_id).delete()
+            await client.create_schedule(schedule_id, built)
+            outcome = "replaced"
+        spec = (await client.get_schedule_handle(schedule_id).describe()).schedule.spec
+        zone_name = spec.time_zone_name or UTC_NAME
+        return outcome, zone_name, await dst_warnings(client, schedule_id, spec)
 
-    click.echo(f"{BATCH_WORKFLOW_PREFIX}{name}: {_rpc(lambda: asyncio.run(run()))}")
+    outcome, zone_name, warnings = _rpc(lambda: asyncio.run(run()))
+    if as_json:
+        made = {"schedule": schedule_id, "outcome": outcome, "time_zone": zone_name}
+        click.echo(json.dumps({**made, "warnings": warnings}))
+        return
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{schedule_id}: {outcome} ({zone_name})")
 
 
 @schedule.command(name="ls")
@@ -118,11 +158,13 @@ def list_schedules(app: App, as_json: bool) -> None:
             if not listed.id.startswith(BATCH_WORKFLOW_PREFIX):
                 continue
             info, state = listed.info, listed.schedule.state if listed.schedule else None
+            spec = listed.schedule.spec if listed.schedule else None
             rows.append(
                 {
                     "name": listed.id.removeprefix(BATCH_WORKFLOW_PREFIX),
                     "paused": bool(state and state.paused),
                     "note": state.note if state else None,
+                    "time_zone": (spec and spec.time_zone_name) or UTC_NAME,
                     "next": [t.isoformat() for t in (info.next_action_times if info else [])][:1],
                 }
             )
@@ -133,8 +175,17 @@ def list_schedules(app: App, as_json: bool) -> None:
         click.echo(json.dumps({"schedules": rows}))
         return
     for row in rows:
-        state = "paused" if row["paused"] else f"next {row['next'][0] if row['next'] else '-'}"
-        click.echo(f"{row['name']:<24} {state:<36} {row['note'] or ''}")
+        upcoming = [_local(datetime.fromisoformat(t), row["time_zone"]) for t in row["next"]]
+        state = "paused" if row["paused"] else f"next {upcoming[0] if upcoming else '-'}"
+        click.echo(f"{row['name']:<24} {state:<36} {row['time_zone']:<20} {row['note'] or ''}")
+
+
+def _local(at: datetime, zone: str) -> str:
+    """``at`` as the schedule's wall clock (UTC where this machine lacks the zone)."""
+    try:
+        return at.astimezone(time_zone(zone)).isoformat()
+    except ValueError:
+        return at.astimezone(UTC).isoformat()
 
 
 @schedule.command(name="describe", help="Show schedule NAME: spec, state, recent and next runs.")
@@ -149,6 +200,7 @@ def describe_schedule(app: App, name: str) -> None:
         return {
             "name": name,
             "cron": [*spec.cron_expressions, *map(cron_of, spec.calendars)],
+            "time_zone": spec.time_zone_name or UTC_NAME,
             "every_s": [i.every.total_seconds() for i in spec.intervals],
             "overlap": described.schedule.policy.overlap.name.lower(),
             "catchup_window_s": described.schedule.policy.catchup_window.total_seconds(),
@@ -166,39 +218,6 @@ def describe_schedule(app: App, name: str) -> None:
         }
 
     click.echo(json.dumps(_rpc(lambda: asyncio.run(run())), indent=2))
-
-
-_CRON_FIELDS = (
-    ("minute", 0, 59),
-    ("hour", 0, 23),
-    ("day_of_month", 1, 31),
-    ("month", 1, 12),
-    ("day_of_week", 0, 6),
-)
-"""A cron line's five fields: the calendar's attribute and the range ``*`` stands for."""
-
-
-def cron_of(calendar: ScheduleCalendarSpec) -> str:
-    """A calendar as the cron line it came from: Temporal keeps ``--cron "0 2 * * *"`` as
-    structured ranges (``hour=2``, ``minute=0``, ...), so ``describe`` writes them back.
-    Seconds other than 0 lead the line (six fields), as Temporal's own cron accepts."""
-    fields = [_cron_field(getattr(calendar, name), low, high) for name, low, high in _CRON_FIELDS]
-    seconds = _cron_field(calendar.second, 0, 59)
-    return " ".join(fields if seconds == "0" else [seconds, *fields])
-
-
-def _cron_field(ranges: Sequence[ScheduleRange], low: int, high: int) -> str:
-    parts = []
-    for each in ranges or [ScheduleRange(low, high)]:
-        end, step = max(each.end, each.start), max(each.step, 1)
-        every = f"/{step}" if step > 1 else ""
-        if (each.start, end) == (low, high):
-            parts.append(f"*{every}")
-        elif end == each.start:
-            parts.append(str(each.start))
-        else:
-            parts.append(f"{each.start}-{end}{every}")
-    return ",".join(parts)
 
 
 @schedule.command(name="pause", help="Pause schedule NAME (running batches go on).")

@@ -24,7 +24,7 @@ from pipeline.cli import sessions as sessions_command
 from pipeline.cli.app import cli
 from pipeline.cli.context import App, ExitCode
 from pipeline.cli.follow import progress_line
-from pipeline.cli.schedule import cron_of
+from pipeline.cli.schedule_spec import cron_of
 from pipeline.cli.session_view import SessionStatus
 from pipeline.cli.status import status_exit_code
 from pipeline.cli.terminal import Terminal
