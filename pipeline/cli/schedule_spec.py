@@ -150,24 +150,43 @@ async def dst_warnings(client: Client, schedule_id: str, spec: ScheduleSpec) -> 
     calendars = [calendar_times(c) for c in spec.calendars]
     lines = []
     for edge in dst_edges(zone, calendars, datetime.now(UTC)):
-        change, times = edge.change, _clock(edge)
-        day = f"{change.wall_from:%Y-%m-%d}"
         if edge.kind == "gap":
-            moves = f"clocks go forward from {change.wall_from:%H:%M} to {change.wall_to:%H:%M}"
-            lines.append(
-                f"{name}: {times} does not happen on {day} "
-                f"({moves}): Temporal skips that run, it is not moved"
-            )
-            continue
-        moves = f"clocks go back from {change.wall_to:%H:%M} to {change.wall_from:%H:%M}"
-        runs = await _runs_in_overlap(client, schedule_id, edge, zone)
-        starts = ", ".join(run.isoformat(timespec="minutes") for run in runs) or "none"
-        lines.append(
-            f"{name}: {times} happens twice on {day} "
-            f"({moves}): Temporal starts {len(runs)} run{'' if len(runs) == 1 else 's'} "
-            f"for it ({starts})"
-        )
+            lines.append(gap_warning(name, edge))
+        else:
+            runs = await _runs_in_overlap(client, schedule_id, edge, zone)
+            lines.append(overlap_warning(name, edge, runs))
     return lines
+
+
+def gap_warning(zone: str, edge: DstEdge) -> str:
+    """``Europe/Berlin: 02:30 does not happen on 2027-03-28 (clocks go forward from 02:00
+    to 03:00): Temporal skips that run, it is not moved``."""
+    change, one = edge.change, len(edge.times) == 1
+    return (
+        f"{zone}: {_clock(edge)} {'does' if one else 'do'} not happen on "
+        f"{change.wall_from:%Y-%m-%d} (clocks go forward from {change.wall_from:%H:%M} to "
+        f"{change.wall_to:%H:%M}): Temporal skips "
+        f"{'that run, it is' if one else 'those runs, they are'} not moved"
+    )
+
+
+def overlap_warning(zone: str, edge: DstEdge, runs: Sequence[datetime]) -> str:
+    """``America/New_York: 01:30 happens twice on 2027-11-07 (clocks go back from 02:00 to
+    01:00): Temporal starts 2 runs at it: 2027-11-07T01:30-04:00 (first), …`` for the
+    ``runs`` (aware, local) the server lists at the edge's times."""
+    change, one = edge.change, len(edge.times) == 1
+    starts = ", ".join(
+        f"{run.isoformat(timespec='minutes')} "
+        f"({'first' if run.utcoffset() == change.before else 'second'})"
+        for run in runs
+    )
+    return (
+        f"{zone}: {_clock(edge)} {'happens' if one else 'happen'} twice on "
+        f"{change.wall_from:%Y-%m-%d} (clocks go back from {change.wall_to:%H:%M} to "
+        f"{change.wall_from:%H:%M}): Temporal starts {len(runs)} "
+        f"run{'' if len(runs) == 1 else 's'} at {'it' if one else 'them'}"
+        + (f": {starts}" if runs else "")
+    )
 
 
 def _clock(edge: DstEdge, most: int = 4) -> str:

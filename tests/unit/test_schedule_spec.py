@@ -4,7 +4,9 @@ as the values they match (``pipeline.cli.schedule_spec``). The server side is in
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 import pytest
@@ -12,7 +14,15 @@ from click.testing import CliRunner
 from temporalio.client import ScheduleCalendarSpec, ScheduleRange
 
 from pipeline.cli.app import cli
-from pipeline.cli.schedule_spec import calendar_times, cron_zone, schedule_zone, time_zone
+from pipeline.cli.schedule_spec import (
+    calendar_times,
+    cron_zone,
+    gap_warning,
+    overlap_warning,
+    schedule_zone,
+    time_zone,
+)
+from pipeline.domain.clock_changes import dst_edges
 
 
 @pytest.mark.parametrize("name", ["Mars/Base", "utc", "", "../etc/passwd", "/etc/localtime"])
@@ -87,4 +97,36 @@ def test_a_calendar_s_ranges_become_the_values_they_match() -> None:
     assert times.days_of_month == set(range(1, 32))
     assert times.months == set(range(1, 13))
     assert times.years is None
-    assert calendar_times(ScheduleCalendarSpec(year=[ScheduleRange(2027)])).years == {2027}
+    one_year = ScheduleCalendarSpec(year=[ScheduleRange(2027)])
+    assert calendar_times(one_year).years == frozenset({2027})
+
+
+def test_the_warnings_say_the_day_the_clocks_and_which_copy_of_a_repeated_time_runs() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    nightly = calendar_times(
+        ScheduleCalendarSpec(hour=[ScheduleRange(2)], minute=[ScheduleRange(30)])
+    )
+    quarters = calendar_times(
+        ScheduleCalendarSpec(hour=[ScheduleRange(2)], minute=[ScheduleRange(0, 59, 15)])
+    )
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    gap, overlap = dst_edges(berlin, [nightly], start)
+    (quarter_gap, _) = dst_edges(berlin, [quarters], start)
+    second = (overlap.change.at + timedelta(minutes=30)).astimezone(berlin)  # 02:30 CET.
+
+    assert gap_warning("Europe/Berlin", gap) == (
+        "Europe/Berlin: 02:30 does not happen on 2026-03-29 (clocks go forward from 02:00 to "
+        "03:00): Temporal skips that run, it is not moved"
+    )
+    assert gap_warning("Europe/Berlin", quarter_gap).startswith(
+        "Europe/Berlin: 02:00, 02:15, 02:30, 02:45 do not happen on 2026-03-29"
+    )
+    assert overlap_warning("Europe/Berlin", overlap, [second]) == (
+        "Europe/Berlin: 02:30 happens twice on 2026-10-25 (clocks go back from 03:00 to "
+        "02:00): Temporal starts 1 run at it: 2026-10-25T02:30+01:00 (second)"
+    )
+    first = (overlap.change.at - timedelta(minutes=30)).astimezone(berlin)  # 02:30 CEST.
+    assert overlap_warning("Europe/Berlin", overlap, [first, second]).endswith(
+        "starts 2 runs at it: 2026-10-25T02:30+02:00 (first), 2026-10-25T02:30+01:00 (second)"
+    )
+    assert overlap_warning("Europe/Berlin", overlap, []).endswith("Temporal starts 0 runs at it")
