@@ -3,8 +3,10 @@
 Payload: ``{"type": "session.succeeded" | "session.failed" | "session.cancelled",
 "timestamp": ISO 8601, "data": result.json or error.json}``; ``result.json`` carries
 public URLs when ``R2_PUBLIC_URL`` is set, presigned ones otherwise. A 2xx answer
-delivers it; anything else (or no answer) is a retryable ``CallbackRejected``, retried by
-the activity's policy with backoff. The session's outcome never depends on it.
+delivers it; anything else (or no answer) is a retryable ``CallbackRejected`` whose
+detail names the try (``attempt``), retried by the activity's policy with backoff
+(``NOTIFY_POLICY``) inside the session's own ``CallbackWorkflow``
+(``pipeline.workflows.callback``), off the session's path: its outcome never depends on it.
 """
 
 from __future__ import annotations
@@ -51,20 +53,22 @@ class NotifyActivities:
         sent = callbacks.headers(
             self.settings.callback_key, request.message_id, int(time.time()), body
         )
+        attempt = activity.info().attempt
         try:
             async with httpx.AsyncClient(timeout=self.settings.callback_timeout_s) as http:
                 answer = await http.post(url, content=body, headers=sent)
         except httpx.HTTPError as exc:
             raise CallbackRejected(
-                f"callback to {_origin(url)} failed: {exc!r}", detail={"url": _origin(url)}
+                f"callback to {_origin(url)} failed: {exc!r}",
+                detail={"url": _origin(url), "attempt": attempt},
             ) from exc
         if not answer.is_success:
             raise CallbackRejected(
                 f"callback to {_origin(url)} answered {answer.status_code}",
-                detail={"url": _origin(url), "status_code": answer.status_code},
+                detail={"url": _origin(url), "status_code": answer.status_code, "attempt": attempt},
             )
         log.info("callback_delivered", url=_origin(url), status_code=answer.status_code)
-        return NotifyOutput(delivered=True, status_code=answer.status_code)
+        return NotifyOutput(delivered=True, status_code=answer.status_code, attempts=attempt)
 
 
 def _origin(url: str) -> str:

@@ -19,7 +19,9 @@ The stack runs under its supervisor (``Stack.supervise``), as ``pipeline up`` ru
 ComfyUI outages hold comfy-sim down (``Stack.held``); the kill faults ``kill -9`` one child
 while two sessions are in flight and upload a third while it is down (not while the store
 is); the restart faults stop the store or Temporal gracefully and let the supervisor start
-it again. Ends with one JSON line of totals.
+it again; a callback receiver that answers every POST 500 must not hold its sessions: each
+ends within ``CALLBACK_FINAL_WITHIN_S`` of its ``result.json`` (else it counts stuck) while
+its callback retries in its own workflow. Ends with one JSON line of totals.
 
     .venv/bin/python -m bench.faults [--quick]    # --quick: no 5-minute outage
 """
@@ -42,18 +44,20 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from PIL import Image
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from pipeline.cli.callback_view import callback_status
 from pipeline.config import Settings
 from pipeline.domain.drop import DropRef
 from pipeline.domain.layout import SessionLayout
 from pipeline.ingest.seaweedfs import cursor_path
 from pipeline.media.probe import probe
 from pipeline.stack.embedded import private_settings, stack_config_for
-from pipeline.stack.process import ManagedProcess
+from pipeline.stack.process import ManagedProcess, free_port
 from pipeline.stack.supervisor import STORE, Stack
 from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
@@ -76,6 +80,8 @@ RUNS_ON = {
 ANY: frozenset[str] = frozenset()
 REPLAY_WAIT_S = 15.0
 INTERNAL_MARKERS = ("/tmp/", "activity-", "separation-", "Traceback", "/work/")
+CALLBACK_FINAL_WITHIN_S = 10.0
+"""How soon after its ``result.json`` a session whose callback receiver is down must end."""
 
 
 COUNTS = ("sessions", "completed", "failed_clearly", "stuck", "lost", "duplicated", "corrupt")
@@ -218,10 +224,24 @@ class Bench:
             for event in history.events
         )
 
-    def i2v(self, name: str) -> DropRef:
+    def i2v(self, name: str, **manifest: Any) -> DropRef:
         return self.drop(
-            name, {"kind": "i2v", "image": "face.png", **SIZE}, {"face.png": self.image}
+            name,
+            {"kind": "i2v", "image": "face.png", **SIZE, **manifest},
+            {"face.png": self.image},
         )
+
+    async def closed_after_record_s(self, drop: DropRef) -> float | None:
+        """Seconds from the session's ``result.json`` (its LastModified) to its close."""
+        described = await self.client.get_workflow_handle(drop.workflow_id).describe()
+        s3 = sync_s3(self.settings)
+        try:
+            head = s3.head_object(Bucket=self.bucket, Key=SessionLayout(drop.session_id).result)
+        except s3.exceptions.ClientError:
+            return None
+        if described.close_time is None:
+            return None
+        return float((described.close_time - head["LastModified"]).total_seconds())
 
 
 def png(size: tuple[int, int] = (320, 200), colour: tuple[int, int, int] = (30, 120, 200)) -> bytes:
@@ -299,6 +319,50 @@ def restart(name: str) -> Callable[[Bench], Awaitable[Tally]]:
         return tally
 
     return fault
+
+
+async def callback_down(bench: Bench) -> Tally:
+    """Two sessions whose callback receiver answers every POST 500: completed only if each
+    ends within ``CALLBACK_FINAL_WITHIN_S`` of its record, its callback still retrying."""
+    hits: list[str] = []
+
+    async def down(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(status=500, text="down")
+
+    app = web.Application()
+    app.router.add_post("/hook", down)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    url = f"http://127.0.0.1:{port}/hook"
+    tally = Tally()
+    try:
+        drops = [bench.i2v(f"callback-down-{i}", callback_url=url) for i in range(2)]
+        for drop in drops:
+            scored = await bench.score(drop)
+            if scored.completed:
+                late = await bench.closed_after_record_s(drop)
+                if late is None or late > CALLBACK_FINAL_WITHIN_S:
+                    scored.completed, scored.stuck = 0, 1
+                    scored.notes.append(f"{drop.session_id} ended {late} s after its record")
+                run_id = (
+                    await bench.client.get_workflow_handle(drop.workflow_id).describe()
+                ).run_id
+                callback = await callback_status(bench.client, drop.session_id, run_id)
+                if callback is None or callback.state not in ("pending", "retrying"):
+                    scored.notes.append(f"{drop.session_id}'s callback: {callback}")
+                else:
+                    await bench.client.get_workflow_handle(callback.workflow_id).terminate(
+                        "bench: receiver gone"
+                    )
+            tally.add(scored)
+        if not hits:
+            tally.notes.append("the receiver was never called")
+    finally:
+        await runner.cleanup()
+    return tally
 
 
 async def duplicate_events(bench: Bench) -> Tally:
@@ -518,6 +582,7 @@ async def sweep(bench: Bench) -> tuple[int, int, list[str]]:
 async def main(quick: bool) -> dict[str, Any]:
     matrix: list[tuple[str, Callable[[Bench], Awaitable[Tally]]]] = [
         ("no fault", no_fault),
+        ("callback receiver down", callback_down),
         ("comfyui down 15 s", comfy_down(15)),
         ("comfyui down 60 s", comfy_down(60)),
         *([] if quick else [("comfyui down 5 min", comfy_down(300))]),

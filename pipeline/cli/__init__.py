@@ -9,7 +9,8 @@ Operators and scripts drive the flow
   ``sample`` (the demo's image); ``follow``: the progress loop of ``drop --wait``, ``demo``
   and ``tail``;
 - ``status`` (``status``, ``schema``) and ``sessions`` (``tail``, ``ls``, ``cancel``), which
-  read ``session_view`` (Temporal's view joined with ``sessions/{id}/``);
+  read ``session_view`` (Temporal's view joined with ``sessions/{id}/``) and
+  ``callback_view`` (a finished session's completion callback: retrying, delivered, given up);
 - ``reprocess`` (``reprocess``), ``rerender`` (one session again from a segment on),
   ``schedule`` (``schedule …``, the batches' Temporal
   Schedules) with ``schedule_spec`` (a schedule's cron lines, time zone and clock-change

@@ -118,7 +118,8 @@ def progress_line(status: SessionStatus) -> str:
 
 def print_outcome(status: SessionStatus) -> None:
     """A finished session: frames, duration, the quality gate's verdict and URLs on stdout,
-    or the error on stderr."""
+    or the error on stderr; then its completion callback's state on stderr (it never
+    changes the outcome, and is retried in the background)."""
     if status.status == "succeeded" and status.result:
         click.echo(f"succeeded: {status.result.frames} frames, {status.result.duration_s:.2f} s")
         for line in run_captions(status.result.quality):
@@ -130,6 +131,8 @@ def print_outcome(status: SessionStatus) -> None:
         click.echo(f"{status.status}: {message}", err=True)
         if "error" in status.urls:
             click.echo(f"  error.json: {status.urls['error']}", err=True)
+    if status.callback is not None and status.callback.state != "no_url":
+        click.echo(f"  callback: {status.callback.line()}", err=True)
 
 
 def render(view: SessionStatus) -> list[str]:

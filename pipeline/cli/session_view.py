@@ -12,6 +12,7 @@ from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from pipeline.cli.callback_view import CallbackStatus, callback_status, pending_callback
 from pipeline.cli.context import NotFound
 from pipeline.config import Settings
 from pipeline.domain.contracts import SessionProgress
@@ -35,6 +36,8 @@ from pipeline.workflows.specs import QueueKind
 R = TypeVar("R", SessionRecord, ErrorRecord)
 
 TERMINAL = {"succeeded", "failed", "cancelled", "terminated", "timed_out"}
+OUTCOMES = {"succeeded", "failed", "cancelled"}
+"""The stages a session sets once it has written (or is writing) its record."""
 
 
 class SessionStatus(BaseModel):
@@ -57,6 +60,9 @@ class SessionStatus(BaseModel):
     runs: list[RunRecord] = []
     """Every run of the session, reruns included: run id, status, parameters changed, and
     the combined video's key and a fresh URL."""
+    callback: CallbackStatus | None = None
+    """The completion callback of a finished session: pending, retrying, delivered, given
+    up... (``pipeline.cli.callback_view``); None while the session runs, or if none was sent."""
 
     @property
     def finished(self) -> bool:
@@ -113,6 +119,21 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
                 raise
             # No worker answered the query (all busy or down): report what Temporal knows.
             return view.model_copy(update={"stage": "waiting for a worker"})
+        if progress.stage in OUTCOMES:
+            # Asked after the query, so a record still being written shows as pending here.
+            description = await handle.describe()
+            status = status_name(description.status or WorkflowExecutionStatus.RUNNING)
+            view = view.model_copy(update={"status": status})
+            notify = description.raw_description.pending_activities
+            if status == "running" and all(
+                p.activity_type.name == specs.NOTIFY_COMPLETION.name for p in notify
+            ):
+                # Recorded: only the callback of a session started before it had its own
+                # workflow is left, and it cannot hold the outcome.
+                callback = pending_callback(workflow_id, notify[0]) if notify else None
+                final = view.model_copy(update={"status": progress.stage, "callback": callback})
+                return await with_records(final, settings)
+    if status == "running":
         pending = description.raw_description.pending_activities
         heartbeat = None
         if pending and pending[0].heartbeat_details.payloads:
@@ -139,7 +160,8 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
                 else None,
             }
         )
-    return await with_records(view, settings)
+    callback = await callback_status(client, session_id, description.run_id)
+    return await with_records(view.model_copy(update={"callback": callback}), settings)
 
 
 async def _preview_urls(settings: Settings, keys: list[str]) -> dict[str, str]:

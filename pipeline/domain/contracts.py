@@ -341,6 +341,7 @@ class NotifyInput(Contract):
 class NotifyOutput(Contract):
     delivered: bool = Field(description="False when neither manifest nor config names a URL.")
     status_code: int | None = None
+    attempts: int | None = Field(default=None, description="The try that delivered it (1-10).")
 
 
 class FailureRecorded(Contract):

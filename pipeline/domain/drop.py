@@ -24,6 +24,9 @@ from pipeline.domain.layout import drop_name, is_manifest_key
 WORKFLOW_ID_PREFIX = "session-"
 RERENDER_ID_PREFIX = "rerender-"
 """``rerender-{session id}-{yyyymmddHHMMSS}``: a ``pipeline rerender`` of one session."""
+CALLBACK_ID_PREFIX = "callback-"
+"""``callback-{session id}-{run id}``: the completion callback of one session workflow run."""
+_RUN_ID_TAIL = re.compile(r"-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
 _SLUG_MAX = 40
 _HASH_CHARS = 16
@@ -77,10 +80,19 @@ class DropRef(BaseModel):
 
 
 def session_id_of_workflow(workflow_id: str) -> str:
-    """The session a session workflow (``session-{id}``) or a rerender of it runs."""
+    """The session a session workflow (``session-{id}``), a rerender of it or its
+    completion callback (``callback-{id}-{run id}``) runs."""
+    if workflow_id.startswith(CALLBACK_ID_PREFIX):
+        return _RUN_ID_TAIL.sub("", workflow_id.removeprefix(CALLBACK_ID_PREFIX))
     if workflow_id.startswith(RERENDER_ID_PREFIX):
         return workflow_id.removeprefix(RERENDER_ID_PREFIX).rsplit("-", 1)[0]
     return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+
+
+def callback_workflow_id(session_id: str, run_id: str) -> str:
+    """The id of the completion callback of the session workflow run ``run_id`` (a UUID,
+    as Temporal gives run ids) of ``session_id``: one per session end."""
+    return f"{CALLBACK_ID_PREFIX}{session_id}-{run_id}"
 
 
 def rerender_workflow_id(session_id: str, at: datetime) -> str:

@@ -27,6 +27,7 @@ from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect, metrics_runtime
 from pipeline.worker.gpu import run_gpu_worker
+from pipeline.workflows.callback import CallbackWorkflow
 from pipeline.workflows.reconcile import ReconcileWorkflow
 from pipeline.workflows.reprocess import ReprocessWorkflow
 from pipeline.workflows.session import SessionWorkflow
@@ -58,7 +59,7 @@ async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> Non
         worker = Worker(
             client,
             task_queue=settings.temporal_task_queue,
-            workflows=[SessionWorkflow, ReconcileWorkflow, ReprocessWorkflow],
+            workflows=[SessionWorkflow, CallbackWorkflow, ReconcileWorkflow, ReprocessWorkflow],
             activities=[
                 intake.take_drop,
                 records.plan_frames,

@@ -1,7 +1,8 @@
 """Search attributes the pipeline sets, so operators can filter workflows in the Temporal UI.
 
 Sessions carry all of them, kept current as the session moves; system workflows (the
-reconcile pass, reprocessing batches) carry only ``PipelineRole``, so the default session
+reconcile pass, reprocessing batches) carry only ``PipelineRole`` (completion callbacks
+``SessionId`` as well), so the default session
 list is the query ``PipelineRole = 'session'``. ``docs/operating.md`` ("Search attributes")
 lists the saved views built from these.
 """
@@ -28,9 +29,10 @@ GPU_WORKER = SearchAttributeKey.for_keyword("GpuWorker")
 """Temporal identity of the GPU worker that rendered the latest segment."""
 PIPELINE_ROLE = SearchAttributeKey.for_keyword("PipelineRole")
 """``session`` for sessions started by a drop, ``rerun`` for a batch's reruns of them;
-``reconcile`` and ``reprocess`` (batches) for system workflows."""
+``reconcile`` and ``reprocess`` (batches) for system workflows, ``callback`` for a session's
+completion callback (``pipeline.workflows.callback``, which carries ``SessionId`` too)."""
 
-Role = Literal["session", "rerun", "reconcile", "reprocess"]
+Role = Literal["session", "rerun", "reconcile", "reprocess", "callback"]
 SessionStatus = Literal["running", "succeeded", "failed", "cancelled"]
 
 ALL: dict[str, str] = {

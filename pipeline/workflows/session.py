@@ -72,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.domain.quality_captions import run_captions, seam_captions
     from pipeline.domain.queues import preset_queue, separation_queue
     from pipeline.workflows import attributes, describe
+    from pipeline.workflows.callback import start_callback
     from pipeline.workflows.specs import (
         CHECK_SEGMENT,
         EXTRACT_LAST_FRAMES,
@@ -113,6 +114,9 @@ RETRYABLE_FLAG = "retryable-flag"
 """Patch id: sessions started before it sent a failed sticky task back to the shared queue
 unless its code was one of ``_LISTED_FINAL_CODES``; since, the failure's ``non_retryable``
 flag (its error class's ``retryable``) decides."""
+CALLBACK_CHILD = "callback-child-v1"
+"""Patch id: sessions started before it awaited their completion callback's ten tries
+before ending; since, they start it as an abandoned child workflow and end."""
 QUALITY_PATCH = "quality-gate-v1"
 """Patch id: sessions started before it publish their segments unchecked, without previews."""
 RESEED_STRIDE = 1_000_003
@@ -704,8 +708,9 @@ class SessionWorkflow:
         record_key: str,
         error_code: str | None = None,
     ) -> None:
-        """Mark the outcome for visibility and send the completion callback. The callback
-        never changes the outcome: when it gives up, that is only logged."""
+        """Mark the outcome for visibility and hand the completion callback to its own
+        workflow (``start_callback``), which outlives the session: the record is written,
+        so the outcome is final, and the receiver cannot hold it."""
         if not workflow.patched(OPERATE_PATCH):
             return
         marks = [attributes.SESSION_STATUS.value_set(status)]
@@ -718,19 +723,19 @@ class SessionWorkflow:
         ).add(1, {"kind": kind, "outcome": status})
         info = workflow.info()
         callback = self._manifest.callback_url if self._manifest else None
-        try:
-            await self._call(
-                NOTIFY_COMPLETION,
-                NotifyInput(
-                    session_id=request.session_id,
-                    workflow_id=info.workflow_id,
-                    message_id=f"msg_{info.run_id}",
-                    status=status,
-                    callback_url=str(callback) if callback else None,
-                    record_key=record_key,
-                ),
-                summary=f"callback: {status}",
-            )
+        notify = NotifyInput(
+            session_id=request.session_id,
+            workflow_id=info.workflow_id,
+            message_id=f"msg_{info.run_id}",
+            status=status,
+            callback_url=str(callback) if callback else None,
+            record_key=record_key,
+        )
+        if workflow.patched(CALLBACK_CHILD):
+            await start_callback(notify)
+            return
+        try:  # Sessions started before CALLBACK_CHILD, as they ran.
+            await self._call(NOTIFY_COMPLETION, notify, summary=f"callback: {status}")
         except ActivityError as failure:
             workflow.logger.warning("completion callback given up: %s", failure.cause or failure)
 

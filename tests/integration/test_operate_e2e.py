@@ -12,7 +12,10 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +25,7 @@ from aiohttp import web
 from standardwebhooks import Webhook
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from pipeline.cli.session_view import session_status
 from pipeline.config import Settings
 from pipeline.domain.contracts import SessionProgress
 from pipeline.domain.layout import SessionLayout
@@ -34,7 +38,7 @@ from pipeline.temporal_client import connect
 from pipeline.workflows import attributes
 from pipeline.workflows.session import SessionWorkflow
 from tests.helpers import eventually, png, put_drop
-from tests.integration.stack_support import finished, pipeline_cli
+from tests.integration.stack_support import finished, pipeline_cli, sample_image
 
 pytestmark = pytest.mark.integration
 
@@ -65,24 +69,48 @@ async def client(stack: Settings) -> Client:
     return await connect(stack)
 
 
+@asynccontextmanager
+async def hook_at(
+    answer: Callable[[web.Request], Awaitable[web.Response]],
+) -> AsyncIterator[str]:
+    """A local receiver answering POSTs to ``/done`` with ``answer``; yields its URL."""
+    port = free_port()
+    app = web.Application()
+    app.router.add_post("/done", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/done"
+    finally:
+        await runner.cleanup()
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def receiver() -> AsyncIterator[tuple[str, list[object]]]:
     """A callback receiver verifying with the reference Standard Webhooks library."""
-    port, verified = free_port(), []
+    verified: list[object] = []
 
     async def hook(request: web.Request) -> web.Response:
         verified.append(Webhook(SECRET).verify(await request.read(), dict(request.headers)))
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/done", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}/done", verified
-    finally:
-        await runner.cleanup()
+    async with hook_at(hook) as url:
+        yield url, verified
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def failing_receiver() -> AsyncIterator[tuple[str, list[datetime]]]:
+    """A receiver that is down: every POST is answered 500 (when, kept)."""
+    hits: list[datetime] = []
+
+    async def down(request: web.Request) -> web.Response:
+        await request.read()
+        hits.append(datetime.now().astimezone())
+        return web.Response(status=500, text="down")
+
+    async with hook_at(down) as url:
+        yield url, hits
 
 
 async def test_progress_reports_real_sampler_steps_and_the_ui_and_cli_follow(
@@ -147,11 +175,72 @@ async def test_progress_reports_real_sampler_steps_and_the_ui_and_cli_follow(
     assert drop.session_id in {row["session_id"] for row in json.loads(listed.stdout)["sessions"]}
 
     await eventually(lambda: asyncio.sleep(0, result=bool(verified)), 30)
-    [payload] = verified
+    await asyncio.sleep(3)  # A second delivery (the first try's retry) would be in by now.
+    [payload] = verified  # Delivered once, from the callback's own workflow.
     assert isinstance(payload, dict)
     assert payload["type"] == "session.succeeded"
-    assert payload["data"]["session_id"] == drop.session_id
+    stored = sync_s3(stack).get_object(
+        Bucket=stack.r2_bucket_name, Key=SessionLayout(drop.session_id).result
+    )
+    assert payload["data"] == json.loads(stored["Body"].read())  # result.json, as before
     assert set(payload["data"]["urls"]) >= {"combined", "segment_000"}
+    view = await session_status(client, stack, drop.session_id)
+    assert view.callback is not None
+    assert (view.callback.state, view.callback.status_code) == ("delivered", 204)
+
+
+async def test_a_failing_callback_receiver_leaves_the_session_final_within_seconds(
+    stack: Settings,
+    client: Client,
+    failing_receiver: tuple[str, list[datetime]],
+    tmp_path: Path,
+) -> None:
+    """The case failing-callback-holds-completion: the outcome and URLs are final once
+    result.json is written; the callback retries in its own workflow, visibly."""
+    url, hits = failing_receiver
+    image = sample_image(tmp_path / "face.png")
+    done = await asyncio.to_thread(
+        pipeline_cli, stack, "drop", str(image),
+        "--set", "width=256", "--set", "height=144", "--set", f"callback_url={url}",
+        "--wait", "--timeout", "150", "--json",
+    )  # fmt: skip
+    # Before: --wait followed the session through the callback's ten tries, and ran out.
+    assert done.returncode == 0, done.stderr[-3000:]
+    finished_view = json.loads(done.stdout)
+    session_id = finished_view["session_id"]
+    assert finished_view["status"] == "succeeded"
+    assert {"combined", "result"} <= set(finished_view["urls"])
+    description = await client.get_workflow_handle(f"session-{session_id}").describe()
+    assert description.status is WorkflowExecutionStatus.COMPLETED
+    recorded = sync_s3(stack).head_object(
+        Bucket=stack.r2_bucket_name, Key=SessionLayout(session_id).result
+    )["LastModified"]
+    assert description.close_time is not None
+    closed_after_s = (description.close_time - recorded).total_seconds()
+    print(f"\nfailing callback: session closed {closed_after_s:.1f} s after result.json")
+    assert closed_after_s < 10
+
+    async def retrying() -> bool:
+        view = await session_status(client, stack, session_id)
+        return view.callback is not None and view.callback.state == "retrying"
+
+    await eventually(retrying, 30, every_s=0.5)
+    shown = await asyncio.to_thread(pipeline_cli, stack, "status", session_id)
+    as_json = json.loads(
+        (await asyncio.to_thread(pipeline_cli, stack, "status", session_id, "--json")).stdout
+    )
+    callback = client.get_workflow_handle(as_json["callback"]["workflow_id"])
+    await callback.terminate("test done")
+
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert shown.stdout.startswith("succeeded: ")
+    assert "callback: retrying: try " in shown.stderr
+    assert f"last error: callback to {url} answered 500" in shown.stderr
+    assert as_json["status"] == "succeeded"
+    assert as_json["callback"]["state"] == "retrying"
+    assert as_json["callback"]["last_error"] == f"callback to {url} answered 500"
+    assert as_json["callback"]["workflow_id"].startswith(f"callback-{session_id}-")
+    assert hits, "the receiver was never called"
 
 
 async def sim(stack: Settings, method: str, path: str, **body: object) -> object:

@@ -37,6 +37,7 @@ from pipeline.domain.contracts import (
 from pipeline.domain.drop import DropRef
 from pipeline.domain.queues import preset_queue
 from pipeline.workflows import specs
+from pipeline.workflows.callback import CallbackWorkflow
 from pipeline.workflows.priorities import FRESH_PRIORITY
 from pipeline.workflows.reprocess import ReprocessWorkflow
 from pipeline.workflows.session import SessionWorkflow
@@ -93,7 +94,7 @@ async def workers(
     cpu = Worker(
         client,
         task_queue=cpu_queue,
-        workflows=[SessionWorkflow, ReprocessWorkflow],
+        workflows=[SessionWorkflow, CallbackWorkflow, ReprocessWorkflow],
         activities=stubs.for_queue(specs.QueueKind.CPU),
         max_concurrent_activities=50,
     )

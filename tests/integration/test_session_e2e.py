@@ -204,8 +204,14 @@ async def test_a_manifest_naming_a_missing_image_fails_once_with_error_json(
         e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
     ]
     # Taken once while the media may still arrive, once after MEDIA_GRACE_S, then the
-    # failure recorded and the callback sent: each once, never retried.
-    assert [e.activity_task_started_event_attributes.attempt for e in started] == [1, 1, 1, 1]
+    # failure recorded: each once, never retried; the callback goes to its own workflow.
+    assert [e.activity_task_started_event_attributes.attempt for e in started] == [1, 1, 1]
+    children = [
+        e.start_child_workflow_execution_initiated_event_attributes.workflow_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+    ]
+    assert children == ["CallbackWorkflow"]
     assert keys_under(stack, f"inbox/{drop.manifest_key.split('/')[1]}/") == set()
     await record_history(client, drop.workflow_id, "missing_image")
 

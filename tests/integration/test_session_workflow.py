@@ -10,6 +10,7 @@ errors through the real activity edge, so codes and retryability arrive as in pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import uuid
@@ -26,21 +27,28 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from temporalio import activity
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, CancelledError
-from temporalio.worker import Worker
+from temporalio.service import RPCError
+from temporalio.worker import Replayer, Worker
 
+from pipeline.cli.callback_view import callback_status
 from pipeline.cli.session_view import session_status
 from pipeline.config import load_settings
 from pipeline.domain.contracts import (
+    NotifyInput,
+    NotifyOutput,
     SegmentProgress,
     SessionRequest,
     SessionResult,
     SignalName,
 )
-from pipeline.domain.drop import DropRef
+from pipeline.domain.drop import DropRef, callback_workflow_id
 from pipeline.domain.errors import (
+    CallbackRejected,
     MediaError,
     MissingMediaError,
     ObjectChanged,
@@ -56,8 +64,10 @@ from pipeline.domain.queues import preset_queue, separation_queue, worker_queue
 from pipeline.stack.process import free_port
 from pipeline.temporal_client import connect, metrics_runtime
 from pipeline.workflows import attributes, specs
+from pipeline.workflows.callback import CallbackWorkflow
 from pipeline.workflows.session import RESEED_STRIDE, SessionWorkflow
-from tests.conftest import TemporalServer
+from tests.conftest import S3Bucket, TemporalServer
+from tests.helpers import eventually, new_worker
 from tests.integration.session_stubs import AUDIO_S, Stubs, manifest
 from workflows_comfy import presets
 from workflows_comfy.presets import preset_for
@@ -103,7 +113,7 @@ async def running(
     cpu = Worker(
         client,
         task_queue=cpu_queue,
-        workflows=[SessionWorkflow],
+        workflows=[SessionWorkflow, CallbackWorkflow],
         activities=stubs.for_queue(specs.QueueKind.CPU),
     )
     gpu, vocals, own = (
@@ -133,6 +143,20 @@ async def running(
             execution_timeout=timedelta(minutes=1),
         )
         yield Session(handle, stubs, gpu_queue, vocals_queue, own_queue)
+        await settled(client, handle, drop.session_id)
+
+
+async def settled(
+    client: Client, handle: WorkflowHandle[SessionWorkflow, SessionResult], session_id: str
+) -> None:
+    """Until the session has ended and then its callback workflow (which outlives it), so
+    the stubs have seen every call; at most 30 s each."""
+    with contextlib.suppress(Exception):  # Failed, cancelled or timed out: ended all the same.
+        await asyncio.wait_for(handle.result(), 30)
+    run_id = (await handle.describe()).run_id
+    callback = client.get_workflow_handle(callback_workflow_id(session_id, run_id))
+    with contextlib.suppress(WorkflowFailureError, RPCError):  # given up, or none started
+        await asyncio.wait_for(callback.result(), 30)
 
 
 async def test_an_i2v_session_runs_each_stage_in_order_on_its_queue(
@@ -437,6 +461,91 @@ async def test_a_session_reads_at_a_glance_in_the_ui(temporal_client: Client) ->
         result.result_key,
         f"msg_{run_id}",
     )
+    sent = await callback_status(temporal_client, result.session_id, run_id)
+    assert sent is not None
+    assert (sent.state, sent.status_code, sent.workflow_id) == (
+        "delivered",
+        200,
+        f"callback-{result.session_id}-{run_id}",
+    )
+
+
+async def test_a_callback_that_keeps_failing_leaves_the_session_final_at_once(
+    temporal_client: Client, s3_bucket: S3Bucket
+) -> None:
+    down = CallbackRejected("callback to http://127.0.0.1:9/hook answered 500")
+    stubs = Stubs(manifest(kind="i2v", image="face.png"), {"notify_completion": [down] * 10})
+    settings = s3_bucket.settings()
+    async with running(temporal_client, stubs) as session:
+        # Before the callback had its own workflow, the session awaited its ten tries.
+        result = await asyncio.wait_for(session.handle.result(), 20)
+        run_id = (await session.handle.describe()).run_id
+        callback = temporal_client.get_workflow_handle(
+            callback_workflow_id(result.session_id, run_id)
+        )
+
+        async def retried() -> bool:
+            view = await session_status(temporal_client, settings, result.session_id)
+            return view.callback is not None and (view.callback.attempt or 0) >= 2
+
+        await eventually(retried, 20)
+        view = await session_status(temporal_client, settings, result.session_id)
+        running_callback = (await callback.describe()).status
+        history = await session.handle.fetch_history()
+        await callback.terminate("test done")
+    assert view.status == "succeeded"
+    assert running_callback is WorkflowExecutionStatus.RUNNING
+    assert view.callback is not None
+    assert (view.callback.state, view.callback.workflow_id) == ("retrying", callback.id)
+    assert view.callback.last_error == down.message
+    assert view.callback.line().startswith(f"retrying: try {view.callback.attempt} of 10")
+    assert stubs.notified == []  # never delivered
+    tries = [c.attempt for c in stubs.calls if c.name == "notify_completion"]
+    shown = view.callback.attempt or 0
+    assert shown >= 2
+    assert tries[: shown - 1] == list(range(1, shown))
+    # The new command sequence replays deterministically.
+    replayer = Replayer(workflows=[SessionWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
+
+
+async def test_a_callback_given_up_says_so_with_its_last_error(temporal_client: Client) -> None:
+    message = "callback to http://127.0.0.1:9/hook answered 500"
+
+    @activity.defn(name=specs.NOTIFY_COMPLETION.name)
+    async def last_try_fails(request: NotifyInput) -> NotifyOutput:
+        raise ApplicationError(
+            message, {"attempt": 10}, type=CallbackRejected.code, non_retryable=True
+        )
+
+    session_id, run_id = f"given-up-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
+    request = NotifyInput(
+        session_id=session_id,
+        workflow_id=f"session-{session_id}",
+        message_id=f"msg_{run_id}",
+        status="failed",
+        callback_url="http://127.0.0.1:9/hook",
+        record_key=SessionLayout(session_id).error,
+    )
+    async with new_worker(temporal_client, CallbackWorkflow, activities=[last_try_fails]) as w:
+        handle = await temporal_client.start_workflow(
+            CallbackWorkflow.run,
+            request,
+            id=callback_workflow_id(session_id, run_id),
+            task_queue=w.task_queue,
+        )
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        state = await callback_status(temporal_client, session_id, run_id)
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert (cause.type, cause.message) == (
+        "callback_rejected",
+        f"callback given up after 10 tries: {message}",
+    )
+    assert state is not None
+    assert (state.state, state.attempt, state.last_error) == ("given_up", 10, message)
+    assert state.line() == f"given up after 10 tries; last error: {message}"
 
 
 async def test_progress_from_the_gpu_worker_reaches_query_details_and_attributes(

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.domain.drop import DropRef, session_id_of_workflow
+from pipeline.domain.drop import DropRef, callback_workflow_id, session_id_of_workflow
 from pipeline.domain.layout import SessionLayout, is_manifest_key, misplaced_manifest
 
 
@@ -76,6 +76,14 @@ def test_same_upload_gives_the_same_session_and_quotes_do_not_matter() -> None:
     assert a.session_id.startswith("my-drop-")
     assert a.workflow_id == "session-" + a.session_id
     assert session_id_of_workflow(a.workflow_id) == a.session_id
+
+
+def test_a_callback_workflow_names_its_session_and_run() -> None:
+    drop = DropRef.of("bucket", "inbox/d-1/manifest.json", "e1")
+    run_id = "0f5b8c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b"
+    callback = callback_workflow_id(drop.session_id, run_id)
+    assert callback == f"callback-{drop.session_id}-{run_id}"
+    assert session_id_of_workflow(callback) == drop.session_id
 
 
 def test_a_changed_manifest_or_other_bucket_is_a_new_session() -> None:
