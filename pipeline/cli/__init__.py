@@ -9,7 +9,8 @@ Operators and scripts drive the flow
   ``sample`` (the demo's image); ``follow``: the progress loop of ``drop --wait``, ``demo``
   and ``tail``;
 - ``status`` (``status``, ``schema``) and ``sessions`` (``tail``, ``ls``, ``cancel``), which
-  read ``session_view`` (Temporal's view joined with ``sessions/{id}/``);
+  read ``session_view`` (Temporal's view joined with ``sessions/{id}/``) and ``targets``
+  (what an id names: a session and its running reruns, one rerun, or a batch);
 - ``reprocess`` (``reprocess``), ``rerender`` (one session again from a segment on),
   ``schedule`` (``schedule …``, the batches' Temporal
   Schedules) and ``setup`` (``setup temporal``, ``setup schedules``);

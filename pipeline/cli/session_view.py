@@ -15,7 +15,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from pipeline.cli.context import NotFound
 from pipeline.config import Settings
 from pipeline.domain.contracts import SessionProgress
-from pipeline.domain.drop import RERENDER_ID_PREFIX, WORKFLOW_ID_PREFIX, session_id_of_workflow
+from pipeline.domain.drop import (
+    RERENDER_ID_PREFIX,
+    RERUN_ID_PREFIX,
+    WORKFLOW_ID_PREFIX,
+    session_id_of_workflow,
+)
 from pipeline.domain.errors import InternalError, StorageError
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.media_names import waiting_for_media
@@ -88,7 +93,7 @@ def no_such_session(session_id: str) -> NotFound:
 
 
 def workflow_id_for(session_or_workflow_id: str) -> str:
-    if session_or_workflow_id.startswith((WORKFLOW_ID_PREFIX, RERENDER_ID_PREFIX)):
+    if session_or_workflow_id.startswith((WORKFLOW_ID_PREFIX, RERENDER_ID_PREFIX, RERUN_ID_PREFIX)):
         return session_or_workflow_id
     return WORKFLOW_ID_PREFIX + session_or_workflow_id
 

@@ -24,6 +24,9 @@ from pipeline.domain.layout import drop_name, is_manifest_key
 WORKFLOW_ID_PREFIX = "session-"
 RERENDER_ID_PREFIX = "rerender-"
 """``rerender-{session id}-{yyyymmddHHMMSS}``: a ``pipeline rerender`` of one session."""
+RERUN_ID_PREFIX = "rerun-"
+"""``rerun-{batch id}-{session id}``: a reprocessing batch's rerun of one session (batch ids
+have no ``-``: ``b{time}{hex}``, or a schedule's name with only letters and digits kept)."""
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
 _SLUG_MAX = 40
 _HASH_CHARS = 16
@@ -77,10 +80,18 @@ class DropRef(BaseModel):
 
 
 def session_id_of_workflow(workflow_id: str) -> str:
-    """The session a session workflow (``session-{id}``) or a rerender of it runs."""
+    """The session a session workflow (``session-{id}``), a rerender (``rerender-{id}-…``) or
+    a batch's rerun of it (``rerun-{batch}-{id}``) runs."""
     if workflow_id.startswith(RERENDER_ID_PREFIX):
         return workflow_id.removeprefix(RERENDER_ID_PREFIX).rsplit("-", 1)[0]
+    if workflow_id.startswith(RERUN_ID_PREFIX):
+        return workflow_id.removeprefix(RERUN_ID_PREFIX).split("-", 1)[-1]
     return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+
+
+def rerun_workflow_id(batch_id: str, session_id: str) -> str:
+    """The id of batch ``batch_id``'s rerun of ``session_id``."""
+    return f"{RERUN_ID_PREFIX}{batch_id}-{session_id}"
 
 
 def rerender_workflow_id(session_id: str, at: datetime) -> str:
