@@ -21,9 +21,14 @@ while two sessions are in flight and upload a third while it is down (not while 
 is); the restart faults stop the store or Temporal gracefully and let the supervisor start
 it again; a callback receiver that answers every POST 500 must not hold its sessions: each
 ends within ``CALLBACK_FINAL_WITHIN_S`` of its ``result.json`` (else it counts stuck) while
-its callback retries in its own workflow. Ends with one JSON line of totals.
+its callback retries in its own workflow.
+Cancel-timing trials then cancel sessions at random points, half of them the
+moment a segment ends (sdk-python #620), and count each cancel: ended cancelled; late
+(the session was already publishing or recording its outcome when the cancel was recorded:
+``pipeline cancel`` says so and exits 1); or lost (it was recorded before that, and the
+session did not end cancelled). Target: 0 lost in 50. Ends with one JSON line of totals.
 
-    .venv/bin/python -m bench.faults [--quick]    # --quick: no 5-minute outage
+    .venv/bin/python -m bench.faults [--quick] [--cancels N] [--cancels-only]
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import contextlib
 import json
 import math
 import os
+import random
 import signal
 import tempfile
 import time
@@ -82,6 +88,9 @@ REPLAY_WAIT_S = 15.0
 INTERNAL_MARKERS = ("/tmp/", "activity-", "separation-", "Traceback", "/work/")
 CALLBACK_FINAL_WITHIN_S = 10.0
 """How soon after its ``result.json`` a session whose callback receiver is down must end."""
+CANCEL_TRIALS = 50
+ENDING_ACTIVITIES = frozenset({"publish_result", "record_failure"})
+"""Once one of these is scheduled the session's outcome is decided: a cancel after it is late."""
 
 
 COUNTS = ("sessions", "completed", "failed_clearly", "stuck", "lost", "duplicated", "corrupt")
@@ -576,10 +585,83 @@ async def sweep(bench: Bench) -> tuple[int, int, list[str]]:
     return len(cases), refused, unclear
 
 
+# --- cancel timing --------------------------------------------------------------------
+
+
+@dataclass
+class Cancels:
+    tried: int = 0
+    cancelled: int = 0
+    late: int = 0
+    lost: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+async def segments_done(bench: Bench, workflow_id: str) -> int:
+    with contextlib.suppress(RPCError):
+        progress = await bench.client.get_workflow_handle(workflow_id).query("progress")
+        return int(progress.get("segments_done", 0))
+    return -1
+
+
+async def cancel_at(bench: Bench, drop: DropRef, at_segment_end: bool, delay_s: float) -> None:
+    """Cancel the moment its first segment ends, or ``delay_s`` after it started."""
+    if not await bench.in_flight(drop, ANY):
+        return
+    if at_segment_end:
+        deadline = time.monotonic() + SESSION_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if await segments_done(bench, drop.workflow_id) >= 1:
+                break
+            await asyncio.sleep(0.02)
+    else:
+        await asyncio.sleep(delay_s)
+    with contextlib.suppress(RPCError):  # Already closed: the cancel came after the end.
+        await bench.client.get_workflow_handle(drop.workflow_id).cancel(reason="bench")
+
+
+async def judge(bench: Bench, drop: DropRef, tally: Cancels) -> None:
+    """Cancelled, late (recorded once the outcome was decided, or after the close), or lost."""
+    status = await bench.outcome(drop.workflow_id, SESSION_TIMEOUT_S)
+    if status is WorkflowExecutionStatus.CANCELED:
+        tally.cancelled += 1
+        return
+    history = await bench.client.get_workflow_handle(drop.workflow_id).fetch_history()
+    ending = None
+    for event in history.events:
+        scheduled = event.activity_task_scheduled_event_attributes.activity_type.name
+        if (
+            event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            and scheduled in ENDING_ACTIVITIES
+        ):
+            ending = ending or event.event_id
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+            if ending is None or status is None:
+                tally.lost += 1
+                tally.notes.append(f"{drop.session_id}: cancel lost, ended {status}")
+                return
+            break
+    tally.late += 1  # Decided first, or closed before the cancel was recorded at all.
+
+
+async def cancels(bench: Bench, trials: int) -> Cancels:
+    """``trials`` sessions, cancelled at random points, half of them as a segment ends."""
+    tally = Cancels()
+    pace = random.Random(20)
+    for trial in range(trials):
+        drop = bench.i2v(f"cancel-{trial}")
+        await cancel_at(bench, drop, trial % 2 == 0, pace.uniform(0.0, 8.0))
+        await judge(bench, drop, tally)
+        tally.tried += 1
+    return tally
+
+
 # --- the run ------------------------------------------------------------------------
 
 
-async def main(quick: bool) -> dict[str, Any]:
+async def main(
+    quick: bool, cancel_trials: int = CANCEL_TRIALS, only_cancels: bool = False
+) -> dict[str, Any]:
     matrix: list[tuple[str, Callable[[Bench], Awaitable[Tally]]]] = [
         ("no fault", no_fault),
         ("callback receiver down", callback_down),
@@ -593,6 +675,8 @@ async def main(quick: bool) -> dict[str, Any]:
         ("replayed events", replayed_events),
         *[(f"manifest rewrite {gap} ms", rewrite(gap)) for gap in REWRITE_GAPS_MS],
     ]
+    if only_cancels:
+        matrix = []
     totals = Tally()
     with tempfile.TemporaryDirectory(prefix="bench-faults-") as state:
         settings = private_settings(Path(state), MEDIA_GRACE_S=str(MEDIA_GRACE_S))
@@ -606,11 +690,18 @@ async def main(quick: bool) -> dict[str, Any]:
                 tally = await fault(bench)
                 totals.add(tally)
                 print_row(name, tally)
-            bad, refused, unclear = await sweep(bench)
+            cancelled = await cancels(bench, cancel_trials)
+            bad, refused, unclear = await sweep(bench) if not only_cancels else (0, 0, [])
         finally:
             stop.set()
             await supervising
             await stack.stop()
+    print(
+        f"cancels: {cancelled.tried} tried  cancelled {cancelled.cancelled}  "
+        f"late {cancelled.late}  lost {cancelled.lost}"
+    )
+    for note in cancelled.notes:
+        print(f"    {note}")
     print(f"bad inputs: {refused} of {bad} refused clearly")
     for line in unclear:
         print(f"  not refused clearly: {line}")
@@ -624,6 +715,10 @@ async def main(quick: bool) -> dict[str, Any]:
         "corrupt": totals.corrupt,
         "bad_inputs": bad,
         "refused_clearly": refused,
+        "cancel_trials": cancelled.tried,
+        "cancels_cancelled": cancelled.cancelled,
+        "cancels_late": cancelled.late,
+        "cancels_lost": cancelled.lost,
     }
 
 
@@ -640,4 +735,7 @@ def print_row(name: str, tally: Tally) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 5-minute outage")
-    print(json.dumps(asyncio.run(main(parser.parse_args().quick))))
+    parser.add_argument("--cancels", type=int, default=CANCEL_TRIALS, help="cancel trials")
+    parser.add_argument("--cancels-only", action="store_true", help="only the cancel trials")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main(args.quick, args.cancels, args.cancels_only))))

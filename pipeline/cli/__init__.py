@@ -9,8 +9,9 @@ Operators and scripts drive the flow
   ``sample`` (the demo's image); ``follow``: the progress loop of ``drop --wait``, ``demo``
   and ``tail``;
 - ``status`` (``status``, ``schema``) and ``sessions`` (``tail``, ``ls``, ``cancel``), which
-  read ``session_view`` (Temporal's view joined with ``sessions/{id}/``) and
-  ``callback_view`` (a finished session's completion callback: retrying, delivered, given up);
+  read ``session_view`` (Temporal's view joined with ``sessions/{id}/``), ``callback_view``
+  (a finished session's completion callback: retrying, delivered, given up) and ``targets``
+  (what an id names: a session and its running reruns, one rerun, or a batch);
 - ``reprocess`` (``reprocess``), ``rerender`` (one session again from a segment on),
   ``schedule`` (``schedule …``, the batches' Temporal
   Schedules) with ``schedule_spec`` (a schedule's cron lines, time zone and clock-change

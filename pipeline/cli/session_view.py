@@ -16,7 +16,12 @@ from pipeline.cli.callback_view import CallbackStatus, callback_status, pending_
 from pipeline.cli.context import NotFound
 from pipeline.config import Settings
 from pipeline.domain.contracts import SessionProgress
-from pipeline.domain.drop import RERENDER_ID_PREFIX, WORKFLOW_ID_PREFIX, session_id_of_workflow
+from pipeline.domain.drop import (
+    RERENDER_ID_PREFIX,
+    RERUN_ID_PREFIX,
+    WORKFLOW_ID_PREFIX,
+    session_id_of_workflow,
+)
 from pipeline.domain.errors import InternalError, StorageError
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.media_names import waiting_for_media
@@ -94,7 +99,7 @@ def no_such_session(session_id: str) -> NotFound:
 
 
 def workflow_id_for(session_or_workflow_id: str) -> str:
-    if session_or_workflow_id.startswith((WORKFLOW_ID_PREFIX, RERENDER_ID_PREFIX)):
+    if session_or_workflow_id.startswith((WORKFLOW_ID_PREFIX, RERENDER_ID_PREFIX, RERUN_ID_PREFIX)):
         return session_or_workflow_id
     return WORKFLOW_ID_PREFIX + session_or_workflow_id
 

@@ -14,6 +14,7 @@ import json
 import socket
 import sys
 import time
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ import click
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from pipeline.cli.context import App, ExitCode
+from pipeline.cli.context import App, ExitCode, NotFound
 from pipeline.cli.follow import POLL_S, follow_to_end
 from pipeline.cli.params import MOMENT
 from pipeline.cli.session_view import (
@@ -31,6 +32,7 @@ from pipeline.cli.session_view import (
     session_status,
     status_name,
 )
+from pipeline.cli.targets import BatchStatus, batch_status, is_batch, resolve, run_status
 from pipeline.domain.drop import session_id_of_workflow
 from pipeline.temporal_client import connect
 from pipeline.workflows import attributes
@@ -123,49 +125,117 @@ async def list_sessions(client: Client, query: str, limit: int) -> list[dict[str
 
 
 @click.command()
-@click.argument("session_id")
+@click.argument("identifier", metavar="ID")
 @click.option("--reason", default="", help="Why; recorded in error.json and the history.")
 @click.option("--no-wait", is_flag=True, help="Return once the cancel is requested.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
-def cancel(app: App, session_id: str, reason: str, no_wait: bool, as_json: bool) -> None:
-    """Cancel a running session: its ComfyUI prompt is interrupted, what it made is kept,
-    and error.json says who cancelled and why. A finished session is left as it is."""
+def cancel(app: App, identifier: str, reason: str, no_wait: bool, as_json: bool) -> None:
+    """Cancel a session, a rerun of it, or a reprocessing batch (``pipeline.cli.targets``).
 
-    async def run() -> tuple[bool, SessionStatus]:
+    ID is a session id (the session and every rerender or batch rerun of it still
+    running), one rerun's workflow id (``rerender-…``, ``rerun-…``), or a batch's
+    (``reprocess-…``). Its ComfyUI prompt is interrupted, what it made is kept, and
+    error.json says who cancelled and why. Waits for each run to end: exits 0 when every
+    one ended cancelled; 1 when one had ended, or ended otherwise (the cancel came after
+    its end: its result.json or error.json was already being written), or was still
+    running after 30 s; 3 when nothing by that id exists.
+    """
+    if is_batch(identifier):
+        _cancel_batch(app, identifier, reason, no_wait=no_wait, as_json=as_json)
+        return
+
+    async def run() -> tuple[tuple[str, ...], SessionStatus, dict[str, str]]:
         client = await connect(app.settings, identity=operator_identity("pipeline cancel"))
-        view = await session_status(client, app.settings, session_id)
-        if view.finished or view.status == "pending":
-            return False, view
-        try:
-            await client.get_workflow_handle(view.workflow_id).cancel(reason=reason)
-        except RPCError as exc:
-            if exc.status is not RPCStatusCode.NOT_FOUND:
-                raise
-        if no_wait:
-            return True, view
-        deadline = time.monotonic() + CANCEL_WAIT_S
-        while time.monotonic() < deadline:
-            view = await session_status(client, app.settings, session_id)
-            if view.finished:
+        resolved = await resolve(client, identifier)
+        for workflow_id in resolved.running:
+            try:
+                await client.get_workflow_handle(workflow_id).cancel(reason=reason)
+            except RPCError as exc:
+                if exc.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+        ended = {workflow_id: "running" for workflow_id in resolved.running}
+        deadline = time.monotonic() + (0 if no_wait else CANCEL_WAIT_S)
+        while True:
+            for workflow_id, status in ended.items():
+                if status not in TERMINAL:
+                    ended[workflow_id] = await run_status(client, workflow_id) or "pending"
+            if all(s in TERMINAL for s in ended.values()) or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(POLL_S)
-        return True, view
+        shown = resolved.running[0] if resolved.running else identifier
+        return resolved.running, await session_status(client, app.settings, shown), ended
 
-    requested, view = asyncio.run(run())
+    requested, view, ended = asyncio.run(run())
+    late = {w: s for w, s in ended.items() if s in TERMINAL and s != "cancelled"}
     if as_json:
-        click.echo(json.dumps({"cancel_requested": requested, **view.model_dump(mode="json")}))
-    elif view.status == "pending":
+        click.echo(
+            json.dumps(
+                {
+                    "cancel_requested": bool(requested),
+                    "outcomes": ended,
+                    "after_the_end": sorted(late),
+                    **view.model_dump(mode="json"),
+                }
+            )
+        )
+    elif view.status == "pending" and not requested:
         raise no_such_session(view.session_id)
     elif not requested:
         click.echo(f"session {view.session_id} already {view.status}: nothing to cancel", err=True)
-    elif view.finished:
-        click.echo(f"session {view.session_id} {view.status}")
-    else:
-        click.echo(f"session {view.session_id}: cancel requested ({view.stage})")
-    if view.status == "pending":
+    for workflow_id, status in ended.items() if not as_json else ():
+        if no_wait:
+            click.echo(f"{workflow_id}: cancel requested")
+        elif status == "cancelled":
+            click.echo(f"{workflow_id} cancelled")
+        elif workflow_id in late:
+            click.echo(
+                f"{workflow_id} {status}: the cancel came after its end (its outcome was "
+                "already being recorded); nothing was cancelled",
+                err=True,
+            )
+        else:
+            click.echo(
+                f"{workflow_id}: cancel requested, still {status} after {CANCEL_WAIT_S:.0f} s"
+            )
+    if view.status == "pending" and not requested:
         sys.exit(ExitCode.NOT_FOUND)
-    if requested and not no_wait and view.status not in TERMINAL:
+    if not requested and view.status != "cancelled":
+        sys.exit(ExitCode.FAILED)
+    if not no_wait and any(status != "cancelled" for status in ended.values()):
+        sys.exit(ExitCode.FAILED)
+
+
+def _cancel_batch(app: App, workflow_id: str, reason: str, *, no_wait: bool, as_json: bool) -> None:
+    """``pipeline cancel reprocess-…``: the batch, and with it its running reruns."""
+
+    async def run() -> tuple[bool, BatchStatus]:
+        client = await connect(app.settings, identity=operator_identity("pipeline cancel"))
+        view = await batch_status(client, workflow_id)
+        if view.status != "running":
+            return False, view
+        await client.get_workflow_handle(workflow_id).cancel(reason=reason)
+        deadline = time.monotonic() + (0 if no_wait else CANCEL_WAIT_S)
+        while view.status not in TERMINAL and time.monotonic() < deadline:
+            await asyncio.sleep(POLL_S)
+            view = await batch_status(client, workflow_id)
+        return True, view
+
+    requested, view = asyncio.run(run())
+    if view.status == "pending":
+        raise NotFound(f"no batch {workflow_id}: Temporal knows no such workflow")
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"cancel_requested": requested, **asdict(view)},
+                default=lambda counts: counts.model_dump(),
+            )
+        )
+    elif not requested:
+        click.echo(f"{view.line()}: nothing to cancel", err=True)
+    else:
+        click.echo(view.line())
+    if (not no_wait or not requested) and view.status != "cancelled":
         sys.exit(ExitCode.FAILED)
 
 

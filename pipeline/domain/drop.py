@@ -27,6 +27,9 @@ RERENDER_ID_PREFIX = "rerender-"
 CALLBACK_ID_PREFIX = "callback-"
 """``callback-{session id}-{run id}``: the completion callback of one session workflow run."""
 _RUN_ID_TAIL = re.compile(r"-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
+RERUN_ID_PREFIX = "rerun-"
+"""``rerun-{batch id}-{session id}``: a reprocessing batch's rerun of one session (batch ids
+have no ``-``: ``b{time}{hex}``, or a schedule's name with only letters and digits kept)."""
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
 _SLUG_MAX = 40
 _HASH_CHARS = 16
@@ -80,12 +83,15 @@ class DropRef(BaseModel):
 
 
 def session_id_of_workflow(workflow_id: str) -> str:
-    """The session a session workflow (``session-{id}``), a rerender of it or its
-    completion callback (``callback-{id}-{run id}``) runs."""
+    """The session a session workflow (``session-{id}``), a rerender (``rerender-{id}-…``),
+    a batch's rerun of it (``rerun-{batch}-{id}``) or its completion callback
+    (``callback-{id}-{run id}``) runs."""
     if workflow_id.startswith(CALLBACK_ID_PREFIX):
         return _RUN_ID_TAIL.sub("", workflow_id.removeprefix(CALLBACK_ID_PREFIX))
     if workflow_id.startswith(RERENDER_ID_PREFIX):
         return workflow_id.removeprefix(RERENDER_ID_PREFIX).rsplit("-", 1)[0]
+    if workflow_id.startswith(RERUN_ID_PREFIX):
+        return workflow_id.removeprefix(RERUN_ID_PREFIX).split("-", 1)[-1]
     return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
 
 
@@ -93,6 +99,11 @@ def callback_workflow_id(session_id: str, run_id: str) -> str:
     """The id of the completion callback of the session workflow run ``run_id`` (a UUID,
     as Temporal gives run ids) of ``session_id``: one per session end."""
     return f"{CALLBACK_ID_PREFIX}{session_id}-{run_id}"
+
+
+def rerun_workflow_id(batch_id: str, session_id: str) -> str:
+    """The id of batch ``batch_id``'s rerun of ``session_id``."""
+    return f"{RERUN_ID_PREFIX}{batch_id}-{session_id}"
 
 
 def rerender_workflow_id(session_id: str, at: datetime) -> str:

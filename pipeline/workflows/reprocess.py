@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         Rerun,
         SessionRequest,
     )
-    from pipeline.domain.drop import DropRef
+    from pipeline.domain.drop import DropRef, rerun_workflow_id
     from pipeline.domain.layout import SessionLayout
     from pipeline.workflows import attributes
     from pipeline.workflows.priorities import BATCH_PRIORITY
@@ -96,7 +96,7 @@ class ReprocessWorkflow:
                         gpu_task_queue=request.gpu_task_queue,
                         rerun=Rerun(batch_id=request.batch_id, overrides=request.overrides),
                     ),
-                    id=f"rerun-{request.batch_id}-{session_id}",
+                    id=rerun_workflow_id(request.batch_id, session_id),
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     priority=Priority(
                         priority_key=BATCH_PRIORITY, fairness_key=request.batch_id[:64]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -119,6 +119,10 @@ CALLBACK_CHILD = "callback-child-v1"
 before ending; since, they start it as an abandoned child workflow and end."""
 QUALITY_PATCH = "quality-gate-v1"
 """Patch id: sessions started before it publish their segments unchecked, without previews."""
+CANCEL_PATCH = "cancel-never-lost-v1"
+"""Patch id: sessions started before it went on when a step completed although the session
+had been asked to cancel meanwhile (sdk-python #620), and let a cancel interrupt publishing
+or recording an outcome already decided."""
 RESEED_STRIDE = 1_000_003
 """A re-render's seed moves by this prime per attempt, so it meets no other segment's seed
 (``seed + index``) of any plan shorter than a million segments."""
@@ -168,6 +172,8 @@ class SessionWorkflow:
         """A rerun's generation, where its failure is recorded."""
         self._quality: list[QualityReport] | None = None
         """Every quality check so far, each attempt; None while the gate is off."""
+        self._ending = False
+        """Publishing or recording the outcome: a cancel no longer stops the session."""
 
     @workflow.query
     def progress(self) -> SessionProgress:
@@ -208,6 +214,7 @@ class SessionWorkflow:
                 raise
             code, message, retryable, detail = _describe_failure(failure)
             self._progress = self._progress.model_copy(update={"error": message})
+            self._ending = True  # The outcome is decided: a cancel now comes after the end.
             recorded = await self._call(
                 RECORD_FAILURE,
                 FailureInput(
@@ -385,6 +392,7 @@ class SessionWorkflow:
             self._made["preview_contact_sheet"] = previews.contact_sheet_key
 
         self._set_stage("publishing")
+        self._ending = True  # result.json is the end: a cancel would leave two records.
         # Everything the run made: prepared image and audio, vocals, plan, segments, video.
         artifacts = dict(self._made)
         published = await self._call(
@@ -594,13 +602,16 @@ class SessionWorkflow:
         in the Temporal UI (default: the stage).
         """
         started = workflow.now()
-        result = await execute(
-            spec,
-            argument,
-            schedule_to_close=self._window(started),
-            summary=summary or self._stage_summary(),
+        result = await self._unless_ending(
+            execute(
+                spec,
+                argument,
+                schedule_to_close=self._window(started),
+                summary=summary or self._stage_summary(),
+            )
         )
         self._add_time(spec.name, started)
+        self._stop_if_cancelled()
         return result
 
     async def _gpu(
@@ -654,7 +665,39 @@ class SessionWorkflow:
             self._sticky_queue = result.worker_task_queue
             break
         self._add_time(spec.name, started)
+        self._stop_if_cancelled()
         return result
+
+    def _stop_if_cancelled(self) -> None:
+        """End the session cancelled if it was asked to while the step it awaited completed.
+
+        A step's cancel may never reach it: a GPU activity that completes before its next
+        heartbeat (or a short one that does not heartbeat) hands its result back, and the
+        workflow, waiting for the cancel to complete, gets that result instead of a
+        cancellation: asyncio forgets the cancel (sdk-python #620), and the session would run
+        to the end. ``workflow.cancellation_reason()`` remembers it (None until Temporal
+        delivers a cancel request), so every step's result is checked against it.
+        """
+        if self._ending or workflow.cancellation_reason() is None:
+            return
+        if workflow.patched(CANCEL_PATCH):
+            raise asyncio.CancelledError("cancel requested while a step completed")
+
+    async def _unless_ending(self, step: Awaitable[OutputT]) -> OutputT:
+        """Await ``step``; once the session is ending (publishing ``result.json``, recording
+        its failure or cancellation, the completion callback) a cancel does not interrupt it:
+        the outcome is decided, the cancel comes after the end, and cancelling a write
+        halfway would leave a succeeded record beside a cancelled one. Sessions started
+        before ``CANCEL_PATCH`` let the cancel through, as they did."""
+        if not self._ending or not workflow.patched(CANCEL_PATCH):
+            return await step
+        ending = asyncio.ensure_future(step)
+        while True:
+            try:
+                return await asyncio.shield(ending)
+            except asyncio.CancelledError:
+                if ending.done():
+                    raise
 
     def _window(self, now: datetime) -> timedelta:
         """What is left until the session's deadline, at least ``LAST_WINDOW``."""
@@ -684,6 +727,7 @@ class SessionWorkflow:
 
     async def _end_cancelled(self, request: SessionRequest) -> None:
         """Record who cancelled and why (error.json, status cancelled), keeping what was made."""
+        self._ending = True
         if not workflow.patched(OPERATE_PATCH):
             return
         stage = self._progress.stage

@@ -86,6 +86,13 @@ class Stubs:
     """What GPU stubs answer as the queue of the worker that ran them (sticky sessions)."""
     black_renders: dict[int, int] = field(default_factory=dict)
     """Segment index → how many of its first renders ``check_segment`` finds all black."""
+    finish_when: asyncio.Event | None = None
+    """When set, ``generate_segment`` waits for it without heartbeating, then completes: a
+    segment that finishes just as the session is cancelled (sdk-python #620), as its cancel
+    never reaches it."""
+    publish_when: asyncio.Event | None = None
+    """When set, ``publish_result`` signals ``publishing`` and waits for it to complete."""
+    publishing: asyncio.Event = field(default_factory=asyncio.Event)
     calls: list[Call] = field(default_factory=list)
     segments: list[GenerateSegmentInput] = field(default_factory=list)
     checks: list[CheckSegmentInput] = field(default_factory=list)
@@ -181,6 +188,9 @@ class Stubs:
             except asyncio.CancelledError:
                 self.segment_cancelled.set()
                 raise
+        if self.finish_when is not None:
+            self.segment_started.set()
+            await self.finish_when.wait()
         key = SessionLayout(request.session_id).segment(request.run, request.segment.index)
         return SegmentOutput(
             key=key,
@@ -252,6 +262,9 @@ class Stubs:
     @edge
     async def publish_result(self, request: PublishInput) -> PublishOutput:
         self._enter(specs.PUBLISH_RESULT)
+        if self.publish_when is not None:
+            self.publishing.set()
+            await self.publish_when.wait()
         result_key = SessionLayout(request.session_id).result
         return PublishOutput(result_key=result_key, urls={"combined": "http://example/c.mp4"})
 

@@ -739,3 +739,50 @@ async def test_a_busy_worker_hands_the_task_back_without_spending_an_attempt(
         await session.handle.result()
     assert gpu_calls(session) == [("generate_segment", "preset", 1)] * 3
     assert stubs.recorded == []
+
+
+@pytest.mark.parametrize("settle_s", [0.0, 0.5])
+async def test_a_segment_finishing_as_the_session_is_cancelled_still_ends_it_cancelled(
+    temporal_client: Client, settle_s: float
+) -> None:
+    # sdk-python #620: the segment's cancel never reaches it (it does not heartbeat again),
+    # it completes, and the workflow, waiting for the cancel to complete, gets its result.
+    # settle_s: the segment completes as the cancel is recorded (0) or once the workflow has
+    # asked the segment to stop (0.5 s later).
+    finish = asyncio.Event()
+    stubs = Stubs(manifest(kind="i2v", image="face.png"), finish_when=finish)
+    async with running(temporal_client, stubs) as session:
+        await asyncio.wait_for(stubs.segment_started.wait(), 30)
+        await session.handle.cancel(reason="too late?")
+        await asyncio.sleep(settle_s)
+        finish.set()
+        with pytest.raises(WorkflowFailureError) as failed:
+            await session.handle.result()
+        description = await session.handle.describe()
+    assert isinstance(failed.value.cause, CancelledError)
+    assert description.status is WorkflowExecutionStatus.CANCELED
+    assert stubs.names()[-2:] == ["record_cancellation", "notify_completion"]
+    assert "publish_result" not in stubs.names()
+    [cancelled] = stubs.cancellations
+    assert (cancelled.reason, cancelled.stage) == ("too late?", "generating")
+    assert [n.status for n in stubs.notified] == ["cancelled"]
+
+
+async def test_a_cancel_while_result_json_is_written_comes_after_the_end(
+    temporal_client: Client,
+) -> None:
+    # Publishing is the commit point: cancelling it halfway would leave result.json beside a
+    # cancelled error.json. The session succeeds; `pipeline cancel` says the cancel came late.
+    written = asyncio.Event()
+    stubs = Stubs(manifest(kind="i2v", image="face.png"), publish_when=written)
+    async with running(temporal_client, stubs) as session:
+        await asyncio.wait_for(stubs.publishing.wait(), 30)
+        await session.handle.cancel(reason="late")
+        await asyncio.sleep(0.5)  # The workflow has seen the cancel while publishing.
+        written.set()
+        await session.handle.result()
+        description = await session.handle.describe()
+    assert description.status is WorkflowExecutionStatus.COMPLETED
+    assert stubs.cancellations == []
+    assert [n.status for n in stubs.notified] == ["succeeded"]
+    assert description.typed_search_attributes.get(attributes.SESSION_STATUS) == "succeeded"

@@ -27,6 +27,7 @@ from pipeline.cli.follow import progress_line
 from pipeline.cli.schedule_spec import cron_of
 from pipeline.cli.session_view import SessionStatus
 from pipeline.cli.status import status_exit_code
+from pipeline.cli.targets import Resolved
 from pipeline.cli.terminal import Terminal
 from pipeline.cli.upload import classify_media
 from pipeline.config import load_settings
@@ -260,9 +261,13 @@ def test_tail_and_cancel_of_a_session_that_never_started_exit_3(
             session_id=session_id, workflow_id=f"session-{session_id}", status="pending"
         )
 
+    async def nothing_runs(_client: object, identifier: str) -> Resolved:
+        return Resolved(identifier, f"session-{identifier}", ())
+
     for module in (follow_module, sessions_command):  # tail follows; cancel looks once
         monkeypatch.setattr(module, "connect", no_client)
         monkeypatch.setattr(module, "session_status", never_started)
+    monkeypatch.setattr(sessions_command, "resolve", nothing_runs)
     monkeypatch.setattr(follow_module, "START_GRACE_S", 0.0)
     monkeypatch.setenv("PIPELINE_STATE_DIR", str(tmp_path))
     shown = CliRunner().invoke(cli, command)

@@ -4,7 +4,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.domain.drop import DropRef, callback_workflow_id, session_id_of_workflow
+from pipeline.domain.drop import (
+    DropRef,
+    callback_workflow_id,
+    rerender_workflow_id,
+    rerun_workflow_id,
+    session_id_of_workflow,
+)
 from pipeline.domain.layout import SessionLayout, is_manifest_key, misplaced_manifest
 
 
@@ -139,3 +145,10 @@ def test_a_re_upload_has_one_id_whatever_precision_or_zone_a_source_reads() -> N
     listed = datetime(2026, 11, 30, 18, 0, 5, 123000, tzinfo=UTC)
     headed = datetime(2026, 11, 30, 19, 0, 5, tzinfo=timezone(timedelta(hours=1)))
     assert first.uploaded_again(listed).session_id == first.uploaded_again(headed).session_id
+
+
+def test_a_batch_rerun_and_a_rerender_name_the_session_they_run() -> None:
+    session = DropRef.of("b", "inbox/my-clip/manifest.json", "e").session_id
+    assert session_id_of_workflow(rerun_workflow_id("b20261207a1b2", session)) == session
+    stamp = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
+    assert session_id_of_workflow(rerender_workflow_id(session, stamp)) == session
