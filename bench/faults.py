@@ -19,7 +19,10 @@ The stack runs under its supervisor (``Stack.supervise``), as ``pipeline up`` ru
 ComfyUI outages hold comfy-sim down (``Stack.held``); the kill faults ``kill -9`` one child
 while two sessions are in flight and upload a third while it is down (not while the store
 is); the restart faults stop the store or Temporal gracefully and let the supervisor start
-it again. Ends with one JSON line of totals.
+it again. The deleted-inputs trial deletes a session's own ``sessions/{id}/`` while its
+segment renders, and while its segment waits to retry a comfy-sim fault: each must fail
+clearly (``input_deleted``, naming the key) within ``DELETED_FAILS_WITHIN_S``, not retry
+until its deadline. Ends with one JSON line of totals.
 
     .venv/bin/python -m bench.faults [--quick]    # --quick: no 5-minute outage
 """
@@ -42,6 +45,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import httpx
 from PIL import Image
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -75,6 +79,9 @@ RUNS_ON = {
 """What a session must be running for a kill to hit its work; any activity for the rest."""
 ANY: frozenset[str] = frozenset()
 REPLAY_WAIT_S = 15.0
+DELETED_FAILS_WITHIN_S = 30.0
+"""A session whose objects were deleted must fail within this (the issue saw 6 h of retries);
+GPU_POLICY's first retry comes 5 s after a failure, comfy-sim renders a segment in about 1 s."""
 INTERNAL_MARKERS = ("/tmp/", "activity-", "separation-", "Traceback", "/work/")
 
 
@@ -218,10 +225,39 @@ class Bench:
             for event in history.events
         )
 
-    def i2v(self, name: str) -> DropRef:
+    def i2v(self, name: str, **fields: Any) -> DropRef:
         return self.drop(
-            name, {"kind": "i2v", "image": "face.png", **SIZE}, {"face.png": self.image}
+            name, {"kind": "i2v", "image": "face.png", **SIZE, **fields}, {"face.png": self.image}
         )
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix`` (a cleanup script); how many there were."""
+        s3 = sync_s3(self.settings)
+        listed = s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix).get("Contents", [])
+        for item in listed:
+            s3.delete_object(Bucket=self.bucket, Key=item["Key"])
+        return len(listed)
+
+    async def queue_faults(self, *faults: dict[str, Any]) -> None:
+        async with httpx.AsyncClient(trust_env=False) as http:
+            answer = await http.post(
+                f"{self.settings.comfy_url}/sim/faults", json={"faults": list(faults)}
+            )
+            answer.raise_for_status()
+
+    async def retrying(self, drop: DropRef, activity: str) -> bool:
+        """Wait until the session's ``activity`` is on its second attempt; False if not soon."""
+        deadline = time.monotonic() + IN_FLIGHT_WITHIN_S
+        while time.monotonic() < deadline:
+            with contextlib.suppress(RPCError):
+                described = await self.client.get_workflow_handle(drop.workflow_id).describe()
+                if any(
+                    pending.activity_type.name == activity and pending.attempt > 1
+                    for pending in described.raw_description.pending_activities
+                ):
+                    return True
+            await asyncio.sleep(0.1)
+        return False
 
 
 def png(size: tuple[int, int] = (320, 200), colour: tuple[int, int, int] = (30, 120, 200)) -> bytes:
@@ -362,6 +398,40 @@ def rewrite(gap_ms: int, tries: int = REWRITE_TRIES) -> Callable[[Bench], Awaita
         return tally
 
     return fault
+
+
+async def deleted_inputs(bench: Bench) -> Tally:
+    """``sessions/{id}/`` deleted while a segment renders, and while one waits to retry."""
+    tally = Tally()
+    rendering = bench.i2v("deleted-while-rendering", extensions=3)
+    if not await bench.in_flight(rendering, frozenset({"generate_segment"})):
+        tally.notes.append("no segment was rendering when the session's objects were deleted")
+    tally.add(await deleted_scored(bench, rendering))
+    await bench.queue_faults({"kind": "error", "node_type": "KSamplerAdvanced"})
+    retrying = bench.i2v("deleted-while-retrying", extensions=3)
+    if not await bench.retrying(retrying, "generate_segment"):
+        tally.notes.append("no segment was retrying when the session's objects were deleted")
+    tally.add(await deleted_scored(bench, retrying))
+    return tally
+
+
+async def deleted_scored(bench: Bench, drop: DropRef) -> Tally:
+    """Delete the session's objects now; failed clearly only as ``input_deleted`` in time."""
+    count = bench.delete_prefix(SessionLayout(drop.session_id).root)
+    deleted_at = time.monotonic()
+    tally = await bench.score(drop, DELETED_FAILS_WITHIN_S)
+    took = time.monotonic() - deleted_at
+    raw = bench.read(SessionLayout(drop.session_id).error)
+    code = json.loads(raw).get("code") if raw else None
+    if tally.completed:
+        tally.completed = 0
+        tally.notes.append(f"{drop.session_id} succeeded although its objects were deleted")
+    elif tally.failed_clearly and code != "input_deleted":
+        tally.failed_clearly = 0
+        tally.notes.append(f"{drop.session_id} failed as {code}, not input_deleted")
+    elif tally.failed_clearly:
+        tally.notes.append(f"{drop.session_id}: {count} objects deleted, failed {took:.1f} s later")
+    return tally
 
 
 # --- the bad-input sweep --------------------------------------------------------------
@@ -527,6 +597,7 @@ async def main(quick: bool) -> dict[str, Any]:
         ("duplicate events", duplicate_events),
         ("replayed events", replayed_events),
         *[(f"manifest rewrite {gap} ms", rewrite(gap)) for gap in REWRITE_GAPS_MS],
+        ("deleted inputs", deleted_inputs),
     ]
     totals = Tally()
     with tempfile.TemporaryDirectory(prefix="bench-faults-") as state:
