@@ -14,6 +14,7 @@ under its spec's name (``pipeline.workflows.specs``):
 - ``notify``: the signed completion callback;
 - ``reprocess``: selects a batch's sessions and loads one for its rerun;
 - ``reconcile``: lists the inbox for drops without a workflow;
-- ``edge`` turns pipeline errors into Temporal's, ``heartbeat`` beats on a timer,
+- ``edge`` turns pipeline errors into Temporal's (a session's own object gone: ``input_deleted``),
+  ``heartbeat`` beats on a timer,
   ``scratch`` gives each attempt a local folder removed afterwards.
 """

@@ -23,7 +23,7 @@ import asyncio
 import io
 import time
 import wave
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -298,10 +298,15 @@ class ComfyActivities:
         )
 
     async def _upload(self, comfy: ComfyClient, key: str, stem: str) -> str:
-        """Stream an input from the bucket into ComfyUI's input folder; the name it got."""
-        if await self.store.head(key) is None:
-            raise ExecutionFailed(f"segment input {key} is missing from the bucket")
-        return await comfy.upload(f"{stem}{PurePosixPath(key).suffix}", self.store.stream(key))
+        """Stream an input from the bucket into ComfyUI's input folder; the name it got.
+
+        A key the bucket does not hold is the store's ``ObjectMissing`` (``InputDeleted``
+        for the session's own keys, at the edge): the first chunk is read before anything
+        is sent to ComfyUI, so the missing object is the error, not a broken upload.
+        """
+        chunks = aiter(self.store.stream(key))
+        first = await anext(chunks, b"")
+        return await comfy.upload(f"{stem}{PurePosixPath(key).suffix}", _prepend(first, chunks))
 
     async def _run(
         self, comfy: ComfyClient, graph: dict[str, Any], beat: Heartbeat, steps: SegmentSteps
@@ -368,6 +373,12 @@ class ComfyActivities:
 
     def _identity(self) -> str:
         return self.client.identity if self.client is not None else ""
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
 
 
 async def _server_when_up(settings: Settings) -> tuple[dict[str, Any], ServerInfo]:

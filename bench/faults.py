@@ -26,7 +26,11 @@ Cancel-timing trials then cancel sessions at random points, half of them the
 moment a segment ends (sdk-python #620), and count each cancel: ended cancelled; late
 (the session was already publishing or recording its outcome when the cancel was recorded:
 ``pipeline cancel`` says so and exits 1); or lost (it was recorded before that, and the
-session did not end cancelled). Target: 0 lost in 50. Ends with one JSON line of totals.
+session did not end cancelled). Target: 0 lost in 50.
+The deleted-inputs trial deletes a session's own ``sessions/{id}/`` while its
+segment renders, and while its segment waits to retry a comfy-sim fault: each must fail
+clearly (``input_deleted``, naming the key) within ``DELETED_FAILS_WITHIN_S``, not retry
+until its deadline. Ends with one JSON line of totals.
 
     .venv/bin/python -m bench.faults [--quick] [--cancels N] [--cancels-only]
 """
@@ -50,6 +54,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiohttp import web
 from PIL import Image
 from temporalio.api.enums.v1 import EventType, PendingActivityState
@@ -85,6 +90,9 @@ RUNS_ON = {
 """What a session must be running for a kill to hit its work; any activity for the rest."""
 ANY: frozenset[str] = frozenset()
 REPLAY_WAIT_S = 15.0
+DELETED_FAILS_WITHIN_S = 30.0
+"""A session whose objects were deleted must fail within this (the issue saw 6 h of retries);
+GPU_POLICY's first retry comes 5 s after a failure, comfy-sim renders a segment in about 1 s."""
 INTERNAL_MARKERS = ("/tmp/", "activity-", "separation-", "Traceback", "/work/")
 CALLBACK_FINAL_WITHIN_S = 10.0
 """How soon after its ``result.json`` a session whose callback receiver is down must end."""
@@ -233,11 +241,9 @@ class Bench:
             for event in history.events
         )
 
-    def i2v(self, name: str, **manifest: Any) -> DropRef:
+    def i2v(self, name: str, **fields: Any) -> DropRef:
         return self.drop(
-            name,
-            {"kind": "i2v", "image": "face.png", **SIZE, **manifest},
-            {"face.png": self.image},
+            name, {"kind": "i2v", "image": "face.png", **SIZE, **fields}, {"face.png": self.image}
         )
 
     async def closed_after_record_s(self, drop: DropRef) -> float | None:
@@ -251,6 +257,35 @@ class Bench:
         if described.close_time is None:
             return None
         return float((described.close_time - head["LastModified"]).total_seconds())
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix`` (a cleanup script); how many there were."""
+        s3 = sync_s3(self.settings)
+        listed = s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix).get("Contents", [])
+        for item in listed:
+            s3.delete_object(Bucket=self.bucket, Key=item["Key"])
+        return len(listed)
+
+    async def queue_faults(self, *faults: dict[str, Any]) -> None:
+        async with httpx.AsyncClient(trust_env=False) as http:
+            answer = await http.post(
+                f"{self.settings.comfy_url}/sim/faults", json={"faults": list(faults)}
+            )
+            answer.raise_for_status()
+
+    async def retrying(self, drop: DropRef, activity: str) -> bool:
+        """Wait until the session's ``activity`` is on its second attempt; False if not soon."""
+        deadline = time.monotonic() + IN_FLIGHT_WITHIN_S
+        while time.monotonic() < deadline:
+            with contextlib.suppress(RPCError):
+                described = await self.client.get_workflow_handle(drop.workflow_id).describe()
+                if any(
+                    pending.activity_type.name == activity and pending.attempt > 1
+                    for pending in described.raw_description.pending_activities
+                ):
+                    return True
+            await asyncio.sleep(0.1)
+        return False
 
 
 def png(size: tuple[int, int] = (320, 200), colour: tuple[int, int, int] = (30, 120, 200)) -> bytes:
@@ -435,6 +470,40 @@ def rewrite(gap_ms: int, tries: int = REWRITE_TRIES) -> Callable[[Bench], Awaita
         return tally
 
     return fault
+
+
+async def deleted_inputs(bench: Bench) -> Tally:
+    """``sessions/{id}/`` deleted while a segment renders, and while one waits to retry."""
+    tally = Tally()
+    rendering = bench.i2v("deleted-while-rendering", extensions=3)
+    if not await bench.in_flight(rendering, frozenset({"generate_segment"})):
+        tally.notes.append("no segment was rendering when the session's objects were deleted")
+    tally.add(await deleted_scored(bench, rendering))
+    await bench.queue_faults({"kind": "error", "node_type": "KSamplerAdvanced"})
+    retrying = bench.i2v("deleted-while-retrying", extensions=3)
+    if not await bench.retrying(retrying, "generate_segment"):
+        tally.notes.append("no segment was retrying when the session's objects were deleted")
+    tally.add(await deleted_scored(bench, retrying))
+    return tally
+
+
+async def deleted_scored(bench: Bench, drop: DropRef) -> Tally:
+    """Delete the session's objects now; failed clearly only as ``input_deleted`` in time."""
+    count = bench.delete_prefix(SessionLayout(drop.session_id).root)
+    deleted_at = time.monotonic()
+    tally = await bench.score(drop, DELETED_FAILS_WITHIN_S)
+    took = time.monotonic() - deleted_at
+    raw = bench.read(SessionLayout(drop.session_id).error)
+    code = json.loads(raw).get("code") if raw else None
+    if tally.completed:
+        tally.completed = 0
+        tally.notes.append(f"{drop.session_id} succeeded although its objects were deleted")
+    elif tally.failed_clearly and code != "input_deleted":
+        tally.failed_clearly = 0
+        tally.notes.append(f"{drop.session_id} failed as {code}, not input_deleted")
+    elif tally.failed_clearly:
+        tally.notes.append(f"{drop.session_id}: {count} objects deleted, failed {took:.1f} s later")
+    return tally
 
 
 # --- the bad-input sweep --------------------------------------------------------------
@@ -674,6 +743,7 @@ async def main(
         ("duplicate events", duplicate_events),
         ("replayed events", replayed_events),
         *[(f"manifest rewrite {gap} ms", rewrite(gap)) for gap in REWRITE_GAPS_MS],
+        ("deleted inputs", deleted_inputs),
     ]
     if only_cancels:
         matrix = []

@@ -3,7 +3,10 @@
 Media moves between the bucket and disk in chunks (multipart above ``MULTIPART_THRESHOLD``),
 never whole in memory. ``client_kwargs`` is shared with the sync boto3 clients the CLI uses.
 Every botocore failure, an answer (``ClientError``) or none at all (``BotoCoreError``: the
-endpoint is down, a read timed out), leaves this module as ``StorageError``.
+endpoint is down, a read timed out), leaves this module as ``StorageError``; a read or copy
+of a key the bucket does not hold (``NoSuchKey``, 404) as its ``ObjectMissing``, wherever it
+happens (``stream``, ``download``, ``copy``). ``head`` and ``get_bytes`` answer ``None``
+instead: they are how a caller asks whether a key is there yet.
 
 Conditional operations, as each store honours them: measured for SeaweedFS 4.48 and moto
 5.2; S3 from AWS's conditional requests guide (conditional deletes since 2025-09); R2 from
@@ -44,7 +47,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config import Settings
-from pipeline.domain.errors import ObjectChanged, StorageError
+from pipeline.domain.errors import ObjectChanged, ObjectMissing, StorageError
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client as AsyncS3Client
@@ -103,7 +106,9 @@ def is_missing(exc: ClientError) -> bool:
 def storage_error(action: str, key: str, exc: ClientError | BotoCoreError) -> StorageError:
     """``StorageError`` for a botocore failure; ``detail["code"]`` is S3's error code
     (``AccessDenied``, ``SlowDown``) or, with no answer, botocore's class name
-    (``EndpointConnectionError``, ``ReadTimeoutError``)."""
+    (``EndpointConnectionError``, ``ReadTimeoutError``). A missing key is ``ObjectMissing``."""
+    if isinstance(exc, ClientError) and is_missing(exc):
+        return ObjectMissing(key, action)
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code"))
     else:

@@ -102,18 +102,33 @@ async def follow(
 
 
 def progress_line(status: SessionStatus) -> str:
-    """One line: the stage, segment and step, and what the session waits for."""
+    """One line: the stage, segment and step, what the session waits for, and the last
+    failure of a step that is retrying."""
     if status.status == "pending":
         return "waiting for the session to start…"
     if status.progress is not None:
         line = live_line(status.progress)
         # What the workflow cannot know: media still uploading, no worker polling its queue.
         waiting = str(status.stage).partition("waiting for ")[2]
-        return f"{line} · waiting for {waiting}" if waiting and waiting not in line else line
+        if waiting and waiting not in line:
+            line = f"{line} · waiting for {waiting}"
+        return line + retry_note(status)
     parts = [str(status.stage)]
     if status.segments_total:
         parts.append(f"segments {status.segments_done}/{status.segments_total}")
-    return " · ".join(parts)
+    return " · ".join(parts) + retry_note(status)
+
+
+def retry_note(status: SessionStatus) -> str:
+    """`` · retrying X (attempt N), last failure: code: message``, or ``""``."""
+    retry = status.retrying
+    if retry is None:
+        return ""
+    code = f"{retry.code}: " if retry.code else ""
+    return (
+        f" · retrying {retry.activity} (attempt {retry.attempt}), "
+        f"last failure: {code}{retry.message}"
+    )
 
 
 def print_outcome(status: SessionStatus) -> None:

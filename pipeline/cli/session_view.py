@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -44,6 +45,24 @@ TERMINAL = {"succeeded", "failed", "cancelled", "terminated", "timed_out"}
 OUTCOMES = {"succeeded", "failed", "cancelled"}
 """The stages a session sets once it has written (or is writing) its record."""
 
+FAILURE_SHOWN = 400
+"""Characters of a retrying step's last failure message that ``status`` shows."""
+
+
+class Retrying(BaseModel):
+    """A step that failed and is being retried: what Temporal's describe says of the pending
+    activity (``pending_activities[].attempt`` and ``.last_failure``)."""
+
+    activity: str
+    attempt: int
+    """The attempt running or scheduled next (2: it failed once)."""
+    code: str | None = None
+    """The failure's type: the pipeline error's code (``comfy_execution_failed``,
+    ``storage``), ``timeout`` for a timeout, ``None`` where Temporal gives none."""
+    message: str
+    next_attempt_at: datetime | None = None
+    """When the next attempt is scheduled (while backing off), else ``None``."""
+
 
 class SessionStatus(BaseModel):
     session_id: str
@@ -55,6 +74,8 @@ class SessionStatus(BaseModel):
     segments_total: int = 0
     activity: dict[str, Any] | None = None
     """The running activity's latest heartbeat (node, step/total), when there is one."""
+    retrying: Retrying | None = None
+    """While a step retries: its attempt and last failure (``None`` on its first attempt)."""
     progress: SessionProgress | None = None
     """The workflow's ``progress`` query: segment, node, sampler step/total, frames, ETA."""
     error: ErrorRecord | None = None
@@ -117,6 +138,8 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
     status = status_name(description.status or WorkflowExecutionStatus.RUNNING)
     view = SessionStatus(session_id=session_id, workflow_id=workflow_id, status=status)
     if status == "running":
+        pending = description.raw_description.pending_activities
+        view = view.model_copy(update={"retrying": retrying(pending)})
         try:
             progress = await handle.query(SessionWorkflow.progress)
         except RPCError as exc:
@@ -167,6 +190,33 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
         )
     callback = await callback_status(client, session_id, description.run_id)
     return await with_records(view.model_copy(update={"callback": callback}), settings)
+
+
+def retrying(pending: Sequence[PendingActivityInfo]) -> Retrying | None:
+    """The pending activity past its first attempt with a recorded failure (the latest
+    attempt's, where several are), else ``None``: a step that is retrying, and why."""
+    failed = [p for p in pending if p.attempt > 1 and p.HasField("last_failure")]
+    if not failed:
+        return None
+    latest = max(failed, key=lambda p: p.attempt)
+    failure = latest.last_failure
+    if failure.HasField("application_failure_info"):
+        code: str | None = failure.application_failure_info.type or None
+    elif failure.HasField("timeout_failure_info"):
+        code = "timeout"
+    else:
+        code = None
+    message = " ".join(failure.message.split()) or "(no message)"
+    if len(message) > FAILURE_SHOWN:
+        message = message[: FAILURE_SHOWN - 1] + "…"
+    upcoming = latest.next_attempt_schedule_time
+    return Retrying(
+        activity=latest.activity_type.name,
+        attempt=latest.attempt,
+        code=code,
+        message=message,
+        next_attempt_at=upcoming.ToDatetime(tzinfo=UTC) if upcoming.seconds else None,
+    )
 
 
 async def _preview_urls(settings: Settings, keys: list[str]) -> dict[str, str]:

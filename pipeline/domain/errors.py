@@ -33,6 +33,8 @@ happen and re-raised as one of these, so nothing foreign reaches Temporal or the
     ├── WorkerRestarted           (retryable: its worker was killed and restarted): rerouted
     ├── StorageError              (retryable: the object store misbehaved or is unreachable)
     │   ├── ObjectChanged         (not retryable: not the version the operation named)
+    │   ├── ObjectMissing         a read or copy named a key the bucket does not hold
+    │   │   └── InputDeleted      (not retryable: a session's own object deleted under it)
     │   └── SourceError           a model file's source failed or refused the file
     ├── EventError                ingest: storage events and the queues that carry them
     │   ├── MalformedEvent        (not retryable: a body no parser understands; logged, acked)
@@ -215,6 +217,50 @@ class ObjectChanged(StorageError):
 
     code = "object_changed"
     retryable = False
+
+
+class ObjectMissing(StorageError):
+    """A read or copy named a key the bucket does not hold (S3's ``NoSuchKey``/404).
+
+    Retryable by itself: the store cannot tell an object deleted from one not written yet
+    (an inbox drop's media still uploading). Reads that expect an absent key say so by
+    asking ``ObjectStore.head``/``get_bytes``, which answer ``None`` instead. S3 (since
+    2020-12, "Amazon S3 now delivers strong read-after-write consistency") and R2 (its
+    "Consistency model" docs) are strongly consistent, as is one SeaweedFS filer, so a key
+    a session wrote is never missing only because it was written just before.
+    """
+
+    code = "object_missing"
+
+    def __init__(self, key: str, action: str = "get") -> None:
+        detail: dict[str, object] = {"key": key, "action": action, "code": "NoSuchKey"}
+        super().__init__(self._text(key, action), detail=detail)
+        self.key = key
+        self.action = action
+
+    @staticmethod
+    def _text(key: str, action: str) -> str:
+        return f"{action} {key!r} failed: NoSuchKey: the bucket holds no such object"
+
+
+class InputDeleted(ObjectMissing):
+    """A key the session itself wrote or moved (``sessions/{id}/...``: its inputs, prepared
+    media, plan, segments, tails, frames) is gone when an activity needs it: something
+    deleted it while the session ran (a cleanup script, a user). Waiting cannot bring it
+    back, so the session fails at once, naming the key (``detail["key"]``). Raised only by
+    ``activities.edge`` (``session_error``), from an ``ObjectMissing`` under ``sessions/``.
+    """
+
+    code = "input_deleted"
+    retryable = False
+
+    @staticmethod
+    def _text(key: str, action: str) -> str:
+        return (
+            f"{key} was deleted while the session ran: the session wrote it and needs it to "
+            "go on, so it cannot finish; drop the media again for a new session (and keep "
+            "cleanup scripts away from the sessions/ of running sessions)"
+        )
 
 
 class SourceError(StorageError):
