@@ -5,6 +5,8 @@
 - ``capabilities``: what the worker's ComfyUI can serve now (presets, vocal separation).
 - ``registry``: the worker records GPU workers announce and the CLI, ``doctor`` and ``status``
   read (``WorkerRecord``, ``live_workers``, ``pollers``).
+- ``sessions``: frees the slots of sessions that ended, whatever ended them
+  (``watch_sessions``, ``release_ended``).
 
 The processes that use them (``pipeline worker cpu|gpu``) live in ``pipeline.worker``.
 """
