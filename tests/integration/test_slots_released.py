@@ -10,6 +10,8 @@ slot that is only freed when its window runs out fails the tests.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import time
@@ -162,3 +164,38 @@ async def test_terminated_sessions_free_their_slots_and_scratch(
         return [p for p in work.iterdir() if p.name.startswith(("activity-", "separation-"))]
 
     await eventually(lambda: not scratch_left(), 30, explain=lambda: str(scratch_left()))
+
+
+async def test_status_and_doctor_name_a_stopped_gpu_worker(stack: Settings, client: Client) -> None:
+    gpu = pid_of(stack, "worker-gpu")
+    os.kill(gpu, signal.SIGSTOP)
+    stages: list[str] = []
+    try:
+        # A poll the worker sent before it stopped may still hand it the first task (it
+        # then shows as a silent started attempt); the other waits on the preset's queue.
+        drops = [short_drop(stack, name) for name in ("frozen-first", "frozen-second")]
+
+        async def told() -> bool:
+            for drop in drops:
+                view = await asyncio.to_thread(
+                    pipeline_cli, stack, "status", drop.session_id, "--json"
+                )
+                if view.returncode == 0:
+                    stages.append(json.loads(view.stdout)["stage"] or "")
+            return any("is stopped" in stage for stage in stages)
+
+        await eventually(told, 60, every_s=1.0, explain=lambda: "\n".join(stages[-2:]))
+        doctor = await asyncio.to_thread(pipeline_cli, stack, "doctor")
+    finally:
+        os.kill(gpu, signal.SIGCONT)
+
+    [stage] = [stage for stage in stages if "is stopped" in stage][:1]
+    assert f"(pid {gpu}) is stopped (SIGSTOP or a debugger)" in stage, stage
+    assert f"'kill -CONT {gpu}' resumes it" in stage
+    assert "start 'pipeline worker gpu'" not in stage
+    assert doctor.returncode == 1, doctor.stdout
+    [line] = [line for line in doctor.stdout.splitlines() if "gpu workers" in line]
+    assert line.startswith("FAIL"), doctor.stdout
+    assert f"(pid {gpu}) is stopped" in line
+    for drop in drops:  # resumed: it renders them
+        assert await finished(client, drop.workflow_id) is WorkflowExecutionStatus.COMPLETED
