@@ -54,7 +54,7 @@ from pipeline.domain.errors import (
 )
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Kind
-from pipeline.fleet.admission import Admission, GpuTurn
+from pipeline.fleet.admission import Admission, GpuTurn, SessionRun
 from pipeline.fleet.capabilities import Capabilities
 from pipeline.logging import get_logger
 from pipeline.media.frames import join_frames
@@ -146,7 +146,10 @@ class ComfyActivities:
             ) as beat,
             self.admission.task(
                 activity.info().task_queue,
-                request.session_id,
+                SessionRun(
+                    activity.info().workflow_id or request.session_id,
+                    activity.info().workflow_run_id,
+                ),
                 more_to_come=segment.index + 1 < len(request.plan.segments),
                 task_token=activity.info().task_token,
             ) as turn,

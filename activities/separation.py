@@ -19,7 +19,7 @@ from pipeline.domain.contracts import SeparationInput, SeparationOutput
 from pipeline.domain.errors import SeparationElsewhere, SeparationUnavailable
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.queues import is_separation_queue
-from pipeline.fleet.admission import Admission
+from pipeline.fleet.admission import Admission, SessionRun
 from pipeline.logging import get_logger
 from pipeline.media.separation import VocalSeparator, load_separator, stand_in_label
 from pipeline.storage import ObjectStore
@@ -103,7 +103,10 @@ class SeparationActivities:
             # Segments follow: they come to this worker.
             self.admission.task(
                 activity.info().task_queue,
-                request.session_id,
+                SessionRun(
+                    activity.info().workflow_id or request.session_id,
+                    activity.info().workflow_run_id,
+                ),
                 more_to_come=True,
                 task_token=activity.info().task_token,
             ) as turn,

@@ -18,16 +18,16 @@ refused clearly: failed at once (no activity retried) with such an ``error.json`
 The stack runs under its supervisor (``Stack.supervise``), as ``pipeline up`` runs it:
 ComfyUI outages hold comfy-sim down (``Stack.held``); the kill faults ``kill -9`` one child
 while two sessions are in flight and upload a third while it is down (not while the store
-is); the restart faults stop the store or Temporal gracefully and let the supervisor start
-it again; a callback receiver that answers every POST 500 must not hold its sessions: each
-ends within ``CALLBACK_FINAL_WITHIN_S`` of its ``result.json`` (else it counts stuck) while
-its callback retries in its own workflow.
-Cancel-timing trials then cancel sessions at random points, half of them the
-moment a segment ends (sdk-python #620), and count each cancel: ended cancelled; late
-(the session was already publishing or recording its outcome when the cancel was recorded:
-``pipeline cancel`` says so and exits 1); or lost (it was recorded before that, and the
-session did not end cancelled). Target: 0 lost in 50.
-The deleted-inputs trial deletes a session's own ``sessions/{id}/`` while its
+is); the frozen fault stops the GPU worker (SIGSTOP: alive to the supervisor and its record)
+the same way, then resumes it; the restart faults stop the store or Temporal gracefully and
+let the supervisor start it again; a callback receiver that answers every POST 500 must not
+hold its sessions: each ends within ``CALLBACK_FINAL_WITHIN_S`` of its ``result.json`` (else
+it counts stuck) while its callback retries in its own workflow. Cancel-timing trials then
+cancel sessions at random points, half of them the moment a segment ends (sdk-python #620),
+and count each cancel: ended cancelled; late (the session was already publishing or
+recording its outcome when the cancel was recorded: ``pipeline cancel`` says so and exits
+1); or lost (it was recorded before that, and the session did not end cancelled). Target: 0
+lost in 50. The deleted-inputs trial deletes a session's own ``sessions/{id}/`` while its
 segment renders, and while its segment waits to retry a comfy-sim fault: each must fail
 clearly (``input_deleted``, naming the key) within ``DELETED_FAILS_WITHIN_S``, not retry
 until its deadline. Ends with one JSON line of totals.
@@ -82,6 +82,9 @@ REWRITE_TRIES = 4
 KILLED = ("worker-cpu", "worker-gpu", "ingest", "comfy-sim", "seaweedfs", "temporal")
 """The supervisor's children, by ``ManagedProcess.name``."""
 IN_FLIGHT_WITHIN_S = 60.0
+FROZEN_S = 45.0
+"""How long the frozen-worker fault keeps the GPU worker stopped (SIGSTOP): past the GPU
+activities' 30 s heartbeat timeout, so Temporal gives its attempts up and retries them."""
 RUNS_ON = {
     "worker-cpu": frozenset({"take_drop", "prepare_image", "plan_frames", "stitch"}),
     "worker-gpu": frozenset({"generate_segment"}),
@@ -342,6 +345,30 @@ def kill(name: str) -> Callable[[Bench], Awaitable[Tally]]:
         os.kill(pid, signal.SIGKILL)
         if name != STORE:
             drops.append(bench.i2v(f"kill-{name}-while-down"))
+        for drop in drops:
+            tally.add(await bench.score(drop))
+        return tally
+
+    return fault
+
+
+def freeze(name: str, seconds: float) -> Callable[[Bench], Awaitable[Tally]]:
+    """``kill -STOP`` of one child for ``seconds`` with two sessions in flight on it and a
+    third uploaded while it is stopped (it still looks alive); then ``kill -CONT``."""
+
+    async def fault(bench: Bench) -> Tally:
+        drops = [bench.i2v(f"freeze-{name}-{i}") for i in range(2)]
+        tally = Tally()
+        if not await bench.in_flight(drops[0], RUNS_ON.get(name, ANY)):
+            tally.notes.append(f"no session was running on {name} when it was stopped")
+        pid = bench.process(name).pid
+        assert pid is not None
+        os.killpg(pid, signal.SIGSTOP)
+        try:
+            drops.append(bench.i2v(f"freeze-{name}-while-stopped"))
+            await asyncio.sleep(seconds)
+        finally:
+            os.killpg(pid, signal.SIGCONT)
         for drop in drops:
             tally.add(await bench.score(drop))
         return tally
@@ -738,6 +765,7 @@ async def main(
         ("comfyui down 60 s", comfy_down(60)),
         *([] if quick else [("comfyui down 5 min", comfy_down(300))]),
         *[(f"kill -9 {name}", kill(name)) for name in KILLED],
+        (f"frozen worker-gpu {FROZEN_S:.0f} s", freeze("worker-gpu", FROZEN_S)),
         ("store restart", restart(STORE)),
         ("temporal restart", restart("temporal")),
         ("duplicate events", duplicate_events),

@@ -335,7 +335,8 @@ class Settings(BaseSettings):
         default=5.0,
         alias="GPU_HEALTH_INTERVAL_S",
         gt=0,
-        description="How often a GPU worker checks its ComfyUI answers (it polls only then).",
+        description="How often a GPU worker checks its ComfyUI answers (it polls only then) "
+        "and frees the session slots of sessions that ended (pipeline/fleet/sessions.py).",
     )
     gpu_drain_grace_s: float = Field(
         default=600.0,

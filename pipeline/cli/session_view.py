@@ -33,6 +33,7 @@ from pipeline.domain.queues import (
     preset_queue,
 )
 from pipeline.domain.records import ErrorRecord, RunRecord, SessionRecord
+from pipeline.fleet.diagnose import not_taking
 from pipeline.fleet.registry import POLL_FRESH, live_workers, pollers
 from pipeline.storage import ObjectStore
 from pipeline.workflows import specs
@@ -269,7 +270,10 @@ async def _nobody_polls(
 
     Temporal lists a worker among a queue's pollers for minutes after its last poll, so a
     listed GPU worker counts while its record says it polls the queue (a busy worker pauses
-    polling while it holds work; one whose Demucs model failed to load stops at once).
+    polling while it holds work; one whose Demucs model failed to load stops at once). When
+    every GPU worker whose record says it polls the queue is held back, the reasons are
+    said instead: stopped (SIGSTOP) or gone, ComfyUI not answering, session slots held by
+    named sessions, no poll though idle.
     """
     activity_name = pending.activity_type.name
     gpu = any(spec.name == activity_name and spec.queue is QueueKind.GPU for spec in specs.ALL)
@@ -294,9 +298,27 @@ async def _nobody_polls(
     else:
         who, start = "a CPU worker", "start 'pipeline worker cpu'"
     polled = await pollers(client, queue)
+    if gpu:
+        held_back = await _held_back(client, settings, queue)
+        if held_back:
+            return f" · waiting for {who}: " + "; ".join(held_back)
     if polled and await _someone_polls(client, settings, queue, polled, gpu=gpu):
         return ""
     return f" · waiting for {who}: none polls task queue {queue!r} ({start})"
+
+
+async def _held_back(client: Client, settings: Settings, queue: str) -> list[str]:
+    """Why each live GPU worker whose record says it polls ``queue`` takes none of its work
+    (``pipeline.fleet.diagnose``); empty when one of them takes it, none says it polls the
+    queue, or the records cannot be read."""
+    try:
+        async with ObjectStore(settings) as store:
+            workers = await live_workers(client, store, settings.temporal_gpu_task_queue)
+    except StorageError:
+        return []
+    now = datetime.now(UTC)
+    reasons = [not_taking(w, now) for w in workers if queue in w.record.polling]
+    return [] if None in reasons else [reason for reason in reasons if reason]
 
 
 async def _sticky_worker_gone(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
@@ -15,6 +15,8 @@ from pipeline.config import Settings
 from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
 from pipeline.domain.errors import ConfigError
 from pipeline.domain.manifest import Kind
+from pipeline.fleet.admission import MAX_OPEN_SESSIONS
+from pipeline.fleet.diagnose import fault, held_slots
 from pipeline.fleet.registry import LiveWorker, WorkerRecord, live_workers
 from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID
 from pipeline.storage import ObjectStore
@@ -115,11 +117,24 @@ async def _gpu_checks(client: Client, settings: Settings) -> list[Check]:
                 "start 'pipeline worker gpu' (one per ComfyUI) with this TEMPORAL_GPU_TASK_QUEUE",
             )
         ]
-    names = ", ".join(
-        w.record.identity + ("" if w.record.ready else " (ComfyUI down)") for w in live
-    )
-    checks = [passed("gpu workers", f"{len(live)} live: {names}")]
+    now = datetime.now(UTC)
+    names = ", ".join(w.record.identity + _slots_note(w, now) for w in live)
+    faults = [found for w in live if (found := fault(w)) is not None]
+    detail = f"{len(live)} live: {names}"
+    checks = [
+        failed("gpu workers", f"{detail}; " + "; ".join(faults), "see each worker above")
+        if faults
+        else passed("gpu workers", detail)
+    ]
     return checks + [_preset_check(name, live) for name in sorted(PRESETS)]
+
+
+def _slots_note(worker: LiveWorker, now: datetime) -> str:
+    """`` (session slots: 2 of 2, for a, b)`` while sessions hold slots, else ``""``."""
+    sessions = held_slots(worker, now)
+    if not sessions:
+        return ""
+    return f" (session slots: {len(sessions)} of {MAX_OPEN_SESSIONS}, for {', '.join(sessions)})"
 
 
 def _preset_check(preset: str, live: list[LiveWorker]) -> Check:

@@ -21,6 +21,13 @@ A poll cannot be withdrawn once sent, so a preset task can still arrive while th
 another prompt with a task already lined up (two queues polled, both answered):
 ``Admission.task`` refuses it with ``WorkerBusy`` and the workflow sends it straight back
 to the preset queue.
+
+A session keeps its slot (``Admission.slots``) from a GPU task that succeeded with more to
+come until its next GPU task here ends, or at most ``keep_open_s`` (the workflow's sticky
+wait). A session that ends in between (cancelled, failed on a CPU worker, terminated) sends
+no next task: ``pipeline.fleet.sessions`` asks Temporal about each held slot and ``release``
+frees the slots of sessions that ended, so two of them cannot idle the GPU for the sticky
+window (PrefectHQ/prefect#8566: slots not released when flow runs are cancelled).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from temporalio.worker import (
     CustomSlotSupplier,
@@ -41,6 +49,16 @@ from pipeline.domain.errors import WorkerBusy
 
 MAX_OPEN_SESSIONS = 2
 """Sessions a worker takes on at once (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class SessionRun:
+    """The workflow run of a session whose GPU task this worker ran (``activity.info()``'s
+    ``workflow_id`` and ``workflow_run_id``): what holds a slot, and what Temporal is asked
+    about."""
+
+    workflow_id: str
+    run_id: str | None = None
 
 
 class Admission:
@@ -67,8 +85,8 @@ class Admission:
         """Activity tasks this worker holds (Temporal's used slots)."""
         self.finishing = 0
         """Held tasks whose prompt already ran (storing their outputs)."""
-        self._open: dict[str, float] = {}
-        """Session id → until when its next GPU task is expected on the own queue."""
+        self._open: dict[SessionRun, float] = {}
+        """Session → until when (loop time) its next GPU task is expected on the own queue."""
         self.held: frozenset[bytes] = frozenset()
         """Task tokens of the activity attempts this worker holds, announced in its record
         so a successor of the same name can end them if this process is killed."""
@@ -97,22 +115,55 @@ class Admission:
         self.separation = capability
         await self._update()
 
-    async def announced_changed(self, separation: str, held: frozenset[bytes]) -> None:
-        """Return once ``separation`` (a model that failed to load) or ``held`` differ from
-        what the worker record says."""
+    async def announced_changed(
+        self,
+        separation: str,
+        held: frozenset[bytes],
+        ready: bool = True,
+        slots: frozenset[tuple[SessionRun, float]] = frozenset(),
+    ) -> None:
+        """Return once ``separation`` (a model that failed to load), ``held``, ``ready`` (its
+        ComfyUI answers) or the ``slot_marks`` differ from what the worker record says."""
         async with self._changed:
-            await self._changed.wait_for(lambda: self.separation != separation or self.held != held)
+            await self._changed.wait_for(
+                lambda: (
+                    self.separation != separation
+                    or self.held != held
+                    or self.ready != ready
+                    or self.slot_marks != slots
+                )
+            )
 
     async def drain(self) -> None:
         """Stop every queue from polling; tasks already held run on."""
         self.draining = True
         await self._update()
 
-    @property
-    def open_sessions(self) -> int:
+    def _unexpired(self) -> dict[SessionRun, float]:
         now = self.loop.time()
         self._open = {session: until for session, until in self._open.items() if until > now}
-        return len(self._open)
+        return self._open
+
+    @property
+    def slots(self) -> dict[SessionRun, float]:
+        """Session → seconds from now until its slot expires, for the sessions holding one."""
+        now = self.loop.time()
+        return {session: until - now for session, until in self._unexpired().items()}
+
+    @property
+    def slot_marks(self) -> frozenset[tuple[SessionRun, float]]:
+        """The slots held now, each with its expiry in loop time (changes with every slot
+        taken, renewed, expired or released)."""
+        return frozenset(self._unexpired().items())
+
+    @property
+    def open_sessions(self) -> int:
+        return len(self._unexpired())
+
+    async def release(self, session: SessionRun) -> None:
+        """Free ``session``'s slot at once: it ended, so no next GPU task of it comes."""
+        if self._open.pop(session, None) is not None:
+            await self._update()
 
     @property
     def lined_up(self) -> int:
@@ -141,15 +192,16 @@ class Admission:
 
     @contextlib.asynccontextmanager
     async def task(
-        self, task_queue: str, session_id: str, *, more_to_come: bool, task_token: bytes
+        self, task_queue: str, session: SessionRun, *, more_to_come: bool, task_token: bytes
     ) -> AsyncIterator[GpuTurn]:
-        """One activity task that came from ``task_queue``; its ``GpuTurn`` runs the prompt.
+        """One activity task of ``session`` that came from ``task_queue``; its ``GpuTurn``
+        runs the prompt.
 
         A task of this worker's own queue waits for the GPU; one from a preset queue is
         refused with ``WorkerBusy`` if another task is lined up already, as another worker
         can start it sooner. ``more_to_come``: the session has further GPU tasks, which
-        will come to this worker's own queue if this one succeeds. ``task_token``: the
-        attempt's, held in ``held`` while it runs.
+        will come to this worker's own queue if this one succeeds (it holds a slot until
+        then). ``task_token``: the attempt's, held in ``held`` while it runs.
         """
         if task_queue != self.worker_task_queue and self.lined_up > 1:
             raise WorkerBusy("this worker has a task lined up already; try another worker")
@@ -163,10 +215,10 @@ class Admission:
         finally:
             self.held -= {task_token}
             if succeeded and more_to_come:
-                self._open[session_id] = self.loop.time() + self.keep_open_s
+                self._open[session] = self.loop.time() + self.keep_open_s
                 self.loop.call_later(self.keep_open_s, self._notify_soon)
             else:
-                self._open.pop(session_id, None)
+                self._open.pop(session, None)
             if turn.ran:
                 self.finishing -= 1
             await self._update()

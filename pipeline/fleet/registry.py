@@ -5,9 +5,10 @@ task queue, ComfyUI URL, the kinds and presets its ComfyUI accepts and, per pres
 cannot run, the node classes and model files it lacks) when it starts, rewrites it every
 ``REFRESH_S`` (re-reading ``/object_info``, so models added later show up and its preset
 queues follow), at once when what it can do for vocal separation changes (a Demucs model
-that failed to load), and deletes it when it stops. A record alone does not prove a worker
-alive: a killed worker leaves its record behind (deleted, and the attempts it held
-failed, when a worker of the same name, ``pipeline.domain.queues``, starts again). So a
+that failed to load), when its ComfyUI stops or starts answering and when a session takes
+or frees one of its session slots, and deletes it when it stops. A record alone does not
+prove a worker alive: a killed worker leaves its record behind (deleted, and the attempts it
+held failed, when a worker of the same name, ``pipeline.domain.queues``, starts again). So a
 worker is listed only if Temporal reports its identity among its own queue's pollers, or if
 its record is fresh (a worker whose one slot is busy does not poll, and Temporal forgets
 pollers after five minutes).
@@ -18,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import os
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -89,6 +92,14 @@ class WorkerRecord(BaseModel):
     """``demucs: {file}``, ``stand-in: {label}`` or ``unavailable: {why}``."""
     held: list[str] = []
     """Base64 task tokens of the activity attempts it runs (``retire_predecessors``)."""
+    slots: dict[str, datetime] = {}
+    """Workflow id → until when the session holds one of its ``MAX_OPEN_SESSIONS`` session
+    slots (its next GPU task is expected here; ``pipeline.fleet.admission``)."""
+    host: str = ""
+    """The machine the worker runs on (``socket.gethostname()``)."""
+    pid: int | None = None
+    """Its process id there: on the same machine, ``status`` and ``doctor`` can tell a
+    stopped process (SIGSTOP) that still looks alive from a busy one."""
     started_at: datetime
     updated_at: datetime
 
@@ -109,6 +120,7 @@ async def publish(store: ObjectStore, record: WorkerRecord) -> None:
 
 
 def _describe(capabilities: Capabilities, prefix: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
     return {
         "polling": polled_queues(
             prefix, capabilities.presets, separates=capabilities.admission.separates
@@ -124,6 +136,10 @@ def _describe(capabilities: Capabilities, prefix: str) -> dict[str, Any]:
         "ready": capabilities.admission.ready,
         "separation": capabilities.admission.separation,
         "held": sorted(base64.b64encode(token).decode() for token in capabilities.admission.held),
+        "slots": {
+            session.workflow_id: now + timedelta(seconds=left)
+            for session, left in capabilities.admission.slots.items()
+        },
         "nodes": len(capabilities.object_info),
     }
 
@@ -144,6 +160,8 @@ async def announce(
         task_queue=task_queue,
         worker_task_queue=capabilities.admission.worker_task_queue,
         comfyui_url=capabilities.comfy_url,
+        host=socket.gethostname(),
+        pid=os.getpid(),
         started_at=started,
         updated_at=started,
         **_describe(capabilities, task_queue),
@@ -193,14 +211,16 @@ async def _refresh_forever(
     store: ObjectStore, record: WorkerRecord, capabilities: Capabilities, refresh_s: float
 ) -> None:
     """Rewrite the record every ``refresh_s`` with what ComfyUI offers now, and at once when
-    the attempts held or the separation capability change (doctor and status read it)."""
+    the attempts held, the session slots, ComfyUI's readiness or the separation capability
+    change (doctor and status read it)."""
     admission, loop = capabilities.admission, asyncio.get_running_loop()
     due = loop.time() + refresh_s
+    slots = admission.slot_marks
     while True:
         held = frozenset(base64.b64decode(token) for token in record.held)
         try:
             async with asyncio.timeout_at(due):
-                await admission.announced_changed(record.separation, held)
+                await admission.announced_changed(record.separation, held, record.ready, slots)
         except TimeoutError:
             try:
                 await capabilities.refresh()
@@ -208,6 +228,7 @@ async def _refresh_forever(
                 # The record keeps what ComfyUI offered last; the health check stops polling.
                 log.warning("worker_record_comfy_unreadable", error=exc.message)
             due = loop.time() + refresh_s
+        slots = admission.slot_marks
         record = record.model_copy(
             update={"updated_at": datetime.now(UTC), **_describe(capabilities, record.task_queue)}
         )

@@ -1,4 +1,5 @@
-"""Whether a process, or any process of a process group, still runs (through psutil).
+"""Whether a process, or any process of a process group, still runs, or is stopped (through
+psutil).
 
 A zombie counts as gone: an init that does not reap (as in some containers) would otherwise
 make a dead process, and so its group, look alive forever.
@@ -16,6 +17,15 @@ def pid_alive(pid: int) -> bool:
     try:
         return _running(psutil.Process(pid))
     except psutil.NoSuchProcess:
+        return False
+
+
+def pid_stopped(pid: int) -> bool:
+    """True while ``pid`` is stopped (SIGSTOP, SIGTSTP or a debugger): it exists, so it looks
+    alive, but runs nothing until it gets SIGCONT."""
+    try:
+        return psutil.Process(pid).status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
+    except psutil.Error:
         return False
 
 

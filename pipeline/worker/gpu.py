@@ -6,9 +6,11 @@ the name outlives the process, see ``pipeline.domain.queues``), one per known pr
 (``gpu.{preset}``) and, when it can separate vocals, one per preset's separation queue
 (``gpu.{preset}.separation``); ``Admission`` lets a preset's queues poll only while its
 ComfyUI can run that preset and the GPU is idle, a separation queue only while the Demucs
-model is usable, and nothing poll while ComfyUI does not answer or the worker drains. On
-stop it drains: no new polls, the running task gets ``GPU_DRAIN_GRACE_S`` to finish, then
-it is cancelled (ComfyUI is interrupted) and Temporal retries it on another worker.
+model is usable, and nothing poll while ComfyUI does not answer or the worker drains; the
+slots of sessions that ended between two GPU tasks are freed at once
+(``pipeline.fleet.sessions``). On stop it drains: no new polls, the running task gets
+``GPU_DRAIN_GRACE_S`` to finish, then it is cancelled (ComfyUI is interrupted) and Temporal
+retries it on another worker.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from pipeline.domain.queues import (
 from pipeline.fleet.admission import Admission, QueueSlots
 from pipeline.fleet.capabilities import Capabilities
 from pipeline.fleet.registry import announce, retire_predecessors
+from pipeline.fleet.sessions import watch_sessions
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.temporal_client import connect, metrics_runtime
@@ -156,6 +159,9 @@ async def run_gpu_worker(settings: Settings, stop: asyncio.Event) -> None:
         health = asyncio.create_task(
             watch_health(comfy.capabilities, settings.gpu_health_interval_s)
         )
+        ended = asyncio.create_task(
+            watch_sessions(admission, client, settings.gpu_health_interval_s)
+        )
         log.info(
             "worker_started",
             role="gpu",
@@ -167,8 +173,9 @@ async def run_gpu_worker(settings: Settings, stop: asyncio.Event) -> None:
             await stop.wait()
         finally:
             health.cancel()
+            ended.cancel()
             await admission.drain()
             log.info("worker_draining", grace_s=settings.gpu_drain_grace_s, tasks=admission.tasks)
             await asyncio.gather(*(worker.shutdown() for worker in workers))
-            await asyncio.gather(*running, health, return_exceptions=True)
+            await asyncio.gather(*running, health, ended, return_exceptions=True)
     log.info("worker_stopped", role="gpu")

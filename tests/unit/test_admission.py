@@ -9,7 +9,7 @@ import pytest
 from temporalio.worker import SlotPermit, SlotReleaseContext
 
 from pipeline.domain.errors import WorkerBusy
-from pipeline.fleet.admission import Admission, QueueSlots
+from pipeline.fleet.admission import Admission, QueueSlots, SessionRun
 
 TOKEN = b"attempt-1"
 """An activity attempt's task token."""
@@ -118,14 +118,19 @@ async def test_a_worker_takes_on_two_sessions_until_one_has_no_more_gpu_work() -
     fp8 = QueueSlots(admission, "fp8")
     for session in ("s1", "s2"):
         async with (
-            admission.task("gpu.fp8", session, more_to_come=True, task_token=TOKEN) as turn,
+            admission.task(
+                "gpu.fp8", SessionRun(session), more_to_come=True, task_token=TOKEN
+            ) as turn,
             turn.gpu(),
         ):
             pass
 
     assert admission.open_sessions == 2
     assert not await _reserves(fp8)
-    async with admission.task(OWN, "s1", more_to_come=False, task_token=TOKEN) as turn, turn.gpu():
+    async with (
+        admission.task(OWN, SessionRun("s1"), more_to_come=False, task_token=TOKEN) as turn,
+        turn.gpu(),
+    ):
         pass
     assert await _reserves(fp8)
 
@@ -136,7 +141,9 @@ async def test_a_session_whose_next_task_never_came_stops_counting() -> None:
     await admission.set_ready(True)
     for session in ("s1", "s2"):
         async with (
-            admission.task("gpu.fp8", session, more_to_come=True, task_token=TOKEN) as turn,
+            admission.task(
+                "gpu.fp8", SessionRun(session), more_to_come=True, task_token=TOKEN
+            ) as turn,
             turn.gpu(),
         ):
             pass
@@ -161,7 +168,9 @@ async def test_while_a_prompt_runs_one_task_is_lined_up_and_a_second_refused() -
 
     async def running() -> None:
         async with (
-            admission.task("gpu.fp8", "s1", more_to_come=False, task_token=TOKEN) as turn,
+            admission.task(
+                "gpu.fp8", SessionRun("s1"), more_to_come=False, task_token=TOKEN
+            ) as turn,
             turn.gpu(),
         ):
             order.append("first")
@@ -169,7 +178,7 @@ async def test_while_a_prompt_runs_one_task_is_lined_up_and_a_second_refused() -
 
     async def sticky() -> None:
         async with (
-            admission.task(OWN, "s2", more_to_come=False, task_token=TOKEN) as turn,
+            admission.task(OWN, SessionRun("s2"), more_to_come=False, task_token=TOKEN) as turn,
             turn.gpu(),
         ):
             order.append("sticky")
@@ -185,7 +194,9 @@ async def test_while_a_prompt_runs_one_task_is_lined_up_and_a_second_refused() -
     gguf.mark_slot_used(_Used(_Info(), late))  # type: ignore[arg-type]  # answered late
     await _settle()
     with pytest.raises(WorkerBusy):
-        async with admission.task("gpu.gguf", "s3", more_to_come=False, task_token=TOKEN):
+        async with admission.task(
+            "gpu.gguf", SessionRun("s3"), more_to_come=False, task_token=TOKEN
+        ):
             order.append("never")
     release.set()
     await asyncio.gather(first, second)
@@ -199,7 +210,9 @@ async def test_a_task_storing_its_output_does_not_hold_back_the_next() -> None:
     await _take(fp8)
     polls: list[bool] = []
 
-    async with admission.task("gpu.fp8", "s1", more_to_come=False, task_token=TOKEN) as turn:
+    async with admission.task(
+        "gpu.fp8", SessionRun("s1"), more_to_come=False, task_token=TOKEN
+    ) as turn:
         assert admission.held == {TOKEN}  # announced, for a successor to end if killed
         polls.append(await _reserves(gguf))  # lined up: uploading its inputs
         async with turn.gpu():
@@ -208,3 +221,52 @@ async def test_a_task_storing_its_output_does_not_hold_back_the_next() -> None:
 
     assert polls == [False, True, True]
     assert admission.held == frozenset()
+
+
+async def test_a_released_session_frees_its_slot_at_once() -> None:
+    admission = await _ready({"fp8"})
+    fp8 = QueueSlots(admission, "fp8")
+    sessions = [SessionRun("session-s1", "run-1"), SessionRun("session-s2", "run-1")]
+    for session in sessions:
+        async with (
+            admission.task("gpu.fp8", session, more_to_come=True, task_token=TOKEN) as turn,
+            turn.gpu(),
+        ):
+            pass
+    marks = admission.slot_marks
+    assert {session for session, _ in marks} == set(sessions)
+    assert all(0 < left <= admission.keep_open_s for left in admission.slots.values())
+    assert not await _reserves(fp8)
+
+    await admission.release(SessionRun("session-s1", "run-2"))  # another run: holds nothing
+    assert not await _reserves(fp8)
+    await admission.release(sessions[0])
+
+    assert await _reserves(fp8)
+    assert set(admission.slots) == {sessions[1]}
+    assert admission.slot_marks != marks
+
+
+async def test_the_record_is_told_when_a_slot_is_taken_or_freed() -> None:
+    admission = await _ready({"fp8"})
+    session = SessionRun("session-s1", "run-1")
+    told = asyncio.create_task(
+        admission.announced_changed(admission.separation, admission.held, True, frozenset())
+    )
+    await _settle()
+    assert not told.done()
+    async with (
+        admission.task("gpu.fp8", session, more_to_come=True, task_token=TOKEN) as turn,
+        turn.gpu(),
+    ):
+        pass
+    await asyncio.wait_for(told, 1)
+
+    marks = admission.slot_marks
+    freed = asyncio.create_task(
+        admission.announced_changed(admission.separation, admission.held, True, marks)
+    )
+    await _settle()
+    assert not freed.done()
+    await admission.release(session)
+    await asyncio.wait_for(freed, 1)

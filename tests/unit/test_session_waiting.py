@@ -37,6 +37,7 @@ def worker(identity: str, *, separates: bool) -> LiveWorker:
         serving={"s2v": ["wan22-s2v-fp8"]},
         nodes=1,
         separation="demucs: htdemucs.safetensors" if separates else "unavailable: no model",
+        held=["dG9rZW4="],  # busy: it runs another session's task (so it does not poll)
         started_at=now,
         updated_at=now,
     )
