@@ -142,9 +142,7 @@ def audio_tracks(
     ``tracks``: an ``aevalsrc`` expression, or ``None`` for digital silence. Track ``default``
     (from 0) alone carries the container's default disposition; with ``None`` none does."""
     streams = [
-        ffmpeg.input(
-            f"aevalsrc={expression or 0}:s=48000:d={seconds}:c=mono", f="lavfi"
-        ).audio
+        ffmpeg.input(f"aevalsrc={expression or 0}:s=48000:d={seconds}:c=mono", f="lavfi").audio
         for expression in tracks
     ]
     dispositions = {

@@ -41,8 +41,10 @@ def test_without_a_default_the_first_audio_track_is_chosen() -> None:
 def test_of_several_defaults_the_first_is_chosen_and_one_track_is_the_only() -> None:
     several, only = choose_audio([_audio(1), _audio(1)]), choose_audio([_audio(0)])
 
-    assert several is not None and (several[1].index, several[1].reason) == (0, "default")
-    assert only is not None and (only[1].index, only[1].reason) == (0, "only")
+    assert several is not None
+    assert (several[1].index, several[1].reason) == (0, "default")
+    assert only is not None
+    assert (only[1].index, only[1].reason) == (0, "only")
     assert choose_audio([{"codec_type": "video"}]) is None
 
 
@@ -72,7 +74,8 @@ def test_a_silent_first_track_is_passed_over_for_the_default_one(
 
     assert mix.track is not None
     assert (mix.track.index, mix.track.tracks, mix.track.reason) == (1, 2, "default")
-    assert mix.peak_db is not None and -9.0 < mix.peak_db < -7.0
+    assert mix.peak_db is not None
+    assert -9.0 < mix.peak_db < -7.0
     assert not mix.silent
     assert probe(src).audio_track == mix.track
 
@@ -83,8 +86,10 @@ def test_a_default_silent_track_is_measured_as_silent(tmp_path: Path) -> None:
 
     mix = prepare_audio(src, tmp_path / "mix.wav", fps=FPS)
 
-    assert mix.track is not None and mix.track.index == 1
-    assert mix.peak_db is not None and mix.peak_db < SILENCE_PEAK_DB
+    assert mix.track is not None
+    assert mix.track.index == 1
+    assert mix.peak_db is not None
+    assert mix.peak_db < SILENCE_PEAK_DB
     assert mix.silent
 
 
@@ -96,5 +101,7 @@ def test_the_crop_is_measured_not_the_whole_file(tmp_path: Path) -> None:
     quiet = prepare_audio(src, tmp_path / "quiet.wav", fps=FPS, end_s=0.9)
     loud = prepare_audio(src, tmp_path / "loud.wav", fps=FPS, start_s=1.0)
 
-    assert quiet.silent and quiet.track is not None and quiet.track.reason == "only"
+    assert quiet.silent
+    assert quiet.track is not None
+    assert quiet.track.reason == "only"
     assert not loud.silent
