@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +15,7 @@ from temporalio import activity
 from activities.edge import edge
 from activities.scratch import input_path, scratch_dir
 from pipeline.domain.contracts import (
+    AudioTrackUsed,
     ExtractedFrames,
     ExtractFramesInput,
     PadAudioInput,
@@ -24,11 +27,13 @@ from pipeline.domain.contracts import (
     StitchInput,
     StitchOutput,
 )
-from pipeline.domain.errors import InternalError, MediaError, refusing
+from pipeline.domain.errors import InternalError, MediaError, SilentAudio, refusing
 from pipeline.domain.layout import SessionLayout, file_name
+from pipeline.domain.manifest import Manifest
 from pipeline.logging import get_logger
 from pipeline.media import StitchSegment, extract_last_frames, normalize_image, probe, stitch
-from pipeline.media.audio import pad_audio, prepare_audio
+from pipeline.media.audio import SILENCE_PEAK_DB, AudioFile, pad_audio, prepare_audio
+from pipeline.media.probe import AudioTrack
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import (
     EXTRACT_LAST_FRAMES,
@@ -99,10 +104,13 @@ class MediaActivities:
     @activity.defn(name=PREPARE_AUDIO.name)
     @edge
     async def prepare_audio(self, request: PrepareAudioInput) -> PreparedAudio:
-        """Decode and crop the user's audio to a full-quality WAV of the real length."""
+        """Decode and crop the user's audio (its default track) to a full-quality WAV of the
+        real length. ``SilentAudio`` when it has nothing to hear and the manifest's kind
+        needs speech (``Manifest.refuses_silent_audio``)."""
         manifest, layout = request.manifest, SessionLayout(request.session_id)
+        name = file_name(request.audio_key)
         async with self._local(request.audio_key) as (scratch, source):
-            with refusing(MediaError, file_name(request.audio_key)):
+            with refusing(MediaError, name):
                 mix = await asyncio.to_thread(
                     prepare_audio,
                     source,
@@ -111,9 +119,25 @@ class MediaActivities:
                     start_s=manifest.audio_start or 0.0,
                     end_s=manifest.audio_end,
                 )
+            if mix.silent and manifest.refuses_silent_audio:
+                raise SilentAudio(silence_message(name, manifest, mix), detail=_track_detail(mix))
             await self.store.upload(mix.path, layout.prepared_audio, "audio/wav")
-        log.info("audio_prepared", duration_s=mix.duration_s, sample_rate=mix.sample_rate)
-        return PreparedAudio(mix_key=layout.prepared_audio, duration_s=mix.duration_s)
+        track = _track_used(mix.track)
+        log.info(
+            "audio_prepared",
+            duration_s=mix.duration_s,
+            sample_rate=mix.sample_rate,
+            track=track.index if track else None,
+            tracks=track.tracks if track else None,
+            peak_db=_finite(mix.peak_db),
+        )
+        return PreparedAudio(
+            mix_key=layout.prepared_audio,
+            duration_s=mix.duration_s,
+            track=track,
+            peak_db=_finite(mix.peak_db),
+            silent=mix.silent,
+        )
 
     @activity.defn(name=PAD_AUDIO.name)
     @edge
@@ -172,6 +196,42 @@ class MediaActivities:
             raise InternalError(f"{key} has no video stream after stitching")
         log.info("stitched", frames=info.frame_count, duration_s=info.duration_s)
         return StitchOutput(key=key, frames=info.frame_count, duration_s=info.duration_s)
+
+
+def _finite(peak_db: float | None) -> float | None:
+    """A peak as JSON can hold it: digital silence (``-inf`` dBFS) is ``None``."""
+    return peak_db if peak_db is not None and math.isfinite(peak_db) else None
+
+
+def _track_used(track: AudioTrack | None) -> AudioTrackUsed | None:
+    return None if track is None else AudioTrackUsed(**dataclasses.asdict(track))
+
+
+def _track_detail(mix: AudioFile) -> dict[str, object]:
+    track = _track_used(mix.track)
+    return {
+        "peak_db": _finite(mix.peak_db),
+        "track": track.model_dump(mode="json") if track else None,
+    }
+
+
+def silence_message(name: str, manifest: Manifest, mix: AudioFile) -> str:
+    """Why a speech kind's silent audio is refused, which track was heard, and the way out."""
+    peak = "digital silence" if _finite(mix.peak_db) is None else f"peaks at {mix.peak_db:.1f} dBFS"
+    track = mix.track
+    which = ""
+    if track is not None and track.tracks > 1:
+        chosen = {"default": "the default one", "first": "the first; none is marked default"}
+        which = (
+            f" (audio track {track.index + 1} of {track.tracks}, "
+            f"{chosen.get(track.reason, track.reason)})"
+        )
+    return (
+        f"{name}{which} is silent: it {peak}, below {SILENCE_PEAK_DB:g} dBFS; kind "
+        f"{manifest.kind.value!r} moves the face with speech, so the video would not move. "
+        "Upload audio with speech (or mark its speech track as the default), or set "
+        '"allow_silent_audio": true in the manifest to render it anyway'
+    )
 
 
 async def _with_heartbeat(work: Any, stage: str, every_s: float = 10.0) -> Any:

@@ -54,6 +54,8 @@ class RecordActivities:
         document = plan.model_dump(mode="json")
         if request.image is not None:
             document["image"] = request.image.model_dump(mode="json")
+        if request.audio is not None:
+            document["audio"] = request.audio.model_dump(mode="json")
         await self.store.put_json(SessionLayout(request.session_id).plan, document)
         log.info("planned", segments=len(plan.segments), frames=plan.total_frames)
         return plan

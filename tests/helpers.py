@@ -1,5 +1,6 @@
 """What tests of every tier share: waiting for a condition, a worker on a queue of its own,
-counting a workflow's runs, putting a drop into the bucket, and test media (PNG and WAV bytes).
+counting a workflow's runs, putting a drop into the bucket, and test media (PNG and WAV bytes,
+audio files of several tracks made with ffmpeg).
 
 After temporalio/sdk-python's ``tests/helpers/__init__.py`` (``new_worker``,
 ``assert_eventually``). What one area alone needs stays in that area's support module
@@ -18,8 +19,10 @@ import struct
 import uuid
 import wave
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+import ffmpeg
 from PIL import Image
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -126,3 +129,26 @@ def wav(seconds: float = 1.0, rate: int = 16000, hz: float = 440.0) -> bytes:
         )
         out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
     return buffer.getvalue()
+
+
+SPEECH_LIKE = "0.4*sin(2*PI*220*t)*(0.6+0.4*sin(2*PI*3*t))"
+"""A 220 Hz tone whose loudness swells three times a second, as syllables do (peak -8 dBFS)."""
+
+
+def audio_tracks(
+    path: Path, tracks: Sequence[str | None], *, default: int | None, seconds: float = 1.0
+) -> Path:
+    """A file at ``path`` (the container from its extension) with one audio track per entry of
+    ``tracks``: an ``aevalsrc`` expression, or ``None`` for digital silence. Track ``default``
+    (from 0) alone carries the container's default disposition; with ``None`` none does."""
+    streams = [
+        ffmpeg.input(f"aevalsrc={expression or 0}:s=48000:d={seconds}:c=mono", f="lavfi").audio
+        for expression in tracks
+    ]
+    dispositions = {
+        f"disposition:a:{n}": "default" if n == default else "0" for n in range(len(tracks))
+    }
+    ffmpeg.output(*streams, str(path), acodec="aac", **dispositions).overwrite_output().run(
+        quiet=True
+    )
+    return path

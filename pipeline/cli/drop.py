@@ -74,7 +74,11 @@ def drop(
     as_json: bool,
     timeout: float | None,
 ) -> None:
-    """Upload MEDIA to inbox/{name}/, then its manifest; prints the session id."""
+    """Upload MEDIA to inbox/{name}/, then its manifest; prints the session id.
+
+    MEDIA is one image and, for s2v / infinitetalk, one audio or video file, told apart by
+    extension: the types the workers decode (the manifest page's "Media types").
+    """
     if timeout is not None and not wait:
         raise click.UsageError("--timeout applies only with --wait")
     files = classify_media(list(media))

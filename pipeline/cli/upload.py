@@ -14,37 +14,27 @@ from pipeline.domain.drop import DropRef
 from pipeline.domain.errors import ManifestError
 from pipeline.domain.layout import INBOX_PREFIX, MANIFEST_NAME
 from pipeline.domain.manifest import Kind, Manifest, describe_validation_error
+from pipeline.domain.media_types import accepted, role_of
 from pipeline.storage import content_type_for
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
-AUDIO_SUFFIXES = frozenset(
-    {
-        # audio files
-        ".wav", ".wave", ".mp3", ".mp2", ".flac", ".ogg", ".oga", ".opus", ".spx", ".m4a",
-        ".m4b", ".aac", ".mka", ".aif", ".aiff", ".aifc", ".caf", ".au", ".snd", ".wma",
-        ".wv", ".ape", ".amr", ".ac3", ".eac3", ".dts", ".weba", ".w64", ".tta",
-        # video containers, whose first audio stream is used
-        ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".mpg", ".mpeg", ".ts",
-        ".mts", ".m2ts", ".3gp", ".3g2", ".wmv", ".asf", ".mxf", ".ogv",
-    }
-)  # fmt: skip
-"""Extensions of every container the pipeline's ffmpeg decodes audio from (the workers sniff
-the bytes, so this only sorts the CLI's arguments into image and audio)."""
-
 
 def classify_media(paths: list[Path]) -> dict[str, Path]:
-    """Role (``image`` / ``audio``) of each file, by extension; one file per role."""
+    """Role (``image`` / ``audio``) of each file, by extension; one file per role.
+
+    The extensions are those of ``pipeline.domain.media_types``, the list the workers
+    accept the decoded files by; an unknown one is a ``ManifestError`` listing the types.
+    """
     media: dict[str, Path] = {}
     for path in paths:
-        suffix = path.suffix.lower()
-        role = (
-            "image" if suffix in IMAGE_SUFFIXES else "audio" if suffix in AUDIO_SUFFIXES else None
-        )
+        role = role_of(path.name)
         if role is None:
-            raise ManifestError(f"{path.name}: not a known image or audio/video file type")
+            raise ManifestError(
+                f"{path.name}: not a known image or audio/video file type (images: "
+                f"{accepted('image')}; audio or video: {accepted('audio')})"
+            )
         if role in media:
             raise ManifestError(f"two {role} files given ({media[role].name}, {path.name})")
         if not path.is_file():

@@ -1,7 +1,8 @@
 """The domain: pure, sandbox-safe rules and records with no I/O.
 
 A drop (``drop``) carries a manifest (``manifest``) whose media names resolve to the drop
-folder's objects (``media_names``); the frame plan (``frames``) turns it into segment lengths
+folder's objects (``media_names``), of the types the CLI and the workers both accept
+(``media_types``); the frame plan (``frames``) turns it into segment lengths
 aligned to the model's windows; ``layout`` names every object a session writes; ``queues``
 names the GPU task queues (per preset, per preset for separation, per worker); ``contracts``
 are the typed payloads between the workflow and its activities (``previews`` those of the

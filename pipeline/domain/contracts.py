@@ -134,9 +134,29 @@ class PrepareAudioInput(Contract):
     manifest: Manifest
 
 
+class AudioTrackUsed(Contract):
+    """Which audio track of the user's file drives the video (``pipeline.media.probe``)."""
+
+    index: int = Field(description="Among the file's audio tracks, from 0.")
+    stream: int = Field(description="ffprobe's stream index in the whole file.")
+    tracks: int = Field(description="How many audio tracks the file has.")
+    reason: Literal["only", "default", "first"] = Field(
+        description="The only track, the first marked as the container's default, or the "
+        "first of several none of which is marked."
+    )
+    language: str | None = None
+    title: str | None = None
+
+
 class PreparedAudio(Contract):
     mix_key: str = Field(description="The cropped original mix, muxed into the final video.")
     duration_s: float
+    track: AudioTrackUsed | None = None
+    peak_db: float | None = Field(
+        default=None,
+        description="Loudest sample of the crop, dBFS; None when it is digital silence.",
+    )
+    silent: bool = Field(default=False, description="Peak below the silence level (-60 dBFS).")
 
 
 class PadAudioInput(Contract):
@@ -178,6 +198,9 @@ class PlanInput(Contract):
     audio_s: float | None = None
     image: PreparedImage | None = Field(
         default=None, description="Recorded in plan.json: how the image was fitted."
+    )
+    audio: PreparedAudio | None = Field(
+        default=None, description="Recorded in plan.json: which audio track was used."
     )
 
 

@@ -16,6 +16,7 @@ happen and re-raised as one of these, so nothing foreign reaches Temporal or the
     │   │   └── UnknownPreset     a preset this deployment lacks (code ``bad_manifest``)
     │   ├── MissingMediaError     the manifest names an object that is not there
     │   ├── MediaError            media that cannot be decoded or is out of bounds
+    │   │   └── SilentAudio       a speech kind's audio has nothing to hear
     │   └── NoSuchSession         an operator named a session with no such record
     ├── QualityFailed             (not retryable: a segment failed the quality gate for good)
     ├── GraphError                (not retryable: a ComfyUI graph the worker rejects)
@@ -101,6 +102,14 @@ class MissingMediaError(InputError):
 
 class MediaError(InputError):
     code = "bad_media"
+
+
+class SilentAudio(MediaError):
+    """The audio driving an s2v / infinitetalk video is silent (its peak below
+    ``pipeline.media.audio.SILENCE_PEAK_DB``) and the manifest does not allow that
+    (``allow_silent_audio``): the face would not move, yet the session would "succeed"."""
+
+    code = "silent_audio"
 
 
 class NoSuchSession(InputError):

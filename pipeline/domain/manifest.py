@@ -54,6 +54,10 @@ class Kind(StrEnum):
     """InfiniteTalk lip-sync: a portrait and the vocals of an audio track."""
 
 
+SPEECH_KINDS: frozenset[Kind] = frozenset({Kind.S2V, Kind.INFINITETALK})
+"""Kinds whose audio is speech that moves a face: silent audio makes a still video, so it is
+refused unless the manifest sets ``allow_silent_audio``."""
+
 DEFAULT_FPS: dict[Kind, int] = {Kind.I2V: 16, Kind.S2V: 16, Kind.INFINITETALK: 25}
 """Frame rates the models were trained at (Wan 2.2: 16 fps; InfiniteTalk: 25 fps, seed 001)."""
 
@@ -208,6 +212,11 @@ class Manifest(BaseModel):
         description="s2v / infinitetalk: drive the model with the vocals separated from the "
         "audio (Demucs); false for clean speech, which is used as it is.",
     )
+    allow_silent_audio: bool = Field(
+        default=False,
+        description="s2v / infinitetalk: render even when the audio is silent (its loudest "
+        "sample below -60 dBFS), which is refused by default: the face would not move.",
+    )
     qc: QcPolicy | None = Field(
         default=None,
         description="What a segment failing the quality check does: 'off' (nothing "
@@ -231,6 +240,10 @@ class Manifest(BaseModel):
         if self.kind is Kind.I2V:
             if self.audio is not None:
                 raise ValueError("kind 'i2v' takes no audio; use 's2v' or 'infinitetalk'")
+            if self.allow_silent_audio:
+                raise ValueError(
+                    "kind 'i2v' takes no audio; 'allow_silent_audio' is for s2v and infinitetalk"
+                )
         elif self.audio is None:
             raise ValueError(f"kind {self.kind.value!r} needs an 'audio' file")
         elif self.extensions:
@@ -249,6 +262,11 @@ class Manifest(BaseModel):
         ):
             raise ValueError("audio_end must come after audio_start")
         return self
+
+    @property
+    def refuses_silent_audio(self) -> bool:
+        """Whether silent audio fails the session: a speech kind that does not allow it."""
+        return self.kind in SPEECH_KINDS and not self.allow_silent_audio
 
     @property
     def effective_fps(self) -> int:

@@ -1,12 +1,13 @@
 """The media layer: pure functions over local files, ffmpeg and Pillow underneath.
 
-``probe`` (ffprobe, exact frame counts), ``image`` (the start image), ``audio`` (decode,
-crop, pad), ``separation`` (Demucs vocals), ``frames`` (what a segment hands to the next),
-``stitch`` (one encode of all segments), ``quality`` (the quality gate's measures of a
-segment and a seam), ``packets`` (a file's size and audio from ffmpeg's ``framecrc``
-listing, for the gate's single pass), ``preview`` (small MP4s, the poster, a run's seam frames),
-``contact_sheet`` (frame pairs and their captions on one PNG), ``sniff`` (what an
-undecodable file looks like) and ``process`` (running ffmpeg/ffprobe without a shell).
+``probe`` (ffprobe, exact frame counts, the default audio track), ``image`` (the start
+image), ``audio`` (decode, crop, measure, pad), ``separation`` (Demucs vocals), ``frames``
+(what a segment hands to the next), ``stitch`` (one encode of all segments), ``quality``
+(the quality gate's measures of a segment and a seam), ``packets`` (a file's size and audio
+from ffmpeg's ``framecrc`` listing, for the gate's single pass), ``preview`` (small MP4s,
+the poster, a run's seam frames), ``contact_sheet`` (frame pairs and their captions on one
+PNG), ``sniff`` (what an undecodable file looks like) and ``process`` (running
+ffmpeg/ffprobe without a shell).
 
 User media that cannot be used raises ``MediaError``; ffmpeg failing on files the
 pipeline made itself raises ``InternalError`` with the tail of ffmpeg's stderr.

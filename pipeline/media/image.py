@@ -1,4 +1,9 @@
-"""The start image: any picture Pillow reads, made an upright RGB JPEG of the exact size."""
+"""The start image: a picture of an accepted type, made an upright RGB JPEG of the exact size.
+
+Accepted are the image types of ``pipeline.domain.media_types`` (what the CLI accepts by
+extension), told by what Pillow decodes, not by the file's name. Of an animation (GIF,
+WebP, APNG) the first frame the animation shows is the start image.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from typing import Literal
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from pipeline.domain.errors import MediaError
+from pipeline.domain.media_types import accepted, image_type_of
 from pipeline.media.sniff import looks_like
 
 MAX_PIXELS = 100_000_000
@@ -69,8 +75,21 @@ def _check_size(name: str, size: tuple[int, int]) -> None:
         )
 
 
+def first_frame(image: Image.Image) -> int:
+    """The index Pillow gives the first frame an animation shows.
+
+    An APNG may carry a default image that is not part of its animation (the APNG spec's
+    IDAT before the first fcTL: shown only by viewers without APNG support). Pillow then
+    reads it as frame 0 and sets ``info["default_image"]``; players (browsers, ffmpeg's
+    apng demuxer) start with the next one.
+    """
+    hidden = image.format == "PNG" and bool(image.info.get("default_image"))
+    return 1 if hidden and getattr(image, "n_frames", 1) > 1 else 0
+
+
 def _decode(src: Path) -> tuple[str, Image.Image]:
-    """The first frame as upright RGB on white; ``MediaError`` if it cannot be had."""
+    """The first frame shown, as upright RGB on white; ``MediaError`` if it cannot be had
+    or the file is not of an accepted image type."""
     name = src.name
     try:
         # Our own limit is checked below; Pillow's lower default would only warn.
@@ -78,8 +97,13 @@ def _decode(src: Path) -> tuple[str, Image.Image]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(src) as image:
                 source_format = image.format or "unknown"
+                if image_type_of(image.format) is None:
+                    raise MediaError(
+                        f"{name} is a {source_format} image, not one of the accepted types "
+                        f"({accepted('image')})"
+                    )
                 _check_size(name, image.size)
-                image.seek(0)
+                image.seek(first_frame(image))
                 image.load()
                 return source_format, _flatten(ImageOps.exif_transpose(image))
     except Image.DecompressionBombError as exc:

@@ -1,4 +1,9 @@
-"""What a media file holds, from ffprobe, with the exact number of decodable frames."""
+"""What a media file holds, from ffprobe, with the exact number of decodable frames.
+
+Of several audio tracks the one used is the one players play: the first marked as the
+container's default (ffprobe's ``disposition.default``: MP4's enabled track, Matroska's
+FlagDefault), else the first audio track (``choose_audio``).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,30 @@ import json
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pipeline.domain.errors import InternalError, MediaError
 from pipeline.media.process import FFPROBE, run, stderr_tail
 from pipeline.media.sniff import looks_like
+
+TrackReason = Literal["only", "default", "first"]
+"""Why a track drives the video: the file's only audio track, the first marked default,
+or the first of several none of which is marked."""
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """The audio track a file's audio is taken from."""
+
+    index: int
+    """Among the file's audio tracks, from 0: ffmpeg's stream specifier ``a:{index}``."""
+    stream: int
+    """ffprobe's stream index in the whole file."""
+    tracks: int
+    """How many audio tracks the file has."""
+    reason: TrackReason
+    language: str | None = None
+    title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -27,6 +51,10 @@ class MediaInfo:
     has_audio: bool
     audio_duration_s: float | None
     audio_sample_rate: int | None
+    audio_track: AudioTrack | None = None
+    """Which audio track the audio fields describe (``choose_audio``)."""
+    format_name: str = ""
+    """ffprobe's demuxer names, comma-separated (``"mov,mp4,m4a,3gp,3g2,mj2"``)."""
 
 
 def build_probe_command(path: Path, *, decode: bool = True) -> list[str]:
@@ -67,9 +95,35 @@ def _first(streams: list[dict[str, Any]], codec_type: str) -> dict[str, Any] | N
     return None
 
 
+def choose_audio(streams: list[dict[str, Any]]) -> tuple[dict[str, Any], AudioTrack] | None:
+    """The audio stream players play from ffprobe's ``streams``, and which it is; ``None``
+    without audio.
+
+    The first with ``disposition.default`` set (Matroska's FlagDefault, MP4's enabled
+    track: the track players play unless told otherwise), else the first audio track.
+    """
+    audio = [stream for stream in streams if stream.get("codec_type") == "audio"]
+    if not audio:
+        return None
+    marked = [n for n, stream in enumerate(audio) if stream.get("disposition", {}).get("default")]
+    index = marked[0] if marked else 0
+    reason: TrackReason = "only" if len(audio) == 1 else "default" if marked else "first"
+    chosen = audio[index]
+    tags = {str(key).lower(): str(value) for key, value in chosen.get("tags", {}).items()}
+    return chosen, AudioTrack(
+        index=index,
+        stream=int(chosen.get("index", index)),
+        tracks=len(audio),
+        reason=reason,
+        language=tags.get("language"),
+        title=tags.get("title"),
+    )
+
+
 def _parse(path: Path, report: dict[str, Any]) -> MediaInfo:
     streams: list[dict[str, Any]] = report.get("streams", [])
-    video, audio = _first(streams, "video"), _first(streams, "audio")
+    chosen = choose_audio(streams)
+    video, audio = _first(streams, "video"), chosen[0] if chosen else None
     if video is None and audio is None:
         raise MediaError(f"{path.name} has no video or audio stream{looks_like(path)}")
     counted = video.get("nb_read_frames", video.get("nb_read_packets", 0)) if video else None
@@ -99,6 +153,8 @@ def _parse(path: Path, report: dict[str, Any]) -> MediaInfo:
         has_audio=audio is not None,
         audio_duration_s=audio_duration,
         audio_sample_rate=int(audio["sample_rate"]) if audio and "sample_rate" in audio else None,
+        audio_track=chosen[1] if chosen else None,
+        format_name=str(report.get("format", {}).get("format_name", "")),
     )
 
 

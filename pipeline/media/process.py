@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Sequence
 from typing import Any
@@ -18,9 +19,37 @@ FFMPEG_GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
 _TAIL_LINES = 15
 
 
-def ffmpeg_command(stream: Any) -> list[str]:
-    """The full ffmpeg argument list for an ffmpeg-python output stream."""
-    return [FFMPEG, *FFMPEG_GLOBAL_ARGS, *ffmpeg.get_args(stream)]
+REPORT_GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", "-y")
+"""For a run whose filters report at the end (``astats``): every line tagged with its level,
+so ``logged_errors`` can still tell ffmpeg's own complaints apart."""
+_LEVEL_TAG = re.compile(r"\[(?P<level>trace|debug|verbose|info|warning|error|fatal|panic)\] ")
+_ERROR_LEVELS = frozenset({"error", "fatal", "panic"})
+"""What ``-loglevel error`` shows."""
+
+
+def ffmpeg_command(stream: Any, *, report: bool = False) -> list[str]:
+    """The full ffmpeg argument list for an ffmpeg-python output stream.
+
+    ``report`` logs at ``level+info`` (``REPORT_GLOBAL_ARGS``) instead of errors only.
+    """
+    return [
+        FFMPEG,
+        *(REPORT_GLOBAL_ARGS if report else FFMPEG_GLOBAL_ARGS),
+        *ffmpeg.get_args(stream),
+    ]
+
+
+def logged_errors(stderr: bytes) -> bytes:
+    """What a ``report`` run's stderr would have been at ``-loglevel error``: its error
+    lines, level tags removed (untagged lines, as all of a plain run's, are kept)."""
+    kept = []
+    for line in stderr.decode("utf-8", errors="replace").splitlines():
+        tag = _LEVEL_TAG.search(line)
+        if tag is None:
+            kept.append(line)
+        elif tag["level"] in _ERROR_LEVELS:
+            kept.append(line[: tag.start()] + line[tag.end() :])
+    return "\n".join(kept).encode()
 
 
 def run(args: Sequence[str]) -> subprocess.CompletedProcess[bytes]:

@@ -295,6 +295,7 @@ class SessionWorkflow:
                 manifest=manifest,
                 audio_s=audio.duration_s if audio else None,
                 image=prepared,
+                audio=audio,
             ),
         )
         drive_key = await self._drive_audio(session_id, manifest, plan, audio) if audio else None

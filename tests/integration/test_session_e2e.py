@@ -35,7 +35,7 @@ from pipeline.stack.supervisor import Stack
 from pipeline.standins.tiny_demucs import STAND_IN_LABEL
 from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
-from tests.helpers import eventually, executions, png_bytes, put_drop
+from tests.helpers import SPEECH_LIKE, audio_tracks, eventually, executions, png_bytes, put_drop
 from tests.integration.stack_support import (
     assert_trimmed_to_the_audio,
     finished,
@@ -260,6 +260,31 @@ async def test_a_corrupt_audio_file_fails_with_a_clear_message_in_status(
     assert "voice.wav" in view["error"]["message"]
     async with httpx.AsyncClient() as http:
         assert (await http.get(view["urls"]["error"])).status_code == 200
+
+
+async def test_a_speech_drop_whose_default_track_is_silent_fails_as_silent_audio(
+    stack: Settings, client: Client, tmp_path: Path
+) -> None:
+    # The first track speaks, but players play the second (the default), which is silent.
+    voice = audio_tracks(tmp_path / "voice.mka", [SPEECH_LIKE, None], default=1)
+    manifest = {"kind": "s2v", "image": "face.png", "audio": "voice.mka", **SIZE}
+    drop = put_drop(
+        stack,
+        "silent-talk",
+        manifest,
+        {"face.png": png_bytes(Image.new("RGB", (256, 160))), "voice.mka": voice.read_bytes()},
+    )
+    assert await finished(client, drop.workflow_id) is WorkflowExecutionStatus.FAILED
+    status = await asyncio.to_thread(pipeline_cli, stack, "status", drop.session_id, "--json")
+    view = json.loads(status.stdout)
+    assert (view["error"]["code"], view["error"]["stage"]) == ("silent_audio", "preparing_audio")
+    body = sync_s3(stack).get_object(
+        Bucket=stack.r2_bucket_name, Key=SessionLayout(drop.session_id).error
+    )["Body"]
+    record = ErrorRecord.model_validate_json(body.read())
+    assert (record.code, record.retryable) == ("silent_audio", False)
+    assert "voice.mka (audio track 2 of 2, the default one) is silent" in record.message
+    assert '"allow_silent_audio": true' in record.message
 
 
 async def test_infinitetalk_drop_separates_vocals_and_trims_to_the_audio(

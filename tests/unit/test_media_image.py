@@ -163,6 +163,37 @@ def test_animated_image_uses_its_first_frame(tmp_path: Path) -> None:
     assert _close(out.getpixel((32, 32)), RED)
 
 
+def test_apng_starts_with_its_first_animation_frame_not_its_hidden_default_image(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "wave.png"
+    hidden, first, second = (Image.new("RGB", (128, 128), c) for c in (RED, GREEN, BLUE))
+    hidden.save(src, save_all=True, append_images=[first, second], default_image=True)
+
+    info, out = _normalize(src)
+
+    assert info.source_format == "PNG"
+    assert _close(out.getpixel((32, 32)), GREEN)
+
+
+def test_apng_without_a_default_image_starts_with_its_first_frame(tmp_path: Path) -> None:
+    src = tmp_path / "wave.png"
+    first, second = Image.new("RGB", (128, 128), RED), Image.new("RGB", (128, 128), BLUE)
+    first.save(src, save_all=True, append_images=[second])
+
+    _, out = _normalize(src)
+
+    assert _close(out.getpixel((32, 32)), RED)
+
+
+def test_an_image_of_a_type_not_accepted_is_refused_by_its_content(tmp_path: Path) -> None:
+    src = tmp_path / "face.png"
+    Image.new("RGB", (128, 128), BLUE).save(src, "TGA")
+
+    with pytest.raises(MediaError, match=r"face\.png is a TGA image, not one of the accepted"):
+        _normalize(src)
+
+
 def test_mislabelled_image_is_read_by_its_content(tmp_path: Path) -> None:
     src = tmp_path / "really-a-png.jpg"
     Image.new("RGB", (128, 128), BLUE).save(src, "PNG")
