@@ -84,7 +84,8 @@ def upload_drop(
             folder + path.name,
             ExtraArgs={"ContentType": content_type_for(path.name)},
         )
-    body = manifest.model_dump_json(exclude_none=True, indent=2).encode()
+    # What was set, not every default: workers of an older release refuse fields they lack.
+    body = manifest.model_dump_json(exclude_defaults=True, indent=2).encode()
     response = s3.put_object(
         Bucket=bucket, Key=folder + MANIFEST_NAME, Body=body, ContentType="application/json"
     )
