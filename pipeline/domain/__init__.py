@@ -7,6 +7,8 @@ names the GPU task queues (per preset, per preset for separation, per worker); `
 are the typed payloads between the workflow and its activities (``previews`` those of the
 preview activities); ``errors`` is the one error hierarchy, each error knowing whether it is
 retryable; ``records`` are ``result.json`` and ``error.json`` as models; ``quality`` is the
-quality gate's thresholds, figures and judgement (``quality_captions`` in words).
+quality gate's thresholds, figures and judgement (``quality_captions`` in words). Text from
+outside is made inert where it is shown: ``markdown`` for the Temporal UI (code spans, only
+the pipeline's own links), ``controls`` for terminals (control characters as escapes).
 Workflows import only this package.
 """
