@@ -414,11 +414,13 @@ class ObjectStore:
 
     def url_expiry(self, minted_at: datetime) -> datetime | None:
         """When the URLs ``url_for`` mints from ``minted_at`` on stop working: ``None``
-        (never) under ``R2_PUBLIC_URL``, else ``minted_at`` + ``PRESIGN_EXPIRY_S`` (the
-        SigV4 ``X-Amz-Expires`` boto3 signs them with)."""
+        (never) under ``R2_PUBLIC_URL``, else ``minted_at`` in whole seconds (SigV4's
+        ``X-Amz-Date``) + ``PRESIGN_EXPIRY_S`` (the ``X-Amz-Expires`` boto3 signs them with):
+        never later than the first of them stops."""
         if self.settings.r2_public_url is not None:
             return None
-        return minted_at + timedelta(seconds=self.settings.presign_expiry_s)
+        signed = minted_at.replace(microsecond=0)
+        return signed + timedelta(seconds=self.settings.presign_expiry_s)
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
