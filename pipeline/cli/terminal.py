@@ -83,7 +83,7 @@ class Printable(io.TextIOBase):
 
 def guard_streams() -> None:
     """Put ``Printable`` over ``sys.stdout`` and ``sys.stderr`` (once: a guarded stream is
-    left as it is). click's runner and the process's end put the old ones back."""
+    left as it is). A process keeps them to its end; click's test runner puts its own back."""
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if not isinstance(stream, Printable):
