@@ -65,6 +65,9 @@ class RecordActivities:
     async def publish_result(self, request: PublishInput) -> PublishOutput:
         """``result.json`` for this run, listing every run of the session in ``runs``.
 
+        Its URLs are minted now; presigned, they stop working at the ``expires_at`` noted
+        beside them (the earliest moment: the clock is read before the first is signed).
+
         The plan is copied into the run's ``generations/{run}/``, so a later rerun with other
         parameters leaves each run's record whole.
         """
@@ -78,7 +81,9 @@ class RecordActivities:
             **{f"input_{role}": key for role, key in request.inputs.items()},
             **artifacts,
         }
+        minted = datetime.now(UTC)
         urls = {name: await self.store.url_for(key) for name, key in keys.items()}
+        expires = self.store.url_expiry(minted)
         finished = datetime.now(UTC)
         run = RunRecord(
             run=request.run,
@@ -87,6 +92,7 @@ class RecordActivities:
             changed=request.changed,
             combined=keys.get("combined"),
             combined_url=urls.get("combined"),
+            expires_at=expires if "combined" in urls else None,
             finished_at=finished,
         )
         record = SessionRecord(
@@ -100,6 +106,7 @@ class RecordActivities:
             manifest=request.manifest.model_dump(mode="json"),
             objects=keys,
             urls=urls,
+            expires_at=expires,
             frames=request.frames,
             duration_s=request.duration_s,
             timings_s=request.timings_s,
@@ -114,7 +121,7 @@ class RecordActivities:
             await self._label_plan(layout, request.stand_ins)
         urls["result"] = await self.store.url_for(layout.result)
         log.info("published", frames=request.frames)
-        return PublishOutput(result_key=layout.result, urls=urls)
+        return PublishOutput(result_key=layout.result, urls=urls, expires_at=expires)
 
     async def _label_plan(self, layout: SessionLayout, stand_ins: dict[str, str]) -> None:
         """Say in ``plan.json`` too which stages a stand-in did (known only after planning)."""

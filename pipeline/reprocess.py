@@ -10,7 +10,7 @@ latest outcome no longer matches (a later rerun succeeded) is skipped, not rerun
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +35,7 @@ from pipeline.domain.contracts import BatchCounts, ReprocessRequest, Selected, S
 from pipeline.domain.drop import session_id_of_workflow
 from pipeline.domain.errors import NON_RETRYABLE_CODES
 from pipeline.domain.layout import SESSIONS_PREFIX, SessionLayout
+from pipeline.domain.markdown import code
 from pipeline.domain.records import ErrorRecord, SessionRecord, parse_record
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
@@ -175,13 +176,16 @@ def new_batch_id(now: datetime | None = None) -> str:
     return f"b{stamp}{secrets.token_hex(2)}"
 
 
-def describe_batch(selection: Selection, overrides: dict[str, Any]) -> str:
-    """One line naming what a batch reruns, for the Temporal UI and the schedule list."""
+def describe_batch(
+    selection: Selection, overrides: dict[str, Any], quote: Callable[[str], str] = str
+) -> str:
+    """One line naming what a batch reruns, for the schedule list and (``quote`` being
+    ``markdown.code``, each ``name=value`` a code span) the Temporal UI's Markdown."""
     parts = [
-        f"{name}={value}"
+        quote(f"{name}={value}")
         for name, value in selection.model_dump(exclude_defaults=True, mode="json").items()
     ]
-    changes = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+    changes = ", ".join(quote(f"{k}={v}") for k, v in sorted(overrides.items()))
     text = "reprocess " + (" ".join(parts) or "every session")
     return text + (f" · set {changes}" if changes else "")
 
@@ -204,7 +208,7 @@ class BatchStart:
             search_attributes=TypedSearchAttributes(
                 [SearchAttributePair(attributes.PIPELINE_ROLE, "reprocess")]
             ),
-            static_summary=describe_batch(request.selection, request.overrides),
+            static_summary=describe_batch(request.selection, request.overrides, code),
             priority=Priority(priority_key=BATCH_PRIORITY),
         )
 

@@ -29,6 +29,7 @@ from pipeline.domain.drop import DropRef, rerender_workflow_id
 from pipeline.domain.errors import ManifestError, NoSuchSession
 from pipeline.domain.frames.plan import FramePlan
 from pipeline.domain.layout import SessionLayout
+from pipeline.domain.markdown import code
 from pipeline.domain.records import SessionRecord
 from pipeline.ingest.starter import session_options
 from pipeline.storage import ObjectStore
@@ -122,10 +123,7 @@ async def start_rerender(
                 SearchAttributePair(attributes.SESSION_STATUS, "running"),
             ]
         ),
-        static_summary=f"rerender of {session_id} from segment {segment}/{count}"
-        + (
-            f" · {', '.join(f'{k}={v}' for k, v in sorted(overrides.items()))}" if overrides else ""
-        ),
+        static_summary=_summary(session_id, segment, count, overrides),
     )
     return RerenderStarted(
         session_id=session_id,
@@ -138,7 +136,8 @@ async def start_rerender(
 
 
 def _summary(session_id: str, segment: int, count: int, overrides: dict[str, Any]) -> str:
-    changes = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+    """The rerender's summary in the UI (Markdown): the ``--set`` values as code spans."""
+    changes = ", ".join(code(f"{k}={v}") for k, v in sorted(overrides.items()))
     return f"rerender of {session_id} from segment {segment}/{count}" + (
         f" · {changes}" if changes else ""
     )

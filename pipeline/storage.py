@@ -34,10 +34,11 @@ import mimetypes
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
+from urllib.parse import quote
 
 import aiofiles
 import boto3
@@ -396,9 +397,11 @@ class ObjectStore:
         return {"PartNumber": number, "ETag": response["ETag"]}
 
     async def url_for(self, key: str) -> str:
-        """A URL a plain HTTP GET can fetch: the public bucket URL, else a presigned one."""
-        if self.settings.r2_public_url is not None:
-            return f"{str(self.settings.r2_public_url).rstrip('/')}/{key}"
+        """A URL a plain HTTP GET can fetch: the public bucket URL (``lasting_url``), else a
+        presigned one, which stops working at ``url_expiry``."""
+        lasting = self.lasting_url(key)
+        if lasting is not None:
+            return lasting
         async with self._errors("presign", key):
             url: str = await self.client.generate_presigned_url(
                 "get_object",
@@ -406,6 +409,23 @@ class ObjectStore:
                 ExpiresIn=self.settings.presign_expiry_s,
             )
         return url
+
+    def lasting_url(self, key: str) -> str | None:
+        """The key's URL under ``R2_PUBLIC_URL`` (the key percent-encoded, ``/`` kept), which
+        does not expire; ``None`` when that is unset and only presigned URLs exist."""
+        if self.settings.r2_public_url is None:
+            return None
+        return f"{str(self.settings.r2_public_url).rstrip('/')}/{quote(key, safe='/')}"
+
+    def url_expiry(self, minted_at: datetime) -> datetime | None:
+        """When the URLs ``url_for`` mints from ``minted_at`` on stop working: ``None``
+        (never) under ``R2_PUBLIC_URL``, else ``minted_at`` in whole seconds (SigV4's
+        ``X-Amz-Date``) + ``PRESIGN_EXPIRY_S`` (the ``X-Amz-Expires`` boto3 signs them with):
+        never later than the first of them stops."""
+        if self.settings.r2_public_url is not None:
+            return None
+        signed = minted_at.replace(microsecond=0)
+        return signed + timedelta(seconds=self.settings.presign_expiry_s)
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:

@@ -31,8 +31,9 @@ from pipeline.cli import (
     workers,
 )
 from pipeline.cli.context import App, ExitCode
-from pipeline.cli.terminal import Terminal
+from pipeline.cli.terminal import Terminal, guard_streams
 from pipeline.config import Settings, load_settings
+from pipeline.domain.controls import printable
 from pipeline.domain.errors import ConfigError, PipelineError, StorageError
 from pipeline.logging import configure_logging
 from workflows_comfy.preset_file import install_presets_file
@@ -47,6 +48,7 @@ def cli(ctx: click.Context) -> None:
     if settings.presets_file is not None:
         install_presets_file(settings.presets_file)
     configure_logging(settings.log_format, settings.log_level)
+    guard_streams()  # from here every write to stdout/stderr shows control sequences as text
     ctx.obj = App(settings, Terminal(sys.stderr))
 
 
@@ -119,7 +121,8 @@ def _run() -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    click.echo(f"error: {message.splitlines()[0] if message else 'failed'}", err=True)
+    line = message.splitlines()[0] if message else "failed"
+    click.echo(f"error: {printable(line)}", err=True)  # stderr may not be guarded yet
     return code
 
 

@@ -132,15 +132,21 @@ def retry_note(status: SessionStatus) -> str:
 
 
 def print_outcome(status: SessionStatus) -> None:
-    """A finished session: frames, duration, the quality gate's verdict and URLs on stdout,
-    or the error on stderr; then its completion callback's state on stderr (it never
-    changes the outcome, and is retried in the background)."""
+    """A finished session: frames, duration, the quality gate's verdict and fresh URLs (and
+    until when presigned ones work) on stdout, or the error on stderr; then its completion
+    callback's state on stderr (it never changes the outcome, and is retried in the
+    background)."""
     if status.status == "succeeded" and status.result:
         click.echo(f"succeeded: {status.result.frames} frames, {status.result.duration_s:.2f} s")
         for line in run_captions(status.result.quality):
             click.echo(f"  {line}")
         for label, url in status.urls.items():
             click.echo(f"  {label}: {url}")
+        if status.expires_at is not None:
+            click.echo(
+                f"  (the URLs work until {status.expires_at:%Y-%m-%d %H:%M:%S} UTC; "
+                f"'pipeline status {status.session_id}' prints new ones)"
+            )
     else:
         message = status.error.message if status.error else "see the Temporal UI"
         click.echo(f"{status.status}: {message}", err=True)

@@ -82,6 +82,10 @@ class SessionStatus(BaseModel):
     error: ErrorRecord | None = None
     """``error.json``, as stored."""
     urls: dict[str, str] = {}
+    """A URL of every object, minted now from the keys (the records' own may have expired)."""
+    expires_at: datetime | None = None
+    """When the presigned ``urls`` stop working (``PRESIGN_EXPIRY_S`` from now); None when
+    they are public (``R2_PUBLIC_URL``) or there are none. Run ``status`` again for new ones."""
     result: SessionRecord | None = None
     """``result.json``, as stored."""
     runs: list[RunRecord] = []
@@ -176,12 +180,15 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
             stage += await _nobody_polls(client, settings, pending[0], progress.preset)
         elif pending and pending[0].state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
             stage += silent_worker(pending[0], datetime.now(UTC))
-        previews = await _preview_urls(settings, progress.previews) if progress.previews else {}
+        previews, expires = (
+            await _preview_urls(settings, progress.previews) if progress.previews else ({}, None)
+        )
         return view.model_copy(
             update={
                 "stage": stage,
                 "progress": progress,
                 "urls": previews,
+                "expires_at": expires,
                 "segments_done": progress.segments_done,
                 "segments_total": progress.segments_total,
                 "activity": {"name": pending[0].activity_type.name, "heartbeat": heartbeat}
@@ -220,14 +227,18 @@ def retrying(pending: Sequence[PendingActivityInfo]) -> Retrying | None:
     )
 
 
-async def _preview_urls(settings: Settings, keys: list[str]) -> dict[str, str]:
-    """URLs of the segment previews made so far (``follow`` asks twice a second: the store
-    is opened only once there is one)."""
+async def _preview_urls(
+    settings: Settings, keys: list[str]
+) -> tuple[dict[str, str], datetime | None]:
+    """URLs of the segment previews made so far and when they stop working (``follow`` asks
+    twice a second: the store is opened only once there is one)."""
+    minted = datetime.now(UTC)
     async with ObjectStore(settings) as store:
-        return {
+        urls = {
             f"preview_segment_{index:03d}": await store.url_for(key)
             for index, key in enumerate(keys)
         }
+        return urls, store.url_expiry(minted)
 
 
 def silent_worker(pending: PendingActivityInfo, now: datetime) -> str:
@@ -390,7 +401,9 @@ def _polled_recently(polled: dict[str, datetime]) -> bool:
 async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus:
     """Attach ``result.json`` / ``error.json`` and fresh URLs for every output."""
     layout = SessionLayout(view.session_id)
+    minted = datetime.now(UTC)
     async with ObjectStore(settings) as store:
+        expires = store.url_expiry(minted)
         result = await _record(store, layout.result, SessionRecord)
         error = await _record(store, layout.error, ErrorRecord)
         urls: dict[str, str] = {}
@@ -404,7 +417,9 @@ async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus
         record = result if result is not None else error
         listed = record.runs if record is not None else None
         runs = [
-            run.model_copy(update={"combined_url": await store.url_for(run.combined)})
+            run.model_copy(
+                update={"combined_url": await store.url_for(run.combined), "expires_at": expires}
+            )
             if run.combined
             else run
             for run in listed or []
@@ -423,6 +438,7 @@ async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus
             "result": result,
             "error": error,
             "urls": urls,
+            "expires_at": expires if urls else None,
             "stage": stage,
             "segments_done": segments,
             "segments_total": segments,

@@ -24,11 +24,13 @@ from workflows_comfy.preset_file import json_schema as presets_schema
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 def status(app: App, session_id: str, as_json: bool) -> None:
-    """Show a session: status, error if any, and a URL for every output.
+    """Show a session: status, error if any, and a fresh URL for every output.
 
     ID is a session id (while a rerender or batch rerun of it runs, that run is shown), one
     rerun's workflow id (``rerender-…``, ``rerun-…``), or a batch's (``reprocess-…``: its
-    status and counts).
+    status and counts). The URLs are minted now from the keys, so they work whatever the age
+    of the session; presigned ones stop working PRESIGN_EXPIRY_S from now (said with them;
+    expires_at with --json): run it again for new ones.
     """
     if is_batch(session_id):
         _batch(app, session_id, as_json)

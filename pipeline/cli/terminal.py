@@ -10,13 +10,25 @@ Following hatch's ``src/hatch/cli/terminal.py``: one ``Terminal``, built once by
   status line once, a transfer shows nothing (``NO_TRANSFER``, hatch's ``NullStatus``);
 - ``--json``: no progress at all, so stdout carries exactly one JSON object (which the
   command prints) and stderr only errors.
+
+What the CLI prints quotes what others wrote (prompts, file names, error messages, a
+worker's words), and a terminal obeys the control sequences in it (colour, cursor moves,
+OSC 8 hyperlinks, a cleared screen). So the ``pipeline`` group puts ``Printable`` over stdout
+and stderr before any command runs (``guard_streams``): every write passes
+``controls.printable`` and shows such a sequence as text. Only the bars' own cursor moves
+go to the raw stream (``Terminal.stream``), with the text they draw passed through
+``printable`` by hand. Logs keep their own stream, configured before the guard.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, TextIO
+import io
+import sys
+from typing import Protocol, TextIO, cast
 
 import click
+
+from pipeline.domain.controls import printable
 
 BAR_WIDTH = 28
 """Cells in a ``bar``."""
@@ -37,6 +49,52 @@ def size(n: int) -> str:
     return f"{n} B"
 
 
+class Printable(io.TextIOBase):
+    """A text stream writing to ``raw`` what it is given, every control character but
+    newline and tab as its ``\\uXXXX`` (``controls.printable``)."""
+
+    def __init__(self, raw: TextIO) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        self.raw.write(printable(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def isatty(self) -> bool:
+        return self.raw.isatty()
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.raw.encoding
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return self.raw.errors
+
+
+def guard_streams() -> None:
+    """Put ``Printable`` over ``sys.stdout`` and ``sys.stderr`` (once: a guarded stream is
+    left as it is). A process keeps them to its end; click's test runner puts its own back."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, Printable):
+            setattr(sys, name, cast(TextIO, Printable(stream)))
+
+
+def raw(stream: TextIO) -> TextIO:
+    """The stream under a ``Printable`` (for the bars' cursor moves), else ``stream``."""
+    return stream.raw if isinstance(stream, Printable) else stream
+
+
 class Board:
     """Status lines on stderr: ``live``, redrawn in place; otherwise each changed first line
     printed once; ``quiet``, nothing. ``Terminal.board`` picks the mode."""
@@ -51,9 +109,9 @@ class Board:
             return
         if self.live:
             self.clear()
-            click.echo("\n".join(lines), file=self.stream)
+            click.echo(printable("\n".join(lines)), file=self.stream)
         elif lines[0] != (self.shown or [""])[0]:
-            click.echo(lines[0], file=self.stream)
+            click.echo(printable(lines[0]), file=self.stream)
         self.shown = lines
 
     def clear(self) -> None:
@@ -86,7 +144,7 @@ class TransferBar:
         self._done = 0
         self._bar = click.progressbar(
             length=total or 0,
-            label=label,
+            label=printable(label),
             file=stream,
             show_percent=bool(total),
             item_show_func=shown,
@@ -114,10 +172,11 @@ NO_TRANSFER: Transfer = _NoTransfer()
 
 
 class Terminal:
-    """Where the CLI draws progress (``stream``, stderr) and whether it is a terminal."""
+    """Where the CLI draws progress (``stream``, stderr under any ``Printable``: the bars'
+    cursor moves must reach it) and whether it is a terminal."""
 
     def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
+        self.stream = raw(stream)
         self.is_tty = stream.isatty()
 
     def live(self, *, as_json: bool) -> bool:

@@ -9,6 +9,8 @@ are the typed payloads between the workflow and its activities (``previews`` tho
 preview activities); ``errors`` is the one error hierarchy, each error knowing whether it is
 retryable; ``records`` are ``result.json`` and ``error.json`` as models; ``quality`` is the
 quality gate's thresholds, figures and judgement (``quality_captions`` in words);
-``clock_changes`` finds the cron times a time zone's clock changes skip or repeat.
+``clock_changes`` finds the cron times a time zone's clock changes skip or repeat. Text from
+outside is made inert where it is shown: ``markdown`` for the Temporal UI (code spans, only
+the pipeline's own links), ``controls`` for terminals (control characters as escapes).
 Workflows import only this package.
 """

@@ -318,6 +318,10 @@ class PublishInput(Contract):
 class PublishOutput(Contract):
     result_key: str
     urls: dict[str, str]
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When the presigned ``urls`` stop working; None: public (R2_PUBLIC_URL).",
+    )
 
 
 class FailureInput(Contract):
@@ -456,6 +460,11 @@ class SessionResult(Contract):
     result_key: str
     combined_key: str
     urls: dict[str, str]
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When the presigned ``urls`` stop working (``pipeline status`` mints "
+        "fresh ones from the keys); None: public under R2_PUBLIC_URL, or an older session.",
+    )
     frames: int
     duration_s: float
 

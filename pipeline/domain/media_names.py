@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import difflib
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from pipeline.domain.layout import MANIFEST_NAME
 
 LISTED_NAMES = 20
 """Names a "not found" message lists before it says how many more there are."""
+Quote = Callable[[str], str]
+"""How a message shows a name: ``repr`` in plain text, ``markdown.code`` in the UI's Markdown."""
 RESEMBLANCE = 0.7
 """``difflib`` ratio from which a present name is offered for a missing one: one wrong
 letter in ``face.png`` (0.875) or another extension (``face.jpg``: 0.75) is a typo;
@@ -59,11 +61,11 @@ def resolve_name(wanted: str, present: Sequence[str]) -> str | None:
     return None
 
 
-def describe_folder(present: Sequence[str]) -> str:
-    """``holds 'a.png', 'b.wav'`` / ``is empty`` for messages."""
+def describe_folder(present: Sequence[str], quote: Quote = repr) -> str:
+    """``holds 'a.png', 'b.wav'`` / ``is empty`` for messages, each name ``quote``d."""
     if not present:
         return "is empty"
-    shown = ", ".join(repr(name) for name in present[:LISTED_NAMES])
+    shown = ", ".join(quote(name) for name in present[:LISTED_NAMES])
     more = len(present) - LISTED_NAMES
     return f"holds {shown}" + (f" and {more} more" if more > 0 else "")
 
@@ -78,7 +80,7 @@ def closest_name(wanted: str, present: Sequence[str]) -> str | None:
     return folded[close[0]] if close else None
 
 
-def did_you_mean(missing: Sequence[str], present: Sequence[str]) -> str:
+def did_you_mean(missing: Sequence[str], present: Sequence[str], quote: Quote = repr) -> str:
     """`` (did you mean 'face.png'?)`` for missing names that resemble present ones, else ``""``.
 
     With several missing names each guess says which one it stands for.
@@ -88,15 +90,16 @@ def did_you_mean(missing: Sequence[str], present: Sequence[str]) -> str:
     if not found:
         return ""
     if len(missing) == 1:
-        return f" (did you mean {next(iter(found.values()))!r}?)"
-    pairs = ", ".join(f"{guess!r} for {name!r}" for name, guess in found.items())
+        return f" (did you mean {quote(next(iter(found.values())))}?)"
+    pairs = ", ".join(f"{quote(guess)} for {quote(name)}" for name, guess in found.items())
     return f" (did you mean {pairs}?)"
 
 
-def waiting_for_media(missing: Sequence[str], present: Sequence[str]) -> str:
+def waiting_for_media(missing: Sequence[str], present: Sequence[str], quote: Quote = repr) -> str:
     """What a session waiting for media shows, with what its folder really holds:
-    ``waiting for fase.png; the drop folder holds 'face.png' (did you mean 'face.png'?)``."""
+    ``waiting for 'fase.png'; the drop folder holds 'face.png' (did you mean 'face.png'?)``."""
     return (
-        f"waiting for {', '.join(missing)}; the drop folder {describe_folder(present)}"
-        + did_you_mean(missing, present)
+        f"waiting for {', '.join(quote(name) for name in missing)}; "
+        f"the drop folder {describe_folder(present, quote)}"
+        + did_you_mean(missing, present, quote)
     )

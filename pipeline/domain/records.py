@@ -8,6 +8,11 @@ rerun of a session that succeeded before leaves its ``result.json`` in place and
 failed run to it. Published as ``pipeline/schemas/result.v1.json`` and ``error.v1.json``
 (``pipeline schema result|error``).
 
+Links: ``urls`` and a run's ``combined_url`` are the URLs made when the run was recorded;
+presigned ones stop working at the record's ``expires_at`` (``PRESIGN_EXPIRY_S`` later), so
+what lasts is the keys (``objects``, ``combined``), from which ``pipeline status`` mints
+fresh URLs at any time.
+
 One shape each: every record is written with all its fields, a field that does not apply
 being ``null`` (or ``{}``); a succeeded run has ``code``/``message`` null, a failed one
 ``combined``/``combined_url`` null. Timestamps are ISO 8601 with their offset, as Python's
@@ -68,6 +73,12 @@ class RunRecord(Record):
     combined_url: str | None = Field(
         default=None, description="URL of the combined video when the run was recorded."
     )
+    expires_at: Timestamp | None = Field(
+        default=None,
+        description="When ``combined_url`` stops working, if presigned (``PRESIGN_EXPIRY_S`` "
+        "after the run was recorded); null when it is public or absent, or for a record from "
+        "before expiries were noted. ``combined`` lasts: ``pipeline status`` mints a fresh URL.",
+    )
     code: str | None = Field(default=None, description="A failed run's error code.")
     message: str | None = Field(default=None, description="A failed run's error message.")
     finished_at: Timestamp | None = Field(
@@ -88,7 +99,15 @@ class SessionRecord(Record):
     manifest: dict[str, Any] = Field(description="The manifest as run (manifest.v1.json).")
     objects: dict[str, str] = Field(description="Object name → key (inputs and outputs).")
     urls: dict[str, str] = Field(
-        description="Object name → URL: public under ``R2_PUBLIC_URL``, else presigned."
+        description="Object name → URL when the run was published: public under "
+        "``R2_PUBLIC_URL``, else presigned, working until ``expires_at``. The keys in "
+        "``objects`` last; ``pipeline status`` prints fresh URLs for them."
+    )
+    expires_at: Timestamp | None = Field(
+        default=None,
+        description="When the presigned ``urls`` stop working (``PRESIGN_EXPIRY_S`` after "
+        "they were made); null when they are public (they do not expire) or for a record "
+        "from before expiries were noted.",
     )
     frames: int = Field(description="Frames of the combined video.")
     duration_s: float = Field(description="Length of the combined video, seconds.")

@@ -10,9 +10,9 @@ may ack its event once ``start`` returns.
 
 Given the inbox, the starter reads the manifest first, so the session is readable in the
 Temporal UI from its first second: a summary line (kind · preset · frames · drop), details
-with the prompt and links to the inputs, a memo, and the search attributes operators filter
-on. A manifest it cannot read or parse still starts the session: the workflow's first
-activity is what reports bad input.
+with the prompt and the inputs' keys (links only where they last, ``summary.details``), a
+memo, and the search attributes operators filter on. A manifest it cannot read or parse
+still starts the session: the workflow's first activity is what reports bad input.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Inbox(Protocol):
 
     async def get_bytes(self, key: str) -> bytes | None: ...
 
-    async def url_for(self, key: str) -> str: ...
+    def lasting_url(self, key: str) -> str | None: ...
 
 
 class Starter:
@@ -180,8 +180,12 @@ class Starter:
                 for role, relative in manifest.media().items()
             }
             memo = summary.memo(drop, manifest, inputs)
-            links = {role: await self.inbox.url_for(key) for role, key in inputs.items()}
-            details = summary.details(drop, manifest, links)
+            lasting = {
+                role: url
+                for role, key in inputs.items()
+                if (url := self.inbox.lasting_url(key)) is not None
+            }
+            details = summary.details(drop, manifest, inputs, lasting)
         try:
             await self.client.start_workflow(
                 SessionWorkflow.run,

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from pipeline.domain.drop import DropRef, rerun_workflow_id
     from pipeline.domain.layout import SessionLayout
+    from pipeline.domain.markdown import code
     from pipeline.workflows import attributes
     from pipeline.workflows.priorities import BATCH_PRIORITY
     from pipeline.workflows.specs import SELECT_SESSIONS, execute
@@ -136,7 +137,8 @@ def batch_id_of(info: workflow.Info) -> str:
 
 
 def _summary(request: ReprocessRequest, session_id: str) -> str:
-    changes = ", ".join(f"{k}={v}" for k, v in sorted(request.overrides.items()))
+    """The rerun's summary in the UI (Markdown): the ``--set`` values as code spans."""
+    changes = ", ".join(code(f"{k}={v}") for k, v in sorted(request.overrides.items()))
     return f"rerun of {session_id} · batch {request.batch_id}" + (
         f" · {changes}" if changes else ""
     )

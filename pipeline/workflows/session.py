@@ -66,7 +66,6 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.domain.frames.plan import FramePlan
     from pipeline.domain.layout import SessionLayout
     from pipeline.domain.manifest import Manifest
-    from pipeline.domain.media_names import waiting_for_media
     from pipeline.domain.previews import RunPreviewsInput, SegmentPreviewInput
     from pipeline.domain.quality import QcPolicy, QualityReport
     from pipeline.domain.quality_captions import run_captions, seam_captions
@@ -421,6 +420,7 @@ class SessionWorkflow:
             result_key=published.result_key,
             combined_key=stitched.key,
             urls=published.urls,
+            expires_at=published.expires_at,
             frames=stitched.frames,
             duration_s=stitched.duration_s,
         )
@@ -585,7 +585,7 @@ class SessionWorkflow:
                     update={"waiting_for": missing, "drop_folder": folder}
                 )
                 self._set_stage("waiting_for_media")
-                workflow.set_current_details(waiting_for_media(missing, folder))
+                workflow.set_current_details(describe.waiting_details(missing, folder))
             await workflow.sleep(poll)
             poll = min(poll * 2, MEDIA_POLL_MAX)
             self._progress = self._progress.model_copy(
@@ -724,7 +724,9 @@ class SessionWorkflow:
     def _update(self, **fields: Any) -> None:
         """Change the progress and the UI's live line with it."""
         self._progress = self._progress.model_copy(update=fields)
-        workflow.set_current_details(describe.live_line(self._progress))
+        workflow.set_current_details(
+            describe.current_details(self._progress, workflow.info().workflow_id)
+        )
 
     async def _end_cancelled(self, request: SessionRequest) -> None:
         """Record who cancelled and why (error.json, status cancelled), keeping what was made."""

@@ -155,7 +155,7 @@ async def test_progress_reports_real_sampler_steps_and_the_ui_and_cli_follow(
     summary = await description.static_summary()
     assert summary is not None
     assert summary.startswith("i2v · ")
-    assert summary.endswith(f"161 frames · {drop.manifest_key}")
+    assert summary.endswith(f"161 frames · `{drop.manifest_key}`")
     assert "a lighthouse at dusk" in (await description.static_details() or "")
     found = description.typed_search_attributes
     assert found.get(attributes.SESSION_STATUS) == "succeeded"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from temporalio.testing import ActivityEnvironment
@@ -79,3 +81,48 @@ async def test_runs_accumulate_and_a_failed_rerun_leaves_the_result_in_place(
     ]
     assert result.runs[1].combined == layout.combined("r2-b1")
     assert kept_plan == b"x"  # The first run's plan, as it rendered it.
+
+
+async def test_a_published_result_notes_when_its_presigned_urls_stop_working(
+    s3_bucket: S3Bucket,
+) -> None:
+    session_id = f"expiry-{uuid.uuid4().hex[:8]}"
+    layout = SessionLayout(session_id)
+    settings = s3_bucket.settings(PRESIGN_EXPIRY_S="3600")
+    async with ObjectStore(settings) as store:
+        for key in (layout.input("a.png"), layout.plan, layout.combined("r1")):
+            await store.put_bytes(key, b"x")
+        before = datetime.now(UTC).replace(microsecond=0)
+        published = await ActivityEnvironment().run(
+            RecordActivities(store).publish_result, publish(session_id, "r1", {})
+        )
+        result = SessionRecord.model_validate(await store.get_json(layout.result))
+
+    assert result.expires_at is not None
+    assert published.expires_at == result.expires_at
+    assert result.runs is not None
+    assert result.runs[-1].expires_at == result.expires_at
+    for url in result.urls.values():  # What each URL was signed for, read back from it.
+        query = parse_qs(urlsplit(url).query)
+        assert query["X-Amz-Expires"] == ["3600"]
+        signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        stops = signed + timedelta(seconds=3600)
+        assert stops - timedelta(seconds=1) <= result.expires_at <= stops
+    assert before + timedelta(seconds=3600) <= result.expires_at
+    assert set(result.objects) == set(result.urls)  # The keys that outlast every URL.
+
+
+async def test_public_urls_are_noted_as_never_expiring(s3_bucket: S3Bucket) -> None:
+    session_id = f"public-{uuid.uuid4().hex[:8]}"
+    layout = SessionLayout(session_id)
+    settings = s3_bucket.settings(R2_PUBLIC_URL="https://media.example.com/")
+    async with ObjectStore(settings) as store:
+        for key in (layout.input("a.png"), layout.plan, layout.combined("r1")):
+            await store.put_bytes(key, b"x")
+        published = await ActivityEnvironment().run(
+            RecordActivities(store).publish_result, publish(session_id, "r1", {})
+        )
+        result = SessionRecord.model_validate(await store.get_json(layout.result))
+
+    assert (result.expires_at, published.expires_at) == (None, None)
+    assert result.urls["combined"] == f"https://media.example.com/{layout.combined('r1')}"

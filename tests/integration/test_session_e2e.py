@@ -228,7 +228,7 @@ async def test_a_manifest_uploaded_before_its_audio_waits_for_it_and_runs(
     async def waiting() -> bool:
         done = await asyncio.to_thread(pipeline_cli, stack, "status", drop.session_id, "--json")
         return done.returncode == 0 and json.loads(done.stdout)["stage"] == (
-            "waiting for voice.wav; the drop folder holds 'face.png'"
+            "waiting for 'voice.wav'; the drop folder holds 'face.png'"
         )
 
     await eventually(waiting, within_s=60)

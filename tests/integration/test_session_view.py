@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -12,7 +12,7 @@ import pytest
 from pipeline.cli.session_view import SessionStatus, with_records, workflow_id_for
 from pipeline.domain.errors import InternalError
 from pipeline.domain.layout import SessionLayout
-from pipeline.domain.records import ErrorRecord, SessionRecord
+from pipeline.domain.records import ErrorRecord, RunRecord, SessionRecord
 from tests.conftest import S3Bucket
 
 pytestmark = pytest.mark.integration
@@ -122,3 +122,51 @@ async def test_failed_session_links_its_error_under_the_public_url(s3_bucket: S3
     assert view.result is None
     assert view.stage == "failed"
     assert view.urls == {"error": f"https://media.example.com/{layout.error}"}
+
+
+async def test_status_mints_fresh_urls_from_the_keys_when_the_recorded_ones_expired(
+    s3_bucket: S3Bucket,
+) -> None:
+    session_id = f"view-{uuid.uuid4().hex[:8]}"
+    layout = SessionLayout(session_id)
+    combined = f"{layout.generation('r1')}combined.mp4"
+    s3 = s3_bucket.session().client("s3", endpoint_url=s3_bucket.endpoint)
+    s3.put_object(Bucket=s3_bucket.bucket, Key=combined, Body=b"the video")
+    signed_long_ago = datetime.now(UTC) - timedelta(days=8)
+    dead = s3.generate_presigned_url(  # what result.json kept, dead since a day
+        "get_object", Params={"Bucket": s3_bucket.bucket, "Key": combined}, ExpiresIn=60
+    ).replace("X-Amz-Date=", f"X-Amz-Date={signed_long_ago:%Y%m%dT%H%M%SZ}&old=")
+    result = _result(session_id, {"combined": combined}).model_copy(
+        update={
+            "urls": {"combined": dead},
+            "expires_at": signed_long_ago + timedelta(seconds=60),
+            "runs": [
+                RunRecord(
+                    run="r1",
+                    status="succeeded",
+                    workflow_id=workflow_id_for(session_id),
+                    combined=combined,
+                    combined_url=dead,
+                    expires_at=signed_long_ago + timedelta(seconds=60),
+                )
+            ],
+        }
+    )
+    s3.put_object(
+        Bucket=s3_bucket.bucket, Key=layout.result, Body=json.dumps(result.model_dump(mode="json"))
+    )
+
+    before = datetime.now(UTC)
+    view = await with_records(_finished(session_id, "succeeded"), s3_bucket.settings())
+
+    async with httpx.AsyncClient() as http:
+        fresh = await http.get(view.urls["combined"])
+    assert fresh.content == b"the video"
+    assert view.urls["combined"] != dead
+    assert view.expires_at is not None
+    assert view.expires_at >= before.replace(microsecond=0) + timedelta(days=7)
+    [run] = view.runs
+    assert run.combined_url != dead
+    assert run.expires_at == view.expires_at
+    assert view.result is not None
+    assert view.result.urls == {"combined": dead}  # the record as stored, its note with it

@@ -368,6 +368,31 @@ async def test_media_missing_after_the_grace_fail_once_as_missing_media(
     assert (recorded.stage, recorded.code) == ("taking_drop", "missing_media")
 
 
+async def test_names_a_session_waits_for_are_code_in_the_uis_live_details(
+    temporal_client: Client,
+) -> None:
+    """The folder's names come from whoever uploaded: as Temporal stores the current
+    details, each is a code span, and the Markdown around them draws no link."""
+    hostile = "[Approve](http://127.0.0.1:28999/phish).wav"
+    drop = manifest(kind="s2v", image="face.png", audio="speech.wav", separate_vocals=False)
+    waiting = MissingMediaError(
+        "speech.wav is not there yet",
+        detail={"missing": ["speech.wav"], "folder": ["face.png", hostile]},
+    )
+    stubs = Stubs(drop, {"take_drop": [waiting]})
+    async with running(temporal_client, stubs) as session:
+        shown = ""
+        for _ in range(100):
+            shown = await current_details(session.handle)
+            if shown.startswith("waiting for"):
+                break
+            await asyncio.sleep(0.05)
+        await session.handle.result()
+    assert shown == (
+        f"waiting for `speech.wav`; the drop folder holds `face.png`, `{hostile}`"
+    )
+
+
 @pytest.mark.parametrize(
     ("drop", "activity", "waiting_for"),
     [
@@ -454,6 +479,12 @@ async def test_a_session_reads_at_a_glance_in_the_ui(temporal_client: Client) ->
     labels = await summaries(session.handle)
     assert {"segment 1/2", "segment 2/2", f"stitch {plan.final_frames} frames"} <= set(labels)
     assert details.startswith("succeeded · 2/2 segments")
+    # The latest preview by its key, and the command that prints a URL for it that works.
+    assert re.search(
+        rf"\n\npreview of segment 2: `sessions/[^`]+` "
+        rf"\(`pipeline status {re.escape(session.handle.id)}` prints its URL\)$",
+        details,
+    ), details
     [notified] = session.stubs.notified
     run_id = (await session.handle.describe()).run_id
     assert (notified.status, notified.record_key, notified.message_id) == (

@@ -33,6 +33,7 @@ from pipeline.cli.upload import classify_media
 from pipeline.config import load_settings
 from pipeline.domain.contracts import SessionProgress
 from pipeline.domain.manifest import Manifest
+from pipeline.domain.records import SessionRecord
 
 
 def pipeline(
@@ -474,3 +475,42 @@ def test_a_negative_timeout_is_a_usage_error_before_anything_is_uploaded(
 
     assert shown.exit_code == ExitCode.USAGE
     assert "Invalid value for '--timeout': -1.0 is not in the range x>=0." in shown.stderr
+
+
+def test_a_finished_sessions_urls_say_until_when_they_work_and_how_to_get_new_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result = SessionRecord(
+        status="succeeded",
+        session_id="s-1",
+        workflow_id="session-s-1",
+        run="r1",
+        kind="i2v",
+        manifest={"kind": "i2v", "image": "a.png"},
+        objects={"combined": "sessions/s-1/generations/r1/combined.mp4"},
+        urls={},
+        frames=81,
+        duration_s=5.06,
+        timings_s={},
+        versions={},
+        finished_at=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    view = SessionStatus(
+        session_id="s-1",
+        workflow_id="session-s-1",
+        status="succeeded",
+        result=result,
+        urls={"combined": "http://store/combined.mp4?X-Amz-Signature=1"},
+        expires_at=datetime(2026, 12, 14, 9, 30, tzinfo=UTC),
+    )
+
+    follow_module.print_outcome(view)
+    public = view.model_copy(update={"expires_at": None})
+    follow_module.print_outcome(public)
+
+    first, second = capsys.readouterr().out.split("succeeded: ")[1:]
+    assert "  combined: http://store/combined.mp4?X-Amz-Signature=1\n" in first
+    assert first.endswith(
+        "  (the URLs work until 2026-12-14 09:30:00 UTC; 'pipeline status s-1' prints new ones)\n"
+    )
+    assert "work until" not in second  # public URLs do not expire

@@ -74,12 +74,12 @@ def test_a_missing_name_is_offered_the_present_name_it_resembles(
 
 def test_a_session_waiting_for_media_says_what_the_folder_holds_and_guesses_typos() -> None:
     assert waiting_for_media(["fase.png"], ["face.png"]) == (
-        "waiting for fase.png; the drop folder holds 'face.png' (did you mean 'face.png'?)"
+        "waiting for 'fase.png'; the drop folder holds 'face.png' (did you mean 'face.png'?)"
     )
     assert waiting_for_media(["voice.wav"], ["face.png"]) == (
-        "waiting for voice.wav; the drop folder holds 'face.png'"
+        "waiting for 'voice.wav'; the drop folder holds 'face.png'"
     )
-    assert waiting_for_media(["face.png"], []) == "waiting for face.png; the drop folder is empty"
+    assert waiting_for_media(["face.png"], []) == "waiting for 'face.png'; the drop folder is empty"
     assert did_you_mean(["fase.png", "speach.wav"], ["face.png", "speech.wav"]) == (
         " (did you mean 'face.png' for 'fase.png', 'speech.wav' for 'speach.wav'?)"
     )
