@@ -281,6 +281,7 @@ class StartupError(DeploymentError):
     def __init__(self, name: str, reason: str, log_tail: str) -> None:
         super().__init__(f"{name} {reason}; last log lines:\n{log_tail}", detail={"name": name})
         self.name = name
+        self.reason = reason
         self.log_tail = log_tail
 
 
