@@ -9,11 +9,12 @@ variable ``Settings`` reads (and any other ``PIPELINE_``/``R2_``/``TEMPORAL_``/`
 - ``PIPELINE_STATE_DIR`` and ``PIPELINE_WORK_DIR`` at a private folder, so no test reads a
   running stack's ``processes.json`` or removes a running worker's scratch files;
 - ``XDG_CONFIG_HOME`` there too, so the Temporal client reads no user profile
-  (``~/.config/temporalio/temporal.toml``);
-- every service address that defaults to the embedded stack's port (S3, filer, Temporal and
-  its UI, ComfyUI, the webhook) at a loopback port held bound but not listening for the whole
-  run: a test that forgets to name its own service is refused at once, never served by the
-  user's stack, and no service a test starts can take that port.
+  (``~/.config/temporalio/temporal.toml``) but a default one of the run's own;
+- every service address that defaults to the embedded stack's port (S3, filer, the Temporal
+  UI, ComfyUI, the webhook; Temporal through that default profile) at a loopback port held
+  bound but not listening for the whole run: a test that forgets to name its own service is
+  refused at once, never served by the user's stack, and no service a test starts can take
+  that port.
 
 Variables a test tier takes from the user (``PIPELINE_TEST_*``, ``PIPELINE_RECORD_HISTORIES``,
 and the real tier's ``COMFYUI_DIR``, ``COMFYUI_PYTHON``, ``COMFYUI_MODELS_DIR``) are read from
@@ -82,14 +83,18 @@ def isolate() -> Isolation:
     isolation = Isolation()
     dead = isolation.dead_port
     filer, filer_grpc = dead(), dead()
+    # Temporal's address comes from the default profile, not TEMPORAL_ADDRESS: a variable
+    # would win over the profiles the Temporal client's tests write (as in the SDK).
+    profile = isolation.root / "config" / "temporalio" / "temporal.toml"
+    profile.parent.mkdir(parents=True)
+    profile.write_text(f'[profile.default]\naddress = "127.0.0.1:{dead()}"\n')
     os.environ.update(
         {
             "PIPELINE_STATE_DIR": str(isolation.root / "state"),
             "PIPELINE_WORK_DIR": str(isolation.root / "work"),
-            "XDG_CONFIG_HOME": str(isolation.root / "config"),
+            "XDG_CONFIG_HOME": str(profile.parents[1]),
             "R2_ENDPOINT_URL": f"http://127.0.0.1:{dead()}",
             "SEAWEEDFS_FILER": f"127.0.0.1:{filer}.{filer_grpc}",
-            "TEMPORAL_ADDRESS": f"127.0.0.1:{dead()}",
             "TEMPORAL_UI_URL": f"http://127.0.0.1:{dead()}",
             "COMFYUI_URL": f"http://127.0.0.1:{dead()}",
             "WEBHOOK_PORT": str(dead()),

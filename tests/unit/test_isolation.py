@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pipeline.config import load_settings
 from pipeline.stack.seaweedfs import parse_filer_address
+from pipeline.temporal_client import connect_config
 from tests.isolation import pipeline_variables
 
 ROOT = Path(__file__).parents[2]
@@ -30,7 +31,7 @@ def test_every_default_service_address_is_refused_not_served_by_a_running_stack(
         (urlsplit(settings.s3_endpoint).port, "S3"),
         (urlsplit(settings.ui_url).port, "Temporal UI"),
         (urlsplit(settings.comfy_url).port, "ComfyUI"),
-        (int(settings.temporal_address.rpartition(":")[2]), "Temporal"),
+        (int(connect_config(settings)["target_host"].rpartition(":")[2]), "Temporal"),
         (filer_port, "filer"),
         (filer_grpc, "filer gRPC"),
         (settings.webhook_port, "webhook"),
@@ -45,7 +46,7 @@ def test_no_pipeline_variable_is_left_but_those_the_isolation_sets() -> None:
     assert "XDG_CONFIG_HOME" in os.environ  # so no user Temporal profile is read
     assert set(pipeline_variables(dict(os.environ))) == {
         "PIPELINE_STATE_DIR", "PIPELINE_WORK_DIR", "R2_ENDPOINT_URL", "SEAWEEDFS_FILER",
-        "TEMPORAL_ADDRESS", "TEMPORAL_UI_URL", "COMFYUI_URL", "WEBHOOK_PORT",
+        "TEMPORAL_UI_URL", "COMFYUI_URL", "WEBHOOK_PORT",
     }  # fmt: skip
     assert pipeline_variables({"PIPELINE_TEST_TEMPORAL_ADDRESS": "x", "R2_BUCKET_NAME": "b"}) == [
         "R2_BUCKET_NAME"
