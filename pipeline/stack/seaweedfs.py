@@ -42,6 +42,9 @@ VOLUME_SIZE_LIMIT_MB = 256
 VOLUMES_TO_START = 8
 """Volume slots a fresh store needs before the bucket takes a write: the default
 collection's growth of 7 at the readiness check, plus one of the bucket's (module docstring)."""
+HEADROOM_MB = 64
+"""Room for what else starts on the disk beside the volumes (the filer's and Temporal's
+databases, the logs), which would otherwise take a slot away once the check has passed."""
 MB = 1024 * 1024
 STOP_GRACE_S = 5.0
 """SIGTERM, then SIGKILL after this: see the module docstring."""
@@ -143,10 +146,12 @@ DiskUsage = Callable[[Path], _Usage]
 
 def free_space_needed_mb(state_dir: Path) -> int:
     """MB of free space the store under ``state_dir`` needs to start: a slot of
-    ``VOLUME_SIZE_LIMIT_MB`` for each of the ``VOLUMES_TO_START`` it does not hold yet."""
+    ``VOLUME_SIZE_LIMIT_MB`` for each of the ``VOLUMES_TO_START`` it does not hold yet, plus
+    ``HEADROOM_MB``; 0 once it holds them all."""
     data = store_dir(state_dir) / "data"
     held = len(list(data.glob("*.dat"))) if data.is_dir() else 0
-    return max(VOLUMES_TO_START - held, 0) * VOLUME_SIZE_LIMIT_MB
+    slots = max(VOLUMES_TO_START - held, 0)
+    return slots * VOLUME_SIZE_LIMIT_MB + HEADROOM_MB if slots else 0
 
 
 def free_space_mb(state_dir: Path, disk_usage: DiskUsage = shutil.disk_usage) -> int:
