@@ -39,6 +39,9 @@ EMBEDDED_FILER_GRPC_PORT = 18888
 EMBEDDED_COMFY_PORT = 8188
 EMBEDDED_TEMPORAL_PORT = 7233
 EMBEDDED_UI_PORT = 8233
+PRESIGN_EXPIRY_MAX_S = 7 * 24 * 3600
+"""SigV4's longest presigned URL, 604800 s (7 days): S3 and R2 refuse a URL signed with a
+longer ``X-Amz-Expires`` (AWS, "Authenticating Requests: Using Query Parameters")."""
 EMBEDDED_ACCOUNT = "123456789012"
 """moto's default account id, part of the queue URL the ``sqs`` source assumes when unset."""
 
@@ -92,10 +95,11 @@ class Settings(BaseSettings):
         default="us-east-1", alias="R2_REGION", description="The store's region (auto for R2)."
     )
     presign_expiry_s: int = Field(
-        default=7 * 24 * 3600,
+        default=PRESIGN_EXPIRY_MAX_S,
         alias="PRESIGN_EXPIRY_S",
         ge=60,
-        description="How long a presigned output URL stays valid, in seconds.",
+        description="How long a presigned output URL stays valid, in seconds: at most "
+        "604800 (7 days), SigV4's limit.",
     )
 
     # Events: the S3 -> SQS queue the ingest consumer long-polls.
@@ -456,6 +460,17 @@ class Settings(BaseSettings):
             secret_key(value.get_secret_value())
         return value
 
+    @field_validator("presign_expiry_s")
+    @classmethod
+    def _sigv4_expiry(cls, value: int) -> int:
+        if value > PRESIGN_EXPIRY_MAX_S:
+            raise ValueError(
+                f"{value} s is longer than SigV4 allows ({PRESIGN_EXPIRY_MAX_S} s, 7 days): "
+                "S3 and R2 would refuse every URL printed; set it to at most "
+                f"{PRESIGN_EXPIRY_MAX_S}"
+            )
+        return value
+
     @property
     def callback_key(self) -> bytes | None:
         """The callback secret's key bytes, or None when callbacks go unsigned."""
@@ -542,7 +557,7 @@ def load_settings(**overrides: Any) -> Settings:
             name = str(error["loc"][0])
             field = Settings.model_fields.get(name)
             variable = field.alias if field and field.alias else name
-            problems.append(f"{variable}: {error['msg']}")
+            problems.append(f"{variable}: {str(error['msg']).removeprefix('Value error, ')}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
 
 

@@ -61,6 +61,12 @@ PART_SIZE = 16 * 1024 * 1024
 MULTIPART_THRESHOLD = 2 * PART_SIZE
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _CHANGED = frozenset({"412", "PreconditionFailed"})
+REFUSED_CODES = frozenset(
+    {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
+)
+"""S3 error codes (and HEAD's bare status) of a store that answered but refused the
+credentials: S3's and R2's error-code tables; a HEAD has no body, so only its 403."""
+NO_BUCKET_CODES = frozenset({"NoSuchBucket"})
 
 
 # Path-style works on R2, SeaweedFS, MinIO and moto alike; R2 rejects the newer default checksums.
@@ -107,14 +113,39 @@ def is_missing(exc: ClientError) -> bool:
 def storage_error(action: str, key: str, exc: ClientError | BotoCoreError) -> StorageError:
     """``StorageError`` for a botocore failure; ``detail["code"]`` is S3's error code
     (``AccessDenied``, ``SlowDown``) or, with no answer, botocore's class name
-    (``EndpointConnectionError``, ``ReadTimeoutError``). A missing key is ``ObjectMissing``."""
+    (``EndpointConnectionError``, ``ReadTimeoutError``); ``detail["answered"]`` says which.
+    A missing key is ``ObjectMissing``."""
     if isinstance(exc, ClientError) and is_missing(exc):
         return ObjectMissing(key, action)
+    answered = isinstance(exc, ClientError)
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code"))
     else:
         code = type(exc).__name__
-    return StorageError(f"{action} {key!r} failed: {code}: {exc}", detail={"code": code})
+    return StorageError(
+        f"{action} {key!r} failed: {code}: {exc}", detail={"code": code, "answered": answered}
+    )
+
+
+def failure_code(exc: BaseException) -> str | None:
+    """The S3 error code behind ``exc``, if the store answered: a ``ClientError``'s own, a
+    ``StorageError``'s ``detail["code"]``, or that of a ``ClientError`` it was raised from
+    (boto3's ``S3UploadFailedError`` wraps one). ``None`` when no store answered."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ClientError):
+            return str(current.response.get("Error", {}).get("Code"))
+        if isinstance(current, StorageError) and current.detail.get("answered"):
+            return str(current.detail["code"])
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def credentials_refused(exc: BaseException) -> bool:
+    """Whether the store answered ``exc`` by refusing the credentials (``REFUSED_CODES``)."""
+    return failure_code(exc) in REFUSED_CODES
 
 
 def is_changed(exc: ClientError) -> bool:

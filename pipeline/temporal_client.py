@@ -18,6 +18,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS, ClientConnectConfig
@@ -29,9 +30,10 @@ from temporalio.runtime import (
     TelemetryConfig,
     TelemetryFilter,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from pipeline.config import Settings
-from pipeline.domain.errors import ConfigError
+from pipeline.domain.errors import ConfigError, PortInUse
 
 
 def connect_config(settings: Settings) -> ClientConnectConfig:
@@ -84,15 +86,68 @@ async def connect(
     """A client of the configured server; ``connect_timeout`` bounds the first RPC (doctor);
     ``identity``: who Temporal records as acting (default: the SDK's ``pid@host``);
     ``runtime``: a worker's, serving its metrics (``metrics_runtime``); by default one
-    whose Core log lines go through Python logging (``core_logging``)."""
-    return await Client.connect(
-        **connect_config(settings),
+    whose Core log lines go through Python logging (``core_logging``).
+
+    Raises ``ConfigError`` when the server has no such namespace (``require_namespace``),
+    so no command mistakes it for a missing session or a stopped consumer.
+    """
+    config = connect_config(settings)
+    client = await Client.connect(
+        **config,
         data_converter=pydantic_data_converter,
         connect_timeout=connect_timeout,
         identity=identity,
         runtime=runtime or default_runtime(),
         interceptors=tracing(settings),
     )
+    await require_namespace(client, config["target_host"], timeout=connect_timeout)
+    return client
+
+
+_NAMESPACE_NOT_FOUND = "temporal.api.errordetails.v1.NamespaceNotFoundFailure"
+
+
+def namespace_missing(exc: RPCError) -> bool:
+    """Whether Temporal answered ``exc`` because the namespace does not exist: a
+    ``NOT_FOUND`` carrying ``NamespaceNotFoundFailure`` (temporal.api.errordetails.v1), not
+    a missing workflow or schedule."""
+    if exc.status is not RPCStatusCode.NOT_FOUND:
+        return False
+    try:
+        details = exc.grpc_status.details
+    except Exception:  # an unparsable status carries no details
+        return False
+    return any(detail.type_url.endswith(_NAMESPACE_NOT_FOUND) for detail in details)
+
+
+def namespace_error(namespace: str, address: str) -> ConfigError:
+    """The one line for a namespace the server does not have, with both fixes."""
+    return ConfigError(
+        f"Temporal at {address} has no namespace {namespace!r}: fix TEMPORAL_NAMESPACE "
+        f"(or the profile's namespace), or create it ('temporal operator namespace create "
+        f"--namespace {namespace}')",
+        detail={"namespace": namespace, "address": address},
+    )
+
+
+async def require_namespace(
+    client: Client,
+    address: str,
+    *,
+    timeout: timedelta | None = None,  # noqa: ASYNC109 - the RPC's own deadline
+) -> None:
+    """``DescribeNamespace`` (the call the SDK's worker validation makes, allowed to
+    namespace-scoped API keys); ``ConfigError`` (``namespace_error``) when it is missing.
+    Any other refusal is left to the caller's own calls to report."""
+    try:
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=client.namespace), timeout=timeout
+        )
+    except RPCError as exc:
+        if namespace_missing(exc):
+            raise namespace_error(client.namespace, address) from None
+        if exc.status is RPCStatusCode.UNAVAILABLE:
+            raise
 
 
 def tracing(settings: Settings) -> list[Interceptor]:
@@ -138,16 +193,22 @@ def metrics_runtime(settings: Settings, role: str) -> Runtime | None:
     pipeline's, recorded through the SDK's meters (``pipeline_*``: sessions by kind and
     outcome, stage durations, ComfyUI queue wait), tagged with the worker's role. Durations
     are in seconds. One per process: the port is bound until the process ends.
+    Raises ``PortInUse`` naming the port and ``METRICS_PORT`` when it cannot be bound.
     """
-    if settings.metrics_port == 0:
+    port = settings.metrics_port
+    if port == 0:
         return None
-    return Runtime(
-        telemetry=TelemetryConfig(
-            logging=core_logging(),
-            metrics=PrometheusConfig(
-                bind_address=f"0.0.0.0:{settings.metrics_port}",
-                durations_as_seconds=True,
-            ),
-            global_tags={"role": role},
+    try:
+        return Runtime(
+            telemetry=TelemetryConfig(
+                logging=core_logging(),
+                metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}", durations_as_seconds=True),
+                global_tags={"role": role},
+            )
         )
-    )
+    except ValueError as exc:  # Core: "Failed starting Prometheus exporter: <OS error>"
+        raise PortInUse(
+            f"METRICS_PORT {port}: the {role} worker cannot serve /metrics there "
+            f"({str(exc).rpartition(': ')[2]}); give each worker on this host its own "
+            "METRICS_PORT, or set it to 0"
+        ) from None

@@ -5,6 +5,9 @@ to use a running server instead. The object store is SeaweedFS, the one the embe
 runs (one per test session: it takes 2-4 s to start). moto runs in server mode only as the
 SQS endpoint of the ``sqs`` source's tests, where its S3 event notifications really reach SQS.
 Every process is stopped by process group at session end.
+
+Before anything is collected the environment is isolated (``tests.isolation``): no test reads
+or disturbs a stack the user runs, nor the user's deployment variables.
 """
 
 from __future__ import annotations
@@ -28,13 +31,20 @@ from pipeline.stack.process import ManagedProcess, free_port, start_ready
 from pipeline.stack.seaweedfs import S3Identity, SeaweedPorts, running_seaweedfs
 from pipeline.stack.temporal_setup import ensure_search_attributes
 from pipeline.workflows import attributes
+from tests.isolation import isolate
 from workflows_comfy.models import model_files
 from workflows_comfy.presets import PRESETS
+
+_ISOLATION = isolate()
 
 EXISTING_TEMPORAL_ENV = "PIPELINE_TEST_TEMPORAL_ADDRESS"
 READY_TIMEOUT_S = 60.0
 TEST_REGION = "us-east-1"
 TEST_ACCESS_KEY = "testing"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _ISOLATION.close()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,7 +1,9 @@
 """Entry point: builds settings and logging once, then dispatches to a subcommand.
 
 Exit codes scripts can trust (``ExitCode``): 0 succeeded (or running), 1 failed or
-cancelled, 2 usage, 3 not found, 4 the stack or store is unreachable. Errors are one line
+cancelled, 2 usage or configuration (a bad variable, credentials the store refused, a
+Temporal namespace or bucket that does not exist), 3 not found, 4 the stack or store is
+unreachable or failing. Errors are one line
 on stderr saying what is wrong and what to run; never a traceback.
 """
 
@@ -12,6 +14,7 @@ import os
 import sys
 
 import click
+from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -36,6 +39,7 @@ from pipeline.config import Settings, load_settings
 from pipeline.domain.controls import printable
 from pipeline.domain.errors import ConfigError, PipelineError, StorageError
 from pipeline.logging import configure_logging
+from pipeline.storage import NO_BUCKET_CODES, REFUSED_CODES, failure_code
 from workflows_comfy.preset_file import install_presets_file
 
 
@@ -99,8 +103,8 @@ def _run() -> int:
         return _fail("interrupted", ExitCode.INTERRUPTED)
     except ConfigError as exc:
         return _fail(str(exc), ExitCode.USAGE)
-    except (StorageError, BotoCoreError, ClientError) as exc:
-        return _fail(_store_unreachable(exc), ExitCode.UNREACHABLE)
+    except (StorageError, BotoCoreError, ClientError, Boto3Error) as exc:
+        return _store_failed(exc)
     except PipelineError as exc:
         return _fail(exc.message, ExitCode.USAGE if exc.retryable is False else ExitCode.FAILED)
     except RPCError as exc:
@@ -133,15 +137,41 @@ def _settings() -> Settings | None:
         return None
 
 
-def _store_unreachable(exc: Exception) -> str:
+def _store_failed(exc: Exception) -> int:
+    """One line for a failure of the object store, by what it answered (if it did):
+    credentials refused or no such bucket are configuration (exit 2), no answer is
+    unreachable (exit 4), any other answer is the store failing (exit 4)."""
     settings = _settings()
-    where = f"{settings.s3_endpoint} bucket {settings.r2_bucket_name}" if settings else "?"
-    code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
-    reason = f"{code}" if code else type(exc).__name__
-    return (
-        f"the object store is unreachable ({where}: {reason}); start the embedded stack "
-        "with 'pipeline up --detach', or check R2_ENDPOINT_URL and R2_BUCKET_NAME "
-        "('pipeline doctor' checks each)"
+    endpoint = settings.s3_endpoint if settings else "R2_ENDPOINT_URL"
+    bucket = settings.r2_bucket_name if settings else "R2_BUCKET_NAME"
+    code = failure_code(exc)
+    if code in REFUSED_CODES:
+        return _fail(
+            f"the object store at {endpoint} refused the credentials ({code}) for bucket "
+            f"{bucket}: check R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY, and that the key "
+            "may read and write the bucket ('pipeline doctor' checks them)",
+            ExitCode.USAGE,
+        )
+    if code in NO_BUCKET_CODES:
+        return _fail(
+            f"the object store at {endpoint} has no bucket {bucket}: create it "
+            "(deploy/r2/setup.sh) or fix R2_BUCKET_NAME ('pipeline doctor' checks it)",
+            ExitCode.USAGE,
+        )
+    if code is not None:
+        return _fail(
+            f"the object store at {endpoint} (bucket {bucket}) failed: it answered {code}; "
+            "see its logs ('pipeline doctor' checks it)",
+            ExitCode.UNREACHABLE,
+        )
+    reason = (exc.detail.get("code") if isinstance(exc, StorageError) else None) or type(
+        exc
+    ).__name__
+    return _fail(
+        f"the object store is unreachable ({endpoint} bucket {bucket}: {reason}); start "
+        "the embedded stack with 'pipeline up --detach', or check R2_ENDPOINT_URL and "
+        "R2_BUCKET_NAME ('pipeline doctor' checks each)",
+        ExitCode.UNREACHABLE,
     )
 
 

@@ -19,9 +19,11 @@ class ExitCode(IntEnum):
     FAILED = 1
     """Failed or cancelled."""
     USAGE = 2
+    """A bad command line or configuration: a variable, credentials the store refused, a
+    Temporal namespace or bucket that does not exist, a port or disk the stack cannot use."""
     NOT_FOUND = 3
     UNREACHABLE = 4
-    """The stack (Temporal) or the object store did not answer."""
+    """The stack (Temporal) or the object store did not answer, or the store failed."""
     STILL_RUNNING = 5
     """``--wait`` / ``tail``: ``--timeout`` ran out before the session ended; it goes on."""
     INTERRUPTED = 130

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import NoReturn
@@ -20,6 +21,7 @@ from pipeline.cli.upload import (
 )
 from pipeline.domain.manifest import Kind, Manifest
 from pipeline.storage import sync_s3
+from pipeline.temporal_client import connect
 
 WAIT_S = 3600.0
 """How long ``drop --wait`` follows a session unless ``--timeout`` says otherwise."""
@@ -84,6 +86,8 @@ def drop(
     files = classify_media(list(media))
     manifest = build_manifest(Kind(kind), files, parse_assignments(list(assignments)))
     drop_name = name or new_drop_name(files["image"].stem)
+    if wait:  # what --wait follows must be reachable before anything is uploaded
+        asyncio.run(connect(app.settings))
     ref = upload_drop(
         sync_s3(app.settings), app.settings.r2_bucket_name, drop_name, files, manifest
     )
@@ -110,6 +114,7 @@ def demo(app: App, assignments: tuple[str, ...], as_json: bool) -> None:
         "extensions": 1,
     }
     manifest = build_manifest(Kind.I2V, files, fields | parse_assignments(list(assignments)))
+    asyncio.run(connect(app.settings))  # followed next: Temporal first, then the upload
     ref = upload_drop(
         sync_s3(app.settings), app.settings.r2_bucket_name, new_drop_name("demo"), files, manifest
     )

@@ -36,6 +36,7 @@ from pipeline.domain.records import ErrorRecord, RunRecord, SessionRecord
 from pipeline.fleet.diagnose import not_taking
 from pipeline.fleet.registry import POLL_FRESH, live_workers, pollers
 from pipeline.storage import ObjectStore
+from pipeline.temporal_client import namespace_error, namespace_missing
 from pipeline.workflows import specs
 from pipeline.workflows.session import SessionWorkflow
 from pipeline.workflows.specs import QueueKind
@@ -137,6 +138,8 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
     try:
         description = await handle.describe()
     except RPCError as exc:
+        if namespace_missing(exc):  # deleted since connecting: not a missing session
+            raise namespace_error(client.namespace, settings.temporal_address) from None
         if exc.status is RPCStatusCode.NOT_FOUND:
             return SessionStatus(session_id=session_id, workflow_id=workflow_id, status="pending")
         raise

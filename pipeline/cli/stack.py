@@ -14,6 +14,8 @@ from pipeline.cli.context import App
 from pipeline.config import Settings, load_settings
 from pipeline.domain.errors import ConfigError, PortInUse, StartupError
 from pipeline.stack.embedded import stack_config_for
+from pipeline.stack.seaweedfs import check_free_space
+from pipeline.stack.services import log_dir
 from pipeline.stack.state import (
     StackEndpoints,
     leftover_processes,
@@ -91,6 +93,7 @@ def up(
         check_ports_free(config.public_ports())
     except PortInUse as exc:
         raise click.ClickException(f"{exc}{_another_state_dir(app)}") from None
+    check_free_space(state_dir)  # ConfigError: one line, exit 2
     if detach:
         log_path = supervisor_log_path(state_dir)
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,15 +112,37 @@ def up(
         try:
             endpoints = asyncio.run(wait_until_ready(state_dir, supervisor.pid))
         except StartupError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise startup_failed(exc, log_path) from None
         _print_endpoints(endpoints)
         return
     stack = Stack(config)
     try:
         code = asyncio.run(stack.run_foreground())
-    except (StartupError, PortInUse, RuntimeError) as exc:
+    except StartupError as exc:
+        raise startup_failed(exc, log_dir(state_dir) / f"{exc.name}.log") from None
+    except (PortInUse, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     sys.exit(code)
+
+
+TAIL_SHOWN = 15
+"""How many of a failed child's last log lines ``up`` shows above its error line."""
+
+
+def startup_failed(exc: StartupError, log_path: Path) -> click.ClickException:
+    """Show the failing process's own last log lines on stderr, and return the one error
+    line to exit with: what failed, how, and its last log line, which names the cause.
+
+    For ``--detach`` the process is the supervisor, whose log ends with the same for the
+    child that failed (its foreground ``up`` printed them)."""
+    lines = [line for line in exc.log_tail.splitlines() if line.strip()][-TAIL_SHOWN:]
+    if not lines:
+        return click.ClickException(f"{exc.name} {exc.reason}; its log {log_path} is empty")
+    click.echo(f"last lines of {log_path}:", err=True)
+    for line in lines:
+        click.echo(f"  | {line}", err=True)
+    cause = lines[-1].strip().removeprefix("error: ")
+    return click.ClickException(f"{exc.name} {exc.reason}: {cause}")
 
 
 def _with(settings: Settings, overrides: dict[str, str]) -> Settings:
@@ -139,6 +164,8 @@ def _print_endpoints(endpoints: StackEndpoints) -> None:
     if endpoints.comfy_url:
         source = endpoints.comfy_source or "comfy-sim"
         click.echo(f"  ComfyUI     : {endpoints.comfy_url} ({source})")
+    for child, url in endpoints.metrics.items():
+        click.echo(f"  metrics     : {url} ({child})")
 
 
 @click.command()

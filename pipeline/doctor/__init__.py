@@ -1,7 +1,8 @@
 """``pipeline doctor``: check a configured deployment end to end, one line per check.
 
 The embedded stack's processes and their restarts (when one ran from ``PIPELINE_STATE_DIR``),
-storage credentials and bucket, the event transport (SeaweedFS's filer, queue and notification
+the room its store needs on that disk, its workers' metrics ports, storage credentials,
+bucket and presigned links, the event transport (SeaweedFS's filer, queue and notification
 rule, or the webhook secret), Temporal (namespace, search attributes, workers polling both task
 queues, the reconcile schedule) and ComfyUI's readiness. Every failing line says what to do.
 
@@ -19,7 +20,13 @@ from pipeline.comfy.client import ComfyClient
 from pipeline.config import Settings
 from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
 from pipeline.doctor.cloudflare import r2_checks
-from pipeline.doctor.stack import filer_check, stack_checks
+from pipeline.doctor.stack import (
+    disk_check,
+    embedded,
+    filer_check,
+    metrics_checks,
+    stack_checks,
+)
 from pipeline.doctor.storage import sqs_checks, storage_checks
 from pipeline.doctor.temporal import temporal_checks
 from pipeline.domain.errors import PipelineError
@@ -32,6 +39,9 @@ __all__ = ["Check", "run_checks"]
 async def run_checks(settings: Settings) -> list[Check]:
     """Every check, in the order a drop travels through the deployment; never raises."""
     checks = stack_checks(settings)
+    if embedded(settings):
+        checks.append(disk_check(settings))
+    checks += await metrics_checks(settings)
     checks += await asyncio.to_thread(storage_checks, settings)
     if settings.event_source == "seaweedfs":
         checks.append(await filer_check(settings))

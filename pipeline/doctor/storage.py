@@ -1,21 +1,25 @@
-"""Doctor checks of the bucket and of the S3 → SQS event path (plain S3 and SQS APIs)."""
+"""Doctor checks of the bucket, its presigned links and of the S3 → SQS event path (plain
+S3 and SQS APIs)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import boto3
+import httpx
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config import Settings
 from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
 from pipeline.domain.layout import INBOX_PREFIX, MANIFEST_NAME
-from pipeline.storage import client_kwargs
+from pipeline.storage import NO_BUCKET_CODES, REFUSED_CODES, client_kwargs
 
 _PROBE = Config(connect_timeout=TIMEOUT_S, read_timeout=TIMEOUT_S, retries={"max_attempts": 1})
-_REFUSED = frozenset({"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
-_MISSING = frozenset({"404", "NoSuchBucket", "NotFound"})
+_REFUSED = REFUSED_CODES
+_MISSING = frozenset({"404", "NotFound"}) | NO_BUCKET_CODES
+PROBE_KEY = "doctor/presign-probe"
+"""A key no one writes: a presigned GET of it answers 404 when the signature is accepted."""
 _CREATED = frozenset({"s3:ObjectCreated:*", "s3:ObjectCreated:Put"})
 
 
@@ -78,7 +82,35 @@ def storage_checks(settings: Settings) -> list[Check]:
     return [
         passed("storage credentials", f"accepted by {endpoint}"),
         passed("bucket", f"{bucket} exists"),
+        presign_check(settings),
     ]
+
+
+def presign_check(settings: Settings) -> Check:
+    """Whether the store accepts the links outputs get: a presigned GET (valid for
+    ``PRESIGN_EXPIRY_S``) of a key that does not exist must answer 404, not 403
+    (a clock off, a store that refuses the expiry). Public URLs are not checked."""
+    name = "presigned links"
+    if settings.r2_public_url is not None:
+        return passed(name, f"none: outputs link R2_PUBLIC_URL {settings.r2_public_url}")
+    url = probe_client(settings, "s3").generate_presigned_url(
+        "get_object",
+        Params={"Bucket": settings.r2_bucket_name, "Key": PROBE_KEY},
+        ExpiresIn=settings.presign_expiry_s,
+    )
+    valid = f"valid for {settings.presign_expiry_s} s (PRESIGN_EXPIRY_S)"
+    try:
+        response = httpx.get(url, timeout=TIMEOUT_S, trust_env=False)
+    except httpx.HTTPError as exc:
+        return failed(name, f"{settings.s3_endpoint} unreachable: {exc!r}", "check R2_ENDPOINT_URL")
+    if response.status_code in (httpx.codes.OK, httpx.codes.NOT_FOUND):
+        return passed(name, f"{valid}, accepted by {settings.s3_endpoint}")
+    code = response.text.partition("<Code>")[2].partition("</Code>")[0] or response.status_code
+    return failed(
+        name,
+        f"{settings.s3_endpoint} refused a link {valid}: {code}",
+        "check this host's clock, PRESIGN_EXPIRY_S and the key's read access",
+    )
 
 
 def sqs_checks(settings: Settings) -> list[Check]:

@@ -38,6 +38,17 @@ async def temporal_checks(settings: Settings) -> list[Check]:
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=namespace), timeout=timedelta(seconds=TIMEOUT_S)
         )
+    except ConfigError as exc:  # the server has no such namespace (or OTEL_TRACING can't)
+        if "namespace" not in exc.detail:
+            return [failed("temporal", exc.message, "fix the variable it names")]
+        return [
+            failed(
+                "temporal",
+                f"{address} has no namespace {namespace!r}",
+                f"fix TEMPORAL_NAMESPACE (or the profile's namespace), or create it: "
+                f"temporal operator namespace create --namespace {namespace}",
+            )
+        ]
     except Exception as exc:
         return [
             failed(

@@ -242,7 +242,12 @@ class ObjectMissing(StorageError):
     code = "object_missing"
 
     def __init__(self, key: str, action: str = "get") -> None:
-        detail: dict[str, object] = {"key": key, "action": action, "code": "NoSuchKey"}
+        detail: dict[str, object] = {
+            "key": key,
+            "action": action,
+            "code": "NoSuchKey",
+            "answered": True,
+        }
         super().__init__(self._text(key, action), detail=detail)
         self.key = key
         self.action = action
@@ -336,6 +341,7 @@ class StartupError(DeploymentError):
     def __init__(self, name: str, reason: str, log_tail: str) -> None:
         super().__init__(f"{name} {reason}; last log lines:\n{log_tail}", detail={"name": name})
         self.name = name
+        self.reason = reason
         self.log_tail = log_tail
 
 

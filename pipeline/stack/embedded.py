@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from temporalio.api.enums.v1 import TaskQueueType
 
 from pipeline.config import Settings, load_settings
+from pipeline.domain.errors import ConfigError
 from pipeline.domain.queues import preset_queue
 from pipeline.stack.process import free_port
 from pipeline.stack.seaweedfs import parse_filer_address
@@ -123,6 +124,9 @@ def stack_config_for(settings: Settings, *, run_comfy: bool = True) -> StackConf
     ``COMFYUI_DIR`` names (``comfyui_checkout``), else comfy-sim; without, the workers use
     the ComfyUI already there.
 
+    With ``METRICS_PORT`` set, each worker serves ``/metrics`` on a port of its own
+    (``metrics_ports``), printed by ``pipeline up``.
+
     The stack is ready once both workers poll their task queues, so a drop made right
     after ``pipeline up --detach`` finds them. The GPU worker drains for at most
     ``EMBEDDED_DRAIN_GRACE_S`` when the stack stops.
@@ -136,9 +140,13 @@ def stack_config_for(settings: Settings, *, run_comfy: bool = True) -> StackConf
         stand_in = ensure_stand_in(settings.state_dir / "models")
         if stand_in is not None:
             env["DEMUCS_MODEL_PATH"] = str(stand_in)
+    metrics = metrics_ports(settings)
     gpu_env = env | {
-        "GPU_DRAIN_GRACE_S": str(min(settings.gpu_drain_grace_s, EMBEDDED_DRAIN_GRACE_S))
+        "GPU_DRAIN_GRACE_S": str(min(settings.gpu_drain_grace_s, EMBEDDED_DRAIN_GRACE_S)),
+        "METRICS_PORT": str(metrics.get("worker-gpu", 0)),
     }
+    cpu_env = env | {"METRICS_PORT": str(metrics.get("worker-cpu", 0))}
+    ingest_env = env | {"METRICS_PORT": "0"}  # the consumer serves none
     python = [sys.executable, "-m", "pipeline"]
     _host, filer_port, filer_grpc_port = parse_filer_address(settings.seaweedfs_filer)
     return StackConfig(
@@ -156,9 +164,13 @@ def stack_config_for(settings: Settings, *, run_comfy: bool = True) -> StackConf
         access_key_id=settings.r2_access_key_id,
         secret_access_key=settings.r2_secret_access_key.get_secret_value(),
         search_attributes=attributes.ALL,
+        metrics_ports=metrics,
         children=[
             ChildSpec(
-                "worker-cpu", [*python, "worker", "cpu"], env, polls=cpu_worker_polls(settings)
+                "worker-cpu",
+                [*python, "worker", "cpu"],
+                cpu_env,
+                polls=cpu_worker_polls(settings),
             ),
             ChildSpec(
                 "worker-gpu", [*python, "worker", "gpu"], gpu_env, polls=gpu_worker_polls(settings)
@@ -167,11 +179,26 @@ def stack_config_for(settings: Settings, *, run_comfy: bool = True) -> StackConf
             ChildSpec(
                 "ingest",
                 [*python, "ingest", "--source", "seaweedfs", "--apply-schedule"],
-                env,
+                ingest_env,
                 restart_with_store=True,
             ),
         ],
     )
+
+
+def metrics_ports(settings: Settings) -> dict[str, int]:
+    """Each embedded worker's own ``/metrics`` port: ``METRICS_PORT`` for the CPU worker
+    and the next one for the GPU worker (two processes cannot bind one port); none when
+    ``METRICS_PORT`` is 0. ``ConfigError`` when the next port is past 65535."""
+    first = settings.metrics_port
+    if first == 0:
+        return {}
+    if first + 1 > 65535:
+        raise ConfigError(
+            f"METRICS_PORT: the embedded stack serves the CPU worker's metrics on {first} "
+            f"and the GPU worker's on {first + 1}, past 65535; choose a lower port"
+        )
+    return {"worker-cpu": first, "worker-gpu": first + 1}
 
 
 def comfyui_checkout(settings: Settings) -> ComfyCheckout | None:

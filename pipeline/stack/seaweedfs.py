@@ -9,6 +9,14 @@ or never ended the server, while data survived SIGKILL every time: stop it with 
 
 The master and volume server are internal to the stack, so their ports are picked free at each
 start; clients only see the S3 endpoint and the filer (for its metadata stream).
+
+Disk: the volume server (``-volume.max=0``) may hold as many volumes as the free space under
+its ``-dir`` fits at ``-master.volumeSizeLimitMB`` each, and the master grows a collection by
+up to 7 volumes at once (master.toml ``copy_1``). Measured on tmpfs of 400 MiB to 2.3 GiB:
+the first assign (the readiness check's, default collection) takes every slot up to 7, and
+the bucket's collection then needs one more; with 2000 MiB free every write to the bucket
+failed ("No writable volumes and no free volumes left"), with 2100 MiB it worked. Hence
+``check_free_space`` before a start.
 """
 
 from __future__ import annotations
@@ -16,16 +24,28 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+import shutil
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
+from pipeline.domain.errors import ConfigError
 from pipeline.host.binaries import bundled_binary
 from pipeline.stack.process import ManagedProcess, free_port
 
+VOLUME_SIZE_LIMIT_MB = 256
+"""``-master.volumeSizeLimitMB``: the size a volume is full at (and reserves a slot for)."""
+VOLUMES_TO_START = 8
+"""Volume slots a fresh store needs before the bucket takes a write: the default
+collection's growth of 7 at the readiness check, plus one of the bucket's (module docstring)."""
+HEADROOM_MB = 64
+"""Room for what else starts on the disk beside the volumes (the filer's and Temporal's
+databases, the logs), which would otherwise take a slot away once the check has passed."""
+MB = 1024 * 1024
 STOP_GRACE_S = 5.0
 """SIGTERM, then SIGKILL after this: see the module docstring."""
 READY_TIMEOUT_S = 60.0
@@ -101,7 +121,8 @@ def seaweedfs_server(
         f"-dir={data}",
         "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-master.port={ports.master}", f"-master.port.grpc={ports.master_grpc}",
-        "-master.telemetry=false", "-master.peers=none", "-master.volumeSizeLimitMB=256",
+        "-master.telemetry=false", "-master.peers=none",
+        f"-master.volumeSizeLimitMB={VOLUME_SIZE_LIMIT_MB}",
         f"-volume.port={ports.volume}", f"-volume.port.grpc={ports.volume_grpc}",
         "-volume.max=0", "-volume.preStopSeconds=1",
         "-filer", f"-filer.port={ports.filer}", f"-filer.port.grpc={ports.filer_grpc}",
@@ -112,6 +133,47 @@ def seaweedfs_server(
         f"-s3.config={config}",
     ]  # fmt: skip
     return ManagedProcess("seaweedfs", argv, log_dir=log_dir, cwd=root)
+
+
+class _Usage(Protocol):
+    @property
+    def free(self) -> int: ...
+
+
+DiskUsage = Callable[[Path], _Usage]
+"""``shutil.disk_usage``, or a stand-in reporting another file system's free bytes."""
+
+
+def free_space_needed_mb(state_dir: Path) -> int:
+    """MB of free space the store under ``state_dir`` needs to start: a slot of
+    ``VOLUME_SIZE_LIMIT_MB`` for each of the ``VOLUMES_TO_START`` it does not hold yet, plus
+    ``HEADROOM_MB``; 0 once it holds them all."""
+    data = store_dir(state_dir) / "data"
+    held = len(list(data.glob("*.dat"))) if data.is_dir() else 0
+    slots = max(VOLUMES_TO_START - held, 0)
+    return slots * VOLUME_SIZE_LIMIT_MB + HEADROOM_MB if slots else 0
+
+
+def free_space_mb(state_dir: Path, disk_usage: DiskUsage = shutil.disk_usage) -> int:
+    """MB free on the file system ``state_dir`` is (or will be) on."""
+    existing = state_dir.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return int(disk_usage(existing).free // MB)
+
+
+def check_free_space(state_dir: Path, disk_usage: DiskUsage = shutil.disk_usage) -> None:
+    """Raise ``ConfigError`` when the store could not start for lack of room under
+    ``state_dir`` (``PIPELINE_STATE_DIR``), saying how much it needs and how much is free."""
+    needed, free = free_space_needed_mb(state_dir), free_space_mb(state_dir, disk_usage)
+    if free < needed:
+        raise ConfigError(
+            f"SeaweedFS needs about {needed} MB free in {state_dir.absolute()} "
+            f"(PIPELINE_STATE_DIR) to start ({needed // VOLUME_SIZE_LIMIT_MB} volumes of "
+            f"{VOLUME_SIZE_LIMIT_MB} MB), found {free} MB: free space there or point "
+            "PIPELINE_STATE_DIR at a larger disk",
+            detail={"needed_mb": needed, "free_mb": free},
+        )
 
 
 def remove_stale_sockets(ports: SeaweedPorts) -> None:

@@ -14,7 +14,7 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
@@ -40,6 +40,8 @@ class StackEndpoints:
     """``None`` when the stack runs no ComfyUI (the workers use one the machine has)."""
     comfy_source: str | None = None
     """What answers at ``comfy_url``: ``comfy-sim``, or the ComfyUI checkout it runs."""
+    metrics: dict[str, str] = field(default_factory=dict)
+    """Child name → its Prometheus ``/metrics`` URL (``METRICS_PORT`` set)."""
 
 
 def pidfile_path(state_dir: Path) -> Path:

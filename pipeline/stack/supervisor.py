@@ -45,6 +45,7 @@ from pipeline.stack.seaweedfs import (
     STOP_GRACE_S,
     S3Identity,
     SeaweedPorts,
+    check_free_space,
     remove_stale_sockets,
     seaweedfs_ready,
     seaweedfs_server,
@@ -122,6 +123,9 @@ class StackConfig:
     """How long a worker (a child with ``polls``) gets to poll: it imports torch, and the
     GPU worker polls once its ComfyUI answers."""
     stop_timeout: float = STOP_TIMEOUT_S
+    metrics_ports: Mapping[str, int] = field(default_factory=dict)
+    """Child name → the port it serves Prometheus ``/metrics`` on (``METRICS_PORT``, one per
+    child: two cannot bind one port); checked free with the services' ports."""
 
     def __post_init__(self) -> None:
         # Names are log file names, so two processes must never share one.
@@ -143,6 +147,8 @@ class StackConfig:
         }
         if self.comfy_port is not None:
             ports[self.comfy_port] = f"{self.comfy_service} (COMFYUI_URL)"
+        for child, port in self.metrics_ports.items():
+            ports[port] = f"{child}'s /metrics (METRICS_PORT)"
         return ports
 
     @property
@@ -199,14 +205,17 @@ class Stack:
 
         Returns once every service answers and every worker (a child with ``polls``)
         polls, so work submitted next finds them. Raises ``PortInUse`` before
-        starting anything when a port is taken, ``StartupError`` (naming the process, with
-        its log tail) when one exits early or is not ready in time. A ``Stack`` runs once:
+        starting anything when a port is taken, ``ConfigError`` when the state dir's disk
+        has too little room for the store (``check_free_space``), ``StartupError``
+        (naming the process, with its log tail) when one exits early or is not ready in
+        time. A ``Stack`` runs once:
         create a new one to start again.
         """
         if self._services:
             raise RuntimeError("this Stack was already started")
         config = self.config
         check_ports_free(config.public_ports())
+        check_free_space(config.state_dir)
         config.state_dir.mkdir(parents=True, exist_ok=True)
         ready_file_path(config.state_dir).unlink(missing_ok=True)
         try:
@@ -236,6 +245,10 @@ class Stack:
             events=f"SeaweedFS filer {self._store_ports.filer_address} (metadata stream)",
             comfy_url=None if config.comfy_port is None else _comfy_url(config.comfy_port),
             comfy_source=config.comfy_source,
+            metrics={
+                child: f"http://127.0.0.1:{port}/metrics"
+                for child, port in config.metrics_ports.items()
+            },
         )
         self.endpoints = endpoints
         write_ready_file(config.state_dir, ReadyRecord(pid=os.getpid(), endpoints=endpoints))

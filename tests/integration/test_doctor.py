@@ -95,6 +95,7 @@ async def test_a_wired_deployment_passes_every_check(
     assert [check.name for check in latest] == [
         "storage credentials",
         "bucket",
+        "presigned links",
         "event queue",
         "notification rule",
         "temporal",

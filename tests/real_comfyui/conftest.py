@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,13 +20,14 @@ import pytest_asyncio
 from pipeline.stack.embedded import private_settings, stack_config_for
 from pipeline.stack.supervisor import Stack
 from pipeline.weights.tiny import tiny_specs, write_file
+from tests.isolation import ORIGINAL_ENV
 from tests.real_comfyui.real_support import RealStack
 
 ROOT = Path(__file__).parents[2]
 
 
 def _models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    given = os.environ.get("COMFYUI_MODELS_DIR")
+    given = ORIGINAL_ENV.get("COMFYUI_MODELS_DIR")
     specs = tiny_specs()
     if given and all((Path(given) / spec.path).is_file() for spec in specs):
         return Path(given)
@@ -40,9 +40,9 @@ def _models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def real_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RealStack]:
     state = tmp_path_factory.mktemp("real-stack")
-    variables = {"COMFYUI_DIR": os.environ["COMFYUI_DIR"]}
-    if os.environ.get("COMFYUI_PYTHON"):
-        variables["COMFYUI_PYTHON"] = os.environ["COMFYUI_PYTHON"]
+    variables = {"COMFYUI_DIR": ORIGINAL_ENV["COMFYUI_DIR"]}
+    if ORIGINAL_ENV.get("COMFYUI_PYTHON"):
+        variables["COMFYUI_PYTHON"] = ORIGINAL_ENV["COMFYUI_PYTHON"]
     settings = private_settings(
         state,
         COMFYUI_MODELS_DIR=str(_models_dir(tmp_path_factory)),
@@ -55,9 +55,7 @@ async def real_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
     config = dataclasses.replace(
         config,
         children=[
-            dataclasses.replace(
-                child, argv=profiled, env={**child.env, "PYTHONPATH": str(ROOT)}
-            )
+            dataclasses.replace(child, argv=profiled, env={**child.env, "PYTHONPATH": str(ROOT)})
             if child.name == "worker-gpu"
             else child
             for child in config.children

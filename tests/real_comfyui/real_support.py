@@ -27,6 +27,7 @@ from pipeline.stack.state import read_process_table
 from pipeline.stack.supervisor import Stack
 from pipeline.storage import sync_s3
 from tests.helpers import eventually, png_bytes
+from tests.isolation import ORIGINAL_ENV
 from tests.real_comfyui.profile import HEIGHT, MIN_SIDE, PROMPT, WIDTH, with_tokenizer_options
 from workflows_comfy.build import SegmentGraphRequest, build_graph
 from workflows_comfy.graph import ApiGraph
@@ -38,7 +39,7 @@ SKIP_REASON = (
 TIER = [
     pytest.mark.real_comfyui,
     pytest.mark.slow,
-    pytest.mark.skipif(not os.environ.get("COMFYUI_DIR"), reason=SKIP_REASON),
+    pytest.mark.skipif(not ORIGINAL_ENV.get("COMFYUI_DIR"), reason=SKIP_REASON),
 ]
 """Every real-tier module's ``pytestmark``."""
 

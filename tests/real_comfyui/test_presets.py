@@ -3,13 +3,13 @@ with the frames, fps and audio duration the plan promised."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.stack_support import sample_image, tone
+from tests.isolation import ORIGINAL_ENV
 from tests.real_comfyui.real_support import TIER, RealStack
 
 pytestmark = TIER
@@ -17,9 +17,7 @@ pytestmark = TIER
 GGUF_PACK = "ComfyUI-GGUF"
 
 
-@pytest.mark.parametrize(
-    ("preset", "extensions"), [("wan22-i2v-fp8", 2), ("wan22-i2v-gguf", 1)]
-)
+@pytest.mark.parametrize(("preset", "extensions"), [("wan22-i2v-fp8", 2), ("wan22-i2v-gguf", 1)])
 async def test_an_i2v_preset_renders_its_initial_segment_and_extensions(
     real_stack: RealStack, tmp_path: Path, preset: str, extensions: int
 ) -> None:
@@ -83,4 +81,4 @@ def assert_checked(status: dict[str, Any], segments: int) -> None:
 
 
 def _has_gguf_pack() -> bool:
-    return (Path(os.environ["COMFYUI_DIR"]) / "custom_nodes" / GGUF_PACK).is_dir()
+    return (Path(ORIGINAL_ENV["COMFYUI_DIR"]) / "custom_nodes" / GGUF_PACK).is_dir()

@@ -47,3 +47,17 @@ def test_a_filer_address_without_a_port_is_refused(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("SEAWEEDFS_FILER", "filer.internal")
     with pytest.raises(ConfigError, match="SEAWEEDFS_FILER"):
         load_settings()
+
+
+def test_a_presign_expiry_past_sigv4s_seven_days_is_refused_naming_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PRESIGN_EXPIRY_S", "604801")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "invalid configuration: PRESIGN_EXPIRY_S: 604801 s is longer than SigV4 allows "
+        "(604800 s, 7 days): S3 and R2 would refuse every URL printed; set it to at most 604800"
+    )
+    monkeypatch.setenv("PRESIGN_EXPIRY_S", "604800")
+    assert load_settings().presign_expiry_s == 604800

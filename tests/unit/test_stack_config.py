@@ -109,3 +109,23 @@ def test_a_comfyui_checkout_that_cannot_run_is_refused_at_start_up(
     values = {name: value.format(tmp=tmp_path) for name, value in variables.items()}
     with pytest.raises(ConfigError, match=message):
         private_settings(tmp_path, **values)
+
+
+def test_with_metrics_port_each_embedded_worker_gets_its_own_port(tmp_path: Path) -> None:
+    config = stack_config_for(private_settings(tmp_path, METRICS_PORT="29090"))
+
+    ports = {child.name: child.env["METRICS_PORT"] for child in config.children}
+    assert ports == {"worker-cpu": "29090", "worker-gpu": "29091", "ingest": "0"}
+    assert config.public_ports()[29091] == "worker-gpu's /metrics (METRICS_PORT)"
+    assert dict(config.metrics_ports) == {"worker-cpu": 29090, "worker-gpu": 29091}
+
+
+def test_without_metrics_port_no_child_serves_metrics(tmp_path: Path) -> None:
+    config = stack_config_for(private_settings(tmp_path))
+    assert {child.env["METRICS_PORT"] for child in config.children} == {"0"}
+    assert not config.metrics_ports
+
+
+def test_a_metrics_port_with_no_port_after_it_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"METRICS_PORT: .* 65535 and the GPU worker's on 65536"):
+        stack_config_for(private_settings(tmp_path, METRICS_PORT="65535"))

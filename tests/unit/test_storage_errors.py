@@ -6,11 +6,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, cast
 
 import pytest
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from pipeline.config import load_settings
 from pipeline.domain.errors import StorageError
-from pipeline.storage import ObjectStore
+from pipeline.storage import ObjectStore, credentials_refused, failure_code, storage_error
 
 
 class _FailingClient:
@@ -94,3 +95,30 @@ class _ListingClient:
     async def paginate(self, **_: object) -> Any:
         raise self.error
         yield  # an async generator, like aiobotocore's page iterator
+
+
+@pytest.mark.parametrize("code", ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"])
+def test_refused_credentials_are_told_apart_however_they_arrive(code: str) -> None:
+    answered = _client_error(code)
+    try:  # boto3's upload_file wraps the answer as S3UploadFailedError (its context)
+        try:
+            raise answered
+        except ClientError as exc:
+            raise S3UploadFailedError(f"Failed to upload a.png: {exc}") from None
+    except S3UploadFailedError as wrapped:
+        upload_failure = wrapped
+    upload_failure.__context__ = answered
+
+    for failure in (answered, storage_error("put", "k", answered), upload_failure):
+        assert failure_code(failure) == code
+        assert credentials_refused(failure)
+
+
+def test_no_answer_has_no_code_and_other_answers_are_not_refusals() -> None:
+    unreachable = EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+    assert failure_code(storage_error("get", "k", unreachable)) is None
+    assert failure_code(unreachable) is None
+    assert failure_code(storage_error("put", "k", _client_error("InternalError"))) == (
+        "InternalError"
+    )
+    assert not credentials_refused(_client_error("NoSuchBucket"))

@@ -31,6 +31,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in TEMPORAL_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.config/temporalio/temporal.toml
+    monkeypatch.delenv("XDG_CONFIG_HOME")  # nor the test run's own (tests.isolation)
 
 
 @pytest.fixture
