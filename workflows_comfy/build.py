@@ -94,7 +94,8 @@ def handoff_frames(plan: FramePlan, index: int, preset: str) -> int:
 
     An I2V extension starts from one frame (``WanImageToVideo.start_image``); an
     InfiniteTalk window encodes the previous window's last ``motion_frames``
-    (``WanInfiniteTalkToVideo``, ComfyUI 0.33.0 ``comfy_extras/nodes_wan.py``). None for
+    (``WanInfiniteTalkToVideo``, ComfyUI 0.33.0 ``comfy_extras/nodes_wan.py``), a later S2V
+    segment the previous segment's last 73 (``WanSoundImageToVideo.ref_motion``). None for
     the last segment, and none for an operator's bound graph, which continues the MP4.
     """
     if index + 1 >= len(plan.segments) or isinstance(PRESETS.get(preset), BoundGraphPreset):
