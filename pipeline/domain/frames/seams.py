@@ -10,8 +10,8 @@ the seams sit at 80|81, 160|161, ...; with InfiniteTalk's 9-frame overlap at 80|
 152|153, ... (``plan_i2v``, ``plan_infinitetalk``). S2V decodes up to
 ``S2V_CHUNKS_PER_PROMPT`` chunks in one piece, so a short plan has no seam and a long one
 a seam after each segment, at 236|237, 476|477, ... (``plan_s2v``: no frame is
-re-rendered). A seam the final trim cuts off (none can, since each kind plans the fewest segments covering the audio)
-is left out.
+re-rendered). A seam the final trim cuts off (none can, since each kind plans the fewest
+segments covering the audio) is left out.
 """
 
 from __future__ import annotations
