@@ -42,15 +42,24 @@ async def test_an_i2v_preset_renders_its_initial_segment_and_extensions(
 
 
 @pytest.mark.parametrize(
-    ("preset", "kind", "seconds", "parts"),
+    ("preset", "kind", "seconds", "parts", "segments"),
     [
-        ("wan22-s2v-fp8", "s2v", 6.0, 2),
-        ("wan22-s2v-fp8-nolora", "s2v", 6.0, 2),
-        ("infinitetalk-fp8", "infinitetalk", 8.5, 3),
+        ("wan22-s2v-fp8", "s2v", 6.0, 2, 1),
+        ("wan22-s2v-fp8-nolora", "s2v", 6.0, 2, 1),
+        # 4 chunks: more than one prompt holds (S2V_CHUNKS_PER_PROMPT), so two segments,
+        # the second continuing the first's last 73 frames (ref_motion).
+        ("wan22-s2v-fp8", "s2v", 16.0, 4, 2),
+        ("infinitetalk-fp8", "infinitetalk", 8.5, 3, 3),
     ],
 )
 async def test_an_audio_preset_renders_every_window_trimmed_to_the_audio(
-    real_stack: RealStack, tmp_path: Path, preset: str, kind: str, seconds: float, parts: int
+    real_stack: RealStack,
+    tmp_path: Path,
+    preset: str,
+    kind: str,
+    seconds: float,
+    parts: int,
+    segments: int,
 ) -> None:
     image = sample_image(tmp_path / "face.png")
     voice = tone(tmp_path / "voice.wav", seconds)
@@ -61,6 +70,7 @@ async def test_an_audio_preset_renders_every_window_trimmed_to_the_audio(
     video = real_stack.combined(status, tmp_path / "combined.mp4")
     assert plan.windows is not None
     assert plan.windows.count == parts
+    assert len(plan.segments) == segments
     assert video.frame_count == plan.final_frames == status["result"]["frames"]
     assert video.fps == plan.fps
     assert video.has_audio
