@@ -78,6 +78,9 @@ async def test_an_audio_preset_renders_every_window_trimmed_to_the_audio(
     assert abs((video.audio_duration_s or 0) - plan.final_frames / plan.fps) <= 1 / plan.fps
     assert abs((video.audio_duration_s or 0) - plan.audio_s) <= 1 / plan.fps
     assert_checked(status, len(plan.segments))
+    # Each prompt decoded exactly its segment's frames (a later S2V one 4 per latent).
+    measured = [c["segment"]["frames"] for c in status["result"]["quality"]]
+    assert measured == [s.length for s in plan.segments]
 
 
 def assert_checked(status: dict[str, Any], segments: int) -> None:
