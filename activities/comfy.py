@@ -12,9 +12,9 @@ Segments hand over without an encode in between: a segment with a successor also
 last frames as PNGs (``workflows_comfy.build.handoff_frames``), which are joined into one
 file (``pipeline.media.frames.join_frames``) under the key the next segment reads. An I2V
 segment's goes to ``SessionLayout.segment_last_frame``, the extension's start image (the
-session's frame extraction keeps it); an InfiniteTalk window's to
-``SessionLayout.segment_motion_frames``, which the next window loads instead of the
-previous window's MP4 whenever it is there.
+session's frame extraction keeps it); an InfiniteTalk window's (or a long S2V clip's
+segment's) to ``SessionLayout.segment_motion_frames``, which the next window loads instead
+of the previous window's MP4 whenever it is there.
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ def handoff_frames(plan: FramePlan, index: int, preset: str) -> int:
 
     An I2V extension starts from one frame (``WanImageToVideo.start_image``); an
     InfiniteTalk window encodes the previous window's last ``motion_frames``
-    (``WanInfiniteTalkToVideo``, ComfyUI 0.33.0 ``comfy_extras/nodes_wan.py``). None for
+    (``WanInfiniteTalkToVideo``, ComfyUI 0.33.0 ``comfy_extras/nodes_wan.py``), a later S2V
+    segment the previous segment's last 73 (``WanSoundImageToVideo.ref_motion``). None for
     the last segment, and none for an operator's bound graph, which continues the MP4.
     """
     if index + 1 >= len(plan.segments) or isinstance(PRESETS.get(preset), BoundGraphPreset):
@@ -152,20 +153,29 @@ def _i2v(request: SegmentGraphRequest) -> tuple[ApiGraph, int]:
 
 
 def _s2v(request: SegmentGraphRequest) -> tuple[ApiGraph, int]:
+    """The plan's S2V segment ``segment_index``: its chunks (``WindowPlan.segment_chunks``),
+    continuing the previous segment's saved last frames when it is not the first."""
     windows = _windows(request, "s2v")
-    if request.handoff_frames:
-        raise ValueError("an S2V segment renders every chunk; no segment continues it")
     if windows.overlap:
         raise ValueError(
             f"S2V chunks do not overlap in frames (motion comes from the latent), "
             f"but the plan says {windows.overlap}"
         )
+    if request.previous_video_name is not None:
+        raise ValueError(
+            "an S2V segment continues the previous segment's saved hand-off frames "
+            "(ref_motion), which that segment did not save"
+        )
+    first, chunks = windows.segment_chunks(request.segment_index)
     params = S2VParams(
         image_name=request.image_name,
         audio_name=_audio(request, "s2v"),
         **_shared(request),
-        chunks=windows.count,
+        chunks=chunks,
         chunk_length=windows.length,
+        first_chunk=first,
+        previous_frames_name=request.previous_frames_name,
+        handoff_frames=request.handoff_frames,
     )
     return build_s2v(params), params.output_frames
 
@@ -215,6 +225,15 @@ def _bound(request: SegmentGraphRequest) -> tuple[ApiGraph, int]:
         raise ValueError(f"length must be >= 1 frame, got {request.length}")
     if request.handoff_frames or request.previous_frames_name is not None:
         raise ValueError("a bound graph hands over through its video, not saved frames")
+    if chosen.kind == Kind.S2V.value and request.windows is not None:
+        per = request.windows.chunks_per_segment
+        if per is not None:
+            raise ValueError(
+                f"an operator's S2V graph renders every chunk in one prompt, but the plan "
+                f"splits its {request.windows.count} chunks into segments of at most {per} "
+                "(S2V_CHUNKS_PER_PROMPT): use a built-in S2V preset, or audio that fits "
+                f"{per} chunks"
+            )
     values: dict[str, Any] = {
         "image": request.image_name,
         "prompt": request.prompt,

@@ -132,7 +132,8 @@ class SessionLayout:
 
     def segment_motion_frames(self, run: str, index: int) -> str:
         """Window ``index``'s last motion frames as decoded, one multi-frame PNG: what the
-        next InfiniteTalk window continues (``WanInfiniteTalkToVideo.previous_frames``)."""
+        next InfiniteTalk window continues (``WanInfiniteTalkToVideo.previous_frames``), or
+        the next S2V segment (``WanSoundImageToVideo.ref_motion``)."""
         return f"{self.generation(run)}frames/segment_{index:03d}_motion.png"
 
     def quality(self, run: str, index: int, attempt: int = 0) -> str:

@@ -22,6 +22,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from pipeline.config import Settings
+from pipeline.domain.frames.rules import S2V_CHUNKS_PER_PROMPT
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.records import ErrorRecord, SessionRecord
 from pipeline.media import probe
@@ -331,6 +332,38 @@ async def test_s2v_drop_without_separation_plays_the_cropped_audio(
     assert status["result"]["objects"]["drive_audio"] == layout.drive_audio
     assert_trimmed_to_the_audio(status, combined, tmp_path, fps=16, seconds=2.5)
     await record_history(client, "session-" + status["session_id"], "s2v_cropped_audio")
+
+
+async def test_long_s2v_renders_segments_of_at_most_k_chunks_each_continuing_the_last(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """20 s of audio: 5 chunks, more than one prompt may hold (``S2V_CHUNKS_PER_PROMPT``)."""
+    status, combined = await run_audio_drop(
+        stack, tmp_path, "s2v", 20.0, "--set", "separate_vocals=false"
+    )
+    layout = SessionLayout(status["session_id"])
+    plan = json.loads(sync_s3(stack).get_object(
+        Bucket=stack.r2_bucket_name, Key=layout.plan)["Body"].read())  # fmt: skip
+    assert plan["windows"]["count"] == 5
+    assert plan["windows"]["chunks_per_segment"] == S2V_CHUNKS_PER_PROMPT == 3
+    # The one-prompt plan's 5 x 80 - 3 frames, in two prompts: 3 chunks, then 2 more.
+    assert [(s["length"], s["drop_leading"]) for s in plan["segments"]] == [(237, 0), (160, 0)]
+    assert plan["total_frames"] == 397
+    assert {"segment_000", "segment_001"} <= set(status["result"]["objects"])
+    # The first segment's last 73 frames as decoded, which the second one continued.
+    handed = [k for k in keys_under(stack, layout.root) if k.endswith("_motion.png")]
+    assert [k.rsplit("/", 1)[-1] for k in handed] == ["segment_000_motion.png"]
+    for index, frames in enumerate((237, 160)):
+        segment = tmp_path / f"segment_{index}.mp4"
+        sync_s3(stack).download_file(
+            stack.r2_bucket_name, status["result"]["objects"][f"segment_{index:03d}"], str(segment)
+        )
+        info = probe(segment)
+        assert info.frame_count == frames
+        assert info.fps == 16
+        assert abs((info.audio_duration_s or 0) - frames / 16) <= 1 / 16
+    # Frames numbered 0..319 without a gap or repeat at the seam; A = V = 20 s at 16 fps.
+    assert_trimmed_to_the_audio(status, combined, tmp_path, fps=16, seconds=20.0)
 
 
 CASES = Path(__file__).parents[1] / "data" / "cases"

@@ -40,15 +40,24 @@ async def test_an_i2v_preset_renders_its_initial_segment_and_extensions(
 
 
 @pytest.mark.parametrize(
-    ("preset", "kind", "seconds", "parts"),
+    ("preset", "kind", "seconds", "parts", "segments"),
     [
-        ("wan22-s2v-fp8", "s2v", 6.0, 2),
-        ("wan22-s2v-fp8-nolora", "s2v", 6.0, 2),
-        ("infinitetalk-fp8", "infinitetalk", 8.5, 3),
+        ("wan22-s2v-fp8", "s2v", 6.0, 2, 1),
+        ("wan22-s2v-fp8-nolora", "s2v", 6.0, 2, 1),
+        # 4 chunks: more than one prompt holds (S2V_CHUNKS_PER_PROMPT), so two segments,
+        # the second continuing the first's last 73 frames (ref_motion).
+        ("wan22-s2v-fp8", "s2v", 16.0, 4, 2),
+        ("infinitetalk-fp8", "infinitetalk", 8.5, 3, 3),
     ],
 )
 async def test_an_audio_preset_renders_every_window_trimmed_to_the_audio(
-    real_stack: RealStack, tmp_path: Path, preset: str, kind: str, seconds: float, parts: int
+    real_stack: RealStack,
+    tmp_path: Path,
+    preset: str,
+    kind: str,
+    seconds: float,
+    parts: int,
+    segments: int,
 ) -> None:
     image = sample_image(tmp_path / "face.png")
     voice = tone(tmp_path / "voice.wav", seconds)
@@ -59,6 +68,7 @@ async def test_an_audio_preset_renders_every_window_trimmed_to_the_audio(
     video = real_stack.combined(status, tmp_path / "combined.mp4")
     assert plan.windows is not None
     assert plan.windows.count == parts
+    assert len(plan.segments) == segments
     assert video.frame_count == plan.final_frames == status["result"]["frames"]
     assert video.fps == plan.fps
     assert video.has_audio
@@ -66,6 +76,9 @@ async def test_an_audio_preset_renders_every_window_trimmed_to_the_audio(
     assert abs((video.audio_duration_s or 0) - plan.final_frames / plan.fps) <= 1 / plan.fps
     assert abs((video.audio_duration_s or 0) - plan.audio_s) <= 1 / plan.fps
     assert_checked(status, len(plan.segments))
+    # Each prompt decoded exactly its segment's frames (a later S2V one 4 per latent).
+    measured = [c["segment"]["frames"] for c in status["result"]["quality"]]
+    assert measured == [s.length for s in plan.segments]
 
 
 def assert_checked(status: dict[str, Any], segments: int) -> None:

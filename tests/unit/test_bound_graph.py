@@ -277,6 +277,21 @@ def test_an_s2v_segment_renders_all_its_frames_in_one_pass(examples: None) -> No
     assert validate_graph(graph, contract_object_info()).ok
 
 
+def test_an_s2v_plan_of_several_segments_cannot_bind_a_one_prompt_graph(examples: None) -> None:
+    plan = plan_s2v(40.0, width=640, height=368)
+    assert len(plan.segments) == 3
+    with pytest.raises(GraphError, match="renders every chunk in one prompt"):
+        build_graph(
+            Kind.S2V,
+            request(
+                "studio-s2v",
+                audio_name="sess_audio.wav",
+                length=plan.segments[0].length,
+                windows=plan.windows,
+            ),
+        )
+
+
 def test_s2v_without_audio_is_a_graph_error(examples: None) -> None:
     with pytest.raises(GraphError, match="s2v needs the driving audio"):
         build_graph(Kind.S2V, request("studio-s2v"))

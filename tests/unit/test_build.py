@@ -141,7 +141,25 @@ def test_each_segment_with_a_successor_hands_over_what_the_next_graph_loads() ->
     assert counts(s2v, Kind.S2V) == [0]
 
 
-def test_an_s2v_segment_has_nothing_to_hand_over() -> None:
-    request = dataclasses.replace(request_for(Kind.S2V, PLANS[Kind.S2V]), handoff_frames=1)
-    with pytest.raises(GraphError, match="no segment continues it"):
+def test_a_long_s2v_hands_its_motion_frames_to_the_next_segment() -> None:
+    long = plan_s2v(40.0, width=WIDTH, height=HEIGHT)  # 9 chunks: 3 segments of 3
+    preset = DEFAULT_PRESET["s2v"]
+    assert [handoff_frames(long, s.index, preset) for s in long.segments] == [73, 73, 0]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"handoff_frames": 1}, "handoff_frames must be 0 or 73"),
+        ({"segment_index": 1}, "first_chunk 3, previous_frames_name None"),
+        ({"segment_index": 3}, "segment 3 is not one of the plan's 3 segment"),
+        ({"previous_video_name": "s.mp4"}, "continues the previous segment's saved hand-off"),
+    ],
+)
+def test_s2v_segments_the_plan_does_not_have_are_graph_errors(
+    change: dict[str, Any], message: str
+) -> None:
+    long = plan_s2v(40.0, width=WIDTH, height=HEIGHT)
+    request = dataclasses.replace(request_for(Kind.S2V, long), **change)
+    with pytest.raises(GraphError, match=message):
         build_graph(Kind.S2V, request)

@@ -13,8 +13,10 @@ from pipeline.domain.frames.plan import (
     plan_s2v,
 )
 from pipeline.domain.frames.rules import (
+    S2V_CHUNKS_PER_PROMPT,
     infinitetalk_total,
     s2v_chunk_frames,
+    s2v_segment_chunks,
     s2v_total_frames,
     stitched_frames,
 )
@@ -215,3 +217,67 @@ def test_i2v_durations_land_on_the_nearest_count_of_the_family(
     assert is_wan_length(plan.segments[0].length)
     assert plan.total_frames == sum(s.new_frames for s in plan.segments)
     assert abs(plan.total_frames - asked) == pytest.approx(best)
+
+
+TEN_MINUTES_S = 9597 / 16
+"""The issue's 10-minute S2V drop: 120 chunks, 9,597 frames in one prompt before."""
+ONE_PROMPT = 10**6
+"""``chunks_per_segment`` large enough that every plan is the one-prompt plan of before."""
+
+
+def test_a_ten_minute_s2v_plan_is_prompts_of_at_most_k_chunks_with_the_one_prompt_totals() -> None:
+    plan = plan_s2v(TEN_MINUTES_S, width=832, height=480)
+    whole = plan_s2v(TEN_MINUTES_S, width=832, height=480, chunks_per_segment=ONE_PROMPT)
+    assert plan.windows is not None
+    assert whole.windows is not None
+
+    spans = [plan.windows.segment_chunks(s.index) for s in plan.segments]
+    assert len(plan.segments) == 40
+    assert max(chunks for _, chunks in spans) == S2V_CHUNKS_PER_PROMPT == 3
+    # The segments take the chunks in order, each once, as the one prompt chained them.
+    assert [first for first, _ in spans] == [3 * i for i in range(40)]
+    assert sum(chunks for _, chunks in spans) == whole.windows.count == 120
+    # Frames, audio and every chunk's place in it: the single prompt's math.
+    assert sum(s.length for s in plan.segments) == plan.total_frames == whole.total_frames
+    assert plan.total_frames == s2v_total_frames(77, 120) == 9597
+    assert [s.drop_leading for s in plan.segments] == [0] * 40
+    assert (plan.final_frames, plan.audio_s) == (whole.final_frames, whole.audio_s)
+    assert plan.audio_padded_s == whole.audio_padded_s == 600.0
+    assert plan.windows.frame_offsets == whole.windows.frame_offsets
+    assert plan.continuation == "previous_segment"
+    # One prompt held all 120 chunks and decoded 9,597 frames at once.
+    assert [s.length for s in whole.segments] == [9597]
+
+
+def test_s2v_that_fits_one_prompt_keeps_the_one_prompt_plan() -> None:
+    audio_s = s2v_total_frames(77, S2V_CHUNKS_PER_PROMPT) / 16
+    plan = plan_s2v(audio_s, width=64, height=64)
+
+    assert plan == plan_s2v(audio_s, width=64, height=64, chunks_per_segment=ONE_PROMPT)
+    assert plan.windows is not None
+    assert (plan.windows.count, plan.windows.chunks_per_segment) == (3, None)
+    assert plan.continuation == "last_frames"
+    assert len(plan_s2v(audio_s + 1 / 16, width=64, height=64).segments) == 2
+
+
+@given(_SECONDS, st.integers(1, 8))
+def test_segmented_s2v_plans_add_up_to_the_one_prompt_plan(audio_s: float, per: int) -> None:
+    plan = plan_s2v(audio_s, width=64, height=64, chunks_per_segment=per)
+    whole = plan_s2v(audio_s, width=64, height=64, chunks_per_segment=ONE_PROMPT)
+    assert plan.windows is not None
+    assert whole.windows is not None
+
+    counts = s2v_segment_chunks(whole.windows.count, per)
+    assert [plan.windows.segment_chunks(s.index)[1] for s in plan.segments] == list(counts)
+    assert max(counts) <= per
+    assert sum(s.length for s in plan.segments) == plan.total_frames == whole.total_frames
+    assert plan.audio_padded_s == whole.audio_padded_s
+    assert plan.final_frames == whole.final_frames
+
+
+def test_a_plan_has_no_s2v_segment_past_its_last() -> None:
+    plan = plan_s2v(20.0, width=64, height=64)  # 5 chunks: 3 + 2
+    assert plan.windows is not None
+    assert [plan.windows.segment_chunks(i) for i in (0, 1)] == [(0, 3), (3, 2)]
+    with pytest.raises(ValueError, match="segment 2 is not one of the plan's 2 segment"):
+        plan.windows.segment_chunks(2)

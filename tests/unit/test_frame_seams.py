@@ -41,6 +41,14 @@ def test_s2v_is_one_segment_and_has_no_seam() -> None:
     assert seams(plan) == ()
 
 
+def test_long_s2v_has_a_seam_after_each_segment_of_three_chunks() -> None:
+    plan = plan_s2v(40.0, width=832, height=480)  # 9 chunks: 237 + 240 + 240 frames
+
+    found = [(s.number, s.last_before, s.first_after) for s in seams(plan)]
+
+    assert found == [(1, 236, 237), (2, 476, 477)]
+
+
 def test_a_single_i2v_segment_has_no_seam() -> None:
     assert seams(plan_i2v(fps=16, width=832, height=480)) == ()
 

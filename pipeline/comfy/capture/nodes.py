@@ -3,7 +3,8 @@ project can post. Pure.
 
 The graphs are every shipped preset's (each builder, at the capture's size; I2V with and
 without the hand-off of its last frame, InfiniteTalk as a first and a continuing window, each
-saving its hand-off frames, since only the latter loads the previous video), every
+saving its hand-off frames, since only the latter loads the previous video; S2V as one
+prompt and as a segment that continues another and hands over, as long clips split), every
 operator graph a ``PRESETS_FILE`` installed (``workflows_comfy.bound``), the
 bring-your-own-graph examples (``deploy/presets/examples/*.json``), and the scenarios' own
 (``graphs``), so comfy-sim's copy has no entry a graph does not use and lacks none.
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pipeline.comfy.capture.graphs import HEIGHT, IT_W0, PORTRAIT, PROMPT, SEED, SPEECH, WIDTH
+from pipeline.domain.frames.rules import S2V_CHUNKS_PER_PROMPT, S2V_MOTION_FRAMES
 from workflows_comfy.bound import BoundGraphPreset
 from workflows_comfy.graph import ApiGraph
 from workflows_comfy.i2v import I2VParams, build_i2v
@@ -45,6 +47,17 @@ def preset_graphs() -> list[ApiGraph]:
                 )
         elif isinstance(chosen, S2VPreset):
             found.append(build_s2v(S2VParams(PORTRAIT, SPEECH, chunks=2, preset=name, **shared)))
+            later = S2VParams(
+                PORTRAIT,
+                SPEECH,
+                chunks=2,
+                first_chunk=S2V_CHUNKS_PER_PROMPT,
+                previous_frames_name=PORTRAIT,
+                handoff_frames=S2V_MOTION_FRAMES,
+                preset=name,
+                **shared,
+            )
+            found.append(build_s2v(later))
         elif isinstance(chosen, InfiniteTalkPreset):
             for start, previous in ((0, None), (72, IT_W0)):
                 window = InfiniteTalkParams(

@@ -3,8 +3,10 @@
 A plan is a list of generated segments. Each segment after the first is conditioned on
 the last ``overlap`` frames of the one before, so it starts by re-rendering them; the
 stitcher drops those leading frames exactly once, and the plan says how many.
-S2V generates one segment whose graph chains its chunks over the audio; InfiniteTalk
-generates one segment per 81-frame window, each continuing the previous window's video.
+S2V generates segments of at most ``S2V_CHUNKS_PER_PROMPT`` chunks, each graph chaining its
+chunks over its stretch of the audio and each later segment continuing the previous one's
+last 73 frames (one segment when the clip fits one); InfiniteTalk generates one segment per
+81-frame window, each continuing the previous window's video.
 Audio-driven kinds pad their audio with silence to the planned length for generation and
 the video is trimmed back to the real audio afterwards. The rules behind each number
 live in ``pipeline.domain.frames.rules``.
@@ -22,6 +24,7 @@ from pipeline.domain.frames.rules import (
     INFINITETALK_MOTION_FRAMES,
     INFINITETALK_WINDOW_FRAMES,
     S2V_CHUNK_LENGTH,
+    S2V_CHUNKS_PER_PROMPT,
     S2V_FPS,
     S2V_MOTION_FRAMES,
     WAN_SEGMENT_FRAMES,
@@ -32,6 +35,8 @@ from pipeline.domain.frames.rules import (
     is_wan_length,
     s2v_chunk_frames,
     s2v_chunks,
+    s2v_segment_chunks,
+    s2v_segment_frames,
     s2v_total_frames,
     stitched_frames,
 )
@@ -79,6 +84,23 @@ class WindowPlan(BaseModel):
     frame_offsets: tuple[int, ...] = Field(
         default=(), description="Output frame (and audio frame) each window starts at."
     )
+    chunks_per_segment: int | None = Field(
+        default=None,
+        gt=0,
+        description="S2V: the most chunks one segment (one prompt) renders; None: all.",
+    )
+
+    def segment_chunks(self, index: int) -> tuple[int, int]:
+        """The first chunk and the number of chunks segment ``index`` renders (S2V).
+
+        Without ``chunks_per_segment`` segment 0 renders every chunk (plans made before
+        S2V was segmented). ``ValueError`` for a segment the plan does not have.
+        """
+        per = self.chunks_per_segment or self.count
+        counts = s2v_segment_chunks(self.count, per)
+        if not 0 <= index < len(counts):
+            raise ValueError(f"segment {index} is not one of the plan's {len(counts)} segment(s)")
+        return index * per, counts[index]
 
 
 class FramePlan(BaseModel):
@@ -106,8 +128,9 @@ class FramePlan(BaseModel):
     """Frames after the final trim; ``None`` means all ``total_frames``."""
     continuation: Literal["last_frames", "previous_segment"] = "last_frames"
     """What a segment after the first is given of the one before: its last frames as an
-    image (I2V extensions), or the previous segment's whole video (InfiniteTalk windows,
-    ``WanInfiniteTalkToVideo.previous_frames``)."""
+    image (I2V extensions), or the previous segment's last ``windows.motion_frames`` as it
+    saved them, else its video (InfiniteTalk windows, ``WanInfiniteTalkToVideo.
+    previous_frames``; S2V segments, ``WanSoundImageToVideo.ref_motion``)."""
 
     @property
     def final_frames(self) -> int:
@@ -272,11 +295,19 @@ def plan_s2v(
     width: int,
     height: int,
     chunk_length: int = S2V_CHUNK_LENGTH,
+    chunks_per_segment: int = S2V_CHUNKS_PER_PROMPT,
 ) -> FramePlan:
     """Wan 2.2 S2V: ``WanSoundImageToVideo`` then one ``…Extend`` per further chunk.
 
-    The chunks' latents are concatenated and decoded once, so the plan is one segment of
-    ``s2v_total_frames``; each chunk starts ``s2v_chunk_frames`` later in the audio.
+    Up to ``chunks_per_segment`` chunks the latents are concatenated and decoded once: one
+    segment of ``s2v_total_frames``, each chunk ``s2v_chunk_frames`` later in the audio.
+    Longer audio is split into segments of at most ``chunks_per_segment`` chunks
+    (``s2v_segment_chunks``), one ComfyUI prompt each, so a prompt's memory and time are
+    bounded by the segment, not the clip (``S2V_CHUNKS_PER_PROMPT``); each later segment
+    continues the previous one's last ``S2V_MOTION_FRAMES`` frames (``continuation``
+    ``previous_segment``) and adds ``s2v_segment_frames``, so the totals, the padded audio
+    and every chunk's place in the audio are those of the one-prompt plan. No frame is
+    re-rendered (``drop_leading`` 0).
     """
     if fps != S2V_FPS:
         raise ValueError(
@@ -286,12 +317,25 @@ def plan_s2v(
     count = s2v_chunks(needed, chunk_length)
     total = s2v_total_frames(chunk_length, count)
     step = s2v_chunk_frames(chunk_length)
+    counts = s2v_segment_chunks(count, chunks_per_segment)
+    notes = [
+        f"{needed} frames of audio at {fps} fps → {count} chunk(s) of length "
+        f"{chunk_length}, each {step} frames further into the audio: {total} frames",
+    ]
+    segmented = len(counts) > 1
+    if segmented:
+        notes.append(
+            f"{len(counts)} segments of at most {chunks_per_segment} chunks, one prompt each; "
+            f"each later segment continues the last {S2V_MOTION_FRAMES} frames of the one "
+            "before and its own stretch of the audio"
+        )
     windows = WindowPlan(
         length=chunk_length,
         overlap=0,
         count=count,
         motion_frames=S2V_MOTION_FRAMES,
         frame_offsets=tuple(i * step for i in range(count)),
+        chunks_per_segment=chunks_per_segment if segmented else None,
     )
     return _audio_plan(
         Kind.S2V,
@@ -302,10 +346,18 @@ def plan_s2v(
         total=total,
         padded_frames=count * step,
         windows=windows,
-        notes=(
-            f"{needed} frames of audio at {fps} fps → {count} chunk(s) of length "
-            f"{chunk_length}, each {step} frames further into the audio: {total} frames",
-        ),
+        segments=tuple(
+            Segment(
+                index=i,
+                length=s2v_segment_frames(chunk_length, chunks, first=i == 0),
+                drop_leading=0,
+            )
+            for i, chunks in enumerate(counts)
+        )
+        if segmented
+        else None,
+        continuation="previous_segment" if segmented else "last_frames",
+        notes=tuple(notes),
     )
 
 

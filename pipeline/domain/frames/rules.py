@@ -39,6 +39,22 @@ S2V_MOTION_FRAMES = 73
 S2V_DECODE_LOSS = WAN_TEMPORAL_STRIDE - 1
 """The first latent of a decode yields one frame instead of four: 3 frames fewer."""
 
+S2V_CHUNKS_PER_PROMPT = 3
+"""The most S2V chunks one segment (one ComfyUI prompt) renders: 15 s of video.
+
+What grows with a prompt's chunks is its decode and its run time, not its sampling memory
+(each chunk samples only its own 20 latents beside 19 of motion). Decoded frames are
+float32 ``H x W x 3`` (4.79 MB each at 832x480, the issue's 46 GB for 9,597 frames): a
+segment decodes at most ``73 + 3 x 80 = 313`` of them, 1.5 GB, wherever the clip ends.
+Time: a chunk of the ``-nolora`` preset takes 20 steps at cfg 6, 40 passes of the 14B model
+over about 62 k tokens (40 latent frames of 60 x 104 / 4 patches); at roughly 7 s a pass on
+an H100 (an estimate scaled from Wan 2.1 14B's 480p timings, not measured here) that is
+about 280 s a chunk, so three chunks plus model loads, text encode and decode stay near
+half of the default 1,800 s ``COMFYUI_TIMEOUT_S``, leaving room for a card half as fast.
+The LightX2V presets (4 steps, cfg 1: 4 passes) could take more, but one constant keeps
+the plan independent of the preset. ``S2V_CHUNKS_PER_PROMPT`` chunks or fewer plan exactly
+the one-prompt graph of before."""
+
 _PRECISION = 6
 """Decimal places kept of ``seconds * fps`` before rounding up, so 7.0 s at 25 fps is 175."""
 
@@ -131,3 +147,30 @@ def s2v_chunks(frames: int, chunk_length: int) -> int:
     """The fewest chunks whose ``s2v_total_frames`` covers ``frames``."""
     step = s2v_chunk_frames(chunk_length)
     return max(1, math.ceil((frames + S2V_DECODE_LOSS) / step))
+
+
+def s2v_segment_chunks(chunks: int, per_segment: int) -> tuple[int, ...]:
+    """Chunks per segment: ``per_segment`` each (``S2V_CHUNKS_PER_PROMPT``), the rest last.
+
+    ``(chunks,)`` when they fit one segment, so short clips keep their one-prompt plan.
+    """
+    if chunks < 1 or per_segment < 1:
+        raise ValueError(f"chunks ({chunks}) and per_segment ({per_segment}) must be >= 1")
+    full, rest = divmod(chunks, per_segment)
+    return (per_segment,) * full + ((rest,) if rest else ())
+
+
+def s2v_segment_frames(chunk_length: int, chunks: int, *, first: bool) -> int:
+    """Frames a segment of ``chunks`` chunks adds to the clip.
+
+    The first segment decodes from latent 0 (``s2v_total_frames``: 3 frames short). A later
+    one decodes its latents behind the previous segment's re-encoded last 73 frames (19
+    latents, ``workflows_comfy.s2v``) and drops those 73, so each of its latents gives 4
+    frames, as it would in the middle of one long decode: the segments then add up to
+    ``s2v_total_frames`` of all the chunks.
+    """
+    if first:
+        return s2v_total_frames(chunk_length, chunks)
+    if chunks < 1:
+        raise ValueError(f"chunks must be >= 1, not {chunks}")
+    return chunks * s2v_chunk_frames(chunk_length)

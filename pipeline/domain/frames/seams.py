@@ -7,10 +7,11 @@ the earlier segments' ``new_frames``, and the seam before it lies between that f
 one (the previous segment's last frame) and that frame (segment ``k``'s frame number
 ``drop_leading``, its first new one). With I2V's one-frame overlap and 81-frame segments
 the seams sit at 80|81, 160|161, ...; with InfiniteTalk's 9-frame overlap at 80|81,
-152|153, ... (``plan_i2v``, ``plan_infinitetalk``). S2V renders all its chunks as one
-segment decoded in one piece (``plan_s2v``), so its plan has no seam. A seam the final
-trim cuts off (none can, since each kind plans the fewest segments covering the audio)
-is left out.
+152|153, ... (``plan_i2v``, ``plan_infinitetalk``). S2V decodes up to
+``S2V_CHUNKS_PER_PROMPT`` chunks in one piece, so a short plan has no seam and a long one
+a seam after each segment, at 236|237, 476|477, ... (``plan_s2v``: no frame is
+re-rendered). A seam the final trim cuts off (none can, since each kind plans the fewest
+segments covering the audio) is left out.
 """
 
 from __future__ import annotations

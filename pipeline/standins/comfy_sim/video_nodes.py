@@ -1,7 +1,8 @@
 """Video nodes: Wan latent → sampler steps → decoded frames → a real MP4.
 
-WanImageToVideo records what to render, LatentConcat joins latents along time, the samplers
-only spend time (with progress and interrupt), VAEDecode renders the frames
+WanImageToVideo records what to render, VAEEncode makes a latent of frames (continuing from
+the first of them), LatentConcat joins latents along time, the samplers only spend time
+(with progress and interrupt), VAEDecode renders the frames
 (``render.video_frames``, spoiled by the prompt's defect if it has one: ``faults``) and the
 save nodes encode them with ffmpeg under ComfyUI's and VideoHelperSuite's file names and UI
 shapes.
@@ -52,6 +53,15 @@ async def vae_decode(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
         latent.width, latent.height, latent.length, latent.start, ctx.defect
     )
     return NodeResult((frames,))
+
+
+async def vae_encode(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
+    """The Wan VAE's ``n`` frames → ``(n - 1) // 4 + 1`` latents (``VAEEncode``, ComfyUI
+    0.33.0 ``nodes.py``), decoding again from the first frame's code: decoded behind them,
+    a later latent's frames continue the numbering after the last of them."""
+    pixels: ImageBatch = inputs["pixels"]
+    latent = Latent(pixels.width, pixels.height, (pixels.count - 1) // 4 + 1, pixels.frame(0))
+    return NodeResult((latent,))
 
 
 async def latent_concat(ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
@@ -139,6 +149,7 @@ VIDEO_NODES: dict[str, Evaluator] = {
     "KSampler": ksampler,
     "KSamplerAdvanced": ksampler_advanced,
     "VAEDecode": vae_decode,
+    "VAEEncode": vae_encode,
     "LatentConcat": latent_concat,
     "CreateVideo": create_video,
     "SaveVideo": save_video,
