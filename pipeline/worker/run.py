@@ -34,6 +34,9 @@ from pipeline.workflows.session import SessionWorkflow
 
 log = get_logger()
 
+CPU_WORKFLOWS = (SessionWorkflow, CallbackWorkflow, ReconcileWorkflow, ReprocessWorkflow)
+"""Every workflow the ``cpu`` worker runs (tests that run the workflows register the same)."""
+
 
 class Role(StrEnum):
     CPU = "cpu"
@@ -59,7 +62,7 @@ async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> Non
         worker = Worker(
             client,
             task_queue=settings.temporal_task_queue,
-            workflows=[SessionWorkflow, CallbackWorkflow, ReconcileWorkflow, ReprocessWorkflow],
+            workflows=CPU_WORKFLOWS,
             activities=[
                 intake.take_drop,
                 records.plan_frames,

@@ -37,6 +37,7 @@ from pipeline.domain.contracts import (
 )
 from pipeline.domain.drop import DropRef, rerender_workflow_id
 from pipeline.domain.queues import preset_queue
+from pipeline.worker.run import CPU_WORKFLOWS
 from pipeline.workflows import attributes, specs
 from pipeline.workflows.reprocess import BATCH_WORKFLOW_PREFIX, ReprocessWorkflow
 from pipeline.workflows.session import SessionWorkflow
@@ -81,7 +82,7 @@ async def workers(client: Client, stubs: RerunStubs) -> AsyncIterator[Queues]:
     cpu = Worker(
         client,
         task_queue=queues.cpu,
-        workflows=[SessionWorkflow, ReprocessWorkflow],
+        workflows=CPU_WORKFLOWS,
         activities=stubs.for_queue(specs.QueueKind.CPU),
     )
     gpu = Worker(

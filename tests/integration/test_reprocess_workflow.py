@@ -36,8 +36,8 @@ from pipeline.domain.contracts import (
 )
 from pipeline.domain.drop import DropRef
 from pipeline.domain.queues import preset_queue
+from pipeline.worker.run import CPU_WORKFLOWS
 from pipeline.workflows import specs
-from pipeline.workflows.callback import CallbackWorkflow
 from pipeline.workflows.priorities import FRESH_PRIORITY
 from pipeline.workflows.reprocess import ReprocessWorkflow
 from pipeline.workflows.session import SessionWorkflow
@@ -94,7 +94,7 @@ async def workers(
     cpu = Worker(
         client,
         task_queue=cpu_queue,
-        workflows=[SessionWorkflow, CallbackWorkflow, ReprocessWorkflow],
+        workflows=CPU_WORKFLOWS,
         activities=stubs.for_queue(specs.QueueKind.CPU),
         max_concurrent_activities=50,
     )

@@ -63,6 +63,7 @@ from pipeline.domain.manifest import Manifest
 from pipeline.domain.queues import preset_queue, separation_queue, worker_queue
 from pipeline.stack.process import free_port
 from pipeline.temporal_client import connect, metrics_runtime
+from pipeline.worker.run import CPU_WORKFLOWS
 from pipeline.workflows import attributes, specs
 from pipeline.workflows.callback import CallbackWorkflow
 from pipeline.workflows.session import RESEED_STRIDE, SessionWorkflow
@@ -113,7 +114,7 @@ async def running(
     cpu = Worker(
         client,
         task_queue=cpu_queue,
-        workflows=[SessionWorkflow, CallbackWorkflow],
+        workflows=CPU_WORKFLOWS,
         activities=stubs.for_queue(specs.QueueKind.CPU),
     )
     gpu, vocals, own = (
@@ -388,9 +389,7 @@ async def test_names_a_session_waits_for_are_code_in_the_uis_live_details(
                 break
             await asyncio.sleep(0.05)
         await session.handle.result()
-    assert shown == (
-        f"waiting for `speech.wav`; the drop folder holds `face.png`, `{hostile}`"
-    )
+    assert shown == (f"waiting for `speech.wav`; the drop folder holds `face.png`, `{hostile}`")
 
 
 @pytest.mark.parametrize(
