@@ -48,7 +48,11 @@ async def run_status(client: Client, workflow_id: str) -> str | None:
 async def running_runs(client: Client, session_id: str) -> list[str]:
     """Workflow ids of every running run of ``session_id``: the session's own workflow first,
     then its rerenders and batch reruns, oldest first."""
-    query = f"{attributes.SESSION_ID.name} = {quote(session_id)} AND ExecutionStatus = 'Running'"
+    # Its completion callbacks carry its id too, but they are not runs of it.
+    query = (
+        f"{attributes.SESSION_ID.name} = {quote(session_id)} AND ExecutionStatus = 'Running'"
+        f" AND {attributes.PIPELINE_ROLE.name} IN ('session', 'rerun')"
+    )
     found = [execution.id async for execution in client.list_workflows(query)]
     own = WORKFLOW_ID_PREFIX + session_id
     if own not in found and await run_status(client, own) == "running":

@@ -229,8 +229,15 @@ async def test_a_failing_callback_receiver_leaves_the_session_final_within_secon
     as_json = json.loads(
         (await asyncio.to_thread(pipeline_cli, stack, "status", session_id, "--json")).stdout
     )
+    # A cancel now is after the session's end: it says so, and leaves the callback retrying.
+    cancelled = await asyncio.to_thread(pipeline_cli, stack, "cancel", session_id)
     callback = client.get_workflow_handle(as_json["callback"]["workflow_id"])
+    still = (await callback.describe()).status
     await callback.terminate("test done")
+
+    assert cancelled.returncode == 1, cancelled.stderr[-2000:]
+    assert "already succeeded: nothing to cancel" in cancelled.stderr
+    assert still is WorkflowExecutionStatus.RUNNING
 
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert shown.stdout.startswith("succeeded: ")
