@@ -102,6 +102,16 @@ def ls(
         )
 
 
+def listed_status(recorded: str | None, execution: WorkflowExecutionStatus) -> str:
+    """A listed session's status: the one it recorded (``SessionStatus``), unless it says
+    running of a closed workflow (terminated or timed out, which run no workflow code):
+    then Temporal's (``terminated``, ``timed_out``)."""
+    closed = execution is not WorkflowExecutionStatus.RUNNING
+    if recorded and not (recorded == "running" and closed):
+        return recorded
+    return status_name(execution)
+
+
 async def list_sessions(client: Client, query: str, limit: int) -> list[dict[str, Any]]:
     rows = []
     async for execution in client.list_workflows(query, limit=limit):
@@ -110,8 +120,10 @@ async def list_sessions(client: Client, query: str, limit: int) -> list[dict[str
             {
                 "session_id": session_id_of_workflow(execution.id),
                 "workflow_id": execution.id,
-                "status": found.get(attributes.SESSION_STATUS)
-                or status_name(execution.status or WorkflowExecutionStatus.RUNNING),
+                "status": listed_status(
+                    found.get(attributes.SESSION_STATUS),
+                    execution.status or WorkflowExecutionStatus.RUNNING,
+                ),
                 "stage": found.get(attributes.PIPELINE_STAGE),
                 "kind": found.get(attributes.DROP_KIND),
                 "preset": found.get(attributes.DROP_PRESET),

@@ -69,6 +69,9 @@ def sessions_query(
     for key, value in ((SESSION_STATUS, status), (DROP_KIND, kind), (DROP_PRESET, preset)):
         if value is not None:
             clauses.append(f"{key.name} = {quote(value)}")
+    if status == "running":
+        # A terminated or timed-out session never set its status: it still says running.
+        clauses.append("ExecutionStatus = 'Running'")
     if codes := sorted(error_codes):
         clauses.append(f"{ERROR_CODE.name} IN ({', '.join(map(quote, codes))})")
     if codes := sorted(excluded_codes):

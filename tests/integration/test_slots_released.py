@@ -151,9 +151,12 @@ async def test_sessions_cancelled_between_segments_free_their_slots_at_once(
 async def test_terminated_sessions_free_their_slots_and_scratch(
     stack: Settings, client: Client
 ) -> None:
+    terminated = []
     for name in ("terminate-a", "terminate-b"):
+        drop = long_drop(stack, name)
+        terminated.append(drop)
         ended = await end_between_segments(
-            stack, client, long_drop(stack, name), lambda h: h.terminate("between segments")
+            stack, client, drop, lambda h: h.terminate("between segments")
         )
         assert ended is WorkflowExecutionStatus.TERMINATED
     took = [await succeeds_promptly(stack, client, name) for name in ("third", "fourth")]
@@ -164,6 +167,13 @@ async def test_terminated_sessions_free_their_slots_and_scratch(
         return [p for p in work.iterdir() if p.name.startswith(("activity-", "separation-"))]
 
     await eventually(lambda: not scratch_left(), 30, explain=lambda: str(scratch_left()))
+
+    # `ls` says terminated, not the "running" they recorded last, and `--status running` skips them.
+    listed = json.loads(pipeline_cli(stack, "ls", "--json").stdout)["sessions"]
+    running = json.loads(pipeline_cli(stack, "ls", "--status", "running", "--json").stdout)
+    ids = {drop.session_id for drop in terminated}
+    assert {row["status"] for row in listed if row["session_id"] in ids} == {"terminated"}, listed
+    assert not ids & {row["session_id"] for row in running["sessions"]}
 
 
 async def test_status_and_doctor_name_a_stopped_gpu_worker(stack: Settings, client: Client) -> None:
