@@ -61,8 +61,10 @@ def environment(
     )
     env = {k: v for k, v in settings_env(settings).items() if k != "COMFYUI_URL"}
     python = sys.executable
+    # The entrypoint derives COMFYUI_URL from COMFYUI_PORT only where none is set.
+    inherited = {k: v for k, v in os.environ.items() if k != "COMFYUI_URL"}
     return {
-        **os.environ,
+        **inherited,
         **env,
         "PATH": f"{Path(python).parent}:{os.environ['PATH']}",
         "MODELS_DIR": str(tmp_path / "models"),
