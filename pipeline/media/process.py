@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import ffmpeg
@@ -53,9 +54,20 @@ def logged_errors(stderr: bytes) -> bytes:
 
 
 def run(args: Sequence[str]) -> subprocess.CompletedProcess[bytes]:
-    """Run a command to completion; the caller judges its exit status."""
+    """Run a command to completion; the caller judges its exit status.
+
+    Raises ``InternalError`` (retryable) when a signal ended it (a negative return code: a
+    worker stopping, the OOM killer): that says nothing of the files it read, so it must
+    never read as a verdict on them (``bad_media``, a failed quality check).
+    """
     # No stdin: ffmpeg reads keys from it and would stall a worker without a terminal.
-    return subprocess.run(list(args), stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    done = subprocess.run(list(args), stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    if done.returncode < 0:
+        raise InternalError(
+            f"{Path(args[0]).name} was stopped by signal {-done.returncode} before it finished",
+            detail={"args": list(args), "signal": -done.returncode},
+        )
+    return done
 
 
 def stderr_tail(stderr: bytes, lines: int = _TAIL_LINES) -> str:
