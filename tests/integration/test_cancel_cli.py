@@ -112,8 +112,14 @@ async def start_session(
         id=workflow_id or request.drop.workflow_id,
         task_queue=queues.cpu,
         execution_timeout=timedelta(minutes=2),
+        # As the starter, `pipeline rerender` and batches label them (``attributes.Role``).
         search_attributes=TypedSearchAttributes(
-            [SearchAttributePair(attributes.SESSION_ID, request.session_id)]
+            [
+                SearchAttributePair(attributes.SESSION_ID, request.session_id),
+                SearchAttributePair(
+                    attributes.PIPELINE_ROLE, "session" if request.rerun is None else "rerun"
+                ),
+            ]
         ),
     )
 
