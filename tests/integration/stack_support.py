@@ -1,27 +1,58 @@
-"""What the tests of the whole embedded stack share: the ``pipeline`` CLI as a process,
-drops of a picture and a tone through it, and checks of the stitched video.
+"""What the tests of the whole embedded stack share: the stack itself on private ports,
+comfy-sim's fault queue, the ``pipeline`` CLI as a process, drops of a picture and a tone
+through it, and checks of the stitched video.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 from PIL import Image
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from pipeline.config import Settings
 from pipeline.media import probe
-from pipeline.stack.embedded import settings_env
+from pipeline.stack.embedded import private_settings, settings_env, stack_config_for
+from pipeline.stack.supervisor import Stack
 from pipeline.standins import framecode
 from pipeline.storage import sync_s3
 from tests.helpers import eventually
+
+
+@contextlib.asynccontextmanager
+async def embedded_stack(folder: Path, bucket: str, **overrides: str) -> AsyncIterator[Settings]:
+    """The embedded stack as ``pipeline up`` runs it, on free ports, its state in ``folder``
+    and its sessions in ``bucket``; ``overrides`` are further environment settings."""
+    settings = private_settings(
+        folder,
+        R2_BUCKET_NAME=bucket,
+        R2_ACCESS_KEY_ID="testing",
+        R2_SECRET_ACCESS_KEY="testing",
+        **overrides,
+    )
+    embedded = Stack(stack_config_for(settings))
+    await embedded.start()
+    try:
+        yield settings
+    finally:
+        await embedded.stop()
+
+
+async def queue_faults(settings: Settings, *faults: dict[str, Any]) -> None:
+    """Queue comfy-sim faults (``/sim/faults``): each is taken by the next prompt it matches."""
+    async with httpx.AsyncClient(trust_env=False) as http:
+        answer = await http.post(f"{settings.comfy_url}/sim/faults", json={"faults": list(faults)})
+        answer.raise_for_status()
 
 
 def pipeline_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -18,11 +18,10 @@ import pytest_asyncio
 from pipeline.config import Settings
 from pipeline.domain.layout import SessionLayout
 from pipeline.media import probe
-from pipeline.stack.embedded import private_settings, stack_config_for
-from pipeline.stack.supervisor import Stack
 from pipeline.storage import sync_s3
 from tests.integration.stack_support import (
     assert_trimmed_to_the_audio,
+    embedded_stack,
     frame_numbers,
     pipeline_cli,
     run_audio_drop,
@@ -36,20 +35,12 @@ EXAMPLES = Path(__file__).parents[2] / "deploy" / "presets" / "examples" / "pres
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
-    state = tmp_path_factory.mktemp("byog-stack")
-    settings = private_settings(
-        state,
-        R2_BUCKET_NAME="byog-sessions",
-        R2_ACCESS_KEY_ID="testing",
-        R2_SECRET_ACCESS_KEY="testing",
+    async with embedded_stack(
+        tmp_path_factory.mktemp("byog-stack"),
+        "byog-sessions",
         PRESETS_FILE=str(EXAMPLES),
-    )
-    embedded = Stack(stack_config_for(settings))
-    await embedded.start()
-    try:
+    ) as settings:
         yield settings
-    finally:
-        await embedded.stop()
 
 
 async def test_an_infinitetalk_session_runs_on_the_example_graph_window_after_window(

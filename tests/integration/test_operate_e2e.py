@@ -30,15 +30,13 @@ from pipeline.config import Settings
 from pipeline.domain.contracts import SessionProgress
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.records import ErrorRecord
-from pipeline.stack.embedded import private_settings, stack_config_for
 from pipeline.stack.process import free_port
-from pipeline.stack.supervisor import Stack
 from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
 from pipeline.workflows import attributes
 from pipeline.workflows.session import SessionWorkflow
 from tests.helpers import eventually, png, put_drop
-from tests.integration.stack_support import finished, pipeline_cli, sample_image
+from tests.integration.stack_support import embedded_stack, finished, pipeline_cli, sample_image
 
 pytestmark = pytest.mark.integration
 
@@ -48,20 +46,12 @@ SIZE = {"width": 256, "height": 144}
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
-    state = tmp_path_factory.mktemp("operate-stack")
-    settings = private_settings(
-        state,
-        R2_BUCKET_NAME="operate-sessions",
-        R2_ACCESS_KEY_ID="testing",
-        R2_SECRET_ACCESS_KEY="testing",
+    async with embedded_stack(
+        tmp_path_factory.mktemp("operate-stack"),
+        "operate-sessions",
         CALLBACK_SECRET=SECRET,
-    )
-    embedded = Stack(stack_config_for(settings))
-    await embedded.start()
-    try:
+    ) as settings:
         yield settings
-    finally:
-        await embedded.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

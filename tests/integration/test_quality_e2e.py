@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -24,12 +23,10 @@ from pipeline.domain.quality import QualityThresholds
 from pipeline.domain.records import ErrorRecord, SessionRecord
 from pipeline.media import probe
 from pipeline.media.quality import measure as measure_video
-from pipeline.stack.embedded import private_settings, stack_config_for
-from pipeline.stack.supervisor import Stack
 from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
 from tests.helpers import png, put_drop
-from tests.integration.stack_support import finished, pipeline_cli
+from tests.integration.stack_support import embedded_stack, finished, pipeline_cli, queue_faults
 
 pytestmark = pytest.mark.integration
 
@@ -39,29 +36,16 @@ I2V = {"kind": "i2v", "image": "face.png", "extensions": 2, **SIZE}
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
-    settings = private_settings(
+    async with embedded_stack(
         tmp_path_factory.mktemp("quality-stack"),
-        R2_BUCKET_NAME="quality-sessions",
-        R2_ACCESS_KEY_ID="testing",
-        R2_SECRET_ACCESS_KEY="testing",
-    )
-    embedded = Stack(stack_config_for(settings))
-    await embedded.start()
-    try:
+        "quality-sessions",
+    ) as settings:
         yield settings
-    finally:
-        await embedded.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def client(stack: Settings) -> Client:
     return await connect(stack)
-
-
-async def queue_faults(stack: Settings, *faults: dict[str, Any]) -> None:
-    async with httpx.AsyncClient(trust_env=False) as http:
-        answer = await http.post(f"{stack.comfy_url}/sim/faults", json={"faults": list(faults)})
-        answer.raise_for_status()
 
 
 def textured(tmp_path: Path) -> bytes:

@@ -29,16 +29,14 @@ from pipeline.media import probe
 from pipeline.stack.embedded import (
     cpu_worker_polls,
     gpu_worker_polls,
-    private_settings,
-    stack_config_for,
 )
-from pipeline.stack.supervisor import Stack
 from pipeline.standins.tiny_demucs import STAND_IN_LABEL
 from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
 from tests.helpers import SPEECH_LIKE, audio_tracks, eventually, executions, png_bytes, put_drop
 from tests.integration.stack_support import (
     assert_trimmed_to_the_audio,
+    embedded_stack,
     finished,
     frame_numbers,
     pipeline_cli,
@@ -55,21 +53,13 @@ SIZE = {"width": 256, "height": 144}
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
-    state = tmp_path_factory.mktemp("e2e-stack")
     # No DEMUCS_MODEL_PATH: the embedded stack separates with its stand-in, as `pipeline up`.
-    settings = private_settings(
-        state,
-        R2_BUCKET_NAME="e2e-sessions",
-        R2_ACCESS_KEY_ID="testing",
-        R2_SECRET_ACCESS_KEY="testing",
+    async with embedded_stack(
+        tmp_path_factory.mktemp("e2e-stack"),
+        "e2e-sessions",
         MEDIA_GRACE_S="8",
-    )
-    embedded = Stack(stack_config_for(settings))
-    await embedded.start()
-    try:
+    ) as settings:
         yield settings
-    finally:
-        await embedded.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

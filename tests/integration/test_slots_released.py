@@ -25,13 +25,11 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from pipeline.config import Settings
 from pipeline.domain.drop import DropRef
-from pipeline.stack.embedded import private_settings, stack_config_for
 from pipeline.stack.state import read_process_table
-from pipeline.stack.supervisor import Stack
 from pipeline.temporal_client import connect
 from pipeline.workflows.session import SessionWorkflow
 from tests.helpers import eventually, png, put_drop
-from tests.integration.stack_support import finished, pipeline_cli
+from tests.integration.stack_support import embedded_stack, finished, pipeline_cli
 
 pytestmark = pytest.mark.integration
 
@@ -44,20 +42,12 @@ SIZE = {"width": 256, "height": 144}
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
-    state = tmp_path_factory.mktemp("slots-stack")
-    settings = private_settings(
-        state,
-        R2_BUCKET_NAME="slots-sessions",
-        R2_ACCESS_KEY_ID="testing",
-        R2_SECRET_ACCESS_KEY="testing",
+    async with embedded_stack(
+        tmp_path_factory.mktemp("slots-stack"),
+        "slots-sessions",
         STICKY_SCHEDULE_TO_START_S=str(STICKY_S),
-    )
-    embedded = Stack(stack_config_for(settings))
-    await embedded.start()
-    try:
+    ) as settings:
         yield settings
-    finally:
-        await embedded.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -13,7 +13,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
@@ -24,13 +23,11 @@ from pipeline.config import Settings
 from pipeline.domain.drop import DropRef
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.records import ErrorRecord
-from pipeline.stack.embedded import private_settings, stack_config_for
-from pipeline.stack.supervisor import Stack
 from pipeline.storage import sync_s3
 from pipeline.temporal_client import connect
 from pipeline.workflows.session import SessionWorkflow
 from tests.helpers import eventually, png, put_drop
-from tests.integration.stack_support import finished, pipeline_cli
+from tests.integration.stack_support import embedded_stack, finished, pipeline_cli, queue_faults
 
 pytestmark = pytest.mark.integration
 
@@ -43,29 +40,16 @@ FAILS_WITHIN_S = 20.0
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
-    settings = private_settings(
+    async with embedded_stack(
         tmp_path_factory.mktemp("vanish-stack"),
-        R2_BUCKET_NAME="vanish-sessions",
-        R2_ACCESS_KEY_ID="testing",
-        R2_SECRET_ACCESS_KEY="testing",
-    )
-    embedded = Stack(stack_config_for(settings))
-    await embedded.start()
-    try:
+        "vanish-sessions",
+    ) as settings:
         yield settings
-    finally:
-        await embedded.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def client(stack: Settings) -> Client:
     return await connect(stack)
-
-
-async def queue_faults(stack: Settings, *faults: dict[str, Any]) -> None:
-    async with httpx.AsyncClient(trust_env=False) as http:
-        answer = await http.post(f"{stack.comfy_url}/sim/faults", json={"faults": list(faults)})
-        answer.raise_for_status()
 
 
 def delete_prefix(stack: Settings, prefix: str) -> list[str]:
