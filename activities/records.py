@@ -65,8 +65,10 @@ class RecordActivities:
     async def publish_result(self, request: PublishInput) -> PublishOutput:
         """``result.json`` for this run, listing every run of the session in ``runs``.
 
-        Its URLs are minted now; presigned, they stop working at the ``expires_at`` noted
-        beside them (the earliest moment: the clock is read before the first is signed).
+        Its URLs are minted now: those of the outputs ``PUBLIC_OUTPUTS`` lists are public
+        under ``R2_PUBLIC_URL`` (named in ``public``), the others presigned, which stop
+        working at the ``expires_at`` noted beside them (the earliest moment: the clock is
+        read before the first is signed).
 
         The plan is copied into the run's ``generations/{run}/``, so a later rerun with other
         parameters leaves each run's record whole.
@@ -81,9 +83,8 @@ class RecordActivities:
             **{f"input_{role}": key for role, key in request.inputs.items()},
             **artifacts,
         }
-        minted = datetime.now(UTC)
-        urls = {name: await self.store.url_for(key) for name, key in keys.items()}
-        expires = self.store.url_expiry(minted)
+        links = await self.store.links(keys)
+        urls, expires = links.urls, links.expires_at
         finished = datetime.now(UTC)
         run = RunRecord(
             run=request.run,
@@ -92,7 +93,7 @@ class RecordActivities:
             changed=request.changed,
             combined=keys.get("combined"),
             combined_url=urls.get("combined"),
-            expires_at=expires if "combined" in urls else None,
+            expires_at=expires if "combined" in urls and "combined" not in links.public else None,
             finished_at=finished,
         )
         record = SessionRecord(
@@ -106,6 +107,7 @@ class RecordActivities:
             manifest=request.manifest.model_dump(mode="json"),
             objects=keys,
             urls=urls,
+            public=links.public,
             expires_at=expires,
             frames=request.frames,
             duration_s=request.duration_s,
@@ -119,9 +121,15 @@ class RecordActivities:
         await self.store.put_json(layout.result, record.model_dump(mode="json"))
         if request.stand_ins:
             await self._label_plan(layout, request.stand_ins)
-        urls["result"] = await self.store.url_for(layout.result)
+        signed = datetime.now(UTC)
+        urls["result"] = await self.store.url_for(layout.result)  # a record: never public
         log.info("published", frames=request.frames)
-        return PublishOutput(result_key=layout.result, urls=urls, expires_at=expires)
+        return PublishOutput(
+            result_key=layout.result,
+            urls=urls,
+            public=links.public,
+            expires_at=expires or self.store.url_expiry(signed),
+        )
 
     async def _label_plan(self, layout: SessionLayout, stand_ins: dict[str, str]) -> None:
         """Say in ``plan.json`` too which stages a stand-in did (known only after planning)."""

@@ -32,6 +32,7 @@ from pipeline.domain.contracts import (
     STICKY_SCHEDULE_TO_START_S,
 )
 from pipeline.domain.errors import ConfigError
+from pipeline.domain.layout import OUTPUT_NAMES
 
 EMBEDDED_S3_PORT = 8333
 EMBEDDED_FILER_PORT = 8888
@@ -88,8 +89,14 @@ class Settings(BaseSettings):
     r2_public_url: AnyHttpUrl | None = Field(
         default=None,
         alias="R2_PUBLIC_URL",
-        description="A public base URL for the bucket's objects; unset, outputs get presigned "
-        "URLs.",
+        description="A public base URL for the bucket's objects; it links only the outputs "
+        "PUBLIC_OUTPUTS lists, every other object gets presigned URLs. Unset, all are presigned.",
+    )
+    public_outputs: str = Field(
+        default="combined,poster",
+        alias="PUBLIC_OUTPUTS",
+        description="The outputs R2_PUBLIC_URL links, comma-separated, from combined, poster, "
+        "contact_sheet and previews (empty: none); inputs and intermediate files never are.",
     )
     r2_region: str = Field(
         default="us-east-1", alias="R2_REGION", description="The store's region (auto for R2)."
@@ -470,6 +477,23 @@ class Settings(BaseSettings):
                 f"{PRESIGN_EXPIRY_MAX_S}"
             )
         return value
+
+    @field_validator("public_outputs")
+    @classmethod
+    def _known_outputs(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = [name for name in names if name not in OUTPUT_NAMES]
+        if unknown:
+            raise ValueError(
+                f"unknown output {', '.join(map(repr, unknown))}: list some of "
+                f"{', '.join(OUTPUT_NAMES)}, comma-separated"
+            )
+        return ",".join(dict.fromkeys(names))
+
+    @property
+    def public_output_names(self) -> frozenset[str]:
+        """``PUBLIC_OUTPUTS`` as names from ``pipeline.domain.layout.OUTPUT_NAMES``."""
+        return frozenset(filter(None, self.public_outputs.split(",")))
 
     @property
     def callback_key(self) -> bytes | None:

@@ -31,10 +31,10 @@ from __future__ import annotations
 import contextlib
 import json
 import mimetypes
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -49,6 +49,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config import Settings
 from pipeline.domain.errors import ObjectChanged, ObjectMissing, StorageError
+from pipeline.domain.layout import output_name
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client as AsyncS3Client
@@ -443,20 +444,45 @@ class ObjectStore:
 
     def lasting_url(self, key: str) -> str | None:
         """The key's URL under ``R2_PUBLIC_URL`` (the key percent-encoded, ``/`` kept), which
-        does not expire; ``None`` when that is unset and only presigned URLs exist."""
+        does not expire, for an output ``PUBLIC_OUTPUTS`` lists
+        (``pipeline.domain.layout.output_name``); ``None`` for every other key (inputs and
+        intermediate files never are public) and when ``R2_PUBLIC_URL`` is unset."""
         if self.settings.r2_public_url is None:
+            return None
+        if output_name(key) not in self.settings.public_output_names:
             return None
         return f"{str(self.settings.r2_public_url).rstrip('/')}/{quote(key, safe='/')}"
 
-    def url_expiry(self, minted_at: datetime) -> datetime | None:
-        """When the URLs ``url_for`` mints from ``minted_at`` on stop working: ``None``
-        (never) under ``R2_PUBLIC_URL``, else ``minted_at`` in whole seconds (SigV4's
-        ``X-Amz-Date``) + ``PRESIGN_EXPIRY_S`` (the ``X-Amz-Expires`` boto3 signs them with):
-        never later than the first of them stops."""
-        if self.settings.r2_public_url is not None:
-            return None
+    def url_expiry(self, minted_at: datetime) -> datetime:
+        """When the presigned URLs ``url_for`` mints from ``minted_at`` on stop working:
+        ``minted_at`` in whole seconds (SigV4's ``X-Amz-Date``) + ``PRESIGN_EXPIRY_S`` (the
+        ``X-Amz-Expires`` boto3 signs them with): never later than the first of them stops."""
         signed = minted_at.replace(microsecond=0)
         return signed + timedelta(seconds=self.settings.presign_expiry_s)
+
+    async def links(self, keys: Mapping[str, str]) -> Links:
+        """A fresh URL of each named key (``url_for``), the names whose URL is public, and
+        when the presigned others stop working (the clock is read before the first is
+        signed)."""
+        minted = datetime.now(UTC)
+        urls = {name: await self.url_for(key) for name, key in keys.items()}
+        public = [name for name, key in keys.items() if self.lasting_url(key) is not None]
+        presigned = len(public) < len(keys)
+        return Links(
+            urls=urls, public=public, expires_at=self.url_expiry(minted) if presigned else None
+        )
+
+
+@dataclass(frozen=True)
+class Links:
+    """What ``ObjectStore.links`` minted."""
+
+    urls: dict[str, str]
+    """Name → URL."""
+    public: list[str]
+    """The names whose URL is under ``R2_PUBLIC_URL`` and does not expire."""
+    expires_at: datetime | None
+    """When the other (presigned) URLs stop working; ``None`` when there are none."""
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:

@@ -35,7 +35,7 @@ from pipeline.domain.queues import (
 from pipeline.domain.records import ErrorRecord, RunRecord, SessionRecord
 from pipeline.fleet.diagnose import not_taking
 from pipeline.fleet.registry import POLL_FRESH, live_workers, pollers
-from pipeline.storage import ObjectStore
+from pipeline.storage import Links, ObjectStore
 from pipeline.temporal_client import namespace_error, namespace_missing
 from pipeline.workflows import specs
 from pipeline.workflows.session import SessionWorkflow
@@ -84,9 +84,12 @@ class SessionStatus(BaseModel):
     """``error.json``, as stored."""
     urls: dict[str, str] = {}
     """A URL of every object, minted now from the keys (the records' own may have expired)."""
+    public: list[str] = []
+    """The names in ``urls`` public under ``R2_PUBLIC_URL`` (the outputs ``PUBLIC_OUTPUTS``
+    lists); they do not expire."""
     expires_at: datetime | None = None
-    """When the presigned ``urls`` stop working (``PRESIGN_EXPIRY_S`` from now); None when
-    they are public (``R2_PUBLIC_URL``) or there are none. Run ``status`` again for new ones."""
+    """When the other, presigned ``urls`` stop working (``PRESIGN_EXPIRY_S`` from now); None
+    when every one is public or there are none. Run ``status`` again for new ones."""
     result: SessionRecord | None = None
     """``result.json``, as stored."""
     runs: list[RunRecord] = []
@@ -183,15 +186,14 @@ async def session_status(client: Client, settings: Settings, identifier: str) ->
             stage += await _nobody_polls(client, settings, pending[0], progress.preset)
         elif pending and pending[0].state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
             stage += silent_worker(pending[0], datetime.now(UTC))
-        previews, expires = (
-            await _preview_urls(settings, progress.previews) if progress.previews else ({}, None)
-        )
+        previews = await _preview_urls(settings, progress.previews) if progress.previews else None
         return view.model_copy(
             update={
                 "stage": stage,
                 "progress": progress,
-                "urls": previews,
-                "expires_at": expires,
+                "urls": previews.urls if previews else {},
+                "public": previews.public if previews else [],
+                "expires_at": previews.expires_at if previews else None,
                 "segments_done": progress.segments_done,
                 "segments_total": progress.segments_total,
                 "activity": {"name": pending[0].activity_type.name, "heartbeat": heartbeat}
@@ -230,18 +232,13 @@ def retrying(pending: Sequence[PendingActivityInfo]) -> Retrying | None:
     )
 
 
-async def _preview_urls(
-    settings: Settings, keys: list[str]
-) -> tuple[dict[str, str], datetime | None]:
+async def _preview_urls(settings: Settings, keys: list[str]) -> Links:
     """URLs of the segment previews made so far and when they stop working (``follow`` asks
     twice a second: the store is opened only once there is one)."""
-    minted = datetime.now(UTC)
     async with ObjectStore(settings) as store:
-        urls = {
-            f"preview_segment_{index:03d}": await store.url_for(key)
-            for index, key in enumerate(keys)
-        }
-        return urls, store.url_expiry(minted)
+        return await store.links(
+            {f"preview_segment_{index:03d}": key for index, key in enumerate(keys)}
+        )
 
 
 def silent_worker(pending: PendingActivityInfo, now: datetime) -> str:
@@ -404,28 +401,31 @@ def _polled_recently(polled: dict[str, datetime]) -> bool:
 async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus:
     """Attach ``result.json`` / ``error.json`` and fresh URLs for every output."""
     layout = SessionLayout(view.session_id)
-    minted = datetime.now(UTC)
     async with ObjectStore(settings) as store:
-        expires = store.url_expiry(minted)
         result = await _record(store, layout.result, SessionRecord)
         error = await _record(store, layout.error, ErrorRecord)
-        urls: dict[str, str] = {}
+        keys: dict[str, str] = {}
         segments = 0
         if result is not None:
-            urls = {name: await store.url_for(key) for name, key in result.objects.items()}
-            urls["result"] = await store.url_for(layout.result)
+            keys = {**result.objects, "result": layout.result}
             segments = sum(1 for name in result.objects if name.startswith("segment_"))
         if error is not None:
-            urls["error"] = await store.url_for(layout.error)
+            keys["error"] = layout.error
         record = result if result is not None else error
-        listed = record.runs if record is not None else None
+        listed = [run for run in (record.runs if record is not None else None) or []]
+        combined = {str(index): run.combined for index, run in enumerate(listed) if run.combined}
+        links = await store.links(keys)
+        videos = await store.links(combined)
         runs = [
             run.model_copy(
-                update={"combined_url": await store.url_for(run.combined), "expires_at": expires}
+                update={
+                    "combined_url": videos.urls[str(index)],
+                    "expires_at": None if str(index) in videos.public else videos.expires_at,
+                }
             )
             if run.combined
             else run
-            for run in listed or []
+            for index, run in enumerate(listed)
         ]
     stage = view.stage
     if result is not None:
@@ -440,8 +440,9 @@ async def with_records(view: SessionStatus, settings: Settings) -> SessionStatus
             "status": status,
             "result": result,
             "error": error,
-            "urls": urls,
-            "expires_at": expires if urls else None,
+            "urls": links.urls,
+            "public": links.public,
+            "expires_at": links.expires_at,
             "stage": stage,
             "segments_done": segments,
             "segments_total": segments,

@@ -318,9 +318,13 @@ class PublishInput(Contract):
 class PublishOutput(Contract):
     result_key: str
     urls: dict[str, str]
+    public: list[str] = Field(
+        default_factory=list,
+        description="The names in ``urls`` linked under R2_PUBLIC_URL (PUBLIC_OUTPUTS).",
+    )
     expires_at: datetime | None = Field(
         default=None,
-        description="When the presigned ``urls`` stop working; None: public (R2_PUBLIC_URL).",
+        description="When the presigned ``urls`` (those not in ``public``) stop working.",
     )
 
 

@@ -35,6 +35,10 @@ from pipeline.domain.errors import ManifestError
 INBOX_PREFIX = "inbox/"
 SESSIONS_PREFIX = "sessions/"
 MANIFEST_NAME = "manifest.json"
+OUTPUT_NAMES = ("combined", "poster", "contact_sheet", "previews")
+"""The outputs ``PUBLIC_OUTPUTS`` may name (``output_name``): a run's combined video, its
+poster, its contact sheet and its segment previews. Nothing else a session holds (inputs,
+prepared media, segments, frames, quality reports, plan and records) can be public."""
 
 
 def is_manifest_key(key: str) -> bool:
@@ -176,6 +180,31 @@ class SessionLayout:
     @property
     def error(self) -> str:
         return f"{self.root}error.json"
+
+
+def output_name(key: str) -> str | None:
+    """Which of ``OUTPUT_NAMES`` ``key`` is, e.g. ``combined`` for
+    ``sessions/{id}/generations/{run}/combined.mp4`` (``SessionLayout.combined``) and
+    ``previews`` for any ``preview/segment_NNN.mp4``; ``None`` for every other key."""
+    parts = PurePosixPath(key).parts
+    if len(parts) < 5 or f"{parts[0]}/" != SESSIONS_PREFIX or parts[2] != "generations":
+        return None
+    try:
+        layout = SessionLayout(parts[1])
+    except ValueError:
+        return None
+    run = parts[3]
+    named = {
+        layout.combined(run): "combined",
+        layout.preview_poster(run): "poster",
+        layout.preview_contact_sheet(run): "contact_sheet",
+    }
+    if key in named:
+        return named[key]
+    segment = parts[-1].removeprefix("segment_").removesuffix(".mp4")
+    if len(parts) == 6 and segment.isdigit() and key == layout.preview_segment(run, int(segment)):
+        return "previews"
+    return None
 
 
 def file_name(key: str) -> str:

@@ -100,14 +100,22 @@ class SessionRecord(Record):
     objects: dict[str, str] = Field(description="Object name → key (inputs and outputs).")
     urls: dict[str, str] = Field(
         description="Object name → URL when the run was published: public under "
-        "``R2_PUBLIC_URL``, else presigned, working until ``expires_at``. The keys in "
-        "``objects`` last; ``pipeline status`` prints fresh URLs for them."
+        "``R2_PUBLIC_URL`` for the names in ``public``, else presigned, working until "
+        "``expires_at``. The keys in ``objects`` last; ``pipeline status`` prints fresh URLs "
+        "for them."
+    )
+    public: list[str] = Field(
+        default_factory=list,
+        description="The names in ``urls`` that are public under ``R2_PUBLIC_URL`` and do not "
+        "expire: only outputs ``PUBLIC_OUTPUTS`` lists (the combined video and poster by "
+        "default), never an input or an intermediate file. Empty without ``R2_PUBLIC_URL`` "
+        "and in a record from before it was noted.",
     )
     expires_at: Timestamp | None = Field(
         default=None,
-        description="When the presigned ``urls`` stop working (``PRESIGN_EXPIRY_S`` after "
-        "they were made); null when they are public (they do not expire) or for a record "
-        "from before expiries were noted.",
+        description="When the presigned ``urls`` (those not in ``public``) stop working "
+        "(``PRESIGN_EXPIRY_S`` after they were made); null when every URL is public, or for "
+        "a record from before expiries were noted.",
     )
     frames: int = Field(description="Frames of the combined video.")
     duration_s: float = Field(description="Length of the combined video, seconds.")

@@ -2,8 +2,8 @@
 
 The summary and details are Markdown the UI renders: what they quote of the manifest and the
 bucket (preset word, prompt, keys) is a code span (``pipeline.domain.markdown``), and they link
-only the inputs' lasting URLs under ``R2_PUBLIC_URL``; presigned URLs would stop working
-after ``PRESIGN_EXPIRY_S``, so without a public URL the details show keys and the
+only lasting URLs (``ObjectStore.lasting_url``); inputs never are public and presigned URLs
+would stop working after ``PRESIGN_EXPIRY_S``, so the details show the inputs' keys and the
 ``pipeline status`` command that prints fresh URLs for them.
 
 The preset rules it shows (``preset_name``, ``sampling_steps``, ``planned_frames``) live with

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -18,6 +20,8 @@ from pipeline.storage import ObjectStore
 from tests.conftest import S3Bucket
 
 pytestmark = pytest.mark.integration
+
+PUBLIC = "https://media.example.com/"
 
 
 def publish(session_id: str, run: str, changed: dict[str, object]) -> PublishInput:
@@ -112,17 +116,32 @@ async def test_a_published_result_notes_when_its_presigned_urls_stop_working(
     assert set(result.objects) == set(result.urls)  # The keys that outlast every URL.
 
 
-async def test_public_urls_are_noted_as_never_expiring(s3_bucket: S3Bucket) -> None:
+async def test_only_the_listed_outputs_are_public_and_no_input_is(s3_bucket: S3Bucket) -> None:
     session_id = f"public-{uuid.uuid4().hex[:8]}"
     layout = SessionLayout(session_id)
-    settings = s3_bucket.settings(R2_PUBLIC_URL="https://media.example.com/")
+    settings = s3_bucket.settings(R2_PUBLIC_URL=PUBLIC)  # PUBLIC_OUTPUTS: its default
+    request = publish(session_id, "r1", {})
+    request = request.model_copy(
+        update={"artifacts": {**request.artifacts, "prepared_image": layout.prepared_image}}
+    )
     async with ObjectStore(settings) as store:
         for key in (layout.input("a.png"), layout.plan, layout.combined("r1")):
             await store.put_bytes(key, b"x")
-        published = await ActivityEnvironment().run(
-            RecordActivities(store).publish_result, publish(session_id, "r1", {})
-        )
-        result = SessionRecord.model_validate(await store.get_json(layout.result))
+        before = datetime.now(UTC).replace(microsecond=0)
+        published = await ActivityEnvironment().run(RecordActivities(store).publish_result, request)
+        stored = await store.get_json(layout.result)
+    result = SessionRecord.model_validate(stored)
 
-    assert (result.expires_at, published.expires_at) == (None, None)
-    assert result.urls["combined"] == f"https://media.example.com/{layout.combined('r1')}"
+    # Every public link anywhere in result.json: the combined video's, nothing else.
+    assert set(re.findall(rf"{re.escape(PUBLIC)}[^\"]*", json.dumps(stored))) == {
+        f"{PUBLIC}{layout.combined('r1')}"
+    }
+    assert (result.public, published.public) == (["combined"], ["combined"])
+    for name in ("input_image", "prepared_image", "plan"):
+        assert "X-Amz-Signature" in result.urls[name]
+        assert "X-Amz-Signature" in published.urls[name]
+    assert "X-Amz-Signature" in published.urls["result"]
+    assert result.expires_at is not None
+    assert before + timedelta(days=7) <= result.expires_at == published.expires_at
+    assert result.runs is not None
+    assert result.runs[-1].expires_at is None  # its combined_url is the public one

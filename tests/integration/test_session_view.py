@@ -98,7 +98,49 @@ async def test_a_succeeded_session_counts_the_segments_its_result_lists(
     assert (view.segments_done, view.segments_total) == (3, 3)
 
 
-async def test_failed_session_links_its_error_under_the_public_url(s3_bucket: S3Bucket) -> None:
+async def test_status_links_only_the_listed_outputs_publicly_never_an_input(
+    s3_bucket: S3Bucket,
+) -> None:
+    session_id = f"view-{uuid.uuid4().hex[:8]}"
+    layout = SessionLayout(session_id)
+    objects = {
+        "input_image": layout.input("a.png"),
+        "prepared_image": layout.prepared_image,
+        "prepared_audio": layout.prepared_audio,
+        "segment_000": layout.segment("r1", 0),
+        "combined": layout.combined("r1"),
+        "preview_poster": layout.preview_poster("r1"),
+        "preview_contact_sheet": layout.preview_contact_sheet("r1"),
+    }
+    run = RunRecord(run="r1", status="succeeded", workflow_id="w", combined=layout.combined("r1"))
+    result = _result(session_id, objects).model_copy(update={"runs": [run]})
+    s3 = s3_bucket.session().client("s3", endpoint_url=s3_bucket.endpoint)
+    s3.put_object(Bucket=s3_bucket.bucket, Key=layout.input("a.png"), Body=b"the image")
+    s3.put_object(
+        Bucket=s3_bucket.bucket, Key=layout.result, Body=json.dumps(result.model_dump(mode="json"))
+    )
+    settings = s3_bucket.settings(R2_PUBLIC_URL="https://media.example.com/")
+
+    view = await with_records(_finished(session_id, "succeeded"), settings)
+
+    public = {name: url for name, url in view.urls.items() if url.startswith("https://media.")}
+    assert public == {
+        "combined": f"https://media.example.com/{layout.combined('r1')}",
+        "preview_poster": f"https://media.example.com/{layout.preview_poster('r1')}",
+    }
+    assert sorted(view.public) == sorted(public)
+    assert all("X-Amz-Signature" in view.urls[name] for name in set(view.urls) - set(public))
+    assert view.expires_at is not None  # the presigned others'
+    [listed] = view.runs
+    assert (listed.combined_url, listed.expires_at) == (public["combined"], None)
+    async with httpx.AsyncClient() as http:
+        fetched = await http.get(view.urls["input_image"])
+    assert fetched.content == b"the image"  # the operator still gets it, signed
+
+
+async def test_a_failed_sessions_error_is_presigned_under_the_public_url(
+    s3_bucket: S3Bucket,
+) -> None:
     session_id = f"view-{uuid.uuid4().hex[:8]}"
     layout = SessionLayout(session_id)
     s3 = s3_bucket.session().client("s3", endpoint_url=s3_bucket.endpoint)
@@ -121,7 +163,9 @@ async def test_failed_session_links_its_error_under_the_public_url(s3_bucket: S3
     assert view.error == error
     assert view.result is None
     assert view.stage == "failed"
-    assert view.urls == {"error": f"https://media.example.com/{layout.error}"}
+    assert set(view.urls) == {"error"}
+    assert "X-Amz-Signature" in view.urls["error"]  # a record is never public
+    assert view.public == []
 
 
 async def test_status_mints_fresh_urls_from_the_keys_when_the_recorded_ones_expired(

@@ -61,3 +61,26 @@ def test_a_presign_expiry_past_sigv4s_seven_days_is_refused_naming_the_limit(
     )
     monkeypatch.setenv("PRESIGN_EXPIRY_S", "604800")
     assert load_settings().presign_expiry_s == 604800
+
+
+def test_public_outputs_default_to_the_combined_video_and_the_poster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PUBLIC_OUTPUTS", raising=False)
+    assert load_settings().public_output_names == {"combined", "poster"}
+    monkeypatch.setenv("PUBLIC_OUTPUTS", " previews, combined ,")
+    assert load_settings().public_output_names == {"previews", "combined"}
+    monkeypatch.setenv("PUBLIC_OUTPUTS", "")
+    assert load_settings().public_output_names == frozenset()
+
+
+def test_an_unknown_public_output_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PUBLIC_OUTPUTS", "combined,inputs,prepared")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "invalid configuration: PUBLIC_OUTPUTS: unknown output 'inputs', 'prepared': list "
+        "some of combined, poster, contact_sheet, previews, comma-separated"
+    )

@@ -11,7 +11,12 @@ from pipeline.domain.drop import (
     rerun_workflow_id,
     session_id_of_workflow,
 )
-from pipeline.domain.layout import SessionLayout, is_manifest_key, misplaced_manifest
+from pipeline.domain.layout import (
+    SessionLayout,
+    is_manifest_key,
+    misplaced_manifest,
+    output_name,
+)
 
 
 @pytest.mark.parametrize(
@@ -152,3 +157,35 @@ def test_a_batch_rerun_and_a_rerender_name_the_session_they_run() -> None:
     assert session_id_of_workflow(rerun_workflow_id("b20261207a1b2", session)) == session
     stamp = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
     assert session_id_of_workflow(rerender_workflow_id(session, stamp)) == session
+
+
+def test_only_a_runs_outputs_have_an_output_name() -> None:
+    layout = SessionLayout("s1")
+    named = {
+        layout.combined("r2-b1"): "combined",
+        layout.preview_poster("r1"): "poster",
+        layout.preview_contact_sheet("r1"): "contact_sheet",
+        layout.preview_segment("r1", 12): "previews",
+    }
+    for key, name in named.items():
+        assert output_name(key) == name
+    never = [
+        layout.input("a.png"),
+        layout.manifest,
+        layout.prepared_image,
+        layout.prepared_audio,
+        layout.vocals,
+        layout.drive_audio,
+        layout.plan,
+        layout.segment("r1", 0),
+        layout.segment_last_frame("r1", 0),
+        layout.quality("r1", 0),
+        layout.quality_tail("r1", 0),
+        layout.result,
+        layout.error,
+        "inbox/d/a.png",
+        "sessions/s1/inputs/generations/r1/combined.mp4",
+        "sessions/s1/generations/r1/preview/segment_1.mp4",
+        "sessions/s1/generations/r1/extra/combined.mp4",
+    ]
+    assert [output_name(key) for key in never] == [None] * len(never)
