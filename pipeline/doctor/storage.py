@@ -89,10 +89,10 @@ def storage_checks(settings: Settings) -> list[Check]:
 def presign_check(settings: Settings) -> Check:
     """Whether the store accepts the links outputs get: a presigned GET (valid for
     ``PRESIGN_EXPIRY_S``) of a key that does not exist must answer 404, not 403
-    (a clock off, a store that refuses the expiry). Public URLs are not checked."""
+    (a clock off, a store that refuses the expiry). Checked under ``R2_PUBLIC_URL`` too:
+    it links only ``PUBLIC_OUTPUTS``, every other object is presigned. Public URLs are not
+    checked."""
     name = "presigned links"
-    if settings.r2_public_url is not None:
-        return passed(name, f"none: outputs link R2_PUBLIC_URL {settings.r2_public_url}")
     url = probe_client(settings, "s3").generate_presigned_url(
         "get_object",
         Params={"Bucket": settings.r2_bucket_name, "Key": PROBE_KEY},

@@ -56,6 +56,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     }
     if settings.r2_public_url is not None:
         env["R2_PUBLIC_URL"] = str(settings.r2_public_url)
+        env["PUBLIC_OUTPUTS"] = settings.public_outputs
     optional = {
         "PRESETS_FILE": settings.presets_file,
         "TEMPORAL_PROFILE": settings.temporal_profile,

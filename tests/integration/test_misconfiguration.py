@@ -100,8 +100,12 @@ async def test_refused_credentials_are_named_with_the_usage_exit_code(
     assert "R2_ACCESS_KEY_ID / R2_SECRET_ACCESS_KEY" in checks["storage credentials"].fix
 
 
-async def test_doctor_checks_that_the_store_accepts_presigned_links(s3_bucket: S3Bucket) -> None:
-    checks = {check.name: check for check in await run_checks(s3_bucket.settings())}
+@pytest.mark.parametrize("public", [{}, {"R2_PUBLIC_URL": "https://media.example.com/"}])
+async def test_doctor_checks_that_the_store_accepts_presigned_links(
+    s3_bucket: S3Bucket, public: dict[str, str]
+) -> None:
+    # Under R2_PUBLIC_URL too: all but the PUBLIC_OUTPUTS are presigned.
+    checks = {check.name: check for check in await run_checks(s3_bucket.settings(**public))}
     assert checks["presigned links"].ok, checks["presigned links"].line()
     assert checks["presigned links"].detail == (
         f"valid for 604800 s (PRESIGN_EXPIRY_S), accepted by {s3_bucket.endpoint}"

@@ -507,10 +507,16 @@ def test_a_finished_sessions_urls_say_until_when_they_work_and_how_to_get_new_on
     follow_module.print_outcome(view)
     public = view.model_copy(update={"expires_at": None})
     follow_module.print_outcome(public)
+    mixed = view.model_copy(update={"public": ["combined", "preview_poster"]})
+    follow_module.print_outcome(mixed)
 
-    first, second = capsys.readouterr().out.split("succeeded: ")[1:]
+    first, second, third = capsys.readouterr().out.split("succeeded: ")[1:]
     assert "  combined: http://store/combined.mp4?X-Amz-Signature=1\n" in first
     assert first.endswith(
         "  (the URLs work until 2026-12-14 09:30:00 UTC; 'pipeline status s-1' prints new ones)\n"
     )
     assert "work until" not in second  # public URLs do not expire
+    assert third.endswith(
+        "  (the URLs but those of combined, preview_poster work until 2026-12-14 09:30:00 UTC; "
+        "'pipeline status s-1' prints new ones)\n"
+    )
