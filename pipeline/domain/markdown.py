@@ -10,18 +10,17 @@ module that writes that Markdown:
   names, object keys, messages that quote them, ``--set`` values) goes in through ``code``: a
   code span, inside which CommonMark parses nothing (spec 0.31 §6.1: no emphasis, link,
   image, raw HTML or entity; GFM §6.9 recognizes no literal autolink there either).
-- The only links are ``link``s to URLs the pipeline built itself.
+- The pipeline links nothing there: a presigned URL would die after ``PRESIGN_EXPIRY_S``
+  and inputs are never public, so keys show as code beside ``pipeline status``.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 
 from pipeline.domain.controls import LINE_BREAKS, printable
 
 _BACKTICKS = re.compile(r"`+")
-_URL_SAFE = ":/?#[]@!$&'*+,;=%-._~"
 """RFC 3986's reserved and unreserved characters, less the parentheses: what ``link`` leaves
 in a URL as it is; everything else (spaces, ``()<>``, backslash, controls, non-ASCII) is
 percent-encoded, so nothing in it can end the link destination early."""
@@ -42,12 +41,3 @@ def code(text: str) -> str:
     spaced = flat[0] == flat[-1] == " " and flat.strip(" ")
     pad = " " if spaced or "`" in (flat[0], flat[-1]) else ""
     return f"{fence}{pad}{flat}{pad}{fence}"
-
-
-def link(label: str, url: str) -> str:
-    """``[label](url)`` for a URL the pipeline built (``ObjectStore.lasting_url``).
-
-    ``label`` is Markdown already (``code(name)``); ``url`` is percent-encoded where it holds
-    anything but RFC 3986's characters (``_URL_SAFE``), so a key's odd name stays inside it.
-    """
-    return f"[{label}]({quote(url, safe=_URL_SAFE)})"

@@ -10,7 +10,7 @@ may ack its event once ``start`` returns.
 
 Given the inbox, the starter reads the manifest first, so the session is readable in the
 Temporal UI from its first second: a summary line (kind · preset · frames · drop), details
-with the prompt and the inputs' keys (links only where they last, ``summary.details``), a
+with the prompt and the inputs' keys (``summary.details``), a
 memo, and the search attributes operators filter on. A manifest it cannot read or parse
 still starts the session: the workflow's first activity is what reports bad input.
 """
@@ -75,8 +75,6 @@ class Inbox(Protocol):
     async def head(self, key: str) -> ManifestVersion | None: ...
 
     async def get_bytes(self, key: str) -> bytes | None: ...
-
-    def lasting_url(self, key: str) -> str | None: ...
 
 
 class Starter:
@@ -180,12 +178,7 @@ class Starter:
                 for role, relative in manifest.media().items()
             }
             memo = summary.memo(drop, manifest, inputs)
-            lasting = {
-                role: url
-                for role, key in inputs.items()
-                if (url := self.inbox.lasting_url(key)) is not None
-            }
-            details = summary.details(drop, manifest, inputs, lasting)
+            details = summary.details(drop, manifest, inputs)
         try:
             await self.client.start_workflow(
                 SessionWorkflow.run,

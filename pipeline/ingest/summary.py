@@ -2,9 +2,9 @@
 
 The summary and details are Markdown the UI renders: what they quote of the manifest and the
 bucket (preset word, prompt, keys) is a code span (``pipeline.domain.markdown``), and they link
-only lasting URLs (``ObjectStore.lasting_url``); inputs never are public and presigned URLs
-would stop working after ``PRESIGN_EXPIRY_S``, so the details show the inputs' keys and the
-``pipeline status`` command that prints fresh URLs for them.
+nothing: inputs are never public and presigned URLs would stop working after
+``PRESIGN_EXPIRY_S``, so the details show the inputs' keys and the ``pipeline status``
+command that prints fresh URLs for them.
 
 The preset rules it shows (``preset_name``, ``sampling_steps``, ``planned_frames``) live with
 the presets, in ``workflows_comfy.presets``.
@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline.domain.drop import DropRef
 from pipeline.domain.manifest import Manifest
-from pipeline.domain.markdown import code, link
+from pipeline.domain.markdown import code
 from workflows_comfy.presets import planned_frames, preset_name, sampling_steps
 
 SEPARATOR = " · "
@@ -40,14 +40,12 @@ def details(
     drop: DropRef,
     manifest: Manifest,
     inputs: dict[str, str],
-    lasting: dict[str, str],
 ) -> str:
     """Markdown for the UI's details pane: the manifest in short and where its inputs are.
 
-    ``inputs`` maps each media role to its key in the session; ``lasting`` the roles whose
-    key has a URL that does not expire (``ObjectStore.lasting_url``) to it: those keys are
-    links, the others code. The last line names ``pipeline status {session id}``, which
-    prints a fresh URL of every input and output.
+    ``inputs`` maps each media role to its key in the session, shown as code. The last line
+    names ``pipeline status {session id}``, which prints a fresh URL of every input and
+    output.
     """
     lines = [f"**{summary(drop, manifest)}**", ""]
     if manifest.prompt:
@@ -59,8 +57,7 @@ def details(
         + (f", seed {manifest.seed}" if manifest.seed is not None else "")
     )
     for role, key in inputs.items():
-        shown = link(code(key), lasting[role]) if role in lasting else code(key)
-        lines.append(f"- {role}: {shown}")
+        lines.append(f"- {role}: {code(key)}")
     lines.append(f"- drop: {code(f's3://{drop.bucket}/{drop.manifest_key}')}")
     status = code(f"pipeline status {drop.session_id}")
     lines.append(f"- links: {status} prints fresh URLs of the inputs and outputs")

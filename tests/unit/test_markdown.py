@@ -10,7 +10,7 @@ from markdown_it import MarkdownIt
 from pipeline.domain.controls import BIDI
 from pipeline.domain.drop import DropRef
 from pipeline.domain.manifest import Kind, Manifest
-from pipeline.domain.markdown import code, link
+from pipeline.domain.markdown import code
 from pipeline.ingest import summary
 
 RENDERER = MarkdownIt("commonmark", {"html": True})
@@ -61,31 +61,15 @@ def test_line_breaks_and_controls_become_spaces_and_escapes() -> None:
     assert inline(code("")) == [("code_inline", " ")]
 
 
-def test_a_link_keeps_an_odd_key_inside_its_destination() -> None:
-    url = "https://media.example.com/sessions/s/inputs/fa ce (1)<x>.png"
-    tokens = [
-        t for t in RENDERER.parseInline(link(code("fa ce (1)<x>.png"), url))[0].children or []
-    ]
-    assert [t.type for t in tokens] == ["link_open", "code_inline", "link_close"]
-    assert tokens[0].attrs["href"] == (
-        "https://media.example.com/sessions/s/inputs/fa%20ce%20%281%29%3Cx%3E.png"
-    )
-
-
-def test_the_details_show_the_cases_prompt_as_text_and_link_only_what_lasts() -> None:
+def test_the_details_show_the_cases_prompt_as_text_and_link_nothing() -> None:
     drop = DropRef.of("bucket", "inbox/[x](http://e)/manifest.json", "etag")
     manifest = Manifest(kind=Kind.I2V, image="face.png", prompt=CASE_PROMPT)
     inputs = {"image": f"sessions/{drop.session_id}/inputs/face.png"}
-    lasting = {"image": f"https://media.example.com/{inputs['image']}"}
 
-    for public in ({}, lasting):
-        html = RENDERER.render(summary.details(drop, manifest, inputs, public))
-        assert "<img" not in html
-        links = html.count("<a ")
-        assert links == len(public), html
-        assert "Approve this render" in html  # shown, as text
-        assert f"<code>pipeline status {drop.session_id}</code>" in html
-    assert f'<a href="{lasting["image"]}"><code>{inputs["image"]}</code></a>' in RENDERER.render(
-        summary.details(drop, manifest, inputs, lasting)
-    )
+    html = RENDERER.render(summary.details(drop, manifest, inputs))
+    assert "<img" not in html
+    assert "<a " not in html, html
+    assert "Approve this render" in html  # shown, as text
+    assert f"<code>{inputs['image']}</code>" in html
+    assert f"<code>pipeline status {drop.session_id}</code>" in html
     assert "<a " not in RENDERER.render(summary.summary(drop, manifest))
