@@ -33,6 +33,7 @@ from pipeline.domain.contracts import (
 )
 from pipeline.domain.errors import ConfigError
 from pipeline.domain.layout import OUTPUT_NAMES
+from pipeline.domain.retention import RetentionPolicy
 
 EMBEDDED_S3_PORT = 8333
 EMBEDDED_FILER_PORT = 8888
@@ -43,6 +44,8 @@ EMBEDDED_UI_PORT = 8233
 PRESIGN_EXPIRY_MAX_S = 7 * 24 * 3600
 """SigV4's longest presigned URL, 604800 s (7 days): S3 and R2 refuse a URL signed with a
 longer ``X-Amz-Expires`` (AWS, "Authenticating Requests: Using Query Parameters")."""
+RETENTION_MAX_DAYS = 36500
+"""A retention of at most a hundred years: a larger number is a typo, not a policy."""
 EMBEDDED_ACCOUNT = "123456789012"
 """moto's default account id, part of the queue URL the ``sqs`` source assumes when unset."""
 
@@ -107,6 +110,32 @@ class Settings(BaseSettings):
         ge=60,
         description="How long a presigned output URL stays valid, in seconds: at most "
         "604800 (7 days), SigV4's limit.",
+    )
+
+    # Retention: the bucket's lifecycle rules (pipeline setup bucket, pipeline.domain.retention).
+    retention_multipart_days: int = Field(
+        default=1,
+        alias="RETENTION_MULTIPART_DAYS",
+        ge=0,
+        le=RETENTION_MAX_DAYS,
+        description="Days after which the store aborts a multipart upload never completed; "
+        "0: no such rule.",
+    )
+    retention_inbox_days: int = Field(
+        default=0,
+        alias="RETENTION_INBOX_DAYS",
+        ge=0,
+        le=RETENTION_MAX_DAYS,
+        description="Days after which the store expires what is left in inbox/ (drops "
+        "never started); 0: kept.",
+    )
+    retention_session_days: int = Field(
+        default=0,
+        alias="RETENTION_SESSION_DAYS",
+        ge=0,
+        le=RETENTION_MAX_DAYS,
+        description="Days after which the store expires whole sessions (sessions/: inputs, "
+        "intermediates, videos and records); 0: kept.",
     )
 
     # Events: the S3 -> SQS queue the ingest consumer long-polls.
@@ -524,6 +553,15 @@ class Settings(BaseSettings):
     @property
     def s3_endpoint(self) -> str:
         return str(self.r2_endpoint_url).rstrip("/")
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        """The RETENTION_* days as the policy ``pipeline setup bucket`` applies."""
+        return RetentionPolicy(
+            multipart_days=self.retention_multipart_days,
+            inbox_days=self.retention_inbox_days,
+            session_days=self.retention_session_days,
+        )
 
     @property
     def comfy_url(self) -> str:

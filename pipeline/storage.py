@@ -50,6 +50,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline.config import Settings
 from pipeline.domain.errors import ObjectChanged, ObjectMissing, StorageError
 from pipeline.domain.layout import output_name
+from pipeline.domain.retention import Applied, merged, outcome
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client as AsyncS3Client
@@ -489,3 +490,51 @@ async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
     async with aiofiles.open(path, "rb") as source:
         while chunk := await source.read(CHUNK):
             yield chunk
+
+
+_NO_LIFECYCLE = frozenset({"NoSuchLifecycleConfiguration"})
+
+
+def lifecycle_rules_in_force(client: S3Client, bucket: str) -> list[dict[str, Any]]:
+    """The bucket's lifecycle rules as the store reads them back; ``[]`` when it has none
+    (``NoSuchLifecycleConfiguration``). ``StorageError`` on any other failure, with the
+    store's code in ``detail["code"]`` (``NotImplemented`` where it has no lifecycle API)."""
+    try:
+        answer = client.get_bucket_lifecycle_configuration(Bucket=bucket)
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code")) in _NO_LIFECYCLE:
+            return []
+        raise storage_error("read lifecycle of", bucket, exc) from exc
+    except BotoCoreError as exc:
+        raise storage_error("read lifecycle of", bucket, exc) from exc
+    return [dict(rule) for rule in answer.get("Rules", [])]
+
+
+def apply_lifecycle(settings: Settings, wanted: list[dict[str, Any]]) -> Applied:
+    """Make the pipeline's lifecycle rules (``pipeline.domain.retention``) those in force
+    on the bucket, keeping every other rule; a no-op (``unchanged``) when they already are.
+
+    With no rule left to keep the configuration is deleted, since S3 refuses an empty one.
+    ``StorageError`` (``detail["code"]``) when the store refuses to read or write it.
+    """
+    return put_lifecycle(sync_s3(settings), settings.r2_bucket_name, wanted)
+
+
+def put_lifecycle(client: S3Client, bucket: str, wanted: list[dict[str, Any]]) -> Applied:
+    """``apply_lifecycle`` through a client already made (the embedded stack's own)."""
+    in_force = lifecycle_rules_in_force(client, bucket)
+    result = outcome(in_force, wanted)
+    if result is Applied.UNCHANGED:
+        return result
+    rules = merged(in_force, wanted)
+    try:
+        if rules:
+            client.put_bucket_lifecycle_configuration(
+                Bucket=bucket,
+                LifecycleConfiguration={"Rules": rules},  # type: ignore[typeddict-item]
+            )
+        else:
+            client.delete_bucket_lifecycle(Bucket=bucket)
+    except (ClientError, BotoCoreError) as exc:
+        raise storage_error("write lifecycle of", bucket, exc) from exc
+    return result

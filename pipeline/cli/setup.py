@@ -1,5 +1,6 @@
 """``pipeline setup temporal`` and ``pipeline setup schedules``: what the pipeline needs on
-the configured namespace, its search attributes and its own standing schedules (reconcile).
+the configured namespace, its search attributes and its own standing schedules (reconcile);
+``pipeline setup bucket``: the bucket's lifecycle rules (RETENTION_*).
 
 The operator's reprocessing schedules are ``pipeline schedule``'s (``pipeline.cli.schedule``).
 """
@@ -13,8 +14,11 @@ import click
 
 from pipeline.cli.context import App
 from pipeline.config import Settings
+from pipeline.domain.errors import StorageError
+from pipeline.domain.retention import describe, lifecycle_rules
 from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID, Applied, apply_reconcile_schedule
 from pipeline.stack.temporal_setup import SearchAttributesRefused, ensure_search_attributes
+from pipeline.storage import apply_lifecycle
 from pipeline.temporal_client import connect
 from pipeline.workflows import attributes
 
@@ -65,6 +69,39 @@ def schedules(app: App) -> None:
         f"{RECONCILE_SCHEDULE_ID}: {outcome.value} "
         f"(every {app.settings.reconcile_interval_s} s on {app.settings.temporal_task_queue})"
     )
+
+
+LIFECYCLE_UNSUPPORTED_EXIT = 69
+"""``EX_UNAVAILABLE`` (sysexits.h): the store offers no lifecycle configuration."""
+_UNSUPPORTED = frozenset({"NotImplemented", "MethodNotAllowed", "501", "405"})
+
+
+@setup.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def bucket(app: App, as_json: bool) -> None:
+    """Apply the lifecycle rules RETENTION_* asks for to the bucket: created, updated or
+    unchanged. Rules not named ``pipeline-*`` are kept as they are."""
+    settings = app.settings
+    wanted = lifecycle_rules(settings.retention)
+    try:
+        applied = apply_lifecycle(settings, wanted)
+    except StorageError as exc:
+        code = str(exc.detail.get("code"))
+        if code in _UNSUPPORTED:
+            click.echo(
+                f"{settings.r2_bucket_name}: the store at {settings.s3_endpoint} does not "
+                f"support lifecycle rules ({code}); nothing expires there",
+                err=True,
+            )
+            raise SystemExit(LIFECYCLE_UNSUPPORTED_EXIT) from None
+        raise click.ClickException(f"{settings.r2_bucket_name}: {exc}") from None
+    if as_json:
+        click.echo(json.dumps({"lifecycle": applied.value, "rules": wanted}))
+        return
+    click.echo(f"lifecycle of {settings.r2_bucket_name}: {applied.value}")
+    for rule in wanted:
+        click.echo(f"  {describe(rule)}")
 
 
 COMMANDS = [setup]

@@ -1,5 +1,5 @@
-"""Doctor checks of the bucket, its presigned links and of the S3 → SQS event path (plain
-S3 and SQS APIs)."""
+"""Doctor checks of the bucket, its presigned links, its lifecycle rules and of the S3 → SQS
+event path (plain S3 and SQS APIs)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config import Settings
 from pipeline.doctor.check import TIMEOUT_S, Check, failed, passed
+from pipeline.domain.errors import StorageError
 from pipeline.domain.layout import INBOX_PREFIX, MANIFEST_NAME
-from pipeline.storage import NO_BUCKET_CODES, REFUSED_CODES, client_kwargs
+from pipeline.domain.retention import describe
+from pipeline.storage import (
+    NO_BUCKET_CODES,
+    REFUSED_CODES,
+    client_kwargs,
+    lifecycle_rules_in_force,
+)
 
 _PROBE = Config(connect_timeout=TIMEOUT_S, read_timeout=TIMEOUT_S, retries={"max_attempts": 1})
 _REFUSED = REFUSED_CODES
@@ -83,7 +90,22 @@ def storage_checks(settings: Settings) -> list[Check]:
         passed("storage credentials", f"accepted by {endpoint}"),
         passed("bucket", f"{bucket} exists"),
         presign_check(settings),
+        lifecycle_check(settings),
     ]
+
+
+def lifecycle_check(settings: Settings) -> Check:
+    """The bucket's lifecycle rules in force, one ``describe`` each; failing (a warning that
+    nothing ever expires) when there is none or the store cannot say."""
+    name = "lifecycle rules"
+    fix = "set RETENTION_* and run: pipeline setup bucket (docs/operating.md, Retention)"
+    try:
+        rules = lifecycle_rules_in_force(probe_client(settings, "s3"), settings.r2_bucket_name)
+    except StorageError as exc:
+        return failed(name, f"not readable: {exc.detail.get('code')}", fix)
+    if not rules:
+        return failed(name, "none in force: nothing in the bucket ever expires", fix)
+    return passed(name, "; ".join(describe(rule) for rule in rules))
 
 
 def presign_check(settings: Settings) -> Check:

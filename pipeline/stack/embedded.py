@@ -165,6 +165,7 @@ def stack_config_for(settings: Settings, *, run_comfy: bool = True) -> StackConf
         access_key_id=settings.r2_access_key_id,
         secret_access_key=settings.r2_secret_access_key.get_secret_value(),
         search_attributes=attributes.ALL,
+        retention=settings.retention,
         metrics_ports=metrics,
         children=[
             ChildSpec(

@@ -36,6 +36,7 @@ from pipeline.config import (
     EMBEDDED_UI_PORT,
 )
 from pipeline.domain.errors import PortInUse, StartupError
+from pipeline.domain.retention import RetentionPolicy, lifecycle_rules
 from pipeline.logging import get_logger
 from pipeline.shutdown import stop_on_signals
 from pipeline.stack import services
@@ -64,6 +65,7 @@ from pipeline.stack.state import (
     write_process_table,
     write_ready_file,
 )
+from pipeline.storage import put_lifecycle
 
 _WATCH_S = 0.5
 BACKOFF_FIRST_S = 1.0
@@ -123,6 +125,9 @@ class StackConfig:
     """How long a worker (a child with ``polls``) gets to poll: it imports torch, and the
     GPU worker polls once its ComfyUI answers."""
     stop_timeout: float = STOP_TIMEOUT_S
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    """The lifecycle rules the store is provisioned with (``RETENTION_*``), as ``pipeline
+    setup bucket`` applies them to R2/S3."""
     metrics_ports: Mapping[str, int] = field(default_factory=dict)
     """Child name → the port it serves Prometheus ``/metrics`` on (``METRICS_PORT``, one per
     child: two cannot bind one port); checked free with the services' ports."""
@@ -565,7 +570,8 @@ class Stack:
             ) from None
 
     async def _provision(self) -> None:
-        """Create the bucket; the store's event stream needs nothing else."""
+        """Create the bucket and put its lifecycle rules; the store's event stream needs
+        nothing else."""
         config = self.config
         assert self._store_ports is not None
         s3 = boto3.session.Session(
@@ -578,6 +584,9 @@ class Stack:
             config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
         )
         await asyncio.to_thread(ensure_bucket, s3, config.bucket)
+        await asyncio.to_thread(
+            put_lifecycle, s3, config.bucket, lifecycle_rules(config.retention)
+        )
 
 
 def check_ports_free(ports: Mapping[int, str]) -> None:

@@ -20,6 +20,7 @@ from activities.reconcile import ReconcileActivities
 from pipeline.config import Settings
 from pipeline.doctor import Check, run_checks
 from pipeline.doctor.cloudflare import r2_checks
+from pipeline.domain.retention import lifecycle_rules
 from pipeline.ingest.schedule import RECONCILE_SCHEDULE_ID, apply_reconcile_schedule
 from pipeline.stack.embedded import settings_env
 from pipeline.stack.process import free_port
@@ -27,7 +28,7 @@ from pipeline.stack.seaweedfs import SeaweedPorts
 from pipeline.standins.cf_queues_sim import CloudflareQueuesSim
 from pipeline.standins.comfy_sim import run_sim
 from pipeline.standins.tiny_demucs import ensure_stand_in
-from pipeline.storage import ObjectStore
+from pipeline.storage import ObjectStore, apply_lifecycle
 from pipeline.worker.run import Role, run_worker
 from pipeline.workflows.reconcile import ReconcileWorkflow
 from tests.conftest import TemporalServer
@@ -82,6 +83,7 @@ async def test_a_wired_deployment_passes_every_check(
         gpu_worker(settings),
     ):
         await apply_reconcile_schedule(temporal_client, settings)
+        apply_lifecycle(settings, lifecycle_rules(settings.retention))  # pipeline setup bucket
         try:
             latest: list[Check] = []
 
@@ -96,6 +98,7 @@ async def test_a_wired_deployment_passes_every_check(
         "storage credentials",
         "bucket",
         "presigned links",
+        "lifecycle rules",
         "event queue",
         "notification rule",
         "temporal",

@@ -21,10 +21,11 @@ from PIL import Image
 from pipeline.config import Settings
 from pipeline.domain.drop import DropRef
 from pipeline.domain.layout import SessionLayout
+from pipeline.domain.retention import essence, lifecycle_rules
 from pipeline.stack.embedded import private_settings, settings_env
 from pipeline.stack.services import log_dir
 from pipeline.stack.state import read_process_table
-from pipeline.storage import sync_s3
+from pipeline.storage import lifecycle_rules_in_force, sync_s3
 from tests.helpers import eventually, png_bytes, put_drop
 
 pytestmark = pytest.mark.integration
@@ -92,6 +93,10 @@ async def test_sessions_survive_a_killed_store_and_down_up_and_a_late_drop_still
     up = cli(settings, "up", "--detach")
     assert up.returncode == 0, up.stderr[-3000:]
     try:
+        # The store is provisioned with the lifecycle rules `pipeline setup bucket` applies.
+        in_force = lifecycle_rules_in_force(sync_s3(settings), settings.r2_bucket_name)
+        wanted = lifecycle_rules(settings.retention)
+        assert sorted(map(essence, in_force)) == sorted(map(essence, wanted))
         # What `make demo` run twice does: the running stack is reused, not started again.
         reused = cli(settings, "up", "--detach", "--reuse", timeout=60)
         twice = cli(settings, "up", "--detach", timeout=60)
