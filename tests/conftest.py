@@ -72,17 +72,21 @@ class S3Bucket:
     access_key_id: str = TEST_ACCESS_KEY
     secret_access_key: str = TEST_ACCESS_KEY
 
+    def env(self, **overrides: str) -> dict[str, str]:
+        """The environment variables pointing the pipeline (a CLI run) at this bucket."""
+        return {
+            "R2_ENDPOINT_URL": self.endpoint,
+            "R2_BUCKET_NAME": self.bucket,
+            "R2_ACCESS_KEY_ID": self.access_key_id,
+            "R2_SECRET_ACCESS_KEY": self.secret_access_key,
+            "R2_REGION": self.region,
+            "SEAWEEDFS_FILER": self.filer,
+            **overrides,
+        }
+
     def settings(self, **overrides: object) -> Settings:
         """Pipeline settings pointing at this bucket, plus the given variables."""
-        return load_settings(
-            R2_ENDPOINT_URL=self.endpoint,
-            R2_BUCKET_NAME=self.bucket,
-            R2_ACCESS_KEY_ID=self.access_key_id,
-            R2_SECRET_ACCESS_KEY=self.secret_access_key,
-            R2_REGION=self.region,
-            SEAWEEDFS_FILER=self.filer,
-            **overrides,
-        )
+        return load_settings(**{**self.env(), **overrides})
 
     def session(self) -> boto3.session.Session:
         return boto3.session.Session(

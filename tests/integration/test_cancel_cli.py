@@ -128,14 +128,7 @@ async def pipeline(
     s3_bucket: S3Bucket, temporal_server: TemporalServer, *args: str
 ) -> tuple[int, Any, str]:
     """Exit code, the JSON it printed (or None), and its stderr."""
-    env = {
-        "R2_ENDPOINT_URL": s3_bucket.endpoint,
-        "R2_BUCKET_NAME": s3_bucket.bucket,
-        "R2_ACCESS_KEY_ID": s3_bucket.access_key_id,
-        "R2_SECRET_ACCESS_KEY": s3_bucket.secret_access_key,
-        "R2_REGION": s3_bucket.region,
-        "TEMPORAL_ADDRESS": temporal_server.address,
-    }
+    env = s3_bucket.env(TEMPORAL_ADDRESS=temporal_server.address)
     ran: Result = await asyncio.to_thread(
         CliRunner().invoke, cli, list(args), env=env, catch_exceptions=False
     )

@@ -94,14 +94,7 @@ async def test_a_retryable_dry_run_skips_sessions_whose_failure_is_not_retryable
                 break
             await asyncio.sleep(0.1)
 
-        env = {
-            "R2_ENDPOINT_URL": s3_bucket.endpoint,
-            "R2_BUCKET_NAME": s3_bucket.bucket,
-            "R2_ACCESS_KEY_ID": s3_bucket.access_key_id,
-            "R2_SECRET_ACCESS_KEY": s3_bucket.secret_access_key,
-            "R2_REGION": s3_bucket.region,
-            "TEMPORAL_ADDRESS": temporal_server.address,
-        }
+        env = s3_bucket.env(TEMPORAL_ADDRESS=temporal_server.address)
         args = ["reprocess", "--key-prefix", prefix, "--retryable", "--dry-run", "--json"]
         ran = await asyncio.to_thread(
             CliRunner().invoke, cli, args, env=env, catch_exceptions=False
