@@ -41,6 +41,7 @@ from pipeline.comfy.watch import Event, Progress
 from pipeline.config import Settings
 from pipeline.domain.contracts import (
     GenerateSegmentInput,
+    Rendering,
     SegmentOutput,
     SegmentProgress,
     SignalName,
@@ -61,7 +62,7 @@ from pipeline.media.frames import join_frames
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import GENERATE_SEGMENT
 from workflows_comfy.build import SegmentGraphRequest, build_graph, handoff_frames, output_node
-from workflows_comfy.graph import handoff_node
+from workflows_comfy.graph import graph_sha256, handoff_node
 from workflows_comfy.presets import PRESETS, preset_for, sampling_steps
 from workflows_comfy.servable import probe_graph
 from workflows_comfy.validate import validate_graph
@@ -217,8 +218,10 @@ class ComfyActivities:
             try:
                 validate_graph(graph, self.capabilities.object_info).raise_for_problems()
                 async with turn.gpu():
+                    started = time.monotonic()
                     beat.update(stage="rendering", **steps.report().model_dump(mode="json"))
                     result = await self._run(comfy, graph, beat, steps)
+                    gpu_s = time.monotonic() - started
             except GraphError:
                 # Refused here or by ComfyUI: if the server lost the preset's nodes or
                 # models since they were read, another worker can run it.
@@ -258,6 +261,14 @@ class ComfyActivities:
             frames=segment.length,
             prompt_id=result.prompt_id,
             worker_task_queue=self.admission.worker_task_queue,
+            rendering=Rendering(
+                graph_sha256=graph_sha256(graph),
+                comfyui_version=self.capabilities.server.version,
+                device=next(iter(self.capabilities.server.devices), "unknown"),
+                worker=self._identity() or activity.info().task_queue,
+                gpu_s=round(gpu_s, 3),
+                execution_s=result.execution_s,
+            ),
         )
 
     def _comfy(self) -> ComfyClient:

@@ -8,6 +8,8 @@ byte the same (ComfyUI caches by inputs, and golden files stay stable).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -98,6 +100,16 @@ class Graph:
 
 MAX_SEED = 2**64 - 1
 """Sampler seeds' maximum in ComfyUI (``noise_seed``/``seed``)."""
+
+
+def graph_sha256(graph: ApiGraph) -> str:
+    """The sha256 (lower-case hex) of ``graph`` as canonical JSON: keys sorted, no spaces.
+
+    The same graph hashes the same whatever order its dict was built in, so a provenance
+    record names exactly the prompt ComfyUI ran (its file names and seed included).
+    """
+    canonical = json.dumps(graph, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def check_size(width: int, height: int) -> None:

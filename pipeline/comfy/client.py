@@ -48,6 +48,8 @@ _FIRST_POLL = 0.05
 class RunResult:
     prompt_id: str
     outputs: list[OutputFile]
+    execution_s: float | None = None
+    """ComfyUI's own time on the prompt (``HistoryEntry.execution_s``); None if unrecorded."""
 
 
 class ComfyClient:
@@ -262,7 +264,7 @@ class ComfyClient:
         finally:
             await watch.close()
         if entry.succeeded:
-            return RunResult(prompt_id, entry.output_files())
+            return RunResult(prompt_id, entry.output_files(), entry.execution_s)
         raise failure_error(entry, watch.terminal)
 
     async def _wait(

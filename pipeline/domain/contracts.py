@@ -224,10 +224,36 @@ class GenerateSegmentInput(Contract):
     )
 
 
+class Rendering(Contract):
+    """How a GPU worker rendered one segment: what provenance and cost records keep."""
+
+    graph_sha256: str = Field(
+        description="sha256 of the API-format graph sent to ComfyUI (workflows_comfy.graph."
+        "graph_sha256: canonical JSON)."
+    )
+    comfyui_version: str = Field(description="``system.comfyui_version`` from /system_stats.")
+    device: str = Field(
+        description="The GPU class: the first device's name from /system_stats, e.g. "
+        "'cuda:0 NVIDIA H100 80GB HBM3 : cudaMallocAsync', or 'cpu'."
+    )
+    worker: str = Field(description="The Temporal identity of the GPU worker that ran it.")
+    gpu_s: float = Field(
+        ge=0, description="Seconds the segment held the worker's GPU (its turn), wall clock."
+    )
+    execution_s: float | None = Field(
+        default=None,
+        description="ComfyUI's own time on the prompt (execution_start to its end, from "
+        "/history); None where the history has no timestamps.",
+    )
+
+
 class SegmentOutput(GpuOutput):
     key: str
     frames: int
     prompt_id: str
+    rendering: Rendering | None = Field(
+        default=None, description="Where and how it ran; None from workers before provenance."
+    )
 
 
 class ReuseSegmentsInput(Contract):

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.domain.errors import ManifestError, UnknownPreset
 from pipeline.standins.comfy_sim.object_info import contract_object_info
-from workflows_comfy.graph import Graph, Link, handoff_node
+from workflows_comfy.graph import Graph, Link, graph_sha256, handoff_node
 from workflows_comfy.i2v import I2VParams, build_i2v
 from workflows_comfy.presets import DEFAULT_PRESET, preset, presets_of
 from workflows_comfy.validate import validate_graph
@@ -159,6 +159,15 @@ def test_size_length_fps_prompts_and_prefix_reach_their_nodes() -> None:
 
 def test_same_params_build_the_same_graph() -> None:
     assert build_i2v(PARAMS) == build_i2v(dataclasses.replace(PARAMS))
+
+
+def test_graph_sha256_names_the_prompt_whatever_its_key_order() -> None:
+    graph = build_i2v(PARAMS)
+    reordered = {node_id: dict(reversed(node.items())) for node_id, node in reversed(graph.items())}
+    assert list(reordered) != list(graph)
+    assert graph_sha256(reordered) == graph_sha256(graph)
+    assert len(graph_sha256(graph)) == 64
+    assert graph_sha256(build_i2v(dataclasses.replace(PARAMS, seed=1235))) != graph_sha256(graph)
 
 
 @pytest.mark.parametrize(
