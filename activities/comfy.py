@@ -41,7 +41,6 @@ from pipeline.comfy.watch import Event, Progress
 from pipeline.config import Settings
 from pipeline.domain.contracts import (
     GenerateSegmentInput,
-    Rendering,
     SegmentOutput,
     SegmentProgress,
     SignalName,
@@ -55,6 +54,7 @@ from pipeline.domain.errors import (
 )
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.manifest import Kind
+from pipeline.domain.rendering import Rendering
 from pipeline.fleet.admission import Admission, GpuTurn, SessionRun
 from pipeline.fleet.capabilities import Capabilities
 from pipeline.logging import get_logger

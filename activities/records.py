@@ -114,6 +114,7 @@ class RecordActivities:
             timings_s=request.timings_s,
             stand_ins=request.stand_ins,
             quality=list(request.quality) if request.quality is not None else None,
+            renders=list(request.renders),
             versions=versions(),
             finished_at=finished,
             runs=[*await self._runs(layout), run],

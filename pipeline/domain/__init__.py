@@ -12,5 +12,6 @@ quality gate's thresholds, figures and judgement (``quality_captions`` in words)
 ``clock_changes`` finds the cron times a time zone's clock changes skip or repeat. Text from
 outside is made inert where it is shown: ``markdown`` for the Temporal UI (code spans, only
 the pipeline's own links), ``controls`` for terminals (control characters as escapes).
-``retention`` builds the bucket's lifecycle rules. Workflows import only this package.
+``retention`` builds the bucket's lifecycle rules; ``rendering`` is how each segment was
+rendered (graph, ComfyUI, device, GPU seconds). Workflows import only this package.
 """

@@ -15,6 +15,7 @@ from pipeline.domain.drop import DropRef
 from pipeline.domain.frames.plan import FramePlan, Segment
 from pipeline.domain.manifest import Manifest
 from pipeline.domain.quality import DEFAULT_QC_POLICY, QcPolicy, QualityReport, QualityThresholds
+from pipeline.domain.rendering import Rendering, SegmentRender
 
 
 class Contract(BaseModel):
@@ -224,29 +225,6 @@ class GenerateSegmentInput(Contract):
     )
 
 
-class Rendering(Contract):
-    """How a GPU worker rendered one segment: what provenance and cost records keep."""
-
-    graph_sha256: str = Field(
-        description="sha256 of the API-format graph sent to ComfyUI (workflows_comfy.graph."
-        "graph_sha256: canonical JSON)."
-    )
-    comfyui_version: str = Field(description="``system.comfyui_version`` from /system_stats.")
-    device: str = Field(
-        description="The GPU class: the first device's name from /system_stats, e.g. "
-        "'cuda:0 NVIDIA H100 80GB HBM3 : cudaMallocAsync', or 'cpu'."
-    )
-    worker: str = Field(description="The Temporal identity of the GPU worker that ran it.")
-    gpu_s: float = Field(
-        ge=0, description="Seconds the segment held the worker's GPU (its turn), wall clock."
-    )
-    execution_s: float | None = Field(
-        default=None,
-        description="ComfyUI's own time on the prompt (execution_start to its end, from "
-        "/history); None where the history has no timestamps.",
-    )
-
-
 class SegmentOutput(GpuOutput):
     key: str
     frames: int
@@ -338,6 +316,11 @@ class PublishInput(Contract):
     drop_key: str | None = None
     quality: tuple[QualityReport, ...] | None = Field(
         default=None, description="Every quality check of the run (None: the gate was off)."
+    )
+    renders: tuple[SegmentRender, ...] = Field(
+        default=(),
+        description="Every GPU render of the run, in order (segments reused "
+        "from an earlier run are not rendered again and not listed).",
     )
 
 

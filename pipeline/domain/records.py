@@ -39,6 +39,7 @@ from pydantic import (
 )
 
 from pipeline.domain.quality import QualityReport
+from pipeline.domain.rendering import SegmentRender
 
 Outcome = Literal["succeeded", "failed", "cancelled"]
 
@@ -130,6 +131,11 @@ class SessionRecord(Record):
         description="The quality gate's report of every segment and the seam before it, "
         "each attempt in order (the last of a segment is the one kept); null when the gate "
         "was off or the run predates it.",
+    )
+    renders: list[SegmentRender] = Field(
+        default_factory=list,
+        description="Every GPU render of the run, re-renders included, with where and how "
+        "it ran (empty for runs before provenance).",
     )
     runs: list[RunRecord] | None = Field(
         default=None, description="Every run of the session, oldest first, this one included."

@@ -70,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.domain.quality import QcPolicy, QualityReport
     from pipeline.domain.quality_captions import run_captions, seam_captions
     from pipeline.domain.queues import preset_queue, separation_queue
+    from pipeline.domain.rendering import SegmentRender
     from pipeline.workflows import attributes, describe
     from pipeline.workflows.callback import start_callback
     from pipeline.workflows.specs import (
@@ -171,6 +172,8 @@ class SessionWorkflow:
         """A rerun's generation, where its failure is recorded."""
         self._quality: list[QualityReport] | None = None
         """Every quality check so far, each attempt; None while the gate is off."""
+        self._renders: list[SegmentRender] = []
+        """Every GPU render of the run so far, re-renders included (provenance, cost)."""
         self._ending = False
         """Publishing or recording the outcome: a cancel no longer stops the session."""
 
@@ -412,6 +415,7 @@ class SessionWorkflow:
                 preset=taken.preset,
                 drop_key=request.drop.manifest_key,
                 quality=tuple(self._quality) if self._quality is not None else None,
+                renders=tuple(self._renders),
             ),
         )
         self._set_stage("succeeded")
@@ -440,10 +444,20 @@ class SessionWorkflow:
         summary = f"segment {segment.index + 1}/{len(plan.segments)}"
         attempt = 0
         while True:
+            seed = attempt_seed(request.seed, attempt)
             output = await self._gpu(
                 GENERATE_SEGMENT,
-                request.model_copy(update={"seed": attempt_seed(request.seed, attempt)}),
+                request.model_copy(update={"seed": seed}),
                 summary=summary if attempt == 0 else f"{summary}, re-render {attempt}",
+            )
+            self._renders.append(
+                SegmentRender(
+                    index=segment.index,
+                    attempt=attempt,
+                    seed=seed,
+                    key=output.key,
+                    rendering=output.rendering,
+                )
             )
             if not gate:
                 return output
