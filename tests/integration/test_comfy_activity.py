@@ -30,6 +30,7 @@ from pipeline.standins.comfy_sim import run_sim
 from pipeline.storage import ObjectStore
 from tests.conftest import S3Bucket
 from tests.integration.comfy_support import I2V_PLAN, SIZE, segment_request
+from workflows_comfy.graph import graph_sha256
 from workflows_comfy.preset_file import install_presets_file
 
 pytestmark = pytest.mark.integration
@@ -356,6 +357,12 @@ async def test_a_window_continues_the_motion_frames_the_previous_window_stored(
         ("LoadImage", "Previous frames"),
     ]
     assert await segment_frames(store, window_1.key, tmp_path) == (81, True)
+    # Its rendering names the very prompt ComfyUI ran, and the server it ran on.
+    assert window_1.rendering is not None
+    submitted = await submitted_graph(sim, window_1.prompt_id)
+    assert window_1.rendering.graph_sha256 == graph_sha256(submitted)
+    assert window_1.rendering.comfyui_version == comfy.capabilities.server.version
+    assert window_1.rendering.gpu_s > 0
     # The last window hands over nothing.
     assert await store.head(layout.segment_motion_frames("r1", 1)) is None
 

@@ -159,6 +159,15 @@ async def test_cli_drop_runs_to_a_stitched_video_with_every_artifact(
         for name, url in status["urls"].items():
             assert (await http.get(url)).status_code == 200, name
     assert set(result.timings_s) >= {"take_drop", "generate_segment", "stitch"}
+    # Every GPU render is on record with where and how it ran.
+    assert [(r.index, r.attempt, r.key) for r in result.renders] == [
+        (0, 0, layout.segment(run, 0)),
+        (1, 0, layout.segment(run, 1)),
+    ]
+    renderings = [r.rendering for r in result.renders if r.rendering is not None]
+    assert len(renderings) == 2
+    assert len({r.graph_sha256 for r in renderings}) == 2  # a different prompt per segment
+    assert all(r.gpu_s > 0 and r.worker and r.device for r in renderings)
     await record_history(client, "session-" + session_id, "i2v_one_extension")
 
 
