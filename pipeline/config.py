@@ -137,6 +137,16 @@ class Settings(BaseSettings):
         description="Days after which the store expires whole sessions (sessions/: inputs, "
         "intermediates, videos and records); 0: kept.",
     )
+    retention_intermediate_days: int = Field(
+        default=0,
+        alias="RETENTION_INTERMEDIATE_DAYS",
+        ge=0,
+        le=RETENTION_MAX_DAYS,
+        description="Days after which `pipeline gc` deletes a finished session's intermediate "
+        "files (prepared media, segment MP4s, hand-over frames, quality tails), keeping its "
+        "inputs, combined videos, previews and records; 0: kept. No lifecycle rule can "
+        "select them, so only `pipeline gc` applies this.",
+    )
 
     # Events: the S3 -> SQS queue the ingest consumer long-polls.
     sqs_queue_url: AnyHttpUrl | None = Field(
@@ -561,6 +571,7 @@ class Settings(BaseSettings):
             multipart_days=self.retention_multipart_days,
             inbox_days=self.retention_inbox_days,
             session_days=self.retention_session_days,
+            intermediate_days=self.retention_intermediate_days,
         )
 
     @property

@@ -50,7 +50,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline.config import Settings
 from pipeline.domain.errors import ObjectChanged, ObjectMissing, StorageError
 from pipeline.domain.layout import output_name
-from pipeline.domain.retention import Applied, merged, outcome
+from pipeline.domain.retention import Applied, Upload, merged, outcome
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client as AsyncS3Client
@@ -159,6 +159,10 @@ def is_changed(exc: ClientError) -> bool:
 
 def _quoted(etag: str) -> str:
     return '"' + etag.strip().strip('"') + '"'
+
+
+DELETE_BATCH = 1000
+"""Keys per ``DeleteObjects`` request: S3's maximum (R2's too)."""
 
 
 @dataclass(frozen=True)
@@ -337,6 +341,52 @@ class ObjectStore:
         except BotoCoreError as exc:
             raise storage_error("delete", key, exc) from exc
         return True
+
+    async def delete_batch(self, keys: list[str]) -> None:
+        """Delete up to ``DELETE_BATCH`` keys in one ``DeleteObjects`` request; a key already
+        gone counts as deleted. ``StorageError`` naming the first key the store refused."""
+        if len(keys) > DELETE_BATCH:
+            raise ValueError(f"at most {DELETE_BATCH} keys per batch, not {len(keys)}")
+        if not keys:
+            return
+        async with self._errors("delete", keys[0]):
+            answer = await self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+            )
+        refused = [e for e in answer.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+        if refused:
+            first = refused[0]
+            raise StorageError(
+                f"could not delete {first.get('Key')}: {first.get('Message') or first.get('Code')}"
+                f" ({len(refused)} of {len(keys)} refused)",
+                detail={"code": first.get("Code"), "key": first.get("Key")},
+            )
+
+    async def list_uploads(self) -> AsyncIterator[Upload]:
+        """Multipart uploads begun and neither completed nor aborted (ListMultipartUploads)."""
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        pages = aiter(paginator.paginate(Bucket=self.bucket))
+        while True:
+            async with self._errors("list uploads in", self.bucket):
+                page = await anext(pages, None)
+            if page is None:
+                return
+            for item in page.get("Uploads", []):
+                yield Upload(item["Key"], item["UploadId"], item["Initiated"])
+
+    async def abort_upload(self, upload: Upload) -> None:
+        """Abort ``upload``, freeing its parts; one already gone is no error."""
+        try:
+            await self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id
+            )
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in ("NoSuchUpload", *_MISSING):
+                return
+            raise storage_error("abort upload of", upload.key, exc) from exc
+        except BotoCoreError as exc:
+            raise storage_error("abort upload of", upload.key, exc) from exc
 
     async def list_keys(self, prefix: str) -> AsyncIterator[ObjectMeta]:
         paginator = self.client.get_paginator("list_objects_v2")

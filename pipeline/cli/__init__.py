@@ -15,7 +15,8 @@ Operators and scripts drive the flow
 - ``reprocess`` (``reprocess``), ``rerender`` (one session again from a segment on),
   ``schedule`` (``schedule …``, the batches' Temporal
   Schedules) with ``schedule_spec`` (a schedule's cron lines, time zone and clock-change
-  warnings) and ``setup`` (``setup temporal``, ``setup schedules``);
+  warnings) and ``setup`` (``setup temporal``, ``setup schedules``, ``setup bucket``), with
+  ``gc`` (what the retention rules expire, by listing);
 - ``services`` (``worker cpu|gpu``, ``ingest``), ``stack`` (``up``/``down``), ``workers``,
   ``doctor``, ``models`` (the weights of ``deploy/models.lock``) and ``comfyui``
   (``comfyui capture``: a ComfyUI's answers recorded as comfy-sim's data);

@@ -105,7 +105,11 @@ def lifecycle_check(settings: Settings) -> Check:
         return failed(name, f"not readable: {exc.detail.get('code')}", fix)
     if not rules:
         return failed(name, "none in force: nothing in the bucket ever expires", fix)
-    return passed(name, "; ".join(describe(rule) for rule in rules))
+    shown = [describe(rule) for rule in rules]
+    if settings.retention_intermediate_days:
+        days = settings.retention_intermediate_days
+        shown.append(f"intermediate files: by `pipeline gc` after {days} d")
+    return passed(name, "; ".join(shown))
 
 
 def presign_check(settings: Settings) -> Check:

@@ -207,5 +207,29 @@ def output_name(key: str) -> str | None:
     return None
 
 
+def is_intermediate(key: str) -> bool:
+    """Whether ``key`` is a session's intermediate file: what a run needs while it renders
+    and nothing after it (``RETENTION_INTERMEDIATE_DAYS``, ``pipeline gc``). Those are the
+    prepared media (``prepared/``: image, mix, vocals, drive audio), the segment MP4s, the
+    hand-over frames (``frames/``) and the quality gate's tails (``quality/*_tail.mkv``).
+
+    Kept, whatever their age: the inputs, ``plan.json``, the records (``result.json``,
+    ``error.json``, quality reports), each run's ``combined.mp4`` and its previews.
+    """
+    parts = PurePosixPath(key).parts
+    if len(parts) < 3 or f"{parts[0]}/" != SESSIONS_PREFIX:
+        return False
+    if parts[2] == "prepared":
+        return len(parts) == 4
+    if parts[2] != "generations" or len(parts) < 5:
+        return False
+    name = parts[-1]
+    if len(parts) == 5:
+        return name.startswith("segment_") and name.endswith(".mp4")
+    if len(parts) == 6 and parts[4] == "frames":
+        return True
+    return len(parts) == 6 and parts[4] == "quality" and name.endswith("_tail.mkv")
+
+
 def file_name(key: str) -> str:
     return PurePosixPath(key).name

@@ -13,25 +13,32 @@ pipeline-inbox           ``inbox/``                expire drops left in the inbo
 pipeline-sessions        ``sessions/``             expire whole sessions after M days
 =======================  ========================  ==========================================
 
-Intermediate files (``prepared/``, segments, frames, tails) sit under each session's own
-prefix, ``sessions/{id}/prepared/``: no prefix selects them in every session while sparing
-``combined.mp4`` and the records beside them, and R2 has no tag filter, so they are not a
-rule here (they go with their session under ``pipeline-sessions``).
+Intermediate files (``layout.is_intermediate``: prepared media, segments, frames, tails) sit
+under each session's own prefix, ``sessions/{id}/prepared/``: no prefix selects them in every
+session while sparing ``combined.mp4`` and the records beside them, and R2 has no tag filter,
+so no lifecycle rule can expire them. ``pipeline gc`` does, by listing (``sweep``): it expires
+them ``intermediate_days`` after they were written once their session has a record, and does
+what the rules above do on a store that has no lifecycle support.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import PurePosixPath
 from typing import Any
 
-from pipeline.domain.layout import INBOX_PREFIX, SESSIONS_PREFIX
+from pipeline.domain.layout import INBOX_PREFIX, SESSIONS_PREFIX, SessionLayout, is_intermediate
 
 RULE_PREFIX = "pipeline-"
 """Rules whose ID starts so are the pipeline's; any other rule in force is left as it is."""
 MULTIPART_RULE = "pipeline-multipart"
 INBOX_RULE = "pipeline-inbox"
 SESSIONS_RULE = "pipeline-sessions"
+INTERMEDIATE_RULE = "pipeline-intermediate"
+"""``pipeline gc``'s own rule: no store's lifecycle filters can select intermediate files."""
 
 
 class Applied(StrEnum):
@@ -44,14 +51,18 @@ class Applied(StrEnum):
 
 @dataclass(frozen=True)
 class RetentionPolicy:
-    """Days after which each kind of object goes; 0 turns that rule off."""
+    """Days after which each kind of object goes; 0 turns that rule off.
+
+    ``intermediate_days`` is no lifecycle rule (see the module): only ``pipeline gc`` applies it.
+    """
 
     multipart_days: int = 1
     inbox_days: int = 0
     session_days: int = 0
+    intermediate_days: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("multipart_days", "inbox_days", "session_days"):
+        for name in ("multipart_days", "inbox_days", "session_days", "intermediate_days"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
 
@@ -136,3 +147,94 @@ def describe(rule: dict[str, Any]) -> str:
         actions.append(f"abort uploads in {where} unfinished after {multipart} d")
     off = "" if status == "Enabled" else f" ({status.lower()})"
     return f"{rule_id}: {', '.join(actions) or 'other actions'}{off}"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An object as a listing shows it: key, size in bytes, when it was last written."""
+
+    key: str
+    size: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A multipart upload not completed: its key, upload id and when it was initiated."""
+
+    key: str
+    upload_id: str
+    initiated: datetime
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What ``pipeline gc`` removes: objects by the rule that expires them, and uploads."""
+
+    expired: dict[str, tuple[Stored, ...]]
+    """Rule id → the objects it expires (rules with none are left out)."""
+    aborted: tuple[Upload, ...]
+
+    @property
+    def keys(self) -> list[str]:
+        return [stored.key for found in self.expired.values() for stored in found]
+
+
+def _session_of(key: str) -> str | None:
+    parts = PurePosixPath(key).parts
+    return parts[1] if len(parts) > 2 and f"{parts[0]}/" == SESSIONS_PREFIX else None
+
+
+def _finished(objects: Iterable[Stored]) -> set[str]:
+    """The sessions with a record (``result.json`` or ``error.json``): no run is writing."""
+    done: set[str] = set()
+    for stored in objects:
+        session = _session_of(stored.key)
+        if session is None:
+            continue
+        layout = SessionLayout(session)
+        if stored.key in (layout.result, layout.error):
+            done.add(session)
+    return done
+
+
+def sweep(
+    policy: RetentionPolicy,
+    objects: Iterable[Stored],
+    uploads: Iterable[Upload],
+    now: datetime,
+) -> Sweep:
+    """What the policy expires among ``objects`` and ``uploads`` at ``now``, as the store's
+    lifecycle would (an object goes ``N`` days after it was last written; S3 rounds to the
+    next midnight UTC, this does not) plus the intermediate rule.
+
+    An object is listed under one rule, the first of sessions, inbox, intermediate. An
+    intermediate file goes only once its session has a record, so a session that is still
+    rendering (or held for days by an outage) keeps what it needs. Pure: listings in.
+    """
+    everything = list(objects)
+    finished = _finished(everything)
+
+    def older(when: datetime, days: int) -> bool:
+        return days > 0 and now - when >= timedelta(days=days)
+
+    expired: dict[str, list[Stored]] = {}
+    for stored in everything:
+        session = _session_of(stored.key)
+        if session is not None and older(stored.last_modified, policy.session_days):
+            rule = SESSIONS_RULE
+        elif stored.key.startswith(INBOX_PREFIX) and older(
+            stored.last_modified, policy.inbox_days
+        ):
+            rule = INBOX_RULE
+        elif (
+            session in finished
+            and is_intermediate(stored.key)
+            and older(stored.last_modified, policy.intermediate_days)
+        ):
+            rule = INTERMEDIATE_RULE
+        else:
+            continue
+        expired.setdefault(rule, []).append(stored)
+    aborted = tuple(u for u in uploads if older(u.initiated, policy.multipart_days))
+    return Sweep({rule: tuple(found) for rule, found in sorted(expired.items())}, aborted)

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from pipeline.config import load_settings
 from pipeline.domain.errors import ConfigError
-from pipeline.domain.layout import INBOX_PREFIX, SESSIONS_PREFIX, SessionLayout
+from pipeline.domain.layout import INBOX_PREFIX, SESSIONS_PREFIX, SessionLayout, is_intermediate
 from pipeline.domain.retention import (
     INBOX_RULE,
+    INTERMEDIATE_RULE,
     MULTIPART_RULE,
     SESSIONS_RULE,
     Applied,
     RetentionPolicy,
+    Stored,
+    Upload,
     describe,
     lifecycle_rules,
     merged,
     outcome,
+    sweep,
 )
 
 
@@ -102,3 +107,111 @@ def test_describe_says_what_a_rule_does() -> None:
     rules = by_id(lifecycle_rules(RetentionPolicy(inbox_days=7)))
     assert describe(rules[INBOX_RULE]) == f"{INBOX_RULE}: expire inbox/ after 7 d"
     assert "unfinished after 1 d" in describe(rules[MULTIPART_RULE])
+
+
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+RUN = "20261101T000000Z"
+
+
+def stored(key: str, days_old: float, size: int = 10) -> Stored:
+    return Stored(key, size, NOW - timedelta(days=days_old))
+
+
+def finished_session(session: str, days_old: float) -> list[Stored]:
+    """A session's objects as one run leaves them, all written ``days_old`` days ago."""
+    layout = SessionLayout(session)
+    keys = [
+        layout.manifest,
+        layout.input("face.png"),
+        layout.prepared_image,
+        layout.vocals,
+        layout.plan,
+        layout.segment(RUN, 0),
+        layout.segment_last_frame(RUN, 0),
+        layout.quality(RUN, 0),
+        layout.quality_tail(RUN, 0),
+        layout.combined(RUN),
+        layout.preview_poster(RUN),
+        layout.result,
+    ]
+    return [stored(key, days_old) for key in keys]
+
+
+def test_gc_expires_a_finished_sessions_intermediates_and_keeps_its_video_and_records() -> None:
+    layout = SessionLayout("done")
+    found = sweep(RetentionPolicy(intermediate_days=3), finished_session("done", 4), [], NOW)
+    assert set(found.expired) == {INTERMEDIATE_RULE}
+    assert set(found.keys) == {
+        layout.prepared_image,
+        layout.vocals,
+        layout.segment(RUN, 0),
+        layout.segment_last_frame(RUN, 0),
+        layout.quality_tail(RUN, 0),
+    }
+
+
+def test_gc_keeps_intermediates_younger_than_the_rule_or_of_a_session_still_running() -> None:
+    young = finished_session("young", 2)
+    running = [s for s in finished_session("running", 30) if not s.key.endswith("result.json")]
+    failed = [
+        *(s for s in finished_session("failed", 30) if not s.key.endswith("result.json")),
+        stored(SessionLayout("failed").error, 30),
+    ]
+    found = sweep(RetentionPolicy(intermediate_days=3), [*young, *running, *failed], [], NOW)
+    assert {key.split("/")[1] for key in found.keys} == {"failed"}
+
+
+def test_gc_does_what_the_lifecycle_rules_do_on_a_store_without_them() -> None:
+    policy = RetentionPolicy(multipart_days=1, inbox_days=7, session_days=90)
+    objects = [
+        stored(f"{INBOX_PREFIX}old/face.png", 8),
+        stored(f"{INBOX_PREFIX}new/face.png", 6),
+        *finished_session("ancient", 91),
+        *finished_session("recent", 10),
+    ]
+    uploads = [
+        Upload("inbox/big.wav", "u-old", NOW - timedelta(days=2)),
+        Upload("inbox/big2.wav", "u-new", NOW - timedelta(hours=3)),
+    ]
+    found = sweep(policy, objects, uploads, NOW)
+    assert found.expired[INBOX_RULE] == (objects[0],)
+    assert {s.key for s in found.expired[SESSIONS_RULE]} == {
+        s.key for s in finished_session("ancient", 91)
+    }
+    assert INTERMEDIATE_RULE not in found.expired  # its days are 0: off
+    assert [u.upload_id for u in found.aborted] == ["u-old"]
+
+
+def test_gc_with_every_rule_off_expires_nothing() -> None:
+    found = sweep(
+        RetentionPolicy(multipart_days=0),
+        finished_session("s", 1000),
+        [Upload("k", "u", NOW - timedelta(days=1000))],
+        NOW,
+    )
+    assert (found.expired, found.aborted) == ({}, ())
+
+
+def test_intermediate_files_are_what_a_run_needs_while_it_renders() -> None:
+    layout = SessionLayout("s")
+    kept = [
+        layout.manifest,
+        layout.input("voice.wav"),
+        layout.plan,
+        layout.generation(RUN) + "plan.json",
+        layout.quality(RUN, 0, attempt=1),
+        layout.combined(RUN),
+        layout.preview_segment(RUN, 0),
+        layout.preview_contact_sheet(RUN),
+        layout.result,
+        layout.error,
+        f"{INBOX_PREFIX}x/prepared/image.jpg",
+    ]
+    gone = [
+        layout.prepared_audio,
+        layout.drive_audio,
+        layout.segment(RUN, 2),
+        layout.segment_motion_frames(RUN, 1),
+    ]
+    assert [is_intermediate(key) for key in kept] == [False] * len(kept)
+    assert [is_intermediate(key) for key in gone] == [True] * len(gone)
