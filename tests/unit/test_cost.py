@@ -1,5 +1,7 @@
 """What a run used and cost (pipeline.domain.cost) and the price table from configuration."""
 
+import re
+
 import pytest
 
 from pipeline.config import load_settings
@@ -135,7 +137,7 @@ def test_gpu_prices_parse_and_bad_entries_are_refused_in_one_line() -> None:
         ("H100=nan", "'H100=nan': a price is a number ≥ 0"),
         ("H100=1,H100=2", "'H100' is priced twice"),
     ]:
-        with pytest.raises(ValueError, match=".") as caught:
+        with pytest.raises(ValueError, match=re.escape(message)) as caught:
             parse_gpu_prices(text)
         assert str(caught.value) == message
 
