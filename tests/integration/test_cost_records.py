@@ -103,7 +103,8 @@ async def test_each_run_records_its_own_cost_and_the_session_total(s3_bucket: S3
     assert two.usage.bytes_moved == 1000 + 4000 + 6000
     assert result.session_cost is not None
     assert result.session_cost.usage.gpu_s == {"segments": 108.0, "separation": 20.0}
-    assert result.session_cost.amounts.total == round(one.amounts.total + two.amounts.total, 6)
+    assert two.amounts.total == round(0.018 + 0.005 + 0.001 + 0.011, 6)
+    assert result.session_cost.amounts.total == round(0.105 + 0.035, 6)
     assert result.model_dump(mode="json")["cost"]["currency"] == "USD"
 
 
