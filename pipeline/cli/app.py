@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from pipeline.cli import (
     comfyui,
+    cost,
     doctor,
     drop,
     models,
@@ -58,6 +59,7 @@ def cli(ctx: click.Context) -> None:
 
 COMMAND_MODULES = (
     comfyui,
+    cost,
     doctor,
     drop,
     models,
