@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from pipeline.cli.cost import drop_prefix
 from pipeline.config import load_settings
 from pipeline.domain.cost import (
     GpuUse,
@@ -159,3 +160,19 @@ def test_the_price_table_comes_from_configuration(monkeypatch: pytest.MonkeyPatc
     assert str(caught.value) == (
         "invalid configuration: PRICE_GPU_HOUR: 'H100:2.49' is not CLASS=PRICE (e.g. H100=2.49)"
     )
+
+
+@pytest.mark.parametrize(
+    ("drop_key", "prefix"),
+    [
+        ("inbox/team-a/clip/manifest.json", "inbox/team-a/"),
+        ("inbox/team-b/x/clip/manifest.json", "inbox/team-b/x/"),
+        ("inbox/clip/manifest.json", "inbox/"),
+        (None, "-"),
+        ("elsewhere/clip.json", "-"),
+    ],
+)
+def test_the_prefix_a_drop_is_grouped_under_is_the_folder_it_was_made_in(
+    drop_key: str | None, prefix: str
+) -> None:
+    assert drop_prefix(drop_key) == prefix
