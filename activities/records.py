@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib import metadata
 
@@ -17,6 +18,7 @@ from pipeline.domain.contracts import (
     PublishInput,
     PublishOutput,
 )
+from pipeline.domain.cost import Cost, GpuUse, PriceTable, measure, price, total
 from pipeline.domain.frames.plan import FramePlan, plan_for
 from pipeline.domain.layout import SessionLayout
 from pipeline.domain.records import (
@@ -26,22 +28,30 @@ from pipeline.domain.records import (
     parse_record,
     runs_so_far,
 )
+from pipeline.domain.rendering import SegmentRender
 from pipeline.logging import get_logger
 from pipeline.storage import ObjectStore
 from pipeline.workflows.specs import (
+    ALL,
     PLAN_FRAMES,
     PUBLISH_RESULT,
     RECORD_CANCELLATION,
     RECORD_FAILURE,
+    QueueKind,
 )
 from workflows_comfy.presets import unused_settings
 
 log = get_logger()
 
+GPU_STAGES = frozenset(spec.name for spec in ALL if spec.queue is QueueKind.GPU)
+"""The GPU activities' names in ``timings_s``: not CPU seconds (``pipeline.domain.cost``)."""
+
 
 class RecordActivities:
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, prices: PriceTable | None = None) -> None:
+        """``prices``: the configured price table (``Settings.prices``); None: nothing priced."""
         self.store = store
+        self.prices = prices or PriceTable()
 
     @activity.defn(name=PLAN_FRAMES.name)
     @edge
@@ -85,6 +95,15 @@ class RecordActivities:
         }
         links = await self.store.links(keys)
         urls, expires = links.urls, links.expires_at
+        earlier = await self._runs(layout)
+        cost = await self._cost(
+            layout,
+            earlier,
+            request.renders,
+            request.timings_s,
+            request.other_gpu,
+            moved=keys.values(),
+        )
         finished = datetime.now(UTC)
         run = RunRecord(
             run=request.run,
@@ -95,7 +114,9 @@ class RecordActivities:
             combined_url=urls.get("combined"),
             expires_at=expires if "combined" in urls and "combined" not in links.public else None,
             finished_at=finished,
+            cost=cost,
         )
+        runs = [*earlier, run]
         record = SessionRecord(
             status="succeeded",
             session_id=request.session_id,
@@ -117,9 +138,12 @@ class RecordActivities:
             renders=list(request.renders),
             versions=versions(),
             finished_at=finished,
-            runs=[*await self._runs(layout), run],
+            runs=runs,
+            cost=cost,
+            session_cost=total(r.cost for r in runs if r.cost is not None),
         )
         await self.store.put_json(layout.result, record.model_dump(mode="json"))
+        self._count(cost, record.kind, record.preset)
         if request.stand_ins:
             await self._label_plan(layout, request.stand_ins)
         signed = datetime.now(UTC)
@@ -144,6 +168,15 @@ class RecordActivities:
         """``error.json``; a failed rerun of a session that succeeded before is listed in its
         ``result.json`` runs instead, leaving that result in place."""
         layout = SessionLayout(request.session_id)
+        earlier = await self._runs(layout)
+        cost = await self._cost(
+            layout,
+            earlier,
+            request.renders,
+            request.timings_s,
+            request.other_gpu,
+            moved=[render.key for render in request.renders],
+        )
         failed = datetime.now(UTC)
         run = RunRecord(
             run=request.run,
@@ -153,11 +186,18 @@ class RecordActivities:
             code=request.code,
             message=request.message,
             finished_at=failed,
+            cost=cost,
         )
-        runs = [*await self._runs(layout), run]
+        runs = [*earlier, run]
+        self._count(cost, request.kind, request.preset)
         result = await self._read(layout.result)
         if request.run is not None and isinstance(result, SessionRecord):
-            rerun = result.model_copy(update={"runs": runs})
+            rerun = result.model_copy(
+                update={
+                    "runs": runs,
+                    "session_cost": total(r.cost for r in runs if r.cost is not None),
+                }
+            )
             await self.store.put_json(layout.result, rerun.model_dump(mode="json"))
             log.warning("rerun_failed", code=request.code, stage=request.stage)
             return FailureRecorded(key=layout.result)
@@ -175,10 +215,53 @@ class RecordActivities:
             drop_key=request.drop_key,
             failed_at=failed,
             runs=runs,
+            cost=cost,
         )
         await self.store.put_json(layout.error, record.model_dump(mode="json"))
         log.warning("session_failed", code=request.code, stage=request.stage)
         return FailureRecorded(key=layout.error)
+
+    async def _cost(
+        self,
+        layout: SessionLayout,
+        earlier: list[RunRecord],
+        renders: Iterable[SegmentRender],
+        timings_s: dict[str, float],
+        other_gpu: Iterable[GpuUse],
+        *,
+        moved: Iterable[str],
+    ) -> Cost:
+        """The run's usage, priced (definitions: ``pipeline.domain.cost``): the session's
+        prefix is listed now, before this run's record is written."""
+        sizes = {meta.key: meta.size async for meta in self.store.list_keys(layout.root)}
+        counted = sum(r.cost.usage.bytes_stored or 0 for r in earlier if r.cost is not None)
+        usage = measure(
+            renders,
+            timings_s,
+            gpu_stages=GPU_STAGES,
+            other_gpu=other_gpu,
+            bytes_stored=max(sum(sizes.values()) - counted, 0),
+            bytes_moved=sum(sizes.get(key, 0) for key in set(moved)),
+        )
+        return price(usage, self.prices)
+
+    def _count(self, cost: Cost, kind: str | None, preset: str | None) -> None:
+        """Prometheus: ``pipeline_gpu_seconds`` {kind, preset, gpu_class} and
+        ``pipeline_session_cost`` {kind, preset, currency} (when priced), one observation per
+        run; their ``_sum`` series are the running totals."""
+        meter = activity.metric_meter()
+        labels = {"kind": kind or "", "preset": preset or ""}
+        seconds = meter.create_histogram_float(
+            "pipeline_gpu_seconds", "GPU seconds a run used, per GPU class", "s"
+        )
+        for name, used in cost.usage.gpu_s_by_class.items():
+            seconds.with_additional_attributes({**labels, "gpu_class": name}).record(used)
+        if cost.amounts.total is not None:
+            meter.create_histogram_float(
+                "pipeline_session_cost", "What a run cost, in the price table's currency"
+            ).with_additional_attributes({**labels, "currency": cost.currency}).record(
+                cost.amounts.total
+            )
 
     async def _runs(self, layout: SessionLayout) -> list[RunRecord]:
         """Every run recorded so far: result.json's, else error.json's."""

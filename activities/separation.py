@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import time
 
 from temporalio import activity
 
@@ -116,11 +117,13 @@ class SeparationActivities:
                 await self.store.download(request.audio_key, mix)
                 beat.update(stage="waiting_for_gpu")
                 async with turn.gpu():
+                    held = time.monotonic()
                     beat.update(stage="separating")
                     separator = await self._separator_here()
                     separated = await asyncio.to_thread(
                         separator.separate, mix, scratch / VOCALS_NAME
                     )
+                    gpu_s = time.monotonic() - held
                 beat.update(stage="uploading")
                 await self.store.upload(separated.path, key, "audio/wav")
         log.info("vocals_separated", seconds=separated.duration_s, device=separated.device)
@@ -129,6 +132,7 @@ class SeparationActivities:
             sample_rate=separated.sample_rate,
             duration_s=separated.duration_s,
             device=separated.device,
+            gpu_s=round(gpu_s, 3),
             stand_in=separator.stand_in,
             worker_task_queue=self.admission.worker_task_queue,
         )

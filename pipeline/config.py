@@ -31,6 +31,7 @@ from pipeline.domain.contracts import (
     DEFAULT_SESSION_DEADLINE_S,
     STICKY_SCHEDULE_TO_START_S,
 )
+from pipeline.domain.cost import PriceTable, parse_gpu_prices
 from pipeline.domain.errors import ConfigError
 from pipeline.domain.layout import OUTPUT_NAMES
 from pipeline.domain.retention import RetentionPolicy
@@ -146,6 +147,42 @@ class Settings(BaseSettings):
         "files (prepared media, segment MP4s, hand-over frames, quality tails), keeping its "
         "inputs, combined videos, previews and records; 0: kept. No lifecycle rule can "
         "select them, so only `pipeline gc` applies this.",
+    )
+
+    # Cost: the price table that turns each run's usage into amounts (pipeline.domain.cost).
+    price_gpu_hour: str = Field(
+        default="",
+        alias="PRICE_GPU_HOUR",
+        description="Price per GPU hour by GPU class, comma-separated CLASS=PRICE (e.g. "
+        "H100=2.49,L40S=1.10,cpu=0): a class matches the longest pattern it contains "
+        "(case-insensitive), * any other. Empty: GPU time is not priced.",
+    )
+    price_cpu_hour: float | None = Field(
+        default=None,
+        alias="PRICE_CPU_HOUR",
+        ge=0,
+        description="Price per hour of CPU-role activities (their wall seconds); unset: not "
+        "priced.",
+    )
+    price_gb_month: float | None = Field(
+        default=None,
+        alias="PRICE_GB_MONTH",
+        ge=0,
+        description="Price of storing one GB (10^9 bytes) for one month: a run's stored "
+        "amount is what the bytes it added cost for a month; unset: not priced.",
+    )
+    price_gb_moved: float | None = Field(
+        default=None,
+        alias="PRICE_GB_MOVED",
+        ge=0,
+        description="Price per GB (10^9 bytes) a run wrote to or read from the store; unset: "
+        "not priced.",
+    )
+    price_currency: str = Field(
+        default="USD",
+        alias="PRICE_CURRENCY",
+        pattern=r"^[A-Z]{3}$",
+        description="The prices' currency (ISO 4217 code).",
     )
 
     # Events: the S3 -> SQS queue the ingest consumer long-polls.
@@ -517,6 +554,12 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("price_gpu_hour")
+    @classmethod
+    def _gpu_prices(cls, value: str) -> str:
+        parse_gpu_prices(value)
+        return value
+
     @field_validator("public_outputs")
     @classmethod
     def _known_outputs(cls, value: str) -> str:
@@ -533,6 +576,17 @@ class Settings(BaseSettings):
     def public_output_names(self) -> frozenset[str]:
         """``PUBLIC_OUTPUTS`` as names from ``pipeline.domain.layout.OUTPUT_NAMES``."""
         return frozenset(filter(None, self.public_outputs.split(",")))
+
+    @property
+    def prices(self) -> PriceTable:
+        """The PRICE_* variables as the price table each run's cost is computed with."""
+        return PriceTable(
+            gpu_hour=parse_gpu_prices(self.price_gpu_hour),
+            cpu_hour=self.price_cpu_hour,
+            gb_month=self.price_gb_month,
+            gb_moved=self.price_gb_moved,
+            currency=self.price_currency,
+        )
 
     @property
     def callback_key(self) -> bytes | None:

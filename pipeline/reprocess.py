@@ -121,7 +121,7 @@ async def select(
     since, _ = window(selection, now)
     if since is None or since < now - await retention(client):
         sources.append("records")
-        async for session_id, record in _records(store):
+        async for session_id, record in session_records(store):
             if session_id not in found and record_matches(selection, record, now):
                 found[session_id] = _recorded_at(record) or now
     chosen: list[str] = []
@@ -142,7 +142,9 @@ async def select(
     return Selected(session_ids=chosen, skipped=skipped, sources=sources)
 
 
-async def _records(store: ObjectStore) -> AsyncIterator[tuple[str, SessionRecord | ErrorRecord]]:
+async def session_records(
+    store: ObjectStore,
+) -> AsyncIterator[tuple[str, SessionRecord | ErrorRecord]]:
     """``(session id, latest record)`` for every session in the bucket."""
     latest: dict[str, str] = {}
     async for meta in store.list_keys(SESSIONS_PREFIX):

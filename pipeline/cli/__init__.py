@@ -12,6 +12,7 @@ Operators and scripts drive the flow
   read ``session_view`` (Temporal's view joined with ``sessions/{id}/``), ``callback_view``
   (a finished session's completion callback: retrying, delivered, given up) and ``targets``
   (what an id names: a session and its running reruns, one rerun, or a batch);
+- ``cost`` (``cost``: what the runs in a window used and cost, by preset, kind or prefix);
 - ``reprocess`` (``reprocess``), ``rerender`` (one session again from a segment on),
   ``schedule`` (``schedule …``, the batches' Temporal
   Schedules) with ``schedule_spec`` (a schedule's cron lines, time zone and clock-change

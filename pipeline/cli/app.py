@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from pipeline.cli import (
     comfyui,
+    cost,
     doctor,
     drop,
     gc,
@@ -59,6 +60,7 @@ def cli(ctx: click.Context) -> None:
 
 COMMAND_MODULES = (
     comfyui,
+    cost,
     doctor,
     drop,
     gc,

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipeline.domain.cost import GpuUse
 from pipeline.domain.drop import DropRef
 from pipeline.domain.frames.plan import FramePlan, Segment
 from pipeline.domain.manifest import Manifest
@@ -188,6 +189,9 @@ class SeparationOutput(GpuOutput):
     sample_rate: int
     duration_s: float
     device: str = Field(description="Where Demucs ran: 'cuda' or 'cpu'.")
+    gpu_s: float | None = Field(
+        default=None, ge=0, description="Seconds it held the worker's GPU turn, wall clock."
+    )
     stand_in: str | None = Field(
         default=None, description="Set when the model was a stand-in, not real separation."
     )
@@ -322,6 +326,9 @@ class PublishInput(Contract):
         description="Every GPU render of the run, in order (segments reused "
         "from an earlier run are not rendered again and not listed).",
     )
+    other_gpu: tuple[GpuUse, ...] = Field(
+        default=(), description="The run's GPU work besides segment renders (separation)."
+    )
 
 
 class PublishOutput(Contract):
@@ -350,6 +357,15 @@ class FailureInput(Contract):
     kind: str | None = None
     preset: str | None = None
     drop_key: str | None = None
+    timings_s: dict[str, float] = Field(
+        default_factory=dict, description="Stage → seconds, up to the failure (its cost)."
+    )
+    renders: tuple[SegmentRender, ...] = Field(
+        default=(), description="Every GPU render before the failure (its cost)."
+    )
+    other_gpu: tuple[GpuUse, ...] = Field(
+        default=(), description="GPU work besides segment renders before the failure."
+    )
 
 
 class CancellationInput(Contract):

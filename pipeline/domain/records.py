@@ -38,6 +38,7 @@ from pydantic import (
     TypeAdapter,
 )
 
+from pipeline.domain.cost import Cost
 from pipeline.domain.quality import QualityReport
 from pipeline.domain.rendering import SegmentRender
 
@@ -84,6 +85,12 @@ class RunRecord(Record):
     message: str | None = Field(default=None, description="A failed run's error message.")
     finished_at: Timestamp | None = Field(
         default=None, description="When it succeeded or failed; null for a cancelled run."
+    )
+    cost: Cost | None = Field(
+        default=None,
+        description="What this run used (GPU seconds per stage and GPU class, CPU seconds, "
+        "bytes stored and moved) and, with prices configured, cost (pipeline.domain.cost); "
+        "null for a cancelled run or one from before costs were recorded.",
     )
 
 
@@ -140,6 +147,16 @@ class SessionRecord(Record):
     runs: list[RunRecord] | None = Field(
         default=None, description="Every run of the session, oldest first, this one included."
     )
+    cost: Cost | None = Field(
+        default=None,
+        description="This run's usage and cost (the same as its entry in ``runs``); null "
+        "before costs were recorded.",
+    )
+    session_cost: Cost | None = Field(
+        default=None,
+        description="The sum over every run in ``runs`` that has a cost: what the session "
+        "has cost so far.",
+    )
 
 
 class ErrorRecord(Record):
@@ -174,6 +191,11 @@ class ErrorRecord(Record):
     cancelled_at: Timestamp | None = Field(default=None, description="When it was cancelled.")
     runs: list[RunRecord] | None = Field(
         default=None, description="Every run of the session, oldest first (a failure's)."
+    )
+    cost: Cost | None = Field(
+        default=None,
+        description="The failed run's usage (GPU time spent before it failed included) and "
+        "cost; null when cancelled or recorded before costs were.",
     )
 
 

@@ -51,7 +51,7 @@ async def run_worker(role: Role, settings: Settings, stop: asyncio.Event) -> Non
         return
     client = await connect(settings, runtime=metrics_runtime(settings, role.value))
     async with ObjectStore(settings) as store:
-        intake, records = IntakeActivities(store), RecordActivities(store)
+        intake, records = IntakeActivities(store), RecordActivities(store, settings.prices)
         media = MediaActivities(store, settings.work_dir)
         previews = PreviewActivities(store, settings.work_dir)
         quality = QualityActivities(store, settings.work_dir)

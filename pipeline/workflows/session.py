@@ -62,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
         TakeDropInput,
         TakenDrop,
     )
+    from pipeline.domain.cost import SEPARATION_STAGE, GpuUse
     from pipeline.domain.errors import REROUTE_CODES, MissingMediaError, QualityFailed
     from pipeline.domain.frames.plan import FramePlan
     from pipeline.domain.layout import SessionLayout
@@ -174,6 +175,8 @@ class SessionWorkflow:
         """Every quality check so far, each attempt; None while the gate is off."""
         self._renders: list[SegmentRender] = []
         """Every GPU render of the run so far, re-renders included (provenance, cost)."""
+        self._other_gpu: list[GpuUse] = []
+        """The run's GPU work besides segment renders (separation), for its cost."""
         self._ending = False
         """Publishing or recording the outcome: a cancel no longer stops the session."""
 
@@ -232,6 +235,9 @@ class SessionWorkflow:
                     kind=self._manifest.kind.value if self._manifest else None,
                     preset=self._progress.preset,
                     drop_key=request.drop.manifest_key,
+                    timings_s=dict(self._timings),
+                    renders=tuple(self._renders),
+                    other_gpu=tuple(self._other_gpu),
                 ),
             )
             self._set_stage("failed")
@@ -416,6 +422,7 @@ class SessionWorkflow:
                 drop_key=request.drop.manifest_key,
                 quality=tuple(self._quality) if self._quality is not None else None,
                 renders=tuple(self._renders),
+                other_gpu=tuple(self._other_gpu),
             ),
         )
         self._set_stage("succeeded")
@@ -554,6 +561,10 @@ class SessionWorkflow:
                 shared=shared,
             )
             source = self._made["vocals"] = vocals.vocals_key
+            if vocals.gpu_s is not None:
+                self._other_gpu.append(
+                    GpuUse(stage=SEPARATION_STAGE, device=vocals.device, gpu_s=vocals.gpu_s)
+                )
             if vocals.stand_in:
                 self._stand_ins["separating_vocals"] = vocals.stand_in
         padded = await self._call(

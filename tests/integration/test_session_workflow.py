@@ -221,6 +221,9 @@ async def test_a_segment_that_keeps_failing_ends_the_session_with_quality_failed
     assert (recorded.code, recorded.retryable) == ("quality_failed", False)
     assert recorded.detail["segment"] == 1
     assert recorded.detail["measures"] == ["black"]
+    # Every render the failed session made reaches error.json, so its GPU time is counted.
+    assert [(r.index, r.attempt) for r in recorded.renders] == [(0, a) for a in range(renders)]
+    assert "generate_segment" in recorded.timings_s
 
 
 async def test_with_qc_off_no_segment_is_checked(temporal_client: Client) -> None:
