@@ -13,5 +13,6 @@ quality gate's thresholds, figures and judgement (``quality_captions`` in words)
 outside is made inert where it is shown: ``markdown`` for the Temporal UI (code spans, only
 the pipeline's own links), ``controls`` for terminals (control characters as escapes).
 ``retention`` builds the bucket's lifecycle rules; ``rendering`` is how each segment was
-rendered (graph, ComfyUI, device, GPU seconds). Workflows import only this package.
+rendered (graph, ComfyUI, device, GPU seconds); ``provenance`` is the C2PA manifest
+definition the outputs are signed with. Workflows import only this package.
 """
