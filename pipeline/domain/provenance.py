@@ -148,3 +148,24 @@ def manifest_definition(facts: ProvenanceFacts, *, title: str, mime: str) -> dic
             {"label": RENDER_ASSERTION, "data": render_assertion(facts)},
         ],
     }
+
+
+class SignedObject(_Fact):
+    key: str = Field(description="The object signed in place.")
+    manifest: str = Field(description="Its active C2PA manifest's label, ``urn:c2pa:…``.")
+
+
+class ProvenanceRecord(_Fact):
+    """What ``result.json`` says of the outputs' Content Credentials."""
+
+    assertion: str = Field(
+        default=RENDER_ASSERTION, description="The label of the pipeline's own assertion."
+    )
+    signer: str = Field(description="The signing certificate's subject (RFC 4514).")
+    development: bool = Field(
+        description="Whether the development credential signed (the embedded stack's CA, "
+        "trusted nowhere else)."
+    )
+    objects: dict[str, SignedObject] = Field(
+        description="Output name (combined, segment_000, preview_poster…) → what was signed."
+    )
