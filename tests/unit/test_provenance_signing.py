@@ -4,7 +4,9 @@ and the real c2pa-python SDK."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +226,40 @@ def test_the_development_credential_is_made_once(tmp_path: Path) -> None:
 
     assert again.cert_path.read_bytes() == chain
     assert first.key_path.stat().st_mode & 0o077 == 0
+
+
+def _verify_cli(target: Path, anchors: Path | None, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PIPELINE_STATE_DIR": str(target.parent / "no-stack")}
+    if anchors is not None:
+        env["SIGNING_TRUST_ANCHORS_PATH"] = str(anchors)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", "verify", str(target), *args],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_pipeline_verify_exit_codes(
+    tmp_path: Path, signed: Path, dev: DevelopmentCredential
+) -> None:
+    other = ensure_development_credential(tmp_path / "other")
+    edited = tmp_path / "edited.mp4"
+    data = bytearray(signed.read_bytes())
+    data[data.index(b"mdat") + 64] ^= 0xFF
+    edited.write_bytes(bytes(data))
+
+    trusted = _verify_cli(signed, dev.ca_path, "--json")
+    untrusted = _verify_cli(signed, other.ca_path)
+    tampered = _verify_cli(edited, dev.ca_path)
+    bad_anchors = _verify_cli(signed, tmp_path / "missing.pem")
+
+    assert trusted.returncode == 0, trusted.stderr
+    report = json.loads(trusted.stdout)
+    assert report["status"] == "trusted"
+    assert report[RENDER_ASSERTION]["seed"] == 3
+    assert untrusted.returncode == 3
+    assert "untrusted" in untrusted.stdout
+    assert tampered.returncode == 1
+    assert "invalid" in tampered.stdout
+    assert bad_anchors.returncode == 2
+    assert bad_anchors.stderr.count("\n") == 1
+    assert bad_anchors.stderr.startswith("error: SIGNING_TRUST_ANCHORS_PATH")
