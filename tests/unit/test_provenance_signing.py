@@ -27,6 +27,7 @@ from pipeline.provenance.credentials import (
 )
 from pipeline.provenance.signing import sign_file, signed_label
 from pipeline.provenance.verify import Status, verify_file
+from pipeline.stack.embedded import private_settings, stack_config_for
 
 pytestmark = pytest.mark.slow
 
@@ -263,3 +264,54 @@ def test_pipeline_verify_exit_codes(
     assert bad_anchors.returncode == 2
     assert bad_anchors.stderr.count("\n") == 1
     assert bad_anchors.stderr.startswith("error: SIGNING_TRUST_ANCHORS_PATH")
+
+
+def test_a_worker_with_misconfigured_signing_stops_at_start_with_one_line(
+    tmp_path: Path, dev: DevelopmentCredential
+) -> None:
+    other = ensure_development_credential(tmp_path / "other")
+    env = {
+        **os.environ,
+        "R2_ENDPOINT_URL": "http://127.0.0.1:9",  # nothing is reached: it stops before
+        "TEMPORAL_ADDRESS": "127.0.0.1:9",
+        "SIGNING_CERT_PATH": str(dev.cert_path),
+        "SIGNING_KEY_PATH": str(other.key_path),
+        "PIPELINE_WORK_DIR": str(tmp_path / "work"),
+    }
+    unconfigured = {k: v for k, v in env.items() if not k.startswith("SIGNING_")}
+
+    for variables, said in ((env, "does not sign"), (unconfigured, "no credential")):
+        ran = subprocess.run(
+            [sys.executable, "-m", "pipeline", "worker", "cpu"],
+            env=variables, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert ran.returncode == 2, ran.stderr
+        assert ran.stderr.startswith("error: ")
+        assert said in ran.stderr
+        assert ran.stderr.count("\n") == 1
+
+
+def test_pipeline_up_refuses_a_misconfigured_credential_before_starting(
+    tmp_path: Path, dev: DevelopmentCredential
+) -> None:
+    other = ensure_development_credential(tmp_path / "other")
+    settings = private_settings(
+        tmp_path / "stack",
+        SIGNING_CERT_PATH=str(dev.cert_path),
+        SIGNING_KEY_PATH=str(other.key_path),
+    )
+
+    with pytest.raises(ConfigError, match="does not sign"):
+        stack_config_for(settings)
+
+
+def test_the_embedded_stack_signs_with_its_development_credential(tmp_path: Path) -> None:
+    settings = private_settings(tmp_path / "stack")
+
+    [cpu] = [c for c in stack_config_for(settings).children if c.name == "worker-cpu"]
+
+    assert cpu.env["SIGNING_CERT_PATH"] == str(tmp_path / "stack" / "signing" / "chain.pem")
+    assert cpu.env["SIGNING_TRUST_ANCHORS_PATH"] == str(tmp_path / "stack" / "signing" / "ca.pem")
+    credential = load_credential(settings)
+    assert credential is not None
+    assert credential.development
