@@ -10,6 +10,7 @@ under its spec's name (``pipeline.workflows.specs``):
 - ``comfy``: generates segments on GPU workers;
 - ``preview``: a small MP4 per segment, and a run's poster and contact sheet;
 - ``quality``: the quality gate, measuring and judging each segment and its seam;
+- ``provenance``: signs the outputs with C2PA Content Credentials, in place;
 - ``records``: writes ``plan.json``, ``result.json`` and ``error.json``;
 - ``notify``: the signed completion callback;
 - ``reprocess``: selects a batch's sessions and loads one for its rerun;

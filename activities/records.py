@@ -136,6 +136,7 @@ class RecordActivities:
             stand_ins=request.stand_ins,
             quality=list(request.quality) if request.quality is not None else None,
             renders=list(request.renders),
+            provenance=request.provenance,
             versions=versions(),
             finished_at=finished,
             runs=runs,

@@ -10,7 +10,8 @@ into one ``SessionWorkflow`` (``workflows``) per drop; the workflow plans the fr
 CPU workers and ``comfy`` (ComfyUI) on GPU workers (``worker``, admitted by ``fleet``),
 writing every artifact to ``sessions/{id}/`` through ``storage``. ``cli``, ``doctor`` and
 ``stack`` operate it; ``standins`` play the services that cannot run here (ComfyUI,
-Cloudflare Queues); ``weights`` keeps a models directory to ``deploy/models.lock``.
+Cloudflare Queues); ``weights`` keeps a models directory to ``deploy/models.lock``;
+``provenance`` signs the outputs with C2PA Content Credentials and verifies them.
 
 Shared modules: ``config`` (``Settings``, built once in ``main``), ``logging`` (structlog),
 ``temporal_client`` (the one way to connect), ``shutdown`` (SIGINT/SIGTERM as an event),

@@ -515,6 +515,51 @@ class Settings(BaseSettings):
         "spans go to the process's OpenTelemetry tracer provider.",
     )
 
+    # C2PA Content Credentials on the outputs (pipeline.provenance, docs/operations/provenance.md).
+    signing: Literal["on", "off"] = Field(
+        default="on",
+        alias="SIGNING",
+        description="Whether the CPU worker signs the outputs with C2PA Content Credentials; "
+        "on, a worker without a credential refuses to start (the embedded stack makes a "
+        "development one).",
+    )
+    signing_cert_path: Path | None = Field(
+        default=None,
+        alias="SIGNING_CERT_PATH",
+        description="The signer's PEM certificate chain, leaf first (not self-signed, no CA; "
+        "EKU emailProtection or documentSigning).",
+    )
+    signing_key_path: Path | None = Field(
+        default=None,
+        alias="SIGNING_KEY_PATH",
+        description="The leaf's unencrypted PEM private key (or SIGNING_HOOK instead).",
+    )
+    signing_hook: str | None = Field(
+        default=None,
+        alias="SIGNING_HOOK",
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="module:function signing bytes with the leaf's key (a KMS or HSM), "
+        "returning C2PA's signature encoding; instead of SIGNING_KEY_PATH.",
+    )
+    signing_algorithm: Literal["es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"] = (
+        Field(
+            default="es256",
+            alias="SIGNING_ALGORITHM",
+            description="The signature algorithm (COSE): es256 is ECDSA P-256 with SHA-256.",
+        )
+    )
+    signing_tsa_url: AnyHttpUrl | None = Field(
+        default=None,
+        alias="SIGNING_TSA_URL",
+        description="An RFC 3161 time-stamp authority the signatures are stamped by; unset, none.",
+    )
+    signing_trust_anchors_path: Path | None = Field(
+        default=None,
+        alias="SIGNING_TRUST_ANCHORS_PATH",
+        description="PEM CA certificates pipeline verify trusts; unset, the embedded stack's "
+        "development CA (PIPELINE_STATE_DIR/signing/ca.pem) when R2_ENDPOINT_URL is unset.",
+    )
+
     # Local scratch space for media work.
     work_dir: Path = Field(
         default=Path("/tmp/wan-pipeline"),
@@ -602,6 +647,19 @@ class Settings(BaseSettings):
         ):
             raise ValueError(
                 "TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH go together (mTLS)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_signing_key(self) -> Settings:
+        if self.signing_key_path is not None and self.signing_hook is not None:
+            raise ValueError("SIGNING_KEY_PATH and SIGNING_HOOK: set one, not both")
+        if (self.signing_key_path is None and self.signing_hook is None) != (
+            self.signing_cert_path is None
+        ):
+            raise ValueError(
+                "SIGNING_CERT_PATH goes with SIGNING_KEY_PATH or SIGNING_HOOK (the chain and "
+                "what signs for its leaf)"
             )
         return self
 

@@ -20,7 +20,8 @@ Operators and scripts drive the flow
   ``gc`` (what the retention rules expire, by listing);
 - ``services`` (``worker cpu|gpu``, ``ingest``), ``stack`` (``up``/``down``), ``workers``,
   ``doctor``, ``models`` (the weights of ``deploy/models.lock``) and ``comfyui``
-  (``comfyui capture``: a ComfyUI's answers recorded as comfy-sim's data);
+  (``comfyui capture``: a ComfyUI's answers recorded as comfy-sim's data); ``verify``
+  (an output's C2PA Content Credentials, from a file, a URL or a session);
 - ``terminal`` (whether progress is drawn, and every bar) and ``params`` (the duration and
   moment option types).
 """

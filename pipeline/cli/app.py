@@ -33,6 +33,7 @@ from pipeline.cli import (
     setup,
     stack,
     status,
+    verify,
     workers,
 )
 from pipeline.cli.context import App, ExitCode
@@ -73,6 +74,7 @@ COMMAND_MODULES = (
     setup,
     stack,
     status,
+    verify,
     workers,
 )
 """The modules of ``pipeline.cli`` whose ``COMMANDS`` the ``pipeline`` group runs."""

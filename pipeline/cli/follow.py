@@ -143,9 +143,7 @@ def print_outcome(status: SessionStatus) -> None:
         for label, url in status.urls.items():
             click.echo(f"  {label}: {url}")
         if status.expires_at is not None:
-            which = (
-                f"URLs but those of {', '.join(status.public)}" if status.public else "URLs"
-            )
+            which = f"URLs but those of {', '.join(status.public)}" if status.public else "URLs"
             click.echo(
                 f"  (the {which} work until {status.expires_at:%Y-%m-%d %H:%M:%S} UTC; "
                 f"'pipeline status {status.session_id}' prints new ones)"

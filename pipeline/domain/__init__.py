@@ -15,5 +15,6 @@ the pipeline's own links), ``controls`` for terminals (control characters as esc
 ``retention`` builds the bucket's lifecycle rules; ``rendering`` is how each segment was
 rendered (graph, ComfyUI, device, GPU seconds); ``cost`` is what a run used (GPU seconds
 per stage and GPU class, CPU seconds, bytes stored and moved) and what that cost by the
-price table. Workflows import only this package.
+price table; ``provenance`` is the C2PA manifest definition the outputs are signed with.
+Workflows import only this package.
 """

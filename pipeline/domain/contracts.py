@@ -15,6 +15,7 @@ from pipeline.domain.cost import GpuUse
 from pipeline.domain.drop import DropRef
 from pipeline.domain.frames.plan import FramePlan, Segment
 from pipeline.domain.manifest import Manifest
+from pipeline.domain.provenance import ProvenanceRecord
 from pipeline.domain.quality import DEFAULT_QC_POLICY, QcPolicy, QualityReport, QualityThresholds
 from pipeline.domain.rendering import Rendering, SegmentRender
 
@@ -300,6 +301,30 @@ class StitchOutput(Contract):
     duration_s: float
 
 
+class SignOutputsInput(Contract):
+    """The outputs to sign in place, and the facts their manifests carry (the activity adds
+    the inputs' sha256 and the preset's model files from ``MODELS_LOCK``)."""
+
+    session_id: str
+    run: str
+    kind: str = Field(description="The manifest's kind.")
+    preset: str
+    seed: int = Field(description="The session's base seed (segment i renders seed + i).")
+    steps: int | None = None
+    cfg: float | None = None
+    inputs: dict[str, str] = Field(description="Media role → key under inputs/ (ingredients).")
+    renders: tuple[SegmentRender, ...] = ()
+    objects: dict[str, str] = Field(
+        description="Output name → key: combined, each kept segment, the poster."
+    )
+
+
+class SignedOutputs(Contract):
+    provenance: ProvenanceRecord | None = Field(
+        description="What was signed and by whom; None with SIGNING=off."
+    )
+
+
 class PublishInput(Contract):
     session_id: str
     workflow_id: str
@@ -328,6 +353,9 @@ class PublishInput(Contract):
     )
     other_gpu: tuple[GpuUse, ...] = Field(
         default=(), description="The run's GPU work besides segment renders (separation)."
+    )
+    provenance: ProvenanceRecord | None = Field(
+        default=None, description="The outputs' Content Credentials (None: not signed)."
     )
 
 

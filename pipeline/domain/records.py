@@ -39,6 +39,7 @@ from pydantic import (
 )
 
 from pipeline.domain.cost import Cost
+from pipeline.domain.provenance import ProvenanceRecord
 from pipeline.domain.quality import QualityReport
 from pipeline.domain.rendering import SegmentRender
 
@@ -143,6 +144,11 @@ class SessionRecord(Record):
         default_factory=list,
         description="Every GPU render of the run, re-renders included, with where and how "
         "it ran (empty for runs before provenance).",
+    )
+    provenance: ProvenanceRecord | None = Field(
+        default=None,
+        description="The outputs' C2PA Content Credentials: which objects are signed, the "
+        "manifest labels, the signer, development or not; null when unsigned.",
     )
     runs: list[RunRecord] | None = Field(
         default=None, description="Every run of the session, oldest first, this one included."

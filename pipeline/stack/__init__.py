@@ -4,6 +4,7 @@ and comfy-sim as child processes, the workers beside them, kept running by the s
 ``embedded`` (the services for a configuration), ``services`` (how each is launched and
 known ready), ``seaweedfs`` (one ``weed server``), ``process`` (a child in its own process
 group), ``supervisor`` (``Stack``: start, restart, stop as one), ``state`` (what a running
-stack leaves in its state dir), ``provision`` (the bucket and its SQS wiring) and
-``temporal_setup`` (search attributes and the reconcile schedule).
+stack leaves in its state dir), ``provision`` (the bucket and its SQS wiring),
+``temporal_setup`` (search attributes and the reconcile schedule) and ``signing`` (the
+workers' signing credential: the configured one or the development CA and leaf).
 """

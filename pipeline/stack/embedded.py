@@ -13,9 +13,11 @@ from temporalio.api.enums.v1 import TaskQueueType
 from pipeline.config import Settings, load_settings
 from pipeline.domain.errors import ConfigError
 from pipeline.domain.queues import preset_queue
+from pipeline.provenance.credentials import load_credential
 from pipeline.stack.process import free_port
 from pipeline.stack.seaweedfs import parse_filer_address
 from pipeline.stack.services import ComfyCheckout, has_gpu, polled_since
+from pipeline.stack.signing import signing_env, with_development_credential
 from pipeline.stack.supervisor import STOP_TIMEOUT_S, ChildSpec, StackConfig
 from pipeline.standins.tiny_demucs import ensure_stand_in
 from pipeline.workflows import attributes
@@ -53,6 +55,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PIPELINE_STATE_DIR": str(settings.state_dir),
         "LOG_FORMAT": "json",
         "LOG_LEVEL": settings.log_level,
+        "MODELS_LOCK": str(settings.models_lock.absolute()),
+        **signing_env(settings),
     }
     if settings.r2_public_url is not None:
         env["R2_PUBLIC_URL"] = str(settings.r2_public_url)
@@ -135,7 +139,13 @@ def stack_config_for(settings: Settings, *, run_comfy: bool = True) -> StackConf
     Without ``DEMUCS_MODEL_PATH`` the GPU worker separates vocals with the stand-in model
     (``pipeline.standins.tiny_demucs``), built under the state dir at first start, so every
     kind runs with default settings; results say so (``stand_ins`` in ``result.json``).
+
+    Without a signing credential the workers sign with the development one
+    (``with_development_credential``); a misconfigured one raises ``ConfigError`` here,
+    before anything starts.
     """
+    settings = with_development_credential(settings)
+    load_credential(settings)
     env = settings_env(settings)
     if settings.demucs_model_path is None:
         stand_in = ensure_stand_in(settings.state_dir / "models")
@@ -216,16 +226,19 @@ def comfyui_checkout(settings: Settings) -> ComfyCheckout | None:
 
 
 def private_settings(state_dir: Path, **overrides: str) -> Settings:
-    """Settings for a throwaway embedded stack on free ports (tests, benchmarks)."""
-    return load_settings(
-        **{
-            "R2_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
-            "SEAWEEDFS_FILER": f"127.0.0.1:{free_port()}.{free_port()}",
-            "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-            "TEMPORAL_UI_URL": f"http://127.0.0.1:{free_port()}",
-            "COMFYUI_URL": f"http://127.0.0.1:{free_port()}",
-            "PIPELINE_STATE_DIR": str(state_dir),
-            "PIPELINE_WORK_DIR": str(state_dir / "work"),
-            **overrides,
-        }
+    """Settings for a throwaway embedded stack on free ports (tests, benchmarks), signing
+    with the development credential of ``state_dir`` unless the overrides configure one."""
+    return with_development_credential(
+        load_settings(
+            **{
+                "R2_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+                "SEAWEEDFS_FILER": f"127.0.0.1:{free_port()}.{free_port()}",
+                "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+                "TEMPORAL_UI_URL": f"http://127.0.0.1:{free_port()}",
+                "COMFYUI_URL": f"http://127.0.0.1:{free_port()}",
+                "PIPELINE_STATE_DIR": str(state_dir),
+                "PIPELINE_WORK_DIR": str(state_dir / "work"),
+                **overrides,
+            }
+        )
     )

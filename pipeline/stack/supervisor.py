@@ -584,9 +584,7 @@ class Stack:
             config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
         )
         await asyncio.to_thread(ensure_bucket, s3, config.bucket)
-        await asyncio.to_thread(
-            put_lifecycle, s3, config.bucket, lifecycle_rules(config.retention)
-        )
+        await asyncio.to_thread(put_lifecycle, s3, config.bucket, lifecycle_rules(config.retention))
 
 
 def check_ports_free(ports: Mapping[int, str]) -> None:

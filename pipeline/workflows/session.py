@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         SessionRequest,
         SessionResult,
         SignalName,
+        SignOutputsInput,
         Stage,
         StitchInput,
         TakeDropInput,
@@ -68,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
     from pipeline.domain.layout import SessionLayout
     from pipeline.domain.manifest import Manifest
     from pipeline.domain.previews import RunPreviewsInput, SegmentPreviewInput
+    from pipeline.domain.provenance import ProvenanceRecord
     from pipeline.domain.quality import QcPolicy, QualityReport
     from pipeline.domain.quality_captions import run_captions, seam_captions
     from pipeline.domain.queues import preset_queue, separation_queue
@@ -91,6 +93,7 @@ with workflow.unsafe.imports_passed_through():
         RECORD_FAILURE,
         REUSE_SEGMENTS,
         SEPARATE_VOCALS,
+        SIGN_OUTPUTS,
         STITCH,
         TAKE_DROP,
         ActivitySpec,
@@ -120,6 +123,9 @@ CALLBACK_CHILD = "callback-child-v1"
 before ending; since, they start it as an abandoned child workflow and end."""
 QUALITY_PATCH = "quality-gate-v1"
 """Patch id: sessions started before it publish their segments unchecked, without previews."""
+PROVENANCE_PATCH = "provenance-v1"
+"""Patch id: sessions started before it publish their outputs unsigned; since, the combined
+video, each kept segment and the poster carry C2PA Content Credentials (``sign_outputs``)."""
 CANCEL_PATCH = "cancel-never-lost-v1"
 """Patch id: sessions started before it went on when a step completed although the session
 had been asked to cancel meanwhile (sdk-python #620), and let a cancel interrupt publishing
@@ -400,6 +406,8 @@ class SessionWorkflow:
             self._made["preview_poster"] = previews.poster_key
             self._made["preview_contact_sheet"] = previews.contact_sheet_key
 
+        signed = await self._sign_outputs(session_id, taken, manifest, run, seed, segment_keys)
+
         self._set_stage("publishing")
         self._ending = True  # result.json is the end: a cancel would leave two records.
         # Everything the run made: prepared image and audio, vocals, plan, segments, video.
@@ -423,6 +431,7 @@ class SessionWorkflow:
                 quality=tuple(self._quality) if self._quality is not None else None,
                 renders=tuple(self._renders),
                 other_gpu=tuple(self._other_gpu),
+                provenance=signed,
             ),
         )
         self._set_stage("succeeded")
@@ -435,6 +444,42 @@ class SessionWorkflow:
             frames=stitched.frames,
             duration_s=stitched.duration_s,
         )
+
+    async def _sign_outputs(
+        self,
+        session_id: str,
+        taken: TakenDrop,
+        manifest: Manifest,
+        run: str,
+        seed: int,
+        segment_keys: list[str],
+    ) -> ProvenanceRecord | None:
+        """Under ``PROVENANCE_PATCH``: sign the combined video, each kept segment and the
+        poster in place, after the stitch and the previews read them (a re-mux breaks
+        the binding); None for sessions started before it."""
+        if not workflow.patched(PROVENANCE_PATCH):
+            return None
+        objects = {"combined": self._made["combined"]}
+        objects |= {f"segment_{i:03d}": key for i, key in enumerate(segment_keys)}
+        if "preview_poster" in self._made:
+            objects["preview_poster"] = self._made["preview_poster"]
+        signed = await self._call(
+            SIGN_OUTPUTS,
+            SignOutputsInput(
+                session_id=session_id,
+                run=run,
+                kind=manifest.kind.value,
+                preset=taken.preset or "",
+                seed=seed,
+                steps=taken.steps or None,
+                cfg=manifest.cfg,
+                inputs=taken.inputs,
+                renders=tuple(self._renders),
+                objects=objects,
+            ),
+            summary="sign outputs (C2PA)",
+        )
+        return signed.provenance
 
     async def _render_checked(
         self, taken: TakenDrop, request: GenerateSegmentInput, previous_key: str | None

@@ -58,6 +58,8 @@ from pipeline.domain.contracts import (
     Selection,
     SeparationInput,
     SeparationOutput,
+    SignedOutputs,
+    SignOutputsInput,
     StitchInput,
     StitchOutput,
     TakeDropInput,
@@ -202,6 +204,9 @@ STITCH = ActivitySpec("stitch", StitchInput, StitchOutput, QueueKind.CPU, CPU_PO
 MAKE_RUN_PREVIEWS = ActivitySpec(
     "make_run_previews", RunPreviewsInput, RunPreviews, QueueKind.CPU, CPU_POLICY
 )
+SIGN_OUTPUTS = ActivitySpec(
+    "sign_outputs", SignOutputsInput, SignedOutputs, QueueKind.CPU, CPU_POLICY
+)
 PUBLISH_RESULT = ActivitySpec(
     "publish_result", PublishInput, PublishOutput, QueueKind.CPU, CPU_POLICY
 )
@@ -238,6 +243,7 @@ ALL: tuple[ActivitySpec[Any, Any], ...] = (
     MAKE_SEGMENT_PREVIEW,
     STITCH,
     MAKE_RUN_PREVIEWS,
+    SIGN_OUTPUTS,
     PUBLISH_RESULT,
     RECORD_FAILURE,
     RECORD_CANCELLATION,

@@ -40,6 +40,8 @@ from pipeline.domain.contracts import (
     SegmentOutput,
     SeparationInput,
     SeparationOutput,
+    SignedOutputs,
+    SignOutputsInput,
     StitchInput,
     StitchOutput,
     TakeDropInput,
@@ -242,6 +244,12 @@ class Stubs:
             poster_frame=0,
         )
 
+    @activity.defn(name=specs.SIGN_OUTPUTS.name)
+    @edge
+    async def sign_outputs(self, request: SignOutputsInput) -> SignedOutputs:
+        self._enter(specs.SIGN_OUTPUTS)
+        return SignedOutputs(provenance=None)
+
     @activity.defn(name=specs.EXTRACT_LAST_FRAMES.name)
     @edge
     async def extract_last_frames(self, request: ExtractFramesInput) -> ExtractedFrames:
@@ -303,6 +311,7 @@ class Stubs:
             self.extract_last_frames,
             self.stitch,
             self.make_run_previews,
+            self.sign_outputs,
             self.publish_result,
             self.record_failure,
             self.record_cancellation,

@@ -24,6 +24,7 @@ from pipeline.comfy.client import ComfyClient
 from pipeline.config import Settings
 from pipeline.domain.drop import DropRef
 from pipeline.ingest.starter import Starter
+from pipeline.stack.signing import with_development_credential
 from pipeline.standins.comfy_sim import run_sim
 from pipeline.storage import ObjectStore
 from pipeline.worker.run import Role, run_worker
@@ -52,6 +53,7 @@ def fleet(
     """Settings on queues of this test's own, and a starter for them."""
     run_id = uuid.uuid4().hex[:8]
     settings = bucket.settings(
+        PIPELINE_STATE_DIR=str(tmp_path / "state"),
         TEMPORAL_ADDRESS=server.address,
         TEMPORAL_TASK_QUEUE=f"cpu-{run_id}",
         TEMPORAL_GPU_TASK_QUEUE=f"gpu-{run_id}",
@@ -59,6 +61,7 @@ def fleet(
         GPU_HEALTH_INTERVAL_S="0.5",
         **extra,
     )
+    settings = with_development_credential(settings)  # the CPU worker signs the outputs
     starter = Starter(
         client,
         task_queue=settings.temporal_task_queue,

@@ -154,6 +154,20 @@ async def test_cli_drop_runs_to_a_stitched_video_with_every_artifact(
     # A picture taller than 16:9 is cropped near its top (faces), and plan.json says how.
     assert (plan["image"]["fit"], plan["image"]["crop"]) == ("cover", [0, 4, 320, 184])
     assert frame_numbers(combined, tmp_path / "frames") == list(range(plan["total_frames"]))
+    # Signed in place (C2PA), and `pipeline verify SESSION` trusts the stack's development CA.
+    assert result.provenance is not None
+    assert result.provenance.development
+    assert set(result.provenance.objects) == {
+        "combined",
+        "segment_000",
+        "segment_001",
+        "preview_poster",
+    }
+    verified = await asyncio.to_thread(pipeline_cli, stack, "verify", session_id, "--json")
+    assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-3000:]
+    report = json.loads(verified.stdout)
+    assert report["manifest"] == result.provenance.objects["combined"].manifest
+    assert report["org.wan-pipeline.render"]["credential"] == "development"
 
     async with httpx.AsyncClient() as http:
         for name, url in status["urls"].items():

@@ -90,7 +90,7 @@ class Session:
 
 RENDERED = ["generate_segment", "check_segment", "make_segment_preview"]
 """One segment: rendered, checked by the quality gate, previewed."""
-FINISHED = ["stitch", "make_run_previews", "publish_result", "notify_completion"]
+FINISHED = ["stitch", "make_run_previews", "sign_outputs", "publish_result", "notify_completion"]
 
 
 def segments_then_stitch(plan: FramePlan) -> list[str]:
@@ -266,7 +266,7 @@ async def test_infinitetalk_windows_each_continue_the_previous_windows_video(
     plan = plan_for(drop, 6.0)
     assert len(plan.segments) == 2
     # No last-frame extraction: the next window is given the previous window's video.
-    assert stubs.names()[-10:] == [*RENDERED, *RENDERED, *FINISHED]
+    assert stubs.names()[-11:] == [*RENDERED, *RENDERED, *FINISHED]
     first, second = stubs.segments
     assert first.previous_key is None
     assert second.previous_key == SessionLayout(first.session_id).segment(first.run, 0)

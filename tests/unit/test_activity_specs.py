@@ -14,6 +14,7 @@ from activities.intake import IntakeActivities
 from activities.media import MediaActivities
 from activities.notify import NotifyActivities
 from activities.preview import PreviewActivities
+from activities.provenance import ProvenanceActivities
 from activities.quality import QualityActivities
 from activities.reconcile import ReconcileActivities
 from activities.records import RecordActivities
@@ -26,6 +27,7 @@ CPU_WORKER = (
     RecordActivities,
     MediaActivities,
     PreviewActivities,
+    ProvenanceActivities,
     QualityActivities,
     NotifyActivities,
     ReprocessActivities,
